@@ -1,0 +1,41 @@
+/**
+ * Real failures carry a literal `code` that maps to one HTTP status at the edge
+ * (src/server/http-errors.ts). Expected business outcomes such as insufficient credits are not
+ * errors: operations return them as data.
+ */
+export class CreditsError<Code extends string = string> extends Error {
+  readonly code: Code;
+  readonly context: Record<string, unknown>;
+
+  constructor(code: Code, message: string, options: { context?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.context = options.context ?? {};
+  }
+}
+
+/** The same idempotency key was reused with different parameters: answering either would be a lie. */
+export class IdempotencyConflictError extends CreditsError<"idempotency_conflict"> {
+  constructor(context: Record<string, unknown>) {
+    super("idempotency_conflict", "This idempotency key was already used with different parameters.", { context });
+  }
+}
+
+export class InvalidInputError extends CreditsError<"invalid_input"> {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super("invalid_input", message, { context });
+  }
+}
+
+export class NotFoundError extends CreditsError<"not_found"> {
+  constructor(what: string, context: Record<string, unknown> = {}) {
+    super("not_found", `${what} was not found.`, { context });
+  }
+}
+
+export class PackageUnavailableError extends CreditsError<"package_unavailable"> {
+  constructor(packageId: string) {
+    super("package_unavailable", "This credit package does not exist or is not on sale.", { context: { packageId } });
+  }
+}

@@ -1,0 +1,50 @@
+import { and, desc, eq, lt } from "drizzle-orm";
+import { creditEntry } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
+import { parseInput } from "./parse-input";
+import { type ListTransactionsInput, listTransactionsInputSchema } from "./schemas";
+
+export type CreditTransaction = {
+  id: string;
+  type: string;
+  amount: number;
+  balanceAfter: number;
+  description: string;
+  reference: string | null;
+  createdAt: string;
+};
+
+export type TransactionPage = { items: CreditTransaction[]; nextCursor: string | null };
+
+/** Newest first. The cursor is the id of the last entry seen, so pages stay stable while new entries arrive. */
+export async function listTransactions(
+  db: DatabaseOrTransaction,
+  rawInput: ListTransactionsInput,
+): Promise<TransactionPage> {
+  const input = parseInput(listTransactionsInputSchema, rawInput);
+  const rows = await db
+    .select()
+    .from(creditEntry)
+    .where(
+      and(
+        eq(creditEntry.userId, input.userId),
+        input.cursor ? lt(creditEntry.id, Number(input.cursor)) : undefined,
+      ),
+    )
+    .orderBy(desc(creditEntry.id))
+    .limit(input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((row) => ({
+      id: String(row.id),
+      type: row.type,
+      amount: row.amount,
+      balanceAfter: row.balanceAfter,
+      description: row.description,
+      reference: row.reference,
+      createdAt: row.createdAt.toISOString(),
+    })),
+    nextCursor: rows.length > input.limit && last ? String(last.id) : null,
+  };
+}

@@ -1,0 +1,116 @@
+import { sql } from "drizzle-orm";
+import type { DatabaseOrTransaction } from "@/db/types";
+
+export type LedgerViolation = { check: string; userId?: string; detail: string };
+export type LedgerReport = { accounts: number; entries: number; violations: LedgerViolation[] };
+
+async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown as { rows: T[] };
+  return result.rows;
+}
+
+/**
+ * Checks the invariants the whole system rests on, for every account at once. Used by the operators'
+ * `verify` command and after every integration suite. Each check is one set-based query, so a
+ * violation names the user and what disagrees.
+ */
+export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerReport> {
+  const violations: LedgerViolation[] = [];
+
+  for (const row of await rows<{ user_id: string; balance: string; lots: string }>(
+    db,
+    sql`SELECT a.user_id, a.balance, coalesce(sum(l.remaining), 0) AS lots
+        FROM credit_account a LEFT JOIN credit_lot l ON l.user_id = a.user_id
+        GROUP BY a.user_id, a.balance HAVING a.balance <> coalesce(sum(l.remaining), 0)`,
+  )) {
+    violations.push({
+      check: "balance_equals_lots",
+      userId: row.user_id,
+      detail: `account balance ${row.balance} but lots hold ${row.lots}`,
+    });
+  }
+
+  for (const row of await rows<{ user_id: string; id: string; expected: string; actual: string }>(
+    db,
+    sql`SELECT user_id, id, expected, balance_after AS actual FROM (
+          SELECT user_id, id, balance_after,
+                 coalesce(lag(balance_after) OVER (PARTITION BY user_id ORDER BY id), 0) + amount AS expected
+          FROM credit_entry) chain
+        WHERE expected <> balance_after`,
+  )) {
+    violations.push({
+      check: "balance_after_chain",
+      userId: row.user_id,
+      detail: `entry ${row.id}: balance_after ${row.actual}, previous balance + amount = ${row.expected}`,
+    });
+  }
+
+  for (const row of await rows<{ user_id: string; balance: string; last: string | null }>(
+    db,
+    sql`SELECT a.user_id, a.balance,
+               (SELECT e.balance_after FROM credit_entry e WHERE e.user_id = a.user_id ORDER BY e.id DESC LIMIT 1) AS last
+        FROM credit_account a`,
+  )) {
+    if (Number(row.last ?? 0) !== Number(row.balance)) {
+      violations.push({
+        check: "balance_matches_last_entry",
+        userId: row.user_id,
+        detail: `account balance ${row.balance} but newest entry says ${row.last ?? 0}`,
+      });
+    }
+  }
+
+  for (const row of await rows<{ id: string; amount: string; drawn: string }>(
+    db,
+    sql`SELECT e.id, e.amount, coalesce(sum(al.amount), 0) AS drawn
+        FROM credit_entry e LEFT JOIN credit_allocation al ON al.entry_id = e.id
+        WHERE e.amount < 0 GROUP BY e.id, e.amount HAVING coalesce(sum(al.amount), 0) <> -e.amount`,
+  )) {
+    violations.push({
+      check: "debit_fully_allocated",
+      detail: `entry ${row.id} debits ${row.amount} but its allocations draw ${row.drawn}`,
+    });
+  }
+
+  for (const row of await rows<{ id: string; credits: string; remaining: string; drawn: string }>(
+    db,
+    sql`SELECT l.id, l.credits, l.remaining, coalesce(sum(al.amount), 0) AS drawn
+        FROM credit_lot l LEFT JOIN credit_allocation al ON al.lot_id = l.id
+        GROUP BY l.id HAVING l.credits - l.remaining <> coalesce(sum(al.amount), 0)`,
+  )) {
+    violations.push({
+      check: "lot_draws_accounted",
+      detail: `lot ${row.id}: ${row.credits} granted, ${row.remaining} left, but allocations draw ${row.drawn}`,
+    });
+  }
+
+  for (const row of await rows<{ reference: string; grants: string }>(
+    db,
+    sql`SELECT reference, count(*) AS grants FROM credit_entry
+        WHERE type = 'purchase' AND reference IS NOT NULL GROUP BY reference HAVING count(*) > 1`,
+  )) {
+    violations.push({
+      check: "payment_intent_granted_once",
+      detail: `PaymentIntent ${row.reference} granted ${row.grants} times`,
+    });
+  }
+
+  for (const row of await rows<{ id: string; payment_intent_id: string | null }>(
+    db,
+    sql`SELECT p.id, p.payment_intent_id FROM credit_purchase p
+        WHERE p.status = 'succeeded' AND NOT EXISTS (
+          SELECT 1 FROM credit_entry e WHERE e.user_id = p.user_id AND e.type = 'purchase'
+            AND e.reference = p.payment_intent_id)`,
+  )) {
+    violations.push({
+      check: "succeeded_purchase_granted",
+      detail: `purchase ${row.id} (${row.payment_intent_id}) succeeded but no grant exists`,
+    });
+  }
+
+  const [counts] = await rows<{ accounts: string; entries: string }>(
+    db,
+    sql`SELECT (SELECT count(*) FROM credit_account) AS accounts, (SELECT count(*) FROM credit_entry) AS entries`,
+  );
+  return { accounts: Number(counts?.accounts ?? 0), entries: Number(counts?.entries ?? 0), violations };
+}

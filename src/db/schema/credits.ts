@@ -1,0 +1,173 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { user } from "./auth";
+
+/**
+ * One row per user that owns credits. Its row lock serializes every ledger mutation of that user
+ * (see src/credits/lock-account.ts), and `balance` is the running total of the ledger: the
+ * `balance_after` of the newest entry. The CHECK is the last line of defence against a negative balance.
+ */
+export const creditAccount = pgTable(
+  "credit_account",
+  {
+    userId: text()
+      .primaryKey()
+      .references(() => user.id, { onDelete: "cascade" }),
+    balance: bigint({ mode: "number" }).notNull().default(0),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check("credit_account_balance_non_negative", sql`${t.balance} >= 0`)],
+);
+
+/**
+ * A lot is one grant of credits. Spends draw `remaining` down; expiry and refunds take the rest.
+ * CHECKs keep 0 <= remaining <= credits so no code path can mint or overdraw a lot.
+ */
+export const creditLot = pgTable(
+  "credit_lot",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: text()
+      .notNull()
+      .references(() => creditAccount.userId, { onDelete: "cascade" }),
+    credits: bigint({ mode: "number" }).notNull(),
+    remaining: bigint({ mode: "number" }).notNull(),
+    expiresAt: timestamp({ withTimezone: true }),
+    source: text().notNull(),
+    category: text().notNull(),
+    grantEntryId: bigint({ mode: "number" }),
+    purchaseId: uuid(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("credit_lot_credits_positive", sql`${t.credits} > 0`),
+    check("credit_lot_remaining_in_range", sql`${t.remaining} >= 0 AND ${t.remaining} <= ${t.credits}`),
+    check("credit_lot_category_known", sql`${t.category} IN ('paid', 'promotional')`),
+    // Only lots with credits left matter for spending and balances; the partial index keeps
+    // those look-ups independent of how many exhausted lots a user has accumulated.
+    index("credit_lot_spendable_idx")
+      .on(t.userId, t.expiresAt, t.createdAt)
+      .where(sql`${t.remaining} > 0`),
+    index("credit_lot_purchase_idx").on(t.purchaseId),
+  ],
+);
+
+/**
+ * The append-only ledger. Every change of a balance is one entry with its signed amount and the
+ * balance after it. (user_id, idempotency_key) is unique so a retried mutation can never apply twice;
+ * `request_hash` lets a retry with different parameters be refused instead of silently answered.
+ */
+export const creditEntry = pgTable(
+  "credit_entry",
+  {
+    id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: text()
+      .notNull()
+      .references(() => creditAccount.userId, { onDelete: "cascade" }),
+    type: text().notNull(),
+    amount: bigint({ mode: "number" }).notNull(),
+    balanceAfter: bigint({ mode: "number" }).notNull(),
+    description: text().notNull(),
+    reference: text(),
+    idempotencyKey: text().notNull(),
+    requestHash: text().notNull(),
+    metadata: jsonb().$type<Record<string, unknown>>(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("credit_entry_amount_non_zero", sql`${t.amount} <> 0`),
+    check("credit_entry_balance_after_non_negative", sql`${t.balanceAfter} >= 0`),
+    uniqueIndex("credit_entry_user_idempotency_key").on(t.userId, t.idempotencyKey),
+    index("credit_entry_user_history_idx").on(t.userId, t.id),
+  ],
+);
+
+/** Which lots a debit drew from, and how much from each: the audit trail behind every spend. */
+export const creditAllocation = pgTable(
+  "credit_allocation",
+  {
+    entryId: bigint({ mode: "number" })
+      .notNull()
+      .references(() => creditEntry.id, { onDelete: "cascade" }),
+    lotId: uuid()
+      .notNull()
+      .references(() => creditLot.id, { onDelete: "cascade" }),
+    amount: bigint({ mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.entryId, t.lotId] }),
+    check("credit_allocation_amount_positive", sql`${t.amount} > 0`),
+    index("credit_allocation_lot_idx").on(t.lotId),
+  ],
+);
+
+/**
+ * A purchase holds a snapshot of what was sold (credits, price, currency) at the moment the
+ * PaymentIntent was created, so a later change of the package config cannot change what is granted.
+ */
+export const creditPurchase = pgTable(
+  "credit_purchase",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: text()
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    packageId: text().notNull(),
+    credits: integer().notNull(),
+    amount: integer().notNull(),
+    currency: text().notNull(),
+    expireDays: integer(),
+    provider: text().notNull(),
+    status: text().notNull().default("pending"),
+    paymentIntentId: text().unique(),
+    grantEntryId: bigint({ mode: "number" }),
+    failureCode: text(),
+    failureMessage: text(),
+    flaggedReason: text(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("credit_purchase_credits_positive", sql`${t.credits} > 0`),
+    check("credit_purchase_amount_positive", sql`${t.amount} > 0`),
+    check(
+      "credit_purchase_status_known",
+      sql`${t.status} IN ('pending', 'succeeded', 'failed', 'canceled', 'requires_review')`,
+    ),
+    index("credit_purchase_user_idx").on(t.userId, t.createdAt),
+  ],
+);
+
+/** Every webhook event id is recorded once, in the same transaction as its effects. */
+export const webhookEvent = pgTable("webhook_event", {
+  id: text().primaryKey(),
+  type: text().notNull(),
+  outcome: text().notNull(),
+  receivedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+});
+
+/** The offline payment sandbox's PaymentIntents, shaped like Stripe's test mode. */
+export const sandboxPaymentIntent = pgTable("sandbox_payment_intent", {
+  id: text().primaryKey(),
+  clientSecret: text().notNull(),
+  amount: integer().notNull(),
+  currency: text().notNull(),
+  status: text().notNull(),
+  metadata: jsonb().$type<Record<string, string>>().notNull(),
+  idempotencyKey: text().notNull().unique(),
+  lastError: jsonb().$type<{ code: string; decline_code?: string; message: string }>(),
+  createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+});
