@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { listTransactions } from "@/credits/list-transactions";
+import { getDb } from "@/db/client";
+import { RequestError } from "@/server/request";
+import { withUser } from "@/server/with-user";
+
+export const dynamic = "force-dynamic";
+
+const querySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z
+      .string()
+      .regex(/^\d{1,15}$/, "cursor must come from a previous page's nextCursor")
+      .optional(),
+  })
+  .strict();
+
+export const GET = withUser(async (request, user) => {
+  const parsed = querySchema.safeParse(Object.fromEntries(new URL(request.url).searchParams));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new RequestError("invalid_input", `${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
+  }
+  // The caller's own history only: the user id comes from the session, never from the request.
+  const page = await listTransactions(await getDb(), { userId: user.id, ...parsed.data });
+  return Response.json({
+    items: page.items.map(({ id, type, amount, balanceAfter, description, createdAt }) => ({
+      id,
+      type,
+      amount,
+      balanceAfter,
+      description,
+      createdAt,
+    })),
+    nextCursor: page.nextCursor,
+  });
+});

@@ -1,0 +1,70 @@
+import { eq, sql } from "drizzle-orm";
+import { PackageUnavailableError } from "@/credits/errors";
+import { type CreditPackage, findPackageOnSale, packageName } from "@/credits/packages";
+import { creditPurchase } from "@/db/schema";
+import type { Database } from "@/db/types";
+import { logger } from "@/lib/logger";
+import { type PaymentProvider, PaymentProviderUnavailableError, type PaymentProviderName } from "./types";
+
+export type CreatedPurchase = {
+  purchaseId: string;
+  paymentIntentId: string;
+  clientSecret: string;
+  provider: PaymentProviderName;
+};
+
+/**
+ * Starts a purchase. The client names only a package id: the price, currency and credits come from the
+ * server's package config and are snapshotted on the purchase, which is what the webhook later checks the
+ * payment against. If the provider cannot be reached the purchase is marked failed and nothing is granted.
+ */
+export async function createCreditPurchase(
+  db: Database,
+  provider: PaymentProvider,
+  input: { userId: string; packageId: string },
+  packages?: readonly CreditPackage[],
+): Promise<CreatedPurchase> {
+  const pkg = findPackageOnSale(input.packageId, packages);
+  if (!pkg) throw new PackageUnavailableError(input.packageId);
+
+  const [purchase] = await db
+    .insert(creditPurchase)
+    .values({
+      userId: input.userId,
+      packageId: pkg.id,
+      credits: pkg.credits,
+      amount: pkg.price.amount,
+      currency: pkg.price.currency,
+      expireDays: pkg.expireDays ?? null,
+      provider: provider.name,
+      status: "pending",
+    })
+    .returning({ id: creditPurchase.id });
+  if (!purchase) throw new Error("purchase was not written");
+  const log = logger.child({ purchaseId: purchase.id, userId: input.userId, packageId: pkg.id });
+
+  try {
+    const intent = await provider.createPaymentIntent({
+      amount: pkg.price.amount,
+      currency: pkg.price.currency,
+      description: `${pkg.credits} credits (${packageName(pkg)} package)`,
+      metadata: { purchaseId: purchase.id, userId: input.userId, packageId: pkg.id },
+      idempotencyKey: `purchase:${purchase.id}`,
+    });
+    await db
+      .update(creditPurchase)
+      .set({ paymentIntentId: intent.id, updatedAt: sql`now()` })
+      .where(eq(creditPurchase.id, purchase.id));
+    log.info({ paymentIntentId: intent.id, provider: provider.name }, "purchase started");
+    return { purchaseId: purchase.id, paymentIntentId: intent.id, clientSecret: intent.clientSecret, provider: provider.name };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await db
+      .update(creditPurchase)
+      .set({ status: "failed", failureCode: "provider_unavailable", failureMessage: message, updatedAt: sql`now()` })
+      .where(eq(creditPurchase.id, purchase.id));
+    log.error({ reason: message }, "purchase failed: the payment provider did not create a PaymentIntent");
+    if (error instanceof PaymentProviderUnavailableError) throw error;
+    throw new PaymentProviderUnavailableError("The payment service is unavailable.", error);
+  }
+}

@@ -1,0 +1,40 @@
+import Stripe from "stripe";
+import { logger } from "@/lib/logger";
+import {
+  type CreatePaymentIntentRequest,
+  type CreatedPaymentIntent,
+  type PaymentProvider,
+  PaymentProviderUnavailableError,
+} from "../types";
+
+export class StripePaymentProvider implements PaymentProvider {
+  readonly name = "stripe" as const;
+
+  constructor(private readonly stripe: Stripe) {}
+
+  async createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent> {
+    try {
+      const intent = await this.stripe.paymentIntents.create(
+        {
+          amount: request.amount,
+          currency: request.currency,
+          description: request.description,
+          automatic_payment_methods: { enabled: true },
+          metadata: request.metadata,
+        },
+        { idempotencyKey: request.idempotencyKey },
+      );
+      if (!intent.client_secret) throw new Error("Stripe returned a PaymentIntent without a client secret");
+      return { id: intent.id, clientSecret: intent.client_secret };
+    } catch (error) {
+      const reason =
+        error instanceof Stripe.errors.StripeError
+          ? `${error.type}${error.statusCode ? ` ${error.statusCode}` : ""}: ${error.message}`
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      logger.error({ purchaseId: request.metadata.purchaseId, reason }, "stripe: creating the PaymentIntent failed");
+      throw new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { z } from "zod";
+import { CreditsError } from "@/credits/errors";
+
+export type PaymentProviderName = "stripe" | "sandbox";
+
+/** What the server writes into every PaymentIntent it creates, and checks when the webhook returns. */
+export const purchaseMetadataSchema = z.object({
+  purchaseId: z.uuid(),
+  userId: z.string().min(1),
+  packageId: z.string().min(1),
+});
+export type PurchaseMetadata = z.infer<typeof purchaseMetadataSchema>;
+
+export type CreatePaymentIntentRequest = {
+  amount: number;
+  currency: string;
+  description: string;
+  metadata: PurchaseMetadata;
+  /** Derived from the purchase id so a retried request can never create a second PaymentIntent. */
+  idempotencyKey: string;
+};
+
+export type CreatedPaymentIntent = { id: string; clientSecret: string };
+
+export interface PaymentProvider {
+  readonly name: PaymentProviderName;
+  createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent>;
+}
+
+/** The payment provider could not be reached, timed out, or refused the request. Safe to retry. */
+export class PaymentProviderUnavailableError extends CreditsError<"payment_provider_unavailable"> {
+  constructor(message: string, cause?: unknown) {
+    super("payment_provider_unavailable", message, { cause });
+  }
+}
+
+export class WebhookSignatureError extends CreditsError<"invalid_signature"> {
+  constructor(message: string, cause?: unknown) {
+    super("invalid_signature", message, { cause });
+  }
+}

@@ -1,0 +1,18 @@
+import type Stripe from "stripe";
+import { logger } from "@/lib/logger";
+import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
+import type { WebhookHandler } from "./types";
+
+export const handlePaymentIntentCanceled: WebhookHandler = async (tx, event) => {
+  const intent = event.data.object as Stripe.PaymentIntent;
+  const purchase = await findPurchaseForPaymentIntent(tx, intent);
+  if (!purchase) return "unknown_payment_intent";
+  if (purchase.status === "succeeded") return "ignored_already_succeeded";
+  await updatePurchase(tx, purchase.id, {
+    status: "canceled",
+    failureCode: intent.cancellation_reason ?? "canceled",
+    failureMessage: "The payment was canceled.",
+  });
+  logger.info({ eventId: event.id, purchaseId: purchase.id, userId: purchase.userId }, "purchase canceled");
+  return "marked_canceled";
+};

@@ -1,0 +1,20 @@
+import type Stripe from "stripe";
+import { logger } from "@/lib/logger";
+import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
+import type { WebhookHandler } from "./types";
+
+/** A failed attempt: the customer may still retry with another card, so only a pending purchase is marked. */
+export const handlePaymentIntentPaymentFailed: WebhookHandler = async (tx, event) => {
+  const intent = event.data.object as Stripe.PaymentIntent;
+  const purchase = await findPurchaseForPaymentIntent(tx, intent);
+  if (!purchase) return "unknown_payment_intent";
+  if (purchase.status === "succeeded") return "ignored_already_succeeded";
+  const error = intent.last_payment_error;
+  await updatePurchase(tx, purchase.id, {
+    status: "failed",
+    failureCode: error?.decline_code ?? error?.code ?? "payment_failed",
+    failureMessage: error?.message ?? "The payment failed.",
+  });
+  logger.info({ eventId: event.id, purchaseId: purchase.id, userId: purchase.userId }, "purchase payment failed");
+  return "marked_failed";
+};

@@ -1,0 +1,74 @@
+import type Stripe from "stripe";
+import { addCredits } from "@/credits/add-credits";
+import { packageName } from "@/credits/packages";
+import { logger } from "@/lib/logger";
+import { purchaseMetadataSchema } from "../types";
+import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
+import type { WebhookHandler } from "./types";
+
+/** The only place a purchase turns into credits: the grant's idempotency key is the PaymentIntent id. */
+export function purchaseGrantKey(paymentIntentId: string): string {
+  return `payment_intent:${paymentIntentId}`;
+}
+
+export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) => {
+  const intent = event.data.object as Stripe.PaymentIntent;
+  const log = logger.child({ eventId: event.id, paymentIntentId: intent.id });
+  const purchase = await findPurchaseForPaymentIntent(tx, intent);
+  if (!purchase) {
+    log.warn({ metadata: intent.metadata }, "payment_intent.succeeded for an unknown PaymentIntent: nothing granted");
+    const claimed = purchaseMetadataSchema.safeParse(intent.metadata);
+    if (claimed.success) {
+      // The metadata names a purchase of ours that does not own this PaymentIntent: flag it for review.
+      await updatePurchase(tx, claimed.data.purchaseId, {
+        flaggedReason: `payment_intent.succeeded from unrelated PaymentIntent ${intent.id}`,
+      });
+    }
+    return "unknown_payment_intent";
+  }
+
+  // Everything the customer paid must match what the server sold; anything else needs a human.
+  const metadata = purchaseMetadataSchema.safeParse(intent.metadata);
+  const problems: string[] = [];
+  if (intent.amount_received !== purchase.amount) {
+    problems.push(`amount_received ${intent.amount_received} != ${purchase.amount}`);
+  }
+  if (intent.currency.toLowerCase() !== purchase.currency) problems.push(`currency ${intent.currency} != ${purchase.currency}`);
+  if (!metadata.success) problems.push("metadata is missing or malformed");
+  else if (
+    metadata.data.purchaseId !== purchase.id ||
+    metadata.data.userId !== purchase.userId ||
+    metadata.data.packageId !== purchase.packageId
+  ) {
+    problems.push("metadata does not match the purchase");
+  }
+  if (problems.length > 0) {
+    const reason = problems.join("; ");
+    log.error({ purchaseId: purchase.id, userId: purchase.userId, reason }, "payment does not match its purchase: nothing granted");
+    await updatePurchase(tx, purchase.id, { status: "requires_review", flaggedReason: reason });
+    return "mismatch_flagged";
+  }
+
+  const grant = await addCredits(tx, {
+    userId: purchase.userId,
+    amount: purchase.credits,
+    type: "purchase",
+    description: `Purchased ${packageName({ id: purchase.packageId })} package`,
+    idempotencyKey: purchaseGrantKey(intent.id),
+    reference: intent.id,
+    purchaseId: purchase.id,
+    ...(purchase.expireDays ? { expireDays: purchase.expireDays } : {}),
+    metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+  });
+  await updatePurchase(tx, purchase.id, {
+    status: "succeeded",
+    grantEntryId: grant.entryId,
+    failureCode: null,
+    failureMessage: null,
+  });
+  log.info(
+    { purchaseId: purchase.id, userId: purchase.userId, entryId: grant.entryId, credits: purchase.credits },
+    grant.replayed ? "purchase was already credited" : "purchase credited",
+  );
+  return grant.replayed ? "already_granted" : "granted";
+};
