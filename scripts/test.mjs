@@ -35,7 +35,13 @@ function readJson(file) {
 if (!only || only === "unit") {
   const out = path.join(reports, "vitest.json");
   fs.rmSync(out, { force: true });
-  const status = run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`]);
+  const status = run("npx", [
+    "vitest",
+    "run",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${out}`,
+  ]);
   const report = readJson(out);
   if (report) {
     passed += report.numPassedTests ?? 0;
@@ -48,7 +54,9 @@ if (!only || only === "unit") {
 if (!only || only === "e2e") {
   const chromium = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
   if (!fs.existsSync(chromium)) {
-    console.error(`\nEnd-to-end tests need Chromium at ${chromium}: install it (apt-get install -y chromium) or set CHROMIUM_PATH.`);
+    console.error(
+      `\nEnd-to-end tests need Chromium at ${chromium}: install it (apt-get install -y chromium) or set CHROMIUM_PATH.`,
+    );
     crashed = true;
   } else {
     const buildStatus = run("npx", ["next", "build"]);
@@ -58,7 +66,9 @@ if (!only || only === "e2e") {
     } else {
       const out = path.join(reports, "playwright.json");
       fs.rmSync(out, { force: true });
-      const status = run("npx", ["playwright", "test", "--reporter=list,json"], { PLAYWRIGHT_JSON_OUTPUT_NAME: out });
+      const status = run("npx", ["playwright", "test", "--reporter=list,json"], {
+        PLAYWRIGHT_JSON_OUTPUT_NAME: out,
+      });
       const report = readJson(out);
       if (report?.stats) {
         passed += (report.stats.expected ?? 0) + (report.stats.flaky ?? 0);

@@ -2,8 +2,8 @@ import { headers } from "next/headers";
 import { createSafeActionClient } from "next-safe-action";
 import { getSessionFromHeaders } from "@/auth/session";
 import { CreditsError } from "@/credits/errors";
-import { classifyError } from "@/server/http-errors";
 import { logger } from "@/lib/logger";
+import { classifyError } from "@/server/http-errors";
 
 export type ActionServerError = { code: string; message: string; retryable: boolean };
 

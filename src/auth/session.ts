@@ -2,7 +2,9 @@ import { adminEmails } from "@/config/env";
 import { getDb } from "@/db/client";
 import { type Auth, createAuth } from "./auth";
 
-const holder = ((globalThis as { __creditkitAuth?: { auth?: Promise<Auth> } }).__creditkitAuth ??= {});
+const globalStore = globalThis as { __creditkitAuth?: { auth?: Promise<Auth> } };
+globalStore.__creditkitAuth ??= {};
+const holder: { auth?: Promise<Auth> } = globalStore.__creditkitAuth;
 
 export function getAuth(): Promise<Auth> {
   holder.auth ??= getDb().then(createAuth);

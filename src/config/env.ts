@@ -28,12 +28,16 @@ export function getServerEnv(): ServerEnv {
   if (cached) return cached;
   const parsed = serverEnvSchema.safeParse(process.env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
+      .join("; ");
     throw new Error(`Invalid environment configuration: ${problems}`);
   }
   const env = parsed.data;
   if (env.STRIPE_SECRET_KEY && !env.STRIPE_WEBHOOK_SECRET) {
-    throw new Error("Invalid environment configuration: STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set");
+    throw new Error(
+      "Invalid environment configuration: STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set",
+    );
   }
   cached = env;
   return env;

@@ -23,7 +23,10 @@ export function getLocalSecrets(): LocalSecrets {
     betterAuthSecret: stored.betterAuthSecret ?? randomBytes(32).toString("hex"),
     sandboxWebhookSecret: stored.sandboxWebhookSecret ?? `whsec_sandbox_${randomBytes(24).toString("hex")}`,
   };
-  if (next.betterAuthSecret !== stored.betterAuthSecret || next.sandboxWebhookSecret !== stored.sandboxWebhookSecret) {
+  if (
+    next.betterAuthSecret !== stored.betterAuthSecret ||
+    next.sandboxWebhookSecret !== stored.sandboxWebhookSecret
+  ) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify(next, null, 2), { mode: 0o600 });
     logger.info({ file }, "generated local secrets (auth secret, sandbox webhook secret) and saved them");

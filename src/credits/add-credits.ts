@@ -48,7 +48,8 @@ export async function addCredits(
     }
     const { balance: before } = await expireDueLots(tx, input.userId, locked.balance, now);
 
-    const expiresAt = input.expiresAt ?? (input.expireDays ? new Date(now.getTime() + input.expireDays * DAY_MS) : null);
+    const expiresAt =
+      input.expiresAt ?? (input.expireDays ? new Date(now.getTime() + input.expireDays * DAY_MS) : null);
     const [lot] = await tx
       .insert(creditLot)
       .values({
@@ -82,10 +83,7 @@ export async function addCredits(
       .returning({ id: creditEntry.id });
     if (!entry) throw new Error("grant entry was not written");
 
-    await tx
-      .update(creditLot)
-      .set({ grantEntryId: entry.id })
-      .where(eq(creditLot.id, lot.id));
+    await tx.update(creditLot).set({ grantEntryId: entry.id }).where(eq(creditLot.id, lot.id));
     await setAccountBalance(tx, input.userId, balance);
     return { entryId: entry.id, lotId: lot.id, balance, replayed: false };
   });

@@ -7,7 +7,11 @@ export class CreditsError<Code extends string = string> extends Error {
   readonly code: Code;
   readonly context: Record<string, unknown>;
 
-  constructor(code: Code, message: string, options: { context?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: Code,
+    message: string,
+    options: { context?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -18,7 +22,9 @@ export class CreditsError<Code extends string = string> extends Error {
 /** The same idempotency key was reused with different parameters: answering either would be a lie. */
 export class IdempotencyConflictError extends CreditsError<"idempotency_conflict"> {
   constructor(context: Record<string, unknown>) {
-    super("idempotency_conflict", "This idempotency key was already used with different parameters.", { context });
+    super("idempotency_conflict", "This idempotency key was already used with different parameters.", {
+      context,
+    });
   }
 }
 
@@ -36,6 +42,8 @@ export class NotFoundError extends CreditsError<"not_found"> {
 
 export class PackageUnavailableError extends CreditsError<"package_unavailable"> {
   constructor(packageId: string) {
-    super("package_unavailable", "This credit package does not exist or is not on sale.", { context: { packageId } });
+    super("package_unavailable", "This credit package does not exist or is not on sale.", {
+      context: { packageId },
+    });
   }
 }

@@ -48,7 +48,11 @@ export async function expireDueLots(
 }
 
 /** Sum of credits in lots that have expired but not yet been swept: not spendable, not part of the balance. */
-export async function expiredUnsweptCredits(tx: DatabaseOrTransaction, userId: string, now: Date): Promise<number> {
+export async function expiredUnsweptCredits(
+  tx: DatabaseOrTransaction,
+  userId: string,
+  now: Date,
+): Promise<number> {
   const [row] = await tx
     .select({ total: sql<string>`coalesce(sum(${creditLot.remaining}), 0)` })
     .from(creditLot)

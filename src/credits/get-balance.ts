@@ -10,7 +10,11 @@ export type Balance = { balance: number };
  * yet. Reads one account row and the user's expired-but-unswept lots (normally none), never the
  * history, so its cost does not grow with the number of entries.
  */
-export async function getBalance(db: DatabaseOrTransaction, userId: string, now: Date = new Date()): Promise<Balance> {
+export async function getBalance(
+  db: DatabaseOrTransaction,
+  userId: string,
+  now: Date = new Date(),
+): Promise<Balance> {
   const [account] = await db
     .select({ balance: creditAccount.balance })
     .from(creditAccount)

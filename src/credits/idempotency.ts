@@ -9,7 +9,10 @@ export function requestHash(operation: string, parameters: Record<string, unknow
   const canonical = JSON.stringify(
     Object.keys(parameters)
       .sort()
-      .map((key) => [key, parameters[key] instanceof Date ? (parameters[key] as Date).toISOString() : parameters[key]]),
+      .map((key) => [
+        key,
+        parameters[key] instanceof Date ? (parameters[key] as Date).toISOString() : parameters[key],
+      ]),
   );
   return createHash("sha256").update(`${operation}\n${canonical}`).digest("hex");
 }

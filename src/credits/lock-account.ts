@@ -22,7 +22,11 @@ export async function lockAccount(tx: DatabaseOrTransaction, userId: string): Pr
   return row;
 }
 
-export async function setAccountBalance(tx: DatabaseOrTransaction, userId: string, balance: number): Promise<void> {
+export async function setAccountBalance(
+  tx: DatabaseOrTransaction,
+  userId: string,
+  balance: number,
+): Promise<void> {
   await tx
     .update(creditAccount)
     .set({ balance, updatedAt: sql`now()` })

@@ -6,9 +6,12 @@ export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unkn
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InvalidInputError(issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input", {
-      issues: parsed.error.issues,
-    });
+    throw new InvalidInputError(
+      issue ? `${issue.path.join(".") || "input"}: ${issue.message}` : "Invalid input",
+      {
+        issues: parsed.error.issues,
+      },
+    );
   }
   return parsed.data;
 }

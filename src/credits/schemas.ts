@@ -58,7 +58,10 @@ export const listTransactionsInputSchema = z
   .object({
     userId: userIdSchema,
     limit: z.number().int().min(1).max(100).default(20),
-    cursor: z.string().regex(/^\d{1,15}$/).optional(),
+    cursor: z
+      .string()
+      .regex(/^\d{1,15}$/)
+      .optional(),
   })
   .strict();
 export type ListTransactionsInput = z.input<typeof listTransactionsInputSchema>;

@@ -7,7 +7,9 @@ import type { Database } from "./types";
 type Holder = { connection?: Promise<DatabaseConnection> };
 
 // Kept on globalThis so development reloads reuse the one connection: PGlite allows one opener per folder.
-const holder = ((globalThis as { __creditkitDb?: Holder }).__creditkitDb ??= {});
+const globalStore = globalThis as { __creditkitDb?: Holder };
+globalStore.__creditkitDb ??= {};
+const holder: Holder = globalStore.__creditkitDb;
 
 /**
  * The app's database: PostgreSQL through `pg` when DATABASE_URL is set, otherwise an embedded PGlite

@@ -9,6 +9,7 @@ export function getPaymentClientConfig(): PaymentClientConfig {
   const provider = activePaymentProvider();
   return {
     provider,
-    publishableKey: provider === "stripe" ? (getServerEnv().NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY ?? null) : null,
+    publishableKey:
+      provider === "stripe" ? (getServerEnv().NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY ?? null) : null,
   };
 }

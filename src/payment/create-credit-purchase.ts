@@ -4,7 +4,7 @@ import { type CreditPackage, findPackageOnSale, packageName } from "@/credits/pa
 import { creditPurchase } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
-import { type PaymentProvider, PaymentProviderUnavailableError, type PaymentProviderName } from "./types";
+import { type PaymentProvider, type PaymentProviderName, PaymentProviderUnavailableError } from "./types";
 
 export type CreatedPurchase = {
   purchaseId: string;
@@ -56,12 +56,22 @@ export async function createCreditPurchase(
       .set({ paymentIntentId: intent.id, updatedAt: sql`now()` })
       .where(eq(creditPurchase.id, purchase.id));
     log.info({ paymentIntentId: intent.id, provider: provider.name }, "purchase started");
-    return { purchaseId: purchase.id, paymentIntentId: intent.id, clientSecret: intent.clientSecret, provider: provider.name };
+    return {
+      purchaseId: purchase.id,
+      paymentIntentId: intent.id,
+      clientSecret: intent.clientSecret,
+      provider: provider.name,
+    };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     await db
       .update(creditPurchase)
-      .set({ status: "failed", failureCode: "provider_unavailable", failureMessage: message, updatedAt: sql`now()` })
+      .set({
+        status: "failed",
+        failureCode: "provider_unavailable",
+        failureMessage: message,
+        updatedAt: sql`now()`,
+      })
       .where(eq(creditPurchase.id, purchase.id));
     log.error({ reason: message }, "purchase failed: the payment provider did not create a PaymentIntent");
     if (error instanceof PaymentProviderUnavailableError) throw error;

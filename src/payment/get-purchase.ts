@@ -17,7 +17,11 @@ export type PurchaseView = {
 };
 
 /** A purchase as its owner sees it; anyone else's purchase is reported as not found. */
-export async function getPurchaseForUser(db: Database, userId: string, purchaseId: string): Promise<PurchaseView> {
+export async function getPurchaseForUser(
+  db: Database,
+  userId: string,
+  purchaseId: string,
+): Promise<PurchaseView> {
   if (!z.uuid().safeParse(purchaseId).success) throw new NotFoundError("Purchase");
   const [row] = await db
     .select()

@@ -3,7 +3,12 @@ import { logger } from "@/lib/logger";
 
 export type ErrorBody = { error: { code: string; message: string; retryable?: boolean } };
 
-export function jsonError(status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+export function jsonError(
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+) {
   return Response.json({ error: { code, message, ...extra } } satisfies ErrorBody, { status });
 }
 
@@ -26,7 +31,12 @@ const STATUS_BY_CODE: Record<string, number> = {
   database_busy: 503,
 };
 
-const RETRYABLE = new Set(["payment_provider_unavailable", "database_unavailable", "database_busy", "rate_limited"]);
+const RETRYABLE = new Set([
+  "payment_provider_unavailable",
+  "database_unavailable",
+  "database_busy",
+  "rate_limited",
+]);
 
 /** PostgreSQL / driver signals that the database is down or unreachable (as opposed to a bug). */
 function isDatabaseUnavailable(error: unknown): boolean {
@@ -35,10 +45,16 @@ function isDatabaseUnavailable(error: unknown): boolean {
   while (current && typeof current === "object" && !seen.has(current)) {
     seen.add(current);
     const { code, message } = current as { code?: unknown; message?: unknown };
-    if (typeof code === "string" && (/^(08|57P0)/.test(code) || ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code))) {
+    if (
+      typeof code === "string" &&
+      (/^(08|57P0)/.test(code) || ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code))
+    ) {
       return true;
     }
-    if (typeof message === "string" && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)) {
+    if (
+      typeof message === "string" &&
+      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+    ) {
       return true;
     }
     current = (current as { cause?: unknown }).cause;
@@ -66,17 +82,38 @@ export function classifyError(error: unknown): ClassifiedError {
     return { status, code: error.code, message: error.message, retryable: RETRYABLE.has(error.code) };
   }
   if (isDatabaseBusy(error)) {
-    return { status: 503, code: "database_busy", message: "The service is busy. Please retry.", retryable: true };
+    return {
+      status: 503,
+      code: "database_busy",
+      message: "The service is busy. Please retry.",
+      retryable: true,
+    };
   }
   if (isDatabaseUnavailable(error)) {
-    return { status: 503, code: "database_unavailable", message: "The database is unavailable. Please retry.", retryable: true };
+    return {
+      status: 503,
+      code: "database_unavailable",
+      message: "The database is unavailable. Please retry.",
+      retryable: true,
+    };
   }
-  return { status: 500, code: "internal_error", message: "Something went wrong on our side.", retryable: true };
+  return {
+    status: 500,
+    code: "internal_error",
+    message: "Something went wrong on our side.",
+    retryable: true,
+  };
 }
 
 export function errorResponse(error: unknown, context: Record<string, unknown> = {}): Response {
   const classified = classifyError(error);
-  if (classified.status >= 500) logger.error({ ...context, err: error, code: classified.code }, "request failed");
+  if (classified.status >= 500)
+    logger.error({ ...context, err: error, code: classified.code }, "request failed");
   else logger.info({ ...context, code: classified.code, reason: classified.message }, "request refused");
-  return jsonError(classified.status, classified.code, classified.message, classified.retryable ? { retryable: true } : {});
+  return jsonError(
+    classified.status,
+    classified.code,
+    classified.message,
+    classified.retryable ? { retryable: true } : {},
+  );
 }

@@ -20,7 +20,8 @@ export async function readJsonBody<Schema extends z.ZodType>(
     throw new RequestError("unsupported_media_type", "Send the body as application/json.");
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
+  if (declared > maxBytes)
+    throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
   const text = await readLimitedText(request, maxBytes);
   let json: unknown;
   try {

@@ -41,14 +41,33 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
   it("spends the soonest-expiring lot first and never-expiring lots last", async () => {
     const userId = await seedUser(database.db);
     const now = new Date("2026-01-01T00:00:00Z");
-    const forever = await addCredits(database.db, { userId, amount: 50, type: "grant", description: "forever", idempotencyKey: "a" }, now);
-    const late = await addCredits(database.db, { userId, amount: 30, type: "grant", description: "late", idempotencyKey: "b", expireDays: 30 }, now);
-    const soon = await addCredits(database.db, { userId, amount: 20, type: "grant", description: "soon", idempotencyKey: "c", expireDays: 5 }, now);
+    const forever = await addCredits(
+      database.db,
+      { userId, amount: 50, type: "grant", description: "forever", idempotencyKey: "a" },
+      now,
+    );
+    const late = await addCredits(
+      database.db,
+      { userId, amount: 30, type: "grant", description: "late", idempotencyKey: "b", expireDays: 30 },
+      now,
+    );
+    const soon = await addCredits(
+      database.db,
+      { userId, amount: 20, type: "grant", description: "soon", idempotencyKey: "c", expireDays: 5 },
+      now,
+    );
 
-    const spend = await consumeCredits(database.db, { userId, amount: 40, description: "work", idempotencyKey: "s1" }, now);
+    const spend = await consumeCredits(
+      database.db,
+      { userId, amount: 40, description: "work", idempotencyKey: "s1" },
+      now,
+    );
     expect(spend).toMatchObject({ ok: true, balance: 60 });
     if (!spend.ok) throw new Error("unreachable");
-    const draws = await database.db.select().from(creditAllocation).where(eq(creditAllocation.entryId, spend.entryId));
+    const draws = await database.db
+      .select()
+      .from(creditAllocation)
+      .where(eq(creditAllocation.entryId, spend.entryId));
     const byLot = Object.fromEntries(draws.map((d) => [d.lotId, d.amount]));
     expect(byLot).toEqual({ [soon.lotId]: 20, [late.lotId]: 20 });
     expect(byLot[forever.lotId]).toBeUndefined();
@@ -57,14 +76,30 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
   it("never lets an expired lot be spent, even before a sweep, and records its expiry once", async () => {
     const userId = await seedUser(database.db);
     const start = new Date("2026-01-01T00:00:00Z");
-    await addCredits(database.db, { userId, amount: 10, type: "grant", description: "short", idempotencyKey: "e1", expireDays: 1 }, start);
-    await addCredits(database.db, { userId, amount: 5, type: "grant", description: "long", idempotencyKey: "e2" }, start);
+    await addCredits(
+      database.db,
+      { userId, amount: 10, type: "grant", description: "short", idempotencyKey: "e1", expireDays: 1 },
+      start,
+    );
+    await addCredits(
+      database.db,
+      { userId, amount: 5, type: "grant", description: "long", idempotencyKey: "e2" },
+      start,
+    );
     const later = new Date(start.getTime() + 2 * DAY);
     expect(await getBalance(database.db, userId, later)).toEqual({ balance: 5 });
 
-    const tooMuch = await consumeCredits(database.db, { userId, amount: 6, description: "x", idempotencyKey: "e3" }, later);
+    const tooMuch = await consumeCredits(
+      database.db,
+      { userId, amount: 6, description: "x", idempotencyKey: "e3" },
+      later,
+    );
     expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", balance: 5 });
-    const enough = await consumeCredits(database.db, { userId, amount: 5, description: "x", idempotencyKey: "e4" }, later);
+    const enough = await consumeCredits(
+      database.db,
+      { userId, amount: 5, description: "x", idempotencyKey: "e4" },
+      later,
+    );
     expect(enough).toMatchObject({ ok: true, balance: 0 });
 
     const entries = await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId));
@@ -73,8 +108,19 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
 
   it("refuses a spend larger than the balance and writes nothing", async () => {
     const userId = await seedUser(database.db);
-    await addCredits(database.db, { userId, amount: 10, type: "grant", description: "g", idempotencyKey: "g" });
-    const result = await consumeCredits(database.db, { userId, amount: 11, description: "x", idempotencyKey: "x" });
+    await addCredits(database.db, {
+      userId,
+      amount: 10,
+      type: "grant",
+      description: "g",
+      idempotencyKey: "g",
+    });
+    const result = await consumeCredits(database.db, {
+      userId,
+      amount: 11,
+      description: "x",
+      idempotencyKey: "x",
+    });
     expect(result).toEqual({ ok: false, reason: "insufficient_credits", balance: 10 });
     const entries = await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId));
     expect(entries).toHaveLength(1);
@@ -82,16 +128,38 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
 
   it("answers a repeated key with the first result and refuses the same key with other parameters", async () => {
     const userId = await seedUser(database.db);
-    await addCredits(database.db, { userId, amount: 100, type: "grant", description: "g", idempotencyKey: "g" });
-    const first = await consumeCredits(database.db, { userId, amount: 30, description: "job", idempotencyKey: "k" });
-    const again = await consumeCredits(database.db, { userId, amount: 30, description: "job", idempotencyKey: "k" });
+    await addCredits(database.db, {
+      userId,
+      amount: 100,
+      type: "grant",
+      description: "g",
+      idempotencyKey: "g",
+    });
+    const first = await consumeCredits(database.db, {
+      userId,
+      amount: 30,
+      description: "job",
+      idempotencyKey: "k",
+    });
+    const again = await consumeCredits(database.db, {
+      userId,
+      amount: 30,
+      description: "job",
+      idempotencyKey: "k",
+    });
     expect(again).toMatchObject({ ok: true, balance: 70, replayed: true });
     if (!first.ok || !again.ok) throw new Error("unreachable");
     expect(again.entryId).toBe(first.entryId);
     await expect(
       consumeCredits(database.db, { userId, amount: 31, description: "job", idempotencyKey: "k" }),
     ).rejects.toBeInstanceOf(IdempotencyConflictError);
-    const regrant = await addCredits(database.db, { userId, amount: 100, type: "grant", description: "g", idempotencyKey: "g" });
+    const regrant = await addCredits(database.db, {
+      userId,
+      amount: 100,
+      type: "grant",
+      description: "g",
+      idempotencyKey: "g",
+    });
     expect(regrant.replayed).toBe(true);
     expect(await getBalance(database.db, userId)).toEqual({ balance: 70 });
   });
@@ -103,7 +171,13 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
         consumeCredits(database.db, { userId, amount, description: "x", idempotencyKey: `bad-${amount}` }),
       ).rejects.toBeInstanceOf(InvalidInputError);
       await expect(
-        addCredits(database.db, { userId, amount, type: "grant", description: "x", idempotencyKey: `bad-${amount}` }),
+        addCredits(database.db, {
+          userId,
+          amount,
+          type: "grant",
+          description: "x",
+          idempotencyKey: `bad-${amount}`,
+        }),
       ).rejects.toBeInstanceOf(InvalidInputError);
     }
     expect(await getBalance(database.db, userId)).toEqual({ balance: 0 });
@@ -112,15 +186,35 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
   it("pages through the caller's history newest first", async () => {
     const userId = await seedUser(database.db);
     const other = await seedUser(database.db);
-    await addCredits(database.db, { userId: other, amount: 5, type: "grant", description: "other", idempotencyKey: "o" });
+    await addCredits(database.db, {
+      userId: other,
+      amount: 5,
+      type: "grant",
+      description: "other",
+      idempotencyKey: "o",
+    });
     for (let i = 1; i <= 5; i++) {
-      await addCredits(database.db, { userId, amount: i, type: "grant", description: `g${i}`, idempotencyKey: `h${i}` });
+      await addCredits(database.db, {
+        userId,
+        amount: i,
+        type: "grant",
+        description: `g${i}`,
+        idempotencyKey: `h${i}`,
+      });
     }
     const first = await listTransactions(database.db, { userId, limit: 2 });
     expect(first.items.map((i) => i.description)).toEqual(["g5", "g4"]);
-    const second = await listTransactions(database.db, { userId, limit: 2, cursor: first.nextCursor ?? undefined });
+    const second = await listTransactions(database.db, {
+      userId,
+      limit: 2,
+      cursor: first.nextCursor ?? undefined,
+    });
     expect(second.items.map((i) => i.description)).toEqual(["g3", "g2"]);
-    const third = await listTransactions(database.db, { userId, limit: 2, cursor: second.nextCursor ?? undefined });
+    const third = await listTransactions(database.db, {
+      userId,
+      limit: 2,
+      cursor: second.nextCursor ?? undefined,
+    });
     expect(third.items.map((i) => i.description)).toEqual(["g1"]);
     expect(third.nextCursor).toBeNull();
   });

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { connectDatabase } from "../../src/db/connect";
-import { PGLITE_SNAPSHOT_FILE, TEMPLATE_DATABASE, adminUrl, testDatabaseUrl } from "./paths";
+import { adminUrl, PGLITE_SNAPSHOT_FILE, TEMPLATE_DATABASE, testDatabaseUrl } from "./paths";
 
 /**
  * Migrates once per run: a PGlite snapshot every test file restores in memory, and, when
@@ -11,7 +11,8 @@ import { PGLITE_SNAPSHOT_FILE, TEMPLATE_DATABASE, adminUrl, testDatabaseUrl } fr
 export default async function setup(): Promise<void> {
   fs.mkdirSync(path.dirname(PGLITE_SNAPSHOT_FILE), { recursive: true });
   const embedded = await connectDatabase({ kind: "pglite" });
-  const client = (embedded.db as unknown as { $client: { dumpDataDir: (c: "gzip") => Promise<Blob> } }).$client;
+  const client = (embedded.db as unknown as { $client: { dumpDataDir: (c: "gzip") => Promise<Blob> } })
+    .$client;
   const dump = await client.dumpDataDir("gzip");
   fs.writeFileSync(PGLITE_SNAPSHOT_FILE, Buffer.from(await dump.arrayBuffer()));
   await embedded.close();

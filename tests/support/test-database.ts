@@ -3,7 +3,7 @@ import fs from "node:fs";
 import pg from "pg";
 import { connectDatabase, type DatabaseConnection } from "../../src/db/connect";
 import { withDatabase } from "./global-setup";
-import { PGLITE_SNAPSHOT_FILE, TEMPLATE_DATABASE, adminUrl, testDatabaseUrl } from "./paths";
+import { adminUrl, PGLITE_SNAPSHOT_FILE, TEMPLATE_DATABASE, testDatabaseUrl } from "./paths";
 
 export type DatabaseKind = "pglite" | "postgres";
 
@@ -15,7 +15,10 @@ export function databaseKinds(): DatabaseKind[] {
 export type TestDatabase = DatabaseConnection & { url?: string };
 
 /** A fresh, migrated, empty database of its own for one test file (or one test). */
-export async function createTestDatabase(kind: DatabaseKind, options: { poolSize?: number } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  kind: DatabaseKind,
+  options: { poolSize?: number } = {},
+): Promise<TestDatabase> {
   if (kind === "pglite") {
     const snapshot = new Blob([fs.readFileSync(PGLITE_SNAPSHOT_FILE)]);
     return connectDatabase({ kind: "pglite", loadDataDir: snapshot, migrate: false });

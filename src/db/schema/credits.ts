@@ -57,9 +57,7 @@ export const creditLot = pgTable(
     check("credit_lot_category_known", sql`${t.category} IN ('paid', 'promotional')`),
     // Only lots with credits left matter for spending and balances; the partial index keeps
     // those look-ups independent of how many exhausted lots a user has accumulated.
-    index("credit_lot_spendable_idx")
-      .on(t.userId, t.expiresAt, t.createdAt)
-      .where(sql`${t.remaining} > 0`),
+    index("credit_lot_spendable_idx").on(t.userId, t.expiresAt, t.createdAt).where(sql`${t.remaining} > 0`),
     index("credit_lot_purchase_idx").on(t.purchaseId),
   ],
 );

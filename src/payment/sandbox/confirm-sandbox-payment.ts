@@ -42,7 +42,12 @@ function toStripePaymentIntent(intent: IntentRow): Stripe.PaymentIntent {
     created: Math.floor(intent.createdAt.getTime() / 1000),
     latest_charge: succeeded ? `ch_sbx_${intent.id.slice(7)}` : null,
     last_payment_error: intent.lastError
-      ? { type: "card_error", code: intent.lastError.code, decline_code: intent.lastError.decline_code, message: intent.lastError.message }
+      ? {
+          type: "card_error",
+          code: intent.lastError.code,
+          decline_code: intent.lastError.decline_code,
+          message: intent.lastError.message,
+        }
       : null,
   } as unknown as Stripe.PaymentIntent;
 }
@@ -56,11 +61,15 @@ export async function confirmSandboxPayment(
   db: Database,
   input: { paymentIntentId: string; userId: string; cardNumber: string; webhookSecret: string },
 ): Promise<SandboxConfirmResult> {
-  const [intent] = await db.select().from(sandboxPaymentIntent).where(eq(sandboxPaymentIntent.id, input.paymentIntentId));
+  const [intent] = await db
+    .select()
+    .from(sandboxPaymentIntent)
+    .where(eq(sandboxPaymentIntent.id, input.paymentIntentId));
   // Someone else's PaymentIntent is reported exactly like a missing one, so ids cannot be probed.
   if (!intent || intent.metadata.userId !== input.userId) throw new NotFoundError("PaymentIntent");
   if (intent.status === "succeeded") return { status: "succeeded", paymentIntentId: intent.id };
-  if (intent.status === "canceled") throw new CreditsError("payment_intent_unexpected_state", "This payment was canceled.");
+  if (intent.status === "canceled")
+    throw new CreditsError("payment_intent_unexpected_state", "This payment was canceled.");
 
   const outcome = cardOutcome(input.cardNumber);
   if (outcome.kind === "invalid") throw new InvalidCardError(outcome.message);
@@ -92,7 +101,10 @@ export async function confirmSandboxPayment(
     data: { object: toStripePaymentIntent(updated) },
   };
   const rawBody = JSON.stringify(event);
-  const signature = webhookVerifier.webhooks.generateTestHeaderString({ payload: rawBody, secret: input.webhookSecret });
+  const signature = webhookVerifier.webhooks.generateTestHeaderString({
+    payload: rawBody,
+    secret: input.webhookSecret,
+  });
   await receiveWebhook(db, { rawBody, signature, secret: input.webhookSecret });
 
   if (outcome.kind === "succeeded") return { status: "succeeded", paymentIntentId: intent.id };

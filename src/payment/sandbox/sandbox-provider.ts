@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { sandboxPaymentIntent } from "@/db/schema";
 import type { Database } from "@/db/types";
-import type { CreatePaymentIntentRequest, CreatedPaymentIntent, PaymentProvider } from "../types";
+import type { CreatedPaymentIntent, CreatePaymentIntentRequest, PaymentProvider } from "../types";
 
 export function sandboxId(prefix: string): string {
   return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;

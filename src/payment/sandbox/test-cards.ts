@@ -30,7 +30,11 @@ export function cardOutcome(cardNumber: string): CardOutcome {
   }
   if (digits === SANDBOX_TEST_CARDS.succeeds) return { kind: "succeeded" };
   if (digits === SANDBOX_TEST_CARDS.insufficientFunds) {
-    return { kind: "declined", declineCode: "insufficient_funds", message: "Your card has insufficient funds." };
+    return {
+      kind: "declined",
+      declineCode: "insufficient_funds",
+      message: "Your card has insufficient funds.",
+    };
   }
   if (digits === SANDBOX_TEST_CARDS.declined) {
     return { kind: "declined", declineCode: "generic_decline", message: "Your card was declined." };

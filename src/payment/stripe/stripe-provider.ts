@@ -1,8 +1,8 @@
 import Stripe from "stripe";
 import { logger } from "@/lib/logger";
 import {
-  type CreatePaymentIntentRequest,
   type CreatedPaymentIntent,
+  type CreatePaymentIntentRequest,
   type PaymentProvider,
   PaymentProviderUnavailableError,
 } from "../types";
@@ -33,7 +33,10 @@ export class StripePaymentProvider implements PaymentProvider {
           : error instanceof Error
             ? error.message
             : String(error);
-      logger.error({ purchaseId: request.metadata.purchaseId, reason }, "stripe: creating the PaymentIntent failed");
+      logger.error(
+        { purchaseId: request.metadata.purchaseId, reason },
+        "stripe: creating the PaymentIntent failed",
+      );
       throw new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
     }
   }

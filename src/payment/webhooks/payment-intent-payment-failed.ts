@@ -15,6 +15,9 @@ export const handlePaymentIntentPaymentFailed: WebhookHandler = async (tx, event
     failureCode: error?.decline_code ?? error?.code ?? "payment_failed",
     failureMessage: error?.message ?? "The payment failed.",
   });
-  logger.info({ eventId: event.id, purchaseId: purchase.id, userId: purchase.userId }, "purchase payment failed");
+  logger.info(
+    { eventId: event.id, purchaseId: purchase.id, userId: purchase.userId },
+    "purchase payment failed",
+  );
   return "marked_failed";
 };

@@ -16,7 +16,10 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   const log = logger.child({ eventId: event.id, paymentIntentId: intent.id });
   const purchase = await findPurchaseForPaymentIntent(tx, intent);
   if (!purchase) {
-    log.warn({ metadata: intent.metadata }, "payment_intent.succeeded for an unknown PaymentIntent: nothing granted");
+    log.warn(
+      { metadata: intent.metadata },
+      "payment_intent.succeeded for an unknown PaymentIntent: nothing granted",
+    );
     const claimed = purchaseMetadataSchema.safeParse(intent.metadata);
     if (claimed.success) {
       // The metadata names a purchase of ours that does not own this PaymentIntent: flag it for review.
@@ -33,7 +36,8 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   if (intent.amount_received !== purchase.amount) {
     problems.push(`amount_received ${intent.amount_received} != ${purchase.amount}`);
   }
-  if (intent.currency.toLowerCase() !== purchase.currency) problems.push(`currency ${intent.currency} != ${purchase.currency}`);
+  if (intent.currency.toLowerCase() !== purchase.currency)
+    problems.push(`currency ${intent.currency} != ${purchase.currency}`);
   if (!metadata.success) problems.push("metadata is missing or malformed");
   else if (
     metadata.data.purchaseId !== purchase.id ||
@@ -44,7 +48,10 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   }
   if (problems.length > 0) {
     const reason = problems.join("; ");
-    log.error({ purchaseId: purchase.id, userId: purchase.userId, reason }, "payment does not match its purchase: nothing granted");
+    log.error(
+      { purchaseId: purchase.id, userId: purchase.userId, reason },
+      "payment does not match its purchase: nothing granted",
+    );
     await updatePurchase(tx, purchase.id, { status: "requires_review", flaggedReason: reason });
     return "mismatch_flagged";
   }

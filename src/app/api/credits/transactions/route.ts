@@ -20,7 +20,10 @@ export const GET = withUser(async (request, user) => {
   const parsed = querySchema.safeParse(Object.fromEntries(new URL(request.url).searchParams));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new RequestError("invalid_input", `${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
+    throw new RequestError(
+      "invalid_input",
+      `${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`,
+    );
   }
   // The caller's own history only: the user id comes from the session, never from the request.
   const page = await listTransactions(await getDb(), { userId: user.id, ...parsed.data });
