@@ -1,6 +1,6 @@
-import { and, asc, eq, gt, isNull, or, sql } from "drizzle-orm";
-import { creditAllocation, creditEntry, creditLot } from "@/db/schema";
+import { creditAllocation, creditEntry } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { drawFromLots } from "./draw-from-lots";
 import { expireDueLots } from "./expire-due-lots";
 import { findReplay, requestHash } from "./idempotency";
 import { lockAccount, setAccountBalance } from "./lock-account";
@@ -9,10 +9,8 @@ import { type ConsumeCreditsInput, consumeCreditsInputSchema } from "./schemas";
 
 export type ConsumeCreditsResult =
   | { ok: true; entryId: number; balance: number; replayed: boolean }
+  /** `balance` here is what was available to spend. */
   | { ok: false; reason: "insufficient_credits"; balance: number };
-
-/** Lots are read in pages of this size; most spends are covered by the first lot or two. */
-const LOT_PAGE_SIZE = 50;
 
 /**
  * Spends credits, all or nothing. Draws the soonest-expiring lots first so credits that would be
@@ -34,44 +32,11 @@ export async function consumeCredits(
     if (replay) return { ok: true, entryId: replay.id, balance: replay.balanceAfter, replayed: true };
 
     const { balance: before } = await expireDueLots(tx, input.userId, locked.balance, now);
-    if (before < input.amount) return { ok: false, reason: "insufficient_credits", balance: before };
+    // Credits reserved by open holds belong to work in progress: they are not available to this spend.
+    const available = before - locked.held;
+    if (available < input.amount) return { ok: false, reason: "insufficient_credits", balance: available };
 
-    const draws: { lotId: string; amount: number }[] = [];
-    let outstanding = input.amount;
-    let offset = 0;
-    while (outstanding > 0) {
-      const lots = await tx
-        .select({ id: creditLot.id, remaining: creditLot.remaining })
-        .from(creditLot)
-        .where(
-          and(
-            eq(creditLot.userId, input.userId),
-            gt(creditLot.remaining, 0),
-            or(isNull(creditLot.expiresAt), gt(creditLot.expiresAt, now)),
-          ),
-        )
-        .orderBy(sql`${creditLot.expiresAt} ASC NULLS LAST`, asc(creditLot.createdAt), asc(creditLot.id))
-        .limit(LOT_PAGE_SIZE)
-        .offset(offset);
-      if (lots.length === 0) {
-        // The account balance said there was enough; the lots disagree. Refuse rather than overdraw.
-        throw new Error(`ledger inconsistency for ${input.userId}: balance ${before} not backed by lots`);
-      }
-      for (const lot of lots) {
-        const take = Math.min(lot.remaining, outstanding);
-        draws.push({ lotId: lot.id, amount: take });
-        outstanding -= take;
-        if (outstanding === 0) break;
-      }
-      offset += lots.length;
-    }
-
-    for (const draw of draws) {
-      await tx
-        .update(creditLot)
-        .set({ remaining: sql`${creditLot.remaining} - ${draw.amount}` })
-        .where(eq(creditLot.id, draw.lotId));
-    }
+    const draws = await drawFromLots(tx, input.userId, input.amount, now);
     const balance = before - input.amount;
     const [entry] = await tx
       .insert(creditEntry)

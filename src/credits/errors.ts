@@ -47,3 +47,10 @@ export class PackageUnavailableError extends CreditsError<"package_unavailable">
     });
   }
 }
+
+/** The hold was already captured, released or expired: its credits are no longer reserved. */
+export class HoldNotOpenError extends CreditsError<"hold_not_open"> {
+  constructor(holdId: string, status: string) {
+    super("hold_not_open", `This hold is ${status}, not open.`, { context: { holdId, status } });
+  }
+}

@@ -11,10 +11,12 @@ import type { DatabaseOrTransaction } from "@/db/types";
  * READ COMMITTED, so the balance-after chain, the idempotency check and the lot draw-down all see
  * the previous mutation's committed result. Different users never wait on each other.
  */
-export async function lockAccount(tx: DatabaseOrTransaction, userId: string): Promise<{ balance: number }> {
+export type LockedAccount = { balance: number; held: number; debt: number };
+
+export async function lockAccount(tx: DatabaseOrTransaction, userId: string): Promise<LockedAccount> {
   await tx.insert(creditAccount).values({ userId }).onConflictDoNothing();
   const [row] = await tx
-    .select({ balance: creditAccount.balance })
+    .select({ balance: creditAccount.balance, held: creditAccount.held, debt: creditAccount.debt })
     .from(creditAccount)
     .where(eq(creditAccount.userId, userId))
     .for("update");
@@ -26,9 +28,10 @@ export async function setAccountBalance(
   tx: DatabaseOrTransaction,
   userId: string,
   balance: number,
+  extra: { held?: number; debt?: number } = {},
 ): Promise<void> {
   await tx
     .update(creditAccount)
-    .set({ balance, updatedAt: sql`now()` })
+    .set({ balance, ...extra, updatedAt: sql`now()` })
     .where(eq(creditAccount.userId, userId));
 }

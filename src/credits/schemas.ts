@@ -65,3 +65,28 @@ export const listTransactionsInputSchema = z
   })
   .strict();
 export type ListTransactionsInput = z.input<typeof listTransactionsInputSchema>;
+
+/** Holds last at most a day by default limits; a forgotten hold must not lock credits away for long. */
+export const DEFAULT_HOLD_TTL_SECONDS = 15 * 60;
+export const MAX_HOLD_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+export const createHoldInputSchema = z
+  .object({
+    userId: userIdSchema,
+    amount: creditAmountSchema,
+    description: descriptionSchema,
+    idempotencyKey: idempotencyKeySchema,
+    ttlSeconds: z.number().int().min(1).max(MAX_HOLD_TTL_SECONDS).default(DEFAULT_HOLD_TTL_SECONDS),
+  })
+  .strict();
+export type CreateHoldInput = z.input<typeof createHoldInputSchema>;
+
+export const captureHoldInputSchema = z
+  .object({
+    holdId: z.uuid(),
+    /** Defaults to the whole reserved amount. Zero captures nothing and returns everything. */
+    amount: z.number().int().min(0).max(MAX_CREDITS_PER_OPERATION).optional(),
+    description: descriptionSchema.optional(),
+  })
+  .strict();
+export type CaptureHoldInput = z.input<typeof captureHoldInputSchema>;

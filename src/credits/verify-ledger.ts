@@ -17,17 +17,33 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
 export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerReport> {
   const violations: LedgerViolation[] = [];
 
-  for (const row of await rows<{ user_id: string; balance: string; lots: string }>(
+  for (const row of await rows<{
+    user_id: string;
+    balance: string;
+    held: string;
+    lots: string;
+    holds: string;
+  }>(
     db,
-    sql`SELECT a.user_id, a.balance, coalesce(sum(l.remaining), 0) AS lots
-        FROM credit_account a LEFT JOIN credit_lot l ON l.user_id = a.user_id
-        GROUP BY a.user_id, a.balance HAVING a.balance <> coalesce(sum(l.remaining), 0)`,
+    sql`SELECT a.user_id, a.balance, a.held,
+               coalesce((SELECT sum(l.remaining) FROM credit_lot l WHERE l.user_id = a.user_id), 0) AS lots,
+               coalesce((SELECT sum(h.amount) FROM credit_hold h WHERE h.user_id = a.user_id AND h.status = 'open'), 0) AS holds
+        FROM credit_account a`,
   )) {
-    violations.push({
-      check: "balance_equals_lots",
-      userId: row.user_id,
-      detail: `account balance ${row.balance} but lots hold ${row.lots}`,
-    });
+    if (Number(row.balance) !== Number(row.lots) + Number(row.holds)) {
+      violations.push({
+        check: "balance_equals_lots_and_holds",
+        userId: row.user_id,
+        detail: `account balance ${row.balance} but lots hold ${row.lots} and open holds ${row.holds}`,
+      });
+    }
+    if (Number(row.held) !== Number(row.holds)) {
+      violations.push({
+        check: "held_equals_open_holds",
+        userId: row.user_id,
+        detail: `account says ${row.held} held but open holds reserve ${row.holds}`,
+      });
+    }
   }
 
   for (const row of await rows<{ user_id: string; id: string; expected: string; actual: string }>(
@@ -74,13 +90,16 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
 
   for (const row of await rows<{ id: string; credits: string; remaining: string; drawn: string }>(
     db,
-    sql`SELECT l.id, l.credits, l.remaining, coalesce(sum(al.amount), 0) AS drawn
-        FROM credit_lot l LEFT JOIN credit_allocation al ON al.lot_id = l.id
-        GROUP BY l.id HAVING l.credits - l.remaining <> coalesce(sum(al.amount), 0)`,
+    sql`SELECT id, credits, remaining, drawn FROM (SELECT l.id, l.credits, l.remaining,
+               coalesce((SELECT sum(al.amount) FROM credit_allocation al WHERE al.lot_id = l.id), 0)
+             + coalesce((SELECT sum(ha.amount) FROM credit_hold_allocation ha JOIN credit_hold h ON h.id = ha.hold_id
+                         WHERE ha.lot_id = l.id AND h.status = 'open'), 0) AS drawn
+        FROM credit_lot l) lots
+        WHERE credits - remaining <> drawn`,
   )) {
     violations.push({
       check: "lot_draws_accounted",
-      detail: `lot ${row.id}: ${row.credits} granted, ${row.remaining} left, but allocations draw ${row.drawn}`,
+      detail: `lot ${row.id}: ${row.credits} granted, ${row.remaining} left, but spends and open holds draw ${row.drawn}`,
     });
   }
 

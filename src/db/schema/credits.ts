@@ -26,9 +26,17 @@ export const creditAccount = pgTable(
       .primaryKey()
       .references(() => user.id, { onDelete: "cascade" }),
     balance: bigint({ mode: "number" }).notNull().default(0),
+    /** Credits reserved by open holds: taken out of the lots, still part of the balance until captured. */
+    held: bigint({ mode: "number" }).notNull().default(0),
+    /** Credits owed after a refund or dispute took back more than was left; repaid first from the next grant. */
+    debt: bigint({ mode: "number" }).notNull().default(0),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [check("credit_account_balance_non_negative", sql`${t.balance} >= 0`)],
+  (t) => [
+    check("credit_account_balance_non_negative", sql`${t.balance} >= 0`),
+    check("credit_account_held_within_balance", sql`${t.held} >= 0 AND ${t.held} <= ${t.balance}`),
+    check("credit_account_debt_non_negative", sql`${t.debt} >= 0`),
+  ],
 );
 
 /**

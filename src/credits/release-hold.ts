@@ -1,0 +1,14 @@
+import { z } from "zod";
+import type { DatabaseOrTransaction } from "@/db/types";
+import { parseInput } from "./parse-input";
+import { type SettleHoldResult, settleHold } from "./settle-hold";
+
+/** Gives every reserved credit back: the work failed or was cancelled. */
+export async function releaseHold(
+  db: DatabaseOrTransaction,
+  rawInput: { holdId: string },
+  now: Date = new Date(),
+): Promise<SettleHoldResult> {
+  const input = parseInput(z.object({ holdId: z.uuid() }).strict(), rawInput);
+  return settleHold(db, { holdId: input.holdId, outcome: "released" }, now);
+}
