@@ -1,5 +1,5 @@
-import { eq } from "drizzle-orm";
-import { creditEntry, creditLot } from "@/db/schema";
+import { eq, sql } from "drizzle-orm";
+import { creditAllocation, creditEntry, creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { expireDueLots } from "./expire-due-lots";
 import { findReplay, requestHash } from "./idempotency";
@@ -16,6 +16,47 @@ export type AddCreditsResult = {
 };
 
 const DAY_MS = 86_400_000;
+
+const repaymentKey = (grantKey: string) => `${grantKey}:debt-repayment`;
+const repaymentHash = (grantHash: string) => requestHash("debt-repayment", { grant: grantHash });
+
+/**
+ * Debt left by a refund or dispute of credits that were already spent is repaid first from the next
+ * grant, so a refunded customer cannot keep spending what they were paid back for.
+ */
+async function repayDebt(
+  tx: DatabaseOrTransaction,
+  input: { userId: string; idempotencyKey: string; amount: number },
+  grantHash: string,
+  lotId: string,
+  balanceAfterGrant: number,
+  debt: number,
+  now: Date,
+): Promise<number> {
+  const repay = Math.min(debt, input.amount);
+  await tx
+    .update(creditLot)
+    .set({ remaining: sql`${creditLot.remaining} - ${repay}` })
+    .where(eq(creditLot.id, lotId));
+  const [entry] = await tx
+    .insert(creditEntry)
+    .values({
+      userId: input.userId,
+      type: "debt_repayment",
+      amount: -repay,
+      debtChange: -repay,
+      balanceAfter: balanceAfterGrant - repay,
+      description: "Outstanding debt repaid from new credits",
+      idempotencyKey: repaymentKey(input.idempotencyKey),
+      requestHash: repaymentHash(grantHash),
+      metadata: { lotId, debtBefore: debt },
+      createdAt: now,
+    })
+    .returning({ id: creditEntry.id });
+  if (!entry) throw new Error("debt repayment entry was not written");
+  await tx.insert(creditAllocation).values({ entryId: entry.id, lotId, amount: repay });
+  return repay;
+}
 
 /**
  * Grants credits as a new lot and records the grant in the ledger, atomically and at most once per
@@ -44,7 +85,14 @@ export async function addCredits(
     const replay = await findReplay(tx, input.userId, input.idempotencyKey, hash);
     if (replay) {
       const lotId = String(replay.metadata?.lotId ?? "");
-      return { entryId: replay.id, lotId, balance: replay.balanceAfter, replayed: true };
+      const repayment = await findReplay(
+        tx,
+        input.userId,
+        repaymentKey(input.idempotencyKey),
+        repaymentHash(hash),
+      );
+      const balance = (repayment ?? replay).balanceAfter;
+      return { entryId: replay.id, lotId, balance, replayed: true };
     }
     const { balance: before } = await expireDueLots(tx, input.userId, locked.balance, now);
 
@@ -58,7 +106,9 @@ export async function addCredits(
         remaining: input.amount,
         expiresAt,
         source: input.type,
-        category: input.category ?? (input.type === "purchase" ? "paid" : "promotional"),
+        category:
+          input.category ??
+          (input.type === "purchase" || input.type === "dispute_reversal" ? "paid" : "promotional"),
         purchaseId: input.purchaseId ?? null,
         createdAt: now,
       })
@@ -84,7 +134,8 @@ export async function addCredits(
     if (!entry) throw new Error("grant entry was not written");
 
     await tx.update(creditLot).set({ grantEntryId: entry.id }).where(eq(creditLot.id, lot.id));
-    await setAccountBalance(tx, input.userId, balance);
-    return { entryId: entry.id, lotId: lot.id, balance, replayed: false };
+    const repaid = locked.debt > 0 ? await repayDebt(tx, input, hash, lot.id, balance, locked.debt, now) : 0;
+    await setAccountBalance(tx, input.userId, balance - repaid, { debt: locked.debt - repaid });
+    return { entryId: entry.id, lotId: lot.id, balance: balance - repaid, replayed: false };
   });
 }

@@ -69,16 +69,14 @@ export async function createHold(
       })
       .returning({ id: creditHold.id });
     if (!hold) throw new Error("hold was not written");
-    await tx
-      .insert(creditHoldAllocation)
-      .values(
-        draws.map((draw, position) => ({
-          holdId: hold.id,
-          lotId: draw.lotId,
-          amount: draw.amount,
-          position,
-        })),
-      );
+    await tx.insert(creditHoldAllocation).values(
+      draws.map((draw, position) => ({
+        holdId: hold.id,
+        lotId: draw.lotId,
+        amount: draw.amount,
+        position,
+      })),
+    );
     await setAccountBalance(tx, input.userId, balance, { held: locked.held + input.amount });
     return {
       ok: true,

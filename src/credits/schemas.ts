@@ -16,10 +16,13 @@ export const creditEntryTypes = [
   "consume",
   "expire",
   "refund",
+  "dispute",
+  "dispute_reversal",
+  "debt_repayment",
 ] as const;
 export type CreditEntryType = (typeof creditEntryTypes)[number];
 
-export const grantTypes = ["purchase", "grant", "signup_gift", "adjustment"] as const;
+export const grantTypes = ["purchase", "grant", "signup_gift", "adjustment", "dispute_reversal"] as const;
 export type GrantType = (typeof grantTypes)[number];
 
 export const lotCategories = ["paid", "promotional"] as const;

@@ -127,6 +127,38 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
     });
   }
 
+  for (const row of await rows<{ user_id: string; debt: string; changes: string }>(
+    db,
+    sql`SELECT a.user_id, a.debt,
+               coalesce((SELECT sum(e.debt_change) FROM credit_entry e WHERE e.user_id = a.user_id), 0) AS changes
+        FROM credit_account a`,
+  )) {
+    if (Number(row.debt) !== Number(row.changes)) {
+      violations.push({
+        check: "debt_matches_entries",
+        userId: row.user_id,
+        detail: `account debt ${row.debt} but entries add up to ${row.changes}`,
+      });
+    }
+  }
+
+  for (const row of await rows<{ id: string; clawed_back_credits: number; applied: string }>(
+    db,
+    sql`SELECT p.id, p.clawed_back_credits,
+               coalesce((SELECT sum(CASE WHEN e.type = 'dispute_reversal' THEN -e.amount ELSE e.debt_change - e.amount END)
+                         FROM credit_entry e
+                         WHERE e.user_id = p.user_id AND e.reference = p.payment_intent_id
+                           AND e.type IN ('refund', 'dispute', 'dispute_reversal')), 0) AS applied
+        FROM credit_purchase p WHERE p.payment_intent_id IS NOT NULL`,
+  )) {
+    if (Number(row.applied) !== Number(row.clawed_back_credits)) {
+      violations.push({
+        check: "refunds_applied_once",
+        detail: `purchase ${row.id}: ${row.clawed_back_credits} credits clawed back but entries apply ${row.applied}`,
+      });
+    }
+  }
+
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,
     sql`SELECT (SELECT count(*) FROM credit_account) AS accounts, (SELECT count(*) FROM credit_entry) AS entries`,

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   check,
   index,
   integer,
@@ -85,6 +86,8 @@ export const creditEntry = pgTable(
     type: text().notNull(),
     amount: bigint({ mode: "number" }).notNull(),
     balanceAfter: bigint({ mode: "number" }).notNull(),
+    /** How this entry changed the account's debt: + when a clawback could not be covered, − when repaid. */
+    debtChange: bigint({ mode: "number" }).notNull().default(0),
     description: text().notNull(),
     reference: text(),
     idempotencyKey: text().notNull(),
@@ -93,7 +96,8 @@ export const creditEntry = pgTable(
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    check("credit_entry_amount_non_zero", sql`${t.amount} <> 0`),
+    // An entry must change something: the balance, or (a clawback of credits already spent) the debt.
+    check("credit_entry_changes_something", sql`${t.amount} <> 0 OR ${t.debtChange} <> 0`),
     check("credit_entry_balance_after_non_negative", sql`${t.balanceAfter} >= 0`),
     uniqueIndex("credit_entry_user_idempotency_key").on(t.userId, t.idempotencyKey),
     index("credit_entry_user_history_idx").on(t.userId, t.id),
@@ -139,6 +143,12 @@ export const creditPurchase = pgTable(
     status: text().notNull().default("pending"),
     paymentIntentId: text().unique(),
     grantEntryId: bigint({ mode: "number" }),
+    /** Cumulative amount refunded (minor units), as Stripe reports it on the charge. */
+    amountRefunded: integer().notNull().default(0),
+    /** Funds withdrawn by a dispute that has not been won back. */
+    disputed: boolean().notNull().default(false),
+    /** Credits taken back so far for refunds and disputes; each event moves this toward its target once. */
+    clawedBackCredits: integer().notNull().default(0),
     failureCode: text(),
     failureMessage: text(),
     flaggedReason: text(),
@@ -148,6 +158,14 @@ export const creditPurchase = pgTable(
   (t) => [
     check("credit_purchase_credits_positive", sql`${t.credits} > 0`),
     check("credit_purchase_amount_positive", sql`${t.amount} > 0`),
+    check(
+      "credit_purchase_refund_in_range",
+      sql`${t.amountRefunded} >= 0 AND ${t.amountRefunded} <= ${t.amount}`,
+    ),
+    check(
+      "credit_purchase_clawback_in_range",
+      sql`${t.clawedBackCredits} >= 0 AND ${t.clawedBackCredits} <= ${t.credits}`,
+    ),
     check(
       "credit_purchase_status_known",
       sql`${t.status} IN ('pending', 'succeeded', 'failed', 'canceled', 'requires_review')`,

@@ -1,5 +1,15 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  check,
+  index,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
 import { creditAccount, creditEntry, creditLot } from "./credits";
 
 /**
@@ -33,9 +43,7 @@ export const creditHold = pgTable(
     ),
     check("credit_hold_status_known", sql`${t.status} IN ('open', 'captured', 'released', 'expired')`),
     uniqueIndex("credit_hold_user_idempotency_key").on(t.userId, t.idempotencyKey),
-    index("credit_hold_open_expiry_idx")
-      .on(t.expiresAt)
-      .where(sql`${t.status} = 'open'`),
+    index("credit_hold_open_expiry_idx").on(t.expiresAt).where(sql`${t.status} = 'open'`),
   ],
 );
 

@@ -2,6 +2,7 @@ import type Stripe from "stripe";
 import { addCredits } from "@/credits/add-credits";
 import { packageName } from "@/credits/packages";
 import { logger } from "@/lib/logger";
+import { settlePurchaseClawback } from "../settle-purchase-clawback";
 import { purchaseMetadataSchema } from "../types";
 import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
@@ -77,5 +78,8 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
     { purchaseId: purchase.id, userId: purchase.userId, entryId: grant.entryId, credits: purchase.credits },
     grant.replayed ? "purchase was already credited" : "purchase credited",
   );
-  return grant.replayed ? "already_granted" : "granted";
+  // A refund or dispute that arrived before this event is applied now, so any order converges.
+  const clawback = await settlePurchaseClawback(tx, purchase.id);
+  const outcome = grant.replayed ? "already_granted" : "granted";
+  return clawback === "settled" ? outcome : `${outcome}+${clawback}`;
 };

@@ -3,6 +3,13 @@ import type Stripe from "stripe";
 import { webhookEvent } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
+import {
+  handleChargeDisputeClosed,
+  handleChargeDisputeCreated,
+  handleChargeDisputeFundsReinstated,
+  handleChargeDisputeFundsWithdrawn,
+} from "./charge-dispute";
+import { handleChargeRefunded } from "./charge-refunded";
 import { handlePaymentIntentCanceled } from "./payment-intent-canceled";
 import { handlePaymentIntentPaymentFailed } from "./payment-intent-payment-failed";
 import { handlePaymentIntentSucceeded } from "./payment-intent-succeeded";
@@ -12,6 +19,11 @@ export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
   "payment_intent.succeeded": handlePaymentIntentSucceeded,
   "payment_intent.payment_failed": handlePaymentIntentPaymentFailed,
   "payment_intent.canceled": handlePaymentIntentCanceled,
+  "charge.refunded": handleChargeRefunded,
+  "charge.dispute.created": handleChargeDisputeCreated,
+  "charge.dispute.funds_withdrawn": handleChargeDisputeFundsWithdrawn,
+  "charge.dispute.funds_reinstated": handleChargeDisputeFundsReinstated,
+  "charge.dispute.closed": handleChargeDisputeClosed,
 };
 
 /**

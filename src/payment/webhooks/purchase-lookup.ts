@@ -10,10 +10,23 @@ export async function findPurchaseForPaymentIntent(
   tx: DatabaseOrTransaction,
   intent: Stripe.PaymentIntent,
 ): Promise<PurchaseRow | undefined> {
+  return findPurchaseByPaymentIntentId(tx, intent.id);
+}
+
+/** A PaymentIntent reference on a charge or dispute: an id, an expanded object, or nothing. */
+export function paymentIntentIdOf(reference: string | { id: string } | null | undefined): string | undefined {
+  if (!reference) return undefined;
+  return typeof reference === "string" ? reference : reference.id;
+}
+
+export async function findPurchaseByPaymentIntentId(
+  tx: DatabaseOrTransaction,
+  paymentIntentId: string,
+): Promise<PurchaseRow | undefined> {
   const [purchase] = await tx
     .select()
     .from(creditPurchase)
-    .where(eq(creditPurchase.paymentIntentId, intent.id))
+    .where(eq(creditPurchase.paymentIntentId, paymentIntentId))
     .for("update");
   return purchase;
 }
