@@ -11,8 +11,10 @@ export async function register(): Promise<void> {
   const { getConnection } = await import("./db/client");
   const { activePaymentProvider } = await import("./payment/payment-config");
   const { logger } = await import("./lib/logger");
-  getServerEnv();
+  const { startJobs } = await import("./jobs/start-jobs");
+  const env = getServerEnv();
   getLocalSecrets();
-  await getConnection();
+  const connection = await getConnection();
+  if (process.env.CREDITKIT_JOBS !== "off") await startJobs(connection, env.DATABASE_URL);
   logger.info({ paymentProvider: activePaymentProvider() }, "creditkit is ready");
 }

@@ -68,6 +68,10 @@ export const creditLot = pgTable(
     // those look-ups independent of how many exhausted lots a user has accumulated.
     index("credit_lot_spendable_idx").on(t.userId, t.expiresAt, t.createdAt).where(sql`${t.remaining} > 0`),
     index("credit_lot_purchase_idx").on(t.purchaseId),
+    // The expiry sweep looks for lots due anywhere, by time: this keeps that scan to the due lots only.
+    index("credit_lot_due_idx")
+      .on(t.expiresAt)
+      .where(sql`${t.remaining} > 0 AND ${t.expiresAt} IS NOT NULL`),
   ],
 );
 
