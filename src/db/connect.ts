@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
@@ -51,6 +52,7 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
     return { db, kind: "postgres", close: () => pool.end() };
   }
 
+  if (options.dataDir) fs.mkdirSync(path.dirname(options.dataDir), { recursive: true });
   const client = new PGlite({
     ...(options.dataDir ? { dataDir: options.dataDir } : {}),
     ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),

@@ -1,5 +1,6 @@
 import { getServerEnv } from "@/config/env";
 import type { Database } from "@/db/types";
+import { webhookSigningSecret } from "./payment-config";
 import { SandboxPaymentProvider } from "./sandbox/sandbox-provider";
 import { createStripeClient } from "./stripe/stripe-client";
 import { StripePaymentProvider } from "./stripe/stripe-provider";
@@ -10,5 +11,5 @@ export function getPaymentProvider(db: Database): PaymentProvider {
   if (env.STRIPE_SECRET_KEY) {
     return new StripePaymentProvider(createStripeClient(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE));
   }
-  return new SandboxPaymentProvider(db);
+  return new SandboxPaymentProvider(db, webhookSigningSecret());
 }

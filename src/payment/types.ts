@@ -1,3 +1,4 @@
+import type Stripe from "stripe";
 import { z } from "zod";
 import { CreditsError } from "@/credits/errors";
 
@@ -25,6 +26,14 @@ export type CreatedPaymentIntent = { id: string; clientSecret: string };
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
   createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent>;
+  /** Succeeded PaymentIntents created since a time, Stripe-shaped: what `reconcile` checks against the ledger. */
+  listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent>;
+  /** Asks the provider to refund; the ledger changes only when the refund's event arrives. */
+  refundPayment(request: {
+    paymentIntentId: string;
+    amount?: number;
+    idempotencyKey: string;
+  }): Promise<{ refundId: string }>;
 }
 
 /** The payment provider could not be reached, timed out, or refused the request. Safe to retry. */

@@ -14,6 +14,9 @@ export function jsonError(
 
 const STATUS_BY_CODE: Record<string, number> = {
   invalid_input: 400,
+  idempotency_key_required: 400,
+  insufficient_credits: 402,
+  hold_not_open: 409,
   malformed_json: 400,
   invalid_card: 400,
   invalid_signature: 400,
@@ -23,6 +26,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   not_found: 404,
   idempotency_conflict: 409,
   payment_intent_unexpected_state: 409,
+  refund_not_possible: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

@@ -15,17 +15,18 @@ export async function readJsonBody<Schema extends z.ZodType>(
   schema: Schema,
   maxBytes = MAX_JSON_BODY_BYTES,
 ): Promise<z.output<Schema>> {
-  const contentType = request.headers.get("content-type") ?? "";
-  if (!/^application\/json\b/i.test(contentType)) {
-    throw new RequestError("unsupported_media_type", "Send the body as application/json.");
-  }
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes)
     throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
   const text = await readLimitedText(request, maxBytes);
+  const contentType = request.headers.get("content-type") ?? "";
+  // An empty body stands for `{}` (e.g. releasing a hold); a non-empty one must say it is JSON.
+  if (text.length > 0 && !/^application\/json\b/i.test(contentType)) {
+    throw new RequestError("unsupported_media_type", "Send the body as application/json.");
+  }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = text.length === 0 ? {} : JSON.parse(text);
   } catch {
     throw new RequestError("malformed_json", "The body is not valid JSON.");
   }

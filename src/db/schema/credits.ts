@@ -69,9 +69,7 @@ export const creditLot = pgTable(
     index("credit_lot_spendable_idx").on(t.userId, t.expiresAt, t.createdAt).where(sql`${t.remaining} > 0`),
     index("credit_lot_purchase_idx").on(t.purchaseId),
     // The expiry sweep looks for lots due anywhere, by time: this keeps that scan to the due lots only.
-    index("credit_lot_due_idx")
-      .on(t.expiresAt)
-      .where(sql`${t.remaining} > 0 AND ${t.expiresAt} IS NOT NULL`),
+    index("credit_lot_due_idx").on(t.expiresAt).where(sql`${t.remaining} > 0 AND ${t.expiresAt} IS NOT NULL`),
   ],
 );
 
@@ -195,6 +193,7 @@ export const sandboxPaymentIntent = pgTable("sandbox_payment_intent", {
   status: text().notNull(),
   metadata: jsonb().$type<Record<string, string>>().notNull(),
   idempotencyKey: text().notNull().unique(),
+  amountRefunded: integer().notNull().default(0),
   lastError: jsonb().$type<{ code: string; decline_code?: string; message: string }>(),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

@@ -1,12 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
-import type Stripe from "stripe";
 import { CreditsError, NotFoundError } from "@/credits/errors";
 import { sandboxPaymentIntent } from "@/db/schema";
 import type { Database } from "@/db/types";
-import { webhookVerifier } from "../stripe/stripe-client";
-import { receiveWebhook } from "../webhooks/receive-webhook";
-import { sandboxId } from "./sandbox-provider";
+import { deliverSandboxEvent, toStripePaymentIntent } from "./sandbox-events";
 import { cardOutcome } from "./test-cards";
 
 export type SandboxConfirmResult =
@@ -21,35 +17,6 @@ export class InvalidCardError extends CreditsError<"invalid_card"> {
   constructor(message: string) {
     super("invalid_card", message);
   }
-}
-
-/** The API version the sandbox's events claim, matching the SDK's types. */
-const SANDBOX_API_VERSION = "2025-01-01";
-
-type IntentRow = typeof sandboxPaymentIntent.$inferSelect;
-
-function toStripePaymentIntent(intent: IntentRow): Stripe.PaymentIntent {
-  const succeeded = intent.status === "succeeded";
-  return {
-    id: intent.id,
-    object: "payment_intent",
-    amount: intent.amount,
-    amount_received: succeeded ? intent.amount : 0,
-    currency: intent.currency,
-    status: intent.status,
-    metadata: intent.metadata,
-    livemode: false,
-    created: Math.floor(intent.createdAt.getTime() / 1000),
-    latest_charge: succeeded ? `ch_sbx_${intent.id.slice(7)}` : null,
-    last_payment_error: intent.lastError
-      ? {
-          type: "card_error",
-          code: intent.lastError.code,
-          decline_code: intent.lastError.decline_code,
-          message: intent.lastError.message,
-        }
-      : null,
-  } as unknown as Stripe.PaymentIntent;
 }
 
 /**
@@ -89,23 +56,12 @@ export async function confirmSandboxPayment(
     .returning();
   if (!updated) throw new NotFoundError("PaymentIntent");
 
-  const event = {
-    id: sandboxId("evt"),
-    object: "event",
-    api_version: SANDBOX_API_VERSION,
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: `req_sbx_${randomBytes(8).toString("hex")}`, idempotency_key: null },
-    type: outcome.kind === "succeeded" ? "payment_intent.succeeded" : "payment_intent.payment_failed",
-    data: { object: toStripePaymentIntent(updated) },
-  };
-  const rawBody = JSON.stringify(event);
-  const signature = webhookVerifier.webhooks.generateTestHeaderString({
-    payload: rawBody,
-    secret: input.webhookSecret,
-  });
-  await receiveWebhook(db, { rawBody, signature, secret: input.webhookSecret });
+  await deliverSandboxEvent(
+    db,
+    input.webhookSecret,
+    outcome.kind === "succeeded" ? "payment_intent.succeeded" : "payment_intent.payment_failed",
+    toStripePaymentIntent(updated),
+  );
 
   if (outcome.kind === "succeeded") return { status: "succeeded", paymentIntentId: intent.id };
   return {

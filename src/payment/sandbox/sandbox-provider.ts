@@ -1,8 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { and, eq, gte } from "drizzle-orm";
+import type Stripe from "stripe";
+import { CreditsError, NotFoundError } from "@/credits/errors";
 import { sandboxPaymentIntent } from "@/db/schema";
 import type { Database } from "@/db/types";
+import { webhookSigningSecret } from "../payment-config";
 import type { CreatedPaymentIntent, CreatePaymentIntentRequest, PaymentProvider } from "../types";
+import { deliverSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
 
 export function sandboxId(prefix: string): string {
   return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
@@ -12,7 +16,10 @@ export function sandboxId(prefix: string): string {
 export class SandboxPaymentProvider implements PaymentProvider {
   readonly name = "sandbox" as const;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly webhookSecret?: string,
+  ) {}
 
   async createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent> {
     const id = sandboxId("pi");
@@ -35,5 +42,46 @@ export class SandboxPaymentProvider implements PaymentProvider {
       .where(eq(sandboxPaymentIntent.idempotencyKey, request.idempotencyKey));
     if (!intent) throw new Error("sandbox PaymentIntent was not stored");
     return { id: intent.id, clientSecret: intent.clientSecret };
+  }
+
+  async *listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent> {
+    const rows = await this.db
+      .select()
+      .from(sandboxPaymentIntent)
+      .where(and(eq(sandboxPaymentIntent.status, "succeeded"), gte(sandboxPaymentIntent.createdAt, since)));
+    for (const row of rows) yield toStripePaymentIntent(row);
+  }
+
+  /** Refunds like Stripe: all that is left by default, never more than was paid; then the charge.refunded event. */
+  async refundPayment(request: { paymentIntentId: string; amount?: number; idempotencyKey: string }) {
+    const intent = await this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .select()
+        .from(sandboxPaymentIntent)
+        .where(eq(sandboxPaymentIntent.id, request.paymentIntentId))
+        .for("update");
+      if (!row) throw new NotFoundError("PaymentIntent");
+      if (row.status !== "succeeded")
+        throw new CreditsError("refund_not_possible", "Only a succeeded payment can be refunded.");
+      const refundable = row.amount - row.amountRefunded;
+      const amount = request.amount ?? refundable;
+      if (amount <= 0 || amount > refundable) {
+        throw new CreditsError("refund_not_possible", `At most ${refundable} can still be refunded.`);
+      }
+      const [updated] = await tx
+        .update(sandboxPaymentIntent)
+        .set({ amountRefunded: row.amountRefunded + amount })
+        .where(eq(sandboxPaymentIntent.id, row.id))
+        .returning();
+      if (!updated) throw new NotFoundError("PaymentIntent");
+      return updated;
+    });
+    await deliverSandboxEvent(
+      this.db,
+      this.webhookSecret ?? webhookSigningSecret(),
+      "charge.refunded",
+      toStripeCharge(intent),
+    );
+    return { refundId: sandboxId("re") };
   }
 }

@@ -40,4 +40,25 @@ export class StripePaymentProvider implements PaymentProvider {
       throw new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
     }
   }
+
+  async *listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent> {
+    const created = { gte: Math.floor(since.getTime() / 1000) };
+    for await (const intent of this.stripe.paymentIntents.list({ created, limit: 100 })) {
+      if (intent.status === "succeeded") yield intent;
+    }
+  }
+
+  async refundPayment(request: { paymentIntentId: string; amount?: number; idempotencyKey: string }) {
+    try {
+      const refund = await this.stripe.refunds.create(
+        { payment_intent: request.paymentIntentId, ...(request.amount ? { amount: request.amount } : {}) },
+        { idempotencyKey: request.idempotencyKey },
+      );
+      return { refundId: refund.id };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      logger.error({ paymentIntentId: request.paymentIntentId, reason }, "stripe: refund failed");
+      throw new PaymentProviderUnavailableError(`The refund could not be created: ${reason}`, error);
+    }
+  }
 }

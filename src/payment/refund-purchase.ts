@@ -1,0 +1,46 @@
+import { eq } from "drizzle-orm";
+import { type Actor, recordAudit } from "@/audit/record-audit";
+import { CreditsError, NotFoundError } from "@/credits/errors";
+import { creditPurchase } from "@/db/schema";
+import type { Database } from "@/db/types";
+import { logger } from "@/lib/logger";
+import type { PaymentProvider } from "./types";
+
+/**
+ * An admin refunds a purchase: the provider (Stripe, or the sandbox) is asked to refund, and the audit log
+ * records who asked. Credits are not touched here: the ledger changes when the refund's event arrives,
+ * exactly as for a refund made in Stripe's dashboard, so there is one path for every refund.
+ */
+export async function refundPurchase(
+  db: Database,
+  provider: PaymentProvider,
+  input: { purchaseId: string; amount?: number; reason: string },
+  actor: Actor,
+): Promise<{ refundId: string }> {
+  const [purchase] = await db.select().from(creditPurchase).where(eq(creditPurchase.id, input.purchaseId));
+  if (!purchase) throw new NotFoundError("Purchase");
+  if (purchase.status !== "succeeded" || !purchase.paymentIntentId) {
+    throw new CreditsError("refund_not_possible", "Only a succeeded purchase can be refunded.");
+  }
+  if (purchase.provider !== provider.name) {
+    throw new CreditsError(
+      "refund_not_possible",
+      `This purchase was paid with ${purchase.provider}, not ${provider.name}.`,
+    );
+  }
+  await recordAudit(db, actor, "purchase.refund_requested", purchase.userId, {
+    purchaseId: purchase.id,
+    amount: input.amount ?? purchase.amount - purchase.amountRefunded,
+    reason: input.reason,
+  });
+  const { refundId } = await provider.refundPayment({
+    paymentIntentId: purchase.paymentIntentId,
+    ...(input.amount ? { amount: input.amount } : {}),
+    idempotencyKey: `refund:${purchase.id}:${purchase.amountRefunded}:${input.amount ?? "rest"}`,
+  });
+  logger.info(
+    { purchaseId: purchase.id, userId: purchase.userId, refundId, actor: actor.label },
+    "refund requested",
+  );
+  return { refundId };
+}

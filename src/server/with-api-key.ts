@@ -1,0 +1,91 @@
+import { eq } from "drizzle-orm";
+import type { z } from "zod";
+import { NotFoundError } from "@/credits/errors";
+import { getDb } from "@/db/client";
+import { user } from "@/db/schema";
+import type { Database, DatabaseOrTransaction } from "@/db/types";
+import { authenticateApiKey } from "@/service-api/api-keys";
+import { type ApiResponse, runIdempotent } from "@/service-api/run-idempotent";
+import { errorResponse, jsonError } from "./http-errors";
+import { RequestError, readJsonBody } from "./request";
+
+export type ApiCaller = { apiKeyId: string; apiKeyName: string };
+type RouteContext<Params> = { params: Promise<Params> };
+
+async function authenticate(request: Request, db: Database): Promise<ApiCaller | null> {
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match?.[1]) return null;
+  const key = await authenticateApiKey(db, match[1]);
+  return key ? { apiKeyId: key.id, apiKeyName: key.name } : null;
+}
+
+/** Service-API reads: a valid API key, then the handler; every failure is one JSON error shape. */
+export function withApiKey<Params>(
+  handler: (input: {
+    request: Request;
+    db: Database;
+    caller: ApiCaller;
+    params: Params;
+  }) => Promise<Response>,
+) {
+  return async (request: Request, context: RouteContext<Params>): Promise<Response> => {
+    try {
+      const db = await getDb();
+      const caller = await authenticate(request, db);
+      if (!caller)
+        return jsonError(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.");
+      return await handler({ request, db, caller, params: await context.params });
+    } catch (error) {
+      return errorResponse(error, { path: new URL(request.url).pathname });
+    }
+  };
+}
+
+const IDEMPOTENCY_KEY = /^[\w\-:.]{1,255}$/;
+
+/**
+ * Service-API mutations: a valid API key, an Idempotency-Key header, a strictly validated JSON body, and
+ * the operation run at most once per key (see runIdempotent).
+ */
+export function withApiMutation<Params, Schema extends z.ZodType>(
+  schema: Schema,
+  operation: (input: {
+    tx: DatabaseOrTransaction;
+    caller: ApiCaller;
+    params: Params;
+    body: z.output<Schema>;
+    idempotencyKey: string;
+  }) => Promise<ApiResponse>,
+) {
+  return withApiKey<Params>(async ({ request, db, caller, params }) => {
+    const idempotencyKey = request.headers.get("idempotency-key") ?? "";
+    if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new RequestError(
+        "idempotency_key_required",
+        "Send an Idempotency-Key header (1-255 letters, digits, '-', '_', ':' or '.').",
+      );
+    }
+    const body = await readJsonBody(request, schema);
+    const result = await runIdempotent(
+      db,
+      {
+        apiKeyId: caller.apiKeyId,
+        idempotencyKey,
+        request: { path: new URL(request.url).pathname, body: body as unknown },
+      },
+      (tx) => operation({ tx, caller, params, body, idempotencyKey }),
+    );
+    return Response.json(result.body, {
+      status: result.status,
+      headers: result.replayed ? { "idempotent-replayed": "true" } : {},
+    });
+  });
+}
+
+/** 404 for a user id that does not exist, before anything is written for it. */
+export async function assertUserExists(db: DatabaseOrTransaction, userId: string): Promise<void> {
+  if (userId.length > 200) throw new NotFoundError("User");
+  const [row] = await db.select({ id: user.id }).from(user).where(eq(user.id, userId));
+  if (!row) throw new NotFoundError("User", { userId });
+}

@@ -1,0 +1,185 @@
+import { z } from "zod";
+import {
+  balanceResponseSchema,
+  captureBodySchema,
+  captureResponseSchema,
+  consumeBodySchema,
+  entryResponseSchema,
+  errorResponseSchema,
+  grantBodySchema,
+  grantResponseSchema,
+  holdBodySchema,
+  holdResponseSchema,
+  releaseResponseSchema,
+  transactionsResponseSchema,
+} from "./schemas";
+
+type Operation = {
+  method: "get" | "post";
+  path: string;
+  summary: string;
+  description: string;
+  body?: z.ZodType;
+  ok: { status: number; schema: z.ZodType };
+  errors: number[];
+};
+
+const ERROR_TEXT: Record<number, string> = {
+  400: "Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...)",
+  401: "Missing, unknown or revoked API key",
+  402: "Not enough credits (`insufficient_credits`)",
+  404: "Unknown user or hold",
+  409: "Idempotency-Key reused with a different request, or the hold is no longer open",
+  413: "Body too large",
+  415: "Body is not application/json",
+  429: "Rate limited",
+};
+
+const operations: Operation[] = [
+  {
+    method: "get",
+    path: "/users/{userId}/balance",
+    summary: "Get a user's balance",
+    description:
+      "Total credits, credits held by open holds, credits available to spend, and outstanding debt.",
+    ok: { status: 200, schema: balanceResponseSchema },
+    errors: [401, 404],
+  },
+  {
+    method: "post",
+    path: "/users/{userId}/consume",
+    summary: "Spend credits",
+    description: "Spends credits now, soonest-expiring first. All or nothing.",
+    body: consumeBodySchema,
+    ok: { status: 200, schema: entryResponseSchema },
+    errors: [400, 401, 402, 404, 409],
+  },
+  {
+    method: "post",
+    path: "/users/{userId}/grants",
+    summary: "Grant credits",
+    description: "Adds a lot of credits, optionally expiring. Outstanding debt is repaid from it first.",
+    body: grantBodySchema,
+    ok: { status: 201, schema: grantResponseSchema },
+    errors: [400, 401, 404, 409],
+  },
+  {
+    method: "post",
+    path: "/users/{userId}/holds",
+    summary: "Reserve credits",
+    description: "Reserves credits for work whose cost is known later. Capture or release it before its TTL.",
+    body: holdBodySchema,
+    ok: { status: 201, schema: holdResponseSchema },
+    errors: [400, 401, 402, 404, 409],
+  },
+  {
+    method: "post",
+    path: "/holds/{holdId}/capture",
+    summary: "Capture a hold",
+    description: "Spends the actual amount (default: all reserved) and returns the rest.",
+    body: captureBodySchema,
+    ok: { status: 200, schema: captureResponseSchema },
+    errors: [400, 401, 404, 409],
+  },
+  {
+    method: "post",
+    path: "/holds/{holdId}/release",
+    summary: "Release a hold",
+    description: "Returns every reserved credit. The body may be empty.",
+    ok: { status: 200, schema: releaseResponseSchema },
+    errors: [401, 404, 409],
+  },
+  {
+    method: "get",
+    path: "/users/{userId}/transactions",
+    summary: "List a user's ledger entries",
+    description: "Newest first. Pass `nextCursor` as `cursor` to get the next page.",
+    ok: { status: 200, schema: transactionsResponseSchema },
+    errors: [400, 401, 404],
+  },
+];
+
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const converted = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" });
+  const { $schema: _ignored, ...rest } = converted as Record<string, unknown>;
+  return rest;
+}
+
+function pathParameters(path: string) {
+  return [...path.matchAll(/\{(\w+)\}/g)].map((match) => ({
+    name: match[1],
+    in: "path",
+    required: true,
+    schema: { type: "string" },
+  }));
+}
+
+/** The OpenAPI 3.1 document of the service API, generated from the same zod schemas the routes validate with. */
+export function buildOpenApiDocument(serverUrl: string) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of operations) {
+    const parameters: unknown[] = pathParameters(op.path);
+    if (op.method === "post") {
+      parameters.push({
+        name: "Idempotency-Key",
+        in: "header",
+        required: true,
+        description: "Unique per logical request. A retry with the same key returns the first response.",
+        schema: { type: "string", maxLength: 255 },
+      });
+    }
+    if (op.path.endsWith("/transactions")) {
+      parameters.push(
+        { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+        { name: "cursor", in: "query", schema: { type: "string" } },
+      );
+    }
+    const responses: Record<string, unknown> = {
+      [op.ok.status]: {
+        description: "Success",
+        content: { "application/json": { schema: jsonSchema(op.ok.schema) } },
+      },
+    };
+    for (const status of op.errors) {
+      responses[status] = {
+        description: ERROR_TEXT[status],
+        content: { "application/json": { schema: jsonSchema(errorResponseSchema) } },
+      };
+    }
+    paths[op.path] ??= {};
+    (paths[op.path] as Record<string, unknown>)[op.method] = {
+      summary: op.summary,
+      description: op.description,
+      parameters,
+      ...(op.body
+        ? {
+            requestBody: { required: true, content: { "application/json": { schema: jsonSchema(op.body) } } },
+          }
+        : {}),
+      responses,
+      security: [{ apiKey: [] }],
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "creditkit service API",
+      version: "1.0.0",
+      description:
+        "Spend, grant and reserve credits from other backends. Authenticate with `Authorization: Bearer <API key>`. " +
+        "Every mutation takes an `Idempotency-Key` header. Errors are `{error: {code, message}}`.",
+    },
+    servers: [{ url: `${serverUrl}/api/v1` }],
+    components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer" } } },
+    paths,
+  };
+}
+
+export const openApiOperations = operations.map(({ method, path, summary, description, errors, ok }) => ({
+  method,
+  path,
+  summary,
+  description,
+  errors,
+  okStatus: ok.status,
+}));

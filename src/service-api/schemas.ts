@@ -1,0 +1,90 @@
+import { z } from "zod";
+import { creditAmountSchema, lotCategories, MAX_HOLD_TTL_SECONDS } from "@/credits/schemas";
+
+const description = z.string().trim().min(1).max(500);
+const metadata = z
+  .record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean(), z.null()]))
+  .refine((value) => Object.keys(value).length <= 20, "at most 20 metadata keys");
+
+export const consumeBodySchema = z
+  .object({ amount: creditAmountSchema, description: description.optional(), metadata: metadata.optional() })
+  .strict()
+  .meta({ id: "ConsumeRequest" });
+
+export const grantBodySchema = z
+  .object({
+    amount: creditAmountSchema,
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    category: z.enum(lotCategories).optional(),
+    description: description.optional(),
+  })
+  .strict()
+  .meta({ id: "GrantRequest" });
+
+export const holdBodySchema = z
+  .object({
+    amount: creditAmountSchema,
+    ttlSeconds: z.number().int().min(1).max(MAX_HOLD_TTL_SECONDS).optional(),
+    description: description.optional(),
+  })
+  .strict()
+  .meta({ id: "HoldRequest" });
+
+export const captureBodySchema = z
+  .object({ amount: z.number().int().min(0).max(1_000_000_000).optional() })
+  .strict()
+  .meta({ id: "CaptureRequest" });
+
+export const releaseBodySchema = z.object({}).strict().meta({ id: "ReleaseRequest" });
+
+export const transactionsQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z
+      .string()
+      .regex(/^\d{1,15}$/)
+      .optional(),
+  })
+  .strict();
+
+export const balanceResponseSchema = z
+  .object({
+    balance: z.number().int(),
+    held: z.number().int(),
+    available: z.number().int(),
+    debt: z.number().int(),
+  })
+  .meta({ id: "Balance" });
+export const entryResponseSchema = z
+  .object({ entryId: z.string(), balance: z.number().int() })
+  .meta({ id: "EntryResult" });
+export const grantResponseSchema = z
+  .object({ entryId: z.string(), lotId: z.string(), balance: z.number().int() })
+  .meta({ id: "GrantResult" });
+export const holdResponseSchema = z
+  .object({ holdId: z.string(), expiresAt: z.string() })
+  .meta({ id: "HoldResult" });
+export const captureResponseSchema = z
+  .object({ entryId: z.string().nullable(), balance: z.number().int() })
+  .meta({ id: "CaptureResult" });
+export const releaseResponseSchema = z
+  .object({ holdId: z.string(), status: z.literal("released"), balance: z.number().int() })
+  .meta({ id: "ReleaseResult" });
+export const transactionsResponseSchema = z
+  .object({
+    items: z.array(
+      z.object({
+        id: z.string(),
+        type: z.string(),
+        amount: z.number().int(),
+        balanceAfter: z.number().int(),
+        description: z.string(),
+        createdAt: z.string(),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+  })
+  .meta({ id: "TransactionPage" });
+export const errorResponseSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .meta({ id: "Error" });
