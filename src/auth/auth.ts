@@ -4,8 +4,10 @@ import { nextCookies } from "better-auth/next-js";
 import { admin } from "better-auth/plugins";
 import { adminEmails, getServerEnv } from "@/config/env";
 import { getAuthSecret } from "@/config/local-secrets";
+import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
+import { logger } from "@/lib/logger";
 
 export function authBaseUrl(): string {
   const env = getServerEnv();
@@ -23,6 +25,25 @@ function trustedOrigins(): string[] {
   return [...origins];
 }
 
+/** The signup gift, granted once the address is verified; never fails the verification itself. */
+async function giftOnVerifiedEmail(db: Database, user: { id: string; email: string }): Promise<void> {
+  const env = getServerEnv();
+  try {
+    const result = await grantSignupGift(db, {
+      userId: user.id,
+      email: user.email,
+      amount: env.SIGNUP_GIFT_CREDITS,
+      ...(env.SIGNUP_GIFT_EXPIRE_DAYS > 0 ? { expireDays: env.SIGNUP_GIFT_EXPIRE_DAYS } : {}),
+    });
+    if (result.granted) logger.info({ userId: user.id, entryId: result.entryId }, "signup gift granted");
+  } catch (error) {
+    logger.error(
+      { err: error, userId: user.id },
+      "signup gift failed; it is retried on the next verification update",
+    );
+  }
+}
+
 export function createAuth(db: Database) {
   return betterAuth({
     database: drizzleAdapter(db, { provider: "pg", schema }),
@@ -30,6 +51,20 @@ export function createAuth(db: Database) {
     baseURL: authBaseUrl(),
     trustedOrigins: trustedOrigins(),
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128 },
+    emailVerification: {
+      sendOnSignUp: true,
+      autoSignInAfterVerification: true,
+      // No mailer is configured: the link goes to the server log, where a developer can open it.
+      sendVerificationEmail: async ({ user, url }) => {
+        logger.info(
+          { userId: user.id, email: user.email, url },
+          "email verification link (open it to verify)",
+        );
+      },
+      afterEmailVerification: async (user) => {
+        await giftOnVerifiedEmail(db, user);
+      },
+    },
     telemetry: { enabled: false },
     plugins: [admin(), nextCookies()],
     databaseHooks: {
@@ -39,6 +74,12 @@ export function createAuth(db: Database) {
           before: async (user) => ({
             data: { ...user, role: adminEmails().has(user.email.toLowerCase()) ? "admin" : "user" },
           }),
+        },
+        // Also covers an address verified some other way (an admin, a provider that vouches for it).
+        update: {
+          after: async (user) => {
+            if (user.emailVerified) await giftOnVerifiedEmail(db, user);
+          },
         },
       },
     },

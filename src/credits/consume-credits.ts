@@ -24,7 +24,11 @@ export async function consumeCredits(
   now: Date = new Date(),
 ): Promise<ConsumeCreditsResult> {
   const input = parseInput(consumeCreditsInputSchema, rawInput);
-  const hash = requestHash("consume", { amount: input.amount, description: input.description });
+  const hash = requestHash("consume", {
+    amount: input.amount,
+    description: input.description,
+    type: input.type,
+  });
 
   return db.transaction(async (tx) => {
     const locked = await lockAccount(tx, input.userId);
@@ -42,7 +46,7 @@ export async function consumeCredits(
       .insert(creditEntry)
       .values({
         userId: input.userId,
-        type: "consume",
+        type: input.type,
         amount: -input.amount,
         balanceAfter: balance,
         description: input.description,

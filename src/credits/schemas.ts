@@ -48,6 +48,8 @@ export type AddCreditsInput = z.input<typeof addCreditsInputSchema>;
 
 export const consumeCreditsInputSchema = z
   .object({
+    /** `adjustment` is an operator's correction; it spends like any other debit. */
+    type: z.enum(["consume", "adjustment"]).default("consume"),
     userId: userIdSchema,
     amount: creditAmountSchema,
     description: descriptionSchema,

@@ -43,25 +43,15 @@ export async function createCreditPurchase(
   if (!purchase) throw new Error("purchase was not written");
   const log = logger.child({ purchaseId: purchase.id, userId: input.userId, packageId: pkg.id });
 
+  let intent: { id: string; clientSecret: string };
   try {
-    const intent = await provider.createPaymentIntent({
+    intent = await provider.createPaymentIntent({
       amount: pkg.price.amount,
       currency: pkg.price.currency,
       description: `${pkg.credits} credits (${packageName(pkg)} package)`,
       metadata: { purchaseId: purchase.id, userId: input.userId, packageId: pkg.id },
       idempotencyKey: `purchase:${purchase.id}`,
     });
-    await db
-      .update(creditPurchase)
-      .set({ paymentIntentId: intent.id, updatedAt: sql`now()` })
-      .where(eq(creditPurchase.id, purchase.id));
-    log.info({ paymentIntentId: intent.id, provider: provider.name }, "purchase started");
-    return {
-      purchaseId: purchase.id,
-      paymentIntentId: intent.id,
-      clientSecret: intent.clientSecret,
-      provider: provider.name,
-    };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     await db
@@ -77,4 +67,17 @@ export async function createCreditPurchase(
     if (error instanceof PaymentProviderUnavailableError) throw error;
     throw new PaymentProviderUnavailableError("The payment service is unavailable.", error);
   }
+  // Outside the provider's try: a database failure here is a database failure (5xx), not the provider's.
+  // The PaymentIntent then exists without its id on the purchase; its webhook adopts it by metadata.
+  await db
+    .update(creditPurchase)
+    .set({ paymentIntentId: intent.id, updatedAt: sql`now()` })
+    .where(eq(creditPurchase.id, purchase.id));
+  log.info({ paymentIntentId: intent.id, provider: provider.name }, "purchase started");
+  return {
+    purchaseId: purchase.id,
+    paymentIntentId: intent.id,
+    clientSecret: intent.clientSecret,
+    provider: provider.name,
+  };
 }

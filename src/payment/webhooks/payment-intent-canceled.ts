@@ -7,7 +7,10 @@ export const handlePaymentIntentCanceled: WebhookHandler = async (tx, event) => 
   const intent = event.data.object as Stripe.PaymentIntent;
   const purchase = await findPurchaseForPaymentIntent(tx, intent);
   if (!purchase) return "unknown_payment_intent";
+  // Only an open purchase changes: a paid one, or one flagged for review, must not be overwritten by a
+  // late event about an earlier attempt (Stripe does not guarantee delivery order).
   if (purchase.status === "succeeded") return "ignored_already_succeeded";
+  if (purchase.status !== "pending" && purchase.status !== "failed") return `ignored_${purchase.status}`;
   await updatePurchase(tx, purchase.id, {
     status: "canceled",
     failureCode: intent.cancellation_reason ?? "canceled",

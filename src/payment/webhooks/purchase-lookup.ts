@@ -1,7 +1,8 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { creditPurchase } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { purchaseMetadataSchema } from "../types";
 
 export type PurchaseRow = typeof creditPurchase.$inferSelect;
 
@@ -10,7 +11,26 @@ export async function findPurchaseForPaymentIntent(
   tx: DatabaseOrTransaction,
   intent: Stripe.PaymentIntent,
 ): Promise<PurchaseRow | undefined> {
-  return findPurchaseByPaymentIntentId(tx, intent.id);
+  const purchase = await findPurchaseByPaymentIntentId(tx, intent.id);
+  if (purchase) return purchase;
+  // The PaymentIntent was created but saving its id on the purchase failed: adopt it by its metadata,
+  // but only onto a purchase of the same user that has no PaymentIntent yet.
+  const claimed = purchaseMetadataSchema.safeParse(intent.metadata);
+  if (!claimed.success) return undefined;
+  const [orphan] = await tx
+    .select()
+    .from(creditPurchase)
+    .where(
+      and(
+        eq(creditPurchase.id, claimed.data.purchaseId),
+        eq(creditPurchase.userId, claimed.data.userId),
+        isNull(creditPurchase.paymentIntentId),
+      ),
+    )
+    .for("update");
+  if (!orphan) return undefined;
+  await updatePurchase(tx, orphan.id, { paymentIntentId: intent.id });
+  return { ...orphan, paymentIntentId: intent.id };
 }
 
 /** A PaymentIntent reference on a charge or dispute: an id, an expanded object, or nothing. */

@@ -1,0 +1,82 @@
+import { and, desc, eq, gt } from "drizzle-orm";
+import { NotFoundError } from "@/credits/errors";
+import { getBalance } from "@/credits/get-balance";
+import { listTransactions } from "@/credits/list-transactions";
+import { auditLog, creditLot, creditPurchase, user } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
+
+/** Everything an operator needs to answer "what happened to this customer's credits?". */
+export async function getUserOverview(db: DatabaseOrTransaction, userId: string) {
+  const [account] = await db
+    .select({
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      role: user.role,
+      emailVerified: user.emailVerified,
+      createdAt: user.createdAt,
+    })
+    .from(user)
+    .where(eq(user.id, userId));
+  if (!account) throw new NotFoundError("User", { userId });
+  const [balance, history, lots, purchases, audit] = await Promise.all([
+    getBalance(db, userId),
+    listTransactions(db, { userId, limit: 50 }),
+    db
+      .select()
+      .from(creditLot)
+      .where(and(eq(creditLot.userId, userId), gt(creditLot.remaining, 0)))
+      .orderBy(creditLot.expiresAt, creditLot.createdAt)
+      .limit(100),
+    db
+      .select()
+      .from(creditPurchase)
+      .where(eq(creditPurchase.userId, userId))
+      .orderBy(desc(creditPurchase.createdAt))
+      .limit(50),
+    db
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.targetUserId, userId))
+      .orderBy(desc(auditLog.createdAt))
+      .limit(50),
+  ]);
+  return {
+    user: { ...account, createdAt: account.createdAt.toISOString() },
+    balance,
+    history: history.items,
+    lots: lots.map((lot) => ({
+      id: lot.id,
+      credits: lot.credits,
+      remaining: lot.remaining,
+      source: lot.source,
+      category: lot.category,
+      expiresAt: lot.expiresAt?.toISOString() ?? null,
+      createdAt: lot.createdAt.toISOString(),
+    })),
+    purchases: purchases.map((purchase) => ({
+      id: purchase.id,
+      packageId: purchase.packageId,
+      credits: purchase.credits,
+      amount: purchase.amount,
+      currency: purchase.currency,
+      status: purchase.status,
+      provider: purchase.provider,
+      paymentIntentId: purchase.paymentIntentId,
+      amountRefunded: purchase.amountRefunded,
+      disputed: purchase.disputed,
+      clawedBackCredits: purchase.clawedBackCredits,
+      flaggedReason: purchase.flaggedReason,
+      createdAt: purchase.createdAt.toISOString(),
+    })),
+    audit: audit.map((row) => ({
+      id: row.id,
+      actor: row.actorLabel,
+      action: row.action,
+      details: row.details,
+      createdAt: row.createdAt.toISOString(),
+    })),
+  };
+}
+
+export type UserOverview = Awaited<ReturnType<typeof getUserOverview>>;

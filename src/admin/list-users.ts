@@ -1,0 +1,61 @@
+import { and, desc, eq, ilike, lt, or } from "drizzle-orm";
+import { creditAccount, user } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
+
+export type AdminUserRow = {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+  emailVerified: boolean;
+  balance: number;
+  held: number;
+  debt: number;
+  createdAt: string;
+};
+
+/** Users newest first, with their balances; `query` matches email or name. */
+export async function listUsers(
+  db: DatabaseOrTransaction,
+  input: { query?: string; limit?: number; before?: string } = {},
+): Promise<{ users: AdminUserRow[]; nextBefore: string | null }> {
+  const limit = Math.min(Math.max(input.limit ?? 25, 1), 100);
+  const pattern = input.query?.trim() ? `%${input.query.trim().replace(/[%_\\]/g, "\\$&")}%` : undefined;
+  const rows = await db
+    .select({
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      role: user.role,
+      emailVerified: user.emailVerified,
+      createdAt: user.createdAt,
+      balance: creditAccount.balance,
+      held: creditAccount.held,
+      debt: creditAccount.debt,
+    })
+    .from(user)
+    .leftJoin(creditAccount, eq(creditAccount.userId, user.id))
+    .where(
+      and(
+        pattern ? or(ilike(user.email, pattern), ilike(user.name, pattern)) : undefined,
+        input.before ? lt(user.createdAt, new Date(input.before)) : undefined,
+      ),
+    )
+    .orderBy(desc(user.createdAt))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  return {
+    users: page.map((row) => ({
+      id: row.id,
+      email: row.email,
+      name: row.name,
+      role: row.role,
+      emailVerified: row.emailVerified,
+      balance: row.balance ?? 0,
+      held: row.held ?? 0,
+      debt: row.debt ?? 0,
+      createdAt: row.createdAt.toISOString(),
+    })),
+    nextBefore: rows.length > limit ? (page.at(-1)?.createdAt.toISOString() ?? null) : null,
+  };
+}

@@ -1,0 +1,44 @@
+import { captureHold } from "@/credits/capture-hold";
+import { createHold } from "@/credits/create-hold";
+import { releaseHold } from "@/credits/release-hold";
+import type { Database } from "@/db/types";
+import { logger } from "@/lib/logger";
+import { COST_CATALOG, type FeatureId } from "./cost-catalog";
+
+export type MeteredResult<T> =
+  | { ok: true; value: T; cost: number; balance: number }
+  | { ok: false; reason: "insufficient_credits"; cost: number; available: number };
+
+/**
+ * Runs a feature that costs credits: reserve the catalog price first (so two requests cannot both spend
+ * the last credits), do the work, then capture on success or release on failure. The work runs outside
+ * any transaction, so a slow feature never holds a database lock.
+ */
+export async function runMeteredFeature<T>(
+  db: Database,
+  input: { userId: string; feature: FeatureId; requestId: string },
+  work: () => Promise<T>,
+): Promise<MeteredResult<T>> {
+  const { credits: cost, description } = COST_CATALOG[input.feature];
+  const hold = await createHold(db, {
+    userId: input.userId,
+    amount: cost,
+    description,
+    idempotencyKey: `feature:${input.feature}:${input.requestId}`,
+    ttlSeconds: 300,
+  });
+  if (!hold.ok) return { ok: false, reason: "insufficient_credits", cost, available: hold.available };
+  let value: T;
+  try {
+    value = await work();
+  } catch (error) {
+    await releaseHold(db, { holdId: hold.holdId });
+    logger.warn(
+      { err: error, userId: input.userId, feature: input.feature },
+      "feature failed; its credits were released",
+    );
+    throw error;
+  }
+  const captured = await captureHold(db, { holdId: hold.holdId, amount: cost });
+  return { ok: true, value, cost, balance: captured.balance };
+}

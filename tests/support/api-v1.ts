@@ -1,0 +1,116 @@
+import { randomUUID } from "node:crypto";
+import { POST as capturePost } from "../../src/app/api/v1/holds/[holdId]/capture/route";
+import { POST as releasePost } from "../../src/app/api/v1/holds/[holdId]/release/route";
+import { GET as balanceGet } from "../../src/app/api/v1/users/[userId]/balance/route";
+import { POST as consumePost } from "../../src/app/api/v1/users/[userId]/consume/route";
+import { POST as grantsPost } from "../../src/app/api/v1/users/[userId]/grants/route";
+import { POST as holdsPost } from "../../src/app/api/v1/users/[userId]/holds/route";
+import { GET as transactionsGet } from "../../src/app/api/v1/users/[userId]/transactions/route";
+
+/** How another backend calls the service API. */
+export type V1Call = {
+  /** The API key, sent as `Authorization: Bearer <key>`. */
+  key?: string;
+  /** The raw Authorization header instead (null: none at all). */
+  authorization?: string | null;
+  /** Mutations only. A fresh UUID unless given; null sends none. */
+  idempotencyKey?: string | null;
+  /** Sent as JSON with content-type application/json. */
+  json?: unknown;
+  /** Sent verbatim; set contentType yourself. */
+  body?: string;
+  contentType?: string;
+  /** Query string, without the "?". */
+  query?: string;
+};
+
+export type V1Error = { code: string; message: string; available?: number };
+
+export type V1Response<Body> = {
+  status: number;
+  /** On an error answer only `error` is present; the success fields are absent. */
+  body: Body & { error?: V1Error };
+  /** The `idempotent-replayed: true` header: this answer is the stored answer of an earlier request. */
+  replayed: boolean;
+};
+
+export type BalanceBody = { balance: number; held: number; available: number; debt: number };
+export type EntryBody = { entryId: string; balance: number };
+export type GrantBody = { entryId: string; lotId: string; balance: number };
+export type HoldBody = { holdId: string; expiresAt: string };
+export type CaptureBody = { entryId: string | null; balance: number };
+export type ReleaseBody = { holdId: string; status: "released"; balance: number };
+export type TransactionsBody = {
+  items: {
+    id: string;
+    type: string;
+    amount: number;
+    balanceAfter: number;
+    description: string;
+    createdAt: string;
+  }[];
+  nextCursor: string | null;
+};
+
+/** Where the app is served; the service API reads only the path. */
+const APP_ORIGIN = "http://localhost:3000";
+
+type RouteHandler<Params> = (request: Request, context: { params: Promise<Params> }) => Promise<Response>;
+
+async function send<Body, Params>(
+  handler: RouteHandler<Params>,
+  method: "GET" | "POST",
+  pathname: string,
+  params: Params,
+  call: V1Call,
+): Promise<V1Response<Body>> {
+  const headers = new Headers();
+  const authorization = call.authorization === undefined ? `Bearer ${call.key}` : call.authorization;
+  if (authorization !== null) headers.set("authorization", authorization);
+  if (method === "POST") {
+    const idempotencyKey = call.idempotencyKey === undefined ? randomUUID() : call.idempotencyKey;
+    if (idempotencyKey !== null) headers.set("idempotency-key", idempotencyKey);
+  }
+  let body = call.body;
+  if (call.json !== undefined) {
+    body = JSON.stringify(call.json);
+    headers.set("content-type", "application/json");
+  }
+  if (call.contentType) headers.set("content-type", call.contentType);
+  const url = new URL(`${pathname}${call.query ? `?${call.query}` : ""}`, APP_ORIGIN);
+  const response = await handler(new Request(url, { method, headers, body }), {
+    params: Promise.resolve(params),
+  });
+  return {
+    status: response.status,
+    body: (await response.json()) as Body & { error?: V1Error },
+    replayed: response.headers.get("idempotent-replayed") === "true",
+  };
+}
+
+const users = (userId: string) => `/api/v1/users/${encodeURIComponent(userId)}`;
+const holds = (holdId: string) => `/api/v1/holds/${encodeURIComponent(holdId)}`;
+
+/** The seven service-API endpoints, called through their route handlers the way Next.js would. */
+export const v1 = {
+  balance: (userId: string, call: V1Call) =>
+    send<BalanceBody, { userId: string }>(balanceGet, "GET", `${users(userId)}/balance`, { userId }, call),
+  transactions: (userId: string, call: V1Call) =>
+    send<TransactionsBody, { userId: string }>(
+      transactionsGet,
+      "GET",
+      `${users(userId)}/transactions`,
+      { userId },
+      call,
+    ),
+  consume: (userId: string, call: V1Call) =>
+    send<EntryBody, { userId: string }>(consumePost, "POST", `${users(userId)}/consume`, { userId }, call),
+  grant: (userId: string, call: V1Call) =>
+    send<GrantBody, { userId: string }>(grantsPost, "POST", `${users(userId)}/grants`, { userId }, call),
+  hold: (userId: string, call: V1Call) =>
+    send<HoldBody, { userId: string }>(holdsPost, "POST", `${users(userId)}/holds`, { userId }, call),
+  capture: (holdId: string, call: V1Call) =>
+    send<CaptureBody, { holdId: string }>(capturePost, "POST", `${holds(holdId)}/capture`, { holdId }, call),
+  release: (holdId: string, call: V1Call) =>
+    send<ReleaseBody, { holdId: string }>(releasePost, "POST", `${holds(holdId)}/release`, { holdId }, call),
+};

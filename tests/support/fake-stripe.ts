@@ -1,0 +1,113 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What the app sent to the Stripe API, as the server received it. */
+export type RecordedStripeRequest = {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  idempotencyKey: string | undefined;
+  form: URLSearchParams;
+};
+
+/** ok: answer like Stripe; error: HTTP 500 api_error; hang: accept the request and never answer. */
+export type FakeStripeMode = "ok" | "error" | "hang";
+
+export type FakeStripe = {
+  url: string;
+  port: number;
+  requests: RecordedStripeRequest[];
+  setMode: (mode: FakeStripeMode) => void;
+  close: () => Promise<void>;
+};
+
+/**
+ * A few lines of Stripe's API on 127.0.0.1, so the real SDK can be exercised without the network:
+ * POST /v1/payment_intents answers a PaymentIntent and, like Stripe, replays the first answer for a
+ * repeated Idempotency-Key. Everything else is a 404 in Stripe's error shape.
+ */
+export async function startFakeStripe(): Promise<FakeStripe> {
+  const requests: RecordedStripeRequest[] = [];
+  const byIdempotencyKey = new Map<string, string>();
+  let mode: FakeStripeMode = "ok";
+  let counter = 0;
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
+      const idempotencyKey = header(req, "idempotency-key");
+      const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+      requests.push({
+        method: req.method ?? "",
+        path,
+        authorization: header(req, "authorization"),
+        idempotencyKey,
+        form,
+      });
+
+      if (mode === "hang") return;
+      const send = (status: number, body: string) => {
+        res.writeHead(status, { "content-type": "application/json", "request-id": `req_fake_${++counter}` });
+        res.end(body);
+      };
+      if (mode === "error") {
+        send(500, JSON.stringify({ error: { type: "api_error", message: "An unknown error occurred." } }));
+        return;
+      }
+      if (req.method !== "POST" || path !== "/v1/payment_intents") {
+        send(
+          404,
+          JSON.stringify({ error: { type: "invalid_request_error", message: `No such route ${path}` } }),
+        );
+        return;
+      }
+      const replay = idempotencyKey ? byIdempotencyKey.get(idempotencyKey) : undefined;
+      if (replay) {
+        send(200, replay);
+        return;
+      }
+      const id = `pi_fake_${++counter}`;
+      const metadata = Object.fromEntries(
+        [...form.entries()]
+          .filter(([key]) => key.startsWith("metadata["))
+          .map(([key, value]) => [key.slice("metadata[".length, -1), value]),
+      );
+      const body = JSON.stringify({
+        id,
+        object: "payment_intent",
+        amount: Number(form.get("amount")),
+        currency: form.get("currency"),
+        description: form.get("description"),
+        client_secret: `${id}_secret_fake`,
+        status: "requires_payment_method",
+        automatic_payment_methods: { enabled: form.get("automatic_payment_methods[enabled]") === "true" },
+        metadata,
+        livemode: false,
+      });
+      if (idempotencyKey) byIdempotencyKey.set(idempotencyKey, body);
+      send(200, body);
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    setMode: (next) => {
+      mode = next;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
