@@ -28,3 +28,15 @@ export const authActionClient = actionClient.use(async ({ next }) => {
   if (!session) throw new UnauthorizedError();
   return next({ ctx: { user: session.user } });
 });
+
+class ForbiddenError extends CreditsError<"forbidden"> {
+  constructor() {
+    super("forbidden", "Only administrators can do this.");
+  }
+}
+
+/** Admin actions: the role is checked on every call, never only by the page that shows the button. */
+export const adminActionClient = authActionClient.use(async ({ next, ctx }) => {
+  if (ctx.user.role !== "admin") throw new ForbiddenError();
+  return next({ ctx: { actor: { userId: ctx.user.id, label: ctx.user.email } } });
+});

@@ -66,6 +66,16 @@ export function createAuth(db: Database) {
       },
     },
     telemetry: { enabled: false },
+    // Limits per client address. Sign-up and sign-in are the brute-force targets; the rest is generous.
+    rateLimit: {
+      enabled: process.env.NODE_ENV === "production",
+      window: 60,
+      max: 200,
+      customRules: {
+        "/sign-in/email": { window: 60, max: 20 },
+        "/sign-up/email": { window: 60, max: 20 },
+      },
+    },
     plugins: [admin(), nextCookies()],
     databaseHooks: {
       user: {

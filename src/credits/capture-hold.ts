@@ -1,4 +1,5 @@
 import type { DatabaseOrTransaction } from "@/db/types";
+import { HoldNotOpenError } from "./errors";
 import { parseInput } from "./parse-input";
 import { type CaptureHoldInput, captureHoldInputSchema } from "./schemas";
 import { type SettleHoldResult, settleHold } from "./settle-hold";
@@ -10,7 +11,7 @@ export async function captureHold(
   now: Date = new Date(),
 ): Promise<SettleHoldResult> {
   const input = parseInput(captureHoldInputSchema, rawInput);
-  return settleHold(
+  const result = await settleHold(
     db,
     {
       holdId: input.holdId,
@@ -20,4 +21,7 @@ export async function captureHold(
     },
     now,
   );
+  // Thrown after the release of the expired hold has committed, so its credits are back either way.
+  if (result.status !== "captured") throw new HoldNotOpenError(result.holdId, result.status);
+  return result;
 }

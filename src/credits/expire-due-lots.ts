@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
 import { creditAllocation, creditEntry, creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
@@ -8,7 +9,9 @@ import { setAccountBalance } from "./lock-account";
  * Writes one `expire` entry for every lot of the user whose time has passed and that still has
  * credits, and zeroes those lots. Runs under the account lock, before any other mutation of the user,
  * so the ledger's balance-after chain always accounts for expiry before the next change; the scheduled
- * sweep calls the same function. The idempotency key `expire:<lotId>` makes each lot expire once.
+ * sweep calls the same function. Exactly-once comes from the account lock and the lot's `remaining`
+ * going to zero in the same transaction: a second run finds nothing due. A lot can expire twice only when
+ * a hold returns credits to it after it expired; those credits then expire at once, in an entry of their own.
  */
 export async function expireDueLots(
   tx: DatabaseOrTransaction,
@@ -25,7 +28,7 @@ export async function expireDueLots(
   for (const lot of due) {
     balance -= lot.remaining;
     await tx.update(creditLot).set({ remaining: 0 }).where(eq(creditLot.id, lot.id));
-    const idempotencyKey = `expire:${lot.id}`;
+    const idempotencyKey = `expire:${lot.id}:${randomUUID()}`;
     const [entry] = await tx
       .insert(creditEntry)
       .values({

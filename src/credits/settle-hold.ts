@@ -75,10 +75,10 @@ export async function settleHold(
       }
       throw new HoldNotOpenError(hold.id, hold.status);
     }
-    // A hold past its time-to-live has already lost its claim, even if the sweep has not run yet.
+    // A hold past its time-to-live has already lost its claim, even if the sweep has not run yet: it is
+    // released now (committed), and the caller is told the capture did not happen.
     if (input.outcome === "captured" && hold.expiresAt <= now) {
-      await closeHold(tx, hold, locked, "expired", 0, now);
-      throw new HoldNotOpenError(hold.id, "expired");
+      return closeHold(tx, hold, locked, "expired", 0, now);
     }
     if (wanted > hold.amount) {
       throw new InvalidInputError(`Cannot capture ${wanted}: only ${hold.amount} were reserved.`);

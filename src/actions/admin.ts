@@ -1,0 +1,55 @@
+"use server";
+
+import { z } from "zod";
+import { adjustCredits } from "@/admin/adjust-credits";
+import { getDb } from "@/db/client";
+import { getPaymentProvider } from "@/payment/get-payment-provider";
+import { refundPurchase } from "@/payment/refund-purchase";
+import { createApiKey, revokeApiKey } from "@/service-api/api-keys";
+import { adminActionClient } from "./safe-action";
+
+const reasonSchema = z.string().trim().min(3).max(500);
+
+/** Grant (positive) or take away (negative) credits, with a reason; recorded with who did it. */
+export const adjustCreditsAction = adminActionClient
+  .inputSchema(
+    z
+      .object({
+        userId: z.string().min(1).max(200),
+        delta: z
+          .number()
+          .int()
+          .refine((value) => value !== 0, "must not be zero")
+          .refine((value) => Math.abs(value) <= 1_000_000_000, "too large"),
+        reason: reasonSchema,
+        expireDays: z.number().int().positive().max(36_500).optional(),
+        category: z.enum(["paid", "promotional"]).optional(),
+        requestId: z.uuid(),
+      })
+      .strict(),
+  )
+  .action(async ({ parsedInput, ctx }) => adjustCredits(await getDb(), parsedInput, ctx.actor));
+
+/** Asks Stripe (or the sandbox) to refund; the credits change when the refund's event arrives. */
+export const refundPurchaseAction = adminActionClient
+  .inputSchema(
+    z
+      .object({
+        purchaseId: z.uuid(),
+        amount: z.number().int().positive().optional(),
+        reason: reasonSchema,
+      })
+      .strict(),
+  )
+  .action(async ({ parsedInput, ctx }) => {
+    const db = await getDb();
+    return refundPurchase(db, getPaymentProvider(db), parsedInput, ctx.actor);
+  });
+
+export const createApiKeyAction = adminActionClient
+  .inputSchema(z.object({ name: z.string().trim().min(1).max(100) }).strict())
+  .action(async ({ parsedInput, ctx }) => createApiKey(await getDb(), parsedInput.name, ctx.actor));
+
+export const revokeApiKeyAction = adminActionClient
+  .inputSchema(z.object({ id: z.uuid() }).strict())
+  .action(async ({ parsedInput, ctx }) => revokeApiKey(await getDb(), parsedInput.id, ctx.actor));

@@ -1,0 +1,50 @@
+import type { Metadata } from "next";
+import { getTranslations, setRequestLocale } from "next-intl/server";
+import { requireSession } from "@/components/auth/require-session";
+import { BalanceCard } from "@/components/credits/balance-card";
+import { BuyPackages } from "@/components/credits/buy-packages";
+import { TransactionHistory } from "@/components/credits/transaction-history";
+import { getPaymentClientConfig } from "@/payment/client-config";
+import { getBalanceForUser } from "@/server/queries";
+
+type PageProps = {
+  params: Promise<{ locale: string }>;
+  searchParams: Promise<{ buy?: string | string[] }>;
+};
+
+export async function generateMetadata({ params }: Pick<PageProps, "params">): Promise<Metadata> {
+  const { locale } = await params;
+  const t = await getTranslations({ locale, namespace: "metadata" });
+  return { title: t("creditsTitle") };
+}
+
+export default async function CreditsPage({ params, searchParams }: PageProps) {
+  const { locale } = await params;
+  setRequestLocale(locale);
+  const session = await requireSession(locale, `/${locale}/settings/credits`);
+  const [{ buy }, t, { balance }] = await Promise.all([
+    searchParams,
+    getTranslations("credits"),
+    getBalanceForUser(session.user.id),
+  ]);
+  // Only the provider and the publishable key leave the server; the key is read at run time, not build time.
+  const paymentConfig = getPaymentClientConfig();
+
+  return (
+    <div className="flex flex-col gap-10">
+      <BalanceCard initialBalance={balance} />
+
+      <section aria-labelledby="buy-credits-title" className="flex flex-col gap-6">
+        <div>
+          <h2 id="buy-credits-title" className="font-semibold text-xl tracking-tight">
+            {t("buyTitle")}
+          </h2>
+          <p className="mt-1 text-muted-foreground text-sm">{t("buySubtitle")}</p>
+        </div>
+        <BuyPackages paymentConfig={paymentConfig} autoBuy={typeof buy === "string" ? buy : null} />
+      </section>
+
+      <TransactionHistory />
+    </div>
+  );
+}

@@ -1,0 +1,155 @@
+"use client";
+
+import { useQueryClient } from "@tanstack/react-query";
+import { CircleCheck, Clock } from "lucide-react";
+import { useLocale, useTranslations } from "next-intl";
+import { useState } from "react";
+import { toast } from "sonner";
+import { usePackageName } from "@/components/pricing/package-card";
+import { Button } from "@/components/ui/button";
+import {
+  Dialog,
+  DialogClose,
+  DialogContent,
+  DialogDescription,
+  DialogHeader,
+  DialogTitle,
+} from "@/components/ui/dialog";
+import { formatMoney } from "@/credits/format-money";
+import type { CreditPackage } from "@/credits/packages";
+import { creditsKeys } from "./credits-api";
+import { SandboxPaymentForm } from "./sandbox-payment-form";
+import { StripePaymentForm } from "./stripe-payment-form";
+import { waitForPurchase } from "./wait-for-purchase";
+
+export type Checkout = {
+  pkg: CreditPackage;
+  purchaseId: string;
+  paymentIntentId: string;
+  clientSecret: string;
+  provider: "stripe" | "sandbox";
+  publishableKey: string | null;
+};
+
+export type PaymentCallbacks = {
+  /** The purchase is paid; for Stripe the ledger has already confirmed it. */
+  onSucceeded: () => void;
+  /** The payment is still being processed after the polling window: not a failure, not yet credits. */
+  onPending: () => void;
+  /** Shows the failure as a toast as well; the form keeps its own inline error. */
+  onFailed: (message: string) => void;
+};
+
+export function PayDialog({ checkout, onClose }: { checkout: Checkout | null; onClose: () => void }) {
+  const t = useTranslations("common");
+  return (
+    <Dialog open={checkout !== null} onOpenChange={(open) => (open ? undefined : onClose())}>
+      {checkout ? (
+        <DialogContent
+          closeLabel={t("close")}
+          data-testid="pay-dialog"
+          // Clicking outside by accident must not throw away a half-typed card.
+          onInteractOutside={(event) => event.preventDefault()}
+        >
+          <PayFlow key={checkout.purchaseId} checkout={checkout} />
+        </DialogContent>
+      ) : null}
+    </Dialog>
+  );
+}
+
+type Outcome = "open" | "succeeded" | "pending";
+
+function PayFlow({ checkout }: { checkout: Checkout }) {
+  const t = useTranslations("pay");
+  const locale = useLocale();
+  const packageName = usePackageName();
+  const queryClient = useQueryClient();
+  const [outcome, setOutcome] = useState<Outcome>("open");
+  const { pkg } = checkout;
+  const price = formatMoney(pkg.price, locale);
+  // One toast per purchase: a success replaces the toast of an earlier decline instead of stacking on it.
+  const toastId = `payment-${checkout.purchaseId}`;
+
+  function refreshCredits() {
+    void queryClient.invalidateQueries({ queryKey: creditsKeys.all });
+  }
+
+  const callbacks: PaymentCallbacks = {
+    onSucceeded() {
+      setOutcome("succeeded");
+      toast.success(t("toastAdded", { credits: pkg.credits }), { id: toastId });
+      refreshCredits();
+      if (checkout.provider === "sandbox") {
+        // The sandbox answers before its simulated webhook may have written the ledger entry:
+        // refresh once more when the purchase is settled so the balance never lags behind the toast.
+        void waitForPurchase(checkout.purchaseId, { signal: new AbortController().signal, timeoutMs: 20_000 })
+          .then(refreshCredits)
+          .catch(() => undefined);
+      }
+    },
+    onPending() {
+      setOutcome("pending");
+      refreshCredits();
+    },
+    onFailed(message) {
+      toast.error(t("toastFailed"), { description: message, id: toastId });
+    },
+  };
+
+  return (
+    <>
+      <DialogHeader>
+        <DialogTitle>{t("title", { name: packageName(pkg) })}</DialogTitle>
+        <DialogDescription>{t("summary", { credits: pkg.credits, price })}</DialogDescription>
+      </DialogHeader>
+
+      {outcome === "succeeded" ? (
+        <div
+          data-testid="payment-success"
+          role="status"
+          className="flex flex-col items-center gap-3 py-6 text-center"
+        >
+          <span className="flex size-14 items-center justify-center rounded-full bg-success/15 text-success">
+            <CircleCheck className="size-7" aria-hidden />
+          </span>
+          <p className="font-semibold text-lg">{t("successTitle")}</p>
+          <p className="max-w-xs text-muted-foreground text-sm">
+            {t("successText", { credits: pkg.credits })}
+          </p>
+          <DialogClose asChild>
+            <Button className="mt-3 min-w-32" data-testid="payment-done">
+              {t("done")}
+            </Button>
+          </DialogClose>
+        </div>
+      ) : outcome === "pending" ? (
+        <div
+          data-testid="payment-pending"
+          role="status"
+          className="flex flex-col items-center gap-3 py-6 text-center"
+        >
+          <span className="flex size-14 items-center justify-center rounded-full bg-warning/20 text-foreground">
+            <Clock className="size-7" aria-hidden />
+          </span>
+          <p className="max-w-xs text-muted-foreground text-sm">{t("confirmationTimeout")}</p>
+          <DialogClose asChild>
+            <Button variant="outline" className="mt-3 min-w-32">
+              {t("done")}
+            </Button>
+          </DialogClose>
+        </div>
+      ) : checkout.provider === "sandbox" ? (
+        <SandboxPaymentForm paymentIntentId={checkout.paymentIntentId} price={price} {...callbacks} />
+      ) : (
+        <StripePaymentForm
+          purchaseId={checkout.purchaseId}
+          clientSecret={checkout.clientSecret}
+          publishableKey={checkout.publishableKey}
+          price={price}
+          {...callbacks}
+        />
+      )}
+    </>
+  );
+}
