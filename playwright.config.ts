@@ -47,6 +47,8 @@ export default defineConfig({
       PORT: String(port),
       NEXT_TELEMETRY_DISABLED: "1",
       LOG_LEVEL: "warn",
+      // The admin console's tests sign up with this address to get the admin role.
+      ADMIN_EMAILS: "admin@example.test",
       // The sandbox is the provider under test: make sure no Stripe keys leak in from the environment.
       STRIPE_SECRET_KEY: "",
       STRIPE_WEBHOOK_SECRET: "",

@@ -19,6 +19,7 @@ export const clawBackInputSchema = z
     /** Lots to take from first: the refunded purchase's own lot. */
     preferLotIds: z.array(z.uuid()).default([]),
     reference: z.string().max(255).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 export type ClawBackInput = z.input<typeof clawBackInputSchema>;
@@ -110,7 +111,7 @@ export async function clawBackCredits(
         reference: input.reference ?? null,
         idempotencyKey: input.idempotencyKey,
         requestHash: hash,
-        metadata: { requested: input.amount },
+        metadata: { ...input.metadata, requested: input.amount },
         createdAt: now,
       })
       .returning({ id: creditEntry.id });

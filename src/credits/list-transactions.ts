@@ -11,6 +11,8 @@ export type CreditTransaction = {
   balanceAfter: number;
   description: string;
   reference: string | null;
+  /** The package a purchase entry was for, so pages can name it in the reader's language. */
+  packageId: string | null;
   createdAt: string;
 };
 
@@ -43,6 +45,7 @@ export async function listTransactions(
       balanceAfter: row.balanceAfter,
       description: row.description,
       reference: row.reference,
+      packageId: typeof row.metadata?.packageId === "string" ? row.metadata.packageId : null,
       createdAt: row.createdAt.toISOString(),
     })),
     nextCursor: rows.length > input.limit && last ? String(last.id) : null,

@@ -58,6 +58,7 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
       idempotencyKey: `clawback:${purchase.id}:${taken}->${target}`,
       preferLotIds: lots.map((lot) => lot.id),
       reference: purchase.paymentIntentId,
+      metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
     });
     log.info(
       { entryId: result.entryId, taken: result.taken, debtAdded: result.debtAdded },
@@ -72,6 +73,7 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
       idempotencyKey: `reinstate:${purchase.id}:${taken}->${target}`,
       reference: purchase.paymentIntentId,
       purchaseId: purchase.id,
+      metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
     });
     log.info({ entryId: result.entryId, credits: taken - target }, "clawed-back credits reinstated");
   }

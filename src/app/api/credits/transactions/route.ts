@@ -28,12 +28,13 @@ export const GET = withUser(async (request, user) => {
   // The caller's own history only: the user id comes from the session, never from the request.
   const page = await listTransactions(await getDb(), { userId: user.id, ...parsed.data });
   return Response.json({
-    items: page.items.map(({ id, type, amount, balanceAfter, description, createdAt }) => ({
+    items: page.items.map(({ id, type, amount, balanceAfter, description, packageId, createdAt }) => ({
       id,
       type,
       amount,
       balanceAfter,
       description,
+      ...(packageId ? { packageId } : {}),
       createdAt,
     })),
     nextCursor: page.nextCursor,
