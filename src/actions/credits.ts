@@ -6,6 +6,7 @@ import { getPaymentClientConfig } from "@/payment/client-config";
 import { createCreditPurchase } from "@/payment/create-credit-purchase";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { purchaseRequestSchema } from "@/payment/purchase-request";
+import { limitPurchases } from "@/server/rate-limit";
 import { authActionClient } from "./safe-action";
 
 /** The signed-in user's spendable balance. */
@@ -17,6 +18,7 @@ export const getCreditsAction = authActionClient.action(async ({ ctx }) => {
 export const createCreditPaymentIntent = authActionClient
   .inputSchema(purchaseRequestSchema)
   .action(async ({ parsedInput, ctx }) => {
+    await limitPurchases(ctx.user.id);
     const db = await getDb();
     const purchase = await createCreditPurchase(db, getPaymentProvider(db), {
       userId: ctx.user.id,

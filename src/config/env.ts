@@ -17,6 +17,8 @@ const serverEnvSchema = z.object({
   STRIPE_WEBHOOK_SECRET: optionalString.pipe(z.string().startsWith("whsec_").optional()),
   NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: optionalString.pipe(z.string().startsWith("pk_").optional()),
   STRIPE_API_BASE: optionalString.pipe(z.url().optional()),
+  RATE_LIMIT_PURCHASES_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+  RATE_LIMIT_API_PER_MINUTE: z.coerce.number().int().min(0).default(60_000),
   SIGNUP_GIFT_CREDITS: z.coerce.number().int().min(0).max(1_000_000).default(50),
   SIGNUP_GIFT_EXPIRE_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
 });

@@ -111,13 +111,16 @@ export function classifyError(error: unknown): ClassifiedError {
 
 export function errorResponse(error: unknown, context: Record<string, unknown> = {}): Response {
   const classified = classifyError(error);
+  const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
   if (classified.status >= 500)
     logger.error({ ...context, err: error, code: classified.code }, "request failed");
   else logger.info({ ...context, code: classified.code, reason: classified.message }, "request refused");
-  return jsonError(
+  const response = jsonError(
     classified.status,
     classified.code,
     classified.message,
     classified.retryable ? { retryable: true } : {},
   );
+  if (typeof retryAfter === "number") response.headers.set("retry-after", String(retryAfter));
+  return response;
 }

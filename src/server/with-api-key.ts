@@ -7,6 +7,7 @@ import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { authenticateApiKey } from "@/service-api/api-keys";
 import { type ApiResponse, runIdempotent } from "@/service-api/run-idempotent";
 import { errorResponse, jsonError } from "./http-errors";
+import { limitApiKey } from "./rate-limit";
 import { RequestError, readJsonBody } from "./request";
 
 export type ApiCaller = { apiKeyId: string; apiKeyName: string };
@@ -35,6 +36,7 @@ export function withApiKey<Params>(
       const caller = await authenticate(request, db);
       if (!caller)
         return jsonError(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.");
+      await limitApiKey(caller.apiKeyId);
       return await handler({ request, db, caller, params: await context.params });
     } catch (error) {
       return errorResponse(error, { path: new URL(request.url).pathname });

@@ -3,6 +3,7 @@ import { getDb } from "@/db/client";
 import { activePaymentProvider, webhookSigningSecret } from "@/payment/payment-config";
 import { confirmSandboxPayment } from "@/payment/sandbox/confirm-sandbox-payment";
 import { jsonError } from "@/server/http-errors";
+import { limitPurchases } from "@/server/rate-limit";
 import { readJsonBody } from "@/server/request";
 import { withUser } from "@/server/with-user";
 
@@ -10,6 +11,7 @@ const confirmSchema = z.object({ cardNumber: z.string().min(1).max(32) }).strict
 
 const confirm = withUser<{ paymentIntentId: string }>(async (request, user, { paymentIntentId }) => {
   const { cardNumber } = await readJsonBody(request, confirmSchema);
+  await limitPurchases(user.id);
   const result = await confirmSandboxPayment(await getDb(), {
     paymentIntentId,
     userId: user.id,
