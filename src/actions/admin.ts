@@ -38,6 +38,7 @@ export const refundPurchaseAction = adminActionClient
         purchaseId: z.uuid(),
         amount: z.number().int().positive().optional(),
         reason: reasonSchema,
+        requestId: z.uuid().optional(),
       })
       .strict(),
   )

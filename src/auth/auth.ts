@@ -8,6 +8,7 @@ import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { verificationLinks } from "./verification-links";
 
 export function authBaseUrl(): string {
   const env = getServerEnv();
@@ -60,6 +61,7 @@ export function createAuth(db: Database) {
           { userId: user.id, email: user.email, url },
           "email verification link (open it to verify)",
         );
+        verificationLinks.emit("link", { userId: user.id, email: user.email, url });
       },
       afterEmailVerification: async (user) => {
         await giftOnVerifiedEmail(db, user);

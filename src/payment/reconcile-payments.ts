@@ -1,4 +1,6 @@
+import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
+import { webhookEvent } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import type { PaymentProvider } from "./types";
@@ -33,9 +35,18 @@ export async function reconcilePayments(
       livemode: intent.livemode,
       data: { object: intent },
     } as unknown as Stripe.Event;
-    const outcome = await processWebhookEvent(db, event);
+    let outcome = await processWebhookEvent(db, event);
+    // Seen by an earlier run: report what happened then, so a payment that could not be granted keeps
+    // showing up instead of passing for "already granted".
+    if (outcome === "duplicate") {
+      const [recorded] = await db
+        .select({ outcome: webhookEvent.outcome })
+        .from(webhookEvent)
+        .where(eq(webhookEvent.id, event.id));
+      outcome = recorded?.outcome.startsWith("granted") ? "already_granted" : (recorded?.outcome ?? outcome);
+    }
     if (outcome.startsWith("granted")) report.granted++;
-    else if (outcome.startsWith("already_granted") || outcome === "duplicate") report.alreadyGranted++;
+    else if (outcome.startsWith("already_granted")) report.alreadyGranted++;
     else report.other[outcome] = (report.other[outcome] ?? 0) + 1;
   }
   logger.info({ ...report, since: since.toISOString() }, "reconcile finished");

@@ -14,7 +14,7 @@ import type { PaymentProvider } from "./types";
 export async function refundPurchase(
   db: Database,
   provider: PaymentProvider,
-  input: { purchaseId: string; amount?: number; reason: string },
+  input: { purchaseId: string; amount?: number; reason: string; requestId?: string },
   actor: Actor,
 ): Promise<{ refundId: string }> {
   const [purchase] = await db.select().from(creditPurchase).where(eq(creditPurchase.id, input.purchaseId));
@@ -28,15 +28,28 @@ export async function refundPurchase(
       `This purchase was paid with ${purchase.provider}, not ${provider.name}.`,
     );
   }
-  await recordAudit(db, actor, "purchase.refund_requested", purchase.userId, {
-    purchaseId: purchase.id,
-    amount: input.amount ?? purchase.amount - purchase.amountRefunded,
-    reason: input.reason,
-  });
+  if (input.amount !== undefined && (!Number.isSafeInteger(input.amount) || input.amount <= 0)) {
+    throw new CreditsError(
+      "refund_not_possible",
+      "A refund amount must be a positive whole number of minor units.",
+    );
+  }
+  const amount = input.amount ?? purchase.amount - purchase.amountRefunded;
   const { refundId } = await provider.refundPayment({
     paymentIntentId: purchase.paymentIntentId,
-    ...(input.amount ? { amount: input.amount } : {}),
-    idempotencyKey: `refund:${purchase.id}:${purchase.amountRefunded}:${input.amount ?? "rest"}`,
+    ...(input.amount !== undefined ? { amount: input.amount } : {}),
+    // The admin form's request id makes a double click one refund; without one, the purchase's refund
+    // state does (two identical requests before the first refund's event arrives are one refund).
+    idempotencyKey: input.requestId
+      ? `refund:${purchase.id}:${input.requestId}`
+      : `refund:${purchase.id}:${purchase.amountRefunded}:${input.amount ?? "rest"}`,
+  });
+  // Recorded once the provider accepted the refund, so a refused request leaves no trace of a refund.
+  await recordAudit(db, actor, "purchase.refund_requested", purchase.userId, {
+    purchaseId: purchase.id,
+    refundId,
+    amount,
+    reason: input.reason,
   });
   logger.info(
     { purchaseId: purchase.id, userId: purchase.userId, refundId, actor: actor.label },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  apiSchemas,
   balanceResponseSchema,
   captureBodySchema,
   captureResponseSchema,
@@ -99,10 +100,28 @@ const operations: Operation[] = [
   },
 ];
 
+const COMPONENTS = "#/components/schemas/";
+
+/** A reference to the schema's entry in `components.schemas`, where every named API schema is emitted. */
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const converted = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" });
-  const { $schema: _ignored, ...rest } = converted as Record<string, unknown>;
-  return rest;
+  const id = apiSchemas.get(schema)?.id;
+  if (!id) throw new Error("every service-API schema in the document must be registered in apiSchemas");
+  return { $ref: `${COMPONENTS}${id}` };
+}
+
+function componentSchemas(): Record<string, unknown> {
+  const { schemas } = z.toJSONSchema(apiSchemas, {
+    target: "draft-2020-12",
+    io: "input",
+    unrepresentable: "any",
+    uri: (id) => `${COMPONENTS}${id}`,
+  });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, schema]) => {
+      const { $schema: _ignored, $id: _id, ...rest } = schema as Record<string, unknown>;
+      return [id, rest];
+    }),
+  );
 }
 
 function pathParameters(path: string) {
@@ -170,7 +189,10 @@ export function buildOpenApiDocument(serverUrl: string) {
         "Every mutation takes an `Idempotency-Key` header. Errors are `{error: {code, message}}`.",
     },
     servers: [{ url: `${serverUrl}/api/v1` }],
-    components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer" } } },
+    components: {
+      schemas: componentSchemas(),
+      securitySchemes: { apiKey: { type: "http", scheme: "bearer" } },
+    },
     paths,
   };
 }

@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { creditAmountSchema, lotCategories, MAX_HOLD_TTL_SECONDS } from "@/credits/schemas";
 
+/** The named schemas of the service API: they become `components.schemas` in the OpenAPI document. */
+export const apiSchemas = z.registry<{ id: string }>();
+
 const description = z.string().trim().min(1).max(500);
 const metadata = z
   .record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean(), z.null()]))
@@ -9,7 +12,7 @@ const metadata = z
 export const consumeBodySchema = z
   .object({ amount: creditAmountSchema, description: description.optional(), metadata: metadata.optional() })
   .strict()
-  .meta({ id: "ConsumeRequest" });
+  .register(apiSchemas, { id: "ConsumeRequest" });
 
 export const grantBodySchema = z
   .object({
@@ -19,7 +22,7 @@ export const grantBodySchema = z
     description: description.optional(),
   })
   .strict()
-  .meta({ id: "GrantRequest" });
+  .register(apiSchemas, { id: "GrantRequest" });
 
 export const holdBodySchema = z
   .object({
@@ -28,14 +31,14 @@ export const holdBodySchema = z
     description: description.optional(),
   })
   .strict()
-  .meta({ id: "HoldRequest" });
+  .register(apiSchemas, { id: "HoldRequest" });
 
 export const captureBodySchema = z
   .object({ amount: z.number().int().min(0).max(1_000_000_000).optional() })
   .strict()
-  .meta({ id: "CaptureRequest" });
+  .register(apiSchemas, { id: "CaptureRequest" });
 
-export const releaseBodySchema = z.object({}).strict().meta({ id: "ReleaseRequest" });
+export const releaseBodySchema = z.object({}).strict().register(apiSchemas, { id: "ReleaseRequest" });
 
 export const transactionsQuerySchema = z
   .object({
@@ -54,22 +57,22 @@ export const balanceResponseSchema = z
     available: z.number().int(),
     debt: z.number().int(),
   })
-  .meta({ id: "Balance" });
+  .register(apiSchemas, { id: "Balance" });
 export const entryResponseSchema = z
   .object({ entryId: z.string(), balance: z.number().int() })
-  .meta({ id: "EntryResult" });
+  .register(apiSchemas, { id: "EntryResult" });
 export const grantResponseSchema = z
   .object({ entryId: z.string(), lotId: z.string(), balance: z.number().int() })
-  .meta({ id: "GrantResult" });
+  .register(apiSchemas, { id: "GrantResult" });
 export const holdResponseSchema = z
   .object({ holdId: z.string(), expiresAt: z.string() })
-  .meta({ id: "HoldResult" });
+  .register(apiSchemas, { id: "HoldResult" });
 export const captureResponseSchema = z
   .object({ entryId: z.string().nullable(), balance: z.number().int() })
-  .meta({ id: "CaptureResult" });
+  .register(apiSchemas, { id: "CaptureResult" });
 export const releaseResponseSchema = z
   .object({ holdId: z.string(), status: z.literal("released"), balance: z.number().int() })
-  .meta({ id: "ReleaseResult" });
+  .register(apiSchemas, { id: "ReleaseResult" });
 export const transactionsResponseSchema = z
   .object({
     items: z.array(
@@ -84,7 +87,7 @@ export const transactionsResponseSchema = z
     ),
     nextCursor: z.string().nullable(),
   })
-  .meta({ id: "TransactionPage" });
+  .register(apiSchemas, { id: "TransactionPage" });
 export const errorResponseSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
-  .meta({ id: "Error" });
+  .register(apiSchemas, { id: "Error" });

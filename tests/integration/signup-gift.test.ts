@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GET as authGet } from "../../src/app/api/auth/[...all]/route";
+import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
+import { resetAuth } from "../../src/auth/session";
+import { verificationLinks } from "../../src/auth/verification-links";
+import { useDatabaseConnection } from "../../src/db/client";
+import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
+import { configureServerEnv } from "../support/server-env";
+import { createTestDatabase, type TestDatabase } from "../support/test-database";
+
+const serverEnv = configureServerEnv({ SIGNUP_GIFT_CREDITS: "50", SIGNUP_GIFT_EXPIRE_DAYS: "30" });
+afterAll(() => serverEnv.cleanup());
+
+describe("signup gift through email verification", () => {
+  let database: TestDatabase;
+  const links = new Map<string, string>();
+  beforeAll(async () => {
+    database = await createTestDatabase("pglite");
+    useDatabaseConnection(database);
+    resetAuth();
+    verificationLinks.on("link", ({ email, url }) => links.set(email, url));
+  });
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  const balanceOf = async (cookie: string) =>
+    (
+      await readJson<{ balance: number }>(
+        await balanceGet(appRequest("/api/credits/balance", { cookie }), routeContext({})),
+      )
+    ).body.balance;
+
+  it("grants nothing before verification and the gift once the link is opened, once", async () => {
+    const user = await signUp("newcomer@example.test");
+    expect(await balanceOf(user.cookie)).toBe(0);
+    const link = links.get("newcomer@example.test");
+    expect(link).toBeDefined();
+
+    const url = new URL(link as string);
+    const verified = await authGet(new Request(url, { redirect: "manual" }));
+    expect(verified.status).toBeLessThan(400);
+    expect(await balanceOf(user.cookie)).toBe(50);
+
+    // Opening the link again does not pay again.
+    await authGet(new Request(url, { redirect: "manual" }));
+    expect(await balanceOf(user.cookie)).toBe(50);
+  });
+});
