@@ -24,7 +24,11 @@ function getLimiters(): Limiters {
     // Each purchase creates a PaymentIntent at Stripe: a loop here costs real API calls.
     purchases:
       env.RATE_LIMIT_PURCHASES_PER_MINUTE > 0
-        ? new RateLimiterMemory({ keyPrefix: "purchases", points: env.RATE_LIMIT_PURCHASES_PER_MINUTE, duration: 60 })
+        ? new RateLimiterMemory({
+            keyPrefix: "purchases",
+            points: env.RATE_LIMIT_PURCHASES_PER_MINUTE,
+            duration: 60,
+          })
         : null,
     apiKeys:
       env.RATE_LIMIT_API_PER_MINUTE > 0
@@ -39,7 +43,8 @@ async function take(limiter: RateLimiterMemory | null, key: string): Promise<voi
   try {
     await limiter.consume(key);
   } catch (error) {
-    if (error instanceof RateLimiterRes) throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)));
+    if (error instanceof RateLimiterRes)
+      throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)));
     throw error;
   }
 }
