@@ -1,11 +1,10 @@
-import { creditAllocation, creditEntry } from "@/db/schema";
+import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { drawFromLots } from "./draw-from-lots";
-import { expireDueLots } from "./expire-due-lots";
-import { findReplay, requestHash } from "./idempotency";
-import { lockAccount, setAccountBalance } from "./lock-account";
+import { IdempotencyConflictError } from "./errors";
+import { requestHash } from "./idempotency";
 import { parseInput } from "./parse-input";
 import { type ConsumeCreditsInput, consumeCreditsInputSchema } from "./schemas";
+import { firstRow } from "./sql-rows";
 
 export type ConsumeCreditsResult =
   | { ok: true; entryId: number; balance: number; replayed: boolean }
@@ -13,10 +12,13 @@ export type ConsumeCreditsResult =
   | { ok: false; reason: "insufficient_credits"; balance: number };
 
 /**
- * Spends credits, all or nothing. Draws the soonest-expiring lots first so credits that would be
- * lost soonest are used first; never-expiring lots last; oldest first among equals. Runs under the
- * account lock, after due lots are expired, so an expired lot is never spendable and the balance can
- * never go below zero. Not having enough credits is an expected outcome, returned as data.
+ * Spends credits, all or nothing, at most once per idempotency key. Draws the soonest-expiring lots first
+ * so credits that would be lost soonest are used first; never-expiring lots last; oldest first among equals.
+ * Due lots are expired first, so an expired lot is never spendable, and credits reserved by open holds are
+ * not available. Not having enough credits is an expected outcome, returned as data.
+ *
+ * The work is one call of the `creditkit_consume` database function (migration 0006): one round trip that
+ * takes the user's row lock, checks the key, expires, draws, and records the entry and its allocations.
  */
 export async function consumeCredits(
   db: DatabaseOrTransaction,
@@ -29,36 +31,30 @@ export async function consumeCredits(
     description: input.description,
     type: input.type,
   });
-
-  return db.transaction(async (tx) => {
-    const locked = await lockAccount(tx, input.userId);
-    const replay = await findReplay(tx, input.userId, input.idempotencyKey, hash);
-    if (replay) return { ok: true, entryId: replay.id, balance: replay.balanceAfter, replayed: true };
-
-    const { balance: before } = await expireDueLots(tx, input.userId, locked.balance, now);
-    // Credits reserved by open holds belong to work in progress: they are not available to this spend.
-    const available = before - locked.held;
-    if (available < input.amount) return { ok: false, reason: "insufficient_credits", balance: available };
-
-    const draws = await drawFromLots(tx, input.userId, input.amount, now);
-    const balance = before - input.amount;
-    const [entry] = await tx
-      .insert(creditEntry)
-      .values({
-        userId: input.userId,
-        type: input.type,
-        amount: -input.amount,
-        balanceAfter: balance,
-        description: input.description,
-        idempotencyKey: input.idempotencyKey,
-        requestHash: hash,
-        metadata: input.metadata ?? null,
-        createdAt: now,
-      })
-      .returning({ id: creditEntry.id });
-    if (!entry) throw new Error("consume entry was not written");
-    await tx.insert(creditAllocation).values(draws.map((draw) => ({ entryId: entry.id, ...draw })));
-    await setAccountBalance(tx, input.userId, balance);
-    return { ok: true, entryId: entry.id, balance, replayed: false };
-  });
+  const row = firstRow<{
+    o_status: string;
+    o_entry_id: string | number | null;
+    o_balance: string | number | null;
+  }>(
+    await db.execute(sql`
+      SELECT o_status, o_entry_id, o_balance FROM creditkit_consume(
+        ${input.userId}, ${input.amount}, ${input.type}, ${input.description}, ${input.idempotencyKey}, ${hash},
+        ${input.metadata ? JSON.stringify(input.metadata) : null}::jsonb, ${now.toISOString()}::timestamptz)`),
+  );
+  switch (row.o_status) {
+    case "ok":
+    case "replayed":
+      return {
+        ok: true,
+        entryId: Number(row.o_entry_id),
+        balance: Number(row.o_balance),
+        replayed: row.o_status === "replayed",
+      };
+    case "insufficient":
+      return { ok: false, reason: "insufficient_credits", balance: Number(row.o_balance) };
+    case "conflict":
+      throw new IdempotencyConflictError({ userId: input.userId, idempotencyKey: input.idempotencyKey });
+    default:
+      throw new Error(`creditkit_consume answered an unknown status: ${row.o_status}`);
+  }
 }
