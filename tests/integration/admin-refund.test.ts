@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { and, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../../src/audit/record-audit";
 import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
@@ -34,6 +34,10 @@ describe.each(databaseKinds())("an admin refunds a purchase on %s", (kind) => {
     sandbox = new SandboxPaymentProvider(database.db, WEBHOOK_SECRET);
     const adminId = await seedUser(database.db, { email: "ops@example.test", role: "admin" });
     admin = { userId: adminId, label: "ops@example.test" };
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     if (!database) return;

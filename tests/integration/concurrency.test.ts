@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { type ConsumeCreditsResult, consumeCredits } from "../../src/credits/consume-credits";
+import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { assertLedgerInvariants } from "../support/invariants";
@@ -17,6 +18,10 @@ describe.skipIf(!testDatabaseUrl())("concurrent ledger operations on postgres", 
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase("postgres", { poolSize: 20 });
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     if (!database) return;
@@ -134,5 +139,30 @@ describe.skipIf(!testDatabaseUrl())("concurrent ledger operations on postgres", 
     expect(balances).toEqual([0, 0, 0, 0, 10]);
     expect(spent).toEqual([30, 45, 12, 1, 50]);
     expect((await verifyLedger(database.db)).violations).toEqual([]);
+  });
+  it("never over-commits when holds and spends race for the same credits", async () => {
+    const userId = await userWith(100);
+    const attempts = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        i % 2 === 0
+          ? createHold(database.db, {
+              userId,
+              amount: 7,
+              description: "render",
+              idempotencyKey: `hold-${i}`,
+            }).then((r) => (r.ok ? 7 : 0))
+          : consumeCredits(database.db, {
+              userId,
+              amount: 3,
+              description: "job",
+              idempotencyKey: `spend-${i}`,
+            }).then((r) => (r.ok ? 3 : 0)),
+      ),
+    );
+    const committed = attempts.reduce((sum, amount) => sum + amount, 0);
+    expect(committed).toBeLessThanOrEqual(100);
+    const balance = await getBalance(database.db, userId);
+    expect(balance.available).toBe(100 - committed);
+    expect(balance.balance - balance.held).toBe(balance.available);
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { adjustCredits } from "../../src/admin/adjust-credits";
 import { CreditsError } from "../../src/credits/errors";
 import { getBalance } from "../../src/credits/get-balance";
@@ -18,6 +18,10 @@ describe.each(databaseKinds())("grants, gifts and metered features on %s", (kind
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase(kind);
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     await assertLedgerInvariants(database.db);

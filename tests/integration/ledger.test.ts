@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { IdempotencyConflictError, InvalidInputError } from "../../src/credits/errors";
@@ -16,6 +16,10 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase(kind);
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     await assertLedgerInvariants(database.db);

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
 import { GET as packagesGet } from "../../src/app/api/credits/packages/route";
 import { GET as purchaseGet } from "../../src/app/api/credits/purchases/[purchaseId]/route";
@@ -105,6 +105,10 @@ describe.each(databaseKinds())("credit purchases through the API on %s", (kind) 
     resetAuth();
     alice = await signUp(`alice-${randomUUID()}@example.test`, "Alice");
     bob = await signUp(`bob-${randomUUID()}@example.test`, "Bob");
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     if (!database) return;

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
@@ -19,6 +19,10 @@ describe.each(databaseKinds())("refunds and disputes on %s", (kind) => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase(kind);
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     await assertLedgerInvariants(database.db);

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GET as docsGet } from "../../src/app/api/v1/docs/route";
 import { GET as openApiGet } from "../../src/app/api/v1/openapi.json/route";
 import { addCredits } from "../../src/credits/add-credits";
@@ -44,6 +44,10 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
     database = await createTestDatabase(kind, { poolSize: 30 });
     useDatabaseConnection(database);
     key = (await createApiKey(database.db, KEY_NAME, OPERATOR)).key;
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     if (!database) return;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Stripe from "stripe";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
 import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
 import { POST as confirmPost } from "../../src/app/api/sandbox/payment-intents/[paymentIntentId]/confirm/route";
@@ -50,6 +50,10 @@ describe.each(databaseKinds())("Stripe payment provider on %s", (kind) => {
     database = await createTestDatabase(kind);
     useDatabaseConnection(database);
     resetAuth();
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     if (!database) return;

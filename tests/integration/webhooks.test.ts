@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -58,6 +58,10 @@ describe.each(databaseKinds())("Stripe webhooks on %s", (kind) => {
   beforeAll(async () => {
     database = await createTestDatabase(kind, { poolSize: 25 });
     useDatabaseConnection(database);
+  });
+  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
   });
   afterAll(async () => {
     if (!database) return;
