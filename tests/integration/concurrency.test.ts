@@ -150,13 +150,13 @@ describe.skipIf(!testDatabaseUrl())("concurrent ledger operations on postgres", 
               amount: 7,
               description: "render",
               idempotencyKey: `hold-${i}`,
-            }).then((r) => (r.ok ? 7 : 0))
+            }).then((r): number => (r.ok ? 7 : 0))
           : consumeCredits(database.db, {
               userId,
               amount: 3,
               description: "job",
               idempotencyKey: `spend-${i}`,
-            }).then((r) => (r.ok ? 3 : 0)),
+            }).then((r): number => (r.ok ? 3 : 0)),
       ),
     );
     const committed = attempts.reduce((sum, amount) => sum + amount, 0);

@@ -1,29 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { listExpiringCredits } from "../../src/credits/list-expiring-credits";
 import { listTransactions } from "../../src/credits/list-transactions";
 import { runSweep } from "../../src/jobs/run-sweep";
-import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 const DAY = 86_400_000;
 
 describe.each(databaseKinds())("expiry sweep on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-  });
-  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await assertLedgerInvariants(database.db);
-    await database?.close();
-  });
+  const database = useTestDatabase(kind);
 
   it("writes one expiry entry per expired lot, exactly once, and releases holds past their TTL", async () => {
     const start = new Date("2031-03-01T00:00:00Z");

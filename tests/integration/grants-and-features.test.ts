@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { adjustCredits } from "../../src/admin/adjust-credits";
 import { CreditsError } from "../../src/credits/errors";
 import { getBalance } from "../../src/credits/get-balance";
@@ -10,23 +10,11 @@ import { auditLog, user } from "../../src/db/schema";
 import { COST_CATALOG } from "../../src/features/cost-catalog";
 import { generateImage } from "../../src/features/generate-image";
 import { runMeteredFeature } from "../../src/features/run-metered-feature";
-import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 describe.each(databaseKinds())("grants, gifts and metered features on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-  });
-  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await assertLedgerInvariants(database.db);
-    await database?.close();
-  });
+  const database = useTestDatabase(kind);
 
   it("gives the signup gift once per email address, even to a re-created account", async () => {
     const email = `gift-${kind}@example.test`;

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { captureHold } from "../../src/credits/capture-hold";
 import { consumeCredits } from "../../src/credits/consume-credits";
@@ -8,23 +8,11 @@ import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
 import { releaseExpiredHolds } from "../../src/credits/release-expired-holds";
 import { releaseHold } from "../../src/credits/release-hold";
-import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 describe.each(databaseKinds())("holds on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-  });
-  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await assertLedgerInvariants(database.db);
-    await database?.close();
-  });
+  const database = useTestDatabase(kind);
 
   async function userWith(credits: number): Promise<string> {
     const userId = await seedUser(database.db);

@@ -1,30 +1,18 @@
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { IdempotencyConflictError, InvalidInputError } from "../../src/credits/errors";
 import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
 import { creditAllocation, creditEntry, creditLot } from "../../src/db/schema";
-import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 const DAY = 86_400_000;
 
 describe.each(databaseKinds())("ledger on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-  });
-  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await assertLedgerInvariants(database.db);
-    await database?.close();
-  });
+  const database = useTestDatabase(kind);
 
   it("grants credits into a lot and records the grant in the ledger", async () => {
     const userId = await seedUser(database.db);

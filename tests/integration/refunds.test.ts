@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
@@ -8,26 +8,14 @@ import { creditPurchase } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { receiveWebhook } from "../../src/payment/webhooks/receive-webhook";
-import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
 import { paymentIntentObject, signPayload, stripeEventPayload, testId } from "../support/stripe-events";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 const SECRET = "whsec_refund_tests";
 
 describe.each(databaseKinds())("refunds and disputes on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-  });
-  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await assertLedgerInvariants(database.db);
-    await database?.close();
-  });
+  const database = useTestDatabase(kind);
 
   type Purchase = {
     userId: string;

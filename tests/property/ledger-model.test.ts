@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { captureHold } from "../../src/credits/capture-hold";
 import { clawBackCredits } from "../../src/credits/claw-back-credits";
@@ -9,9 +9,8 @@ import { HoldNotOpenError } from "../../src/credits/errors";
 import { getBalance } from "../../src/credits/get-balance";
 import { releaseHold } from "../../src/credits/release-hold";
 import { runSweep } from "../../src/jobs/run-sweep";
-import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 /**
  * Random sequences of ledger operations run against the real implementation and against a small
@@ -178,18 +177,7 @@ class Model {
 }
 
 describe.each(databaseKinds())("ledger against a model on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-  });
-  // `verify` after every test: a test can pass and still leave the ledger inconsistent.
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await assertLedgerInvariants(database.db);
-    await database?.close();
-  });
+  const database = useTestDatabase(kind);
 
   it("agrees with the model after every step of random operation sequences", async () => {
     const seed = Number(process.env.PROPERTY_SEED ?? Date.now() % 2 ** 31);

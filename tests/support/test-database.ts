@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import pg from "pg";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { connectDatabase, type DatabaseConnection } from "../../src/db/connect";
 import { withDatabase } from "./global-setup";
+import { assertLedgerInvariants } from "./invariants";
 import { adminUrl, PGLITE_SNAPSHOT_FILE, TEMPLATE_DATABASE, testDatabaseUrl } from "./paths";
 
 export type DatabaseKind = "pglite" | "postgres";
@@ -49,5 +51,38 @@ export async function createTestDatabase(
       await dropper.connect();
       await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => dropper.end());
     },
+  };
+}
+
+/**
+ * One database for a suite: created before its first test, checked with `verify` after every test (a
+ * test can pass and still leave the ledger inconsistent), and dropped after the last.
+ */
+export function useTestDatabase(kind: DatabaseKind, options: { poolSize?: number } = {}): TestDatabase {
+  let current: TestDatabase | undefined;
+  const get = (): TestDatabase => {
+    if (!current) throw new Error("the suite's database is used before beforeAll ran");
+    return current;
+  };
+  beforeAll(async () => {
+    current = await createTestDatabase(kind, options);
+  });
+  afterEach(async () => {
+    if (current) await assertLedgerInvariants(current.db);
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  return {
+    get db() {
+      return get().db;
+    },
+    get kind() {
+      return get().kind;
+    },
+    get url() {
+      return get().url;
+    },
+    close: () => get().close(),
   };
 }
