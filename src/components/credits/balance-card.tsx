@@ -1,16 +1,17 @@
 "use client";
 
 import { useQueryClient } from "@tanstack/react-query";
-import { RefreshCw, Zap } from "lucide-react";
+import { CircleAlert, Hourglass, RefreshCw, Zap } from "lucide-react";
 import { useFormatter, useTranslations } from "next-intl";
 import { Button } from "@/components/ui/button";
 import { Card, CardAction, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { cn } from "@/lib/utils";
-import { creditsKeys } from "./credits-api";
+import { type Balance, creditsKeys } from "./credits-api";
 import { useBalance } from "./use-balance";
 
-export function BalanceCard({ initialBalance }: { initialBalance: number | null }) {
+/** The big number is what the user can spend now; held credits and debt are explained below it when present. */
+export function BalanceCard({ initialBalance }: { initialBalance: Balance | null }) {
   const t = useTranslations("credits");
   const format = useFormatter();
   const queryClient = useQueryClient();
@@ -51,9 +52,9 @@ export function BalanceCard({ initialBalance }: { initialBalance: number | null 
         {query.data ? (
           <p className="flex items-baseline gap-2">
             <span data-testid="balance-value" className="font-semibold text-5xl tabular-nums tracking-tight">
-              {format.number(query.data.balance)}
+              {format.number(query.data.available)}
             </span>
-            <span className="text-muted-foreground">{t("balanceUnit", { count: query.data.balance })}</span>
+            <span className="text-muted-foreground">{t("balanceUnit", { count: query.data.available })}</span>
           </p>
         ) : query.isError ? (
           <p role="alert" className="text-destructive text-sm">
@@ -63,6 +64,32 @@ export function BalanceCard({ initialBalance }: { initialBalance: number | null 
           <Skeleton className="h-12 w-40" />
         )}
         <p className="mt-2 text-muted-foreground text-sm">{t("balanceDescription")}</p>
+        {query.data && (query.data.held > 0 || query.data.debt > 0) ? (
+          <div className="mt-4 flex flex-col gap-2 border-t pt-4 text-sm">
+            {query.data.held > 0 ? (
+              <p data-testid="balance-held" className="flex items-start gap-2">
+                <Hourglass className="mt-0.5 size-4 shrink-0 text-muted-foreground" aria-hidden />
+                <span>
+                  <span className="font-medium tabular-nums">
+                    {t("heldLabel", { count: query.data.held })}
+                  </span>
+                  <span className="text-muted-foreground"> · {t("heldHint")}</span>
+                </span>
+              </p>
+            ) : null}
+            {query.data.debt > 0 ? (
+              <p data-testid="balance-debt" className="flex items-start gap-2">
+                <CircleAlert className="mt-0.5 size-4 shrink-0 text-warning" aria-hidden />
+                <span>
+                  <span className="font-medium tabular-nums">
+                    {t("owedLabel", { count: query.data.debt })}
+                  </span>
+                  <span className="text-muted-foreground"> · {t("owedHint")}</span>
+                </span>
+              </p>
+            ) : null}
+          </div>
+        ) : null}
       </CardContent>
     </Card>
   );

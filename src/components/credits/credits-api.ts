@@ -6,17 +6,41 @@
 export const creditsKeys = {
   all: ["credits"] as const,
   balance: ["credits", "balance"] as const,
+  expiring: ["credits", "expiring"] as const,
   transactions: (cursor: string | null) => ["credits", "transactions", cursor] as const,
 };
 
-export type TransactionType =
-  | "purchase"
-  | "consume"
-  | "grant"
-  | "signup_gift"
-  | "adjustment"
-  | "expire"
-  | "refund";
+/** The same shape as GET /api/credits/balance and `getBalance` on the server. */
+export type Balance = {
+  /** Every credit the user owns, including held ones. */
+  balance: number;
+  /** Reserved by work in progress. */
+  held: number;
+  /** What can be spent now: the number the user cares about. */
+  available: number;
+  /** Owed after a refund took back credits that were already spent; repaid from the next grant. */
+  debt: number;
+};
+
+export type ExpiringCredits = {
+  total: number;
+  lots: { lotId: string; credits: number; expiresAt: string }[];
+};
+
+export const TRANSACTION_TYPES = [
+  "purchase",
+  "grant",
+  "signup_gift",
+  "adjustment",
+  "consume",
+  "expire",
+  "refund",
+  "dispute",
+  "dispute_reversal",
+  "debt_repayment",
+] as const;
+
+export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 
 export type Transaction = {
   id: string;
@@ -24,6 +48,8 @@ export type Transaction = {
   amount: number;
   balanceAfter: number;
   description: string | null;
+  /** Set on purchase, refund and dispute entries: the page names the package in the reader's language. */
+  packageId?: string | null;
   createdAt: string;
 };
 
@@ -79,8 +105,12 @@ async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
   return body as T;
 }
 
-export function fetchBalance(signal?: AbortSignal): Promise<{ balance: number }> {
+export function fetchBalance(signal?: AbortSignal): Promise<Balance> {
   return getJson("/api/credits/balance", signal);
+}
+
+export function fetchExpiringCredits(signal?: AbortSignal): Promise<ExpiringCredits> {
+  return getJson("/api/credits/expiring", signal);
 }
 
 export function fetchTransactions(

@@ -3,7 +3,8 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ChevronLeft, ChevronRight, Inbox } from "lucide-react";
 import { useFormatter, useTranslations } from "next-intl";
-import { useMemo, useState } from "react";
+import { useState } from "react";
+import { useTimeZone } from "@/components/format/date-time";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
@@ -11,6 +12,7 @@ import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { cn } from "@/lib/utils";
 import { creditsKeys, fetchTransactions, type Transaction } from "./credits-api";
+import { useTransactionText } from "./transaction-text";
 
 const PAGE_SIZE = 10;
 
@@ -113,12 +115,13 @@ export function TransactionHistory() {
 /**
  * One table for every width: below md the rows become stacked cards through CSS (grid rows, hidden header),
  * so there is a single set of rows in the DOM. Column labels on mobile come from `data-label` via ::before.
+ * The admin console shows a user's history with the same table.
  */
-function TransactionTable({ items }: { items: Transaction[] }) {
+export function TransactionTable({ items }: { items: Transaction[] }) {
   const t = useTranslations();
   const format = useFormatter();
-  // Dates are rendered only in the browser (the history is fetched there), so the browser's zone is safe.
-  const timeZone = useMemo(() => Intl.DateTimeFormat().resolvedOptions().timeZone, []);
+  const text = useTransactionText();
+  const timeZone = useTimeZone();
 
   return (
     <Table className="max-md:block">
@@ -133,8 +136,8 @@ function TransactionTable({ items }: { items: Transaction[] }) {
       </TableHeader>
       <TableBody className="max-md:block">
         {items.map((item) => {
-          const typeKey = `transactionTypes.${item.type}`;
           const positive = item.amount > 0;
+          const description = text.description(item);
           return (
             <TableRow
               key={item.id}
@@ -152,12 +155,13 @@ function TransactionTable({ items }: { items: Transaction[] }) {
                 </time>
               </TableCell>
               <TableCell className="max-md:col-start-1 max-md:row-start-1 max-md:p-0">
-                <Badge variant="secondary">
-                  {t.has(typeKey) ? t(typeKey) : t("transactionTypes.unknown")}
-                </Badge>
+                <Badge variant={text.badgeVariant(item.type)}>{text.label(item.type)}</Badge>
               </TableCell>
-              <TableCell className="max-w-xs truncate max-md:col-start-1 max-md:row-start-2 max-md:max-w-none max-md:whitespace-normal max-md:p-0 max-md:text-sm">
-                {item.description || <span className="text-muted-foreground">—</span>}
+              <TableCell
+                title={description ?? undefined}
+                className="max-w-xs truncate max-md:col-start-1 max-md:row-start-2 max-md:max-w-none max-md:whitespace-normal max-md:p-0 max-md:text-sm"
+              >
+                {description || <span className="text-muted-foreground">—</span>}
               </TableCell>
               <TableCell
                 data-testid="transaction-amount"

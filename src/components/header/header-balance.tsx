@@ -2,12 +2,13 @@
 
 import { Zap } from "lucide-react";
 import { useFormatter, useTranslations } from "next-intl";
+import type { Balance } from "@/components/credits/credits-api";
 import { useBalance } from "@/components/credits/use-balance";
 import { Skeleton } from "@/components/ui/skeleton";
 import { Link } from "@/i18n/navigation";
 
 /** Shares the ["credits","balance"] cache with the credits page, so a purchase updates both at once. */
-export function HeaderBalance({ initialBalance }: { initialBalance: number | null }) {
+export function HeaderBalance({ initialBalance }: { initialBalance: Balance | null }) {
   const t = useTranslations("header");
   const format = useFormatter();
   const query = useBalance(initialBalance);
@@ -16,7 +17,8 @@ export function HeaderBalance({ initialBalance }: { initialBalance: number | nul
     return <Skeleton className="h-7 w-16 rounded-full" />;
   }
 
-  const balance = query.data.balance;
+  // What the user can spend now, like the big number on the credits page.
+  const balance = query.data.available;
   return (
     <Link
       href="/settings/credits"

@@ -2,6 +2,7 @@
 
 import { useTranslations } from "next-intl";
 import { authClient } from "@/auth/auth-client";
+import type { Balance } from "@/components/credits/credits-api";
 import { Button } from "@/components/ui/button";
 import { Link, usePathname } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
@@ -11,7 +12,7 @@ import { MobileMenu } from "./mobile-menu";
 import { ThemeToggle } from "./theme-toggle";
 import { UserMenu } from "./user-menu";
 
-export type HeaderUser = { id: string; name: string; email: string };
+export type HeaderUser = { id: string; name: string; email: string; isAdmin?: boolean };
 
 /**
  * The interactive part of the header. The server renders it with the session it saw; after that Better Auth's
@@ -22,7 +23,7 @@ export function HeaderBar({
   initialBalance,
 }: {
   initialUser: HeaderUser | null;
-  initialBalance: number | null;
+  initialBalance: Balance | null;
 }) {
   const t = useTranslations("header");
   const pathname = usePathname();
@@ -30,13 +31,21 @@ export function HeaderBar({
   // Until the client has its own answer (or when asking failed) the server's view of the session stands.
   const user: HeaderUser | null =
     session.isPending || session.error ? initialUser : (session.data?.user ?? null);
-  const balanceSeed = user && initialUser && user.id === initialUser.id ? initialBalance : null;
+  const sameUser = user !== null && initialUser !== null && user.id === initialUser.id;
+  const balanceSeed = sameUser ? initialBalance : null;
+  // The role comes from the server's view of the session; after a switch of account the refresh brings it.
+  const isAdmin = sameUser && initialUser?.isAdmin === true;
+  const menuUser = user ? { ...user, isAdmin } : null;
 
   const navItems = [
     { href: { pathname: "/", hash: "pricing" }, label: t("pricing"), active: pathname === "/" },
     ...(user
-      ? [{ href: "/settings/credits", label: t("credits"), active: pathname.startsWith("/settings") }]
+      ? [
+          { href: "/generate", label: t("generate"), active: pathname.startsWith("/generate") },
+          { href: "/settings/credits", label: t("credits"), active: pathname.startsWith("/settings") },
+        ]
       : []),
+    ...(isAdmin ? [{ href: "/admin", label: t("admin"), active: pathname.startsWith("/admin") }] : []),
   ];
 
   return (
@@ -60,8 +69,8 @@ export function HeaderBar({
         <LocaleSwitcher />
         <ThemeToggle />
         <div className="hidden items-center gap-1.5 md:flex">
-          {user ? (
-            <UserMenu user={user} />
+          {menuUser ? (
+            <UserMenu user={menuUser} />
           ) : (
             <>
               <Button asChild variant="ghost" size="sm">
@@ -73,7 +82,7 @@ export function HeaderBar({
             </>
           )}
         </div>
-        <MobileMenu user={user} />
+        <MobileMenu user={menuUser} />
       </div>
     </>
   );

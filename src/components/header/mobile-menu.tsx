@@ -1,6 +1,6 @@
 "use client";
 
-import { LogIn, LogOut, Menu, Tag, UserPlus, Zap } from "lucide-react";
+import { ImagePlus, LogIn, LogOut, Menu, ShieldCheck, Tag, UserPlus, Zap } from "lucide-react";
 import { useTranslations } from "next-intl";
 import { Button } from "@/components/ui/button";
 import {
@@ -46,11 +46,25 @@ export function MobileMenu({ user }: { user: HeaderUser | null }) {
         {user ? (
           <>
             <DropdownMenuItem asChild>
+              <Link href="/generate">
+                <ImagePlus />
+                {t("generate")}
+              </Link>
+            </DropdownMenuItem>
+            <DropdownMenuItem asChild>
               <Link href="/settings/credits">
                 <Zap />
                 {t("credits")}
               </Link>
             </DropdownMenuItem>
+            {user.isAdmin ? (
+              <DropdownMenuItem asChild>
+                <Link href="/admin" data-testid="mobile-admin-link">
+                  <ShieldCheck />
+                  {t("admin")}
+                </Link>
+              </DropdownMenuItem>
+            ) : null}
             <DropdownMenuSeparator />
             <DropdownMenuItem disabled={isSigningOut} onSelect={signOut}>
               <LogOut />

@@ -2,21 +2,23 @@ import { Zap } from "lucide-react";
 import { headers } from "next/headers";
 import { getTranslations } from "next-intl/server";
 import { getSessionFromHeaders } from "@/auth/session";
+import type { Balance } from "@/components/credits/credits-api";
+import { loadBalance } from "@/components/credits/load-credits";
 import { Link } from "@/i18n/navigation";
-import { getBalanceForUser } from "@/server/queries";
 import { HeaderBar, type HeaderUser } from "./header-bar";
 
-async function loadInitialState(): Promise<{ user: HeaderUser | null; balance: number | null }> {
+async function loadInitialState(): Promise<{ user: HeaderUser | null; balance: Balance | null }> {
   const session = await getSessionFromHeaders(await headers());
   if (!session) return { user: null, balance: null };
-  const { id, name, email } = session.user;
+  const { id, name, email, role } = session.user;
+  // The Admin link is only a shortcut: the admin pages and actions check the role themselves.
+  const user = { id, name, email, isAdmin: role === "admin" };
   try {
-    const { balance } = await getBalanceForUser(id);
-    return { user: { id, name, email }, balance };
+    return { user, balance: await loadBalance(id) };
   } catch (error) {
     // The badge fetches the balance itself on the client; a failed lookup must not take the page down.
     console.error("header: could not load the balance", error);
-    return { user: { id, name, email }, balance: null };
+    return { user, balance: null };
   }
 }
 

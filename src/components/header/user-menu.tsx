@@ -1,6 +1,6 @@
 "use client";
 
-import { LogOut, Zap } from "lucide-react";
+import { ImagePlus, LogOut, ShieldCheck, Zap } from "lucide-react";
 import { useTranslations } from "next-intl";
 import { Button } from "@/components/ui/button";
 import {
@@ -53,6 +53,20 @@ export function UserMenu({ user }: { user: HeaderUser }) {
             {t("credits")}
           </Link>
         </DropdownMenuItem>
+        <DropdownMenuItem asChild>
+          <Link href="/generate">
+            <ImagePlus />
+            {t("generate")}
+          </Link>
+        </DropdownMenuItem>
+        {user.isAdmin ? (
+          <DropdownMenuItem asChild>
+            <Link href="/admin">
+              <ShieldCheck />
+              {t("admin")}
+            </Link>
+          </DropdownMenuItem>
+        ) : null}
         <DropdownMenuSeparator />
         <DropdownMenuItem disabled={isSigningOut} onSelect={signOut} data-testid="sign-out">
           <LogOut />

@@ -3,9 +3,12 @@ import { getTranslations, setRequestLocale } from "next-intl/server";
 import { requireSession } from "@/components/auth/require-session";
 import { BalanceCard } from "@/components/credits/balance-card";
 import { BuyPackages } from "@/components/credits/buy-packages";
+import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
+import { loadBalance, loadEmailVerified, loadExpiringCredits } from "@/components/credits/load-credits";
 import { TransactionHistory } from "@/components/credits/transaction-history";
+import { VerifyEmailNotice } from "@/components/credits/verify-email-notice";
+import { getServerEnv } from "@/config/env";
 import { getPaymentClientConfig } from "@/payment/client-config";
-import { getBalanceForUser } from "@/server/queries";
 
 type PageProps = {
   params: Promise<{ locale: string }>;
@@ -22,17 +25,30 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
   const { locale } = await params;
   setRequestLocale(locale);
   const session = await requireSession(locale, `/${locale}/settings/credits`);
-  const [{ buy }, t, { balance }] = await Promise.all([
+  const userId = session.user.id;
+  const [{ buy }, t, balance, expiring, emailVerified] = await Promise.all([
     searchParams,
     getTranslations("credits"),
-    getBalanceForUser(session.user.id),
+    loadBalance(userId),
+    loadExpiringCredits(userId),
+    loadEmailVerified(),
   ]);
   // Only the provider and the publishable key leave the server; the key is read at run time, not build time.
   const paymentConfig = getPaymentClientConfig();
 
   return (
     <div className="flex flex-col gap-10">
-      <BalanceCard initialBalance={balance} />
+      <div className="flex flex-col gap-6">
+        {emailVerified ? null : (
+          <VerifyEmailNotice
+            userId={userId}
+            email={session.user.email}
+            giftCredits={getServerEnv().SIGNUP_GIFT_CREDITS}
+          />
+        )}
+        <BalanceCard initialBalance={balance} />
+        <ExpiringCreditsCard initialData={expiring} />
+      </div>
 
       <section aria-labelledby="buy-credits-title" className="flex flex-col gap-6">
         <div>

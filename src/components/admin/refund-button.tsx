@@ -1,0 +1,226 @@
+"use client";
+
+import { CircleX, LoaderCircle, Undo2 } from "lucide-react";
+import { useLocale, useTranslations } from "next-intl";
+import { useAction } from "next-safe-action/hooks";
+import { type FormEvent, useId, useState } from "react";
+import { toast } from "sonner";
+import { refundPurchaseAction } from "@/actions/admin";
+import { usePackageName } from "@/components/pricing/package-card";
+import { Button } from "@/components/ui/button";
+import {
+  Dialog,
+  DialogClose,
+  DialogContent,
+  DialogDescription,
+  DialogFooter,
+  DialogHeader,
+  DialogTitle,
+  DialogTrigger,
+} from "@/components/ui/dialog";
+import { Input } from "@/components/ui/input";
+import { Label } from "@/components/ui/label";
+import { formatMoney } from "@/credits/format-money";
+import { useRouter } from "@/i18n/navigation";
+
+export type RefundablePurchase = {
+  id: string;
+  packageId: string;
+  credits: number;
+  amount: number;
+  currency: string;
+  amountRefunded: number;
+};
+
+function fractionDigits(currency: string): number {
+  return (
+    new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).resolvedOptions()
+      .maximumFractionDigits ?? 2
+  );
+}
+
+/** "4.5" → 450 for a 2-digit currency, without floating point; null when it is not a plain amount. */
+export function parseMoneyInput(text: string, digits: number): number | null {
+  const match = /^(\d{1,9})(?:[.,](\d*))?$/.exec(text.trim());
+  if (!match) return null;
+  const fraction = match[2] ?? "";
+  if (fraction.length > digits) return null;
+  return Number(match[1]) * 10 ** digits + Number(fraction.padEnd(digits, "0") || "0");
+}
+
+/**
+ * Refund with a confirmation step: the rest of the purchase by default, or a partial amount. The provider
+ * is asked to refund; the ledger follows when the refund event arrives, so the page refreshes afterwards.
+ */
+export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
+  const t = useTranslations("admin");
+  const tc = useTranslations("common");
+  const locale = useLocale();
+  const router = useRouter();
+  const id = useId();
+  const packageName = usePackageName();
+  const { executeAsync, isExecuting } = useAction(refundPurchaseAction);
+  const [open, setOpen] = useState(false);
+  const [amountText, setAmountText] = useState("");
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<{ field: "amount" | "reason" | "form"; message: string } | null>(null);
+
+  const refundable = purchase.amount - purchase.amountRefunded;
+  const digits = fractionDigits(purchase.currency);
+  const money = (amount: number) => formatMoney({ amount, currency: purchase.currency }, locale);
+  const parsed = amountText.trim() ? parseMoneyInput(amountText, digits) : refundable;
+  const validAmount = parsed !== null && parsed > 0 && parsed <= refundable;
+
+  function reset(nextOpen: boolean) {
+    setOpen(nextOpen);
+    if (!nextOpen) {
+      setAmountText("");
+      setReason("");
+      setError(null);
+    }
+  }
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (!validAmount || parsed === null) {
+      setError({
+        field: "amount",
+        message: t("refundAmountInvalid", { min: money(1), max: money(refundable) }),
+      });
+      return;
+    }
+    if (reason.trim().length < 3) {
+      setError({ field: "reason", message: t("refundReasonInvalid") });
+      return;
+    }
+    setError(null);
+    try {
+      const result = await executeAsync({
+        purchaseId: purchase.id,
+        // Leaving the field empty refunds whatever is left, decided by the server at that moment.
+        ...(amountText.trim() ? { amount: parsed } : {}),
+        reason: reason.trim(),
+      });
+      const serverError = result?.serverError;
+      if (serverError || !result?.data) {
+        const message =
+          serverError?.code === "refund_not_possible"
+            ? t("refundNotPossible")
+            : serverError?.code === "forbidden"
+              ? t("errorForbidden")
+              : t("errorGeneric");
+        setError({ field: "form", message });
+        return;
+      }
+      toast.success(t("refundDone"), { description: money(parsed) });
+      reset(false);
+      router.refresh();
+    } catch {
+      setError({ field: "form", message: t("errorGeneric") });
+    }
+  }
+
+  return (
+    <Dialog open={open} onOpenChange={reset}>
+      <DialogTrigger asChild>
+        <Button
+          variant="outline"
+          size="sm"
+          data-testid={`refund-${purchase.id}`}
+          aria-label={t("refundAria", {
+            name: packageName({ id: purchase.packageId }),
+            amount: money(purchase.amount),
+          })}
+        >
+          <Undo2 aria-hidden />
+          {t("refund")}
+        </Button>
+      </DialogTrigger>
+      <DialogContent closeLabel={tc("close")} data-testid="refund-dialog">
+        <DialogHeader>
+          <DialogTitle>{t("refundTitle")}</DialogTitle>
+          <DialogDescription>
+            {t("refundDescription", {
+              name: packageName({ id: purchase.packageId }),
+              credits: purchase.credits,
+              amount: money(purchase.amount),
+            })}
+          </DialogDescription>
+        </DialogHeader>
+        <form noValidate onSubmit={(event) => void submit(event)} className="flex flex-col gap-5">
+          {error?.field === "form" ? (
+            <div
+              role="alert"
+              className="flex items-start gap-2 rounded-lg border border-destructive/30 bg-destructive/10 px-3 py-2.5 text-destructive text-sm"
+            >
+              <CircleX className="mt-0.5 size-4 shrink-0" aria-hidden />
+              <span>{error.message}</span>
+            </div>
+          ) : null}
+          <div className="flex flex-col gap-2">
+            <Label htmlFor={`${id}-amount`}>
+              {t("refundAmount", { currency: purchase.currency.toUpperCase() })}
+            </Label>
+            <Input
+              id={`${id}-amount`}
+              inputMode="decimal"
+              autoComplete="off"
+              placeholder={(refundable / 10 ** digits).toFixed(digits)}
+              value={amountText}
+              onChange={(event) => setAmountText(event.target.value)}
+              data-testid="refund-amount"
+              aria-invalid={error?.field === "amount" ? true : undefined}
+              aria-describedby={`${id}-amount-hint`}
+            />
+            <p
+              id={`${id}-amount-hint`}
+              className={
+                error?.field === "amount" ? "text-destructive text-sm" : "text-muted-foreground text-xs"
+              }
+            >
+              {error?.field === "amount"
+                ? error.message
+                : t("refundAmountHint", { amount: money(refundable) })}
+            </p>
+          </div>
+          <div className="flex flex-col gap-2">
+            <Label htmlFor={`${id}-reason`}>{t("refundReason")}</Label>
+            <Input
+              id={`${id}-reason`}
+              value={reason}
+              maxLength={500}
+              placeholder={t("refundReasonPlaceholder")}
+              onChange={(event) => setReason(event.target.value)}
+              data-testid="refund-reason"
+              aria-invalid={error?.field === "reason" ? true : undefined}
+              aria-describedby={error?.field === "reason" ? `${id}-reason-error` : undefined}
+            />
+            {error?.field === "reason" ? (
+              <p id={`${id}-reason-error`} className="text-destructive text-sm">
+                {error.message}
+              </p>
+            ) : null}
+          </div>
+          <p className="rounded-lg bg-muted px-3 py-2.5 text-muted-foreground text-xs">{t("refundNote")}</p>
+          <DialogFooter>
+            <DialogClose asChild>
+              <Button type="button" variant="outline">
+                {t("cancel")}
+              </Button>
+            </DialogClose>
+            <Button
+              type="submit"
+              variant="destructive"
+              disabled={isExecuting}
+              aria-busy={isExecuting}
+              data-testid="refund-confirm"
+            >
+              {isExecuting ? <LoaderCircle className="animate-spin" aria-hidden /> : null}
+              {t("refundConfirm", { amount: money(validAmount && parsed !== null ? parsed : refundable) })}
+            </Button>
+          </DialogFooter>
+        </form>
+      </DialogContent>
+    </Dialog>
+  );
+}
