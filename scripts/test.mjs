@@ -11,7 +11,7 @@ process.chdir(root);
 const reports = path.join(root, ".data", "test-reports");
 fs.mkdirSync(reports, { recursive: true });
 const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
-const only = process.argv[2]; // "unit" or "e2e" to run one part
+const only = process.argv[2]; // "unit", "e2e" or "faults" to run one part
 
 let passed = 0;
 let failed = 0;
@@ -78,6 +78,29 @@ if (!only || only === "e2e") {
       if (status !== 0 && (!report?.stats || report.stats.unexpected === 0)) crashed = true;
     }
   }
+}
+
+// The fault tests (crash, database outage, lock contention) need PostgreSQL and the production build
+// made above; CI runs them (CREDITKIT_RUN_FAULTS=1), and `npm run test:faults` runs them alone.
+if (only === "faults" || (!only && process.env.CREDITKIT_RUN_FAULTS === "1")) {
+  const out = path.join(reports, "faults.json");
+  fs.rmSync(out, { force: true });
+  const status = run("npx", [
+    "vitest",
+    "run",
+    "--config",
+    "vitest.faults.config.mts",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${out}`,
+  ]);
+  const report = readJson(out);
+  if (report) {
+    passed += report.numPassedTests ?? 0;
+    failed += report.numFailedTests ?? 0;
+    skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+  }
+  if (status !== 0 && (!report || report.numFailedTests === 0)) crashed = true;
 }
 
 if (crashed) failed += 1;

@@ -1,15 +1,22 @@
-import { desc } from "drizzle-orm";
-import { auditLog } from "@/db/schema";
+import { desc, eq } from "drizzle-orm";
+import { auditLog, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 
+/** The newest admin and API-key actions, with the affected user's email where there is one. */
 export async function listAuditLog(db: DatabaseOrTransaction, limit = 100) {
-  const rows = await db.select().from(auditLog).orderBy(desc(auditLog.createdAt)).limit(Math.min(limit, 500));
-  return rows.map((row) => ({
-    id: row.id,
-    actor: row.actorLabel,
-    action: row.action,
-    targetUserId: row.targetUserId,
-    details: row.details,
-    createdAt: row.createdAt.toISOString(),
+  const rows = await db
+    .select({ entry: auditLog, targetEmail: user.email })
+    .from(auditLog)
+    .leftJoin(user, eq(user.id, auditLog.targetUserId))
+    .orderBy(desc(auditLog.createdAt))
+    .limit(Math.min(limit, 500));
+  return rows.map(({ entry, targetEmail }) => ({
+    id: entry.id,
+    actor: entry.actorLabel,
+    action: entry.action,
+    targetUserId: entry.targetUserId,
+    targetEmail: targetEmail ?? null,
+    details: entry.details,
+    createdAt: entry.createdAt.toISOString(),
   }));
 }

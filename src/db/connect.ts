@@ -35,9 +35,18 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
       max: options.poolSize ?? 10,
       // A spend that waits on a lock longer than this fails with a retryable error instead of hanging.
       options: "-c lock_timeout=5000 -c statement_timeout=15000 -c idle_in_transaction_session_timeout=30000",
+      // statement_timeout is enforced by the server; these bound the waits when the server is gone or silent,
+      // so a request fails with a retryable 503 instead of hanging.
+      connectionTimeoutMillis: 5_000,
+      query_timeout: 20_000,
+      keepAlive: true,
     });
-    // An idle client that loses its server must not crash the process; the next query reconnects.
+    // A client that loses its server must not crash the process, idle in the pool or checked out (pg-pool
+    // stops listening on checked-out clients); the failing query reports the error, the pool reconnects.
     pool.on("error", () => {});
+    pool.on("connect", (client) => {
+      client.on("error", () => {});
+    });
     const db = drizzlePg({ client: pool, schema, casing: "snake_case" }) as unknown as Database;
     if (options.migrate !== false) {
       const client = await pool.connect();

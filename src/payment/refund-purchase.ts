@@ -49,6 +49,7 @@ export async function refundPurchase(
     purchaseId: purchase.id,
     refundId,
     amount,
+    currency: purchase.currency,
     reason: input.reason,
   });
   logger.info(

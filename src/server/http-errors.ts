@@ -57,7 +57,7 @@ function isDatabaseUnavailable(error: unknown): boolean {
     }
     if (
       typeof message === "string" &&
-      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|not queryable|Client was closed|Query read timeout/i.test(message)
     ) {
       return true;
     }

@@ -1,6 +1,6 @@
-import { getBalance } from "@/credits/get-balance";
+import { type Balance, getBalance } from "@/credits/get-balance";
 import { getDb } from "@/db/client";
 
-export async function getBalanceForUser(userId: string): Promise<{ balance: number }> {
+export async function getBalanceForUser(userId: string): Promise<Balance> {
   return getBalance(await getDb(), userId);
 }

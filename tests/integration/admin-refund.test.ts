@@ -116,6 +116,7 @@ describe.each(databaseKinds())("an admin refunds a purchase on %s", (kind) => {
             purchaseId: paid.purchaseId,
             amount: 3999,
             reason: "customer asked",
+            currency: "usd",
             refundId: expect.stringMatching(/^re_/),
           },
         }),

@@ -1,6 +1,6 @@
 import { headers } from "next/headers";
 import { cache } from "react";
-import { getAuth } from "@/auth/session";
+import { getSessionFromHeaders } from "@/auth/session";
 import { type Balance, getBalance } from "@/credits/get-balance";
 import { listExpiringCredits } from "@/credits/list-expiring-credits";
 import { getDb } from "@/db/client";
@@ -18,8 +18,7 @@ export async function loadExpiringCredits(userId: string): Promise<ExpiringCredi
   return listExpiringCredits(await getDb(), userId, 30);
 }
 
-/** Better Auth's own session carries `emailVerified`; the app's session helper keeps only what it needs. */
 export async function loadEmailVerified(): Promise<boolean> {
-  const session = await (await getAuth()).api.getSession({ headers: await headers() });
+  const session = await getSessionFromHeaders(await headers());
   return session?.user.emailVerified ?? false;
 }
