@@ -4,6 +4,7 @@ import { DateTime } from "@/components/format/date-time";
 import { TableHead, TableRow } from "@/components/ui/table";
 import { formatMoney } from "@/credits/format-money";
 import { Link } from "@/i18n/navigation";
+import { cn } from "@/lib/utils";
 import {
   EmptyState,
   StackedBody,
@@ -18,6 +19,7 @@ export type AdminAuditEntry = {
   actor: string;
   action: string;
   targetUserId?: string | null;
+  targetEmail?: string | null;
   details: Record<string, unknown>;
   createdAt: string;
 };
@@ -48,9 +50,17 @@ function AuditDetails({
   const t = useTranslations("admin.auditDetails");
   const format = useFormatter();
   const locale = useLocale();
-  const entries = Object.entries(details).filter(([, value]) => value !== null && value !== undefined);
+  const entries = Object.entries(details).filter(
+    ([key, value]) => value !== null && value !== undefined && key !== "currency",
+  );
   if (entries.length === 0) return <span className="text-muted-foreground">—</span>;
-  const currency = typeof details.purchaseId === "string" ? currencies[details.purchaseId] : undefined;
+  // Newer refund entries carry their currency; older ones are looked up by purchase.
+  const currency =
+    typeof details.currency === "string"
+      ? details.currency
+      : typeof details.purchaseId === "string"
+        ? currencies[details.purchaseId]
+        : undefined;
 
   return (
     <dl className="flex flex-col gap-0.5 text-xs max-md:items-end">
@@ -128,10 +138,13 @@ export function AuditTable({
                   {entry.targetUserId ? (
                     <Link
                       href={`/admin/users/${entry.targetUserId}`}
-                      className="font-mono text-xs underline-offset-4 hover:underline"
+                      className={cn(
+                        "text-xs underline-offset-4 hover:underline",
+                        !entry.targetEmail && "font-mono",
+                      )}
                       title={entry.targetUserId}
                     >
-                      {entry.targetUserId.slice(0, 8)}
+                      {entry.targetEmail ?? entry.targetUserId.slice(0, 8)}
                     </Link>
                   ) : (
                     <span className="text-muted-foreground">—</span>
