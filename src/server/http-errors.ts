@@ -57,7 +57,9 @@ function isDatabaseUnavailable(error: unknown): boolean {
     }
     if (
       typeof message === "string" &&
-      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|not queryable|Client was closed|Query read timeout/i.test(message)
+      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|not queryable|Client was closed|Query read timeout/i.test(
+        message,
+      )
     ) {
       return true;
     }

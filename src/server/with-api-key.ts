@@ -46,6 +46,18 @@ export function withApiKey<Params>(
 
 const IDEMPOTENCY_KEY = /^[\w\-:.]{1,255}$/;
 
+/** The Idempotency-Key header every service-API mutation must carry. */
+export function readIdempotencyKey(request: Request): string {
+  const idempotencyKey = request.headers.get("idempotency-key") ?? "";
+  if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new RequestError(
+      "idempotency_key_required",
+      "Send an Idempotency-Key header (1-255 letters, digits, '-', '_', ':' or '.').",
+    );
+  }
+  return idempotencyKey;
+}
+
 /**
  * Service-API mutations: a valid API key, an Idempotency-Key header, a strictly validated JSON body, and
  * the operation run at most once per key (see runIdempotent).
@@ -61,13 +73,7 @@ export function withApiMutation<Params, Schema extends z.ZodType>(
   }) => Promise<ApiResponse>,
 ) {
   return withApiKey<Params>(async ({ request, db, caller, params }) => {
-    const idempotencyKey = request.headers.get("idempotency-key") ?? "";
-    if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new RequestError(
-        "idempotency_key_required",
-        "Send an Idempotency-Key header (1-255 letters, digits, '-', '_', ':' or '.').",
-      );
-    }
+    const idempotencyKey = readIdempotencyKey(request);
     const body = await readJsonBody(request, schema);
     const result = await runIdempotent(
       db,

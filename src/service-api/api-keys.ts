@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import { type Actor, recordAudit } from "@/audit/record-audit";
 import { NotFoundError } from "@/credits/errors";
 import { apiKey } from "@/db/schema";
@@ -62,33 +62,57 @@ export async function revokeApiKey(db: Database, id: string, actor: Actor): Prom
       .where(eq(apiKey.id, id))
       .returning();
     if (!row) throw new NotFoundError("API key");
+    forgetVerifiedApiKeys();
     await recordAudit(tx, actor, "api_key.revoke", null, { apiKeyId: id, name: row.name });
     return toView(row);
   });
 }
 
+/** How long a verified key is trusted without asking the database again (a revocation elsewhere takes this long). */
+const AUTH_CACHE_MS = 10_000;
+/** The last-used time is written at most this often per key, so a busy key does not turn reads into writes. */
+const LAST_USED_WRITE_MS = 60_000;
+
+type CachedKey = { id: string; name: string; verifiedAt: number };
+const verifiedKeys = new Map<string, CachedKey>();
+const lastUsedWrites = new Map<string, number>();
+
 /**
- * The key behind an `Authorization: Bearer` header, if it exists and is not revoked. The last-used time
- * is written at most once a minute per key, so a busy key does not turn every read into a write.
+ * The key behind an `Authorization: Bearer` header, if it exists and is not revoked. A verified key is
+ * remembered for a few seconds per process, and its last-used time is recorded in the background at most
+ * once a minute: the hot path of the service API then needs no query for authentication.
  */
 export async function authenticateApiKey(
   db: Database,
   key: string,
 ): Promise<{ id: string; name: string } | null> {
   if (!key.startsWith(KEY_PREFIX) || key.length > 200) return null;
-  const [row] = await db
-    .select({ id: apiKey.id, name: apiKey.name })
-    .from(apiKey)
-    .where(and(eq(apiKey.keyHash, hashApiKey(key)), isNull(apiKey.revokedAt)));
-  if (!row) return null;
-  await db
-    .update(apiKey)
-    .set({ lastUsedAt: sql`now()` })
-    .where(
-      and(
-        eq(apiKey.id, row.id),
-        or(isNull(apiKey.lastUsedAt), lt(apiKey.lastUsedAt, sql`now() - interval '1 minute'`)),
-      ),
-    );
-  return row;
+  const hash = hashApiKey(key);
+  const now = Date.now();
+  let found: { id: string; name: string } | undefined = verifiedKeys.get(hash);
+  if (!found || now - (found as CachedKey).verifiedAt > AUTH_CACHE_MS) {
+    [found] = await db
+      .select({ id: apiKey.id, name: apiKey.name })
+      .from(apiKey)
+      .where(and(eq(apiKey.keyHash, hash), isNull(apiKey.revokedAt)));
+    if (!found) {
+      verifiedKeys.delete(hash);
+      return null;
+    }
+    verifiedKeys.set(hash, { ...found, verifiedAt: now });
+  }
+  const key_ = found;
+  if (now - (lastUsedWrites.get(key_.id) ?? 0) > LAST_USED_WRITE_MS) {
+    lastUsedWrites.set(key_.id, now);
+    db.update(apiKey)
+      .set({ lastUsedAt: sql`now()` })
+      .where(eq(apiKey.id, key_.id))
+      .catch(() => lastUsedWrites.delete(key_.id));
+  }
+  return { id: key_.id, name: key_.name };
+}
+
+/** Forgets verified keys at once (a revocation in this process must not wait for the cache). */
+export function forgetVerifiedApiKeys(): void {
+  verifiedKeys.clear();
 }

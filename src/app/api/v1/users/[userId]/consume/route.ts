@@ -1,26 +1,22 @@
-import { consumeCredits } from "@/credits/consume-credits";
-import { assertUserExists, withApiMutation } from "@/server/with-api-key";
+import { readJsonBody } from "@/server/request";
+import { readIdempotencyKey, withApiKey } from "@/server/with-api-key";
+import { apiConsume } from "@/service-api/api-consume";
 import { consumeBodySchema } from "@/service-api/schemas";
 
-export const POST = withApiMutation<{ userId: string }, typeof consumeBodySchema>(
-  consumeBodySchema,
-  async ({ tx, caller, params, body, idempotencyKey }) => {
-    await assertUserExists(tx, params.userId);
-    const result = await consumeCredits(tx, {
-      userId: params.userId,
-      amount: body.amount,
-      description: body.description ?? `Usage via API key ${caller.apiKeyName}`,
-      idempotencyKey: `api:${caller.apiKeyId}:${idempotencyKey}`,
-      metadata: { ...body.metadata, apiKeyId: caller.apiKeyId },
-    });
-    if (!result.ok) {
-      return {
-        status: 402,
-        body: {
-          error: { code: "insufficient_credits", message: "Not enough credits.", available: result.balance },
-        },
-      };
-    }
-    return { status: 200, body: { entryId: String(result.entryId), balance: result.balance } };
-  },
-);
+/** The busiest route: one database round trip (see apiConsume), same contract as the other mutations. */
+export const POST = withApiKey<{ userId: string }>(async ({ request, db, caller, params }) => {
+  const idempotencyKey = readIdempotencyKey(request);
+  const body = await readJsonBody(request, consumeBodySchema);
+  const result = await apiConsume(db, {
+    apiKeyId: caller.apiKeyId,
+    apiKeyName: caller.apiKeyName,
+    idempotencyKey,
+    path: new URL(request.url).pathname,
+    userId: params.userId,
+    body,
+  });
+  return Response.json(result.body, {
+    status: result.status,
+    headers: result.replayed ? { "idempotent-replayed": "true" } : {},
+  });
+});

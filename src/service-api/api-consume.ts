@@ -1,0 +1,65 @@
+import { sql } from "drizzle-orm";
+import type { z } from "zod";
+import { IdempotencyConflictError, NotFoundError } from "@/credits/errors";
+import { requestHash } from "@/credits/idempotency";
+import { firstRow } from "@/credits/sql-rows";
+import type { Database } from "@/db/types";
+import type { consumeBodySchema } from "./schemas";
+
+/** The request fingerprint every service-API mutation is stored under (see runIdempotent). */
+export function apiRequestHash(path: string, body: unknown): string {
+  return requestHash("api", { path, body });
+}
+
+function errorCode(error: unknown): string | undefined {
+  for (
+    let current = error;
+    current && typeof current === "object";
+    current = (current as { cause?: unknown }).cause
+  ) {
+    const { code } = current as { code?: unknown };
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/**
+ * POST /api/v1/users/{userId}/consume in one round trip: the `creditkit_api_consume` database function
+ * (migration 0007) claims the Idempotency-Key, checks the user, spends and stores the response in one
+ * statement. Same answers and guarantees as the generic runIdempotent path.
+ */
+export async function apiConsume(
+  db: Database,
+  input: {
+    apiKeyId: string;
+    apiKeyName: string;
+    idempotencyKey: string;
+    path: string;
+    userId: string;
+    body: z.output<typeof consumeBodySchema>;
+  },
+  now: Date = new Date(),
+): Promise<{ status: number; body: unknown; replayed: boolean }> {
+  if (input.userId.length > 200) throw new NotFoundError("User");
+  const description = input.body.description ?? `Usage via API key ${input.apiKeyName}`;
+  const metadata = { ...input.body.metadata, apiKeyId: input.apiKeyId };
+  const ledgerKey = `api:${input.apiKeyId}:${input.idempotencyKey}`;
+  // The same fingerprint consumeCredits uses, so a spend made through either path replays through the other.
+  const ledgerHash = requestHash("consume", { amount: input.body.amount, description, type: "consume" });
+  try {
+    const row = firstRow<{ o_status: number; o_body: unknown; o_replayed: boolean }>(
+      await db.execute(sql`
+        SELECT o_status, o_body, o_replayed FROM creditkit_api_consume(
+          ${input.apiKeyId}::uuid, ${input.idempotencyKey}, ${apiRequestHash(input.path, input.body)}, ${input.userId},
+          ${input.body.amount}, ${description}, ${ledgerKey}, ${ledgerHash}, ${JSON.stringify(metadata)}::jsonb,
+          ${now.toISOString()}::timestamptz)`),
+    );
+    const body = typeof row.o_body === "string" ? JSON.parse(row.o_body) : row.o_body;
+    return { status: Number(row.o_status), body, replayed: row.o_replayed };
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "CK404") throw new NotFoundError("User", { userId: input.userId });
+    if (code === "CK409") throw new IdempotencyConflictError({ idempotencyKey: input.idempotencyKey });
+    throw error;
+  }
+}
