@@ -1,4 +1,4 @@
-import { and, desc, eq, gt } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import { NotFoundError } from "@/credits/errors";
 import { getBalance } from "@/credits/get-balance";
 import { listTransactions } from "@/credits/list-transactions";
@@ -25,7 +25,7 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
     db
       .select()
       .from(creditLot)
-      .where(and(eq(creditLot.userId, userId), gt(creditLot.remaining, 0)))
+      .where(and(eq(creditLot.userId, userId), eq(creditLot.spendable, true)))
       .orderBy(creditLot.expiresAt, creditLot.createdAt)
       .limit(100),
     db

@@ -76,7 +76,7 @@ export async function clawBackCredits(
           and(
             eq(creditLot.userId, input.userId),
             inArray(creditLot.id, input.preferLotIds),
-            gt(creditLot.remaining, 0),
+            eq(creditLot.spendable, true),
             or(isNull(creditLot.expiresAt), gt(creditLot.expiresAt, now)),
           ),
         );

@@ -1,4 +1,4 @@
-import { and, eq, gt, lte, sql } from "drizzle-orm";
+import { and, eq, lte, sql } from "drizzle-orm";
 import { creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { firstRow } from "./sql-rows";
@@ -35,6 +35,6 @@ export async function expiredUnsweptCredits(
   const [row] = await tx
     .select({ total: sql<string>`coalesce(sum(${creditLot.remaining}), 0)` })
     .from(creditLot)
-    .where(and(eq(creditLot.userId, userId), gt(creditLot.remaining, 0), lte(creditLot.expiresAt, now)));
+    .where(and(eq(creditLot.userId, userId), eq(creditLot.spendable, true), lte(creditLot.expiresAt, now)));
   return Number(row?.total ?? 0);
 }

@@ -18,7 +18,7 @@ export async function listExpiringCredits(
     .where(
       and(
         eq(creditLot.userId, userId),
-        gt(creditLot.remaining, 0),
+        eq(creditLot.spendable, true),
         gt(creditLot.expiresAt, now),
         lte(creditLot.expiresAt, until),
       ),

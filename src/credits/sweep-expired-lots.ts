@@ -1,4 +1,4 @@
-import { and, asc, gt, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
 import { creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { expireDueLots } from "./expire-due-lots";
@@ -26,7 +26,7 @@ export async function sweepExpiredLots(
       .from(creditLot)
       .where(
         and(
-          gt(creditLot.remaining, 0),
+          eq(creditLot.spendable, true),
           lte(creditLot.expiresAt, now),
           sql`${creditLot.expiresAt} IS NOT NULL`,
           gt(creditLot.userId, lastUserId),

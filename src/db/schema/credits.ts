@@ -53,6 +53,12 @@ export const creditLot = pgTable(
       .references(() => creditAccount.userId, { onDelete: "cascade" }),
     credits: bigint({ mode: "number" }).notNull(),
     remaining: bigint({ mode: "number" }).notNull(),
+    /**
+     * `remaining > 0`, kept by the database. The partial indexes filter on this flag rather than on
+     * `remaining` itself, so a spend that lowers a lot without emptying it changes no indexed value and
+     * PostgreSQL can update the row in place (a HOT update): no new index entries on every spend.
+     */
+    spendable: boolean().generatedAlwaysAs(sql`remaining > 0`),
     expiresAt: timestamp({ withTimezone: true }),
     source: text().notNull(),
     category: text().notNull(),
@@ -66,10 +72,10 @@ export const creditLot = pgTable(
     check("credit_lot_category_known", sql`${t.category} IN ('paid', 'promotional')`),
     // Only lots with credits left matter for spending and balances; the partial index keeps
     // those look-ups independent of how many exhausted lots a user has accumulated.
-    index("credit_lot_spendable_idx").on(t.userId, t.expiresAt, t.createdAt).where(sql`${t.remaining} > 0`),
+    index("credit_lot_spendable_idx").on(t.userId, t.expiresAt, t.createdAt).where(sql`${t.spendable}`),
     index("credit_lot_purchase_idx").on(t.purchaseId),
     // The expiry sweep looks for lots due anywhere, by time: this keeps that scan to the due lots only.
-    index("credit_lot_due_idx").on(t.expiresAt).where(sql`${t.remaining} > 0 AND ${t.expiresAt} IS NOT NULL`),
+    index("credit_lot_due_idx").on(t.expiresAt).where(sql`${t.spendable} AND ${t.expiresAt} IS NOT NULL`),
   ],
 );
 
