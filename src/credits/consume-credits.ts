@@ -1,10 +1,10 @@
-import { sql } from "drizzle-orm";
+import { PgTransaction } from "drizzle-orm/pg-core";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { runSpend } from "./coalesce-spends";
 import { IdempotencyConflictError } from "./errors";
 import { requestHash } from "./idempotency";
 import { parseInput } from "./parse-input";
 import { type ConsumeCreditsInput, consumeCreditsInputSchema } from "./schemas";
-import { firstRow } from "./sql-rows";
 
 export type ConsumeCreditsResult =
   | { ok: true; entryId: number; balance: number; replayed: boolean }
@@ -19,6 +19,7 @@ export type ConsumeCreditsResult =
  *
  * The work is one call of the `creditkit_consume` database function (migration 0006): one round trip that
  * takes the user's row lock, checks the key, expires, draws, and records the entry and its allocations.
+ * Concurrent spends of the same user in this process are coalesced into one call (coalesce-spends.ts).
  */
 export async function consumeCredits(
   db: DatabaseOrTransaction,
@@ -31,15 +32,19 @@ export async function consumeCredits(
     description: input.description,
     type: input.type,
   });
-  const row = firstRow<{
-    o_status: string;
-    o_entry_id: string | number | null;
-    o_balance: string | number | null;
-  }>(
-    await db.execute(sql`
-      SELECT o_status, o_entry_id, o_balance FROM creditkit_consume(
-        ${input.userId}, ${input.amount}, ${input.type}, ${input.description}, ${input.idempotencyKey}, ${hash},
-        ${input.metadata ? JSON.stringify(input.metadata) : null}::jsonb, ${now.toISOString()}::timestamptz)`),
+  const row = await runSpend(
+    db,
+    {
+      userId: input.userId,
+      amount: input.amount,
+      type: input.type,
+      description: input.description,
+      idempotencyKey: input.idempotencyKey,
+      hash,
+      metadata: input.metadata ?? null,
+      now,
+    },
+    db instanceof PgTransaction,
   );
   switch (row.o_status) {
     case "ok":

@@ -210,4 +210,44 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
     expect(third.items.map((i) => i.description)).toEqual(["g1"]);
     expect(third.nextCursor).toBeNull();
   });
+  it("answers each of many simultaneous spends of one user on its own, in one consistent ledger", async () => {
+    const userId = await seedUser(database.db);
+    await addCredits(database.db, {
+      userId,
+      amount: 10,
+      type: "grant",
+      description: "g",
+      idempotencyKey: "g",
+    });
+    const outcomes = await Promise.allSettled([
+      consumeCredits(database.db, { userId, amount: 4, description: "a", idempotencyKey: "a" }),
+      consumeCredits(database.db, { userId, amount: 4, description: "b", idempotencyKey: "b" }),
+      consumeCredits(database.db, { userId, amount: 4, description: "c", idempotencyKey: "c" }),
+      consumeCredits(database.db, { userId, amount: 5, description: "a", idempotencyKey: "a" }),
+      consumeCredits(database.db, { userId, amount: 4, description: "b", idempotencyKey: "b" }),
+      consumeCredits(database.db, {
+        userId,
+        amount: 2,
+        description: 'd "quoted" {braces}, commas',
+        idempotencyKey: "d",
+      }),
+    ]);
+    const [a, b, c, aAgain, bAgain, d] = outcomes;
+    expect(a).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 6 } });
+    expect(b).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 2 } });
+    expect(c).toMatchObject({
+      status: "fulfilled",
+      value: { ok: false, reason: "insufficient_credits", balance: 2 },
+    });
+    expect(aAgain).toMatchObject({ status: "rejected", reason: expect.any(IdempotencyConflictError) });
+    expect(bAgain).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 2, replayed: true } });
+    expect(d).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 0 } });
+    const history = await listTransactions(database.db, { userId });
+    expect(history.items.map((item) => item.description)).toEqual([
+      'd "quoted" {braces}, commas',
+      "b",
+      "a",
+      "g",
+    ]);
+  });
 });
