@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { firstRow, sqlRows } from "./sql-rows";
+import { firstRow, pgArrayLiteral, sqlRows } from "./sql-rows";
 
 export type SpendRequest = {
   userId: string;
@@ -45,25 +45,17 @@ async function runBatch(
     await db.execute(sql`
       SELECT o_status, o_entry_id, o_balance FROM creditkit_consume_batch(
         ${userId},
-        ${`{${spends.map((s) => s.amount).join(",")}}`}::bigint[],
-        ${pgTextArray(spends.map((s) => s.type))}::text[],
-        ${pgTextArray(spends.map((s) => s.description))}::text[],
-        ${pgTextArray(spends.map((s) => s.idempotencyKey))}::text[],
-        ${pgTextArray(spends.map((s) => s.hash))}::text[],
-        ${pgTextArray(spends.map((s) => (s.metadata ? JSON.stringify(s.metadata) : null)))}::jsonb[],
-        ${pgTextArray(spends.map((s) => s.now.toISOString()))}::timestamptz[])`),
+        ${pgArrayLiteral(spends.map((s) => s.amount))}::bigint[],
+        ${pgArrayLiteral(spends.map((s) => s.type))}::text[],
+        ${pgArrayLiteral(spends.map((s) => s.description))}::text[],
+        ${pgArrayLiteral(spends.map((s) => s.idempotencyKey))}::text[],
+        ${pgArrayLiteral(spends.map((s) => s.hash))}::text[],
+        ${pgArrayLiteral(spends.map((s) => (s.metadata ? JSON.stringify(s.metadata) : null)))}::jsonb[],
+        ${pgArrayLiteral(spends.map((s) => s.now.toISOString()))}::timestamptz[])`),
   );
   if (rows.length !== spends.length)
     throw new Error("creditkit_consume_batch answered the wrong number of rows");
   return rows;
-}
-
-/** A PostgreSQL array literal, quoted element by element, so any text travels as one parameter. */
-function pgTextArray(values: (string | null)[]): string {
-  const quoted = values.map((value) =>
-    value === null ? "NULL" : `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`,
-  );
-  return `{${quoted.join(",")}}`;
 }
 
 async function drain(

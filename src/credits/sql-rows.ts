@@ -8,3 +8,14 @@ export function firstRow<Row>(result: unknown): Row {
   if (!row) throw new Error("the database function returned no row");
   return row;
 }
+
+/**
+ * A PostgreSQL array literal, each element quoted, so a list of any text travels as one parameter (cast it
+ * in the query: `${pgArrayLiteral(ids)}::text[]`). `null` stands for SQL NULL.
+ */
+export function pgArrayLiteral(values: readonly (string | number | null)[]): string {
+  const quoted = values.map((value) =>
+    value === null ? "NULL" : `"${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`,
+  );
+  return `{${quoted.join(",")}}`;
+}
