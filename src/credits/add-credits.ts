@@ -1,11 +1,10 @@
-import { eq, sql } from "drizzle-orm";
-import { creditAllocation, creditEntry, creditLot } from "@/db/schema";
+import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { expireDueLots } from "./expire-due-lots";
-import { findReplay, requestHash } from "./idempotency";
-import { lockAccount, setAccountBalance } from "./lock-account";
+import { IdempotencyConflictError } from "./errors";
+import { requestHash } from "./idempotency";
 import { parseInput } from "./parse-input";
 import { type AddCreditsInput, addCreditsInputSchema } from "./schemas";
+import { firstRow, sqlStateOf } from "./sql-rows";
 
 export type AddCreditsResult = {
   entryId: number;
@@ -17,51 +16,11 @@ export type AddCreditsResult = {
 
 const DAY_MS = 86_400_000;
 
-const repaymentKey = (grantKey: string) => `${grantKey}:debt-repayment`;
-const repaymentHash = (grantHash: string) => requestHash("debt-repayment", { grant: grantHash });
-
-/**
- * Debt left by a refund or dispute of credits that were already spent is repaid first from the next
- * grant, so a refunded customer cannot keep spending what they were paid back for.
- */
-async function repayDebt(
-  tx: DatabaseOrTransaction,
-  input: { userId: string; idempotencyKey: string; amount: number },
-  grantHash: string,
-  lotId: string,
-  balanceAfterGrant: number,
-  debt: number,
-  now: Date,
-): Promise<number> {
-  const repay = Math.min(debt, input.amount);
-  await tx
-    .update(creditLot)
-    .set({ remaining: sql`${creditLot.remaining} - ${repay}` })
-    .where(eq(creditLot.id, lotId));
-  const [entry] = await tx
-    .insert(creditEntry)
-    .values({
-      userId: input.userId,
-      type: "debt_repayment",
-      amount: -repay,
-      debtChange: -repay,
-      balanceAfter: balanceAfterGrant - repay,
-      description: "Outstanding debt repaid from new credits",
-      idempotencyKey: repaymentKey(input.idempotencyKey),
-      requestHash: repaymentHash(grantHash),
-      metadata: { lotId, debtBefore: debt },
-      createdAt: now,
-    })
-    .returning({ id: creditEntry.id });
-  if (!entry) throw new Error("debt repayment entry was not written");
-  await tx.insert(creditAllocation).values({ entryId: entry.id, lotId, amount: repay });
-  return repay;
-}
-
 /**
  * Grants credits as a new lot and records the grant in the ledger, atomically and at most once per
  * idempotency key. Purchases are `paid` credits; every other grant is `promotional` unless told otherwise,
- * because refunds and reports treat the two differently.
+ * because refunds and reports treat the two differently. Outstanding debt is repaid from the new lot first.
+ * One call of the `creditkit_add_credits` database function (migration 0011): one round trip.
  */
 export async function addCredits(
   db: DatabaseOrTransaction,
@@ -80,62 +39,35 @@ export async function addCredits(
     purchaseId: input.purchaseId ?? null,
   });
 
-  return db.transaction(async (tx) => {
-    const locked = await lockAccount(tx, input.userId);
-    const replay = await findReplay(tx, input.userId, input.idempotencyKey, hash);
-    if (replay) {
-      const lotId = String(replay.metadata?.lotId ?? "");
-      const repayment = await findReplay(
-        tx,
-        input.userId,
-        repaymentKey(input.idempotencyKey),
-        repaymentHash(hash),
-      );
-      const balance = (repayment ?? replay).balanceAfter;
-      return { entryId: replay.id, lotId, balance, replayed: true };
+  const expiresAt =
+    input.expiresAt ?? (input.expireDays ? new Date(now.getTime() + input.expireDays * DAY_MS) : null);
+  const category =
+    input.category ??
+    (input.type === "purchase" || input.type === "dispute_reversal" ? "paid" : "promotional");
+  try {
+    const row = firstRow<{
+      o_entry_id: string | number;
+      o_lot_id: string;
+      o_balance: string | number;
+      o_replayed: boolean;
+    }>(
+      await db.execute(sql`
+        SELECT o_entry_id, o_lot_id, o_balance, o_replayed FROM creditkit_add_credits(
+          ${input.userId}, ${input.amount}, ${input.type}, ${input.description}, ${input.idempotencyKey}, ${hash},
+          ${expiresAt ? expiresAt.toISOString() : null}::timestamptz, ${category}, ${input.reference ?? null},
+          ${input.purchaseId ?? null}::uuid, ${input.metadata ? JSON.stringify(input.metadata) : null}::jsonb,
+          ${now.toISOString()}::timestamptz)`),
+    );
+    return {
+      entryId: Number(row.o_entry_id),
+      lotId: row.o_lot_id,
+      balance: Number(row.o_balance),
+      replayed: row.o_replayed,
+    };
+  } catch (error) {
+    if (sqlStateOf(error) === "CK409") {
+      throw new IdempotencyConflictError({ userId: input.userId, idempotencyKey: input.idempotencyKey });
     }
-    const { balance: before } = await expireDueLots(tx, input.userId, locked.balance, now);
-
-    const expiresAt =
-      input.expiresAt ?? (input.expireDays ? new Date(now.getTime() + input.expireDays * DAY_MS) : null);
-    const [lot] = await tx
-      .insert(creditLot)
-      .values({
-        userId: input.userId,
-        credits: input.amount,
-        remaining: input.amount,
-        expiresAt,
-        source: input.type,
-        category:
-          input.category ??
-          (input.type === "purchase" || input.type === "dispute_reversal" ? "paid" : "promotional"),
-        purchaseId: input.purchaseId ?? null,
-        createdAt: now,
-      })
-      .returning({ id: creditLot.id });
-    if (!lot) throw new Error("lot was not written");
-
-    const balance = before + input.amount;
-    const [entry] = await tx
-      .insert(creditEntry)
-      .values({
-        userId: input.userId,
-        type: input.type,
-        amount: input.amount,
-        balanceAfter: balance,
-        description: input.description,
-        reference: input.reference ?? null,
-        idempotencyKey: input.idempotencyKey,
-        requestHash: hash,
-        metadata: { ...input.metadata, lotId: lot.id },
-        createdAt: now,
-      })
-      .returning({ id: creditEntry.id });
-    if (!entry) throw new Error("grant entry was not written");
-
-    await tx.update(creditLot).set({ grantEntryId: entry.id }).where(eq(creditLot.id, lot.id));
-    const repaid = locked.debt > 0 ? await repayDebt(tx, input, hash, lot.id, balance, locked.debt, now) : 0;
-    await setAccountBalance(tx, input.userId, balance - repaid, { debt: locked.debt - repaid });
-    return { entryId: entry.id, lotId: lot.id, balance: balance - repaid, replayed: false };
-  });
+    throw error;
+  }
 }

@@ -19,3 +19,16 @@ export function pgArrayLiteral(values: readonly (string | number | null)[]): str
   );
   return `{${quoted.join(",")}}`;
 }
+
+/** The SQLSTATE of a database error, looking through the wrappers drivers and Drizzle put around it. */
+export function sqlStateOf(error: unknown): string | undefined {
+  for (
+    let current = error;
+    current && typeof current === "object";
+    current = (current as { cause?: unknown }).cause
+  ) {
+    const { code } = current as { code?: unknown };
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}

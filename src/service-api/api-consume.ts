@@ -2,25 +2,13 @@ import { sql } from "drizzle-orm";
 import type { z } from "zod";
 import { IdempotencyConflictError, NotFoundError } from "@/credits/errors";
 import { requestHash } from "@/credits/idempotency";
-import { firstRow } from "@/credits/sql-rows";
+import { firstRow, sqlStateOf } from "@/credits/sql-rows";
 import type { Database } from "@/db/types";
 import type { consumeBodySchema } from "./schemas";
 
 /** The request fingerprint every service-API mutation is stored under (see runIdempotent). */
 export function apiRequestHash(path: string, body: unknown): string {
   return requestHash("api", { path, body });
-}
-
-function errorCode(error: unknown): string | undefined {
-  for (
-    let current = error;
-    current && typeof current === "object";
-    current = (current as { cause?: unknown }).cause
-  ) {
-    const { code } = current as { code?: unknown };
-    if (typeof code === "string") return code;
-  }
-  return undefined;
 }
 
 /**
@@ -57,7 +45,7 @@ export async function apiConsume(
     const body = typeof row.o_body === "string" ? JSON.parse(row.o_body) : row.o_body;
     return { status: Number(row.o_status), body, replayed: row.o_replayed };
   } catch (error) {
-    const code = errorCode(error);
+    const code = sqlStateOf(error);
     if (code === "CK404") throw new NotFoundError("User", { userId: input.userId });
     if (code === "CK409") throw new IdempotencyConflictError({ idempotencyKey: input.idempotencyKey });
     throw error;
