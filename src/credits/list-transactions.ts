@@ -33,7 +33,9 @@ export async function listTransactions(
         input.cursor ? lt(creditEntry.id, Number(input.cursor)) : undefined,
       ),
     )
-    .orderBy(desc(creditEntry.id))
+    // Ordered like the (user_id, id) index, so the plan walks that index for any user, however large
+    // their history, instead of the primary key backwards.
+    .orderBy(desc(creditEntry.userId), desc(creditEntry.id))
     .limit(input.limit + 1);
   const page = rows.slice(0, input.limit);
   const last = page.at(-1);
