@@ -24,20 +24,14 @@ function run(command, args, extraEnv = {}) {
   return result.status ?? 1;
 }
 
-function readJson(file) {
-  try {
-    return JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-if (!only || only === "unit") {
-  const out = path.join(reports, "vitest.json");
+/** Runs Vitest with a JSON report and adds its counts to the totals. */
+function runVitest(args, reportName) {
+  const out = path.join(reports, reportName);
   fs.rmSync(out, { force: true });
   const status = run("npx", [
     "vitest",
     "run",
+    ...args,
     "--reporter=default",
     "--reporter=json",
     `--outputFile.json=${out}`,
@@ -50,6 +44,16 @@ if (!only || only === "unit") {
   }
   if (status !== 0 && (!report || report.numFailedTests === 0)) crashed = true;
 }
+
+function readJson(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+if (!only || only === "unit") runVitest([], "vitest.json");
 
 if (!only || only === "e2e") {
   const chromium = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
@@ -83,24 +87,7 @@ if (!only || only === "e2e") {
 // The fault tests (crash, database outage, lock contention) need PostgreSQL and the production build
 // made above; CI runs them (CREDITKIT_RUN_FAULTS=1), and `npm run test:faults` runs them alone.
 if (only === "faults" || (!only && process.env.CREDITKIT_RUN_FAULTS === "1")) {
-  const out = path.join(reports, "faults.json");
-  fs.rmSync(out, { force: true });
-  const status = run("npx", [
-    "vitest",
-    "run",
-    "--config",
-    "vitest.faults.config.mts",
-    "--reporter=default",
-    "--reporter=json",
-    `--outputFile.json=${out}`,
-  ]);
-  const report = readJson(out);
-  if (report) {
-    passed += report.numPassedTests ?? 0;
-    failed += report.numFailedTests ?? 0;
-    skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-  }
-  if (status !== 0 && (!report || report.numFailedTests === 0)) crashed = true;
+  runVitest(["--config", "vitest.faults.config.mts"], "faults.json");
 }
 
 if (crashed) failed += 1;

@@ -20,7 +20,7 @@ const DAY_MS = 86_400_000;
  * Grants credits as a new lot and records the grant in the ledger, atomically and at most once per
  * idempotency key. Purchases are `paid` credits; every other grant is `promotional` unless told otherwise,
  * because refunds and reports treat the two differently. Outstanding debt is repaid from the new lot first.
- * One call of the `creditkit_add_credits` database function (migration 0011): one round trip.
+ * One call of the `creditkit_add_credits` database function (migration 0001_ledger_functions): one round trip.
  */
 export async function addCredits(
   db: DatabaseOrTransaction,

@@ -75,7 +75,7 @@ async function drain(
               userId,
               batch.map((waiting) => waiting.request),
             );
-      batch.forEach((waiting, index) => waiting.resolve(rows[index] as SpendRow));
+      for (const [index, waiting] of batch.entries()) waiting.resolve(rows[index] as SpendRow);
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);
     }

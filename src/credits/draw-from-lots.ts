@@ -9,7 +9,7 @@ export type LotDraw = { lotId: string; amount: number };
  * Takes `amount` credits out of the user's spendable lots: soonest-expiring first (credits that would be
  * lost soonest are used first), never-expiring last, oldest first among equals. The caller holds the
  * account lock and has checked that enough is available. The order lives in one place, the
- * `creditkit_draw_from_lots` database function (migration 0006), shared with spends.
+ * `creditkit_draw_from_lots` database function (migration 0001_ledger_functions), shared with spends.
  */
 export async function drawFromLots(
   tx: DatabaseOrTransaction,

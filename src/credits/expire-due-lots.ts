@@ -5,7 +5,7 @@ import { firstRow } from "./sql-rows";
 
 /**
  * Writes one `expire` entry for every lot of the user whose time has passed and that still has credits,
- * and zeroes those lots (the `creditkit_expire_due_lots` database function, migration 0006). Runs under
+ * and zeroes those lots (the `creditkit_expire_due_lots` database function, migration 0001_ledger_functions). Runs under
  * the account lock, before any other mutation of the user, so the ledger's balance-after chain accounts
  * for expiry before the next change; the scheduled sweep calls the same function. Exactly-once comes from
  * the lock and the lot's `remaining` going to zero in the same transaction: a second run finds nothing due.

@@ -1,1 +1,0 @@
-CREATE INDEX "credit_lot_due_idx" ON "credit_lot" USING btree ("expires_at") WHERE "credit_lot"."remaining" > 0 AND "credit_lot"."expires_at" IS NOT NULL;

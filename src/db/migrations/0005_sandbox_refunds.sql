@@ -1,1 +1,0 @@
-ALTER TABLE "sandbox_payment_intent" ADD COLUMN "amount_refunded" integer DEFAULT 0 NOT NULL;
