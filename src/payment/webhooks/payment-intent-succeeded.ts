@@ -78,8 +78,10 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
     { purchaseId: purchase.id, userId: purchase.userId, entryId: grant.entryId, credits: purchase.credits },
     grant.replayed ? "purchase was already credited" : "purchase credited",
   );
-  // A refund or dispute that arrived before this event is applied now, so any order converges.
-  const clawback = await settlePurchaseClawback(tx, purchase.id);
+  // A refund or dispute that arrived before this event is applied now, so any order converges. The row is
+  // locked since the look-up, so when it records no refund or dispute there is nothing to settle.
+  const hasClawback = purchase.amountRefunded > 0 || purchase.disputed || purchase.clawedBackCredits > 0;
+  const clawback = hasClawback ? await settlePurchaseClawback(tx, purchase.id) : "settled";
   const outcome = grant.replayed ? "already_granted" : "granted";
   return clawback === "settled" ? outcome : `${outcome}+${clawback}`;
 };
