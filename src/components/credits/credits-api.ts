@@ -1,3 +1,5 @@
+import { type CreditEntryType, creditEntryTypes } from "@/credits/schemas";
+
 /**
  * Browser-side calls to the credits JSON API (same origin, session cookie) and the query keys that cache them.
  * Everything under ["credits"] is invalidated together after a purchase: balance, history and the header badge.
@@ -27,20 +29,10 @@ export type ExpiringCredits = {
   lots: { lotId: string; credits: number; expiresAt: string }[];
 };
 
-export const TRANSACTION_TYPES = [
-  "purchase",
-  "grant",
-  "signup_gift",
-  "adjustment",
-  "consume",
-  "expire",
-  "refund",
-  "dispute",
-  "dispute_reversal",
-  "debt_repayment",
-] as const;
+/** The ledger's entry types, from the core's own list (a plain module, safe in the browser). */
+export const TRANSACTION_TYPES = creditEntryTypes;
 
-export type TransactionType = (typeof TRANSACTION_TYPES)[number];
+export type TransactionType = CreditEntryType;
 
 export type Transaction = {
   id: string;
