@@ -36,9 +36,10 @@ export default defineConfig({
   },
   projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"], channel: undefined } }],
   webServer: {
-    command: `npx next start -p ${port}`,
+    // The production server exactly as `npm start` runs it (building first if the build is missing or stale).
+    command: "node scripts/start.mjs",
     url: `${baseURL}/api/credits/packages`,
-    timeout: 120_000,
+    timeout: 300_000,
     reuseExistingServer: false,
     stdout: "pipe",
     env: {

@@ -2,7 +2,7 @@
 // `npm start`: builds the app when there is no build yet (or the sources changed since), then serves it
 // on PORT (default 3000). No environment is needed: the embedded database and the payment sandbox are
 // the defaults, and local secrets are generated under .data/ on first start.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -32,9 +32,7 @@ if (needsBuild && process.env.SKIP_BUILD !== "1") {
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
 
-const server = spawn("npx", ["next", "start", "-p", port], {
-  stdio: "inherit",
-  env: { ...process.env, NODE_ENV: "production" },
-});
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
-server.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// Serves in this process (scripts/server.mjs): Next.js for the pages, the service API and the webhook beside it.
+process.env.NODE_ENV = "production";
+process.env.PORT = port;
+await import("./server.mjs");

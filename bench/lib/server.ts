@@ -8,7 +8,7 @@ export type AppServer = {
   url: string;
   port: number;
   logFile: string;
-  /** The server's process group (npx and the Next.js server under it), for CPU accounting. */
+  /** The server's process group (scripts/start.mjs and anything it forked), for CPU accounting. */
   processGroup: number | null;
   stop: () => Promise<void>;
 };
@@ -69,7 +69,7 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /**
- * `next start` on a free port, in a process group of its own so stopping it stops npx and the Next.js
+ * `npm start` (scripts/start.mjs) on a free port, in a process group of its own so stopping it stops the
  * server under it. Ready when a cheap route answers (migrations run in instrumentation before that).
  */
 export async function startAppServer(options: {
@@ -79,7 +79,7 @@ export async function startAppServer(options: {
 }): Promise<AppServer> {
   const port = await freePort();
   const out = fs.openSync(options.logFile, "a");
-  const child = spawn("npx", ["next", "start", "-p", String(port), "-H", "127.0.0.1"], {
+  const child = spawn(process.execPath, [path.join(options.appDir, "scripts", "start.mjs")], {
     cwd: options.appDir,
     detached: true,
     stdio: ["ignore", out, out],
@@ -89,6 +89,9 @@ export async function startAppServer(options: {
       NODE_ENV: "production",
       NEXT_TELEMETRY_DISABLED: "1",
       PORT: String(port),
+      HOST: "127.0.0.1",
+      // ensureBuild decided about the build already.
+      SKIP_BUILD: "1",
     },
   });
   fs.closeSync(out);
@@ -122,7 +125,7 @@ export async function startAppServer(options: {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
-      throw new Error(`next start exited with ${child.exitCode}; see ${options.logFile}`);
+      throw new Error(`npm start exited with ${child.exitCode}; see ${options.logFile}`);
     try {
       const response = await fetch(`${url}/api/credits/packages`);
       await response.arrayBuffer();
@@ -132,5 +135,5 @@ export async function startAppServer(options: {
     await sleep(250);
   }
   await stop();
-  throw new Error(`next start did not answer within 60 s; see ${options.logFile}`);
+  throw new Error(`npm start did not answer within 60 s; see ${options.logFile}`);
 }

@@ -4,7 +4,7 @@ import { IdempotencyConflictError } from "./errors";
 import { requestHash } from "./idempotency";
 import { parseInput } from "./parse-input";
 import { type AddCreditsInput, addCreditsInputSchema } from "./schemas";
-import { firstRow, sqlStateOf } from "./sql-rows";
+import { executePrepared, firstRow, sqlStateOf } from "./sql-rows";
 
 export type AddCreditsResult = {
   entryId: number;
@@ -51,12 +51,16 @@ export async function addCredits(
       o_balance: string | number;
       o_replayed: boolean;
     }>(
-      await db.execute(sql`
+      await executePrepared(
+        db,
+        "creditkit_add_credits",
+        sql`
         SELECT o_entry_id, o_lot_id, o_balance, o_replayed FROM creditkit_add_credits(
           ${input.userId}, ${input.amount}, ${input.type}, ${input.description}, ${input.idempotencyKey}, ${hash},
           ${expiresAt ? expiresAt.toISOString() : null}::timestamptz, ${category}, ${input.reference ?? null},
           ${input.purchaseId ?? null}::uuid, ${input.metadata ? JSON.stringify(input.metadata) : null}::jsonb,
-          ${now.toISOString()}::timestamptz)`),
+          ${now.toISOString()}::timestamptz)`,
+      ),
     );
     return {
       entryId: Number(row.o_entry_id),

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { firstRow, pgArrayLiteral, sqlRows } from "./sql-rows";
+import { executePrepared, firstRow, pgArrayLiteral, sqlRows } from "./sql-rows";
 
 export type SpendRequest = {
   userId: string;
@@ -29,10 +29,14 @@ const queuesByDatabase = new WeakMap<object, Map<string, UserQueue>>();
 
 async function runOne(db: DatabaseOrTransaction, spend: SpendRequest): Promise<SpendRow> {
   return firstRow<SpendRow>(
-    await db.execute(sql`
+    await executePrepared(
+      db,
+      "creditkit_consume",
+      sql`
       SELECT o_status, o_entry_id, o_balance FROM creditkit_consume(
         ${spend.userId}, ${spend.amount}, ${spend.type}, ${spend.description}, ${spend.idempotencyKey}, ${spend.hash},
-        ${spend.metadata ? JSON.stringify(spend.metadata) : null}::jsonb, ${spend.now.toISOString()}::timestamptz)`),
+        ${spend.metadata ? JSON.stringify(spend.metadata) : null}::jsonb, ${spend.now.toISOString()}::timestamptz)`,
+    ),
   );
 }
 
@@ -42,7 +46,10 @@ async function runBatch(
   spends: SpendRequest[],
 ): Promise<SpendRow[]> {
   const rows = sqlRows<SpendRow>(
-    await db.execute(sql`
+    await executePrepared(
+      db,
+      "creditkit_consume_batch",
+      sql`
       SELECT o_status, o_entry_id, o_balance FROM creditkit_consume_batch(
         ${userId},
         ${pgArrayLiteral(spends.map((s) => s.amount))}::bigint[],
@@ -51,7 +58,8 @@ async function runBatch(
         ${pgArrayLiteral(spends.map((s) => s.idempotencyKey))}::text[],
         ${pgArrayLiteral(spends.map((s) => s.hash))}::text[],
         ${pgArrayLiteral(spends.map((s) => (s.metadata ? JSON.stringify(s.metadata) : null)))}::jsonb[],
-        ${pgArrayLiteral(spends.map((s) => s.now.toISOString()))}::timestamptz[])`),
+        ${pgArrayLiteral(spends.map((s) => s.now.toISOString()))}::timestamptz[])`,
+    ),
   );
   if (rows.length !== spends.length)
     throw new Error("creditkit_consume_batch answered the wrong number of rows");

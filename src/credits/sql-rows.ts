@@ -1,3 +1,19 @@
+import type { SQL } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
+import type { DatabaseOrTransaction } from "@/db/types";
+
+const dialect = new PgDialect();
+
+/**
+ * Runs one of the ledger's hot statements (a spend, a grant) as a named prepared statement: PostgreSQL
+ * parses and plans it once per connection instead of on every call, which measured 13% more spends per
+ * second on the reference machine (BENCHMARKS.md). Each name must always carry the same SQL text. PGlite
+ * has no named statements and runs it as a plain query; the answer is the same `{ rows }` as db.execute.
+ */
+export function executePrepared(db: DatabaseOrTransaction, name: string, query: SQL): Promise<unknown> {
+  return db._.session.prepareQuery(dialect.sqlToQuery(query), undefined, name, false).execute();
+}
+
 /** The rows of a raw `db.execute` result; node-postgres and PGlite both answer `{ rows }`. */
 export function sqlRows<Row>(result: unknown): Row[] {
   return (result as { rows: Row[] }).rows;

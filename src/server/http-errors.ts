@@ -31,6 +31,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   unsupported_media_type: 415,
   rate_limited: 429,
   payment_provider_unavailable: 502,
+  client_closed_request: 499,
   database_unavailable: 503,
   database_busy: 503,
 };
@@ -41,6 +42,21 @@ const RETRYABLE = new Set([
   "database_busy",
   "rate_limited",
 ]);
+
+/**
+ * The client went away before its request was read (Node's "aborted" ECONNRESET on the incoming body, or
+ * an aborted fetch). Checked before the database signals: the same ECONNRESET code on a *database*
+ * socket means an outage, on the client's socket it means nothing is wrong here.
+ */
+function isClientDisconnect(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current && typeof current === "object" && depth < 5; depth++) {
+    const { code, message, name } = current as { code?: unknown; message?: unknown; name?: unknown };
+    if ((message === "aborted" && code === "ECONNRESET") || name === "AbortError") return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 /** PostgreSQL / driver signals that the database is down or unreachable (as opposed to a bug). */
 function isDatabaseUnavailable(error: unknown): boolean {
@@ -87,6 +103,15 @@ export function classifyError(error: unknown): ClassifiedError {
     const status = STATUS_BY_CODE[error.code] ?? 400;
     return { status, code: error.code, message: error.message, retryable: RETRYABLE.has(error.code) };
   }
+  if (isClientDisconnect(error)) {
+    // 499 as nginx logs it: nobody receives this answer, and the operator needs no alert for it.
+    return {
+      status: 499,
+      code: "client_closed_request",
+      message: "The client closed the connection before the request was read.",
+      retryable: true,
+    };
+  }
   if (isDatabaseBusy(error)) {
     return {
       status: 503,
@@ -114,7 +139,9 @@ export function classifyError(error: unknown): ClassifiedError {
 export function errorResponse(error: unknown, context: Record<string, unknown> = {}): Response {
   const classified = classifyError(error);
   const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
-  if (classified.status >= 500)
+  if (classified.code === "client_closed_request")
+    logger.info({ ...context, code: classified.code }, "client closed the connection");
+  else if (classified.status >= 500)
     logger.error({ ...context, err: error, code: classified.code }, "request failed");
   else logger.info({ ...context, code: classified.code, reason: classified.message }, "request refused");
   const response = jsonError(

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { z } from "zod";
 import { IdempotencyConflictError, NotFoundError } from "@/credits/errors";
 import { requestHash } from "@/credits/idempotency";
-import { firstRow, sqlStateOf } from "@/credits/sql-rows";
+import { executePrepared, firstRow, sqlStateOf } from "@/credits/sql-rows";
 import type { Database } from "@/db/types";
 import type { consumeBodySchema } from "./schemas";
 
@@ -36,11 +36,15 @@ export async function apiConsume(
   const ledgerHash = requestHash("consume", { amount: input.body.amount, description, type: "consume" });
   try {
     const row = firstRow<{ o_status: number; o_body: unknown; o_replayed: boolean }>(
-      await db.execute(sql`
+      await executePrepared(
+        db,
+        "creditkit_api_consume",
+        sql`
         SELECT o_status, o_body, o_replayed FROM creditkit_api_consume(
           ${input.apiKeyId}::uuid, ${input.idempotencyKey}, ${apiRequestHash(input.path, input.body)}, ${input.userId},
           ${input.body.amount}, ${description}, ${ledgerKey}, ${ledgerHash}, ${JSON.stringify(metadata)}::jsonb,
-          ${now.toISOString()}::timestamptz)`),
+          ${now.toISOString()}::timestamptz)`,
+      ),
     );
     const body = typeof row.o_body === "string" ? JSON.parse(row.o_body) : row.o_body;
     return { status: Number(row.o_status), body, replayed: row.o_replayed };

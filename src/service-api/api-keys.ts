@@ -74,8 +74,12 @@ const AUTH_CACHE_MS = 10_000;
 const LAST_USED_WRITE_MS = 60_000;
 
 type CachedKey = { id: string; name: string; verifiedAt: number };
-const verifiedKeys = new Map<string, CachedKey>();
-const lastUsedWrites = new Map<string, number>();
+type KeyCache = { verifiedKeys: Map<string, CachedKey>; lastUsedWrites: Map<string, number> };
+// On globalThis: `npm start` loads this module twice (Next.js's bundle and the service routes beside it,
+// see scripts/server.mjs), and a revocation through either copy must clear the one cache.
+const globalStore = globalThis as { __creditkitApiKeyCache?: KeyCache };
+globalStore.__creditkitApiKeyCache ??= { verifiedKeys: new Map(), lastUsedWrites: new Map() };
+const { verifiedKeys, lastUsedWrites } = globalStore.__creditkitApiKeyCache;
 
 /**
  * The key behind an `Authorization: Bearer` header, if it exists and is not revoked. A verified key is

@@ -6,7 +6,7 @@ import path from "node:path";
 import { LOG_DIR, REPO_ROOT } from "./paths";
 import { freePort } from "./ports";
 
-const NEXT_BIN = path.join(REPO_ROOT, "node_modules", "next", "dist", "bin", "next");
+const START_SCRIPT = path.join(REPO_ROOT, "scripts", "start.mjs");
 
 export type ServerOptions = {
   /** Names the log file: test-results/faults/<name>.log (appended to by every start). */
@@ -25,7 +25,7 @@ export type RunningServer = {
   logFile: string;
   /** What this server (not earlier starts sharing the log file) has written so far. */
   output: () => string;
-  /** Signals the whole process group (npx/next and any worker it forked) and waits for the exit. */
+  /** Signals the whole process group (the server and anything it forked) and waits for the exit. */
   kill: (signal?: NodeJS.Signals) => Promise<void>;
 };
 
@@ -63,17 +63,17 @@ export function makeDataDir(): { readonly dataDir: string; remove: () => void } 
 }
 
 /**
- * `next start` of the built app as its own process group, so SIGKILL takes all of it down at once the way
+ * `npm start` (scripts/start.mjs) of the built app as its own process group, so SIGKILL takes all of it down at once the way
  * a crashed container would. Output goes to a log file under test-results/faults/.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const port = await freePort();
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const logFile = path.join(LOG_DIR, `${options.name}.log`);
-  fs.appendFileSync(logFile, `\n--- ${new Date().toISOString()} next start -p ${port}\n`);
+  fs.appendFileSync(logFile, `\n--- ${new Date().toISOString()} npm start on port ${port}\n`);
   const logOffset = fs.statSync(logFile).size;
   const log = fs.openSync(logFile, "a");
-  const child = spawn(process.execPath, [NEXT_BIN, "start", "-p", String(port), "-H", "127.0.0.1"], {
+  const child = spawn(process.execPath, [START_SCRIPT], {
     cwd: REPO_ROOT,
     detached: true,
     stdio: ["ignore", log, log],
@@ -85,6 +85,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       NODE_ENV: "production",
       NEXT_TELEMETRY_DISABLED: "1",
       PORT: String(port),
+      HOST: "127.0.0.1",
+      // global-setup built the app; never rebuild under a running test.
+      SKIP_BUILD: "1",
       DATABASE_URL: options.databaseUrl,
       DATA_DIR: options.dataDir,
       BETTER_AUTH_SECRET: randomBytes(32).toString("hex"),

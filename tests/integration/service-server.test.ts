@@ -1,0 +1,186 @@
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { getRequestListener } from "@hono/node-server";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { addCredits } from "../../src/credits/add-credits";
+import { getBalance } from "../../src/credits/get-balance";
+import { useDatabaseConnection } from "../../src/db/client";
+import { classifyError } from "../../src/server/http-errors";
+import { createServiceApp, isServicePath } from "../../src/server/service-app";
+import { createApiKey } from "../../src/service-api/api-keys";
+import { assertLedgerInvariants } from "../support/invariants";
+import { seedUser } from "../support/seed";
+import { configureServerEnv } from "../support/server-env";
+import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+
+// `npm start` answers the service API and Stripe's webhook beside Next.js (scripts/server.mjs). These
+// tests drive that dispatch over real HTTP: the same listener, the same table, Next.js replaced by a
+// stand-in that says it was asked.
+const serverEnv = configureServerEnv({ RATE_LIMIT_API_PER_MINUTE: "100000" });
+afterAll(() => serverEnv.cleanup());
+
+const REPO_ROOT = process.cwd();
+const OPERATOR = { userId: null, label: "service-server tests" };
+const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/** Every route file of the service API and the webhook, as the method + path Next.js serves it at. */
+function routeFiles(): { method: string; path: string; file: string }[] {
+  const found: { method: string; path: string; file: string }[] = [];
+  const appDir = path.join(REPO_ROOT, "src", "app");
+  const visit = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) visit(full);
+      else if (entry.name === "route.ts") {
+        const routePath = `/${path.relative(appDir, dir).split(path.sep).join("/")}`.replace(
+          /\[(\w+)\]/g,
+          ":$1",
+        );
+        const source = fs.readFileSync(full, "utf8");
+        for (const method of HTTP_METHODS) {
+          if (new RegExp(`export (const|async function|function) ${method}\\b`).test(source))
+            found.push({ method, path: routePath, file: path.relative(REPO_ROOT, full) });
+        }
+      }
+    }
+  };
+  visit(path.join(appDir, "api", "v1"));
+  visit(path.join(appDir, "api", "webhooks", "stripe"));
+  return found;
+}
+
+describe("the service routes table", () => {
+  it("serves every service-API route file and the webhook, and nothing else", () => {
+    const app = createServiceApp(() => {});
+    const served = app.routes
+      .filter((route) => route.method !== "ALL")
+      .map((route) => `${route.method} ${route.path}`)
+      .sort();
+    const files = routeFiles();
+    expect(files.length).toBeGreaterThanOrEqual(10);
+    // A route file missing here would still work (it falls through to Next.js) but lose the fast path.
+    expect(served).toEqual(files.map((route) => `${route.method} ${route.path}`).sort());
+  });
+
+  it("claims only the service API and the webhook", () => {
+    expect(isServicePath("/api/v1/users/u1/consume")).toBe(true);
+    expect(isServicePath("/api/webhooks/stripe")).toBe(true);
+    expect(isServicePath("/api/credits/balance")).toBe(false);
+    expect(isServicePath("/en/settings/credits")).toBe(false);
+    expect(isServicePath("/api/v10/users")).toBe(false);
+    expect(isServicePath(undefined)).toBe(false);
+  });
+});
+
+describe("client disconnects", () => {
+  it("are not reported as a database outage", () => {
+    const clientGone = Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+    expect(classifyError(clientGone)).toMatchObject({ status: 499, code: "client_closed_request" });
+    const databaseGone = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+    expect(classifyError(databaseGone)).toMatchObject({ status: 503, code: "database_unavailable" });
+  });
+});
+
+describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s", (kind) => {
+  let database: TestDatabase;
+  let server: http.Server;
+  let origin: string;
+  let key: string;
+  const fellThrough: string[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase(kind);
+    useDatabaseConnection(database);
+    key = (await createApiKey(database.db, "http-tests", OPERATOR)).key;
+    const app = createServiceApp((incoming, outgoing) => {
+      fellThrough.push(`${incoming.method} ${incoming.url}`);
+      outgoing.writeHead(418, { "content-type": "text/plain" }).end("next.js");
+    });
+    const handle = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+    server = http.createServer((incoming, outgoing) => {
+      if (isServicePath(incoming.url)) handle(incoming, outgoing);
+      else {
+        fellThrough.push(`${incoming.method} ${incoming.url}`);
+        outgoing.writeHead(418).end("next.js");
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    await database?.close();
+  });
+
+  const post = (pathname: string, body: unknown, idempotencyKey: string) =>
+    fetch(`${origin}${pathname}`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${key}`,
+        "content-type": "application/json",
+        "idempotency-key": idempotencyKey,
+      },
+      body: JSON.stringify(body),
+    });
+
+  it("spends, replays a retried spend, and reads the balance", async () => {
+    const userId = await seedUser(database.db);
+    await addCredits(database.db, {
+      userId,
+      amount: 50,
+      type: "grant",
+      description: "t",
+      idempotencyKey: "g1",
+    });
+
+    const first = await post(`/api/v1/users/${userId}/consume`, { amount: 20 }, "spend-1");
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ balance: 30 });
+    const retry = await post(`/api/v1/users/${userId}/consume`, { amount: 20 }, "spend-1");
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect((await getBalance(database.db, userId)).balance).toBe(30);
+
+    const balance = await fetch(`${origin}/api/v1/users/${encodeURIComponent(userId)}/balance`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(balance.status).toBe(200);
+    expect(await balance.json()).toEqual({ balance: 30, held: 0, available: 30, debt: 0 });
+  });
+
+  it("answers errors in the API's JSON shape", async () => {
+    const userId = await seedUser(database.db);
+    const noKey = await fetch(`${origin}/api/v1/users/${userId}/balance`);
+    expect(noKey.status).toBe(401);
+    expect(await noKey.json()).toMatchObject({ error: { code: "unauthorized" } });
+    const broke = await post(`/api/v1/users/${userId}/consume`, { amount: 1 }, "spend-broke");
+    expect(broke.status).toBe(402);
+    expect(await broke.json()).toMatchObject({ error: { code: "insufficient_credits" } });
+    const badSignature = await fetch(`${origin}/api/webhooks/stripe`, {
+      method: "POST",
+      headers: { "stripe-signature": "t=1,v1=forged" },
+      body: "{}",
+    });
+    expect(badSignature.status).toBe(400);
+  });
+
+  it("hands unknown paths and methods to Next.js instead of answering them differently", async () => {
+    fellThrough.length = 0;
+    const unknownPath = await fetch(`${origin}/api/v1/users/u1/nothing-here`);
+    expect(unknownPath.status).toBe(418);
+    const wrongMethod = await fetch(`${origin}/api/v1/users/u1/consume`);
+    expect(wrongMethod.status).toBe(418);
+    const page = await fetch(`${origin}/en/settings/credits`);
+    expect(await page.text()).toBe("next.js");
+    expect(fellThrough).toEqual([
+      "GET /api/v1/users/u1/nothing-here",
+      "GET /api/v1/users/u1/consume",
+      "GET /en/settings/credits",
+    ]);
+  });
+});
