@@ -84,7 +84,7 @@ function serverFactory(config: BenchConfig, workDir: string): () => Promise<AppS
     ensureBuild(config.appDir, config.rebuild, log);
     const dataDir = path.join(workDir, "app-data");
     fs.mkdirSync(dataDir, { recursive: true });
-    log(`starting next start from ${config.appDir}`);
+    log(`starting npm start (scripts/start.mjs) from ${config.appDir}`);
     const server = await startAppServer({
       appDir: config.appDir,
       logFile: path.join(workDir, "server.log"),

@@ -21,8 +21,8 @@ const MINIMUM_RATIO_TO_1A = 0.5;
 type RouteCall = (userId: string, idempotencyKey: string) => Promise<Response>;
 
 /**
- * The consume route handler called in this process against the bench database: the same code `next start`
- * runs, minus Next.js's HTTP stack. Null (with the reason) when the module cannot be loaded here.
+ * The consume route handler called in this process against the bench database: the same code `npm start`
+ * runs, minus the HTTP server. Null (with the reason) when the module cannot be loaded here.
  */
 async function loadRoute(ctx: BenchContext, apiKey: string): Promise<RouteCall | string> {
   try {
@@ -194,7 +194,7 @@ export async function runSpendHttp(ctx: BenchContext): Promise<ScenarioOutput> {
     ratio,
   ];
   const table: Table = {
-    title: `2. Spend over HTTP: POST /api/v1/users/{id}/consume on next start (app pool 10), autocannon, ${config.seconds} s per point`,
+    title: `2. Spend over HTTP: POST /api/v1/users/{id}/consume on npm start (app pool 10), autocannon, ${config.seconds} s per point`,
     headers: [
       "request",
       "connections",
