@@ -248,7 +248,7 @@ describe.skipIf(!FAULT_SUITE)(
       expect(verify.code, verify.output).toBe(0);
 
       // Broken connections are an expected event for a database client: handled, never an uncaught exception
-      // (which a plain Node server would die of; `next start` only logs it).
+      // (which a plain Node server would die of; the Next.js runtime under `npm start` only logs it).
       const uncaught = app.output().match(/uncaughtException.*$/gm) ?? [];
       expect.soft(uncaught, "uncaught exceptions in the server while its connections broke").toEqual([]);
 
