@@ -169,6 +169,47 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     expect(badSignature.status).toBe(400);
   });
 
+  it("reads a body sent with a length or in chunks, and refuses either past 16 kB", async () => {
+    const userId = await seedUser(database.db);
+    await addCredits(database.db, {
+      userId,
+      amount: 10,
+      type: "grant",
+      description: "t",
+      idempotencyKey: "g1",
+    });
+    const chunked = (text: string) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < text.length; i += 1000)
+            controller.enqueue(new TextEncoder().encode(text.slice(i, i + 1000)));
+          controller.close();
+        },
+      });
+    const send = (body: string | ReadableStream<Uint8Array>, idempotencyKey: string) =>
+      fetch(`${origin}/api/v1/users/${userId}/consume`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${key}`,
+          "content-type": "application/json",
+          "idempotency-key": idempotencyKey,
+        },
+        body,
+        duplex: "half",
+      } as RequestInit);
+    const padded = JSON.stringify({ amount: 1, description: "x".repeat(400) });
+    const tooLarge = JSON.stringify({ amount: 1, metadata: { note: "x".repeat(20_000) } });
+
+    expect((await send(padded, "declared-ok")).status).toBe(200);
+    expect((await send(chunked(padded), "chunked-ok")).status).toBe(200);
+    const declaredTooLarge = await send(tooLarge, "declared-large");
+    expect(declaredTooLarge.status).toBe(413);
+    expect(await declaredTooLarge.json()).toMatchObject({ error: { code: "payload_too_large" } });
+    const chunkedTooLarge = await send(chunked(tooLarge), "chunked-large");
+    expect(chunkedTooLarge.status).toBe(413);
+    expect((await getBalance(database.db, userId)).balance).toBe(8);
+  });
+
   it("hands unknown paths and methods to Next.js instead of answering them differently", async () => {
     fellThrough.length = 0;
     const unknownPath = await fetch(`${origin}/api/v1/users/u1/nothing-here`);
