@@ -15,17 +15,7 @@ export async function readJsonBody<Schema extends z.ZodType>(
   schema: Schema,
   maxBytes = MAX_JSON_BODY_BYTES,
 ): Promise<z.output<Schema>> {
-  const declaredLength = request.headers.get("content-length");
-  if (Number(declaredLength ?? "0") > maxBytes)
-    throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
-  // With a declared length (checked above) the HTTP parser delivers exactly that many bytes, so the body
-  // is read in one go, which the service routes' Node adapter does without building a web stream (the
-  // costliest part of a spend's request handling, BENCHMARKS.md). Without one (chunked), it is read piece
-  // by piece and refused as soon as it passes the limit.
-  const text =
-    declaredLength !== null && /^\d+$/.test(declaredLength)
-      ? await request.text()
-      : await readLimitedText(request, maxBytes);
+  const text = await readTextBody(request, maxBytes);
   const contentType = request.headers.get("content-type") ?? "";
   // An empty body stands for `{}` (e.g. releasing a hold); a non-empty one must say it is JSON.
   if (text.length > 0 && !/^application\/json\b/i.test(contentType)) {
@@ -46,6 +36,22 @@ export async function readJsonBody<Schema extends z.ZodType>(
     });
   }
   return parsed.data;
+}
+
+/**
+ * The body as text, refused with 413 payload_too_large past `maxBytes`. With a declared length (checked
+ * first) the HTTP parser delivers exactly that many bytes, so the body is read in one go, which the service
+ * routes' Node adapter does without building a web stream (the costliest part of a spend's request
+ * handling, BENCHMARKS.md). Without one (chunked), it is read piece by piece and refused as soon as it
+ * passes the limit, so an endless body never fills memory.
+ */
+export async function readTextBody(request: Request, maxBytes: number): Promise<string> {
+  const declaredLength = request.headers.get("content-length");
+  if (Number(declaredLength ?? "0") > maxBytes)
+    throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
+  return declaredLength !== null && /^\d+$/.test(declaredLength)
+    ? request.text()
+    : readLimitedText(request, maxBytes);
 }
 
 async function readLimitedText(request: Request, maxBytes: number): Promise<string> {

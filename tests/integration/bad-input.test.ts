@@ -335,6 +335,15 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
       status: 400,
       code: "invalid_signature",
     },
+    {
+      name: "webhook with a 2 MB body, validly signed",
+      send: () => {
+        const body = bobEvent().replace(/}$/, `,"padding":"${"x".repeat(2 * 1024 * 1024)}"}`);
+        return webhook(body, signPayload(body, webhookSigningSecret()));
+      },
+      status: 413,
+      code: "payload_too_large",
+    },
     // Service API
     {
       name: "API without a key",

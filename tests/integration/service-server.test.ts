@@ -167,6 +167,12 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
       body: "{}",
     });
     expect(badSignature.status).toBe(400);
+    const hugeWebhook = await fetch(`${origin}/api/webhooks/stripe`, {
+      method: "POST",
+      headers: { "stripe-signature": "t=1,v1=forged" },
+      body: "x".repeat(2 * 1024 * 1024),
+    });
+    expect(hugeWebhook.status).toBe(413);
   });
 
   it("reads a body sent with a length or in chunks, and refuses either past 16 kB", async () => {
