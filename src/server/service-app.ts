@@ -11,6 +11,7 @@ import * as grants from "@/app/api/v1/users/[userId]/grants/route";
 import * as holds from "@/app/api/v1/users/[userId]/holds/route";
 import * as transactions from "@/app/api/v1/users/[userId]/transactions/route";
 import * as stripeWebhook from "@/app/api/webhooks/stripe/route";
+import { errorResponse } from "./http-errors";
 
 /**
  * The machine-to-machine routes (the service API and Stripe's webhook) served without Next.js's request
@@ -56,6 +57,9 @@ export function createServiceApp(fallThrough: NodeHandler): Hono<{ Bindings: Htt
   app.post("/api/v1/holds/:holdId/release", route(releaseHold.POST));
   app.post("/api/webhooks/stripe", route(stripeWebhook.POST));
 
+  // The route wrappers answer their own failures; anything that escapes them still gets the API's JSON
+  // error shape (and a log line), never a bare text 500.
+  app.onError((error, c) => errorResponse(error, { path: new URL(c.req.url).pathname }));
   app.notFound((c) => {
     fallThrough(c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;

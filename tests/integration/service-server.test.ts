@@ -64,6 +64,16 @@ describe("the service routes table", () => {
     expect(served).toEqual(files.map((route) => `${route.method} ${route.path}`).sort());
   });
 
+  it("answers a failure outside the route wrappers in the API's JSON error shape", async () => {
+    const app = createServiceApp(() => {
+      throw new Error("the fallback broke");
+    });
+    const bindings = { incoming: {}, outgoing: {} } as unknown as Parameters<typeof app.fetch>[1];
+    const response = await app.fetch(new Request("http://localhost/api/v1/unknown"), bindings);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toMatchObject({ error: { code: "internal_error" } });
+  });
+
   it("claims only the service API and the webhook", () => {
     expect(isServicePath("/api/v1/users/u1/consume")).toBe(true);
     expect(isServicePath("/api/webhooks/stripe")).toBe(true);
