@@ -19,14 +19,18 @@ const hostname = process.env.HOST || undefined;
 
 const nextApp = next({ dev: false, dir: root, port, hostname });
 const handleWithNext = nextApp.getRequestHandler();
-// Runs src/instrumentation.ts (local secrets, migrations, jobs) before the first request is accepted.
+// Loads the build; src/instrumentation.ts (local secrets, migrations, jobs) starts from here, and Next.js
+// holds its own requests until it is done. The service routes wait for the same below.
 await nextApp.prepare();
 
 // The route files are TypeScript, compiled by tsx as they load (as `npm run credits` does). They are a
 // second copy of those modules beside Next.js's bundle; what must be one per process (the database
 // connection, the API-key cache) is kept on globalThis (src/db/client.ts, src/service-api/api-keys.ts).
 await import("tsx");
-const { createServiceApp, isServicePath } = createRequire(import.meta.url)("../src/server/service-app.ts");
+const { createServiceApp, isServicePath, prepareServiceRoutes } = createRequire(import.meta.url)(
+  "../src/server/service-app.ts",
+);
+await prepareServiceRoutes();
 const serviceApp = createServiceApp((incoming, outgoing) => handleWithNext(incoming, outgoing));
 const handleService = getRequestListener(serviceApp.fetch, {
   hostname,
@@ -42,11 +46,14 @@ const server = http.createServer((incoming, outgoing) => {
 server.keepAliveTimeout = 65_000;
 
 // A server that cannot listen (port taken, no permission) must fail loudly, not linger.
-server.once("error", (error) => {
+const failToListen = (error) => {
   console.error(`creditkit: cannot listen on ${hostname ?? "*"}:${port}: ${error.message}`);
   process.exit(1);
-});
+};
+server.once("error", failToListen);
 server.listen(port, hostname, () => {
+  server.off("error", failToListen);
+  server.on("error", (error) => console.error("creditkit: server error", error));
   const shown = hostname && hostname !== "0.0.0.0" ? hostname : "localhost";
   console.log(`creditkit: listening on http://${shown}:${port}`);
 });

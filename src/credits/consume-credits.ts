@@ -1,3 +1,4 @@
+import { is } from "drizzle-orm";
 import { PgTransaction } from "drizzle-orm/pg-core";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { runSpend } from "./coalesce-spends";
@@ -44,7 +45,9 @@ export async function consumeCredits(
       metadata: input.metadata ?? null,
       now,
     },
-    db instanceof PgTransaction,
+    // is(), not instanceof: `npm start` runs two copies of Drizzle (see scripts/server.mjs), and a
+    // transaction made by one is not an instance of the other's class.
+    is(db, PgTransaction),
   );
   switch (row.o_status) {
     case "ok":

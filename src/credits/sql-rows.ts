@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { SQL } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import type { DatabaseOrTransaction } from "@/db/types";
@@ -11,7 +12,23 @@ const dialect = new PgDialect();
  * has no named statements and runs it as a plain query; the answer is the same `{ rows }` as db.execute.
  */
 export function executePrepared(db: DatabaseOrTransaction, name: string, query: SQL): Promise<unknown> {
-  return db._.session.prepareQuery(dialect.sqlToQuery(query), undefined, name, false).execute();
+  const built = dialect.sqlToQuery(query);
+  return db._.session.prepareQuery(built, undefined, statementName(name, built.sql), false).execute();
+}
+
+const statementNames = new Map<string, { text: string; name: string }>();
+
+/**
+ * The name plus a hash of the SQL text: a connection refuses a known name with other text, and two
+ * versions of a statement can meet on one pool (the service routes' copy of this module beside the
+ * Next.js build's, when the build is older than the sources).
+ */
+function statementName(name: string, text: string): string {
+  const known = statementNames.get(name);
+  if (known?.text === text) return known.name;
+  const named = `${name}_${createHash("sha256").update(text).digest("hex").slice(0, 12)}`;
+  statementNames.set(name, { text, name: named });
+  return named;
 }
 
 /** The rows of a raw `db.execute` result; node-postgres and PGlite both answer `{ rows }`. */

@@ -44,15 +44,19 @@ const RETRYABLE = new Set([
 ]);
 
 /**
- * The client went away before its request was read (Node's "aborted" ECONNRESET on the incoming body, or
- * an aborted fetch). Checked before the database signals: the same ECONNRESET code on a *database*
+ * The client went away before its request was read (Node's "aborted" ECONNRESET on the incoming body). Checked before the database signals: the same ECONNRESET code on a *database*
  * socket means an outage, on the client's socket it means nothing is wrong here.
  */
 function isClientDisconnect(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; current && typeof current === "object" && depth < 5; depth++) {
-    const { code, message, name } = current as { code?: unknown; message?: unknown; name?: unknown };
-    if ((message === "aborted" && code === "ECONNRESET") || name === "AbortError") return true;
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    // Node's http server, and @hono/node-server reading a body whose client left.
+    if (
+      (message === "aborted" && code === "ECONNRESET") ||
+      message === "Client connection prematurely closed."
+    )
+      return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;

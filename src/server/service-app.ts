@@ -11,6 +11,9 @@ import * as grants from "@/app/api/v1/users/[userId]/grants/route";
 import * as holds from "@/app/api/v1/users/[userId]/holds/route";
 import * as transactions from "@/app/api/v1/users/[userId]/transactions/route";
 import * as stripeWebhook from "@/app/api/webhooks/stripe/route";
+import { getLocalSecrets } from "@/config/local-secrets";
+import { getConnection } from "@/db/client";
+import { logger } from "@/lib/logger";
 import { errorResponse } from "./http-errors";
 
 /**
@@ -26,6 +29,21 @@ export const SERVICE_PATH_PREFIXES = ["/api/v1/", "/api/webhooks/stripe"] as con
 
 export function isServicePath(url: string | undefined): boolean {
   return !!url && SERVICE_PATH_PREFIXES.some((prefix) => url.startsWith(prefix));
+}
+
+/**
+ * What the routes need before the server accepts its first request: local secrets and a migrated
+ * database. Next.js starts src/instrumentation.ts without waiting for it, so `npm start` waits here. The
+ * connection is shared with Next.js's copy (src/db/client.ts), so the migrations run once. A database
+ * that is down at start is not fatal: requests answer 503 and the next one tries to connect again.
+ */
+export async function prepareServiceRoutes(): Promise<void> {
+  getLocalSecrets();
+  try {
+    await getConnection();
+  } catch (error) {
+    logger.error({ err: error }, "database unreachable at start; requests answer 503 until it is back");
+  }
 }
 
 type RouteHandler<Params> = (

@@ -3,10 +3,13 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { getRequestListener } from "@hono/node-server";
+import { sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { getBalance } from "../../src/credits/get-balance";
+import { executePrepared, sqlRows } from "../../src/credits/sql-rows";
 import { useDatabaseConnection } from "../../src/db/client";
+import { user } from "../../src/db/schema";
 import { classifyError } from "../../src/server/http-errors";
 import { createServiceApp, isServicePath } from "../../src/server/service-app";
 import { createApiKey } from "../../src/service-api/api-keys";
@@ -163,6 +166,35 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     expect(await balance.json()).toEqual({ balance: 30, held: 0, available: 30, debt: 0 });
   });
 
+  it("runs two versions of a prepared statement on one connection", async () => {
+    // Two copies of the modules can meet on one pool with different text for one statement name
+    // (a build older than the sources); PostgreSQL refuses a known name with new text.
+    const values = await database.db.transaction(async (tx) => [
+      sqlRows<{ v: number }>(await executePrepared(tx, "probe", sql`SELECT 1 AS v`))[0]?.v,
+      sqlRows<{ v: number }>(await executePrepared(tx, "probe", sql`SELECT 2 AS v`))[0]?.v,
+    ]);
+    expect(values).toEqual([1, 2]);
+  });
+
+  it("decodes percent-encoded ids the way Next.js does", async () => {
+    const userId = `ext user/é ${Date.now()}`;
+    await database.db
+      .insert(user)
+      .values({ id: userId, name: "External", email: `${Date.now()}@example.test` });
+    await addCredits(database.db, {
+      userId,
+      amount: 5,
+      type: "grant",
+      description: "t",
+      idempotencyKey: "g1",
+    });
+    const balance = await fetch(`${origin}/api/v1/users/${encodeURIComponent(userId)}/balance`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(balance.status).toBe(200);
+    expect(await balance.json()).toMatchObject({ balance: 5 });
+  });
+
   it("answers errors in the API's JSON shape", async () => {
     const userId = await seedUser(database.db);
     const noKey = await fetch(`${origin}/api/v1/users/${userId}/balance`);
@@ -183,6 +215,17 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
       body: "x".repeat(2 * 1024 * 1024),
     });
     expect(hugeWebhook.status).toBe(413);
+    const endlessWebhook = await fetch(`${origin}/api/webhooks/stripe`, {
+      method: "POST",
+      headers: { "stripe-signature": "t=1,v1=forged" },
+      body: new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.enqueue(new Uint8Array(64 * 1024).fill(120));
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    expect(endlessWebhook.status).toBe(413);
   });
 
   it("reads a body sent with a length or in chunks, and refuses either past 16 kB", async () => {
