@@ -1,5 +1,6 @@
 import { CreditsError } from "@/credits/errors";
 import { logger } from "@/lib/logger";
+import { jsonResponse } from "./json-response";
 
 export type ErrorBody = { error: { code: string; message: string; retryable?: boolean } };
 
@@ -9,7 +10,7 @@ export function jsonError(
   message: string,
   extra: Record<string, unknown> = {},
 ) {
-  return Response.json({ error: { code, message, ...extra } } satisfies ErrorBody, { status });
+  return jsonResponse({ error: { code, message, ...extra } } satisfies ErrorBody, { status });
 }
 
 const STATUS_BY_CODE: Record<string, number> = {

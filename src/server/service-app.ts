@@ -15,6 +15,7 @@ import { getLocalSecrets } from "@/config/local-secrets";
 import { getConnection } from "@/db/client";
 import { logger } from "@/lib/logger";
 import { errorResponse } from "./http-errors";
+import { dispatcherWritesJsonReplies, JsonReply } from "./json-response";
 
 /**
  * The machine-to-machine routes (the service API and Stripe's webhook) served without Next.js's request
@@ -59,10 +60,18 @@ type NodeHandler = (incoming: HttpBindings["incoming"], outgoing: HttpBindings["
  */
 export function createServiceApp(fallThrough: NodeHandler): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
+  dispatcherWritesJsonReplies();
   const route =
     <Params>(handler: RouteHandler<Params>) =>
-    (c: { req: { raw: Request; param: () => unknown } }) =>
-      handler(c.req.raw, { params: Promise.resolve(c.req.param() as Params) });
+    async (c: { req: { raw: Request; param: () => unknown }; env: HttpBindings }) => {
+      const response = await handler(c.req.raw, { params: Promise.resolve(c.req.param() as Params) });
+      if (!(response instanceof JsonReply)) return response;
+      const headers: Record<string, string> = Object.fromEntries(response.headers);
+      headers["content-length"] = String(Buffer.byteLength(response.jsonText));
+      c.env.outgoing.writeHead(response.status, headers);
+      c.env.outgoing.end(response.jsonText);
+      return RESPONSE_ALREADY_SENT;
+    };
 
   app.get("/api/v1/openapi.json", route(openApiJson.GET));
   app.get("/api/v1/docs", route(docs.GET));
@@ -77,7 +86,10 @@ export function createServiceApp(fallThrough: NodeHandler): Hono<{ Bindings: Htt
 
   // The route wrappers answer their own failures; anything that escapes them still gets the API's JSON
   // error shape (and a log line), never a bare text 500.
-  app.onError((error, c) => errorResponse(error, { path: new URL(c.req.url).pathname }));
+  app.onError((error, c) => {
+    const response = errorResponse(error, { path: new URL(c.req.url).pathname });
+    return response instanceof JsonReply ? response.toResponse() : response;
+  });
   app.notFound((c) => {
     fallThrough(c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;

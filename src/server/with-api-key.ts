@@ -7,6 +7,7 @@ import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { authenticateApiKey } from "@/service-api/api-keys";
 import { type ApiResponse, runIdempotent } from "@/service-api/run-idempotent";
 import { errorResponse, jsonError } from "./http-errors";
+import { jsonResponse } from "./json-response";
 import { limitApiKey } from "./rate-limit";
 import { RequestError, readJsonBody } from "./request";
 
@@ -84,7 +85,7 @@ export function withApiMutation<Params, Schema extends z.ZodType>(
       },
       (tx) => operation({ tx, caller, params, body, idempotencyKey }),
     );
-    return Response.json(result.body, {
+    return jsonResponse(result.body, {
       status: result.status,
       headers: result.replayed ? { "idempotent-replayed": "true" } : {},
     });

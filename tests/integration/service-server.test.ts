@@ -153,7 +153,10 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
 
     const first = await post(`/api/v1/users/${userId}/consume`, { amount: 20 }, "spend-1");
     expect(first.status).toBe(200);
-    expect(await first.json()).toMatchObject({ balance: 30 });
+    expect(first.headers.get("content-type")).toBe("application/json");
+    const firstText = await first.text();
+    expect(first.headers.get("content-length")).toBe(String(Buffer.byteLength(firstText)));
+    expect(JSON.parse(firstText)).toMatchObject({ balance: 30 });
     const retry = await post(`/api/v1/users/${userId}/consume`, { amount: 20 }, "spend-1");
     expect(retry.status).toBe(200);
     expect(retry.headers.get("idempotent-replayed")).toBe("true");

@@ -1,5 +1,6 @@
+import { jsonResponse } from "@/server/json-response";
 import { buildOpenApiDocument } from "@/service-api/openapi";
 
 export function GET(request: Request): Response {
-  return Response.json(buildOpenApiDocument(new URL(request.url).origin));
+  return jsonResponse(buildOpenApiDocument(new URL(request.url).origin));
 }

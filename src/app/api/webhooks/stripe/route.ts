@@ -4,6 +4,7 @@ import { WebhookSignatureError } from "@/payment/types";
 import { processWebhookEvent } from "@/payment/webhooks/process-webhook-event";
 import { verifyWebhook } from "@/payment/webhooks/receive-webhook";
 import { errorResponse, jsonError } from "@/server/http-errors";
+import { jsonResponse } from "@/server/json-response";
 import { readTextBody } from "@/server/request";
 
 /**
@@ -33,7 +34,7 @@ export async function POST(request: Request): Promise<Response> {
   }
   try {
     const outcome = await processWebhookEvent(await getDb(), event);
-    return Response.json({ received: true, outcome });
+    return jsonResponse({ received: true, outcome });
   } catch (error) {
     return errorResponse(error, { path: "/api/webhooks/stripe", eventId: event.id, eventType: event.type });
   }

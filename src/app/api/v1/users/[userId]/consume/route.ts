@@ -1,3 +1,4 @@
+import { jsonResponse } from "@/server/json-response";
 import { readJsonBody } from "@/server/request";
 import { readIdempotencyKey, withApiKey } from "@/server/with-api-key";
 import { apiConsume } from "@/service-api/api-consume";
@@ -15,7 +16,7 @@ export const POST = withApiKey<{ userId: string }>(async ({ request, db, caller,
     userId: params.userId,
     body,
   });
-  return Response.json(result.body, {
+  return jsonResponse(result.body, {
     status: result.status,
     headers: result.replayed ? { "idempotent-replayed": "true" } : {},
   });

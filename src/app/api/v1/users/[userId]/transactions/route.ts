@@ -1,4 +1,5 @@
 import { listTransactions } from "@/credits/list-transactions";
+import { jsonResponse } from "@/server/json-response";
 import { RequestError } from "@/server/request";
 import { assertUserExists, withApiKey } from "@/server/with-api-key";
 import { transactionsQuerySchema } from "@/service-api/schemas";
@@ -16,7 +17,7 @@ export const GET = withApiKey<{ userId: string }>(async ({ request, db, params }
   }
   await assertUserExists(db, params.userId);
   const page = await listTransactions(db, { userId: params.userId, ...parsed.data });
-  return Response.json({
+  return jsonResponse({
     items: page.items.map(({ id, type, amount, balanceAfter, description, createdAt }) => ({
       id,
       type,
