@@ -130,7 +130,12 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     await database?.close();
   });
 
-  const post = (pathname: string, body: unknown, idempotencyKey: string) =>
+  /** A service-API mutation; a string or stream body is sent as it is, anything else as JSON. */
+  const post = (
+    pathname: string,
+    body: string | ReadableStream<Uint8Array> | object,
+    idempotencyKey: string,
+  ) =>
     fetch(`${origin}${pathname}`, {
       method: "POST",
       headers: {
@@ -138,18 +143,19 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
         "content-type": "application/json",
         "idempotency-key": idempotencyKey,
       },
-      body: JSON.stringify(body),
+      body: typeof body === "string" || body instanceof ReadableStream ? body : JSON.stringify(body),
+      duplex: "half",
+    } as RequestInit);
+  const getBalanceOver = (userId: string) =>
+    fetch(`${origin}/api/v1/users/${encodeURIComponent(userId)}/balance`, {
+      headers: { authorization: `Bearer ${key}` },
     });
+  const grant = (userId: string, amount: number) =>
+    addCredits(database.db, { userId, amount, type: "grant", description: "t", idempotencyKey: "g1" });
 
   it("spends, replays a retried spend, and reads the balance", async () => {
     const userId = await seedUser(database.db);
-    await addCredits(database.db, {
-      userId,
-      amount: 50,
-      type: "grant",
-      description: "t",
-      idempotencyKey: "g1",
-    });
+    await grant(userId, 50);
 
     const first = await post(`/api/v1/users/${userId}/consume`, { amount: 20 }, "spend-1");
     expect(first.status).toBe(200);
@@ -162,9 +168,7 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
     expect((await getBalance(database.db, userId)).balance).toBe(30);
 
-    const balance = await fetch(`${origin}/api/v1/users/${encodeURIComponent(userId)}/balance`, {
-      headers: { authorization: `Bearer ${key}` },
-    });
+    const balance = await getBalanceOver(userId);
     expect(balance.status).toBe(200);
     expect(await balance.json()).toEqual({ balance: 30, held: 0, available: 30, debt: 0 });
   });
@@ -184,16 +188,8 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     await database.db
       .insert(user)
       .values({ id: userId, name: "External", email: `${Date.now()}@example.test` });
-    await addCredits(database.db, {
-      userId,
-      amount: 5,
-      type: "grant",
-      description: "t",
-      idempotencyKey: "g1",
-    });
-    const balance = await fetch(`${origin}/api/v1/users/${encodeURIComponent(userId)}/balance`, {
-      headers: { authorization: `Bearer ${key}` },
-    });
+    await grant(userId, 5);
+    const balance = await getBalanceOver(userId);
     expect(balance.status).toBe(200);
     expect(await balance.json()).toMatchObject({ balance: 5 });
   });
@@ -233,13 +229,7 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
 
   it("reads a body sent with a length or in chunks, and refuses either past 16 kB", async () => {
     const userId = await seedUser(database.db);
-    await addCredits(database.db, {
-      userId,
-      amount: 10,
-      type: "grant",
-      description: "t",
-      idempotencyKey: "g1",
-    });
+    await grant(userId, 10);
     const chunked = (text: string) =>
       new ReadableStream<Uint8Array>({
         start(controller) {
@@ -249,16 +239,7 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
         },
       });
     const send = (body: string | ReadableStream<Uint8Array>, idempotencyKey: string) =>
-      fetch(`${origin}/api/v1/users/${userId}/consume`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${key}`,
-          "content-type": "application/json",
-          "idempotency-key": idempotencyKey,
-        },
-        body,
-        duplex: "half",
-      } as RequestInit);
+      post(`/api/v1/users/${userId}/consume`, body, idempotencyKey);
     const padded = JSON.stringify({ amount: 1, description: "x".repeat(400) });
     const tooLarge = JSON.stringify({ amount: 1, metadata: { note: "x".repeat(20_000) } });
 
