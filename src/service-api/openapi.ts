@@ -33,8 +33,17 @@ const ERROR_TEXT: Record<number, string> = {
   409: "Idempotency-Key reused with a different request, or the hold is no longer open",
   413: "Body too large",
   415: "Body is not application/json",
-  429: "Rate limited",
+  429: "Rate limited (per API key): retry after the `Retry-After` header's seconds",
+  503: "The database is busy or unreachable (`database_busy`, `database_unavailable`): retry with the same Idempotency-Key",
 };
+
+/**
+ * Answers every operation can give besides its own: any request can be rate limited or meet a busy database,
+ * and every request with a body can be too large (over 16 kB) or not JSON.
+ */
+function commonErrors(op: Pick<Operation, "method">): number[] {
+  return op.method === "post" ? [413, 415, 429, 503] : [429, 503];
+}
 
 const operations: Operation[] = [
   {
@@ -159,7 +168,7 @@ export function buildOpenApiDocument(serverUrl: string) {
         content: { "application/json": { schema: jsonSchema(op.ok.schema) } },
       },
     };
-    for (const status of op.errors) {
+    for (const status of [...op.errors, ...commonErrors(op)]) {
       responses[status] = {
         description: ERROR_TEXT[status],
         content: { "application/json": { schema: jsonSchema(errorResponseSchema) } },
@@ -202,6 +211,6 @@ export const openApiOperations = operations.map(({ method, path, summary, descri
   path,
   summary,
   description,
-  errors,
+  errors: [...errors, ...commonErrors({ method })],
   okStatus: ok.status,
 }));

@@ -813,6 +813,33 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
       expect(html).toContain("http://localhost:3000/api/v1/openapi.json");
       expect(html).toContain("Idempotency-Key");
     });
+
+    it("shows each body's fields on the page, never a raw $ref or Markdown backticks", async () => {
+      const html = await (await docsGet(new Request("http://localhost:3000/api/v1/docs"))).text();
+
+      expect(html).not.toContain("$ref");
+      expect(html).not.toContain("`");
+      // The consume body's fields, with their limits and whether they are required.
+      expect(html).toContain("<td><code>amount</code></td><td>integer, 1 to 1000000000</td><td>yes</td>");
+      expect(html).toContain(
+        "<td><code>description</code></td><td>string, 1 to 500 characters</td><td>no</td>",
+      );
+      expect(html).toContain("<code>Authorization: Bearer &#60;API key&#62;</code>");
+    });
+
+    it("documents the answers every operation can give: 413 and 415 for bodies, 429 and 503 for all", async () => {
+      const document = (await openApiDocument()) as {
+        paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+      };
+      for (const [path, methods] of Object.entries(document.paths)) {
+        for (const [method, operation] of Object.entries(methods)) {
+          const statuses = Object.keys(operation.responses);
+          expect(statuses, `${method} ${path}`).toEqual(expect.arrayContaining(["429", "503"]));
+          if (method === "post")
+            expect(statuses, `${method} ${path}`).toEqual(expect.arrayContaining(["413", "415"]));
+        }
+      }
+    });
   });
 
   describe.runIf(kind === "postgres")("under concurrency (PostgreSQL)", () => {
