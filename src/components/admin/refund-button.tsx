@@ -75,7 +75,8 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
       setError({
         field: "amount",
         message:
-          typed?.ok === false && typed.reason === "step"
+          // The nearest accepted amounts, when both are ones that could be refunded.
+          typed?.ok === false && typed.reason === "step" && typed.lower > 0 && typed.higher <= refundable
             ? t("refundAmountStep", {
                 step: money(typed.step),
                 lower: money(typed.lower),
