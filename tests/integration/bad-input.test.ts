@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adjustCredits } from "../../src/admin/adjust-credits";
+import { getUserOverview } from "../../src/admin/get-user-overview";
+import { listUsers } from "../../src/admin/list-users";
 import { POST as authPost } from "../../src/app/api/auth/[...all]/route";
 import { GET as purchaseGet } from "../../src/app/api/credits/purchases/[purchaseId]/route";
 import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
@@ -889,6 +891,16 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
         retryable: false,
       });
     }
+  });
+
+  it("answers the admin console's searches and paths with such text without asking the database", async () => {
+    expect(await listUsers(database.db, { query: `alice${NUL}` })).toEqual({ users: [], nextBefore: null });
+    expect(
+      (await listUsers(database.db, { before: "-100000-01-01T00:00:00Z" })).users.length,
+    ).toBeGreaterThan(0);
+    await expect(getUserOverview(database.db, `${alice.id}${NUL}`)).rejects.toMatchObject({
+      code: "not_found",
+    });
   });
 
   it("classifies database errors by SQLSTATE: input the database refuses is a 400, never retryable", async () => {
