@@ -782,9 +782,13 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
     for (const attempt of [
       ...attempts,
       { path: "/api/auth/update-user", json: { name: `Alice${NUL}` }, cookie: alice.cookie },
-    ] as { path: string; json: unknown; cookie?: string }[]) {
+      { path: "/api/auth/verify-email?token=%00" },
+    ] as { path: string; json?: unknown; cookie?: string }[]) {
       const response = await authPost(
-        appRequest(attempt.path, { json: attempt.json, cookie: attempt.cookie }),
+        appRequest(attempt.path, {
+          ...(attempt.json === undefined ? {} : { json: attempt.json }),
+          ...(attempt.cookie ? { cookie: attempt.cookie } : {}),
+        }),
       );
       const body = (await response.json()) as {
         code?: string;

@@ -11,6 +11,9 @@ const HASHED_FIELDS = new Set(["password", "newPassword", "currentPassword"]);
  * 422 FAILED_TO_CREATE_USER (sign-up) or a 500 (profile updates).
  */
 async function refuseUnstorableText(request: Request): Promise<Response | null> {
+  // Query strings too: a `?token=%00` on the verification link would otherwise reach a query.
+  const query = findUnstorableText(Object.fromEntries(new URL(request.url).searchParams));
+  if (query) return invalidInput(query);
   if (request.method !== "POST" || !/^application\/json\b/i.test(request.headers.get("content-type") ?? ""))
     return null;
   let body: unknown;
@@ -22,7 +25,10 @@ async function refuseUnstorableText(request: Request): Promise<Response | null> 
   if (!body || typeof body !== "object" || Array.isArray(body)) return null;
   const stored = Object.fromEntries(Object.entries(body).filter(([key]) => !HASHED_FIELDS.has(key)));
   const path = findUnstorableText(stored);
-  if (!path) return null;
+  return path ? invalidInput(path) : null;
+}
+
+function invalidInput(path: (string | number)[]): Response {
   return Response.json(
     {
       code: "INVALID_INPUT",
