@@ -12,6 +12,8 @@ export async function register(): Promise<void> {
   const { activePaymentProvider } = await import("./payment/payment-config");
   const { logger } = await import("./lib/logger");
   const { startJobs } = await import("./jobs/start-jobs");
+  // A catalog price Stripe would refuse throws when the module loads: at start, not at a customer's payment.
+  await import("./credits/packages");
   const env = getServerEnv();
   getLocalSecrets();
   const connection = await getConnection();

@@ -2,20 +2,23 @@
 
 import { z } from "zod";
 import { adjustCredits } from "@/admin/adjust-credits";
+import { storableTextSchema, userIdSchema } from "@/credits/schemas";
 import { getDb } from "@/db/client";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { refundPurchase } from "@/payment/refund-purchase";
 import { createApiKey, revokeApiKey } from "@/service-api/api-keys";
 import { adminActionClient } from "./safe-action";
 
-const reasonSchema = z.string().trim().min(3).max(500);
+// Text follows the shared rule (no U+0000, no unpaired surrogate): a reason is stored in the ledger and
+// the audit log, and one PostgreSQL cannot store would fail the same way on every attempt.
+const reasonSchema = storableTextSchema.trim().min(3).max(500);
 
 /** Grant (positive) or take away (negative) credits, with a reason; recorded with who did it. */
 export const adjustCreditsAction = adminActionClient
   .inputSchema(
     z
       .object({
-        userId: z.string().min(1).max(200),
+        userId: userIdSchema,
         delta: z
           .number()
           .int()
@@ -48,7 +51,7 @@ export const refundPurchaseAction = adminActionClient
   });
 
 export const createApiKeyAction = adminActionClient
-  .inputSchema(z.object({ name: z.string().trim().min(1).max(100) }).strict())
+  .inputSchema(z.object({ name: storableTextSchema.trim().min(1).max(100) }).strict())
   .action(async ({ parsedInput, ctx }) => createApiKey(await getDb(), parsedInput.name, ctx.actor));
 
 export const revokeApiKeyAction = adminActionClient

@@ -2,11 +2,14 @@ import { and, desc, eq } from "drizzle-orm";
 import { NotFoundError } from "@/credits/errors";
 import { getBalance } from "@/credits/get-balance";
 import { listTransactions } from "@/credits/list-transactions";
+import { isStorableText } from "@/credits/schemas";
 import { auditLog, creditLot, creditPurchase, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 
 /** Everything an operator needs to answer "what happened to this customer's credits?". */
 export async function getUserOverview(db: DatabaseOrTransaction, userId: string) {
+  // A path segment such as `%00` names no user; asking the database would fail with 22021.
+  if (!isStorableText(userId)) throw new NotFoundError("User");
   const [account] = await db
     .select({
       id: user.id,

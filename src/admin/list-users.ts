@@ -1,4 +1,5 @@
 import { and, desc, eq, ilike, lt, or } from "drizzle-orm";
+import { isStorableText } from "@/credits/schemas";
 import { creditAccount, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 
@@ -20,6 +21,11 @@ export async function listUsers(
   input: { query?: string; limit?: number; before?: string } = {},
 ): Promise<{ users: AdminUserRow[]; nextBefore: string | null }> {
   const limit = Math.min(Math.max(input.limit ?? 25, 1), 100);
+  // Text PostgreSQL cannot store (a `?q=%00`) can match no name or email: asking would fail with 22021.
+  if (input.query && !isStorableText(input.query)) return { users: [], nextBefore: null };
+  // A cursor outside the years PostgreSQL and JavaScript share would fail with 22008; it is ignored.
+  const before = input.before ? new Date(input.before) : undefined;
+  const beforeUsable = before && before.getUTCFullYear() >= 1 && before.getUTCFullYear() <= 9999;
   const pattern = input.query?.trim() ? `%${input.query.trim().replace(/[%_\\]/g, "\\$&")}%` : undefined;
   const rows = await db
     .select({
@@ -38,7 +44,7 @@ export async function listUsers(
     .where(
       and(
         pattern ? or(ilike(user.email, pattern), ilike(user.name, pattern)) : undefined,
-        input.before ? lt(user.createdAt, new Date(input.before)) : undefined,
+        before && beforeUsable ? lt(user.createdAt, before) : undefined,
       ),
     )
     .orderBy(desc(user.createdAt))

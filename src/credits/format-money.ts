@@ -1,12 +1,23 @@
+import { currencyRule, formatAmountText } from "./currencies";
 import type { Money } from "./packages";
 
 /**
- * Formats integer minor units for a locale. The number of fraction digits comes from the currency
- * itself (Intl knows USD has 2 and JPY has 0), so 999 USD cents reads $9.99 and 999 JPY reads ¥999.
+ * Formats integer minor units for a locale. How many decimals an amount has comes from Stripe's currency
+ * table (src/credits/currencies.ts), not from Intl, which disagrees for some currencies: an ISK amount of
+ * 100 is 1 króna in Stripe's API, where Intl would read it as 100. So 999 USD reads $9.99, 999 JPY ¥999,
+ * 50000 ISK ISK 500, 1045 HUF HUF 10.45 and 1230 KWD KWD 1.230. Intl still decides symbols, grouping and
+ * the decimal separator for the locale. The amount is handed to Intl as an exact decimal text, so no
+ * floating-point division can round it.
  */
 export function formatMoney(money: Money, locale: string): string {
-  const currency = money.currency.toUpperCase();
-  const formatter = new Intl.NumberFormat(locale, { style: "currency", currency });
-  const digits = formatter.resolvedOptions().maximumFractionDigits ?? 2;
-  return formatter.format(money.amount / 10 ** digits);
+  const rule = currencyRule(money.currency);
+  const formatter = new Intl.NumberFormat(locale, {
+    style: "currency",
+    currency: money.currency.toUpperCase(),
+    minimumFractionDigits: rule.exponent,
+    maximumFractionDigits: rule.exponent,
+    // ISK 500, not ISK 500.00; a fraction, where one exists, shows in full (ISK 10.50).
+    trailingZeroDisplay: rule.wholeUnitsUsual ? "stripIfInteger" : "auto",
+  });
+  return formatter.format(formatAmountText(money) as Intl.StringNumericLiteral);
 }

@@ -1,20 +1,36 @@
 import { z } from "zod";
+import { stripeChargeProblem } from "./currencies";
 
 /** ISO 4217 code, lower-case as Stripe uses it. */
 export const currencySchema = z.string().regex(/^[a-z]{3}$/);
 
-/** Amounts are integers in the currency's minor unit (cents for USD, yen for JPY). Never floats. */
+/**
+ * Amounts are integers in the currency's minor unit as Stripe's API counts it (cents for USD, yen for
+ * JPY, 1/100 króna for ISK: see src/credits/currencies.ts). Never floats.
+ */
 export const moneySchema = z.object({
   amount: z.number().int().positive(),
   currency: currencySchema,
 });
 export type Money = z.infer<typeof moneySchema>;
 
+/**
+ * A price Stripe would accept for a charge: a multiple of the currency's step (whole krónur for ISK and
+ * UGX, a last digit of 0 for the three-decimal currencies), within the digit limit and at least Stripe's
+ * minimum charge. The catalog is parsed when this module loads, so a price Stripe would refuse stops the
+ * app at start instead of failing a customer's payment.
+ */
+export const priceSchema = moneySchema.superRefine((price, ctx) => {
+  const problem = stripeChargeProblem(price);
+  if (problem)
+    ctx.addIssue({ code: "custom", message: `Stripe would refuse this price: ${problem}`, path: ["amount"] });
+});
+
 export const creditPackageSchema = z.object({
   id: z.string().regex(/^[a-z0-9-]+$/),
   /** The display name's message key suffix: `packages.<id>.name` in messages/*.json. */
   credits: z.number().int().positive(),
-  price: moneySchema,
+  price: priceSchema,
   popular: z.boolean(),
   /** A message key, so the description is translated like every other UI string. */
   description: z.string(),
@@ -29,7 +45,7 @@ export type CreditPackage = z.infer<typeof creditPackageSchema>;
  * The packages on sale. The server is the only place a price or a credit amount is decided:
  * a purchase snapshots the package at the moment its PaymentIntent is created.
  */
-export const CREDIT_PACKAGES: readonly CreditPackage[] = z.array(creditPackageSchema).parse([
+export const CREDIT_PACKAGES: readonly CreditPackage[] = parseCreditPackages([
   {
     id: "basic",
     credits: 100,
@@ -60,6 +76,21 @@ export const CREDIT_PACKAGES: readonly CreditPackage[] = z.array(creditPackageSc
     expireDays: 365,
   },
 ]);
+
+/**
+ * Validates a catalog, throwing one readable error that names the package and what is wrong (for a
+ * price: why Stripe would refuse it), so a bad catalog stops the app at start.
+ */
+export function parseCreditPackages(input: unknown[]): CreditPackage[] {
+  const parsed = z.array(creditPackageSchema).safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const [index, ...path] = issue.path;
+    const id = (input[index as number] as { id?: unknown } | undefined)?.id;
+    return `package ${JSON.stringify(id ?? index)} ${path.join(".")}: ${issue.message}`;
+  });
+  throw new Error(`Invalid credit packages (src/credits/packages.ts): ${problems.join("; ")}`);
+}
 
 export const PACKAGE_NAMES: Record<string, string> = {
   basic: "Basic",

@@ -3,10 +3,69 @@ import { z } from "zod";
 /** Credits move in whole units. The upper bound keeps every sum far inside 2^53. */
 export const MAX_CREDITS_PER_OPERATION = 1_000_000_000;
 
+/**
+ * Whether PostgreSQL can store this text exactly as given. `text` and `jsonb` refuse U+0000 (SQLSTATE
+ * 22021 / 22P05), so a NUL would fail the same way on every retry; a lone UTF-16 surrogate (JSON's
+ * `"\ud800"` escape makes one) has no UTF-8 form, and the drivers would silently store U+FFFD instead.
+ * Both are refused as invalid input rather than altered, so what is stored is what the caller sent and
+ * a retry's fingerprint matches the first attempt's. Every text that enters the system is checked with
+ * this rule: request bodies at any depth (keys too), query strings, path ids, server actions, the CLI.
+ */
+export function isStorableText(value: string): boolean {
+  return !value.includes("\u0000") && !LONE_SURROGATE.test(value);
+}
+// With the `u` flag a valid surrogate pair is one code point outside this range; only lone halves match.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+export const UNSTORABLE_TEXT_MESSAGE = "must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate";
+
+/** The shared text rule: start every text field's schema from this. */
+export const storableTextSchema = z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
+
+/**
+ * The path of the first string in a JSON-like value (object keys included, at any depth) that
+ * PostgreSQL cannot store, or null when every string is storable. Iterative, so a deeply nested body
+ * cannot exhaust the stack.
+ */
+export function findUnstorableText(value: unknown): (string | number)[] | null {
+  const pending: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { value: current, path } = next;
+    if (typeof current === "string") {
+      if (!isStorableText(current)) return path;
+    } else if (Array.isArray(current)) {
+      current.forEach((item, index) => {
+        pending.push({ value: item, path: [...path, index] });
+      });
+    } else if (current !== null && typeof current === "object" && !(current instanceof Date)) {
+      for (const [key, item] of Object.entries(current)) {
+        if (!isStorableText(key)) return [...path, key];
+        pending.push({ value: item, path: [...path, key] });
+      }
+    }
+  }
+  return null;
+}
+
+/** Free-form JSON (metadata) whose every key and string value PostgreSQL can store. */
+export const storableJsonRecordSchema = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const path = findUnstorableText(value);
+  if (path)
+    ctx.addIssue({ code: "custom", message: UNSTORABLE_TEXT_MESSAGE, path: path.map(printablePathSegment) });
+});
+
+/** A path segment fit for an error message: an unstorable key is shown escaped, never echoed raw. */
+export function printablePathSegment(segment: string | number | symbol): string | number {
+  if (typeof segment === "number") return segment;
+  const text = String(segment);
+  // JSON.stringify escapes U+0000 and lone surrogates as \u0000 / \ud800.
+  return isStorableText(text) ? text : JSON.stringify(text).slice(1, -1);
+}
+
 export const creditAmountSchema = z.number().int().positive().max(MAX_CREDITS_PER_OPERATION);
-export const userIdSchema = z.string().min(1).max(200);
+export const userIdSchema = storableTextSchema.min(1).max(200);
 export const idempotencyKeySchema = z.string().min(1).max(255);
-export const descriptionSchema = z.string().trim().min(1).max(500);
+export const descriptionSchema = storableTextSchema.trim().min(1).max(500);
 
 export const creditEntryTypes = [
   "purchase",
@@ -38,9 +97,9 @@ export const addCreditsInputSchema = z
     expireDays: z.number().int().positive().max(36_500).optional(),
     expiresAt: z.date().optional(),
     category: z.enum(lotCategories).optional(),
-    reference: z.string().max(255).optional(),
+    reference: storableTextSchema.max(255).optional(),
     purchaseId: z.uuid().optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
+    metadata: storableJsonRecordSchema.optional(),
   })
   .strict()
   .refine((input) => !(input.expireDays && input.expiresAt), "Give expireDays or expiresAt, not both");
@@ -54,7 +113,7 @@ export const consumeCreditsInputSchema = z
     amount: creditAmountSchema,
     description: descriptionSchema,
     idempotencyKey: idempotencyKeySchema,
-    metadata: z.record(z.string(), z.unknown()).optional(),
+    metadata: storableJsonRecordSchema.optional(),
   })
   .strict();
 export type ConsumeCreditsInput = z.input<typeof consumeCreditsInputSchema>;

@@ -1,6 +1,8 @@
 import { eq } from "drizzle-orm";
 import { type Actor, recordAudit } from "@/audit/record-audit";
-import { CreditsError, NotFoundError } from "@/credits/errors";
+import { stripeAmountProblem } from "@/credits/currencies";
+import { CreditsError, InvalidInputError, NotFoundError } from "@/credits/errors";
+import { isStorableText } from "@/credits/schemas";
 import { creditPurchase } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
@@ -10,6 +12,12 @@ import type { PaymentProvider } from "./types";
  * An admin refunds a purchase: the provider (Stripe, or the sandbox) is asked to refund, and the audit log
  * records who asked. Credits are not touched here: the ledger changes when the refund's event arrives,
  * exactly as for a refund made in Stripe's dashboard, so there is one path for every refund.
+ *
+ * `amount` is in the purchase currency's minor units as Stripe counts them (src/credits/currencies.ts).
+ * Everything Stripe would refuse is refused here first, before anything is asked of the provider, with
+ * invalid_input (400): a reason PostgreSQL cannot store (the audit entry is written after the provider
+ * accepted, so it must not fail then), or an amount that is not a whole multiple of the currency's
+ * step (whole krónur for ISK and UGX, a last digit of 0 for KWD, BHD, JOD, OMR and TND).
  */
 export async function refundPurchase(
   db: Database,
@@ -17,6 +25,10 @@ export async function refundPurchase(
   input: { purchaseId: string; amount?: number; reason: string; requestId?: string },
   actor: Actor,
 ): Promise<{ refundId: string }> {
+  if (!isStorableText(input.reason))
+    throw new InvalidInputError(
+      "The reason contains text that cannot be stored (U+0000 or an unpaired surrogate).",
+    );
   const [purchase] = await db.select().from(creditPurchase).where(eq(creditPurchase.id, input.purchaseId));
   if (!purchase) throw new NotFoundError("Purchase");
   if (purchase.status !== "succeeded" || !purchase.paymentIntentId) {
@@ -33,6 +45,11 @@ export async function refundPurchase(
       "refund_not_possible",
       "A refund amount must be a positive whole number of minor units.",
     );
+  }
+  if (input.amount !== undefined) {
+    const problem = stripeAmountProblem({ amount: input.amount, currency: purchase.currency });
+    if (problem)
+      throw new InvalidInputError(`Stripe would refuse this refund: ${problem}.`, { amount: input.amount });
   }
   const amount = input.amount ?? purchase.amount - purchase.amountRefunded;
   const { refundId } = await provider.refundPayment({

@@ -63,17 +63,97 @@ function isClientDisconnect(error: unknown): boolean {
   return false;
 }
 
-/** PostgreSQL / driver signals that the database is down or unreachable (as opposed to a bug). */
-function isDatabaseUnavailable(error: unknown): boolean {
+/**
+ * The SQLSTATE of a database error (PostgreSQL's five-character code, from node-postgres or PGlite),
+ * looking through the wrappers Drizzle puts around it. Node's own errno codes (ECONNRESET, EPIPE…) are
+ * not SQLSTATEs and are skipped.
+ */
+function sqlStateOf(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  for (let current = error; current && typeof current === "object" && !seen.has(current); ) {
+    seen.add(current);
+    const { code } = current as { code?: unknown };
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("E")) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const INPUT_NOT_STORABLE: ClassifiedError = {
+  status: 400,
+  code: "invalid_input",
+  message: "The request contains a value the database cannot store (such as U+0000 in a text).",
+  retryable: false,
+};
+const DATABASE_BUSY: ClassifiedError = {
+  status: 503,
+  code: "database_busy",
+  message: "The service is busy. Please retry.",
+  retryable: true,
+};
+const DATABASE_UNAVAILABLE: ClassifiedError = {
+  status: 503,
+  code: "database_unavailable",
+  message: "The database is unavailable. Please retry.",
+  retryable: true,
+};
+const INTERNAL_ERROR: ClassifiedError = {
+  status: 500,
+  code: "internal_error",
+  message: "Something went wrong on our side.",
+  // An unknown failure is not known to pass on a retry: a client told to retry an input that fails
+  // deterministically retries forever. Transient conditions have their own 503 codes below.
+  retryable: false,
+};
+
+/**
+ * What a database error means for the client, by SQLSTATE (never by message text, which changes between
+ * versions and locales: https://www.postgresql.org/docs/current/errcodes-appendix.html).
+ *
+ * - A value the caller sent that PostgreSQL cannot take (a NUL in a text, an over-long string, a number
+ *   or date out of range, a malformed uuid): 400 invalid_input, not retryable. Request validation refuses
+ *   these first; this is the backstop for any path that misses one.
+ * - Waits and conflicts that a retry resolves (serialization failure, deadlock, lock or statement
+ *   timeout): 503 database_busy, retryable.
+ * - The database unreachable, shutting down or out of connections: 503 database_unavailable, retryable.
+ * - Anything else, including a CHECK constraint (23514: the ledger's own invariants such as
+ *   `balance >= 0`, which validated input never reaches, so a violation is our fault): undefined, i.e.
+ *   500 internal_error, not retryable.
+ */
+export function classifyDatabaseError(sqlState: string): ClassifiedError | undefined {
+  switch (sqlState) {
+    case "22001": // string_data_right_truncation
+    case "22003": // numeric_value_out_of_range
+    case "22007": // invalid_datetime_format
+    case "22008": // datetime_field_overflow
+    case "22021": // character_not_in_repertoire (U+0000 in text)
+    case "22P02": // invalid_text_representation
+    case "22P05": // untranslatable_character (\u0000 in jsonb)
+      return INPUT_NOT_STORABLE;
+    case "40001": // serialization_failure
+    case "40P01": // deadlock_detected
+    case "55P03": // lock_not_available (lock_timeout)
+    case "57014": // query_canceled (statement_timeout)
+      return DATABASE_BUSY;
+  }
+  // 08: connection exception; 53: insufficient resources (too many connections, out of memory, disk
+  // full); 57P01-57P05: admin or crash shutdown, cannot connect now, idle session timeout.
+  if (/^(08|53|57P0)/.test(sqlState)) return DATABASE_UNAVAILABLE;
+  return undefined;
+}
+
+/**
+ * Driver-level signs that the database cannot be reached. These failures happen before PostgreSQL
+ * could answer, so they carry no SQLSTATE: Node's errno codes on the socket, and node-postgres /
+ * PGlite errors that have only a message (a pool timeout, a closed client).
+ */
+function isDatabaseUnreachable(error: unknown): boolean {
   const seen = new Set<unknown>();
   let current: unknown = error;
   while (current && typeof current === "object" && !seen.has(current)) {
     seen.add(current);
     const { code, message } = current as { code?: unknown; message?: unknown };
-    if (
-      typeof code === "string" &&
-      (/^(08|57P0)/.test(code) || ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code))
-    ) {
+    if (typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code)) {
       return true;
     }
     if (
@@ -89,20 +169,13 @@ function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
-/** Lock or statement timeouts: the request waited too long for another one and may be retried. */
-function isDatabaseBusy(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; current && typeof current === "object" && depth < 5; depth++) {
-    const { code } = current as { code?: unknown };
-    if (code === "55P03" || code === "57014" || code === "40001" || code === "40P01") return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
 export type ClassifiedError = { status: number; code: string; message: string; retryable: boolean };
 
-/** One mapping from failures to what a client sees, used by every route handler and server action. */
+/**
+ * One mapping from failures to what a client sees, used by every route handler and server action.
+ * Every deterministic refusal is a 4xx with a code and not retryable; `retryable: true` only where a
+ * retry of the same request can succeed (503s, 502 from the payment provider, 429).
+ */
 export function classifyError(error: unknown): ClassifiedError {
   if (error instanceof CreditsError) {
     const status = STATUS_BY_CODE[error.code] ?? 400;
@@ -117,28 +190,11 @@ export function classifyError(error: unknown): ClassifiedError {
       retryable: true,
     };
   }
-  if (isDatabaseBusy(error)) {
-    return {
-      status: 503,
-      code: "database_busy",
-      message: "The service is busy. Please retry.",
-      retryable: true,
-    };
-  }
-  if (isDatabaseUnavailable(error)) {
-    return {
-      status: 503,
-      code: "database_unavailable",
-      message: "The database is unavailable. Please retry.",
-      retryable: true,
-    };
-  }
-  return {
-    status: 500,
-    code: "internal_error",
-    message: "Something went wrong on our side.",
-    retryable: true,
-  };
+  const sqlState = sqlStateOf(error);
+  const classified = sqlState ? classifyDatabaseError(sqlState) : undefined;
+  if (classified) return classified;
+  if (!sqlState && isDatabaseUnreachable(error)) return DATABASE_UNAVAILABLE;
+  return INTERNAL_ERROR;
 }
 
 export function errorResponse(error: unknown, context: Record<string, unknown> = {}): Response {

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { CreditsError } from "@/credits/errors";
+import { findUnstorableText, printablePathSegment, UNSTORABLE_TEXT_MESSAGE } from "@/credits/schemas";
 
 /** Bodies of this API are a few hundred bytes; anything near this limit is not a real request. */
 export const MAX_JSON_BODY_BYTES = 16 * 1024;
@@ -7,15 +8,17 @@ export const MAX_JSON_BODY_BYTES = 16 * 1024;
 export class RequestError extends CreditsError {}
 
 /**
- * Reads a JSON body safely: the right content type, a size limit enforced while reading, valid JSON,
- * and a strict schema (unknown fields are refused so a client cannot believe it set a price).
+ * Reads a JSON body safely: the right content type, a size limit enforced while reading, valid UTF-8
+ * and valid JSON, every string (keys too, at any depth) storable by PostgreSQL (see isStorableText), and
+ * a strict schema (unknown fields are refused so a client cannot believe it set a price). Every refusal
+ * is a 4xx with a code: the same body would fail the same way again.
  */
 export async function readJsonBody<Schema extends z.ZodType>(
   request: Request,
   schema: Schema,
   maxBytes = MAX_JSON_BODY_BYTES,
 ): Promise<z.output<Schema>> {
-  const text = await readTextBody(request, maxBytes);
+  const text = await readTextBody(request, maxBytes, { strictUtf8: true });
   const contentType = request.headers.get("content-type") ?? "";
   // An empty body stands for `{}` (e.g. releasing a hold); a non-empty one must say it is JSON.
   if (text.length > 0 && !/^application\/json\b/i.test(contentType)) {
@@ -27,15 +30,46 @@ export async function readJsonBody<Schema extends z.ZodType>(
   } catch {
     throw new RequestError("malformed_json", "The body is not valid JSON.");
   }
-  const parsed = schema.safeParse(json);
+  // Before the schema, so no field of any route (stored or not) can carry text the database refuses.
+  const unstorable = findUnstorableText(json);
+  if (unstorable) throw invalidInput(unstorable, UNSTORABLE_TEXT_MESSAGE);
+  return parseWith(schema, json);
+}
+
+/**
+ * Reads a query string into a strict schema: every name and value must be storable text (a `%00`
+ * decodes to U+0000), unknown names are refused. Answers 400 invalid_input.
+ */
+export function readQuery<Schema extends z.ZodType>(request: Request, schema: Schema): z.output<Schema> {
+  const query = Object.fromEntries(new URL(request.url).searchParams);
+  const unstorable = findUnstorableText(query);
+  if (unstorable) throw invalidInput(unstorable, UNSTORABLE_TEXT_MESSAGE, "query");
+  return parseWith(schema, query);
+}
+
+function parseWith<Schema extends z.ZodType>(schema: Schema, input: unknown): z.output<Schema> {
+  const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-    throw new RequestError("invalid_input", `${where}${issue?.message ?? "Invalid input"}`, {
-      context: { issues: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) },
+    throw invalidInput(issue?.path ?? [], issue?.message ?? "Invalid input", undefined, {
+      issues: parsed.error.issues.map((i) => ({ path: printablePath(i.path), message: i.message })),
     });
   }
   return parsed.data;
+}
+
+function printablePath(path: readonly PropertyKey[]): string {
+  return path.map(printablePathSegment).join(".");
+}
+
+function invalidInput(
+  path: readonly PropertyKey[],
+  message: string,
+  where = "",
+  context: Record<string, unknown> = {},
+): RequestError {
+  const at = path.length ? printablePath(path) : where;
+  return new RequestError("invalid_input", `${at ? `${at}: ` : ""}${message}`, { context });
 }
 
 /**
@@ -45,17 +79,37 @@ export async function readJsonBody<Schema extends z.ZodType>(
  * handling, BENCHMARKS.md). Without one (chunked), it is read piece by piece and refused as soon as it
  * passes the limit, so an endless body never fills memory.
  */
-export async function readTextBody(request: Request, maxBytes: number): Promise<string> {
+export async function readTextBody(
+  request: Request,
+  maxBytes: number,
+  options: { strictUtf8?: boolean } = {},
+): Promise<string> {
   const declaredLength = request.headers.get("content-length");
   if (Number(declaredLength ?? "0") > maxBytes)
     throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
-  return declaredLength !== null && /^\d+$/.test(declaredLength)
-    ? request.text()
-    : readLimitedText(request, maxBytes);
+  if (declaredLength !== null && /^\d+$/.test(declaredLength)) {
+    return options.strictUtf8 ? decodeUtf8(await request.arrayBuffer()) : request.text();
+  }
+  const bytes = await readLimitedBytes(request, maxBytes);
+  return options.strictUtf8 ? decodeUtf8(bytes) : bytes.toString("utf8");
 }
 
-async function readLimitedText(request: Request, maxBytes: number): Promise<string> {
-  if (!request.body) return "";
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * JSON travels as UTF-8 (RFC 8259). Bytes that are not UTF-8 would be decoded to U+FFFD and stored as
+ * something the client never sent, so they are refused, as an unpaired surrogate in a JSON escape is.
+ */
+function decodeUtf8(bytes: ArrayBuffer | Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new RequestError("malformed_json", "The body is not valid UTF-8.");
+  }
+}
+
+async function readLimitedBytes(request: Request, maxBytes: number): Promise<Buffer> {
+  if (!request.body) return Buffer.alloc(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -69,5 +123,5 @@ async function readLimitedText(request: Request, maxBytes: number): Promise<stri
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }

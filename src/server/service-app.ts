@@ -12,6 +12,7 @@ import * as holds from "@/app/api/v1/users/[userId]/holds/route";
 import * as transactions from "@/app/api/v1/users/[userId]/transactions/route";
 import * as stripeWebhook from "@/app/api/webhooks/stripe/route";
 import { getLocalSecrets } from "@/config/local-secrets";
+import { CREDIT_PACKAGES } from "@/credits/packages";
 import { getConnection } from "@/db/client";
 import { logger } from "@/lib/logger";
 import { errorResponse } from "./http-errors";
@@ -39,6 +40,9 @@ export function isServicePath(url: string | undefined): boolean {
  * that is down at start is not fatal: requests answer 503 and the next one tries to connect again.
  */
 export async function prepareServiceRoutes(): Promise<void> {
+  // The catalog is validated when its module loads (a price Stripe would refuse throws), so importing it
+  // here stops `npm start` before it listens.
+  logger.debug({ packages: CREDIT_PACKAGES.length }, "credit packages checked");
   getLocalSecrets();
   try {
     await getConnection();

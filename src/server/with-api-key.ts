@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { z } from "zod";
 import { NotFoundError } from "@/credits/errors";
+import { isStorableText } from "@/credits/schemas";
 import { getDb } from "@/db/client";
 import { user } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
@@ -92,9 +93,12 @@ export function withApiMutation<Params, Schema extends z.ZodType>(
   });
 }
 
-/** 404 for a user id that does not exist, before anything is written for it. */
+/**
+ * 404 for a user id that does not exist, before anything is written for it. An id no user can have (too
+ * long, or text PostgreSQL cannot store, e.g. `%00` in the path) is answered without asking the database.
+ */
 export async function assertUserExists(db: DatabaseOrTransaction, userId: string): Promise<void> {
-  if (userId.length > 200) throw new NotFoundError("User");
+  if (userId.length > 200 || !isStorableText(userId)) throw new NotFoundError("User");
   const [row] = await db.select({ id: user.id }).from(user).where(eq(user.id, userId));
   if (!row) throw new NotFoundError("User", { userId });
 }

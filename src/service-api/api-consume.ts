@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { z } from "zod";
 import { IdempotencyConflictError, NotFoundError } from "@/credits/errors";
 import { requestHash } from "@/credits/idempotency";
+import { isStorableText } from "@/credits/schemas";
 import { executePrepared, firstRow, sqlStateOf } from "@/credits/sql-rows";
 import type { Database } from "@/db/types";
 import type { consumeBodySchema } from "./schemas";
@@ -28,7 +29,8 @@ export async function apiConsume(
   },
   now: Date = new Date(),
 ): Promise<{ status: number; body: unknown; replayed: boolean }> {
-  if (input.userId.length > 200) throw new NotFoundError("User");
+  // An id no user can have (see assertUserExists) is a 404 before the database is asked.
+  if (input.userId.length > 200 || !isStorableText(input.userId)) throw new NotFoundError("User");
   const description = input.body.description ?? `Usage via API key ${input.apiKeyName}`;
   const metadata = { ...input.body.metadata, apiKeyId: input.apiKeyId };
   const ledgerKey = `api:${input.apiKeyId}:${input.idempotencyKey}`;

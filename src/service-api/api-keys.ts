@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import { type Actor, recordAudit } from "@/audit/record-audit";
-import { NotFoundError } from "@/credits/errors";
+import { InvalidInputError, NotFoundError } from "@/credits/errors";
+import { isStorableText } from "@/credits/schemas";
 import { apiKey } from "@/db/schema";
 import type { Database } from "@/db/types";
 
@@ -31,12 +32,17 @@ function toView(row: typeof apiKey.$inferSelect): ApiKeyView {
   };
 }
 
-/** Creates a key and returns it in full: the only time it is ever shown. */
+/**
+ * Creates a key and returns it in full: the only time it is ever shown. A name PostgreSQL cannot store
+ * (U+0000, an unpaired surrogate) is refused with invalid_input, whichever surface it came from.
+ */
 export async function createApiKey(
   db: Database,
   name: string,
   actor: Actor,
 ): Promise<{ key: string; apiKey: ApiKeyView }> {
+  if (!isStorableText(name))
+    throw new InvalidInputError("The API key's name contains text that cannot be stored.");
   const key = `${KEY_PREFIX}${randomBytes(24).toString("base64url")}`;
   return db.transaction(async (tx) => {
     const [row] = await tx

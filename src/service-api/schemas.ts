@@ -1,12 +1,22 @@
 import { z } from "zod";
-import { creditAmountSchema, lotCategories, MAX_HOLD_TTL_SECONDS } from "@/credits/schemas";
+import {
+  creditAmountSchema,
+  descriptionSchema,
+  lotCategories,
+  MAX_HOLD_TTL_SECONDS,
+  storableTextSchema,
+} from "@/credits/schemas";
 
 /** The named schemas of the service API: they become `components.schemas` in the OpenAPI document. */
 export const apiSchemas = z.registry<{ id: string }>();
 
-const description = z.string().trim().min(1).max(500);
+// Text fields follow the shared rule (no U+0000, no unpaired surrogate: see isStorableText).
+const description = descriptionSchema;
 const metadata = z
-  .record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean(), z.null()]))
+  .record(
+    storableTextSchema.max(64),
+    z.union([storableTextSchema.max(500), z.number(), z.boolean(), z.null()]),
+  )
   .refine((value) => Object.keys(value).length <= 20, "at most 20 metadata keys");
 
 export const consumeBodySchema = z

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../../src/audit/record-audit";
 import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
-import { auditLog, sandboxPaymentIntent } from "../../src/db/schema";
+import { auditLog, creditPurchase, sandboxPaymentIntent } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox-payment";
@@ -265,6 +265,56 @@ describe.each(databaseKinds())("an admin refunds a purchase on %s", (kind) => {
         amountRefunded: 1000,
         clawedBackCredits: 125,
       });
+    });
+
+    it.each([
+      // ISK is two-decimal in Stripe's API but charged in whole krónur: 1050 (10.50 kr) is refused.
+      { currency: "isk", price: 50_000, refused: 1050, accepted: 1000 },
+      // UGX likewise.
+      { currency: "ugx", price: 500_000, refused: 100_050, accepted: 100_000 },
+      // KWD has three decimals and Stripe takes only amounts whose last digit is 0.
+      { currency: "kwd", price: 12_340, refused: 1234, accepted: 1230 },
+    ])("refuses a $currency refund amount Stripe would refuse, before calling Stripe", async (c) => {
+      // A purchase in that currency, paid through Stripe's webhook like any other.
+      const userId = await seedUser(database.db);
+      const paymentIntentId = `pi_${c.currency}_${randomUUID().slice(0, 8)}`;
+      const [row] = await database.db
+        .insert(creditPurchase)
+        .values({
+          userId,
+          packageId: "standard",
+          credits: 500,
+          amount: c.price,
+          currency: c.currency,
+          provider: "stripe",
+          paymentIntentId,
+        })
+        .returning();
+      const purchaseId = row?.id ?? "";
+      const metadata = { purchaseId, userId, packageId: "standard" };
+      const paid = await deliver(
+        "payment_intent.succeeded",
+        paymentIntentObject({ id: paymentIntentId, amount: c.price, currency: c.currency, metadata }),
+      );
+      expect(paid.outcome).toBe("granted");
+      const calls = stripe.refunds.length;
+
+      await expect(
+        refundPurchase(database.db, provider, { purchaseId, amount: c.refused, reason: "partial" }, admin),
+      ).rejects.toMatchObject({
+        code: "invalid_input",
+        message: expect.stringMatching(/Stripe would refuse/),
+      });
+      expect(stripe.refunds).toHaveLength(calls);
+      expect(await refundAudits(userId)).toEqual([]);
+
+      await refundPurchase(
+        database.db,
+        provider,
+        { purchaseId, amount: c.accepted, reason: "partial" },
+        admin,
+      );
+      expect(stripe.refunds.at(-1)).toMatchObject({ amount: String(c.accepted) });
     });
 
     it("refuses to refund a sandbox purchase through Stripe, without calling Stripe", async () => {

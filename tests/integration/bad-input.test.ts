@@ -1,16 +1,26 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adjustCredits } from "../../src/admin/adjust-credits";
+import { getUserOverview } from "../../src/admin/get-user-overview";
+import { listUsers } from "../../src/admin/list-users";
+import { POST as authPost } from "../../src/app/api/auth/[...all]/route";
 import { GET as purchaseGet } from "../../src/app/api/credits/purchases/[purchaseId]/route";
 import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
 import { GET as transactionsGet } from "../../src/app/api/credits/transactions/route";
+import { POST as generateImagePost } from "../../src/app/api/features/generate-image/route";
 import { POST as confirmPost } from "../../src/app/api/sandbox/payment-intents/[paymentIntentId]/confirm/route";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
+import { consumeCredits } from "../../src/credits/consume-credits";
+import { createHold } from "../../src/credits/create-hold";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { useDatabaseConnection } from "../../src/db/client";
 import type { Database } from "../../src/db/types";
+import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
+import { refundPurchase } from "../../src/payment/refund-purchase";
+import { classifyError } from "../../src/server/http-errors";
 import { createApiKey, revokeApiKey } from "../../src/service-api/api-keys";
 import { type V1Call, v1 } from "../support/api-v1";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
@@ -29,6 +39,10 @@ const serverEnv = configureServerEnv({
 afterAll(() => serverEnv.cleanup());
 
 const MEGABYTE = "x".repeat(1024 * 1024);
+/** PostgreSQL's text and jsonb cannot hold U+0000: every field that takes text must refuse it up front. */
+const NUL = "\u0000";
+/** An unpaired UTF-16 surrogate: valid in a JSON escape, no UTF-8 form, silently stored as U+FFFD. */
+const LONE_SURROGATE_JSON = '"\\ud800"';
 
 type Case = {
   name: string;
@@ -175,7 +189,7 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
     },
     {
       name: "purchase with control characters",
-      send: () => purchase({ json: { packageId: "basic\u0000\u202e" } }),
+      send: () => purchase({ json: { packageId: "basic\u202e" } }),
       status: 400,
       code: "package_unavailable",
     },
@@ -525,6 +539,206 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
       status: 404,
       code: "not_found",
     },
+    // Text PostgreSQL cannot store (U+0000, unpaired surrogates, bytes that are not UTF-8), in every kind
+    // of field of every endpoint: a 4xx with a code, never a retryable 500.
+    ...(
+      [
+        ["consume", (call: V1Call) => v1.consume(alice.id, { key, ...call })],
+        ["grant", (call: V1Call) => v1.grant(alice.id, { key, ...call })],
+        ["hold", (call: V1Call) => v1.hold(alice.id, { key, ...call })],
+      ] as const
+    ).flatMap(([endpoint, call]): Case[] => [
+      {
+        name: `${endpoint} with NUL in the description`,
+        send: () => call({ json: { amount: 1, description: `Video${NUL}export` } }),
+        status: 400,
+        code: "invalid_input",
+      },
+      {
+        name: `${endpoint} with only NUL as the description`,
+        send: () => call({ json: { amount: 1, description: NUL } }),
+        status: 400,
+        code: "invalid_input",
+      },
+      {
+        name: `${endpoint} with an unpaired surrogate in the description`,
+        send: () =>
+          call({
+            body: `{"amount":1,"description":${LONE_SURROGATE_JSON}}`,
+            contentType: "application/json",
+          }),
+        status: 400,
+        code: "invalid_input",
+      },
+      {
+        name: `${endpoint} with bytes that are not UTF-8`,
+        send: () =>
+          call({
+            body: Buffer.concat([
+              Buffer.from('{"amount":1,"description":"a'),
+              Buffer.from([0xff]),
+              Buffer.from('"}'),
+            ]),
+            contentType: "application/json",
+          }),
+        status: 400,
+        code: "malformed_json",
+      },
+      {
+        name: `${endpoint} with NUL in an unknown field`,
+        send: () => call({ json: { amount: 1, [`x${NUL}`]: NUL } }),
+        status: 400,
+        code: "invalid_input",
+      },
+      {
+        name: `${endpoint} for a user id with NUL in the path`,
+        send: () =>
+          ({ consume: v1.consume, grant: v1.grant, hold: v1.hold })[endpoint](`${alice.id}${NUL}`, {
+            key,
+            json: { amount: 1 },
+          }),
+        status: 404,
+        code: "not_found",
+      },
+    ]),
+    {
+      name: "consume with NUL in a metadata value",
+      send: () => consume({ json: { amount: 1, metadata: { job: `a${NUL}b` } } }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "consume with NUL in a metadata key",
+      send: () => consume({ json: { amount: 1, metadata: { [`job${NUL}`]: "a" } } }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "consume with an unpaired surrogate in a metadata key",
+      send: () =>
+        consume({
+          body: `{"amount":1,"metadata":{${LONE_SURROGATE_JSON}:"a"}}`,
+          contentType: "application/json",
+        }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "consume with NUL deep inside a nested unknown field",
+      send: () => consume({ json: { amount: 1, extra: { a: [{ b: NUL }] } } }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "capture with NUL in the hold id",
+      send: () => v1.capture(`00000000-0000-4000-8000-000000000000${NUL}`, { key, json: {} }),
+      status: 404,
+      code: "not_found",
+    },
+    {
+      name: "release with NUL in the hold id",
+      send: () => v1.release(`00000000-0000-4000-8000-000000000000${NUL}`, { key }),
+      status: 404,
+      code: "not_found",
+    },
+    {
+      name: "balance of a user id with NUL",
+      send: () => v1.balance(`${alice.id}${NUL}`, { key }),
+      status: 404,
+      code: "not_found",
+    },
+    {
+      name: "history of a user id with NUL",
+      send: () => v1.transactions(`${alice.id}${NUL}`, { key }),
+      status: 404,
+      code: "not_found",
+    },
+    {
+      name: "API history with NUL in the cursor",
+      send: () => v1.transactions(alice.id, { key, query: "cursor=1%00" }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "API history with NUL in a parameter name",
+      send: () => v1.transactions(alice.id, { key, query: "limit%00=1" }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "history with NUL in the cursor",
+      send: () => history("cursor=%00"),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "purchase with NUL in the packageId",
+      send: () => purchase({ json: { packageId: `basic${NUL}` } }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "purchase with NUL in an ignored price field",
+      send: () => purchase({ json: { packageId: "basic", price: NUL } }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "reading a purchase whose id has NUL",
+      send: () =>
+        purchaseGet(
+          appRequest(`/api/credits/purchases/${bobPurchase}%00`, { cookie: alice.cookie }),
+          routeContext({ purchaseId: `${bobPurchase}${NUL}` }),
+        ),
+      status: 404,
+      code: "not_found",
+    },
+    {
+      name: "confirming a payment whose id has NUL",
+      send: () =>
+        confirmPost(
+          appRequest(`/api/sandbox/payment-intents/${bobPaymentIntent}%00/confirm`, {
+            cookie: bob.cookie,
+            json: { cardNumber: "4242424242424242" },
+          }),
+          routeContext({ paymentIntentId: `${bobPaymentIntent}${NUL}` }),
+        ),
+      status: 404,
+      code: "not_found",
+    },
+    {
+      name: "confirm with NUL in the card number",
+      send: () => confirm(bobPaymentIntent, { cookie: bob.cookie, json: { cardNumber: `4242${NUL}` } }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "generating an image with NUL in the prompt",
+      send: () =>
+        generateImagePost(
+          appRequest("/api/features/generate-image", {
+            cookie: alice.cookie,
+            json: { prompt: `a cat${NUL}`, requestId: "00000000-0000-4000-8000-000000000001" },
+          }),
+          noParams,
+        ),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
+      name: "generating an image with an unpaired surrogate in the prompt",
+      send: () =>
+        generateImagePost(
+          appRequest("/api/features/generate-image", {
+            cookie: alice.cookie,
+            body: `{"prompt":"a cat ${LONE_SURROGATE_JSON.slice(1, -1)}","requestId":"00000000-0000-4000-8000-000000000002"}`,
+            contentType: "application/json",
+          }),
+          noParams,
+        ),
+      status: 400,
+      code: "invalid_input",
+    },
   ];
 
   let before: Awaited<ReturnType<typeof snapshot>>;
@@ -538,10 +752,198 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
     const { status, body } =
       response instanceof Response
         ? await readJson<{ error?: { code?: string } }>(response)
-        : (response as { status: number; body: { error?: { code?: string } } });
+        : (response as { status: number; body: { error?: { code?: string; retryable?: boolean } } });
     expect(status).toBe(testCase.status);
     expect(typeof body.error?.code).toBe("string");
     if (testCase.code) expect(body.error?.code).toBe(testCase.code);
+    // A refusal that will recur is never marked retryable, or well-behaved clients retry forever.
+    expect((body.error as { retryable?: boolean } | undefined)?.retryable ?? false).toBe(false);
+  });
+
+  it("refuses sign-up and sign-in with text PostgreSQL cannot store, with a 4xx and no account", async () => {
+    const attempts = [
+      {
+        path: "/api/auth/sign-up/email",
+        json: { email: "nul@example.test", password: "correct horse battery", name: `Eve${NUL}` },
+      },
+      {
+        path: "/api/auth/sign-up/email",
+        json: { email: `nul${NUL}@example.test`, password: "correct horse battery", name: "Eve" },
+      },
+      {
+        path: "/api/auth/sign-up/email",
+        json: { email: "nul2@example.test", password: "correct horse battery", name: "\ud800" },
+      },
+      {
+        path: "/api/auth/sign-in/email",
+        json: { email: `alice-${kind}@example.test${NUL}`, password: "correct horse battery" },
+      },
+    ];
+    for (const attempt of [
+      ...attempts,
+      { path: "/api/auth/update-user", json: { name: `Alice${NUL}` }, cookie: alice.cookie },
+      { path: "/api/auth/verify-email?token=%00" },
+    ] as { path: string; json?: unknown; cookie?: string }[]) {
+      const response = await authPost(
+        appRequest(attempt.path, {
+          ...(attempt.json === undefined ? {} : { json: attempt.json }),
+          ...(attempt.cookie ? { cookie: attempt.cookie } : {}),
+        }),
+      );
+      const body = (await response.json()) as {
+        code?: string;
+        error?: { code?: string; retryable?: boolean };
+      };
+      expect(response.status, attempt.path).toBe(400);
+      expect(body.error?.code ?? body.code, attempt.path).toBeTypeOf("string");
+      expect(body.error?.retryable ?? false).toBe(false);
+    }
+    const users = (await database.db.execute(
+      sql`SELECT count(*)::int AS n FROM "user" WHERE email LIKE 'nul%'`,
+    )) as unknown as {
+      rows: { n: number }[];
+    };
+    expect(users.rows[0]?.n).toBe(0);
+  });
+
+  it("refuses the same text in the ledger's own operations and the operators' use cases", async () => {
+    const admin = { userId: null, label: "ops@example.test" };
+    const refusals: [string, () => Promise<unknown>][] = [
+      [
+        "a grant's description",
+        () =>
+          addCredits(database.db, {
+            userId: alice.id,
+            amount: 1,
+            type: "grant",
+            description: `x${NUL}`,
+            idempotencyKey: "nul-1",
+          }),
+      ],
+      [
+        "a grant's metadata",
+        () =>
+          addCredits(database.db, {
+            userId: alice.id,
+            amount: 1,
+            type: "grant",
+            description: "x",
+            idempotencyKey: "nul-2",
+            metadata: { a: { b: [`x${NUL}`] } },
+          }),
+      ],
+      [
+        "a spend's metadata key",
+        () =>
+          consumeCredits(database.db, {
+            userId: alice.id,
+            amount: 1,
+            description: "x",
+            idempotencyKey: "nul-3",
+            metadata: { [`k${NUL}`]: 1 },
+          }),
+      ],
+      [
+        "a spend's user id",
+        () =>
+          consumeCredits(database.db, {
+            userId: `${alice.id}${NUL}`,
+            amount: 1,
+            description: "x",
+            idempotencyKey: "nul-4",
+          }),
+      ],
+      [
+        "a hold's description",
+        () =>
+          createHold(database.db, {
+            userId: alice.id,
+            amount: 1,
+            description: "\ud800",
+            idempotencyKey: "nul-5",
+          }),
+      ],
+      [
+        "an admin adjustment's reason",
+        () => adjustCredits(database.db, { userId: alice.id, delta: 5, reason: `bonus${NUL}` }, admin),
+      ],
+      [
+        "an admin deduction's reason",
+        () => adjustCredits(database.db, { userId: alice.id, delta: -5, reason: `fix${NUL}` }, admin),
+      ],
+      ["an API key's name", () => createApiKey(database.db, `billing${NUL}`, admin)],
+      [
+        "a refund's reason",
+        () =>
+          refundPurchase(
+            database.db,
+            getPaymentProvider(database.db),
+            { purchaseId: bobPurchase, reason: `fraud${NUL}` },
+            admin,
+          ),
+      ],
+    ];
+    for (const [what, attempt] of refusals) {
+      const error = await attempt().then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(error, what).toBeDefined();
+      expect(classifyError(error), what).toMatchObject({
+        status: 400,
+        code: "invalid_input",
+        retryable: false,
+      });
+    }
+  });
+
+  it("answers the admin console's searches and paths with such text without asking the database", async () => {
+    expect(await listUsers(database.db, { query: `alice${NUL}` })).toEqual({ users: [], nextBefore: null });
+    expect(
+      (await listUsers(database.db, { before: "-100000-01-01T00:00:00Z" })).users.length,
+    ).toBeGreaterThan(0);
+    await expect(getUserOverview(database.db, `${alice.id}${NUL}`)).rejects.toMatchObject({
+      code: "not_found",
+    });
+  });
+
+  it("classifies database errors by SQLSTATE: input the database refuses is a 400, never retryable", async () => {
+    const failureOf = (query: ReturnType<typeof sql>) =>
+      database.db.execute(query).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+    // The backstop for any path that misses validation: the database's own refusals.
+    for (const query of [
+      sql`SELECT ${`a${NUL}b`}::text`,
+      sql`SELECT ${JSON.stringify({ a: NUL })}::jsonb`,
+      sql`SELECT ${"not-a-uuid"}::uuid`,
+      sql`SELECT ${"99999999999"}::int`,
+      sql`SELECT ${"x".repeat(20)}::varchar(5)::char(3)::varchar(2)`,
+    ]) {
+      const error = await failureOf(query);
+      if (!error) continue; // an implicit cast that truncates instead of failing is not a refusal
+      expect(classifyError(error)).toMatchObject({ status: 400, code: "invalid_input", retryable: false });
+    }
+    // A failure nobody can fix by retrying (a bug, a broken invariant) is a 500 that says so.
+    const raised = await failureOf(sql`DO $$ BEGIN RAISE EXCEPTION 'broken invariant'; END $$`);
+    expect(classifyError(raised)).toMatchObject({ status: 500, code: "internal_error", retryable: false });
+    const check = await failureOf(sql`UPDATE credit_account SET balance = -1 WHERE user_id = ${alice.id}`);
+    expect(classifyError(check)).toMatchObject({ status: 500, code: "internal_error", retryable: false });
+    expect(classifyError(new Error("unexpected"))).toMatchObject({ status: 500, retryable: false });
+    // Waits a retry resolves stay retryable.
+    expect(classifyError(Object.assign(new Error("lock"), { code: "55P03" }))).toMatchObject({
+      status: 503,
+      retryable: true,
+    });
+    expect(classifyError(Object.assign(new Error("gone"), { code: "57P01" }))).toMatchObject({
+      status: 503,
+      retryable: true,
+    });
+    expect(classifyError(Object.assign(new Error("full"), { code: "53300" }))).toMatchObject({
+      status: 503,
+      retryable: true,
+    });
   });
 
   it("leaves the ledger, purchases, events and idempotency records exactly as they were", async () => {

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import net from "node:net";
 import path from "node:path";
 import { getRequestListener } from "@hono/node-server";
 import { sql } from "drizzle-orm";
@@ -251,6 +252,64 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     const chunkedTooLarge = await send(chunked(tooLarge), "chunked-large");
     expect(chunkedTooLarge.status).toBe(413);
     expect((await getBalance(database.db, userId)).balance).toBe(8);
+  });
+
+  it("refuses text PostgreSQL cannot store over HTTP: a 4xx with a code, never retryable, nothing spent", async () => {
+    const userId = await seedUser(database.db);
+    await grant(userId, 10);
+    const nonUtf8 = new Uint8Array([
+      ...Buffer.from('{"amount":1,"description":"'),
+      0xc3,
+      0x28,
+      ...Buffer.from('"}'),
+    ]);
+    const answers = [
+      await post(`/api/v1/users/${userId}/consume`, { amount: 1, description: "a\u0000b" }, "nul-1"),
+      await post(`/api/v1/users/${userId}/consume`, '{"amount":1,"metadata":{"k":"\\u0000"}}', "nul-2"),
+      await post(`/api/v1/users/${userId}/consume`, '{"amount":1,"description":"\\udc00"}', "nul-3"),
+      await post(
+        `/api/v1/users/${userId}/consume`,
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(nonUtf8);
+            controller.close();
+          },
+        }),
+        "nul-4",
+      ),
+      await post(`/api/v1/users/${userId}%00/consume`, { amount: 1 }, "nul-5"),
+      await post(`/api/v1/users/${userId}%00/grants`, { amount: 1 }, "nul-6"),
+      await fetch(`${origin}/api/v1/users/${userId}/transactions?cursor=%00`, {
+        headers: { authorization: `Bearer ${key}` },
+      }),
+      await getBalanceOver(`${userId}\u0000`),
+    ];
+    for (const answer of answers) {
+      const body = (await answer.json()) as { error?: { code?: string; retryable?: boolean } };
+      expect(answer.status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+      expect(answer.status, JSON.stringify(body)).toBeLessThan(500);
+      expect(body.error?.code).toMatch(/^(invalid_input|malformed_json|not_found)$/);
+      expect(body.error?.retryable).toBeUndefined();
+    }
+    expect((await getBalance(database.db, userId)).balance).toBe(10);
+  });
+
+  it("never lets a NUL in a header reach a route: Node's HTTP parser refuses the request", async () => {
+    const { port } = server.address() as AddressInfo;
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.end(
+          "GET /api/v1/users/u1/balance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ck_a\u0000b\r\n\r\n",
+        );
+      });
+      let text = "";
+      socket.on("data", (chunk) => {
+        text += chunk.toString("latin1");
+      });
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
   });
 
   it("hands unknown paths and methods to Next.js instead of answering them differently", async () => {

@@ -18,7 +18,7 @@ export type V1Call = {
   /** Sent as JSON with content-type application/json. */
   json?: unknown;
   /** Sent verbatim; set contentType yourself. */
-  body?: string;
+  body?: string | Uint8Array<ArrayBuffer>;
   contentType?: string;
   /** Query string, without the "?". */
   query?: string;

@@ -20,6 +20,7 @@ import {
 } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { currencyRule, formatAmountText, parseAmountText } from "@/credits/currencies";
 import { formatMoney } from "@/credits/format-money";
 import { useRouter } from "@/i18n/navigation";
 
@@ -31,22 +32,6 @@ export type RefundablePurchase = {
   currency: string;
   amountRefunded: number;
 };
-
-function fractionDigits(currency: string): number {
-  return (
-    new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).resolvedOptions()
-      .maximumFractionDigits ?? 2
-  );
-}
-
-/** "4.5" → 450 for a 2-digit currency, without floating point; null when it is not a plain amount. */
-export function parseMoneyInput(text: string, digits: number): number | null {
-  const match = /^(\d{1,9})(?:[.,](\d*))?$/.exec(text.trim());
-  if (!match) return null;
-  const fraction = match[2] ?? "";
-  if (fraction.length > digits) return null;
-  return Number(match[1]) * 10 ** digits + Number(fraction.padEnd(digits, "0") || "0");
-}
 
 /**
  * Refund with a confirmation step: the rest of the purchase by default, or a partial amount. The provider
@@ -66,10 +51,14 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
   const [error, setError] = useState<{ field: "amount" | "reason" | "form"; message: string } | null>(null);
 
   const refundable = purchase.amount - purchase.amountRefunded;
-  const digits = fractionDigits(purchase.currency);
   const money = (amount: number) => formatMoney({ amount, currency: purchase.currency }, locale);
-  const parsed = amountText.trim() ? parseMoneyInput(amountText, digits) : refundable;
+  // Minor units as Stripe counts them in this currency (src/credits/currencies.ts): an amount Stripe
+  // would refuse (an ISK fraction, a KWD amount not ending in 0) is refused here, with the nearest
+  // amounts it accepts; the server checks again.
+  const typed = amountText.trim() ? parseAmountText(amountText, purchase.currency) : null;
+  const parsed = typed ? (typed.ok ? typed.amount : null) : refundable;
   const validAmount = parsed !== null && parsed > 0 && parsed <= refundable;
+  const smallestRefund = currencyRule(purchase.currency).step;
 
   function reset(nextOpen: boolean) {
     setOpen(nextOpen);
@@ -85,7 +74,20 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
     if (!validAmount || parsed === null) {
       setError({
         field: "amount",
-        message: t("refundAmountInvalid", { min: money(1), max: money(refundable) }),
+        message:
+          // The nearest accepted amounts, when both are ones that could be refunded.
+          typed?.ok === false && typed.reason === "step" && typed.lower > 0 && typed.higher <= refundable
+            ? t("refundAmountStep", {
+                step: money(typed.step),
+                lower: money(typed.lower),
+                higher: money(typed.higher),
+              })
+            : typed?.ok === false && typed.reason === "decimals"
+              ? t("refundAmountDecimals", {
+                  currency: purchase.currency.toUpperCase(),
+                  decimals: typed.decimals,
+                })
+              : t("refundAmountInvalid", { min: money(smallestRefund), max: money(refundable) }),
       });
       return;
     }
@@ -108,7 +110,9 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
             ? t("refundNotPossible")
             : serverError?.code === "forbidden"
               ? t("errorForbidden")
-              : t("errorGeneric");
+              : serverError?.code === "invalid_input"
+                ? t("refundAmountRefused")
+                : t("errorGeneric");
         setError({ field: "form", message });
         return;
       }
@@ -165,7 +169,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
               id={`${id}-amount`}
               inputMode="decimal"
               autoComplete="off"
-              placeholder={(refundable / 10 ** digits).toFixed(digits)}
+              placeholder={formatAmountText({ amount: refundable, currency: purchase.currency })}
               value={amountText}
               onChange={(event) => setAmountText(event.target.value)}
               data-testid="refund-amount"

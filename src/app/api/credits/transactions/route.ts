@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { listTransactions } from "@/credits/list-transactions";
 import { getDb } from "@/db/client";
-import { RequestError } from "@/server/request";
+import { readQuery } from "@/server/request";
 import { withUser } from "@/server/with-user";
 
 export const dynamic = "force-dynamic";
@@ -17,16 +17,9 @@ const querySchema = z
   .strict();
 
 export const GET = withUser(async (request, user) => {
-  const parsed = querySchema.safeParse(Object.fromEntries(new URL(request.url).searchParams));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new RequestError(
-      "invalid_input",
-      `${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`,
-    );
-  }
+  const query = readQuery(request, querySchema);
   // The caller's own history only: the user id comes from the session, never from the request.
-  const page = await listTransactions(await getDb(), { userId: user.id, ...parsed.data });
+  const page = await listTransactions(await getDb(), { userId: user.id, ...query });
   return Response.json({
     items: page.items.map(({ id, type, amount, balanceAfter, description, packageId, createdAt }) => ({
       id,

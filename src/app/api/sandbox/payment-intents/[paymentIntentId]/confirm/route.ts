@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { NotFoundError } from "@/credits/errors";
+import { isStorableText } from "@/credits/schemas";
 import { getDb } from "@/db/client";
 import { activePaymentProvider, webhookSigningSecret } from "@/payment/payment-config";
 import { confirmSandboxPayment } from "@/payment/sandbox/confirm-sandbox-payment";
@@ -10,6 +12,8 @@ import { withUser } from "@/server/with-user";
 const confirmSchema = z.object({ cardNumber: z.string().min(1).max(32) }).strict();
 
 const confirm = withUser<{ paymentIntentId: string }>(async (request, user, { paymentIntentId }) => {
+  // A path id PostgreSQL cannot store (`%00`) names no PaymentIntent.
+  if (!isStorableText(paymentIntentId)) throw new NotFoundError("PaymentIntent");
   const { cardNumber } = await readJsonBody(request, confirmSchema);
   await limitPurchases(user.id);
   const result = await confirmSandboxPayment(await getDb(), {
