@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { webhookEvent } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
@@ -53,22 +53,21 @@ export async function processWebhookEvent(
       .onConflictDoNothing()
       .returning({ id: webhookEvent.id });
     if (inserted.length === 0) {
-      // Processed before: a failure stored by an earlier attempt that lost a race is settled too.
-      const [recorded] = await tx
-        .select({ outcome: webhookEvent.outcome })
-        .from(webhookEvent)
-        .where(eq(webhookEvent.id, event.id));
-      await resolveWebhookFailure(tx, event.id, {
-        by: resolvedBy,
-        outcome: recorded?.outcome ?? "duplicate",
-      });
+      // Processed before. An admin's retry of a failure stored by an attempt that lost a race with the
+      // delivery that succeeded settles it with the recorded outcome. (Stripe's own duplicates skip this:
+      // the webhook's round trips per event stay as they were.)
+      if (options.resolvedBy) await resolveWebhookFailure(tx, event.id, { by: resolvedBy, outcome: null });
       await options.inTransaction?.(tx, "duplicate");
       return "duplicate";
     }
     const handler = webhookHandlers[event.type];
     const result = handler ? await handler(tx, event) : "ignored_event_type";
-    await tx.update(webhookEvent).set({ outcome: result }).where(eq(webhookEvent.id, event.id));
-    await resolveWebhookFailure(tx, event.id, { by: resolvedBy, outcome: result });
+    // One statement records the outcome and resolves a stored failure of this event, if there is one.
+    await tx.execute(sql`
+      WITH resolved AS (
+        UPDATE webhook_failure SET resolved_at = now(), resolved_by = ${resolvedBy}, resolution = ${result}
+        WHERE event_id = ${event.id} AND resolved_at IS NULL RETURNING event_id)
+      UPDATE webhook_event SET outcome = ${result} WHERE id = ${event.id}`);
     await options.inTransaction?.(tx, result);
     return result;
   });

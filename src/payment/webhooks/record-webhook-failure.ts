@@ -1,6 +1,5 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type Stripe from "stripe";
-import { webhookFailure } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { classifyError } from "@/server/http-errors";
@@ -53,25 +52,22 @@ export async function recordWebhookFailure(
 }
 
 /**
- * Marks a stored failure resolved once its event was processed: by a redelivery from Stripe (or the
- * sandbox's worker), or by an admin's retry. Called in the transaction that records the event, so the
- * failure is resolved exactly when the event's effects commit.
+ * Marks a stored failure resolved once its event was processed, with the event's outcome (`null`: the
+ * outcome recorded for the event). processWebhookEvent resolves a failure in the same statement that
+ * records the outcome; this one serves an admin's retry of an event that was processed meanwhile.
  */
 export async function resolveWebhookFailure(
   tx: DatabaseOrTransaction,
   eventId: string,
-  resolution: { by: string; outcome: string },
+  resolution: { by: string; outcome: string | null },
 ): Promise<boolean> {
-  const resolved = await tx
-    .update(webhookFailure)
-    .set({ resolvedAt: sql`now()`, resolvedBy: resolution.by, resolution: resolution.outcome })
-    .where(and(eq(webhookFailure.eventId, eventId), isNull(webhookFailure.resolvedAt)))
-    .returning({ eventId: webhookFailure.eventId });
-  if (resolved.length > 0) {
-    logger.info(
-      { eventId, resolvedBy: resolution.by, outcome: resolution.outcome },
-      "failed webhook resolved",
-    );
+  const resolved = (await tx.execute(sql`
+    UPDATE webhook_failure SET resolved_at = now(), resolved_by = ${resolution.by},
+      resolution = coalesce(${resolution.outcome}, (SELECT outcome FROM webhook_event WHERE id = ${eventId}))
+    WHERE event_id = ${eventId} AND resolved_at IS NULL
+    RETURNING event_id`)) as unknown as { rows: unknown[] };
+  if (resolved.rows.length > 0) {
+    logger.info({ eventId, resolvedBy: resolution.by }, "failed webhook resolved");
   }
-  return resolved.length > 0;
+  return resolved.rows.length > 0;
 }
