@@ -96,7 +96,7 @@ test("a verified webhook that fails is listed under Failed webhooks, and a retry
   await admin.goto("/en/admin");
   await admin.getByTestId("admin-nav-webhooks").click();
   await admin.waitForURL("**/en/admin/webhooks");
-  await expect(admin.getByRole("heading", { name: "Failed webhooks" })).toBeVisible();
+  await expect(admin.locator('[data-slot="card-title"]')).toHaveText("Failed webhooks");
   const row = admin.locator(`[data-testid="webhook-failure-row"][data-event-id="${eventId}"]`);
   await expect(row).toBeVisible();
   await expect(row).toContainText("payment_intent.succeeded");
@@ -114,7 +114,7 @@ test("a verified webhook that fails is listed under Failed webhooks, and a retry
   );
 
   await admin.goto("/zh/admin/webhooks");
-  await expect(admin.getByRole("heading", { name: "失败的 Webhook" })).toBeVisible();
+  await expect(admin.locator('[data-slot="card-title"]')).toHaveText("失败的 Webhook");
   await expect(
     admin.locator(`[data-testid="webhook-failure-row"][data-event-id="${eventId}"]`),
   ).toContainText("未解决");
