@@ -1,11 +1,12 @@
 import { eq, sql } from "drizzle-orm";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { listPurchases } from "../../src/admin/list-purchases";
 import { getBalance } from "../../src/credits/get-balance";
 import { creditAccount, sandboxEventOutbox, sandboxPaymentIntent, webhookFailure } from "../../src/db/schema";
 import { runPaymentMaintenance } from "../../src/jobs/run-payment-maintenance";
 import { PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE, startJobs } from "../../src/jobs/start-jobs";
+import { logger } from "../../src/lib/logger";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { getPurchaseForUser } from "../../src/payment/get-purchase";
 import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox-payment";
@@ -229,8 +230,19 @@ describe.each(databaseKinds())("sandbox event delivery and scheduled payment job
         .set({ status: "succeeded" })
         .where(eq(sandboxPaymentIntent.id, purchase.paymentIntentId));
 
-      const first = await runPaymentMaintenance(database.db, sandbox);
+      // What reconciliation had to grant is logged at warn level: a webhook went missing.
+      const warnings = vi.spyOn(logger, "warn");
+      let first: Awaited<ReturnType<typeof runPaymentMaintenance>>;
+      let logged: unknown[][];
+      try {
+        first = await runPaymentMaintenance(database.db, sandbox);
+        logged = [...warnings.mock.calls];
+      } finally {
+        warnings.mockRestore();
+      }
       const second = await runPaymentMaintenance(database.db, sandbox);
+
+      expect(logged.some(([fields]) => JSON.stringify(fields).includes(purchase.paymentIntentId))).toBe(true);
 
       expect(first.reconcile.granted).toBeGreaterThanOrEqual(1);
       expect(second.reconcile.granted).toBe(0);

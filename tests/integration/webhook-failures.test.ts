@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { listWebhookFailures } from "../../src/admin/list-webhook-failures";
 import { retryWebhookFailure } from "../../src/admin/retry-webhook-failure";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
@@ -9,6 +9,7 @@ import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { useDatabaseConnection } from "../../src/db/client";
 import { auditLog, webhookFailure } from "../../src/db/schema";
+import { logger } from "../../src/lib/logger";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
@@ -203,8 +204,18 @@ describe.each(databaseKinds())("verified webhook events that fail on %s", (kind)
       sql`UPDATE credit_purchase SET expire_days = -1 WHERE id = ${purchase.purchaseId}`,
     );
 
-    const refused = await deliverSigned(purchase.payload);
+    // The operator must notice: an error-level log line naming the event (not an info-level "refused").
+    const errors = vi.spyOn(logger, "error");
+    let refused: Delivery;
+    let logged: unknown[][];
+    try {
+      refused = await deliverSigned(purchase.payload);
+      logged = [...errors.mock.calls];
+    } finally {
+      errors.mockRestore();
+    }
 
+    expect(logged.some(([fields]) => JSON.stringify(fields).includes(purchase.eventId))).toBe(true);
     expect(refused.status).toBeGreaterThanOrEqual(500);
     expect(refused.body.error).toMatchObject({ retryable: true });
     expect((await failureRow(purchase.eventId))?.errorCode).toBe("invalid_input");
