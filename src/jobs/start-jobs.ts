@@ -1,34 +1,88 @@
 import PgBoss from "pg-boss";
 import type { DatabaseConnection } from "@/db/connect";
 import { logger } from "@/lib/logger";
+import { getPaymentProvider } from "@/payment/get-payment-provider";
+import { webhookSigningSecret } from "@/payment/payment-config";
+import { deliverDueSandboxEvents } from "@/payment/sandbox/deliver-sandbox-events";
+import { RECONCILE_EVERY_MINUTES, runPaymentMaintenance } from "./run-payment-maintenance";
 import { runSweep } from "./run-sweep";
 
 export const SWEEP_QUEUE = "credits-sweep";
+/** Reconciliation of recent payments and abandoning stale purchases. */
+export const PAYMENTS_QUEUE = "payments-maintenance";
+/** Retries of the payment sandbox's event deliveries that failed. */
+export const SANDBOX_DELIVERY_QUEUE = "sandbox-deliveries";
+
+/** On the embedded database the delivery worker looks for due sandbox events this often. */
+const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
 
 type Stop = () => Promise<void>;
 
+async function maintainPayments(connection: DatabaseConnection) {
+  await runPaymentMaintenance(connection.db, getPaymentProvider(connection.db));
+}
+
+async function deliverSandboxEvents(connection: DatabaseConnection) {
+  await deliverDueSandboxEvents(connection.db, webhookSigningSecret());
+}
+
 /**
- * Starts the scheduled jobs with the app. On PostgreSQL they run on pg-boss: the cron schedule lives in
- * the database, so with several app instances each minute's sweep runs once, and a crashed run is retried.
- * The embedded database has one process by definition, so an in-process timer does the same job there.
+ * Starts the scheduled jobs with the app. On PostgreSQL they run on pg-boss: the cron schedules live in
+ * the database, so with several app instances each run happens once, and a crashed run is retried.
+ * The embedded database has one process by definition, so in-process timers do the same job there.
+ * - the sweep (expired lots, holds past their TTL), every minute;
+ * - payment maintenance (reconcile the last 7 days, abandon stale purchases), every 15 minutes;
+ * - the payment sandbox's delivery worker, which retries failed event deliveries with backoff
+ *   (every minute on pg-boss, every 5 seconds in process; the backoff itself is kept per event).
  */
 export async function startJobs(connection: DatabaseConnection, databaseUrl?: string): Promise<Stop> {
   if (connection.kind === "postgres" && databaseUrl) {
     const boss = new PgBoss({ connectionString: databaseUrl, max: 2 });
     boss.on("error", (error) => logger.error({ err: error }, "job queue error"));
     await boss.start();
-    await boss.createQueue(SWEEP_QUEUE);
+    for (const queue of [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE]) await boss.createQueue(queue);
     await boss.schedule(SWEEP_QUEUE, "* * * * *");
+    await boss.schedule(PAYMENTS_QUEUE, `*/${RECONCILE_EVERY_MINUTES} * * * *`);
+    await boss.schedule(SANDBOX_DELIVERY_QUEUE, "* * * * *");
     await boss.work(SWEEP_QUEUE, async () => {
       await runSweep(connection.db);
     });
-    logger.info({ queue: SWEEP_QUEUE }, "jobs: pg-boss started, sweep scheduled every minute");
+    await boss.work(PAYMENTS_QUEUE, async () => {
+      await maintainPayments(connection);
+    });
+    await boss.work(SANDBOX_DELIVERY_QUEUE, async () => {
+      await deliverSandboxEvents(connection);
+    });
+    logger.info(
+      { queues: [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE] },
+      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute",
+    );
     return () => boss.stop({ graceful: true });
   }
-  const timer = setInterval(() => {
-    runSweep(connection.db).catch((error: unknown) => logger.error({ err: error }, "sweep failed"));
-  }, 60_000);
-  timer.unref();
-  logger.info("jobs: in-process sweep every minute (embedded database)");
-  return async () => clearInterval(timer);
+  const every = (ms: number, name: string, run: () => Promise<unknown>) => {
+    let running = false;
+    const timer = setInterval(() => {
+      // A pass still running (a slow database) is not started twice.
+      if (running) return;
+      running = true;
+      run()
+        .catch((error: unknown) => logger.error({ err: error }, `${name} failed`))
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    timer.unref();
+    return timer;
+  };
+  const timers = [
+    every(60_000, "sweep", () => runSweep(connection.db)),
+    every(RECONCILE_EVERY_MINUTES * 60_000, "payment maintenance", () => maintainPayments(connection)),
+    every(SANDBOX_DELIVERY_INTERVAL_MS, "sandbox delivery", () => deliverSandboxEvents(connection)),
+  ];
+  logger.info(
+    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds (embedded database)",
+  );
+  return async () => {
+    for (const timer of timers) clearInterval(timer);
+  };
 }

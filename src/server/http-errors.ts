@@ -26,6 +26,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   forbidden: 403,
   not_found: 404,
   idempotency_conflict: 409,
+  idempotency_error: 400,
   payment_intent_unexpected_state: 409,
   refund_not_possible: 409,
   payload_too_large: 413,

@@ -1,6 +1,6 @@
 "use client";
 
-import { KeyRound, ReceiptText, ScrollText, Users } from "lucide-react";
+import { KeyRound, ReceiptText, ScrollText, Users, Webhook } from "lucide-react";
 import { useTranslations } from "next-intl";
 import { Link, usePathname } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
@@ -20,6 +20,12 @@ export function AdminNav() {
       label: t("navPurchases"),
       icon: ReceiptText,
       active: pathname.startsWith("/admin/purchases"),
+    },
+    {
+      href: "/admin/webhooks",
+      label: t("navWebhooks"),
+      icon: Webhook,
+      active: pathname.startsWith("/admin/webhooks"),
     },
     {
       href: "/admin/api-keys",

@@ -31,9 +31,10 @@ const ACTION_KEYS: Record<string, string> = {
   "purchase.refund_requested": "refundRequested",
   "api_key.create": "apiKeyCreate",
   "api_key.revoke": "apiKeyRevoke",
+  "webhook.retry": "webhookRetry",
 };
 
-const ID_KEYS = new Set(["purchaseId", "refundId", "apiKeyId", "lotId", "holdId"]);
+const ID_KEYS = new Set(["purchaseId", "refundId", "apiKeyId", "lotId", "holdId", "eventId"]);
 
 /** Purchase id → currency, so a refund's amount (minor units) can be shown as money. */
 export type PurchaseCurrencies = Record<string, string>;

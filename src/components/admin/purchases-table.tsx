@@ -16,7 +16,14 @@ import {
   StackedTable,
 } from "./stacked-table";
 
-export const PURCHASE_STATUSES = ["pending", "succeeded", "failed", "canceled", "requires_review"] as const;
+export const PURCHASE_STATUSES = [
+  "pending",
+  "succeeded",
+  "failed",
+  "canceled",
+  "requires_review",
+  "abandoned",
+] as const;
 
 export type AdminPurchase = {
   id: string;
@@ -40,6 +47,7 @@ const STATUS_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   failed: "destructive",
   canceled: "outline",
   requires_review: "warning",
+  abandoned: "outline",
 };
 
 export function PurchaseStatusBadge({ status }: { status: string }) {

@@ -47,7 +47,14 @@ export type Transaction = {
 
 export type TransactionPage = { items: Transaction[]; nextCursor: string | null };
 
-export type PurchaseStatus = "pending" | "succeeded" | "failed" | "canceled" | "requires_review";
+export type PurchaseStatus =
+  | "pending"
+  | "succeeded"
+  | "failed"
+  | "canceled"
+  | "requires_review"
+  /** Left unpaid for a day; it still becomes `succeeded` if the payment goes through later. */
+  | "abandoned";
 
 export type Purchase = {
   id: string;

@@ -176,9 +176,11 @@ export const creditPurchase = pgTable(
     ),
     check(
       "credit_purchase_status_known",
-      sql`${t.status} IN ('pending', 'succeeded', 'failed', 'canceled', 'requires_review')`,
+      sql`${t.status} IN ('pending', 'succeeded', 'failed', 'canceled', 'requires_review', 'abandoned')`,
     ),
     index("credit_purchase_user_idx").on(t.userId, t.createdAt),
+    // The scheduled job marks pay dialogs left open for a day `abandoned`: it scans only pending purchases.
+    index("credit_purchase_pending_idx").on(t.createdAt).where(sql`${t.status} = 'pending'`),
   ],
 );
 

@@ -1,8 +1,10 @@
 import { eq, sql } from "drizzle-orm";
 import { CreditsError, NotFoundError } from "@/credits/errors";
 import { sandboxPaymentIntent } from "@/db/schema";
-import type { Database } from "@/db/types";
-import { deliverSandboxEvent, toStripePaymentIntent } from "./sandbox-events";
+import type { Database, DatabaseOrTransaction } from "@/db/types";
+import { deliverPendingEventsOf } from "./deliver-sandbox-events";
+import { enqueueSandboxEvent, toStripePaymentIntent } from "./sandbox-events";
+import { runSandboxIdempotent } from "./sandbox-idempotency";
 import { cardOutcome } from "./test-cards";
 
 export type SandboxConfirmResult =
@@ -19,22 +21,74 @@ export class InvalidCardError extends CreditsError<"invalid_card"> {
   }
 }
 
+type Confirmed = { result: SandboxConfirmResult; eventId: string | null };
+
 /**
- * Confirms a sandbox PaymentIntent with a test card, the way Stripe's test mode would, then delivers the
- * resulting event — signed with the sandbox's webhook secret — through the same verification and handler
- * code as POST /api/webhooks/stripe, before answering. Only the purchase's owner may confirm it.
+ * Confirms a sandbox PaymentIntent with a test card, the way Stripe's test mode would, and delivers the
+ * resulting event, signed with the sandbox's webhook secret, through the same verification and handler
+ * code as POST /api/webhooks/stripe before answering, so the credits are there when "succeeded" is.
+ *
+ * The PaymentIntent's new state and its event are written in one transaction (the event goes to an
+ * outbox), so a delivery that fails (the customer's account row locked, the database busy) is not lost:
+ * the confirm still answers, and the jobs retry the delivery with backoff until it is applied. A
+ * confirm of a PaymentIntent that already succeeded delivers anything of it still waiting, and answers
+ * "succeeded" again. Only the purchase's owner may confirm it.
+ *
+ * With an `idempotencyKey` (the route's Idempotency-Key header) the confirm is idempotent as Stripe's
+ * is: the same key and card replay the first answer; another card under the same key is refused
+ * (`idempotency_error`).
  */
 export async function confirmSandboxPayment(
   db: Database,
-  input: { paymentIntentId: string; userId: string; cardNumber: string; webhookSecret: string },
+  input: {
+    paymentIntentId: string;
+    userId: string;
+    cardNumber: string;
+    webhookSecret: string;
+    idempotencyKey?: string;
+  },
 ): Promise<SandboxConfirmResult> {
   const [intent] = await db
-    .select()
+    .select({ metadata: sandboxPaymentIntent.metadata })
     .from(sandboxPaymentIntent)
     .where(eq(sandboxPaymentIntent.id, input.paymentIntentId));
   // Someone else's PaymentIntent is reported exactly like a missing one, so ids cannot be probed.
   if (!intent || intent.metadata.userId !== input.userId) throw new NotFoundError("PaymentIntent");
-  if (intent.status === "succeeded") return { status: "succeeded", paymentIntentId: intent.id };
+
+  const confirm = (tx: DatabaseOrTransaction) => confirmInTransaction(tx, input);
+  const confirmed = input.idempotencyKey
+    ? await runSandboxIdempotent(
+        db,
+        {
+          idempotencyKey: input.idempotencyKey,
+          operation: `POST /v1/payment_intents/${input.paymentIntentId}/confirm`,
+          params: { payment_method_data: { card: { number: input.cardNumber } } },
+        },
+        confirm,
+      )
+    : await db.transaction(confirm);
+
+  // Delivered at once, so the ledger is written when the customer sees "succeeded"; anything older
+  // that is still waiting for this PaymentIntent (a retried confirm) goes out too. A delivery that fails
+  // stays in the outbox for the worker and does not fail the confirm: the payment did succeed.
+  await deliverPendingEventsOf(db, input.webhookSecret, input.paymentIntentId);
+  return confirmed.result;
+}
+
+async function confirmInTransaction(
+  tx: DatabaseOrTransaction,
+  input: { paymentIntentId: string; cardNumber: string },
+): Promise<Confirmed> {
+  // Locked, so two confirms at once decide one after the other: only one can succeed the payment.
+  const [intent] = await tx
+    .select()
+    .from(sandboxPaymentIntent)
+    .where(eq(sandboxPaymentIntent.id, input.paymentIntentId))
+    .for("update");
+  if (!intent) throw new NotFoundError("PaymentIntent");
+  if (intent.status === "succeeded") {
+    return { result: { status: "succeeded", paymentIntentId: intent.id }, eventId: null };
+  }
   if (intent.status === "canceled")
     throw new CreditsError("payment_intent_unexpected_state", "This payment was canceled.");
 
@@ -45,7 +99,7 @@ export async function confirmSandboxPayment(
     outcome.kind === "declined"
       ? { code: "card_declined", decline_code: outcome.declineCode, message: outcome.message }
       : null;
-  const [updated] = await db
+  const [updated] = await tx
     .update(sandboxPaymentIntent)
     .set({
       status: outcome.kind === "succeeded" ? "succeeded" : "requires_payment_method",
@@ -55,18 +109,22 @@ export async function confirmSandboxPayment(
     .where(eq(sandboxPaymentIntent.id, intent.id))
     .returning();
   if (!updated) throw new NotFoundError("PaymentIntent");
-
-  await deliverSandboxEvent(
-    db,
-    input.webhookSecret,
+  const eventId = await enqueueSandboxEvent(
+    tx,
     outcome.kind === "succeeded" ? "payment_intent.succeeded" : "payment_intent.payment_failed",
     toStripePaymentIntent(updated),
+    updated.id,
   );
 
-  if (outcome.kind === "succeeded") return { status: "succeeded", paymentIntentId: intent.id };
+  if (outcome.kind === "succeeded") {
+    return { result: { status: "succeeded", paymentIntentId: intent.id }, eventId };
+  }
   return {
-    status: "requires_payment_method",
-    paymentIntentId: intent.id,
-    error: { code: "card_declined", declineCode: outcome.declineCode, message: outcome.message },
+    result: {
+      status: "requires_payment_method",
+      paymentIntentId: intent.id,
+      error: { code: "card_declined", declineCode: outcome.declineCode, message: outcome.message },
+    },
+    eventId,
   };
 }

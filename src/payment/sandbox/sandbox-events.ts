@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { sql } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { sandboxPaymentIntent } from "@/db/schema";
-import type { Database } from "@/db/types";
-import { webhookVerifier } from "../stripe/stripe-client";
-import { receiveWebhook } from "../webhooks/receive-webhook";
+import { sandboxEventOutbox, type sandboxPaymentIntent } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
 
 /** The API version the sandbox's events claim. */
 const SANDBOX_API_VERSION = "2025-01-01";
@@ -55,18 +54,24 @@ export function toStripeCharge(intent: SandboxIntentRow): Stripe.Charge {
   } as unknown as Stripe.Charge;
 }
 
+/** How long the worker leaves a new event to the request that wrote it. */
+const FIRST_RETRY_AFTER_SECONDS = 30;
+
 /**
- * Delivers a Stripe-shaped event, signed with the sandbox's webhook secret, through the same verification
- * and handler code as POST /api/webhooks/stripe, and waits for it to be applied.
+ * Puts a Stripe-shaped event into the sandbox's outbox. Call it in the transaction that moves the
+ * PaymentIntent or refund to the state the event reports, so the state change and its event commit
+ * together: a crash or a failed delivery can delay an event, never lose it. Deliver it after the commit
+ * (src/payment/sandbox/deliver-sandbox-events.ts).
  */
-export async function deliverSandboxEvent(
-  db: Database,
-  webhookSecret: string,
+export async function enqueueSandboxEvent(
+  tx: DatabaseOrTransaction,
   type: string,
   object: Stripe.PaymentIntent | Stripe.Charge,
-): Promise<{ eventId: string; outcome: string }> {
+  paymentIntentId: string,
+): Promise<string> {
+  const id = `evt_sbx_${randomBytes(12).toString("hex")}`;
   const event = {
-    id: `evt_sbx_${randomBytes(12).toString("hex")}`,
+    id,
     object: "event",
     api_version: SANDBOX_API_VERSION,
     created: Math.floor(Date.now() / 1000),
@@ -76,10 +81,14 @@ export async function deliverSandboxEvent(
     type,
     data: { object },
   };
-  const rawBody = JSON.stringify(event);
-  const signature = webhookVerifier.webhooks.generateTestHeaderString({
-    payload: rawBody,
-    secret: webhookSecret,
+  await tx.insert(sandboxEventOutbox).values({
+    id,
+    type,
+    paymentIntentId,
+    payload: JSON.stringify(event),
+    // The caller delivers it right after the commit; the worker steps in only if that never happens
+    // (the process died in between), so the two rarely deliver the same event at once.
+    nextAttemptAt: sql`now() + make_interval(secs => ${FIRST_RETRY_AFTER_SECONDS})`,
   });
-  return receiveWebhook(db, { rawBody, signature, secret: webhookSecret });
+  return id;
 }

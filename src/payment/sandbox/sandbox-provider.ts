@@ -6,13 +6,20 @@ import { sandboxPaymentIntent } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { webhookSigningSecret } from "../payment-config";
 import type { CreatedPaymentIntent, CreatePaymentIntentRequest, PaymentProvider } from "../types";
-import { deliverSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
+import { deliverPendingEventsOf } from "./deliver-sandbox-events";
+import { enqueueSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
+import { runSandboxIdempotent } from "./sandbox-idempotency";
 
 export function sandboxId(prefix: string): string {
   return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
 }
 
-/** PaymentIntents kept in the app's own database, shaped and behaving like Stripe's test mode. */
+/**
+ * PaymentIntents kept in the app's own database, shaped and behaving like Stripe's test mode, including
+ * its idempotency keys: every call that takes one (create, refund; confirm through its route) answers a
+ * repeat with the first answer, refuses the key with other parameters, and serializes concurrent repeats
+ * (see sandbox-idempotency.ts).
+ */
 export class SandboxPaymentProvider implements PaymentProvider {
   readonly name = "sandbox" as const;
 
@@ -22,26 +29,36 @@ export class SandboxPaymentProvider implements PaymentProvider {
   ) {}
 
   async createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent> {
-    const id = sandboxId("pi");
-    // Same idempotency contract as Stripe: the same key returns the PaymentIntent created first.
-    await this.db
-      .insert(sandboxPaymentIntent)
-      .values({
-        id,
-        clientSecret: `${id}_secret_${randomBytes(12).toString("hex")}`,
-        amount: request.amount,
-        currency: request.currency,
-        status: "requires_payment_method",
-        metadata: request.metadata,
+    return runSandboxIdempotent(
+      this.db,
+      {
         idempotencyKey: request.idempotencyKey,
-      })
-      .onConflictDoNothing({ target: sandboxPaymentIntent.idempotencyKey });
-    const [intent] = await this.db
-      .select()
-      .from(sandboxPaymentIntent)
-      .where(eq(sandboxPaymentIntent.idempotencyKey, request.idempotencyKey));
-    if (!intent) throw new Error("sandbox PaymentIntent was not stored");
-    return { id: intent.id, clientSecret: intent.clientSecret };
+        operation: "POST /v1/payment_intents",
+        params: {
+          amount: request.amount,
+          currency: request.currency,
+          description: request.description,
+          metadata: request.metadata,
+        },
+      },
+      async (tx) => {
+        const id = sandboxId("pi");
+        const [intent] = await tx
+          .insert(sandboxPaymentIntent)
+          .values({
+            id,
+            clientSecret: `${id}_secret_${randomBytes(12).toString("hex")}`,
+            amount: request.amount,
+            currency: request.currency,
+            status: "requires_payment_method",
+            metadata: request.metadata,
+            idempotencyKey: request.idempotencyKey,
+          })
+          .returning();
+        if (!intent) throw new Error("sandbox PaymentIntent was not stored");
+        return { id: intent.id, clientSecret: intent.clientSecret };
+      },
+    );
   }
 
   async *listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent> {
@@ -52,36 +69,47 @@ export class SandboxPaymentProvider implements PaymentProvider {
     for (const row of rows) yield toStripePaymentIntent(row);
   }
 
-  /** Refunds like Stripe: all that is left by default, never more than was paid; then the charge.refunded event. */
+  /**
+   * Refunds like Stripe: all that is left by default, never more than was paid. The refund and its
+   * charge.refunded event are written together (the event to the outbox), then the event is delivered.
+   */
   async refundPayment(request: { paymentIntentId: string; amount?: number; idempotencyKey: string }) {
-    const intent = await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .select()
-        .from(sandboxPaymentIntent)
-        .where(eq(sandboxPaymentIntent.id, request.paymentIntentId))
-        .for("update");
-      if (!row) throw new NotFoundError("PaymentIntent");
-      if (row.status !== "succeeded")
-        throw new CreditsError("refund_not_possible", "Only a succeeded payment can be refunded.");
-      const refundable = row.amount - row.amountRefunded;
-      const amount = request.amount ?? refundable;
-      if (amount <= 0 || amount > refundable) {
-        throw new CreditsError("refund_not_possible", `At most ${refundable} can still be refunded.`);
-      }
-      const [updated] = await tx
-        .update(sandboxPaymentIntent)
-        .set({ amountRefunded: row.amountRefunded + amount })
-        .where(eq(sandboxPaymentIntent.id, row.id))
-        .returning();
-      if (!updated) throw new NotFoundError("PaymentIntent");
-      return updated;
-    });
-    await deliverSandboxEvent(
+    const refund = await runSandboxIdempotent(
+      this.db,
+      {
+        idempotencyKey: request.idempotencyKey,
+        operation: "POST /v1/refunds",
+        params: { payment_intent: request.paymentIntentId, amount: request.amount },
+      },
+      async (tx) => {
+        const [row] = await tx
+          .select()
+          .from(sandboxPaymentIntent)
+          .where(eq(sandboxPaymentIntent.id, request.paymentIntentId))
+          .for("update");
+        if (!row) throw new NotFoundError("PaymentIntent");
+        if (row.status !== "succeeded")
+          throw new CreditsError("refund_not_possible", "Only a succeeded payment can be refunded.");
+        const refundable = row.amount - row.amountRefunded;
+        const amount = request.amount ?? refundable;
+        if (amount <= 0 || amount > refundable) {
+          throw new CreditsError("refund_not_possible", `At most ${refundable} can still be refunded.`);
+        }
+        const [updated] = await tx
+          .update(sandboxPaymentIntent)
+          .set({ amountRefunded: row.amountRefunded + amount })
+          .where(eq(sandboxPaymentIntent.id, row.id))
+          .returning();
+        if (!updated) throw new NotFoundError("PaymentIntent");
+        await enqueueSandboxEvent(tx, "charge.refunded", toStripeCharge(updated), updated.id);
+        return { refundId: sandboxId("re") };
+      },
+    );
+    await deliverPendingEventsOf(
       this.db,
       this.webhookSecret ?? webhookSigningSecret(),
-      "charge.refunded",
-      toStripeCharge(intent),
+      request.paymentIntentId,
     );
-    return { refundId: sandboxId("re") };
+    return refund;
   }
 }

@@ -3,6 +3,9 @@ import { logger } from "@/lib/logger";
 import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
+/** A purchase still waiting for its payment; an abandoned one too, since its customer came back. */
+const OPEN_STATUSES = new Set(["pending", "failed", "abandoned"]);
+
 export const handlePaymentIntentCanceled: WebhookHandler = async (tx, event) => {
   const intent = event.data.object as Stripe.PaymentIntent;
   const purchase = await findPurchaseForPaymentIntent(tx, intent);
@@ -10,7 +13,7 @@ export const handlePaymentIntentCanceled: WebhookHandler = async (tx, event) => 
   // Only an open purchase changes: a paid one, or one flagged for review, must not be overwritten by a
   // late event about an earlier attempt (Stripe does not guarantee delivery order).
   if (purchase.status === "succeeded") return "ignored_already_succeeded";
-  if (purchase.status !== "pending" && purchase.status !== "failed") return `ignored_${purchase.status}`;
+  if (!OPEN_STATUSES.has(purchase.status)) return `ignored_${purchase.status}`;
   await updatePurchase(tx, purchase.id, {
     status: "canceled",
     failureCode: intent.cancellation_reason ?? "canceled",

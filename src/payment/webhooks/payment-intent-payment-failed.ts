@@ -3,6 +3,9 @@ import { logger } from "@/lib/logger";
 import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
+/** A purchase still waiting for its payment; an abandoned one too, since its customer came back. */
+const OPEN_STATUSES = new Set(["pending", "failed", "abandoned"]);
+
 /** A failed attempt: the customer may still retry with another card, so only a pending purchase is marked. */
 export const handlePaymentIntentPaymentFailed: WebhookHandler = async (tx, event) => {
   const intent = event.data.object as Stripe.PaymentIntent;
@@ -11,7 +14,7 @@ export const handlePaymentIntentPaymentFailed: WebhookHandler = async (tx, event
   // Only an open purchase changes: a paid one, or one flagged for review, must not be overwritten by a
   // late event about an earlier attempt (Stripe does not guarantee delivery order).
   if (purchase.status === "succeeded") return "ignored_already_succeeded";
-  if (purchase.status !== "pending" && purchase.status !== "failed") return `ignored_${purchase.status}`;
+  if (!OPEN_STATUSES.has(purchase.status)) return `ignored_${purchase.status}`;
   const error = intent.last_payment_error;
   await updatePurchase(tx, purchase.id, {
     status: "failed",

@@ -57,6 +57,11 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
     return "mismatch_flagged";
   }
 
+  // A purchase marked abandoned (its pay dialog left open for a day) is granted like any other: the
+  // customer came back and paid.
+  if (purchase.status === "abandoned") {
+    log.info({ purchaseId: purchase.id }, "payment arrived for a purchase marked abandoned");
+  }
   const grant = await addCredits(tx, {
     userId: purchase.userId,
     amount: purchase.credits,

@@ -2,7 +2,7 @@ import type Stripe from "stripe";
 import type { Database } from "@/db/types";
 import { webhookVerifier } from "../stripe/stripe-client";
 import { WebhookSignatureError } from "../types";
-import { processWebhookEvent } from "./process-webhook-event";
+import { processVerifiedEvent } from "./process-webhook-event";
 
 /** Stripe's default: a signature older than five minutes is refused, which stops replays. */
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
@@ -18,13 +18,14 @@ export function verifyWebhook(rawBody: string, signature: string | null, secret:
 
 /**
  * The one entry point for payment events, used by POST /api/webhooks/stripe and by the sandbox:
- * verify the raw body's signature, then apply the event exactly once.
+ * verify the raw body's signature, then apply the event exactly once. A failure after verification is
+ * stored for an operator (see processVerifiedEvent) and rethrown.
  */
 export async function receiveWebhook(
   db: Database,
   input: { rawBody: string; signature: string | null; secret: string },
 ): Promise<{ eventId: string; outcome: string }> {
   const event = verifyWebhook(input.rawBody, input.signature, input.secret);
-  const outcome = await processWebhookEvent(db, event);
+  const outcome = await processVerifiedEvent(db, event, input.rawBody);
   return { eventId: event.id, outcome };
 }

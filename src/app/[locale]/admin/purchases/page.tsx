@@ -7,7 +7,7 @@ import { getDb } from "@/db/client";
 import { Link } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
 
-const FILTERS = ["all", "succeeded", "requires_review", "failed", "pending"] as const;
+const FILTERS = ["all", "succeeded", "requires_review", "failed", "pending", "abandoned"] as const;
 type Filter = (typeof FILTERS)[number];
 
 type PageProps = {

@@ -1,9 +1,9 @@
 import { getDb } from "@/db/client";
 import { webhookSigningSecret } from "@/payment/payment-config";
 import { WebhookSignatureError } from "@/payment/types";
-import { processWebhookEvent } from "@/payment/webhooks/process-webhook-event";
+import { processVerifiedEvent } from "@/payment/webhooks/process-webhook-event";
 import { verifyWebhook } from "@/payment/webhooks/receive-webhook";
-import { errorResponse, jsonError } from "@/server/http-errors";
+import { classifyError, errorResponse, jsonError } from "@/server/http-errors";
 import { jsonResponse } from "@/server/json-response";
 import { readTextBody } from "@/server/request";
 
@@ -15,8 +15,11 @@ const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 
 /**
  * Stripe's webhook endpoint. The signature is checked on the raw body before anything is read or
- * written. 2xx is answered only after the event's effects have committed; any failure answers 5xx so
- * Stripe retries, and the retry is safe because every event applies at most once.
+ * written: a missing, invalid or stale signature answers 400. 2xx is answered only after the event's
+ * effects have committed. Any failure after verification answers 5xx, never 4xx, whatever the error: a
+ * validly signed event refused because of our own state must be retried (Stripe retries non-2xx answers
+ * for three days, https://docs.stripe.com/webhooks#retries), and the retry is safe because every event
+ * applies at most once. The failure is logged at error level and stored for Admin → Failed webhooks.
  */
 export async function POST(request: Request): Promise<Response> {
   let rawBody: string;
@@ -33,9 +36,23 @@ export async function POST(request: Request): Promise<Response> {
     return errorResponse(error, { path: "/api/webhooks/stripe" });
   }
   try {
-    const outcome = await processWebhookEvent(await getDb(), event);
+    const outcome = await processVerifiedEvent(await getDb(), event, rawBody);
     return jsonResponse({ received: true, outcome });
   } catch (error) {
-    return errorResponse(error, { path: "/api/webhooks/stripe", eventId: event.id, eventType: event.type });
+    return verifiedEventFailure(error);
   }
+}
+
+/**
+ * The answer to a verified event that could not be applied (already logged and stored): the database's
+ * 503s as they are, anything else, even an error that would be a 4xx on another route, a retryable 500.
+ */
+function verifiedEventFailure(error: unknown): Response {
+  const classified = classifyError(error);
+  if (classified.status >= 500) {
+    return jsonError(classified.status, classified.code, classified.message, { retryable: true });
+  }
+  return jsonError(500, "webhook_processing_failed", "The event could not be applied; it will be retried.", {
+    retryable: true,
+  });
 }

@@ -1,0 +1,33 @@
+import type { Database } from "@/db/types";
+import { logger } from "@/lib/logger";
+import { abandonStalePurchases } from "@/payment/abandon-stale-purchases";
+import { reconcilePayments } from "@/payment/reconcile-payments";
+import { pruneSandboxIdempotencyKeys } from "@/payment/sandbox/sandbox-idempotency";
+import type { PaymentProvider } from "@/payment/types";
+
+/**
+ * How far back the scheduled reconciliation looks. Stripe retries a webhook for three days and then
+ * gives up (https://docs.stripe.com/webhooks#retries); seven days also covers a scheduler that was down
+ * over a long weekend.
+ */
+export const RECONCILE_LOOKBACK_DAYS = 7;
+
+/** How often the jobs run it. */
+export const RECONCILE_EVERY_MINUTES = 15;
+
+/**
+ * The scheduled payment maintenance: grants every succeeded PaymentIntent of the last week whose
+ * webhook never credited it (so no paid purchase stays ungranted without anyone acting; what it grants
+ * is logged at warn level), then marks purchases pending for a day `abandoned` (after reconciling, so a
+ * payment that succeeded is granted, not abandoned), then prunes sandbox idempotency keys past 24 hours.
+ */
+export async function runPaymentMaintenance(db: Database, provider: PaymentProvider, now = new Date()) {
+  const since = new Date(now.getTime() - RECONCILE_LOOKBACK_DAYS * 24 * 3600 * 1000);
+  const reconcile = await reconcilePayments(db, provider, since);
+  const { abandoned } = await abandonStalePurchases(db);
+  const prunedKeys = provider.name === "sandbox" ? await pruneSandboxIdempotencyKeys(db) : 0;
+  const result = { reconcile, abandoned, prunedKeys };
+  if (reconcile.granted > 0)
+    logger.warn(result, "payment maintenance: reconciliation granted missed payments");
+  return result;
+}
