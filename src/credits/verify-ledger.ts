@@ -27,7 +27,7 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
     db,
     sql`SELECT a.user_id, a.balance, a.held,
                coalesce((SELECT sum(l.remaining) FROM credit_lot l WHERE l.user_id = a.user_id), 0) AS lots,
-               coalesce((SELECT sum(h.amount) FROM credit_hold h WHERE h.user_id = a.user_id AND h.status = 'open'), 0) AS holds
+               coalesce((SELECT sum(h.amount - h.expired_amount) FROM credit_hold h WHERE h.user_id = a.user_id AND h.status = 'open'), 0) AS holds
         FROM credit_account a`,
   )) {
     if (Number(row.balance) !== Number(row.lots) + Number(row.holds)) {

@@ -26,7 +26,8 @@ export async function apiConsume(
     userId: string;
     body: z.output<typeof consumeBodySchema>;
   },
-  now: Date = new Date(),
+  /** Tests only: production judges expiry by the database's clock. */
+  now?: Date,
 ): Promise<{ status: number; body: unknown; replayed: boolean }> {
   if (input.userId.length > 200) throw new NotFoundError("User");
   const description = input.body.description ?? `Usage via API key ${input.apiKeyName}`;
@@ -43,7 +44,7 @@ export async function apiConsume(
         SELECT o_status, o_body, o_replayed FROM creditkit_api_consume(
           ${input.apiKeyId}::uuid, ${input.idempotencyKey}, ${apiRequestHash(input.path, input.body)}, ${input.userId},
           ${input.body.amount}, ${description}, ${ledgerKey}, ${ledgerHash}, ${JSON.stringify(metadata)}::jsonb,
-          ${now.toISOString()}::timestamptz)`,
+          ${now ? now.toISOString() : null}::timestamptz)`,
       ),
     );
     const body = typeof row.o_body === "string" ? JSON.parse(row.o_body) : row.o_body;
