@@ -21,11 +21,7 @@ export type Balance = {
  * includes an expired credit. One statement; it never reads the history, so its cost does not grow with
  * the number of entries. `now` is for tests only.
  */
-export async function getBalance(
-  db: DatabaseOrTransaction,
-  userId: string,
-  now?: Date,
-): Promise<Balance> {
+export async function getBalance(db: DatabaseOrTransaction, userId: string, now?: Date): Promise<Balance> {
   const at = sql`coalesce(${clockParam(now)}::timestamptz, now())`;
   const [row] = sqlRows<{
     balance: string | number;

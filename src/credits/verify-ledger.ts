@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
 
 export type LedgerViolation = { check: string; userId?: string; detail: string };
 export type LedgerReport = { accounts: number; entries: number; violations: LedgerViolation[] };
@@ -158,6 +159,9 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
       });
     }
   }
+
+  violations.push(...(await checkDebtLeavesNothingSpendable(db)));
+  violations.push(...(await checkNoEntryAfterExpiry(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

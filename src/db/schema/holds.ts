@@ -46,10 +46,7 @@ export const creditHold = pgTable(
       "credit_hold_captured_in_range",
       sql`${t.capturedAmount} IS NULL OR (${t.capturedAmount} >= 0 AND ${t.capturedAmount} <= ${t.amount})`,
     ),
-    check(
-      "credit_hold_expired_in_range",
-      sql`${t.expiredAmount} >= 0 AND ${t.expiredAmount} <= ${t.amount}`,
-    ),
+    check("credit_hold_expired_in_range", sql`${t.expiredAmount} >= 0 AND ${t.expiredAmount} <= ${t.amount}`),
     check("credit_hold_status_known", sql`${t.status} IN ('open', 'captured', 'released', 'expired')`),
     uniqueIndex("credit_hold_user_idempotency_key").on(t.userId, t.idempotencyKey),
     index("credit_hold_open_expiry_idx").on(t.expiresAt).where(sql`${t.status} = 'open'`),
