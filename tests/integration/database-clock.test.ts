@@ -8,8 +8,8 @@ import { getBalance } from "../../src/credits/get-balance";
 import { listExpiringCredits } from "../../src/credits/list-expiring-credits";
 import { creditLot } from "../../src/db/schema";
 import { runSweep } from "../../src/jobs/run-sweep";
-import { seedUser } from "../support/seed";
 import { testDatabaseUrl } from "../support/paths";
+import { seedUser } from "../support/seed";
 import { useTestDatabase } from "../support/test-database";
 
 const DAY = 86_400_000;
@@ -84,7 +84,13 @@ describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database cl
       idempotencyKey: "a",
       expiresAt: new Date((await databaseNow()) - 60_000),
     });
-    await addCredits(database.db, { userId, amount: 5, type: "grant", description: "kept", idempotencyKey: "b" });
+    await addCredits(database.db, {
+      userId,
+      amount: 5,
+      type: "grant",
+      description: "kept",
+      idempotencyKey: "b",
+    });
     skewAppClock(-YEAR);
 
     expect(await getBalance(database.db, userId)).toEqual({ balance: 5, held: 0, available: 5, debt: 0 });
@@ -97,7 +103,13 @@ describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database cl
 
   it("a hold's time-to-live is counted and judged by the database's clock", async () => {
     const userId = await seedUser(database.db);
-    await addCredits(database.db, { userId, amount: 100, type: "grant", description: "g", idempotencyKey: "g" });
+    await addCredits(database.db, {
+      userId,
+      amount: 100,
+      type: "grant",
+      description: "g",
+      idempotencyKey: "g",
+    });
 
     // Made by an instance whose clock is a year behind, captured by one with the right time.
     skewAppClock(-YEAR);

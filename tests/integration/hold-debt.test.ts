@@ -73,7 +73,11 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
     const metadata = { purchaseId: created.purchaseId, userId, packageId: "standard" };
     const deliver = (type: string, object: Record<string, unknown>) => {
       const rawBody = stripeEventPayload(type, object, testId("evt"));
-      return receiveWebhook(database.db, { rawBody, signature: signPayload(rawBody, SECRET), secret: SECRET });
+      return receiveWebhook(database.db, {
+        rawBody,
+        signature: signPayload(rawBody, SECRET),
+        secret: SECRET,
+      });
     };
     await deliver(
       "payment_intent.succeeded",
@@ -89,7 +93,12 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
       payment_intent: created.paymentIntentId,
       refunded: true,
     });
-    expect(await getBalance(database.db, userId)).toEqual({ balance: 500, held: 500, available: 0, debt: 500 });
+    expect(await getBalance(database.db, userId)).toEqual({
+      balance: 500,
+      held: 500,
+      available: 0,
+      debt: 500,
+    });
 
     const released = await releaseHold(database.db, { holdId });
     expect(released).toMatchObject({ status: "released", returned: 500, balance: 0, available: 0 });
@@ -112,9 +121,7 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
 
     // Releasing again replays: no second repayment.
     expect(await releaseHold(database.db, { holdId })).toMatchObject({ replayed: true, status: "released" });
-    expect(
-      (await entriesOf(database.db, userId)).filter((e) => e.type === "debt_repayment"),
-    ).toHaveLength(1);
+    expect((await entriesOf(database.db, userId)).filter((e) => e.type === "debt_repayment")).toHaveLength(1);
   });
 
   it("the rest of a partial capture repays the debt first", async () => {
@@ -165,7 +172,10 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
         .select()
         .from(creditEntry)
         .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, "debt_repayment")));
-      expect(repayment).toMatchObject({ amount: -80, idempotencyKey: `hold-expire:${holdId}:debt-repayment` });
+      expect(repayment).toMatchObject({
+        amount: -80,
+        idempotencyKey: `hold-expire:${holdId}:debt-repayment`,
+      });
     }
   });
 
@@ -199,9 +209,19 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
     const second = await hold(userId, 150, "b");
     await refundAll(userId, 300, lot.lotId);
     // 50 were free and taken back; 250 are reserved, so 250 became debt.
-    expect(await getBalance(database.db, userId)).toEqual({ balance: 250, held: 250, available: 0, debt: 250 });
+    expect(await getBalance(database.db, userId)).toEqual({
+      balance: 250,
+      held: 250,
+      available: 0,
+      debt: 250,
+    });
     await captureHold(database.db, { holdId: first, amount: 40 });
-    expect(await getBalance(database.db, userId)).toEqual({ balance: 150, held: 150, available: 0, debt: 190 });
+    expect(await getBalance(database.db, userId)).toEqual({
+      balance: 150,
+      held: 150,
+      available: 0,
+      debt: 190,
+    });
     await releaseHold(database.db, { holdId: second });
     expect(await getBalance(database.db, userId)).toEqual({ balance: 0, held: 0, available: 0, debt: 40 });
   });

@@ -77,7 +77,13 @@ describe.each(databaseKinds())("held credits expire with their lot on %s", (kind
     });
 
     const captured = await captureHold(database.db, { holdId, amount: 60 }, afterExpiry);
-    expect(captured).toMatchObject({ status: "captured", captured: 60, expired: 60, returned: 0, balance: 20 });
+    expect(captured).toMatchObject({
+      status: "captured",
+      captured: 60,
+      expired: 60,
+      returned: 0,
+      balance: 20,
+    });
     expect(await ledger(userId)).toEqual([
       ["grant", 100, 100],
       ["grant", 80, 180],
