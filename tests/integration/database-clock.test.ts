@@ -78,18 +78,19 @@ describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database cl
     const userId = await seedUser(database.db);
     await addCredits(database.db, {
       userId,
+      amount: 5,
+      type: "grant",
+      description: "kept",
+      idempotencyKey: "b",
+    });
+    // Granted last, so no mutation has written its expiry yet: each decision below is made by the clock.
+    await addCredits(database.db, {
+      userId,
       amount: 40,
       type: "grant",
       description: "gone",
       idempotencyKey: "a",
       expiresAt: new Date((await databaseNow()) - 60_000),
-    });
-    await addCredits(database.db, {
-      userId,
-      amount: 5,
-      type: "grant",
-      description: "kept",
-      idempotencyKey: "b",
     });
     skewAppClock(-YEAR);
 
@@ -99,6 +100,7 @@ describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database cl
     ).toEqual({ ok: false, reason: "insufficient_credits", balance: 5 });
     const hold = await createHold(database.db, { userId, amount: 20, description: "h", idempotencyKey: "h" });
     expect(hold).toEqual({ ok: false, reason: "insufficient_credits", available: 5 });
+    expect((await listExpiringCredits(database.db, userId, 30)).total).toBe(0);
   });
 
   it("a hold's time-to-live is counted and judged by the database's clock", async () => {

@@ -14,7 +14,7 @@ afterAll(() => serverEnv.cleanup());
 /**
  * What another backend sees when credits it reserved expire before it captures: the capture is paid from
  * credits still alive, or answered 402 insufficient_credits with the hold left open. Real time: the lot
- * expires a second after it is granted, by the database's clock.
+ * expires three seconds after it is granted, by the database's clock.
  */
 describe.each(databaseKinds())("service API: capture after the reserved credits expired on %s", (kind) => {
   let database: TestDatabase;
@@ -33,7 +33,7 @@ describe.each(databaseKinds())("service API: capture after the reserved credits 
 
   it("answers 402 and keeps the hold open when the rest cannot pay; a smaller capture then succeeds", async () => {
     const userId = await seedUser(database.db);
-    const expiresAt = new Date(Date.now() + 1_000);
+    const expiresAt = new Date(Date.now() + 3_000);
     await addCredits(database.db, {
       userId,
       amount: 50,
