@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { clockParam } from "./database-clock";
-import { IdempotencyConflictError } from "./errors";
+import { IdempotencyConflictError, InvalidInputError } from "./errors";
 import { requestHash } from "./idempotency";
 import { parseInput } from "./parse-input";
 import { type AddCreditsInput, addCreditsInputSchema } from "./schemas";
@@ -20,8 +20,10 @@ export type AddCreditsResult = {
  * idempotency key. Purchases are `paid` credits; every other grant is `promotional` unless told otherwise,
  * because refunds and reports treat the two differently. Outstanding debt is repaid from the new lot first
  * (`creditkit_repay_debt`, the rule every path that gives credits back shares). `expireDays` counts from
- * the database's clock, like every expiry. One call of the `creditkit_add_credits` database function
- * (migration 0003_ledger_clock_and_debt_repayment): one round trip. `now` is for tests only.
+ * the database's clock, like every expiry, and an `expiresAt` that is not in the future by that clock is
+ * refused (InvalidInputError): the lot would be expired before anyone could spend it. One call of the
+ * `creditkit_add_credits` database function (migration 0003_ledger_clock_and_debt_repayment): one round
+ * trip. `now` is for tests only.
  */
 export async function addCredits(
   db: DatabaseOrTransaction,
@@ -73,6 +75,9 @@ export async function addCredits(
   } catch (error) {
     if (sqlStateOf(error) === "CK409") {
       throw new IdempotencyConflictError({ userId: input.userId, idempotencyKey: input.idempotencyKey });
+    }
+    if (sqlStateOf(error) === "CK400") {
+      throw new InvalidInputError("expiresAt must be in the future.", { userId: input.userId });
     }
     throw error;
   }

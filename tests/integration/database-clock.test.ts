@@ -1,19 +1,27 @@
 import { eq, sql } from "drizzle-orm";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { captureHold } from "../../src/credits/capture-hold";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { createHold } from "../../src/credits/create-hold";
+import { InvalidInputError } from "../../src/credits/errors";
 import { getBalance } from "../../src/credits/get-balance";
 import { listExpiringCredits } from "../../src/credits/list-expiring-credits";
+import { useDatabaseConnection } from "../../src/db/client";
 import { creditLot } from "../../src/db/schema";
 import { runSweep } from "../../src/jobs/run-sweep";
+import { createApiKey } from "../../src/service-api/api-keys";
+import { v1 } from "../support/api-v1";
 import { testDatabaseUrl } from "../support/paths";
 import { seedUser } from "../support/seed";
+import { configureServerEnv } from "../support/server-env";
 import { useTestDatabase } from "../support/test-database";
 
 const DAY = 86_400_000;
 const YEAR = 365 * DAY;
+
+const serverEnv = configureServerEnv({ RATE_LIMIT_API_PER_MINUTE: "100000" });
+afterAll(() => serverEnv.cleanup());
 
 /**
  * Expiry and hold time-to-live follow the database's clock, whatever the app server's clock says: two
@@ -24,6 +32,11 @@ const YEAR = 365 * DAY;
 describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database clock on postgres", () => {
   const database = useTestDatabase("postgres");
 
+  let key: string;
+  beforeAll(async () => {
+    useDatabaseConnection(database);
+    key = (await createApiKey(database.db, "billing", { userId: null, label: "tests" })).key;
+  });
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -83,15 +96,19 @@ describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database cl
       description: "kept",
       idempotencyKey: "b",
     });
-    // Granted last, so no mutation has written its expiry yet: each decision below is made by the clock.
-    await addCredits(database.db, {
+    // Granted last and then made a minute past its expiry, so no mutation has written its expiry yet: each
+    // decision below is made by a clock.
+    const gone = await addCredits(database.db, {
       userId,
       amount: 40,
       type: "grant",
       description: "gone",
       idempotencyKey: "a",
-      expiresAt: new Date((await databaseNow()) - 60_000),
+      expiresAt: new Date((await databaseNow()) + DAY),
     });
+    await database.db.execute(
+      sql`UPDATE credit_lot SET expires_at = now() - interval '1 minute' WHERE id = ${gone.lotId}`,
+    );
     skewAppClock(-YEAR);
 
     expect(await getBalance(database.db, userId)).toEqual({ balance: 5, held: 0, available: 5, debt: 0 });
@@ -101,6 +118,31 @@ describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database cl
     const hold = await createHold(database.db, { userId, amount: 20, description: "h", idempotencyKey: "h" });
     expect(hold).toEqual({ ok: false, reason: "insufficient_credits", available: 5 });
     expect((await listExpiringCredits(database.db, userId, 30)).total).toBe(0);
+    // A grant whose expiry is in the future only by the lagging app clock is refused.
+    await expect(
+      addCredits(database.db, {
+        userId,
+        amount: 5,
+        type: "grant",
+        description: "late",
+        idempotencyKey: "late",
+        expiresAt: new Date(Date.now() + DAY),
+      }),
+    ).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it("the service API accepts a grant expiring tomorrow by the database's clock, whatever the app's clock says", async () => {
+    const userId = await seedUser(database.db);
+    const tomorrow = new Date((await databaseNow()) + DAY).toISOString();
+    skewAppClock(YEAR);
+    const ahead = await v1.grant(userId, { key, json: { amount: 5, expiresAt: tomorrow } });
+    expect(ahead.status).toBe(201);
+    vi.useRealTimers();
+    const yesterday = new Date((await databaseNow()) - DAY).toISOString();
+    skewAppClock(-YEAR);
+    const behind = await v1.grant(userId, { key, json: { amount: 5, expiresAt: yesterday } });
+    expect([behind.status, behind.body.error?.code]).toEqual([400, "invalid_input"]);
+    expect((await v1.balance(userId, { key })).body).toMatchObject({ balance: 5 });
   });
 
   it("a hold's time-to-live is counted and judged by the database's clock", async () => {

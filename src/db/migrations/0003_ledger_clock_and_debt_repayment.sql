@@ -235,7 +235,9 @@ END $$;
 -- A grant in one statement (purchases, gifts, admin grants, dispute reversals): the user's row lock, the
 -- idempotency check, expiry of due lots, the new lot, its ledger entry, and the repayment of any debt
 -- (creditkit_repay_debt), in one round trip instead of about ten. Raises SQLSTATE CK409 when the
--- idempotency key was already used for a different grant.
+-- idempotency key was already used for a different grant, and CK400 when p_expires_at is not in the future
+-- by the database's clock (such a grant would only write itself and its expiry; judged here, not by the
+-- app server's clock, like every expiry).
 CREATE OR REPLACE FUNCTION creditkit_add_credits(p_user text, p_amount bigint, p_type text, p_description text,
   p_key text, p_hash text, p_expires_at timestamptz, p_category text, p_reference text, p_purchase_id uuid,
   p_metadata jsonb, p_now timestamptz,
@@ -267,6 +269,9 @@ BEGIN
     o_balance := coalesce(o_balance, v_existing.balance_after);
     o_replayed := true;
     RETURN;
+  END IF;
+  IF p_expires_at <= v_now THEN
+    RAISE EXCEPTION 'the grant would expire before it is made' USING ERRCODE = 'CK400';
   END IF;
 
   SELECT x.o_balance INTO v_balance FROM creditkit_expire_due_lots(p_user, v_balance, v_now) x;
