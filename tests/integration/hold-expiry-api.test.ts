@@ -1,6 +1,8 @@
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { useDatabaseConnection } from "../../src/db/client";
+import { creditLot } from "../../src/db/schema";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { type V1Call, v1 } from "../support/api-v1";
 import { assertLedgerInvariants } from "../support/invariants";
@@ -13,8 +15,8 @@ afterAll(() => serverEnv.cleanup());
 
 /**
  * What another backend sees when credits it reserved expire before it captures: the capture is paid from
- * credits still alive, or answered 402 insufficient_credits with the hold left open. Real time: the lot
- * expires three seconds after it is granted, by the database's clock.
+ * credits still alive, or answered 402 insufficient_credits with the hold left open. Everything runs on
+ * the database's clock; the lot's expiry is moved into the past once the hold is made.
  */
 describe.each(databaseKinds())("service API: capture after the reserved credits expired on %s", (kind) => {
   let database: TestDatabase;
@@ -33,14 +35,13 @@ describe.each(databaseKinds())("service API: capture after the reserved credits 
 
   it("answers 402 and keeps the hold open when the rest cannot pay; a smaller capture then succeeds", async () => {
     const userId = await seedUser(database.db);
-    const expiresAt = new Date(Date.now() + 3_000);
-    await addCredits(database.db, {
+    const short = await addCredits(database.db, {
       userId,
       amount: 50,
       type: "grant",
       description: "short",
       idempotencyKey: "short",
-      expiresAt,
+      expiresAt: new Date(Date.now() + 86_400_000),
     });
     await addCredits(database.db, {
       userId,
@@ -51,7 +52,9 @@ describe.each(databaseKinds())("service API: capture after the reserved credits 
     });
     const hold = await v1.hold(userId, as({ json: { amount: 40, ttlSeconds: 600 } }));
     expect(hold.status).toBe(201);
-    await new Promise((resolve) => setTimeout(resolve, expiresAt.getTime() - Date.now() + 200));
+    // Time passes: the short lot is now at its expiry, by the database's clock (the entries written so far
+    // stay before it).
+    await database.db.update(creditLot).set({ expiresAt: sql`now()` }).where(eq(creditLot.id, short.lotId));
 
     const refused = await v1.capture(hold.body.holdId, as({ json: { amount: 40 } }));
     expect(refused.status).toBe(402);
