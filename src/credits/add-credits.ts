@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { IdempotencyConflictError } from "./errors";
+import { clockParam } from "./database-clock";
+import { IdempotencyConflictError, InvalidInputError } from "./errors";
 import { requestHash } from "./idempotency";
 import { parseInput } from "./parse-input";
 import { type AddCreditsInput, addCreditsInputSchema } from "./schemas";
@@ -14,18 +15,20 @@ export type AddCreditsResult = {
   replayed: boolean;
 };
 
-const DAY_MS = 86_400_000;
-
 /**
  * Grants credits as a new lot and records the grant in the ledger, atomically and at most once per
  * idempotency key. Purchases are `paid` credits; every other grant is `promotional` unless told otherwise,
- * because refunds and reports treat the two differently. Outstanding debt is repaid from the new lot first.
- * One call of the `creditkit_add_credits` database function (migration 0001_ledger_functions): one round trip.
+ * because refunds and reports treat the two differently. Outstanding debt is repaid from the new lot first
+ * (`creditkit_repay_debt`, the rule every path that gives credits back shares). `expireDays` counts from
+ * the database's clock, like every expiry, and an `expiresAt` that is not in the future by that clock is
+ * refused (InvalidInputError): the lot would be expired before anyone could spend it. One call of the
+ * `creditkit_add_credits` database function (migration 0003_ledger_clock_and_debt_repayment): one round
+ * trip. `now` is for tests only.
  */
 export async function addCredits(
   db: DatabaseOrTransaction,
   rawInput: AddCreditsInput,
-  now: Date = new Date(),
+  now?: Date,
 ): Promise<AddCreditsResult> {
   const input = parseInput(addCreditsInputSchema, rawInput);
   const hash = requestHash("add", {
@@ -39,8 +42,7 @@ export async function addCredits(
     purchaseId: input.purchaseId ?? null,
   });
 
-  const expiresAt =
-    input.expiresAt ?? (input.expireDays ? new Date(now.getTime() + input.expireDays * DAY_MS) : null);
+  const at = clockParam(now);
   const category =
     input.category ??
     (input.type === "purchase" || input.type === "dispute_reversal" ? "paid" : "promotional");
@@ -57,9 +59,11 @@ export async function addCredits(
         sql`
         SELECT o_entry_id, o_lot_id, o_balance, o_replayed FROM creditkit_add_credits(
           ${input.userId}, ${input.amount}, ${input.type}, ${input.description}, ${input.idempotencyKey}, ${hash},
-          ${expiresAt ? expiresAt.toISOString() : null}::timestamptz, ${category}, ${input.reference ?? null},
+          coalesce(${input.expiresAt ? input.expiresAt.toISOString() : null}::timestamptz,
+                   coalesce(${at}::timestamptz, now()) + ${input.expireDays ?? null}::integer * interval '24 hours'),
+          ${category}, ${input.reference ?? null},
           ${input.purchaseId ?? null}::uuid, ${input.metadata ? JSON.stringify(input.metadata) : null}::jsonb,
-          ${now.toISOString()}::timestamptz)`,
+          ${at}::timestamptz)`,
       ),
     );
     return {
@@ -71,6 +75,9 @@ export async function addCredits(
   } catch (error) {
     if (sqlStateOf(error) === "CK409") {
       throw new IdempotencyConflictError({ userId: input.userId, idempotencyKey: input.idempotencyKey });
+    }
+    if (sqlStateOf(error) === "CK400") {
+      throw new InvalidInputError("expiresAt must be in the future.", { userId: input.userId });
     }
     throw error;
   }

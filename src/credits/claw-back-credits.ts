@@ -2,6 +2,7 @@ import { and, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { creditAllocation, creditEntry, creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { clockParam } from "./database-clock";
 import { drawFromLots, type LotDraw } from "./draw-from-lots";
 import { expireDueLots } from "./expire-due-lots";
 import { findReplay, requestHash } from "./idempotency";
@@ -37,12 +38,14 @@ export type ClawBackResult = {
  * purchase's own lot first, then from the user's other spendable lots in the usual order. Whatever was
  * already spent cannot be taken, and the balance never goes negative: the shortfall becomes a debt on the
  * account, shown to the user and repaid first from the next grant. Credits reserved by open holds are left
- * alone: that work is already under way.
+ * alone: that work is already under way; when such a hold is released (or captures less), the credits that
+ * come back repay the debt first (creditkit_repay_debt). Expiry is judged by the database's clock; `now` is
+ * for tests only.
  */
 export async function clawBackCredits(
   db: DatabaseOrTransaction,
   rawInput: ClawBackInput,
-  now: Date = new Date(),
+  now?: Date,
 ): Promise<ClawBackResult> {
   const input = parseInput(clawBackInputSchema, rawInput);
   const hash = requestHash("clawback", {
@@ -64,7 +67,7 @@ export async function clawBackCredits(
         replayed: true,
       };
     }
-    const { balance: before } = await expireDueLots(tx, input.userId, locked.balance, now);
+    const { balance: before, held } = await expireDueLots(tx, input.userId, locked, now);
 
     const draws: LotDraw[] = [];
     let outstanding = input.amount;
@@ -77,7 +80,10 @@ export async function clawBackCredits(
             eq(creditLot.userId, input.userId),
             inArray(creditLot.id, input.preferLotIds),
             eq(creditLot.spendable, true),
-            or(isNull(creditLot.expiresAt), gt(creditLot.expiresAt, now)),
+            or(
+              isNull(creditLot.expiresAt),
+              gt(creditLot.expiresAt, sql`coalesce(${clockParam(now)}::timestamptz, now())`),
+            ),
           ),
         );
       for (const lot of preferred) {
@@ -92,7 +98,7 @@ export async function clawBackCredits(
       }
     }
     const takenSoFar = input.amount - outstanding;
-    const availableElsewhere = before - locked.held - takenSoFar;
+    const availableElsewhere = before - held - takenSoFar;
     const fromOthers = Math.min(outstanding, Math.max(0, availableElsewhere));
     if (fromOthers > 0) draws.push(...(await drawFromLots(tx, input.userId, fromOthers, now)));
 
@@ -112,7 +118,7 @@ export async function clawBackCredits(
         idempotencyKey: input.idempotencyKey,
         requestHash: hash,
         metadata: { ...input.metadata, requested: input.amount },
-        createdAt: now,
+        ...(now ? { createdAt: now } : {}),
       })
       .returning({ id: creditEntry.id });
     if (!entry) throw new Error("clawback entry was not written");

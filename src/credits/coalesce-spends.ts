@@ -10,7 +10,8 @@ export type SpendRequest = {
   idempotencyKey: string;
   hash: string;
   metadata: Record<string, unknown> | null;
-  now: Date;
+  /** An explicit time for tests; null (production) lets the database use its own clock. */
+  now: Date | null;
 };
 
 export type SpendRow = {
@@ -35,7 +36,7 @@ async function runOne(db: DatabaseOrTransaction, spend: SpendRequest): Promise<S
       sql`
       SELECT o_status, o_entry_id, o_balance FROM creditkit_consume(
         ${spend.userId}, ${spend.amount}, ${spend.type}, ${spend.description}, ${spend.idempotencyKey}, ${spend.hash},
-        ${spend.metadata ? JSON.stringify(spend.metadata) : null}::jsonb, ${spend.now.toISOString()}::timestamptz)`,
+        ${spend.metadata ? JSON.stringify(spend.metadata) : null}::jsonb, ${spend.now ? spend.now.toISOString() : null}::timestamptz)`,
     ),
   );
 }
@@ -58,7 +59,7 @@ async function runBatch(
         ${pgArrayLiteral(spends.map((s) => s.idempotencyKey))}::text[],
         ${pgArrayLiteral(spends.map((s) => s.hash))}::text[],
         ${pgArrayLiteral(spends.map((s) => (s.metadata ? JSON.stringify(s.metadata) : null)))}::jsonb[],
-        ${pgArrayLiteral(spends.map((s) => s.now.toISOString()))}::timestamptz[])`,
+        ${pgArrayLiteral(spends.map((s) => (s.now ? s.now.toISOString() : null)))}::timestamptz[])`,
     ),
   );
   if (rows.length !== spends.length)

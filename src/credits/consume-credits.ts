@@ -21,11 +21,12 @@ export type ConsumeCreditsResult =
  * The work is one call of the `creditkit_consume` database function (migration 0001_ledger_functions): one round trip that
  * takes the user's row lock, checks the key, expires, draws, and records the entry and its allocations.
  * Concurrent spends of the same user in this process are coalesced into one call (coalesce-spends.ts).
+ * Expiry is judged by the database's clock; `now` is for tests only.
  */
 export async function consumeCredits(
   db: DatabaseOrTransaction,
   rawInput: ConsumeCreditsInput,
-  now: Date = new Date(),
+  now?: Date,
 ): Promise<ConsumeCreditsResult> {
   const input = parseInput(consumeCreditsInputSchema, rawInput);
   const hash = requestHash("consume", {
@@ -43,7 +44,7 @@ export async function consumeCredits(
       idempotencyKey: input.idempotencyKey,
       hash,
       metadata: input.metadata ?? null,
-      now,
+      now: now ?? null,
     },
     // is(), not instanceof: `npm start` runs two copies of Drizzle (see scripts/server.mjs), and a
     // transaction made by one is not an instance of the other's class.

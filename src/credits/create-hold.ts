@@ -1,6 +1,7 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { creditHold, creditHoldAllocation } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { clockParam } from "./database-clock";
 import { drawFromLots } from "./draw-from-lots";
 import { IdempotencyConflictError } from "./errors";
 import { expireDueLots } from "./expire-due-lots";
@@ -16,12 +17,14 @@ export type CreateHoldResult =
 /**
  * Reserves credits for work whose cost is known only afterwards. The credits leave their lots (in the
  * same order a spend would take them) so no other spend can use them, but stay in the balance until the
- * hold is captured. A hold past its time-to-live is released by the sweep.
+ * hold is captured. A hold past its time-to-live is released by the sweep. The time-to-live runs on the
+ * database's clock (`expiresAt` is the database's now() plus `ttlSeconds`), so app servers with skewed
+ * clocks agree on when a hold lapses; `now` is for tests only.
  */
 export async function createHold(
   db: DatabaseOrTransaction,
   rawInput: CreateHoldInput,
-  now: Date = new Date(),
+  now?: Date,
 ): Promise<CreateHoldResult> {
   const input = parseInput(createHoldInputSchema, rawInput);
   const hash = requestHash("hold", {
@@ -50,12 +53,12 @@ export async function createHold(
       };
     }
 
-    const { balance } = await expireDueLots(tx, input.userId, locked.balance, now);
-    const available = balance - locked.held;
+    const { balance, held } = await expireDueLots(tx, input.userId, locked, now);
+    const available = balance - held;
     if (available < input.amount) return { ok: false, reason: "insufficient_credits", available };
 
     const draws = await drawFromLots(tx, input.userId, input.amount, now);
-    const expiresAt = new Date(now.getTime() + input.ttlSeconds * 1000);
+    const at = sql`coalesce(${clockParam(now)}::timestamptz, now())`;
     const [hold] = await tx
       .insert(creditHold)
       .values({
@@ -64,10 +67,10 @@ export async function createHold(
         description: input.description,
         idempotencyKey: input.idempotencyKey,
         requestHash: hash,
-        expiresAt,
-        createdAt: now,
+        expiresAt: sql`${at} + ${input.ttlSeconds}::integer * interval '1 second'`,
+        createdAt: at,
       })
-      .returning({ id: creditHold.id });
+      .returning({ id: creditHold.id, expiresAt: creditHold.expiresAt });
     if (!hold) throw new Error("hold was not written");
     await tx.insert(creditHoldAllocation).values(
       draws.map((draw, position) => ({
@@ -77,12 +80,12 @@ export async function createHold(
         position,
       })),
     );
-    await setAccountBalance(tx, input.userId, balance, { held: locked.held + input.amount });
+    await setAccountBalance(tx, input.userId, balance, { held: held + input.amount });
     return {
       ok: true,
       holdId: hold.id,
       amount: input.amount,
-      expiresAt,
+      expiresAt: hold.expiresAt,
       available: available - input.amount,
       replayed: false,
     };

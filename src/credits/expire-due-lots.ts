@@ -1,40 +1,39 @@
-import { and, eq, lte, sql } from "drizzle-orm";
-import { creditLot } from "@/db/schema";
+import { eq, sql } from "drizzle-orm";
+import { creditAccount } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { clockParam } from "./database-clock";
 import { firstRow } from "./sql-rows";
 
 /**
- * Writes one `expire` entry for every lot of the user whose time has passed and that still has credits,
- * and zeroes those lots (the `creditkit_expire_due_lots` database function, migration 0001_ledger_functions). Runs under
- * the account lock, before any other mutation of the user, so the ledger's balance-after chain accounts
- * for expiry before the next change; the scheduled sweep calls the same function. Exactly-once comes from
- * the lock and the lot's `remaining` going to zero in the same transaction: a second run finds nothing due.
- * A lot can expire twice only when a hold returns credits to it after it expired; those credits then
- * expire at once, in an entry of their own.
+ * Writes one `expire` entry for every lot of the user whose time has passed (by the database's clock) and
+ * that still has credits, free or reserved by open holds, and zeroes those lots (the
+ * `creditkit_expire_due_lots` database function, migration 0003_ledger_clock_and_debt_repayment). Held credits expire
+ * with their lot: the holds' reservations and the account's `held` shrink. Runs under the account lock,
+ * before any other mutation of the user, so the ledger's balance-after chain accounts for expiry before the
+ * next change; the scheduled sweep calls the same function. Exactly-once comes from the lock and the lot's
+ * credits leaving it in the same transaction: a second run finds nothing due.
+ *
+ * Returns the balance and `held` after expiry (`held` is re-read only when something expired).
  */
 export async function expireDueLots(
   tx: DatabaseOrTransaction,
   userId: string,
-  lockedBalance: number,
-  now: Date,
-): Promise<{ balance: number; expiredLots: number }> {
+  locked: { balance: number; held: number },
+  now?: Date,
+): Promise<{ balance: number; held: number; expiredLots: number }> {
   const row = firstRow<{ o_balance: string | number; o_expired: number }>(
     await tx.execute(
-      sql`SELECT o_balance, o_expired FROM creditkit_expire_due_lots(${userId}, ${lockedBalance}, ${now.toISOString()}::timestamptz)`,
+      sql`SELECT o_balance, o_expired FROM creditkit_expire_due_lots(${userId}, ${locked.balance}, ${clockParam(now)}::timestamptz)`,
     ),
   );
-  return { balance: Number(row.o_balance), expiredLots: Number(row.o_expired) };
-}
-
-/** Sum of credits in lots that have expired but not yet been swept: not spendable, not part of the balance. */
-export async function expiredUnsweptCredits(
-  tx: DatabaseOrTransaction,
-  userId: string,
-  now: Date,
-): Promise<number> {
-  const [row] = await tx
-    .select({ total: sql<string>`coalesce(sum(${creditLot.remaining}), 0)` })
-    .from(creditLot)
-    .where(and(eq(creditLot.userId, userId), eq(creditLot.spendable, true), lte(creditLot.expiresAt, now)));
-  return Number(row?.total ?? 0);
+  const expiredLots = Number(row.o_expired);
+  let held = locked.held;
+  if (expiredLots > 0 && held > 0) {
+    const [account] = await tx
+      .select({ held: creditAccount.held })
+      .from(creditAccount)
+      .where(eq(creditAccount.userId, userId));
+    held = account?.held ?? 0;
+  }
+  return { balance: Number(row.o_balance), held, expiredLots };
 }

@@ -1,7 +1,7 @@
-import { eq } from "drizzle-orm";
-import { creditAccount } from "@/db/schema";
+import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { expiredUnsweptCredits } from "./expire-due-lots";
+import { clockParam } from "./database-clock";
+import { sqlRows } from "./sql-rows";
 
 export type Balance = {
   /** Every credit the user owns, including those reserved by open holds. */
@@ -15,21 +15,37 @@ export type Balance = {
 };
 
 /**
- * Reads one account row and the user's expired-but-unswept lots (normally none), never the history,
- * so its cost does not grow with the number of entries. Lots that expired before the sweep reached
- * them are already excluded.
+ * Reads one account row and, only when it could matter, the user's lots that expired (by the database's
+ * clock) before any mutation or sweep wrote their expiry: free credits in such lots, and credits open holds
+ * reserve in them (held credits expire with their lot). Both are excluded, so the balance reported never
+ * includes an expired credit. One statement; it never reads the history, so its cost does not grow with
+ * the number of entries. `now` is for tests only.
  */
-export async function getBalance(
-  db: DatabaseOrTransaction,
-  userId: string,
-  now: Date = new Date(),
-): Promise<Balance> {
-  const [account] = await db
-    .select({ balance: creditAccount.balance, held: creditAccount.held, debt: creditAccount.debt })
-    .from(creditAccount)
-    .where(eq(creditAccount.userId, userId));
-  if (!account) return { balance: 0, held: 0, available: 0, debt: 0 };
-  const expired = account.balance > account.held ? await expiredUnsweptCredits(db, userId, now) : 0;
-  const balance = account.balance - expired;
-  return { balance, held: account.held, available: balance - account.held, debt: account.debt };
+export async function getBalance(db: DatabaseOrTransaction, userId: string, now?: Date): Promise<Balance> {
+  const at = sql`coalesce(${clockParam(now)}::timestamptz, now())`;
+  const [row] = sqlRows<{
+    balance: string | number;
+    held: string | number;
+    debt: string | number;
+    expired_free: string | number;
+    expired_held: string | number;
+  }>(
+    await db.execute(sql`
+      SELECT a.balance, a.held, a.debt,
+             CASE WHEN a.balance > a.held THEN
+               (SELECT coalesce(sum(l.remaining), 0) FROM credit_lot l
+                WHERE l.user_id = a.user_id AND l.spendable AND l.expires_at <= ${at})
+             ELSE 0 END AS expired_free,
+             CASE WHEN a.held > 0 THEN
+               (SELECT coalesce(sum(ha.amount), 0) FROM credit_hold h
+                  JOIN credit_hold_allocation ha ON ha.hold_id = h.id
+                  JOIN credit_lot l ON l.id = ha.lot_id
+                WHERE h.user_id = a.user_id AND h.status = 'open' AND l.expires_at <= ${at})
+             ELSE 0 END AS expired_held
+      FROM credit_account a WHERE a.user_id = ${userId}`),
+  );
+  if (!row) return { balance: 0, held: 0, available: 0, debt: 0 };
+  const held = Number(row.held) - Number(row.expired_held);
+  const balance = Number(row.balance) - Number(row.expired_free) - Number(row.expired_held);
+  return { balance, held, available: balance - held, debt: Number(row.debt) };
 }

@@ -1,17 +1,21 @@
-import { and, asc, eq, gt, lte } from "drizzle-orm";
+import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
 import { creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { clockParam } from "./database-clock";
 
 export type ExpiringCredits = { lotId: string; credits: number; expiresAt: string };
 
-/** Lots with credits left that expire within the window, soonest first: what the user should spend first. */
+/**
+ * Lots with credits left that expire within the window, soonest first: what the user should spend first.
+ * The window starts at the database's now() (`now` is for tests only), the clock expiry is judged by.
+ */
 export async function listExpiringCredits(
   db: DatabaseOrTransaction,
   userId: string,
   withinDays = 30,
-  now: Date = new Date(),
+  now?: Date,
 ): Promise<{ total: number; lots: ExpiringCredits[] }> {
-  const until = new Date(now.getTime() + withinDays * 86_400_000);
+  const at = sql`coalesce(${clockParam(now)}::timestamptz, now())`;
   const rows = await db
     .select({ id: creditLot.id, remaining: creditLot.remaining, expiresAt: creditLot.expiresAt })
     .from(creditLot)
@@ -19,8 +23,8 @@ export async function listExpiringCredits(
       and(
         eq(creditLot.userId, userId),
         eq(creditLot.spendable, true),
-        gt(creditLot.expiresAt, now),
-        lte(creditLot.expiresAt, until),
+        gt(creditLot.expiresAt, at),
+        lte(creditLot.expiresAt, sql`${at} + ${withinDays}::integer * interval '24 hours'`),
       ),
     )
     .orderBy(asc(creditLot.expiresAt))

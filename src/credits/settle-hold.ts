@@ -1,11 +1,9 @@
-import { asc, eq } from "drizzle-orm";
-import { creditAllocation, creditEntry, creditHold, creditHoldAllocation } from "@/db/schema";
+import { sql } from "drizzle-orm";
+import type { creditHold } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { type LotDraw, returnToLots } from "./draw-from-lots";
+import { clockParam } from "./database-clock";
 import { HoldNotOpenError, InvalidInputError, NotFoundError } from "./errors";
-import { expireDueLots } from "./expire-due-lots";
-import { requestHash } from "./idempotency";
-import { lockAccount, setAccountBalance } from "./lock-account";
+import { firstRow } from "./sql-rows";
 
 export type HoldRow = typeof creditHold.$inferSelect;
 export type SettleOutcome = "captured" | "released" | "expired";
@@ -13,136 +11,86 @@ export type SettleOutcome = "captured" | "released" | "expired";
 export type SettleHoldResult = {
   holdId: string;
   userId: string;
-  status: SettleOutcome;
+  /**
+   * The hold's status after this call. `insufficient_credits`: credits of the hold expired with their lots
+   * and the rest of the user's available credits cannot cover the capture; nothing was captured and the
+   * hold is still open (the expiry is recorded).
+   */
+  status: SettleOutcome | "insufficient_credits";
+  /** Credits spent by the capture (0 for a release or expiry). */
   captured: number;
+  /** Credits that went back to the lots they came from. */
   returned: number;
+  /** Credits of this hold that expired with their lots while it was open. */
+  expired: number;
   entryId: number | null;
+  /** The account's balance afterwards, held credits included. */
   balance: number;
+  /** What the user can spend afterwards (balance less held). */
+  available: number;
   replayed: boolean;
 };
 
-/** Splits a hold's draws into what capture keeps (in draw order) and what goes back to the lots. */
-function splitDraws(draws: readonly LotDraw[], keep: number): { kept: LotDraw[]; returned: LotDraw[] } {
-  const kept: LotDraw[] = [];
-  const returned: LotDraw[] = [];
-  let left = keep;
-  for (const draw of draws) {
-    const take = Math.min(draw.amount, left);
-    if (take > 0) kept.push({ lotId: draw.lotId, amount: take });
-    if (draw.amount - take > 0) returned.push({ lotId: draw.lotId, amount: draw.amount - take });
-    left -= take;
-  }
-  return { kept, returned };
-}
+type SettleRow = {
+  o_status: string;
+  o_hold_status: string | null;
+  o_user: string | null;
+  o_captured: string | number;
+  o_returned: string | number;
+  o_expired: string | number | null;
+  o_entry_id: string | number | null;
+  o_balance: string | number | null;
+  o_available: string | number | null;
+  o_replayed: boolean;
+};
 
 /**
- * Closes an open hold: `capture` spends `amount` of it (a ledger entry with the lots it drew from) and
- * returns the rest; `release` and `expire` return everything. Settling a hold that is already settled
- * the same way answers the first result; settling it another way is refused (409), because its credits
- * have already gone where the first settlement sent them.
+ * Closes an open hold: `capture` spends `amount` of it (default: what was reserved; a ledger entry with the
+ * lots it drew from) and returns the rest; `release` and `expire` return everything. One call of the
+ * `creditkit_settle_hold` database function (migration 0003_ledger_clock_and_debt_repayment), under the
+ * user's row lock, judged by the database's clock:
+ * - due lots expire first, held credits with them, so a capture never spends an expired credit and the
+ *   ledger shows the expiry before the capture; when the capture asks for more than the hold still has,
+ *   the shortfall comes from the user's available credits like a spend, or nothing is captured and the
+ *   hold stays open (`status: "insufficient_credits"`);
+ * - a hold past its time-to-live is closed as `expired` instead of captured;
+ * - credits that come back repay outstanding debt first (`creditkit_repay_debt`).
+ * Settling a hold that is already settled the same way answers the first result; settling it another way
+ * is refused (409 `hold_not_open`), because its credits have already gone where the first settlement sent
+ * them. Capturing more than was reserved is refused (400 `invalid_input`).
  */
 export async function settleHold(
   db: DatabaseOrTransaction,
   input: { holdId: string; outcome: SettleOutcome; amount?: number; description?: string },
-  now: Date = new Date(),
+  now?: Date,
 ): Promise<SettleHoldResult> {
-  return db.transaction(async (tx) => {
-    const [peek] = await tx
-      .select({ userId: creditHold.userId })
-      .from(creditHold)
-      .where(eq(creditHold.id, input.holdId));
-    if (!peek) throw new NotFoundError("Hold", { holdId: input.holdId });
-    const locked = await lockAccount(tx, peek.userId);
-    const [hold] = await tx.select().from(creditHold).where(eq(creditHold.id, input.holdId));
-    if (!hold) throw new NotFoundError("Hold", { holdId: input.holdId });
-
-    const wanted = input.outcome === "captured" ? (input.amount ?? hold.amount) : 0;
-    if (hold.status !== "open") {
-      const sameCapture =
-        hold.status === "captured" && input.outcome === "captured" && hold.capturedAmount === wanted;
-      const sameRelease = hold.status === input.outcome && input.outcome !== "captured";
-      if (sameCapture || sameRelease) {
-        return {
-          holdId: hold.id,
-          userId: hold.userId,
-          status: hold.status as SettleOutcome,
-          captured: hold.capturedAmount ?? 0,
-          returned: hold.amount - (hold.capturedAmount ?? 0),
-          entryId: hold.captureEntryId,
-          balance: locked.balance,
-          replayed: true,
-        };
-      }
-      throw new HoldNotOpenError(hold.id, hold.status);
-    }
-    // A hold past its time-to-live has already lost its claim, even if the sweep has not run yet: it is
-    // released now (committed), and the caller is told the capture did not happen.
-    if (input.outcome === "captured" && hold.expiresAt <= now) {
-      return closeHold(tx, hold, locked, "expired", 0, now);
-    }
-    if (wanted > hold.amount) {
-      throw new InvalidInputError(`Cannot capture ${wanted}: only ${hold.amount} were reserved.`);
-    }
-    return closeHold(tx, hold, locked, input.outcome, wanted, now, input.description);
-  });
-}
-
-async function closeHold(
-  tx: DatabaseOrTransaction,
-  hold: HoldRow,
-  locked: { balance: number; held: number },
-  outcome: SettleOutcome,
-  captured: number,
-  now: Date,
-  description?: string,
-): Promise<SettleHoldResult> {
-  const draws = await tx
-    .select({ lotId: creditHoldAllocation.lotId, amount: creditHoldAllocation.amount })
-    .from(creditHoldAllocation)
-    .where(eq(creditHoldAllocation.holdId, hold.id))
-    .orderBy(asc(creditHoldAllocation.position));
-  const { kept, returned } = splitDraws(draws, captured);
-  await returnToLots(tx, returned);
-
-  let balance = locked.balance - captured;
-  let entryId: number | null = null;
-  if (captured > 0) {
-    const [entry] = await tx
-      .insert(creditEntry)
-      .values({
-        userId: hold.userId,
-        type: "consume",
-        amount: -captured,
-        balanceAfter: balance,
-        description: description ?? hold.description,
-        reference: hold.id,
-        idempotencyKey: `hold-capture:${hold.id}`,
-        requestHash: requestHash("capture", { holdId: hold.id, amount: captured }),
-        metadata: { holdId: hold.id, reserved: hold.amount },
-        createdAt: now,
-      })
-      .returning({ id: creditEntry.id });
-    if (!entry) throw new Error("capture entry was not written");
-    entryId = entry.id;
-    await tx.insert(creditAllocation).values(kept.map((draw) => ({ entryId: entry.id, ...draw })));
-  }
-  await tx
-    .update(creditHold)
-    .set({ status: outcome, capturedAmount: captured, captureEntryId: entryId, closedAt: now })
-    .where(eq(creditHold.id, hold.id));
-  await setAccountBalance(tx, hold.userId, balance, { held: locked.held - hold.amount });
-  // Credits returned to a lot that expired meanwhile are expired now, so they never become spendable.
-  if (returned.length > 0) {
-    balance = (await expireDueLots(tx, hold.userId, balance, now)).balance;
+  const row = firstRow<SettleRow>(
+    await db.execute(sql`
+      SELECT o_status, o_hold_status, o_user, o_captured, o_returned, o_expired, o_entry_id, o_balance,
+             o_available, o_replayed
+      FROM creditkit_settle_hold(${input.holdId}::uuid, ${input.outcome}, ${input.amount ?? null}::bigint,
+                                 ${input.description ?? null}, ${clockParam(now)}::timestamptz)`),
+  );
+  switch (row.o_status) {
+    case "not_found":
+      throw new NotFoundError("Hold", { holdId: input.holdId });
+    case "not_open":
+      throw new HoldNotOpenError(input.holdId, row.o_hold_status ?? "closed");
+    case "too_much":
+      throw new InvalidInputError(`Cannot capture ${input.amount}: more than the hold reserved.`, {
+        holdId: input.holdId,
+      });
   }
   return {
-    holdId: hold.id,
-    userId: hold.userId,
-    status: outcome,
-    captured,
-    returned: hold.amount - captured,
-    entryId,
-    balance,
-    replayed: false,
+    holdId: input.holdId,
+    userId: row.o_user as string,
+    status: row.o_status === "insufficient" ? "insufficient_credits" : (row.o_status as SettleOutcome),
+    captured: Number(row.o_captured),
+    returned: Number(row.o_returned),
+    expired: Number(row.o_expired ?? 0),
+    entryId: row.o_entry_id === null ? null : Number(row.o_entry_id),
+    balance: Number(row.o_balance),
+    available: Number(row.o_available),
+    replayed: row.o_replayed,
   };
 }

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { checkUnresolvedWebhookFailures } from "./verify-webhook-failures";
+import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
 
 export type LedgerViolation = { check: string; userId?: string; detail: string };
 export type LedgerReport = { accounts: number; entries: number; violations: LedgerViolation[] };
@@ -28,7 +29,7 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
     db,
     sql`SELECT a.user_id, a.balance, a.held,
                coalesce((SELECT sum(l.remaining) FROM credit_lot l WHERE l.user_id = a.user_id), 0) AS lots,
-               coalesce((SELECT sum(h.amount) FROM credit_hold h WHERE h.user_id = a.user_id AND h.status = 'open'), 0) AS holds
+               coalesce((SELECT sum(h.amount - h.expired_amount) FROM credit_hold h WHERE h.user_id = a.user_id AND h.status = 'open'), 0) AS holds
         FROM credit_account a`,
   )) {
     if (Number(row.balance) !== Number(row.lots) + Number(row.holds)) {
@@ -161,6 +162,8 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
   }
 
   violations.push(...(await checkUnresolvedWebhookFailures(db)));
+  violations.push(...(await checkDebtLeavesNothingSpendable(db)));
+  violations.push(...(await checkNoEntryAfterExpiry(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

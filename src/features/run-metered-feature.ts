@@ -1,5 +1,6 @@
 import { captureHold } from "@/credits/capture-hold";
 import { createHold } from "@/credits/create-hold";
+import { HoldCaptureInsufficientError } from "@/credits/errors";
 import { releaseHold } from "@/credits/release-hold";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
@@ -39,6 +40,13 @@ export async function runMeteredFeature<T>(
     );
     throw error;
   }
-  const captured = await captureHold(db, { holdId: hold.holdId, amount: cost });
-  return { ok: true, value, cost, balance: captured.balance };
+  try {
+    const captured = await captureHold(db, { holdId: hold.holdId, amount: cost });
+    return { ok: true, value, cost, balance: captured.balance };
+  } catch (error) {
+    // Reserved credits expired with their lots while the work ran and the rest cannot pay for it.
+    if (!(error instanceof HoldCaptureInsufficientError)) throw error;
+    const released = await releaseHold(db, { holdId: hold.holdId });
+    return { ok: false, reason: "insufficient_credits", cost, available: released.available };
+  }
 }

@@ -3,8 +3,11 @@ import { sweepExpiredLots } from "@/credits/sweep-expired-lots";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 
-/** One pass of the scheduled maintenance: expire lots past their date and release holds past their TTL. */
-export async function runSweep(db: Database, now: Date = new Date()) {
+/**
+ * One pass of the scheduled maintenance: expire lots past their date and release holds past their TTL, by
+ * the database's clock (`now` is for tests only).
+ */
+export async function runSweep(db: Database, now?: Date) {
   const lots = await sweepExpiredLots(db, now);
   const holds = await releaseExpiredHolds(db, now);
   const result = { expiredLots: lots.expiredLots, users: lots.users, releasedHolds: holds.released };

@@ -27,7 +27,8 @@ export async function apiConsume(
     userId: string;
     body: z.output<typeof consumeBodySchema>;
   },
-  now: Date = new Date(),
+  /** Tests only: production judges expiry by the database's clock. */
+  now?: Date,
 ): Promise<{ status: number; body: unknown; replayed: boolean }> {
   // An id no user can have (see assertUserExists) is a 404 before the database is asked.
   if (input.userId.length > 200 || !isStorableText(input.userId)) throw new NotFoundError("User");
@@ -45,7 +46,7 @@ export async function apiConsume(
         SELECT o_status, o_body, o_replayed FROM creditkit_api_consume(
           ${input.apiKeyId}::uuid, ${input.idempotencyKey}, ${apiRequestHash(input.path, input.body)}, ${input.userId},
           ${input.body.amount}, ${description}, ${ledgerKey}, ${ledgerHash}, ${JSON.stringify(metadata)}::jsonb,
-          ${now.toISOString()}::timestamptz)`,
+          ${now ? now.toISOString() : null}::timestamptz)`,
       ),
     );
     const body = typeof row.o_body === "string" ? JSON.parse(row.o_body) : row.o_body;

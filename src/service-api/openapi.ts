@@ -86,16 +86,18 @@ const operations: Operation[] = [
     method: "post",
     path: "/holds/{holdId}/capture",
     summary: "Capture a hold",
-    description: "Spends the actual amount (default: all reserved) and returns the rest.",
+    description:
+      "Spends the actual amount (default: all reserved) and returns the rest, which repays any debt first. Credits of the hold whose lot expired are gone; a shortfall is taken from available credits, or 402 leaves the hold open.",
     body: captureBodySchema,
     ok: { status: 200, schema: captureResponseSchema },
-    errors: [400, 401, 404, 409],
+    errors: [400, 401, 402, 404, 409],
   },
   {
     method: "post",
     path: "/holds/{holdId}/release",
     summary: "Release a hold",
-    description: "Returns every reserved credit. The body may be empty.",
+    description:
+      "Returns every reserved credit that has not expired with its lot; it repays any debt first. The body may be empty.",
     ok: { status: 200, schema: releaseResponseSchema },
     errors: [401, 404, 409],
   },

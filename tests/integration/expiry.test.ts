@@ -49,9 +49,10 @@ describe.each(databaseKinds())("expiry sweep on %s", (kind) => {
 
     const later = new Date(start.getTime() + 3 * DAY);
     const first = await runSweep(database.db, later);
-    // The first user's hold had drawn its two short lots empty, so the lot sweep finds the other two users'
-    // four lots; releasing the hold returns credits to the expired lots, which expire at once.
-    expect(first).toMatchObject({ expiredLots: 4, users: 2, releasedHolds: 1 });
+    // The first user's hold had drawn its two short lots empty: those held credits expire with their lots
+    // (held credits do not outlive their lot), so all six lots expire; the hold then returns only the credits
+    // it held in the long lot.
+    expect(first).toMatchObject({ expiredLots: 6, users: 3, releasedHolds: 1 });
     const second = await runSweep(database.db, later);
     expect(second).toMatchObject({ expiredLots: 0, releasedHolds: 0 });
 

@@ -29,7 +29,7 @@ export const creditAccount = pgTable(
     balance: bigint({ mode: "number" }).notNull().default(0),
     /** Credits reserved by open holds: taken out of the lots, still part of the balance until captured. */
     held: bigint({ mode: "number" }).notNull().default(0),
-    /** Credits owed after a refund or dispute took back more than was left; repaid first from the next grant. */
+    /** Credits owed after a refund or dispute took back more than was left; repaid first from credits that come back. */
     debt: bigint({ mode: "number" }).notNull().default(0),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },

@@ -26,6 +26,11 @@ export const creditHold = pgTable(
       .references(() => creditAccount.userId, { onDelete: "cascade" }),
     amount: bigint({ mode: "number" }).notNull(),
     capturedAmount: bigint({ mode: "number" }),
+    /**
+     * Credits of this reservation that expired with their lots while the hold was open: they are no longer
+     * held (the account's `held` is the open holds' `amount - expired_amount`). `amount` stays what was asked.
+     */
+    expiredAmount: bigint({ mode: "number" }).notNull().default(0),
     status: text().notNull().default("open"),
     description: text().notNull(),
     idempotencyKey: text().notNull(),
@@ -41,9 +46,13 @@ export const creditHold = pgTable(
       "credit_hold_captured_in_range",
       sql`${t.capturedAmount} IS NULL OR (${t.capturedAmount} >= 0 AND ${t.capturedAmount} <= ${t.amount})`,
     ),
+    check("credit_hold_expired_in_range", sql`${t.expiredAmount} >= 0 AND ${t.expiredAmount} <= ${t.amount}`),
     check("credit_hold_status_known", sql`${t.status} IN ('open', 'captured', 'released', 'expired')`),
     uniqueIndex("credit_hold_user_idempotency_key").on(t.userId, t.idempotencyKey),
     index("credit_hold_open_expiry_idx").on(t.expiresAt).where(sql`${t.status} = 'open'`),
+    // Expiry looks for a user's open holds on every mutation that finds credits held: this keeps that look-up
+    // independent of how many holds the user has closed.
+    index("credit_hold_open_user_idx").on(t.userId).where(sql`${t.status} = 'open'`),
   ],
 );
 

@@ -16,6 +16,20 @@ export const POST = withApiMutation<{ holdId: string }, typeof captureBodySchema
       outcome: "captured",
       ...(input.amount !== undefined ? { amount: input.amount } : {}),
     });
+    // Credits of the hold expired with their lots and the rest cannot be paid: 402, the hold stays open and
+    // the expiry is committed (throwing here would roll it back).
+    if (result.status === "insufficient_credits") {
+      return {
+        status: 402,
+        body: {
+          error: {
+            code: "insufficient_credits",
+            message: "Not enough credits: part of the hold expired with its credits.",
+            available: result.available,
+          },
+        },
+      };
+    }
     // A hold past its TTL is released instead of captured. That is answered as a 409 but committed, so its
     // credits are available again at once (throwing here would roll the release back).
     if (result.status !== "captured") {

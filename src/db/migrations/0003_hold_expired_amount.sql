@@ -1,0 +1,3 @@
+ALTER TABLE "credit_hold" ADD COLUMN "expired_amount" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
+CREATE INDEX "credit_hold_open_user_idx" ON "credit_hold" USING btree ("user_id") WHERE "credit_hold"."status" = 'open';--> statement-breakpoint
+ALTER TABLE "credit_hold" ADD CONSTRAINT "credit_hold_expired_in_range" CHECK ("credit_hold"."expired_amount" >= 0 AND "credit_hold"."expired_amount" <= "credit_hold"."amount");
