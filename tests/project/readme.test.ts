@@ -12,7 +12,7 @@ const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
 /** The README's code block under a heading, exactly as a reader copies it. */
 function codeBlockUnder(heading: string, language: string): string {
   const section = readme.slice(readme.indexOf(heading));
-  const match = new RegExp("```" + language + "\\n([\\s\\S]*?)```").exec(section);
+  const match = new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``).exec(section);
   if (!match?.[1]) throw new Error(`no ${language} block under ${heading}`);
   return match[1];
 }
