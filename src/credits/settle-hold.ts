@@ -5,6 +5,7 @@ import { type LotDraw, returnToLots } from "./draw-from-lots";
 import { HoldNotOpenError, InvalidInputError, NotFoundError } from "./errors";
 import { expireDueLots } from "./expire-due-lots";
 import { requestHash } from "./idempotency";
+import { internalKey } from "./idempotency-keys";
 import { lockAccount, setAccountBalance } from "./lock-account";
 
 export type HoldRow = typeof creditHold.$inferSelect;
@@ -116,7 +117,7 @@ async function closeHold(
         balanceAfter: balance,
         description: description ?? hold.description,
         reference: hold.id,
-        idempotencyKey: `hold-capture:${hold.id}`,
+        idempotencyKey: internalKey("hold-capture", hold.id).value,
         requestHash: requestHash("capture", { holdId: hold.id, amount: captured }),
         metadata: { holdId: hold.id, reserved: hold.amount },
         createdAt: now,

@@ -1,5 +1,6 @@
 import { captureHold } from "@/credits/capture-hold";
 import { createHold } from "@/credits/create-hold";
+import { internalKey } from "@/credits/idempotency-keys";
 import { releaseHold } from "@/credits/release-hold";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
@@ -24,7 +25,7 @@ export async function runMeteredFeature<T>(
     userId: input.userId,
     amount: cost,
     description,
-    idempotencyKey: `feature:${input.feature}:${input.requestId}`,
+    idempotencyKey: internalKey("feature", input.feature, input.requestId),
     ttlSeconds: 300,
   });
   if (!hold.ok) return { ok: false, reason: "insufficient_credits", cost, available: hold.available };

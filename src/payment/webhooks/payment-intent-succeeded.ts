@@ -1,5 +1,6 @@
 import type Stripe from "stripe";
 import { addCredits } from "@/credits/add-credits";
+import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { packageName } from "@/credits/packages";
 import { logger } from "@/lib/logger";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
@@ -7,9 +8,12 @@ import { purchaseMetadataSchema } from "../types";
 import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
-/** The only place a purchase turns into credits: the grant's idempotency key is the PaymentIntent id. */
-export function purchaseGrantKey(paymentIntentId: string): string {
-  return `payment_intent:${paymentIntentId}`;
+/**
+ * The only place a purchase turns into credits: the grant's idempotency key is the PaymentIntent id, in
+ * creditkit's own key namespace so no caller's key can take it first.
+ */
+export function purchaseGrantKey(paymentIntentId: string): InternalKey {
+  return internalKey("payment_intent", paymentIntentId);
 }
 
 export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) => {
