@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { verifyPurchaseClawbacks } from "./verify-purchase-clawbacks";
 
 export type LedgerViolation = { check: string; userId?: string; detail: string };
 export type LedgerReport = { accounts: number; entries: number; violations: LedgerViolation[] };
@@ -158,6 +159,8 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
       });
     }
   }
+
+  violations.push(...(await verifyPurchaseClawbacks(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
+import { verifyLedger } from "../../src/credits/verify-ledger";
 import { useDatabaseConnection } from "../../src/db/client";
 import { creditPurchase } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
@@ -282,6 +283,35 @@ describe.each(databaseKinds())("refund and dispute events in any order on %s", (
       });
     }
   }, 600_000);
+
+  it("`verify` reports a purchase whose credits taken back disagree with its refunds and dispute", async () => {
+    const p = await purchase();
+    await deliverAll([p.succeeded, p.chargeRefunded(1000, p.t0 + 10)]);
+    expect((await verifyLedger(database.db)).violations).toEqual([]);
+    // A dispute lost, recorded on the purchase, but its clawback never written.
+    const lost = {
+      disputeStatus: "lost",
+      disputeEventType: "charge.dispute.closed",
+      disputeEventAt: new Date((p.t0 + 20) * 1000),
+    };
+    await database.db.update(creditPurchase).set(lost).where(eq(creditPurchase.id, p.purchaseId));
+    expect((await verifyLedger(database.db)).violations.map((v) => v.check)).toEqual([
+      "purchase_clawback_matches_facts",
+      "purchase_facts_recorded",
+    ]);
+    await database.db
+      .update(creditPurchase)
+      .set({ disputed: true })
+      .where(eq(creditPurchase.id, p.purchaseId));
+    const { violations } = await verifyLedger(database.db);
+    expect(violations.map((v) => v.check)).toEqual(["purchase_clawback_matches_facts"]);
+    expect(violations[0]?.detail).toContain("125 credits taken back");
+    expect(violations[0]?.detail).toContain("imply 500");
+    // Delivering the event that says so settles it.
+    await deliver(p.dispute("charge.dispute.closed", "lost", p.t0 + 20));
+    expect((await verifyLedger(database.db)).violations).toEqual([]);
+    expect(await kept(p.userId, p.purchaseId)).toEqual({ balance: 0, debt: 0, clawedBack: 500 });
+  });
 
   it("a dispute status it does not know changes nothing and is still acknowledged", async () => {
     const p = await purchase();
