@@ -9,6 +9,7 @@ import { createHold } from "../../src/credits/create-hold";
 import { InvalidInputError } from "../../src/credits/errors";
 import { getBalance } from "../../src/credits/get-balance";
 import { legacyRequestHash, requestHash } from "../../src/credits/idempotency";
+import { internalKey } from "../../src/credits/idempotency-keys";
 import { packageName } from "../../src/credits/packages";
 import { useDatabaseConnection } from "../../src/db/client";
 import { apiIdempotency, creditPurchase } from "../../src/db/schema";
@@ -293,6 +294,22 @@ describe.each(databaseKinds())("idempotency keys on %s", (kind) => {
       expect(spend.ok).toBe(true);
       expect(await purchase.deliver()).toMatchObject({ outcome: "granted" });
       expect((await getBalance(database.db, purchase.userId)).balance).toBe(505);
+    });
+
+    it("a redelivered purchase event never conflicts with its grant, even after the package was renamed", async () => {
+      const purchase = await pendingPurchase();
+      // The grant as an earlier delivery wrote it, when the package had another display name.
+      await addCredits(database.db, {
+        userId: purchase.userId,
+        amount: 500,
+        type: "purchase",
+        description: "Purchased Old Name package",
+        idempotencyKey: internalKey("payment_intent", purchase.paymentIntentId),
+        reference: purchase.paymentIntentId,
+        purchaseId: purchase.purchaseId,
+      });
+      expect(await purchase.deliver()).toMatchObject({ outcome: "already_granted" });
+      expect((await getBalance(database.db, purchase.userId)).balance).toBe(500);
     });
 
     it("a caller key cannot replay the debt repayment of another grant", async () => {

@@ -1,11 +1,14 @@
+import { and, eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import { addCredits } from "@/credits/add-credits";
 import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { packageName } from "@/credits/packages";
+import { creditEntry } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
 import { purchaseMetadataSchema } from "../types";
-import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
+import { findPurchaseForPaymentIntent, type PurchaseRow, updatePurchase } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
 /**
@@ -61,17 +64,18 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
     return "mismatch_flagged";
   }
 
-  const grant = await addCredits(tx, {
-    userId: purchase.userId,
-    amount: purchase.credits,
-    type: "purchase",
-    description: `Purchased ${packageName({ id: purchase.packageId })} package`,
-    idempotencyKey: purchaseGrantKey(intent.id),
-    reference: intent.id,
-    purchaseId: purchase.id,
-    ...(purchase.expireDays ? { expireDays: purchase.expireDays } : {}),
-    metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
-  });
+  // A redelivery finds the grant by its key and changes nothing. Looking it up first, rather than letting
+  // the grant replay, means a detail that may change between deliveries (the package's display name in the
+  // description) can never turn a redelivered event into an idempotency conflict. The purchase's row lock,
+  // taken by the look-up above, keeps concurrent deliveries of this PaymentIntent one after another.
+  const grantKey = purchaseGrantKey(intent.id);
+  const [earlier] = await tx
+    .select({ id: creditEntry.id })
+    .from(creditEntry)
+    .where(and(eq(creditEntry.userId, purchase.userId), eq(creditEntry.idempotencyKey, grantKey.value)));
+  const grant = earlier
+    ? { entryId: earlier.id, replayed: true }
+    : await grantPurchase(tx, purchase, intent.id, grantKey);
   await updatePurchase(tx, purchase.id, {
     status: "succeeded",
     grantEntryId: grant.entryId,
@@ -89,3 +93,22 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   const outcome = grant.replayed ? "already_granted" : "granted";
   return clawback === "settled" ? outcome : `${outcome}+${clawback}`;
 };
+
+function grantPurchase(
+  tx: DatabaseOrTransaction,
+  purchase: PurchaseRow,
+  paymentIntentId: string,
+  key: InternalKey,
+) {
+  return addCredits(tx, {
+    userId: purchase.userId,
+    amount: purchase.credits,
+    type: "purchase",
+    description: `Purchased ${packageName({ id: purchase.packageId })} package`,
+    idempotencyKey: key,
+    reference: paymentIntentId,
+    purchaseId: purchase.id,
+    ...(purchase.expireDays ? { expireDays: purchase.expireDays } : {}),
+    metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+  });
+}
