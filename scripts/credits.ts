@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { recordAudit } from "@/audit/record-audit";
 import { addCredits } from "@/credits/add-credits";
+import { internalKey } from "@/credits/idempotency-keys";
 import { verifyLedger } from "@/credits/verify-ledger";
 import { getConnection } from "@/db/client";
 import { runSweep } from "@/jobs/run-sweep";
@@ -87,7 +88,7 @@ program
           amount: Number(options.amount),
           type: "adjustment",
           description: options.reason,
-          idempotencyKey: `cli-grant:${Date.now()}:${options.user}`,
+          idempotencyKey: internalKey("cli-grant", Date.now(), options.user),
           ...(options.expireDays ? { expireDays: Number(options.expireDays) } : {}),
         });
         await recordAudit(tx, cli, "credits.grant", options.user, {

@@ -3,6 +3,7 @@ import { type Actor, recordAudit } from "@/audit/record-audit";
 import { addCredits } from "@/credits/add-credits";
 import { consumeCredits } from "@/credits/consume-credits";
 import { CreditsError } from "@/credits/errors";
+import { internalKey } from "@/credits/idempotency-keys";
 import type { Database } from "@/db/types";
 
 export type AdjustCreditsInput = {
@@ -24,7 +25,7 @@ export async function adjustCredits(db: Database, input: AdjustCreditsInput, act
   if (!Number.isSafeInteger(input.delta) || input.delta === 0) {
     throw new CreditsError("invalid_input", "The adjustment must be a whole, non-zero number of credits.");
   }
-  const idempotencyKey = `admin:${input.requestId ?? randomUUID()}`;
+  const idempotencyKey = internalKey("admin", input.requestId ?? randomUUID());
   return db.transaction(async (tx) => {
     if (input.delta > 0) {
       const grant = await addCredits(tx, {

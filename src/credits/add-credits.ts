@@ -22,7 +22,7 @@ export type AddCreditsResult = {
  * (`creditkit_repay_debt`, the rule every path that gives credits back shares). `expireDays` counts from
  * the database's clock, like every expiry, and an `expiresAt` that is not in the future by that clock is
  * refused (InvalidInputError): the lot would be expired before anyone could spend it. One call of the
- * `creditkit_add_credits` database function (migration 0003_ledger_clock_and_debt_repayment): one round
+ * `creditkit_add_credits` database function (migration 0004_ledger_clock_and_debt_repayment): one round
  * trip. `now` is for tests only.
  */
 export async function addCredits(

@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { creditAllocation, creditEntry, creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
@@ -85,7 +85,10 @@ export async function clawBackCredits(
               gt(creditLot.expiresAt, sql`coalesce(${clockParam(now)}::timestamptz, now())`),
             ),
           ),
-        );
+        )
+        // Several preferred lots (a purchase's own lot and the lots its reinstatements granted) are taken
+        // in spending order, so the result never depends on the order the database happens to return.
+        .orderBy(sql`${creditLot.expiresAt} ASC NULLS LAST`, asc(creditLot.createdAt), asc(creditLot.id));
       for (const lot of preferred) {
         const take = Math.min(lot.remaining, outstanding);
         if (take <= 0) break;

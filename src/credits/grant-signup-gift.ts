@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { signupGiftClaim } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { addCredits } from "./add-credits";
+import { internalKey } from "./idempotency-keys";
 
 /** Case and surrounding spaces do not make a new address. */
 export function emailFingerprint(email: string): string {
@@ -34,7 +35,7 @@ export async function grantSignupGift(
       amount: input.amount,
       type: "signup_gift",
       description: "Welcome gift",
-      idempotencyKey: "signup-gift",
+      idempotencyKey: internalKey("signup-gift"),
       ...(input.expireDays ? { expireDays: input.expireDays } : {}),
     });
     return { granted: true, entryId: grant.entryId, balance: grant.balance };

@@ -3,6 +3,7 @@ export * from "./consume-credits";
 export * from "./errors";
 export * from "./format-money";
 export * from "./get-balance";
+export * from "./idempotency-keys";
 export * from "./list-transactions";
 export * from "./packages";
 export * from "./schemas";

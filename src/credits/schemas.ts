@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { idempotencyKeySchema } from "./idempotency-keys";
+
+export { idempotencyKeySchema };
 
 /** Credits move in whole units. The upper bound keeps every sum far inside 2^53. */
 export const MAX_CREDITS_PER_OPERATION = 1_000_000_000;
@@ -64,7 +67,6 @@ export function printablePathSegment(segment: string | number | symbol): string 
 
 export const creditAmountSchema = z.number().int().positive().max(MAX_CREDITS_PER_OPERATION);
 export const userIdSchema = storableTextSchema.min(1).max(200);
-export const idempotencyKeySchema = z.string().min(1).max(255);
 export const descriptionSchema = storableTextSchema.trim().min(1).max(500);
 
 export const creditEntryTypes = [

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
 import { checkUnresolvedWebhookFailures } from "./verify-webhook-failures";
+import { verifyPurchaseClawbacks } from "./verify-purchase-clawbacks";
 
 export type LedgerViolation = { check: string; userId?: string; detail: string };
 export type LedgerReport = { accounts: number; entries: number; violations: LedgerViolation[] };
@@ -164,6 +165,7 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
   violations.push(...(await checkUnresolvedWebhookFailures(db)));
   violations.push(...(await checkDebtLeavesNothingSpendable(db)));
   violations.push(...(await checkNoEntryAfterExpiry(db)));
+  violations.push(...(await verifyPurchaseClawbacks(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

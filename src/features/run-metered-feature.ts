@@ -1,6 +1,7 @@
 import { captureHold } from "@/credits/capture-hold";
 import { createHold } from "@/credits/create-hold";
 import { HoldCaptureInsufficientError } from "@/credits/errors";
+import { internalKey } from "@/credits/idempotency-keys";
 import { releaseHold } from "@/credits/release-hold";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
@@ -25,7 +26,7 @@ export async function runMeteredFeature<T>(
     userId: input.userId,
     amount: cost,
     description,
-    idempotencyKey: `feature:${input.feature}:${input.requestId}`,
+    idempotencyKey: internalKey("feature", input.feature, input.requestId),
     ttlSeconds: 300,
   });
   if (!hold.ok) return { ok: false, reason: "insufficient_credits", cost, available: hold.available };

@@ -1,33 +1,24 @@
 import { eq } from "drizzle-orm";
 import { addCredits } from "@/credits/add-credits";
 import { clawBackCredits } from "@/credits/claw-back-credits";
+import { internalKey } from "@/credits/idempotency-keys";
 import { packageName } from "@/credits/packages";
+import { clawbackTarget } from "@/credits/purchase-clawback-rules";
 import { creditLot, creditPurchase } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { updatePurchase } from "./webhooks/purchase-lookup";
 
 /**
- * How many of a purchase's credits the customer may keep no longer: the refunded share of the price
- * (rounded down, so a customer is never charged credits for a refund they did not get), or all of it
- * while a dispute has withdrawn the funds.
- */
-export function clawbackTarget(purchase: {
-  credits: number;
-  amount: number;
-  amountRefunded: number;
-  disputed: boolean;
-}) {
-  if (purchase.disputed) return purchase.credits;
-  return Math.floor((purchase.credits * purchase.amountRefunded) / purchase.amount);
-}
-
-/**
  * Moves a purchase's clawed-back credits to where its refunds and disputes say they should be. Every
- * refund and dispute event records its facts on the purchase (cumulative amount refunded, disputed or
- * not) and then calls this, as does the payment_intent.succeeded handler after granting. So events can
+ * refund and dispute event records its facts on the purchase (refunded amount, funds withdrawn by a dispute
+ * or not) and then calls this, as does the payment_intent.succeeded handler after granting. So events can
  * arrive in any order and any number of times and still converge: each call moves the purchase from what
  * was taken so far to the target, once, and records it. The caller holds the purchase's row lock.
+ *
+ * Each move is one step of the purchase's history and is keyed by its number (`clawbackSequence`, raised
+ * in the same transaction): keys built from the amounts ("500 → 0") repeat when the same amounts come
+ * round again (withdrawn, reinstated, then refunded) and would refuse the later step forever.
  */
 export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchaseId: string): Promise<string> {
   const [purchase] = await tx
@@ -43,6 +34,7 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
   const taken = purchase.clawedBackCredits;
   if (target === taken) return "settled";
   const log = logger.child({ purchaseId, userId: purchase.userId });
+  const step = purchase.clawbackSequence + 1;
   const name = packageName({ id: purchase.packageId });
 
   if (target > taken) {
@@ -55,7 +47,7 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
       amount: target - taken,
       type: purchase.disputed ? "dispute" : "refund",
       description: purchase.disputed ? `Payment disputed: ${name} package` : `Refund of ${name} package`,
-      idempotencyKey: `clawback:${purchase.id}:${taken}->${target}`,
+      idempotencyKey: internalKey("clawback", purchase.id, step),
       preferLotIds: lots.map((lot) => lot.id),
       reference: purchase.paymentIntentId,
       metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
@@ -70,13 +62,13 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
       amount: taken - target,
       type: "dispute_reversal",
       description: `Dispute won: ${name} package credits returned`,
-      idempotencyKey: `reinstate:${purchase.id}:${taken}->${target}`,
+      idempotencyKey: internalKey("reinstate", purchase.id, step),
       reference: purchase.paymentIntentId,
       purchaseId: purchase.id,
       metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
     });
     log.info({ entryId: result.entryId, credits: taken - target }, "clawed-back credits reinstated");
   }
-  await updatePurchase(tx, purchase.id, { clawedBackCredits: target });
+  await updatePurchase(tx, purchase.id, { clawedBackCredits: target, clawbackSequence: step });
   return target > taken ? "clawed_back" : "reinstated";
 }

@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import type { z } from "zod";
 import { NotFoundError } from "@/credits/errors";
 import { isStorableText } from "@/credits/schemas";
+import { CALLER_KEY_RULE, isCallerIdempotencyKey } from "@/credits/idempotency-keys";
 import { getDb } from "@/db/client";
 import { user } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
@@ -46,15 +47,16 @@ export function withApiKey<Params>(
   };
 }
 
-const IDEMPOTENCY_KEY = /^[\w\-:.]{1,255}$/;
-
-/** The Idempotency-Key header every service-API mutation must carry. */
+/**
+ * The Idempotency-Key header every service-API mutation must carry. One rule for every route and for the
+ * library (src/credits/idempotency-keys.ts), checked on what the caller sent, before any prefix is added.
+ */
 export function readIdempotencyKey(request: Request): string {
   const idempotencyKey = request.headers.get("idempotency-key") ?? "";
-  if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+  if (!isCallerIdempotencyKey(idempotencyKey)) {
     throw new RequestError(
       "idempotency_key_required",
-      "Send an Idempotency-Key header (1-255 letters, digits, '-', '_', ':' or '.').",
+      `Send an Idempotency-Key header (${CALLER_KEY_RULE}).`,
     );
   }
   return idempotencyKey;

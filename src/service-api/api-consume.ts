@@ -1,10 +1,12 @@
-import { sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { IdempotencyConflictError, NotFoundError } from "@/credits/errors";
-import { requestHash } from "@/credits/idempotency";
+import { legacyRequestHash, requestHash } from "@/credits/idempotency";
 import { isStorableText } from "@/credits/schemas";
 import { executePrepared, firstRow, sqlStateOf } from "@/credits/sql-rows";
+import { apiIdempotency } from "@/db/schema";
 import type { Database } from "@/db/types";
+import { apiLedgerKey } from "./api-ledger-key";
 import type { consumeBodySchema } from "./schemas";
 
 /** The request fingerprint every service-API mutation is stored under (see runIdempotent). */
@@ -34,7 +36,7 @@ export async function apiConsume(
   if (input.userId.length > 200 || !isStorableText(input.userId)) throw new NotFoundError("User");
   const description = input.body.description ?? `Usage via API key ${input.apiKeyName}`;
   const metadata = { ...input.body.metadata, apiKeyId: input.apiKeyId };
-  const ledgerKey = `api:${input.apiKeyId}:${input.idempotencyKey}`;
+  const ledgerKey = apiLedgerKey(input.apiKeyId, input.idempotencyKey).value;
   // The same fingerprint consumeCredits uses, so a spend made through either path replays through the other.
   const ledgerHash = requestHash("consume", { amount: input.body.amount, description, type: "consume" });
   try {
@@ -54,7 +56,35 @@ export async function apiConsume(
   } catch (error) {
     const code = sqlStateOf(error);
     if (code === "CK404") throw new NotFoundError("User", { userId: input.userId });
-    if (code === "CK409") throw new IdempotencyConflictError({ idempotencyKey: input.idempotencyKey });
+    if (code === "CK409") {
+      const stored = await storedBeforeCanonicalHashes(db, input);
+      if (stored) return stored;
+      throw new IdempotencyConflictError({ idempotencyKey: input.idempotencyKey });
+    }
     throw error;
   }
+}
+
+/**
+ * A spend stored before request fingerprints became canonical JSON carries the old fingerprint, which
+ * differs from the new one when its metadata arrived in another key order than sorted. Such a retry is the
+ * same request and replays its stored response; anything else stays a conflict.
+ */
+async function storedBeforeCanonicalHashes(
+  db: Database,
+  input: { apiKeyId: string; idempotencyKey: string; path: string; body: unknown },
+): Promise<{ status: number; body: unknown; replayed: true } | undefined> {
+  const [stored] = await db
+    .select()
+    .from(apiIdempotency)
+    .where(
+      and(
+        eq(apiIdempotency.apiKeyId, input.apiKeyId),
+        eq(apiIdempotency.idempotencyKey, input.idempotencyKey),
+      ),
+    );
+  if (!stored || stored.responseStatus === 0) return undefined;
+  if (stored.requestHash !== legacyRequestHash("api", { path: input.path, body: input.body }))
+    return undefined;
+  return { status: stored.responseStatus, body: stored.responseBody, replayed: true };
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CALLER_KEY_RULE, IDEMPOTENCY_KEY_MAX_LENGTH } from "@/credits/idempotency-keys";
 import {
   apiSchemas,
   balanceResponseSchema,
@@ -154,8 +155,13 @@ export function buildOpenApiDocument(serverUrl: string) {
         name: "Idempotency-Key",
         in: "header",
         required: true,
-        description: "Unique per logical request. A retry with the same key returns the first response.",
-        schema: { type: "string", maxLength: 255 },
+        description: `Unique per logical request. A retry with the same key returns the first response. ${CALLER_KEY_RULE}; the same limit on every route.`,
+        schema: {
+          type: "string",
+          minLength: 1,
+          maxLength: IDEMPOTENCY_KEY_MAX_LENGTH,
+          pattern: "^[A-Za-z0-9_\\-:.]+$",
+        },
       });
     }
     if (op.path.endsWith("/transactions")) {

@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import { IdempotencyConflictError } from "@/credits/errors";
-import { requestHash } from "@/credits/idempotency";
+import { legacyRequestHash, requestHash } from "@/credits/idempotency";
 import { apiIdempotency } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 
@@ -41,7 +41,8 @@ export async function runIdempotent(
           ),
         );
       if (!stored) throw new Error("idempotency record vanished");
-      if (stored.requestHash !== hash)
+      // A request stored before fingerprints became canonical JSON still replays (see requestHash).
+      if (stored.requestHash !== hash && stored.requestHash !== legacyRequestHash("api", scope.request))
         throw new IdempotencyConflictError({ idempotencyKey: scope.idempotencyKey });
       return { status: stored.responseStatus, body: stored.responseBody, replayed: true };
     }

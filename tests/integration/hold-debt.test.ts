@@ -112,7 +112,7 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
       ["debt_repayment", -500, -500, 0],
     ]);
     const repayment = entries.at(-1);
-    expect(repayment?.idempotencyKey).toBe(`hold-release:${holdId}:debt-repayment`);
+    expect(repayment?.idempotencyKey).toBe(`creditkit/hold-release:${holdId}:debt-repayment`);
     const drawn = await database.db
       .select()
       .from(creditAllocation)
@@ -136,8 +136,8 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
     expect(await getBalance(database.db, userId)).toEqual({ balance: 0, held: 0, available: 0, debt: 200 });
     const entries = await entriesOf(database.db, userId);
     expect(entries.slice(-2).map((e) => [e.type, e.amount, e.balanceAfter, e.idempotencyKey])).toEqual([
-      ["consume", -200, 300, `hold-capture:${holdId}`],
-      ["debt_repayment", -300, 0, `hold-capture:${holdId}:debt-repayment`],
+      ["consume", -200, 300, `creditkit/hold-capture:${holdId}`],
+      ["debt_repayment", -300, 0, `creditkit/hold-capture:${holdId}:debt-repayment`],
     ]);
   });
 

@@ -9,7 +9,14 @@ import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { receiveWebhook } from "../../src/payment/webhooks/receive-webhook";
 import { seedUser } from "../support/seed";
-import { paymentIntentObject, signPayload, stripeEventPayload, testId } from "../support/stripe-events";
+import {
+  chargeObject,
+  disputeObject,
+  paymentIntentObject,
+  signPayload,
+  stripeEventPayload,
+  testId,
+} from "../support/stripe-events";
 import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 const SECRET = "whsec_refund_tests";
@@ -39,8 +46,13 @@ describe.each(databaseKinds())("refunds and disputes on %s", (kind) => {
     };
   }
 
-  async function deliver(type: string, object: Record<string, unknown>, eventId = testId("evt")) {
-    const rawBody = stripeEventPayload(type, object, eventId);
+  async function deliver(
+    type: string,
+    object: Record<string, unknown>,
+    eventId = testId("evt"),
+    created?: number,
+  ) {
+    const rawBody = stripeEventPayload(type, object, eventId, created);
     return receiveWebhook(database.db, { rawBody, signature: signPayload(rawBody, SECRET), secret: SECRET });
   }
 
@@ -49,30 +61,34 @@ describe.each(databaseKinds())("refunds and disputes on %s", (kind) => {
       "payment_intent.succeeded",
       paymentIntentObject({ id: p.paymentIntentId, amount: 3999, currency: "usd", metadata: p.metadata }),
     );
-  const refunded = (p: Purchase, amountRefunded: number, eventId?: string) =>
+  /** `created`: the event's time in seconds; later events carry later times, as at Stripe. */
+  const refunded = (p: Purchase, amountRefunded: number, eventId?: string, created?: number) =>
     deliver(
       "charge.refunded",
-      {
+      chargeObject({
         id: `ch_for_${p.paymentIntentId}`,
-        object: "charge",
         amount: 3999,
         amount_refunded: amountRefunded,
         currency: "usd",
         payment_intent: p.paymentIntentId,
-        refunded: amountRefunded === 3999,
-      },
+      }),
       eventId,
+      created,
     );
-  const dispute = (p: Purchase, type: string, status: string) =>
-    deliver(type, {
-      id: `dp_for_${p.paymentIntentId}`,
-      object: "dispute",
-      amount: 3999,
-      currency: "usd",
-      charge: `ch_for_${p.paymentIntentId}`,
-      payment_intent: p.paymentIntentId,
-      status,
-    });
+  const dispute = (p: Purchase, type: string, status: string, created?: number) =>
+    deliver(
+      type,
+      disputeObject({
+        id: `dp_for_${p.paymentIntentId}`,
+        amount: 3999,
+        currency: "usd",
+        charge: `ch_for_${p.paymentIntentId}`,
+        payment_intent: p.paymentIntentId,
+        status,
+      }),
+      undefined,
+      created,
+    );
 
   async function state(userId: string, purchaseId: string) {
     const [purchase] = await database.db
@@ -95,13 +111,14 @@ describe.each(databaseKinds())("refunds and disputes on %s", (kind) => {
     const p = await startPurchase();
     await succeeded(p);
     const eventId = testId("evt");
-    await refunded(p, 1000, eventId); // 1000/3999 of 500 credits = 125 (rounded down)
-    await refunded(p, 1000, eventId); // the same event again
-    await refunded(p, 1000); // the same cumulative amount in another event
+    const t = Math.floor(Date.now() / 1000) - 60;
+    await refunded(p, 1000, eventId, t); // 1000/3999 of 500 credits = 125 (rounded down)
+    await refunded(p, 1000, eventId, t); // the same event again
+    await refunded(p, 1000, undefined, t + 1); // the same cumulative amount in another event
     expect(await state(p.userId, p.purchaseId)).toMatchObject({ balance: 375, clawedBack: 125 });
-    await refunded(p, 3999); // then the rest
+    await refunded(p, 3999, undefined, t + 2); // then the rest
     expect(await state(p.userId, p.purchaseId)).toMatchObject({ balance: 0, clawedBack: 500 });
-    await refunded(p, 1000); // a late, older event changes nothing
+    await refunded(p, 1000, undefined, t + 1); // a late, older event changes nothing
     expect(await state(p.userId, p.purchaseId)).toMatchObject({ balance: 0, clawedBack: 500 });
   });
 
@@ -167,11 +184,12 @@ describe.each(databaseKinds())("refunds and disputes on %s", (kind) => {
   it("a lost dispute claws back; a won dispute gives the credits back; inquiries change nothing", async () => {
     const p = await startPurchase();
     await succeeded(p);
-    await dispute(p, "charge.dispute.created", "warning_needs_response");
+    const t = Math.floor(Date.now() / 1000) - 60;
+    await dispute(p, "charge.dispute.created", "warning_needs_response", t);
     expect(await state(p.userId, p.purchaseId)).toMatchObject({ balance: 500, clawedBack: 0 });
-    await dispute(p, "charge.dispute.funds_withdrawn", "needs_response");
+    await dispute(p, "charge.dispute.funds_withdrawn", "needs_response", t + 1);
     expect(await state(p.userId, p.purchaseId)).toMatchObject({ balance: 0, clawedBack: 500 });
-    await dispute(p, "charge.dispute.closed", "won");
+    await dispute(p, "charge.dispute.closed", "won", t + 2);
     expect(await state(p.userId, p.purchaseId)).toMatchObject({ balance: 500, debt: 0, clawedBack: 0 });
     const types = (await listTransactions(database.db, { userId: p.userId })).items.map((item) => item.type);
     expect(types).toEqual(["dispute_reversal", "dispute", "purchase"]);
@@ -186,9 +204,10 @@ describe.each(databaseKinds())("refunds and disputes on %s", (kind) => {
       description: "all",
       idempotencyKey: "all",
     });
-    await dispute(p, "charge.dispute.created", "needs_response");
+    const t = Math.floor(Date.now() / 1000) - 60;
+    await dispute(p, "charge.dispute.created", "needs_response", t);
     expect(await getBalance(database.db, p.userId)).toMatchObject({ balance: 0, debt: 500 });
-    await dispute(p, "charge.dispute.funds_reinstated", "under_review");
+    await dispute(p, "charge.dispute.funds_reinstated", "under_review", t + 1);
     expect(await getBalance(database.db, p.userId)).toMatchObject({ balance: 0, debt: 0 });
   });
 });

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
 
 /** The real SDK, used only to sign payloads the way Stripe does. It never makes a request. */
@@ -35,17 +37,18 @@ export function paymentIntentObject(fields: PaymentIntentFields): Record<string,
   };
 }
 
-/** A complete Stripe event as raw JSON: what arrives as the webhook's body. */
+/** A complete Stripe event as raw JSON: what arrives as the webhook's body. `created` in seconds (default now). */
 export function stripeEventPayload(
   type: string,
   object: Record<string, unknown>,
   eventId = testId("evt"),
+  created = Math.floor(Date.now() / 1000),
 ): string {
   return JSON.stringify({
     id: eventId,
     object: "event",
     api_version: "2025-01-01",
-    created: Math.floor(Date.now() / 1000),
+    created,
     livemode: false,
     pending_webhooks: 1,
     request: { id: null, idempotency_key: null },
@@ -57,4 +60,73 @@ export function stripeEventPayload(
 /** A Stripe-Signature header for the payload, signed with the SDK; `timestamp` in seconds (default now). */
 export function signPayload(payload: string, secret: string, timestamp?: number): string {
   return signer.webhooks.generateTestHeaderString({ payload, secret, ...(timestamp ? { timestamp } : {}) });
+}
+
+/**
+ * Stripe's own example objects (stripe/openapi `openapi/fixtures3.json`, see stripe-objects.json), so
+ * handlers see every field and null Stripe sends; tests overlay only ids, amounts, status and links.
+ */
+const stripeObjects = JSON.parse(
+  readFileSync(fileURLToPath(new URL("./stripe-objects.json", import.meta.url)), "utf8"),
+) as Record<"charge" | "dispute" | "refund", Record<string, unknown>>;
+
+function overlay(base: Record<string, unknown>, fields: Record<string, unknown>): Record<string, unknown> {
+  return { ...structuredClone(base), ...fields };
+}
+
+/** A Charge as `charge.refunded` carries it: `amount_refunded` is the charge's cumulative refunded amount. */
+export function chargeObject(fields: {
+  id: string;
+  amount: number;
+  currency: string;
+  payment_intent: string;
+  amount_refunded: number;
+}): Record<string, unknown> {
+  return overlay(stripeObjects.charge, {
+    amount_captured: fields.amount,
+    captured: true,
+    refunded: fields.amount_refunded >= fields.amount,
+    ...fields,
+  });
+}
+
+/** A Refund (`charge.refund.updated`, `refund.*`): status pending, requires_action, succeeded, failed or canceled. */
+export function refundObject(fields: {
+  id: string;
+  amount: number;
+  currency: string;
+  charge: string;
+  payment_intent: string;
+  status: string;
+}): Record<string, unknown> {
+  const failed = fields.status === "failed";
+  return overlay(stripeObjects.refund, {
+    ...(failed
+      ? { failure_reason: "expired_or_canceled_card", failure_balance_transaction: testId("txn") }
+      : {}),
+    ...fields,
+  });
+}
+
+/** A Dispute; `status` as Stripe reports it (warning_needs_response, needs_response, won, lost, ...). */
+export function disputeObject(fields: {
+  id: string;
+  amount: number;
+  currency: string;
+  charge: string;
+  payment_intent: string;
+  status: string;
+}): Record<string, unknown> {
+  const inquiry = fields.status.startsWith("warning_");
+  const base = stripeObjects.dispute;
+  return overlay(base, {
+    payment_method_details: {
+      type: "card",
+      card: {
+        ...((base.payment_method_details as { card: Record<string, unknown> }).card ?? {}),
+        case_type: inquiry ? "inquiry" : "chargeback",
+      },
+    },
+    ...fields,
+  });
 }

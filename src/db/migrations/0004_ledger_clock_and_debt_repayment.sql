@@ -194,7 +194,7 @@ END $$;
 --
 -- Repays min(debt, credits spendable now) from the user's lots in spending order, as one `debt_repayment`
 -- entry with its allocations. Its idempotency key is the cause's key plus ':debt-repayment' (one per step
--- of the history: a grant's key, or 'hold-release:<hold id>'), so it happens at most once per cause and a
+-- of the history: a grant's key, or 'creditkit/hold-release:<hold id>'), so it happens at most once per cause and a
 -- replayed cause finds its first answer. The caller holds the account's row lock.
 CREATE OR REPLACE FUNCTION creditkit_repay_debt(p_user text, p_cause_key text, p_cause_hash text,
   p_now timestamptz, OUT o_repaid bigint, OUT o_balance bigint, OUT o_debt bigint)
@@ -411,7 +411,7 @@ BEGIN
     INSERT INTO credit_entry (user_id, type, amount, balance_after, description, reference, idempotency_key,
                               request_hash, metadata, created_at)
     VALUES (o_user, 'consume', -v_wanted, v_balance, coalesce(p_description, v_hold.description), p_hold::text,
-            'hold-capture:' || p_hold, 'capture:' || p_hold || ':' || v_wanted,
+            'creditkit/hold-capture:' || p_hold, 'capture:' || p_hold || ':' || v_wanted,
             jsonb_build_object('holdId', p_hold, 'reserved', v_hold.amount)
               || CASE WHEN v_hold.expired_amount > 0 THEN jsonb_build_object('expired', v_hold.expired_amount)
                       ELSE '{}'::jsonb END
@@ -430,7 +430,7 @@ BEGIN
 
   IF v_debt > 0 THEN
     SELECT r.o_balance INTO v_balance
-    FROM creditkit_repay_debt(o_user, 'hold-' || CASE v_outcome WHEN 'captured' THEN 'capture'
+    FROM creditkit_repay_debt(o_user, 'creditkit/hold-' || CASE v_outcome WHEN 'captured' THEN 'capture'
                                                                 WHEN 'released' THEN 'release'
                                                                 ELSE 'expire' END || ':' || p_hold,
                               'hold:' || p_hold, v_now) r;
@@ -448,4 +448,4 @@ END $$;
 -- credits reserved, before this migration) repay now, once.
 SELECT r.o_repaid
 FROM (SELECT a.user_id FROM credit_account a WHERE a.debt > 0 AND a.balance > a.held ORDER BY a.user_id) owing,
-     LATERAL creditkit_repay_debt(owing.user_id, 'migration:0003', 'migration:0003', NULL) r;
+     LATERAL creditkit_repay_debt(owing.user_id, 'creditkit/migration:0004', 'migration:0004', NULL) r;

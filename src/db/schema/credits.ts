@@ -157,6 +157,22 @@ export const creditPurchase = pgTable(
     disputed: boolean().notNull().default(false),
     /** Credits taken back so far for refunds and disputes; each event moves this toward its target once. */
     clawedBackCredits: integer().notNull().default(0),
+    /**
+     * How many clawback and reinstatement steps this purchase has taken. Each step's ledger key carries its
+     * number (incremented under the purchase's row lock), so a step never repeats an earlier step's key,
+     * even when the same amounts come round again (disputed, won, then refunded).
+     */
+    clawbackSequence: integer().notNull().default(0),
+    /** The charge's cumulative `amount_refunded` from the newest charge event seen, and that event's time. */
+    chargeAmountRefunded: integer().notNull().default(0),
+    chargeRefundedAt: timestamp({ withTimezone: true }),
+    /**
+     * The newest dispute fact seen: the dispute's `status`, the event type that carried it, and the event's
+     * `created` time. An older event never overrides a newer one; `disputed` is derived from these.
+     */
+    disputeStatus: text(),
+    disputeEventType: text(),
+    disputeEventAt: timestamp({ withTimezone: true }),
     failureCode: text(),
     failureMessage: text(),
     flaggedReason: text(),

@@ -3,3 +3,4 @@ export * from "./credits";
 export * from "./holds";
 export * from "./operations";
 export * from "./payment-delivery";
+export * from "./refunds";

@@ -1,27 +1,45 @@
 import type Stripe from "stripe";
 import { logger } from "@/lib/logger";
+import {
+  eventTime,
+  recordChargeRefunded,
+  recordRefundStatus,
+  updateRefundedAmount,
+} from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
-import { findPurchaseByPaymentIntentId, paymentIntentIdOf, updatePurchase } from "./purchase-lookup";
+import { findPurchaseByPaymentIntentId, paymentIntentIdOf } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
 /**
- * Refunds are deduplicated by the charge's cumulative `amount_refunded`, not by refund id: the purchase
- * keeps the highest cumulative amount seen, so a repeated or late, older event changes nothing, and full
- * and partial refunds are the same code path.
+ * A charge was refunded, fully or in part. The charge's cumulative `amount_refunded` is recorded with the
+ * event's time (the newest figure counts, not the highest: a refund that fails later lowers it), along with
+ * each refund the charge lists when the payload carries them (API versions before 2022-11-15 do). The
+ * purchase's refunded amount is then derived from all refund facts (src/credits/purchase-clawback-rules.ts),
+ * so repeated, late and reordered events, and refunds that fail afterwards, all end in the same state.
  */
 export const handleChargeRefunded: WebhookHandler = async (tx, event) => {
   const charge = event.data.object as Stripe.Charge;
   const paymentIntentId = paymentIntentIdOf(charge.payment_intent);
-  const purchase = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
-  if (!purchase) {
+  const found = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
+  if (!found) {
     logger.warn(
       { eventId: event.id, chargeId: charge.id, paymentIntentId },
       "refund for an unknown PaymentIntent",
     );
     return "unknown_payment_intent";
   }
-  const refunded = Math.min(charge.amount_refunded, purchase.amount);
-  // The purchase row is locked: keeping the highest cumulative amount seen makes late events harmless.
-  if (refunded > purchase.amountRefunded) await updatePurchase(tx, purchase.id, { amountRefunded: refunded });
+  const at = eventTime(event.created);
+  const purchase = await recordChargeRefunded(tx, found, charge.amount_refunded, at);
+  for (const refund of charge.refunds?.data ?? []) {
+    if (refund.status) {
+      await recordRefundStatus(
+        tx,
+        purchase,
+        { id: refund.id, amount: refund.amount, status: refund.status },
+        at,
+      );
+    }
+  }
+  await updateRefundedAmount(tx, purchase);
   return settlePurchaseClawback(tx, purchase.id);
 };

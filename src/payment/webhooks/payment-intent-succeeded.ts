@@ -1,15 +1,22 @@
+import { and, eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import { addCredits } from "@/credits/add-credits";
+import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { packageName } from "@/credits/packages";
+import { creditEntry } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
 import { purchaseMetadataSchema } from "../types";
-import { findPurchaseForPaymentIntent, updatePurchase } from "./purchase-lookup";
+import { findPurchaseForPaymentIntent, type PurchaseRow, updatePurchase } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
-/** The only place a purchase turns into credits: the grant's idempotency key is the PaymentIntent id. */
-export function purchaseGrantKey(paymentIntentId: string): string {
-  return `payment_intent:${paymentIntentId}`;
+/**
+ * The only place a purchase turns into credits: the grant's idempotency key is the PaymentIntent id, in
+ * creditkit's own key namespace so no caller's key can take it first.
+ */
+export function purchaseGrantKey(paymentIntentId: string): InternalKey {
+  return internalKey("payment_intent", paymentIntentId);
 }
 
 export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) => {
@@ -62,17 +69,18 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   if (purchase.status === "abandoned") {
     log.info({ purchaseId: purchase.id }, "payment arrived for a purchase marked abandoned");
   }
-  const grant = await addCredits(tx, {
-    userId: purchase.userId,
-    amount: purchase.credits,
-    type: "purchase",
-    description: `Purchased ${packageName({ id: purchase.packageId })} package`,
-    idempotencyKey: purchaseGrantKey(intent.id),
-    reference: intent.id,
-    purchaseId: purchase.id,
-    ...(purchase.expireDays ? { expireDays: purchase.expireDays } : {}),
-    metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
-  });
+  // A redelivery finds the grant by its key and changes nothing. Looking it up first, rather than letting
+  // the grant replay, means a detail that may change between deliveries (the package's display name in the
+  // description) can never turn a redelivered event into an idempotency conflict. The purchase's row lock,
+  // taken by the look-up above, keeps concurrent deliveries of this PaymentIntent one after another.
+  const grantKey = purchaseGrantKey(intent.id);
+  const [earlier] = await tx
+    .select({ id: creditEntry.id })
+    .from(creditEntry)
+    .where(and(eq(creditEntry.userId, purchase.userId), eq(creditEntry.idempotencyKey, grantKey.value)));
+  const grant = earlier
+    ? { entryId: earlier.id, replayed: true }
+    : await grantPurchase(tx, purchase, intent.id, grantKey);
   await updatePurchase(tx, purchase.id, {
     status: "succeeded",
     grantEntryId: grant.entryId,
@@ -90,3 +98,22 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   const outcome = grant.replayed ? "already_granted" : "granted";
   return clawback === "settled" ? outcome : `${outcome}+${clawback}`;
 };
+
+function grantPurchase(
+  tx: DatabaseOrTransaction,
+  purchase: PurchaseRow,
+  paymentIntentId: string,
+  key: InternalKey,
+) {
+  return addCredits(tx, {
+    userId: purchase.userId,
+    amount: purchase.credits,
+    type: "purchase",
+    description: `Purchased ${packageName({ id: purchase.packageId })} package`,
+    idempotencyKey: key,
+    reference: paymentIntentId,
+    purchaseId: purchase.id,
+    ...(purchase.expireDays ? { expireDays: purchase.expireDays } : {}),
+    metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+  });
+}

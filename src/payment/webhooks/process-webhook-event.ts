@@ -8,12 +8,17 @@ import {
   handleChargeDisputeCreated,
   handleChargeDisputeFundsReinstated,
   handleChargeDisputeFundsWithdrawn,
+  handleChargeDisputeUpdated,
 } from "./charge-dispute";
+import { handleChargeRefundUpdated } from "./charge-refund-updated";
 import { handleChargeRefunded } from "./charge-refunded";
 import { handlePaymentIntentCanceled } from "./payment-intent-canceled";
 import { handlePaymentIntentPaymentFailed } from "./payment-intent-payment-failed";
 import { handlePaymentIntentSucceeded } from "./payment-intent-succeeded";
 import { recordWebhookFailure, resolveWebhookFailure } from "./record-webhook-failure";
+import { handleRefundCreated } from "./refund-created";
+import { handleRefundFailed } from "./refund-failed";
+import { handleRefundUpdated } from "./refund-updated";
 import type { WebhookHandler } from "./types";
 
 export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
@@ -25,6 +30,11 @@ export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
   "charge.dispute.funds_withdrawn": handleChargeDisputeFundsWithdrawn,
   "charge.dispute.funds_reinstated": handleChargeDisputeFundsReinstated,
   "charge.dispute.closed": handleChargeDisputeClosed,
+  "charge.dispute.updated": handleChargeDisputeUpdated,
+  "charge.refund.updated": handleChargeRefundUpdated,
+  "refund.created": handleRefundCreated,
+  "refund.updated": handleRefundUpdated,
+  "refund.failed": handleRefundFailed,
 };
 
 export type ProcessOptions = {

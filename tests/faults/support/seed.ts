@@ -5,6 +5,7 @@ import type { Database } from "@/db/types";
 import { createCreditPurchase } from "@/payment/create-credit-purchase";
 import type { PaymentProvider } from "@/payment/types";
 import { createApiKey } from "@/service-api/api-keys";
+import { apiLedgerKey } from "@/service-api/api-ledger-key";
 import { seedUser } from "../../support/seed";
 import { testId } from "../../support/stripe-events";
 import type { PendingPurchase } from "./api";
@@ -36,9 +37,9 @@ export async function seedUsersWithCredits(db: Database, count: number, credits:
   return users;
 }
 
-/** The ledger key a service-API spend is recorded under (src/app/api/v1/users/[userId]/consume/route.ts). */
+/** The ledger key a service-API spend is recorded under (src/service-api/api-ledger-key.ts). */
 export function ledgerKeyOf(apiKeyId: string, idempotencyKey: string): string {
-  return `api:${apiKeyId}:${idempotencyKey}`;
+  return apiLedgerKey(apiKeyId, idempotencyKey).value;
 }
 
 /**

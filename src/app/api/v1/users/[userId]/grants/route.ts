@@ -1,6 +1,7 @@
 import { recordAudit } from "@/audit/record-audit";
 import { addCredits } from "@/credits/add-credits";
 import { assertUserExists, withApiMutation } from "@/server/with-api-key";
+import { apiLedgerKey } from "@/service-api/api-ledger-key";
 import { grantBodySchema } from "@/service-api/schemas";
 
 export const POST = withApiMutation<{ userId: string }, typeof grantBodySchema>(
@@ -14,7 +15,7 @@ export const POST = withApiMutation<{ userId: string }, typeof grantBodySchema>(
       amount: body.amount,
       type: "grant",
       description: body.description ?? `Granted via API key ${caller.apiKeyName}`,
-      idempotencyKey: `api:${caller.apiKeyId}:${idempotencyKey}`,
+      idempotencyKey: apiLedgerKey(caller.apiKeyId, idempotencyKey),
       ...(expiresAt ? { expiresAt } : {}),
       ...(body.category ? { category: body.category } : {}),
     });

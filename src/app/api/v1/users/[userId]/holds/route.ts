@@ -1,5 +1,6 @@
 import { createHold } from "@/credits/create-hold";
 import { assertUserExists, withApiMutation } from "@/server/with-api-key";
+import { apiLedgerKey } from "@/service-api/api-ledger-key";
 import { holdBodySchema } from "@/service-api/schemas";
 
 export const POST = withApiMutation<{ userId: string }, typeof holdBodySchema>(
@@ -10,7 +11,7 @@ export const POST = withApiMutation<{ userId: string }, typeof holdBodySchema>(
       userId: params.userId,
       amount: body.amount,
       description: body.description ?? `Reserved via API key ${caller.apiKeyName}`,
-      idempotencyKey: `api:${caller.apiKeyId}:${idempotencyKey}`,
+      idempotencyKey: apiLedgerKey(caller.apiKeyId, idempotencyKey),
       ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
     });
     if (!result.ok) {

@@ -1,0 +1,88 @@
+import { eq } from "drizzle-orm";
+import { type RefundFact, refundedAmount, refundStatusRank } from "@/credits/purchase-clawback-rules";
+import { creditRefund } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
+import { type PurchaseRow, updatePurchase } from "./webhooks/purchase-lookup";
+
+/**
+ * The facts refunds are decided from, recorded on a purchase whose row lock the caller holds (so events of
+ * one purchase apply one after another). Each fact is kept only when it is newer than what is recorded, by
+ * the event's `created` time: a late, older event changes nothing, and a repeated one neither.
+ */
+
+/** Stripe's `created`, in seconds, as the time a fact was true. */
+export function eventTime(createdSeconds: number): Date {
+  return new Date(createdSeconds * 1000);
+}
+
+/**
+ * The charge's cumulative `amount_refunded` (minor units) as a `charge.refunded` event reports it. At equal
+ * event times the larger figure wins, so the choice does not depend on delivery order.
+ */
+export async function recordChargeRefunded(
+  tx: DatabaseOrTransaction,
+  purchase: PurchaseRow,
+  amountRefunded: number,
+  at: Date,
+): Promise<PurchaseRow> {
+  const current = purchase.chargeRefundedAt;
+  const newer =
+    current === null ||
+    at > current ||
+    (at.getTime() === current.getTime() && amountRefunded > purchase.chargeAmountRefunded);
+  if (!newer) return purchase;
+  const values = { chargeAmountRefunded: amountRefunded, chargeRefundedAt: at };
+  await updatePurchase(tx, purchase.id, values);
+  return { ...purchase, ...values };
+}
+
+/**
+ * One refund's status (`pending`, `requires_action`, `succeeded`, `failed`, `canceled`) and amount as a
+ * Refund object reports it. At equal event times the later stage wins (a failure after success).
+ */
+export async function recordRefundStatus(
+  tx: DatabaseOrTransaction,
+  purchase: PurchaseRow,
+  refund: { id: string; amount: number; status: string },
+  at: Date,
+): Promise<void> {
+  const [existing] = await tx.select().from(creditRefund).where(eq(creditRefund.refundId, refund.id));
+  if (!existing) {
+    await tx.insert(creditRefund).values({
+      refundId: refund.id,
+      purchaseId: purchase.id,
+      amount: refund.amount,
+      status: refund.status,
+      statusAt: at,
+    });
+    return;
+  }
+  const newer =
+    at > existing.statusAt ||
+    (at.getTime() === existing.statusAt.getTime() &&
+      refundStatusRank(refund.status) > refundStatusRank(existing.status));
+  if (!newer) return;
+  await tx
+    .update(creditRefund)
+    .set({ amount: refund.amount, status: refund.status, statusAt: at, updatedAt: new Date() })
+    .where(eq(creditRefund.refundId, refund.id));
+}
+
+/** Recomputes the purchase's refunded amount from every recorded fact and stores it. */
+export async function updateRefundedAmount(
+  tx: DatabaseOrTransaction,
+  purchase: PurchaseRow,
+): Promise<number> {
+  const refunds: RefundFact[] = await tx
+    .select({ amount: creditRefund.amount, status: creditRefund.status, statusAt: creditRefund.statusAt })
+    .from(creditRefund)
+    .where(eq(creditRefund.purchaseId, purchase.id));
+  const amount = refundedAmount({
+    price: purchase.amount,
+    chargeAmountRefunded: purchase.chargeAmountRefunded,
+    chargeRefundedAt: purchase.chargeRefundedAt,
+    refunds,
+  });
+  if (amount !== purchase.amountRefunded) await updatePurchase(tx, purchase.id, { amountRefunded: amount });
+  return amount;
+}
