@@ -1,8 +1,8 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
-import { checkUnresolvedWebhookFailures } from "./verify-webhook-failures";
 import { verifyPurchaseClawbacks } from "./verify-purchase-clawbacks";
+import { checkUnresolvedWebhookFailures } from "./verify-webhook-failures";
 
 export type LedgerViolation = { check: string; userId?: string; detail: string };
 export type LedgerReport = { accounts: number; entries: number; violations: LedgerViolation[] };

@@ -1,8 +1,8 @@
 import { eq } from "drizzle-orm";
 import type { z } from "zod";
 import { NotFoundError } from "@/credits/errors";
-import { isStorableText } from "@/credits/schemas";
 import { CALLER_KEY_RULE, isCallerIdempotencyKey } from "@/credits/idempotency-keys";
+import { isStorableText } from "@/credits/schemas";
 import { getDb } from "@/db/client";
 import { user } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
