@@ -174,7 +174,7 @@ describe.each(databaseKinds())("credits coming back from holds repay debt on %s"
         .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, "debt_repayment")));
       expect(repayment).toMatchObject({
         amount: -80,
-        idempotencyKey: `hold-expire:${holdId}:debt-repayment`,
+        idempotencyKey: `creditkit/hold-expire:${holdId}:debt-repayment`,
       });
     }
   });
