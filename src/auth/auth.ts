@@ -1,8 +1,7 @@
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { nextCookies } from "better-auth/next-js";
-import { admin } from "better-auth/plugins";
-import { adminEmails, getServerEnv } from "@/config/env";
+import { getServerEnv } from "@/config/env";
 import { getAuthSecret } from "@/config/local-secrets";
 import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
@@ -78,15 +77,19 @@ export function createAuth(db: Database) {
         "/sign-up/email": { window: 60, max: 20 },
       },
     },
-    plugins: [admin(), nextCookies()],
+    user: {
+      additionalFields: {
+        // A role granted by hand (`npm run credits -- admin grant`); ADMIN_EMAILS is never copied here but
+        // read on every request (src/auth/admin-role.ts). No request may set it: input false.
+        role: { type: "string", required: false, defaultValue: "user", input: false },
+      },
+    },
+    // No admin plugin: its endpoints under /api/auth/admin/* (set-role, create-user, impersonate-user,
+    // ban-user, …) would be a second admin surface with a rule of its own (the stored role, verified or
+    // not). The console uses the app's own server actions, which apply src/auth/admin-role.ts.
+    plugins: [nextCookies()],
     databaseHooks: {
       user: {
-        create: {
-          // Admins are bootstrapped from ADMIN_EMAILS: the first operator needs no database access to get in.
-          before: async (user) => ({
-            data: { ...user, role: adminEmails().has(user.email.toLowerCase()) ? "admin" : "user" },
-          }),
-        },
         // Also covers an address verified some other way (an admin, a provider that vouches for it).
         update: {
           after: async (user) => {

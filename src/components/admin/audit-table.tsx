@@ -31,6 +31,8 @@ const ACTION_KEYS: Record<string, string> = {
   "purchase.refund_requested": "refundRequested",
   "api_key.create": "apiKeyCreate",
   "api_key.revoke": "apiKeyRevoke",
+  "admin.grant": "adminGrant",
+  "admin.revoke": "adminRevoke",
 };
 
 const ID_KEYS = new Set(["purchaseId", "refundId", "apiKeyId", "lotId", "holdId"]);
