@@ -6,8 +6,8 @@ import { getAuthSecret } from "@/config/local-secrets";
 import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
+import { sendVerificationLink } from "@/email/send-verification-email";
 import { logger } from "@/lib/logger";
-import { verificationLinks } from "./verification-links";
 
 export function authBaseUrl(): string {
   const env = getServerEnv();
@@ -54,14 +54,8 @@ export function createAuth(db: Database) {
     emailVerification: {
       sendOnSignUp: true,
       autoSignInAfterVerification: true,
-      // No mailer is configured: the link goes to the server log, where a developer can open it.
-      sendVerificationEmail: async ({ user, url }) => {
-        logger.info(
-          { userId: user.id, email: user.email, url },
-          "email verification link (open it to verify)",
-        );
-        verificationLinks.emit("link", { userId: user.id, email: user.email, url });
-      },
+      // Emailed through SMTP when configured, otherwise written to the server log (src/email).
+      sendVerificationEmail: ({ user, url }, request) => sendVerificationLink({ user, url, request }),
       afterEmailVerification: async (user) => {
         await giftOnVerifiedEmail(db, user);
       },
