@@ -8,6 +8,7 @@ import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
 import { sendVerificationLink } from "@/email/send-verification-email";
 import { logger } from "@/lib/logger";
+import { CLIENT_ADDRESS_HEADER } from "@/server/client-address";
 
 export function authBaseUrl(): string {
   const env = getServerEnv();
@@ -44,7 +45,11 @@ async function giftOnVerifiedEmail(db: Database, user: { id: string; email: stri
   }
 }
 
-export function createAuth(db: Database) {
+/**
+ * Better Auth on the app's database. `kind` picks where its limiter counts: in the database on PostgreSQL
+ * (every app instance shares the counts), in memory on the embedded database (one process by definition).
+ */
+export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite") {
   return betterAuth({
     database: drizzleAdapter(db, { provider: "pg", schema }),
     secret: getAuthSecret(),
@@ -62,8 +67,12 @@ export function createAuth(db: Database) {
     },
     telemetry: { enabled: false },
     // Limits per client address. Sign-up and sign-in are the brute-force targets; the rest is generous.
+    // The client address comes from one header the app fills in itself (src/server/client-address.ts):
+    // Better Auth's default, X-Forwarded-For, is whatever the client chose to send.
+    advanced: { ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] } },
     rateLimit: {
       enabled: process.env.NODE_ENV === "production",
+      storage: kind === "postgres" ? "database" : "memory",
       window: 60,
       max: 200,
       customRules: {

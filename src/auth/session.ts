@@ -1,4 +1,4 @@
-import { getDb } from "@/db/client";
+import { getConnection } from "@/db/client";
 import { effectiveRole } from "./admin-role";
 import { type Auth, createAuth } from "./auth";
 
@@ -7,7 +7,7 @@ globalStore.__creditkitAuth ??= {};
 const holder: { auth?: Promise<Auth> } = globalStore.__creditkitAuth;
 
 export function getAuth(): Promise<Auth> {
-  holder.auth ??= getDb().then(createAuth);
+  holder.auth ??= getConnection().then((connection) => createAuth(connection.db, connection.kind));
   return holder.auth;
 }
 

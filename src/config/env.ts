@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseTrustProxy } from "@/server/client-address";
 
 const optionalString = z
   .string()
@@ -22,7 +23,13 @@ const serverEnvSchema = z.object({
   SIGNUP_GIFT_CREDITS: z.coerce.number().int().min(0).max(1_000_000).default(50),
   SIGNUP_GIFT_EXPIRE_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   // Proxies whose X-Forwarded-For is believed: a hop count ("1") or addresses/CIDRs (src/server/client-address.ts).
-  TRUST_PROXY: optionalString,
+  TRUST_PROXY: optionalString.superRefine((value, ctx) => {
+    try {
+      parseTrustProxy(value);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+    }
+  }),
   // Outgoing email (src/email): SMTP_URL, or SMTP_HOST with the rest. Unset: links go to the server log.
   SMTP_URL: optionalString.pipe(z.url().optional()),
   SMTP_HOST: optionalString,
