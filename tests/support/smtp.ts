@@ -22,8 +22,11 @@ export type LocalSmtpServer = {
   close: () => Promise<void>;
 };
 
-/** A real SMTP server (smtp-server, the mail server library nodemailer's authors ship) on 127.0.0.1. */
-export async function startSmtpServer(): Promise<LocalSmtpServer> {
+/**
+ * A real SMTP server (smtp-server, the mail server library nodemailer's authors ship) on 127.0.0.1, on the
+ * given port or a free one.
+ */
+export async function startSmtpServer(options: { port?: number } = {}): Promise<LocalSmtpServer> {
   const messages: ReceivedEmail[] = [];
   let mode: "accept" | "reject" = "accept";
   const server = new SMTPServer({
@@ -53,7 +56,7 @@ export async function startSmtpServer(): Promise<LocalSmtpServer> {
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
     url: `smtp://127.0.0.1:${port}`,
