@@ -12,7 +12,8 @@ import { PGLITE_SNAPSHOT_FILE } from "../support/paths";
  * `npm run credits -- admin grant|revoke --email X`, run as an operator runs it: a separate process on the
  * embedded database under DATA_DIR (the app is not running).
  */
-describe("admin roles on the command line", () => {
+// Each command is a process of its own that opens the embedded database: seconds apiece.
+describe("admin roles on the command line", { timeout: 180_000 }, () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "creditkit-admin-cli-"));
   const pgliteDir = path.join(dataDir, "pglite");
 

@@ -67,7 +67,8 @@ async function startServer(trustProxy: string | undefined) {
   };
 }
 
-describe("forwarded-for headers are trusted only behind a configured proxy", () => {
+// 25 sign-ups per test, each hashing a password: seconds apiece on a busy machine.
+describe("forwarded-for headers are trusted only behind a configured proxy", { timeout: 180_000 }, () => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase("pglite");
