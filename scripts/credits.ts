@@ -126,6 +126,38 @@ apiKeyCommand.command("revoke <id>").action(async (id: string) => {
   console.log(`revoked ${key.name} (${key.id})`);
 });
 
+// Admin roles for operators who manage them by hand (ADMIN_EMAILS grants the role too, read live). The role
+// counts only for a verified address (src/auth/admin-role.ts). Audited with actor "cli".
+const adminCommand = program
+  .command("admin")
+  .description("grant or revoke the admin role stored on an account");
+for (const [name, grant] of [
+  ["grant", true],
+  ["revoke", false],
+] as const) {
+  adminCommand
+    .command(name)
+    .description(
+      grant ? "store the admin role on the account with this email" : "remove the stored admin role",
+    )
+    .requiredOption("--email <email>")
+    .action(async (options: { email: string }) => {
+      const { setAdminRole } = await import("@/admin/set-admin-role");
+      const result = await withDatabase((db) =>
+        setAdminRole(db, { email: options.email, admin: grant }, cli),
+      );
+      const notes: string[] = [];
+      if (!result.changed) notes.push(grant ? "it already had it" : "it did not have it");
+      if (grant && !result.emailVerified) notes.push("it takes effect once the address is verified");
+      if (!grant && result.inAdminEmails)
+        notes.push("the address is still in ADMIN_EMAILS, which grants the role");
+      console.log(
+        `${grant ? "granted the admin role to" : "revoked the admin role of"} ${result.email} (${result.userId})` +
+          `${notes.length ? `; ${notes.join("; ")}` : ""}; admin now: ${result.effective ? "yes" : "no"}`,
+      );
+    });
+}
+
 program.parseAsync().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);

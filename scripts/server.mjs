@@ -27,9 +27,12 @@ await nextApp.prepare();
 // second copy of those modules beside Next.js's bundle; what must be one per process (the database
 // connection, the API-key cache) is kept on globalThis (src/db/client.ts, src/service-api/api-keys.ts).
 await import("tsx");
-const { createServiceApp, isServicePath, prepareServiceRoutes } = createRequire(import.meta.url)(
-  "../src/server/service-app.ts",
-);
+const requireTs = createRequire(import.meta.url);
+const { createServiceApp, isServicePath, prepareServiceRoutes } = requireTs("../src/server/service-app.ts");
+// The client's address, from the socket and the proxies TRUST_PROXY trusts, written into a header of every
+// request (replacing any the client sent) for the app's limits: src/server/client-address.ts.
+const { createClientAddressStamp } = requireTs("../src/server/client-address.ts");
+const stampClientAddress = createClientAddressStamp(process.env.TRUST_PROXY);
 await prepareServiceRoutes();
 const serviceApp = createServiceApp((incoming, outgoing) => handleWithNext(incoming, outgoing));
 const handleService = getRequestListener(serviceApp.fetch, {
@@ -39,6 +42,7 @@ const handleService = getRequestListener(serviceApp.fetch, {
 });
 
 const server = http.createServer((incoming, outgoing) => {
+  stampClientAddress(incoming);
   if (isServicePath(incoming.url)) handleService(incoming, outgoing);
   else handleWithNext(incoming, outgoing);
 });

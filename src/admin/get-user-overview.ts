@@ -1,4 +1,5 @@
 import { and, desc, eq } from "drizzle-orm";
+import { effectiveRole } from "@/auth/admin-role";
 import { NotFoundError } from "@/credits/errors";
 import { getBalance } from "@/credits/get-balance";
 import { listTransactions } from "@/credits/list-transactions";
@@ -45,7 +46,8 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       .limit(50),
   ]);
   return {
-    user: { ...account, createdAt: account.createdAt.toISOString() },
+    // The role as the app applies it (verified address; ADMIN_EMAILS or a stored grant), not the column.
+    user: { ...account, role: effectiveRole(account), createdAt: account.createdAt.toISOString() },
     balance,
     history: history.items,
     lots: lots.map((lot) => ({

@@ -1,5 +1,6 @@
 import { and, desc, eq, ilike, lt, or } from "drizzle-orm";
 import { isStorableText } from "@/credits/schemas";
+import { effectiveRole } from "@/auth/admin-role";
 import { creditAccount, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 
@@ -55,7 +56,8 @@ export async function listUsers(
       id: row.id,
       email: row.email,
       name: row.name,
-      role: row.role,
+      // The role as the app applies it (verified address; ADMIN_EMAILS or a stored grant), not the column.
+      role: effectiveRole(row),
       emailVerified: row.emailVerified,
       balance: row.balance ?? 0,
       held: row.held ?? 0,

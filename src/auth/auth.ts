@@ -1,14 +1,14 @@
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { nextCookies } from "better-auth/next-js";
-import { admin } from "better-auth/plugins";
-import { adminEmails, getServerEnv } from "@/config/env";
+import { getServerEnv } from "@/config/env";
 import { getAuthSecret } from "@/config/local-secrets";
 import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
+import { sendVerificationLink } from "@/email/send-verification-email";
 import { logger } from "@/lib/logger";
-import { verificationLinks } from "./verification-links";
+import { CLIENT_ADDRESS_HEADER } from "@/server/client-address";
 
 export function authBaseUrl(): string {
   const env = getServerEnv();
@@ -45,7 +45,11 @@ async function giftOnVerifiedEmail(db: Database, user: { id: string; email: stri
   }
 }
 
-export function createAuth(db: Database) {
+/**
+ * Better Auth on the app's database. `kind` picks where its limiter counts: in the database on PostgreSQL
+ * (every app instance shares the counts), in memory on the embedded database (one process by definition).
+ */
+export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite") {
   return betterAuth({
     database: drizzleAdapter(db, { provider: "pg", schema }),
     secret: getAuthSecret(),
@@ -55,22 +59,20 @@ export function createAuth(db: Database) {
     emailVerification: {
       sendOnSignUp: true,
       autoSignInAfterVerification: true,
-      // No mailer is configured: the link goes to the server log, where a developer can open it.
-      sendVerificationEmail: async ({ user, url }) => {
-        logger.info(
-          { userId: user.id, email: user.email, url },
-          "email verification link (open it to verify)",
-        );
-        verificationLinks.emit("link", { userId: user.id, email: user.email, url });
-      },
+      // Emailed through SMTP when configured, otherwise written to the server log (src/email).
+      sendVerificationEmail: ({ user, url }, request) => sendVerificationLink({ user, url, request }),
       afterEmailVerification: async (user) => {
         await giftOnVerifiedEmail(db, user);
       },
     },
     telemetry: { enabled: false },
     // Limits per client address. Sign-up and sign-in are the brute-force targets; the rest is generous.
+    // The client address comes from one header the app fills in itself (src/server/client-address.ts):
+    // Better Auth's default, X-Forwarded-For, is whatever the client chose to send.
+    advanced: { ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] } },
     rateLimit: {
       enabled: process.env.NODE_ENV === "production",
+      storage: kind === "postgres" ? "database" : "memory",
       window: 60,
       max: 200,
       customRules: {
@@ -78,15 +80,19 @@ export function createAuth(db: Database) {
         "/sign-up/email": { window: 60, max: 20 },
       },
     },
-    plugins: [admin(), nextCookies()],
+    user: {
+      additionalFields: {
+        // A role granted by hand (`npm run credits -- admin grant`); ADMIN_EMAILS is never copied here but
+        // read on every request (src/auth/admin-role.ts). No request may set it: input false.
+        role: { type: "string", required: false, defaultValue: "user", input: false },
+      },
+    },
+    // No admin plugin: its endpoints under /api/auth/admin/* (set-role, create-user, impersonate-user,
+    // ban-user, …) would be a second admin surface with a rule of its own (the stored role, verified or
+    // not). The console uses the app's own server actions, which apply src/auth/admin-role.ts.
+    plugins: [nextCookies()],
     databaseHooks: {
       user: {
-        create: {
-          // Admins are bootstrapped from ADMIN_EMAILS: the first operator needs no database access to get in.
-          before: async (user) => ({
-            data: { ...user, role: adminEmails().has(user.email.toLowerCase()) ? "admin" : "user" },
-          }),
-        },
         // Also covers an address verified some other way (an admin, a provider that vouches for it).
         update: {
           after: async (user) => {

@@ -1,5 +1,5 @@
-import { adminEmails } from "@/config/env";
-import { getDb } from "@/db/client";
+import { getConnection } from "@/db/client";
+import { effectiveRole } from "./admin-role";
 import { type Auth, createAuth } from "./auth";
 
 const globalStore = globalThis as { __creditkitAuth?: { auth?: Promise<Auth> } };
@@ -7,7 +7,7 @@ globalStore.__creditkitAuth ??= {};
 const holder: { auth?: Promise<Auth> } = globalStore.__creditkitAuth;
 
 export function getAuth(): Promise<Auth> {
-  holder.auth ??= getDb().then(createAuth);
+  holder.auth ??= getConnection().then((connection) => createAuth(connection.db, connection.kind));
   return holder.auth;
 }
 
@@ -16,14 +16,25 @@ export function resetAuth(): void {
   holder.auth = undefined;
 }
 
-export type SessionUser = { id: string; email: string; name: string; role: string; emailVerified: boolean };
+export type SessionUser = {
+  id: string;
+  email: string;
+  name: string;
+  /** The effective role (src/auth/admin-role.ts): "admin" only for a verified address. */
+  role: "admin" | "user";
+  emailVerified: boolean;
+};
 
-/** The signed-in user for these request headers, or null. Every protected route and action calls this itself. */
+/**
+ * The signed-in user for these request headers, or null. Every protected route and action calls this
+ * itself. The session is read from the database on every call (no cookie cache), so the role reflects
+ * the account's current verification state and stored role, and ADMIN_EMAILS as this process read it.
+ */
 export async function getSessionFromHeaders(headers: Headers): Promise<{ user: SessionUser } | null> {
   const auth = await getAuth();
   const session = await auth.api.getSession({ headers });
   if (!session) return null;
   const { id, email, name, emailVerified } = session.user;
-  const role = adminEmails().has(email.toLowerCase()) ? "admin" : (session.user.role ?? "user");
+  const role = effectiveRole({ email, emailVerified, role: session.user.role });
   return { user: { id, email, name, role, emailVerified } };
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseTrustProxy } from "@/server/client-address";
 
 const optionalString = z
   .string()
@@ -21,6 +22,22 @@ const serverEnvSchema = z.object({
   RATE_LIMIT_API_PER_MINUTE: z.coerce.number().int().min(0).default(60_000),
   SIGNUP_GIFT_CREDITS: z.coerce.number().int().min(0).max(1_000_000).default(50),
   SIGNUP_GIFT_EXPIRE_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  // Proxies whose X-Forwarded-For is believed: a hop count ("1") or addresses/CIDRs (src/server/client-address.ts).
+  TRUST_PROXY: optionalString.superRefine((value, ctx) => {
+    try {
+      parseTrustProxy(value);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+    }
+  }),
+  // Outgoing email (src/email): SMTP_URL, or SMTP_HOST with the rest. Unset: links go to the server log.
+  SMTP_URL: optionalString.pipe(z.url().optional()),
+  SMTP_HOST: optionalString,
+  SMTP_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
+  SMTP_USER: optionalString,
+  SMTP_PASSWORD: optionalString,
+  SMTP_SECURE: optionalString.pipe(z.enum(["true", "false"]).optional()),
+  EMAIL_FROM: optionalString,
 });
 
 export type ServerEnv = z.infer<typeof serverEnvSchema>;

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { type Browser, expect, type Page, test } from "@playwright/test";
+import { verificationLinkFor } from "./support/inbox";
 
 const SCREENSHOTS = "test-results/screenshots";
-/** playwright.config.ts starts the server with ADMIN_EMAILS=admin@example.test. */
+/** playwright.config.ts starts the server with both in ADMIN_EMAILS; the role also needs a verified address. */
 const ADMIN_EMAIL = "admin@example.test";
+const UNVERIFIED_ADMIN_EMAIL = "unverified-admin@example.test";
 const PASSWORD = "correct horse battery";
 
 async function signUp(page: Page): Promise<string> {
@@ -17,7 +19,23 @@ async function signUp(page: Page): Promise<string> {
   return email;
 }
 
-/** The admin account is created by the first test that needs it; later tests sign in to it. */
+/** Opens the link the app emailed to `email`, as the user would from their mail program. */
+async function openVerificationLink(page: Page, email: string): Promise<void> {
+  const link = await verificationLinkFor(email);
+  // The sign-up form's refresh may still be in flight: let it finish so it does not abort this navigation.
+  await page.waitForLoadState("networkidle");
+  await page.goto(link);
+  await page.waitForURL("**/en/settings/credits**");
+}
+
+function adminNavLink(page: Page) {
+  return page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin" });
+}
+
+/**
+ * The admin account is created by the first test that needs it, and its address verified through the
+ * link the app emailed (the mail catcher receives it); later tests sign in to it.
+ */
 async function signInAsAdmin(page: Page): Promise<void> {
   await page.goto("/en/sign-up");
   await page.getByTestId("name-input").fill("Ada Admin");
@@ -32,6 +50,10 @@ async function signInAsAdmin(page: Page): Promise<void> {
     await page.getByTestId("submit-auth").click();
   }
   await page.waitForURL("**/en/settings/credits**");
+  await expect(page.getByTestId("balance-value")).toBeVisible();
+  if (await page.getByTestId("verify-email-notice").isVisible())
+    await openVerificationLink(page, ADMIN_EMAIL);
+  await expect(adminNavLink(page)).toBeVisible();
 }
 
 async function newPage(browser: Browser): Promise<Page> {
@@ -157,4 +179,29 @@ test("screenshots of the admin user page (en and zh, desktop and mobile)", async
       await admin.screenshot({ path: `${SCREENSHOTS}/admin-user-${locale}-${device}.png`, fullPage: true });
     }
   }
+});
+
+test("an unverified ADMIN_EMAILS account does not get the console until it opens the emailed link", async ({
+  page,
+}) => {
+  await page.goto("/en/sign-up");
+  await page.getByTestId("name-input").fill("Not Yet Admin");
+  await page.getByTestId("email-input").fill(UNVERIFIED_ADMIN_EMAIL);
+  await page.getByTestId("password-input").fill(PASSWORD);
+  await page.getByTestId("submit-auth").click();
+  await page.waitForURL("**/en/settings/credits**");
+  await expect(page.getByTestId("verify-email-notice")).toBeVisible();
+
+  await expect(adminNavLink(page)).toHaveCount(0);
+  for (const path of ["/en/admin", "/en/admin/api-keys", "/en/admin/audit"]) {
+    const response = await page.goto(path);
+    expect(response?.status(), path).toBe(404);
+  }
+
+  // The link arrives by email (SMTP); opening it verifies the address and signs in on the credits page.
+  await openVerificationLink(page, UNVERIFIED_ADMIN_EMAIL);
+  await expect(page.getByTestId("verify-email-notice")).toHaveCount(0);
+  await expect(adminNavLink(page)).toBeVisible();
+  const console = await page.goto("/en/admin");
+  expect(console?.status()).toBe(200);
 });

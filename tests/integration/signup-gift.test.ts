@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { GET as authGet } from "../../src/app/api/auth/[...all]/route";
 import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
 import { resetAuth } from "../../src/auth/session";
 import { verificationLinks } from "../../src/auth/verification-links";
 import { useDatabaseConnection } from "../../src/db/client";
+import { logger } from "../../src/lib/logger";
 import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";
@@ -45,5 +46,21 @@ describe("signup gift through email verification", () => {
     // Opening the link again does not pay again.
     await authGet(new Request(url, { redirect: "manual" }));
     expect(await balanceOf(user.cookie)).toBe(50);
+  });
+
+  it("without SMTP the link is logged at warn level, so a developer at LOG_LEVEL=warn sees it", async () => {
+    const warnings = vi.spyOn(logger, "warn");
+    try {
+      await signUp("local-dev@example.test");
+      expect(warnings).toHaveBeenCalledWith(
+        expect.objectContaining({
+          email: "local-dev@example.test",
+          url: links.get("local-dev@example.test"),
+        }),
+        expect.stringContaining("open it to verify"),
+      );
+    } finally {
+      warnings.mockRestore();
+    }
   });
 });

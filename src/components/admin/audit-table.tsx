@@ -32,6 +32,8 @@ const ACTION_KEYS: Record<string, string> = {
   "api_key.create": "apiKeyCreate",
   "api_key.revoke": "apiKeyRevoke",
   "webhook.retry": "webhookRetry",
+  "admin.grant": "adminGrant",
+  "admin.revoke": "adminRevoke",
 };
 
 const ID_KEYS = new Set(["purchaseId", "refundId", "apiKeyId", "lotId", "holdId", "eventId"]);

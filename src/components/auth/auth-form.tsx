@@ -3,7 +3,7 @@
 import { zodResolver } from "@hookform/resolvers/zod";
 import { useQueryClient } from "@tanstack/react-query";
 import { CircleX, LoaderCircle } from "lucide-react";
-import { useTranslations } from "next-intl";
+import { useLocale, useTranslations } from "next-intl";
 import { useMemo, useState } from "react";
 import { useForm } from "react-hook-form";
 import { z } from "zod";
@@ -22,6 +22,7 @@ const PASSWORD_MIN = 8;
 
 export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
   const t = useTranslations("auth");
+  const locale = useLocale();
   const router = useRouter();
   const queryClient = useQueryClient();
   const [formError, setFormError] = useState<string | null>(null);
@@ -63,6 +64,8 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
               name: values.name.trim(),
               email: values.email,
               password: values.password,
+              // Where the verification link leads back to; its locale is also the email's language.
+              callbackURL: `/${locale}/settings/credits`,
             })
           : await authClient.signIn.email({ email: values.email, password: values.password });
       if (error) {

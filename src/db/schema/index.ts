@@ -4,3 +4,4 @@ export * from "./holds";
 export * from "./operations";
 export * from "./payment-delivery";
 export * from "./refunds";
+export * from "./rate-limits";

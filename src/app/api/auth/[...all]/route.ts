@@ -37,12 +37,15 @@ function invalidInput(path: (string | number)[]): Response {
     { status: 400 },
   );
 }
+import { getServerEnv } from "@/config/env";
+import { withClientAddress } from "@/server/client-address";
 
+/** Better Auth's endpoints; its limiter keys on the client address worked out here (src/server/client-address.ts). */
 async function handle(request: Request): Promise<Response> {
   const refused = await refuseUnstorableText(request);
   if (refused) return refused;
   const auth = await getAuth();
-  return auth.handler(request);
+  return auth.handler(withClientAddress(request, getServerEnv().TRUST_PROXY));
 }
 
 export { handle as GET, handle as POST };

@@ -1,0 +1,25 @@
+import { expect } from "@playwright/test";
+
+type InboxMessage = { subject: string; text: string; html: string };
+
+/**
+ * The newest email-verification link sent to `email`, read from the mail catcher's inbox (the app sent it
+ * over SMTP), waiting for it to arrive.
+ */
+export async function verificationLinkFor(email: string): Promise<string> {
+  const inbox = process.env.E2E_INBOX_URL;
+  if (!inbox) throw new Error("E2E_INBOX_URL is not set: run the tests through playwright.config.ts");
+  let link: string | undefined;
+  await expect
+    .poll(
+      async () => {
+        const response = await fetch(`${inbox}/messages?to=${encodeURIComponent(email)}`);
+        const messages = (await response.json()) as InboxMessage[];
+        link = messages.at(-1)?.text.match(/https?:\/\/\S+\/api\/auth\/verify-email\?\S+/)?.[0];
+        return link;
+      },
+      { message: `a verification email to ${email}`, timeout: 15_000 },
+    )
+    .toBeDefined();
+  return link as string;
+}

@@ -1,0 +1,178 @@
+import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { adjustCreditsAction, createApiKeyAction } from "../../src/actions/admin";
+import { GET as authGet, POST as authPost } from "../../src/app/api/auth/[...all]/route";
+import { currentAdmin } from "../../src/auth/require-user";
+import { resetAuth } from "../../src/auth/session";
+import { verificationLinks } from "../../src/auth/verification-links";
+import { getBalance } from "../../src/credits/get-balance";
+import { useDatabaseConnection } from "../../src/db/client";
+import { apiKey, user } from "../../src/db/schema";
+import { appRequest, type SignedUpUser, signUp } from "../support/app-requests";
+import { configureServerEnv } from "../support/server-env";
+import { createTestDatabase, type TestDatabase } from "../support/test-database";
+
+// Server actions read the request's headers through next/headers; outside Next.js the test supplies them.
+// Everything behind it (the session lookup, the role rule, the database) is the app's own code.
+const request = vi.hoisted(() => ({ headers: new Headers() }));
+vi.mock("next/headers", () => ({ headers: async () => request.headers }));
+
+const BOSS = "boss@example.test";
+const serverEnv = configureServerEnv({ ADMIN_EMAILS: BOSS, SIGNUP_GIFT_CREDITS: "0" });
+afterAll(() => serverEnv.cleanup());
+
+/** Every endpoint Better Auth's admin plugin defines (better-auth 1.7), as a client would call it. */
+const ADMIN_PLUGIN_ENDPOINTS = [
+  ["POST", "/admin/set-role"],
+  ["GET", "/admin/get-user"],
+  ["POST", "/admin/create-user"],
+  ["POST", "/admin/update-user"],
+  ["GET", "/admin/list-users"],
+  ["POST", "/admin/list-user-sessions"],
+  ["POST", "/admin/unban-user"],
+  ["POST", "/admin/ban-user"],
+  ["POST", "/admin/impersonate-user"],
+  ["POST", "/admin/stop-impersonating"],
+  ["POST", "/admin/revoke-user-session"],
+  ["POST", "/admin/revoke-user-sessions"],
+  ["POST", "/admin/remove-user"],
+  ["POST", "/admin/set-user-password"],
+  ["POST", "/admin/has-permission"],
+] as const;
+
+describe("the admin role needs a verified address and follows ADMIN_EMAILS", () => {
+  let database: TestDatabase;
+  let boss: SignedUpUser;
+  let customer: SignedUpUser;
+  const links = new Map<string, string>();
+  const onLink = ({ email, url }: { email: string; url: string }) => links.set(email, url);
+
+  beforeAll(async () => {
+    database = await createTestDatabase("pglite");
+    useDatabaseConnection(database);
+    resetAuth();
+    verificationLinks.on("link", onLink);
+    // Whoever gets there first signs up with the operator's address; nobody has proven they own it.
+    boss = await signUp(BOSS, "Not The Boss");
+    customer = await signUp("customer-admin-access@example.test");
+  });
+  afterAll(async () => {
+    verificationLinks.off("link", onLink);
+    await database?.close();
+  });
+
+  const as = (account: SignedUpUser) => {
+    request.headers = new Headers({ cookie: account.cookie });
+    return request.headers;
+  };
+  const roleOf = async (userId: string) =>
+    (await database.db.select({ role: user.role }).from(user).where(eq(user.id, userId)))[0]?.role;
+
+  async function callAdminEndpoint(account: SignedUpUser, method: string, path: string) {
+    const body = {
+      userId: customer.id,
+      role: "admin",
+      email: `created-${randomUUID()}@example.test`,
+      password: "correct horse battery",
+      name: "Created",
+      newPassword: "correct horse battery 2",
+      sessionToken: "x",
+      data: { name: "Changed" },
+      permissions: { user: ["set-role"] },
+    };
+    const url = method === "GET" ? `/api/auth${path}?id=${customer.id}` : `/api/auth${path}`;
+    const handler = method === "GET" ? authGet : authPost;
+    return handler(appRequest(url, { cookie: account.cookie, ...(method === "POST" ? { json: body } : {}) }));
+  }
+
+  it("an unverified ADMIN_EMAILS account is refused by the pages, the server actions and /api/auth/admin/*", async () => {
+    expect(await currentAdmin(as(boss))).toBeNull();
+
+    const grant = await adjustCreditsAction({
+      userId: customer.id,
+      delta: 1000,
+      reason: "free credits",
+      requestId: randomUUID(),
+    });
+    expect(grant?.serverError?.code).toBe("forbidden");
+    expect((await getBalance(database.db, customer.id)).balance).toBe(0);
+
+    const key = await createApiKeyAction({ name: "mine" });
+    expect(key?.serverError?.code).toBe("forbidden");
+    expect(await database.db.select().from(apiKey)).toHaveLength(0);
+
+    const usersBefore = (await database.db.select({ id: user.id }).from(user)).length;
+    for (const [method, path] of ADMIN_PLUGIN_ENDPOINTS) {
+      const response = await callAdminEndpoint(boss, method, path);
+      expect(response.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
+    }
+    expect(await roleOf(customer.id)).toBe("user");
+    expect(await roleOf(boss.id)).toBe("user");
+    expect((await database.db.select({ id: user.id }).from(user)).length).toBe(usersBefore);
+  });
+
+  it("no request can set its own role or verification: sign-up and update-user ignore them", async () => {
+    const sneaky = await authPost(
+      appRequest("/api/auth/sign-up/email", {
+        json: {
+          email: "sneaky@example.test",
+          password: "correct horse battery",
+          name: "Sneaky",
+          role: "admin",
+          emailVerified: true,
+        },
+      }),
+    );
+    expect(sneaky.status).toBe(200);
+    const [sneakyRow] = await database.db.select().from(user).where(eq(user.email, "sneaky@example.test"));
+    expect(sneakyRow).toMatchObject({ role: "user", emailVerified: false });
+
+    await authPost(
+      appRequest("/api/auth/update-user", {
+        cookie: customer.cookie,
+        json: { name: "Customer", role: "admin", emailVerified: true },
+      }),
+    );
+    expect(await roleOf(customer.id)).toBe("user");
+    expect(await currentAdmin(as(customer))).toBeNull();
+  });
+
+  it("once verified, the ADMIN_EMAILS account is admin, the list is not copied into the account, and the auth library's admin endpoints stay closed", async () => {
+    const link = links.get(BOSS);
+    expect(link).toBeDefined();
+    const verified = await authGet(new Request(link as string, { redirect: "manual" }));
+    expect(verified.status).toBeLessThan(400);
+
+    expect((await currentAdmin(as(boss)))?.email).toBe(BOSS);
+    const grant = await adjustCreditsAction({
+      userId: customer.id,
+      delta: 25,
+      reason: "goodwill credit",
+      requestId: randomUUID(),
+    });
+    expect(grant?.serverError).toBeUndefined();
+    expect((await getBalance(database.db, customer.id)).balance).toBe(25);
+
+    // The role comes from the list as read now, not from a copy made at sign-up.
+    expect(await roleOf(boss.id)).toBe("user");
+    // Roles are managed by ADMIN_EMAILS and the operators' command line only.
+    const setRole = await callAdminEndpoint(boss, "POST", "/admin/set-role");
+    expect(setRole.status).toBe(404);
+    expect(await roleOf(customer.id)).toBe("user");
+  });
+
+  it("an address removed from ADMIN_EMAILS loses the role at its next request", async () => {
+    const previous = process.env.ADMIN_EMAILS;
+    try {
+      // A restart with the new list: the configuration is read afresh, the accounts stay as they are.
+      process.env.ADMIN_EMAILS = "someone-else@example.test";
+      vi.resetModules();
+      const restarted = await import("../../src/auth/require-user");
+      expect(await restarted.currentAdmin(as(boss))).toBeNull();
+    } finally {
+      process.env.ADMIN_EMAILS = previous;
+      vi.resetModules();
+    }
+  });
+});
