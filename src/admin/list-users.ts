@@ -1,6 +1,6 @@
 import { and, desc, eq, ilike, lt, or } from "drizzle-orm";
-import { isStorableText } from "@/credits/schemas";
 import { effectiveRole } from "@/auth/admin-role";
+import { isStorableText } from "@/credits/schemas";
 import { creditAccount, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 

@@ -3,5 +3,5 @@ export * from "./credits";
 export * from "./holds";
 export * from "./operations";
 export * from "./payment-delivery";
-export * from "./refunds";
 export * from "./rate-limits";
+export * from "./refunds";

@@ -37,6 +37,7 @@ function invalidInput(path: (string | number)[]): Response {
     { status: 400 },
   );
 }
+
 import { getServerEnv } from "@/config/env";
 import { withClientAddress } from "@/server/client-address";
 
