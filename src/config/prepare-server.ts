@@ -2,8 +2,8 @@ import { getConnection } from "@/db/client";
 import { DatabaseOpenError } from "@/db/connect";
 import { DataDirLockedError } from "@/db/data-dir-lock";
 import { logger } from "@/lib/logger";
-import { activePaymentProvider, sandboxOnPublicUrl } from "@/payment/payment-config";
-import { ConfigurationError, getServerEnv, publicUrl, serverConfigurationProblems } from "./env";
+import { activePaymentProvider } from "@/payment/payment-config";
+import { ConfigurationError, getServerEnv, isLocalUrl, publicUrl, serverConfigurationProblems } from "./env";
 import { getLocalSecrets } from "./local-secrets";
 
 /**
@@ -20,7 +20,7 @@ export async function prepareServer(): Promise<void> {
   const env = getServerEnv();
   getLocalSecrets();
   await getConnection();
-  if (sandboxOnPublicUrl()) {
+  if (activePaymentProvider() === "sandbox" && !isLocalUrl(publicUrl(env))) {
     logger.warn(
       { publicUrl: publicUrl(env) },
       "PAYMENT_PROVIDER=sandbox: the payment sandbox takes payments at a public URL; the test card buys credits for free",

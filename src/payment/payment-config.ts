@@ -14,11 +14,12 @@ export function activePaymentProvider(): PaymentProviderName {
 }
 
 /**
- * True when the sandbox takes payments somewhere other people can reach, which only PAYMENT_PROVIDER=sandbox
- * allows: every page then says so, since the test card buys real credits there.
+ * True when the sandbox runs at a public URL (only PAYMENT_PROVIDER=sandbox allows it) or was asked for
+ * by name: every page then says that payments are simulated, since the test card buys credits there.
  */
-export function sandboxOnPublicUrl(): boolean {
-  return activePaymentProvider() === "sandbox" && !isLocalUrl(publicUrl());
+export function sandboxBannerShown(): boolean {
+  if (activePaymentProvider() !== "sandbox") return false;
+  return getServerEnv().PAYMENT_PROVIDER === "sandbox" || !isLocalUrl(publicUrl());
 }
 
 /** The secret webhook signatures are checked against: Stripe's, or the sandbox's own generated one. */
