@@ -24,13 +24,7 @@ require("../src/config/load-project-env.ts").loadProjectEnv(root);
 
 // Nothing is served until the configuration is valid and the database is open, locked and migrated: a
 // server that cannot work says why and exits non-zero instead of answering 500 to every request.
-const { prepareServer, startupFailureMessage } = require("../src/config/prepare-server.ts");
-try {
-  await prepareServer();
-} catch (error) {
-  console.error(startupFailureMessage(error));
-  process.exit(1);
-}
+await require("../src/config/prepare-server.ts").prepareServerOrExit();
 const { getServerEnv } = require("../src/config/env.ts");
 const port = getServerEnv().PORT;
 // HOST narrows the listening address (e.g. 127.0.0.1); by default every interface, like `next start`.

@@ -8,13 +8,8 @@ export async function register(): Promise<void> {
   if (process.env.NEXT_RUNTIME !== "nodejs") return;
   // Build workers must not open the embedded database: only one process may hold it.
   if (process.env.NEXT_PHASE === "phase-production-build") return;
-  const { prepareServer, startupFailureMessage } = await import("./config/prepare-server");
-  try {
-    await prepareServer();
-  } catch (error) {
-    console.error(startupFailureMessage(error));
-    process.exit(1);
-  }
+  const { prepareServerOrExit } = await import("./config/prepare-server");
+  await prepareServerOrExit();
   const { getServerEnv } = await import("./config/env");
   const { getConnection } = await import("./db/client");
   const { startJobs } = await import("./jobs/start-jobs");

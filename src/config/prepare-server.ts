@@ -34,6 +34,16 @@ export async function prepareServer(): Promise<void> {
   );
 }
 
+/** prepareServer(), or the failure printed (no stack trace) and exit status 1. */
+export async function prepareServerOrExit(): Promise<void> {
+  try {
+    await prepareServer();
+  } catch (error) {
+    console.error(startupFailureMessage(error));
+    process.exit(1);
+  }
+}
+
 /**
  * The text printed when a server or the CLI cannot start: the expected failures in plain words (no stack
  * trace), anything else with its message.
