@@ -14,8 +14,8 @@ export type Finished = { code: number | null; signal: NodeJS.Signals | null; std
  * A minimal environment for a child process: nothing from the developer's shell (DATABASE_URL,
  * STRIPE_*, PORT...) leaks in, and no NODE_ENV=test (which would stop the .env.local files from loading).
  */
-export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
+export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: process.env.HOME ?? os.tmpdir(),
     TMPDIR: os.tmpdir(),
@@ -31,6 +31,10 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
     STRIPE_API_BASE: "",
     ...extra,
   };
+  // A variable given as undefined is left out altogether, so a .env file may set it.
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }
 
 /** Runs a command to its end (killed after `timeoutMs`) and returns its exit and output. */
@@ -40,7 +44,12 @@ export function runProcess(
   options: { env: Record<string, string>; cwd?: string; timeoutMs?: number },
 ): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd ?? REPO_ROOT, env: options.env, detached: true });
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: options.env as NodeJS.ProcessEnv,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => {
@@ -65,7 +74,7 @@ export function runProcess(
 /** `npx tsx scripts/credits.ts ...args`, as `npm run credits -- ...args` runs it. */
 export function runCli(
   args: string[],
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
   options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<Finished> {
   return runProcess(TSX, [CLI, ...args], { env: cleanEnv(env), ...options });
