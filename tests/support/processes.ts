@@ -3,7 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { closedPort } from "./net";
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
+/** Vitest and Playwright both run from the repository root (tests/support/paths.ts relies on it too). */
+export const REPO_ROOT = process.cwd();
 export const TSX = path.join(REPO_ROOT, "node_modules", ".bin", "tsx");
 export const CLI = path.join(REPO_ROOT, "scripts", "credits.ts");
 export const START = path.join(REPO_ROOT, "scripts", "start.mjs");
@@ -91,4 +92,64 @@ export async function runStart(env: Record<string, string>, timeoutMs = 90_000):
     env: cleanEnv({ SKIP_BUILD: "1", HOST: "127.0.0.1", PORT: port, ...env }),
     timeoutMs,
   });
+}
+
+export type ServerProcess = {
+  url: string;
+  pid: number;
+  output: () => string;
+  /** SIGTERM to the server's process group; resolves when it has exited. */
+  stop: () => Promise<void>;
+};
+
+/**
+ * `npm start` (scripts/start.mjs under `root`, SKIP_BUILD=1: the build must exist) left running until
+ * `url` answers /api/credits/packages. `port` is where it is expected to listen, whatever told it so.
+ */
+export async function startServerProcess(options: {
+  env: Record<string, string | undefined>;
+  port: number;
+  root?: string;
+  timeoutMs?: number;
+}): Promise<ServerProcess> {
+  const root = options.root ?? REPO_ROOT;
+  const child = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
+    cwd: root,
+    env: cleanEnv({ SKIP_BUILD: "1", HOST: "127.0.0.1", ...options.env }) as NodeJS.ProcessEnv,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    log += chunk.toString("utf8");
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    log += chunk.toString("utf8");
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+  const url = `http://127.0.0.1:${options.port}`;
+  const stop = async () => {
+    if (!gone && child.pid) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+    }
+    await exited;
+  };
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  while (Date.now() < deadline) {
+    if (gone) throw new Error(`the server exited before it was ready:\n${log}`);
+    try {
+      const response = await fetch(`${url}/api/credits/packages`, { signal: AbortSignal.timeout(5_000) });
+      await response.body?.cancel();
+      if (response.status === 200) return { url, pid: child.pid ?? -1, output: () => log, stop };
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  await stop();
+  throw new Error(`the server did not answer at ${url} in time:\n${log}`);
 }
