@@ -5,7 +5,7 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
 import { connectDatabase } from "../../src/db/connect";
-import { auditLog } from "../../src/db/schema";
+import { apiKey, auditLog } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import { PGLITE_SNAPSHOT_FILE, testDatabaseUrl } from "../support/paths";
 import { type Finished, REPO_ROOT, runCli } from "../support/processes";
@@ -158,10 +158,8 @@ describe("grant", () => {
 
 describe.skipIf(!testDatabaseUrl())("configuration files", () => {
   let database: TestDatabase;
-  let userId: string;
   beforeAll(async () => {
     database = await createTestDatabase("postgres");
-    userId = await seedUser(database.db);
   });
   afterAll(async () => {
     await database?.close();
@@ -174,13 +172,18 @@ describe.skipIf(!testDatabaseUrl())("configuration files", () => {
       fs.symlinkSync(path.join(REPO_ROOT, name), path.join(project, name));
     }
     fs.writeFileSync(path.join(project, ".env.local"), `DATABASE_URL=${database.url}\n`);
+    // Before, the CLI ignored .env.local and made this key in an embedded database of its own, where the
+    // app (on PostgreSQL) never finds it: every request with it was answered 401.
     const result = await runCli(
-      ["grant", "--user", userId, "--amount", "7", "--reason", "from .env.local", "--key", "env-1"],
+      ["api-key", "create", "--name", "from-env-local"],
       { DATABASE_URL: undefined },
-      { cwd: project },
+      {
+        cwd: project,
+      },
     );
     expect(result.code, output(result)).toBe(0);
-    expect((await getBalance(database.db, userId)).balance).toBe(7);
-    expect(fs.existsSync(path.join(project, ".data")), "the embedded database was not created").toBe(false);
+    const keys = await database.db.select().from(apiKey).where(eq(apiKey.name, "from-env-local"));
+    expect(keys).toHaveLength(1);
+    expect(fs.existsSync(path.join(project, ".data", "pglite")), "no embedded database was made").toBe(false);
   });
 });
