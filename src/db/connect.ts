@@ -78,35 +78,37 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
       client.on("error", () => {});
     });
     const db = drizzlePg({ client: pool, schema, casing: "snake_case" }) as unknown as Database;
-    // Opened (and migrated) here, before anyone relies on it: a wrong URL, a database that does not exist
-    // or a refused login stops the start with one message instead of answering 500 to every request.
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      await pool.end().catch(() => {});
-      throw new DatabaseOpenError(
-        `Cannot open the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf(error)}. Check that the server runs and that the database exists (createdb), and the user, password and database name in DATABASE_URL.`,
-        { cause: error },
-      );
-    }
-    try {
-      if (options.migrate !== false) {
-        try {
-          await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_ID]);
-          await migratePg(drizzlePg({ client, schema, casing: "snake_case" }), { migrationsFolder });
-        } catch (error) {
-          await pool.end().catch(() => {});
-          throw new DatabaseOpenError(
-            `Cannot apply the migrations to the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf((error as { cause?: unknown }).cause ?? error)}. The user needs the right to create tables in it.`,
-            { cause: error },
-          );
-        } finally {
-          await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_ID]).catch(() => {});
-        }
+    // The app, the CLI and the bench migrate, so they open the database here, before anyone relies on it:
+    // a wrong URL, a database that does not exist or a refused login stops the start with one message
+    // instead of answering 500 to every request. Without `migrate`, connections are made on first use.
+    if (options.migrate !== false) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        await pool.end().catch(() => {});
+        throw new DatabaseOpenError(
+          `Cannot open the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf(error)}. Check that the server runs, that the database exists (createdb), and the user, password and database name in DATABASE_URL.`,
+          { cause: error },
+        );
       }
-    } finally {
-      client.release();
+      let migrationError: unknown;
+      try {
+        await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_ID]);
+        await migratePg(drizzlePg({ client, schema, casing: "snake_case" }), { migrationsFolder });
+      } catch (error) {
+        migrationError = error;
+      } finally {
+        await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_ID]).catch(() => {});
+        client.release();
+      }
+      if (migrationError !== undefined) {
+        await pool.end().catch(() => {});
+        throw new DatabaseOpenError(
+          `Cannot apply the migrations to the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf((migrationError as { cause?: unknown }).cause ?? migrationError)}. Check that the user may create tables and functions in it.`,
+          { cause: migrationError },
+        );
+      }
     }
     return { db, kind: "postgres", close: () => pool.end() };
   }
@@ -125,7 +127,7 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
     lock?.release();
     if (!options.dataDir) throw error;
     throw new DatabaseOpenError(
-      `Cannot open the embedded database in ${path.resolve(options.dataDir)}: ${reasonOf(error)}. The folder is damaged (it was opened by two processes at once, the disk filled up, or a file was changed). To recover, stop every process that uses it, move it aside (mv ${options.dataDir} ${options.dataDir}.broken) and restore it from a backup, or start again with an empty database; see "Troubleshooting the embedded database" in the README.`,
+      `Cannot open the embedded database in ${path.resolve(options.dataDir)}: ${reasonOf(error)}. Unless that names a permission problem, the folder is damaged (opened by two processes at once, a full disk, a changed file). To recover, stop every process that uses it, move it aside (mv ${options.dataDir} ${options.dataDir}.broken) and restore it from a backup, or start again with an empty database; see "Troubleshooting the embedded database" in the README.`,
       { cause: error },
     );
   }

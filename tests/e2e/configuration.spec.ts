@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
@@ -119,6 +120,21 @@ test.describe("the payment sandbox opted into at a public URL", () => {
     const stillThere = await fetch(`${server.url}/api/credits/packages`);
     expect(stillThere.status).toBe(200);
   });
+});
+
+test("a port that is taken: it says it cannot listen, exits 1, and never says it is ready", async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  const { port } = taken.address() as net.AddressInfo;
+  try {
+    const result = await runStart({ DATA_DIR: tempDir(), PORT: String(port) });
+    const said = result.stdout + result.stderr;
+    expect(result.code, said).toBe(1);
+    expect(said).toContain(`cannot listen on 127.0.0.1:${port}`);
+    expect(said).not.toMatch(/ready/i);
+  } finally {
+    taken.close();
+  }
 });
 
 test("with no opt-in and a local URL there is no banner: the newcomer's sandbox is unchanged", async ({

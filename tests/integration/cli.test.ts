@@ -57,7 +57,7 @@ async function withEmbedded<T>(dataDir: string, work: (db: Database) => Promise<
   }
 }
 
-describe("options are parsed strictly, before anything is opened", () => {
+describe("options are parsed strictly, before anything is opened", { timeout: 180_000 }, () => {
   const dataDir = tempDir();
   const grant = (overrides: Record<string, string>) => {
     const options = {
@@ -112,7 +112,7 @@ describe("options are parsed strictly, before anything is opened", () => {
   });
 });
 
-describe("grant", () => {
+describe("grant", { timeout: 180_000 }, () => {
   const dataDir = tempDir();
   let userId: string;
   beforeAll(async () => {
@@ -128,7 +128,9 @@ describe("grant", () => {
     expect(output(result)).not.toMatch(/params|insert|select|Failed query/i);
   });
 
-  it("is idempotent by --key: the repeat reports the first grant, other arguments are refused", async () => {
+  it("is idempotent by --key: the repeat reports the first grant, other arguments are refused", {
+    timeout: 240_000,
+  }, async () => {
     const args = ["grant", "--user", userId, "--amount", "40", "--reason", "goodwill", "--key", "ticket-7"];
     const first = await runCli(args, { DATA_DIR: dataDir });
     expect(first.code, output(first)).toBe(0);
@@ -156,7 +158,7 @@ describe("grant", () => {
   });
 });
 
-describe.skipIf(!testDatabaseUrl())("configuration files", () => {
+describe.skipIf(!testDatabaseUrl())("configuration files", { timeout: 180_000 }, () => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase("postgres");

@@ -48,7 +48,7 @@ async function embeddedDatabase(dataDir: string): Promise<DatabaseConnection> {
   });
 }
 
-describe("npm start refuses a bad configuration before it listens", () => {
+describe("npm start refuses a bad configuration before it listens", { timeout: 180_000 }, () => {
   it("a Stripe secret key without its webhook secret and publishable key", async () => {
     const result = await runStart({ DATA_DIR: tempDir(), STRIPE_SECRET_KEY: "sk_test_123" });
     expectRefusedToStart(result, "STRIPE_WEBHOOK_SECRET", "NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY");
@@ -96,7 +96,7 @@ describe("npm start refuses a bad configuration before it listens", () => {
   });
 });
 
-describe("one process per embedded database", () => {
+describe("one process per embedded database", { timeout: 180_000 }, () => {
   let dataDir: string;
   let holder: DatabaseConnection | undefined;
   beforeAll(async () => {
@@ -120,7 +120,7 @@ describe("one process per embedded database", () => {
     expect(result.stdout).not.toContain("accounts");
   });
 
-  it("a lock left by a process that is gone is taken over", async () => {
+  it("a lock left by a process that is gone is taken over", { timeout: 180_000 }, async () => {
     const staleDir = tempDir();
     await (await embeddedDatabase(staleDir)).close();
     const gone = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" });
@@ -144,7 +144,7 @@ describe("one process per embedded database", () => {
   });
 });
 
-describe("a damaged data folder", () => {
+describe("a damaged data folder", { timeout: 180_000 }, () => {
   let dataDir: string;
   beforeAll(async () => {
     dataDir = tempDir();
