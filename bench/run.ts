@@ -101,6 +101,8 @@ function serverFactory(config: BenchConfig, workDir: string): () => Promise<AppS
         // Stripe mode for the webhook scenario; the server never calls Stripe to receive webhooks.
         STRIPE_SECRET_KEY,
         STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+        // Stripe mode needs all three settings, or the server refuses to start; no page loads Stripe.js here.
+        NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_bench",
         DATA_DIR: dataDir,
         BETTER_AUTH_SECRET: randomBytes(32).toString("hex"),
         LOG_LEVEL: config.serverLogLevel,

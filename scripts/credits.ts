@@ -1,34 +1,118 @@
 #!/usr/bin/env tsx
-// Operators' command line: `npm run credits -- <command>`. Uses DATABASE_URL, or the embedded database
-// under DATA_DIR (stop the app first: only one process may open the embedded database).
+// Operators' command line: `npm run credits -- <command>`. Reads the same configuration as the app (the
+// environment, then .env.local and the other .env files, with Next.js's loader) and uses DATABASE_URL, or
+// the embedded database under DATA_DIR, which only one process may open: with the app running on it, the
+// CLI stops and says so (stop the app first, or run both on PostgreSQL).
+// Every option is checked strictly (decimal integers within bounds, text PostgreSQL can store) and every
+// failure is one line on stderr with exit status 1.
+import "./credits-env";
 import { Command } from "commander";
+import { eq } from "drizzle-orm";
 import { recordAudit } from "@/audit/record-audit";
+import { ConfigurationError } from "@/config/env";
 import { addCredits } from "@/credits/add-credits";
-import { internalKey } from "@/credits/idempotency-keys";
+import { CreditsError } from "@/credits/errors";
+import { CALLER_KEY_RULE, internalKey, isCallerIdempotencyKey } from "@/credits/idempotency-keys";
+import { MAX_CREDITS_PER_OPERATION } from "@/credits/schemas";
 import { verifyLedger } from "@/credits/verify-ledger";
 import { getConnection } from "@/db/client";
+import { DatabaseOpenError } from "@/db/connect";
+import { DataDirLockedError } from "@/db/data-dir-lock";
+import { user } from "@/db/schema";
 import { runSweep } from "@/jobs/run-sweep";
+import { parseDecimalInteger, quote, unstorableTextReason } from "@/lib/strict-input";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { reconcilePayments } from "@/payment/reconcile-payments";
 import { createApiKey, listApiKeys, revokeApiKey } from "@/service-api/api-keys";
 
 const cli = { userId: null, label: "cli" };
 
-function parseDuration(text: string): number {
-  const match = /^(\d+)\s*([smhd])$/.exec(text.trim());
-  if (!match) throw new Error(`Not a duration: ${text} (use e.g. 30m, 72h, 7d)`);
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
-  return Number(match[1]) * unit;
+/** A refusal the operator can act on: printed as one line, exit status 1. */
+class CliError extends Error {
+  override name = "CliError";
 }
 
+/** An option that must be a whole number in plain decimal digits ("0x10", "1e3", "16.0" are refused). */
+function parseIntegerOption(option: string, text: string, bounds: { min: number; max: number }): number {
+  const parsed = parseDecimalInteger(text, bounds);
+  if (!parsed.ok) throw new CliError(`${option} ${parsed.reason}`);
+  return parsed.value;
+}
+
+/**
+ * A text option: not blank, at most `max` characters, and storable by PostgreSQL (no NUL characters,
+ * well-formed Unicode), the same rule as the HTTP API. Surrounding spaces are removed.
+ */
+function parseTextOption(option: string, text: string, max: number): string {
+  const value = text.trim();
+  const unstorable = unstorableTextReason(value);
+  if (unstorable) throw new CliError(`${option} ${unstorable}`);
+  if (value.length === 0) throw new CliError(`${option} must not be empty`);
+  if (value.length > max)
+    throw new CliError(`${option} must be at most ${max} characters, got ${value.length}`);
+  return value;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An id the database stores as a uuid; anything else could never match and would fail in SQL. */
+function parseUuidOption(option: string, text: string): string {
+  const value = text.trim();
+  if (!UUID.test(value)) throw new CliError(`${option} must be an id like 0b6f5c1e-…, got ${quote(value)}`);
+  return value;
+}
+
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** Ten years: further back than any payment provider keeps a PaymentIntent to list. */
+const MAX_DURATION_MS = 3_650 * UNIT_MS.d;
+
+/** A duration such as 30m, 72h or 7d (whole decimal number and a unit), from one second to ten years. */
+function parseDurationOption(option: string, text: string): number {
+  const match = /^([0-9]{1,16})([smhd])$/.exec(text.trim());
+  const ms = match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : Number.NaN;
+  if (!(ms >= 1_000 && ms <= MAX_DURATION_MS)) {
+    throw new CliError(
+      `${option} must be a duration from 1s to 3650d such as 30m, 72h or 7d, got ${quote(text)}`,
+    );
+  }
+  return ms;
+}
+
+/** The one line printed for a failure: what went wrong, never a stack trace or a query's parameters. */
+function oneLineError(error: unknown): string {
+  if (
+    error instanceof CliError ||
+    error instanceof CreditsError ||
+    error instanceof ConfigurationError ||
+    error instanceof DatabaseOpenError ||
+    error instanceof DataDirLockedError
+  ) {
+    return error.message.replace(/\s*\n\s*/g, " ");
+  }
+  // Drizzle wraps a database error in "Failed query: <sql> params: <values>"; the cause says what failed.
+  const cause = (error as { cause?: unknown }).cause;
+  const source = cause instanceof Error ? cause : error;
+  const code = (source as { code?: unknown }).code;
+  const message = source instanceof Error ? source.message : String(source);
+  return `${message.split("\n")[0]}${typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : ""}`;
+}
+
+/**
+ * Runs `work` on the configured database and closes it. Every failure comes out as a CliError whose
+ * message is one line (printed by the handler at the end of this file).
+ */
 async function withDatabase<T>(
   work: (db: Awaited<ReturnType<typeof getConnection>>["db"]) => Promise<T>,
 ): Promise<T> {
-  const connection = await getConnection();
   try {
-    return await work(connection.db);
-  } finally {
-    await connection.close();
+    const connection = await getConnection();
+    try {
+      return await work(connection.db);
+    } finally {
+      await connection.close();
+    }
+  } catch (error) {
+    throw new CliError(oneLineError(error), { cause: error });
   }
 }
 
@@ -63,9 +147,9 @@ program
 program
   .command("reconcile")
   .description("grant succeeded payments whose webhook never arrived")
-  .option("--since <duration>", "how far back to look, e.g. 72h", "72h")
+  .option("--since <duration>", "how far back to look, e.g. 72h (1s to 3650d)", "72h")
   .action(async (options: { since: string }) => {
-    const since = new Date(Date.now() - parseDuration(options.since));
+    const since = new Date(Date.now() - parseDurationOption("--since", options.since));
     const report = await withDatabase((db) => reconcilePayments(db, getPaymentProvider(db), since));
     console.log(
       `checked ${report.checked} succeeded payments since ${since.toISOString()}: granted ${report.granted}, already granted ${report.alreadyGranted}` +
@@ -73,33 +157,67 @@ program
     );
   });
 
+
 program
   .command("grant")
-  .description("grant credits to a user, with a reason (recorded in the audit log)")
-  .requiredOption("--user <userId>")
-  .requiredOption("--amount <credits>")
-  .requiredOption("--reason <text>")
-  .option("--expire-days <days>")
-  .action(async (options: { user: string; amount: string; reason: string; expireDays?: string }) => {
-    const result = await withDatabase((db) =>
-      db.transaction(async (tx) => {
-        const grant = await addCredits(tx, {
-          userId: options.user,
-          amount: Number(options.amount),
-          type: "adjustment",
-          description: options.reason,
-          idempotencyKey: internalKey("cli-grant", Date.now(), options.user),
-          ...(options.expireDays ? { expireDays: Number(options.expireDays) } : {}),
-        });
-        await recordAudit(tx, cli, "credits.grant", options.user, {
-          amount: Number(options.amount),
-          reason: options.reason,
-        });
-        return grant;
-      }),
-    );
-    console.log(`granted; entry ${result.entryId}, balance ${result.balance}`);
-  });
+  .description(
+    "grant credits to a user, with a reason (recorded in the audit log); idempotent: a repeat with the same --key changes nothing",
+  )
+  .requiredOption("--user <userId>", "the user's id")
+  .requiredOption("--amount <credits>", `whole credits, 1 to ${MAX_CREDITS_PER_OPERATION}`)
+  .requiredOption("--reason <text>", "why, at most 500 characters (shown in the user's history)")
+  .requiredOption(
+    "--key <idempotencyKey>",
+    `idempotency key of this grant (e.g. a ticket number): ${CALLER_KEY_RULE}`,
+  )
+  .option("--expire-days <days>", "the credits expire after this many days, 1 to 36500")
+  .action(
+    async (options: { user: string; amount: string; reason: string; key: string; expireDays?: string }) => {
+      const userId = parseTextOption("--user", options.user, 200);
+      const amount = parseIntegerOption("--amount", options.amount, {
+        min: 1,
+        max: MAX_CREDITS_PER_OPERATION,
+      });
+      const reason = parseTextOption("--reason", options.reason, 500);
+      const key = options.key;
+      // The same rule as every other Idempotency-Key; stored in creditkit's own namespace, so it never meets a caller's key.
+      if (!isCallerIdempotencyKey(key)) throw new CliError(`--key: an idempotency key is ${CALLER_KEY_RULE}`);
+      const expireDays =
+        options.expireDays === undefined
+          ? undefined
+          : parseIntegerOption("--expire-days", options.expireDays, { min: 1, max: 36_500 });
+      const result = await withDatabase((db) =>
+        db.transaction(async (tx) => {
+          const [found] = await tx.select({ id: user.id }).from(user).where(eq(user.id, userId));
+          if (!found) throw new CliError(`--user: no user has the id ${quote(userId)}`);
+          // Keyed by the operator's key, like every other mutation: running the same command twice (a
+          // retried script, a pasted line) grants once; the same key with other arguments is refused.
+          const grant = await addCredits(tx, {
+            userId,
+            amount,
+            type: "adjustment",
+            description: reason,
+            idempotencyKey: internalKey("cli-grant", key),
+            ...(expireDays ? { expireDays } : {}),
+          });
+          if (!grant.replayed) {
+            await recordAudit(tx, cli, "credits.grant", userId, {
+              amount,
+              reason,
+              key,
+              entryId: grant.entryId,
+            });
+          }
+          return grant;
+        }),
+      );
+      console.log(
+        result.replayed
+          ? `already granted with key ${quote(key)}: entry ${result.entryId}; nothing changed, balance ${result.balance}`
+          : `granted ${amount} credits; entry ${result.entryId}, balance ${result.balance}`,
+      );
+    },
+  );
 
 const apiKeyCommand = program.command("api-key").description("service API keys");
 apiKeyCommand
@@ -107,7 +225,8 @@ apiKeyCommand
   .requiredOption("--name <name>")
   .description("create a key; the key is printed once, on the last line")
   .action(async (options: { name: string }) => {
-    const created = await withDatabase((db) => createApiKey(db, options.name, cli));
+    const name = parseTextOption("--name", options.name, 100);
+    const created = await withDatabase((db) => createApiKey(db, name, cli));
     console.log(
       `created API key "${created.apiKey.name}" (${created.apiKey.id}); store it now, it is not shown again:`,
     );
@@ -122,7 +241,7 @@ apiKeyCommand.command("list").action(async () => {
   }
 });
 apiKeyCommand.command("revoke <id>").action(async (id: string) => {
-  const key = await withDatabase((db) => revokeApiKey(db, id, cli));
+  const key = await withDatabase((db) => revokeApiKey(db, parseUuidOption("id", id), cli));
   console.log(`revoked ${key.name} (${key.id})`);
 });
 

@@ -13,26 +13,35 @@ import { getRequestListener } from "@hono/node-server";
 import next from "next";
 
 const root = path.resolve(import.meta.dirname, "..");
-const port = Number(process.env.PORT || 3000);
+const require = createRequire(import.meta.url);
+// The src/ modules are TypeScript, compiled by tsx as they load (as `npm run credits` does). They are a
+// second copy of those modules beside Next.js's bundle; what must be one per process (the database
+// connection, the embedded database's lock, the API-key cache) is kept on globalThis (src/db/client.ts,
+// src/db/data-dir-lock.ts, src/service-api/api-keys.ts).
+await import("tsx");
+// The same .env files `next start` reads (already loaded when started by scripts/start.mjs).
+require("../src/config/load-project-env.ts").loadProjectEnv(root);
+
+// Nothing is served until the configuration is valid and the database is open, locked and migrated: a
+// server that cannot work says why and exits non-zero instead of answering 500 to every request.
+await require("../src/config/prepare-server.ts").prepareServerOrExit();
+const { getServerEnv } = require("../src/config/env.ts");
+const port = getServerEnv().PORT;
 // HOST narrows the listening address (e.g. 127.0.0.1); by default every interface, like `next start`.
-const hostname = process.env.HOST || undefined;
+const hostname = getServerEnv().HOST;
 
 const nextApp = next({ dev: false, dir: root, port, hostname });
 const handleWithNext = nextApp.getRequestHandler();
-// Loads the build; src/instrumentation.ts (local secrets, migrations, jobs) starts from here, and Next.js
-// holds its own requests until it is done. The service routes wait for the same below.
+// Loads the build; src/instrumentation.ts finds the configuration checked and the database open, and
+// starts the scheduled jobs. Next.js holds its own requests until it is done; the service routes wait for
+// the same below.
 await nextApp.prepare();
 
-// The route files are TypeScript, compiled by tsx as they load (as `npm run credits` does). They are a
-// second copy of those modules beside Next.js's bundle; what must be one per process (the database
-// connection, the API-key cache) is kept on globalThis (src/db/client.ts, src/service-api/api-keys.ts).
-await import("tsx");
-const requireTs = createRequire(import.meta.url);
-const { createServiceApp, isServicePath, prepareServiceRoutes } = requireTs("../src/server/service-app.ts");
+const { createServiceApp, isServicePath, prepareServiceRoutes } = require("../src/server/service-app.ts");
 // The client's address, from the socket and the proxies TRUST_PROXY trusts, written into a header of every
 // request (replacing any the client sent) for the app's limits: src/server/client-address.ts.
-const { createClientAddressStamp } = requireTs("../src/server/client-address.ts");
-const stampClientAddress = createClientAddressStamp(process.env.TRUST_PROXY);
+const { createClientAddressStamp } = require("../src/server/client-address.ts");
+const stampClientAddress = createClientAddressStamp(getServerEnv().TRUST_PROXY);
 await prepareServiceRoutes();
 const serviceApp = createServiceApp((incoming, outgoing) => handleWithNext(incoming, outgoing));
 const handleService = getRequestListener(serviceApp.fetch, {
@@ -59,7 +68,8 @@ server.listen(port, hostname, () => {
   server.off("error", failToListen);
   server.on("error", (error) => console.error("creditkit: server error", error));
   const shown = hostname && hostname !== "0.0.0.0" ? hostname : "localhost";
-  console.log(`creditkit: listening on http://${shown}:${port}`);
+  // The one line that says the server is ready, written only once it listens.
+  console.log(`creditkit: ready, listening on http://${shown}:${port}`);
 });
 
 // Stop accepting connections, let in-flight requests finish (at most 10 s), then exit; the process

@@ -1,18 +1,63 @@
 import { z } from "zod";
 import { parseTrustProxy } from "@/server/client-address";
+import { parseDecimalInteger } from "@/lib/strict-input";
 
 const optionalString = z
   .string()
   .optional()
   .transform((value) => (value?.trim() ? value.trim() : undefined));
 
+/**
+ * A whole-number setting in plain decimal digits ("0x10", "1e3" and "ten" are refused, not read as 16,
+ * 1000 and NaN). Unset or empty means the default.
+ */
+const integerSetting = (fallback: number, bounds: { min: number; max: number }) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      const text = value?.trim() ?? "";
+      if (text === "") return fallback;
+      const parsed = parseDecimalInteger(text, bounds);
+      if (parsed.ok) return parsed.value;
+      context.addIssue({ code: "custom", message: parsed.reason });
+      return z.NEVER;
+    });
+
+/** Like integerSetting, for a setting whose default depends on others: unset or empty stays undefined. */
+const optionalIntegerSetting = (bounds: { min: number; max: number }) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      const text = value?.trim() ?? "";
+      if (text === "") return undefined;
+      const parsed = parseDecimalInteger(text, bounds);
+      if (parsed.ok) return parsed.value;
+      context.addIssue({ code: "custom", message: parsed.reason });
+      return z.NEVER;
+    });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+
 const serverEnvSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
-  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
-  DATA_DIR: z.string().default(".data"),
-  DATABASE_URL: optionalString.pipe(z.url().startsWith("postgres").optional()),
-  BETTER_AUTH_SECRET: optionalString.pipe(z.string().min(32).optional()),
-  BETTER_AUTH_URL: optionalString.pipe(z.url().optional()),
+  PORT: integerSetting(3000, { min: 1, max: 65_535 }),
+  HOST: optionalString,
+  DATA_DIR: optionalString.transform((value) => value ?? ".data"),
+  DATABASE_URL: optionalString.pipe(
+    z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional(),
+  ),
+  LOG_LEVEL: optionalString.pipe(
+    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  ),
+  BETTER_AUTH_SECRET: optionalString.pipe(
+    z
+      .string()
+      .min(32, "must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
+      .optional(),
+  ),
+  BETTER_AUTH_URL: optionalString.pipe(httpUrl.optional()),
   ADMIN_EMAILS: optionalString,
   STRIPE_SECRET_KEY: optionalString.pipe(z.string().startsWith("sk_").optional()),
   STRIPE_WEBHOOK_SECRET: optionalString.pipe(z.string().startsWith("whsec_").optional()),
@@ -33,35 +78,182 @@ const serverEnvSchema = z.object({
   // Outgoing email (src/email): SMTP_URL, or SMTP_HOST with the rest. Unset: links go to the server log.
   SMTP_URL: optionalString.pipe(z.url().optional()),
   SMTP_HOST: optionalString,
-  SMTP_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
+  SMTP_PORT: optionalIntegerSetting({ min: 1, max: 65_535 }),
   SMTP_USER: optionalString,
   SMTP_PASSWORD: optionalString,
   SMTP_SECURE: optionalString.pipe(z.enum(["true", "false"]).optional()),
   EMAIL_FROM: optionalString,
+  PAYMENT_PROVIDER: optionalString.pipe(
+    z.enum(["stripe", "sandbox"], { error: 'must be "stripe" or "sandbox" (or unset)' }).optional(),
+  ),
+  STRIPE_SECRET_KEY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^(sk|rk)_(test|live)_/, "must be a Stripe secret key (sk_test_… or sk_live_…)")
+      .optional(),
+  ),
+  STRIPE_WEBHOOK_SECRET: optionalString.pipe(
+    z.string().startsWith("whsec_", "must be a webhook signing secret (whsec_…)").optional(),
+  ),
+  NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^pk_(test|live)_/, "must be a Stripe publishable key (pk_test_… or pk_live_…)")
+      .optional(),
+  ),
+  STRIPE_API_BASE: optionalString.pipe(httpUrl.optional()),
+  RATE_LIMIT_PURCHASES_PER_MINUTE: integerSetting(10, { min: 0, max: 1_000_000_000 }),
+  RATE_LIMIT_API_PER_MINUTE: integerSetting(60_000, { min: 0, max: 1_000_000_000 }),
+  SIGNUP_GIFT_CREDITS: integerSetting(50, { min: 0, max: 1_000_000 }),
+  SIGNUP_GIFT_EXPIRE_DAYS: integerSetting(30, { min: 0, max: 36_500 }),
+  CREDITKIT_JOBS: optionalString.pipe(z.enum(["on", "off"], { error: 'must be "on" or "off"' }).optional()),
 });
 
 export type ServerEnv = z.infer<typeof serverEnvSchema>;
 
+/** One thing wrong with the configuration, named by its variable. */
+export type ConfigurationProblem = { variable: string; message: string };
+
+/** The configuration cannot work; `problems` names every variable at fault, not only the first. */
+export class ConfigurationError extends Error {
+  readonly code = "invalid_configuration";
+  constructor(readonly problems: ConfigurationProblem[]) {
+    super(
+      `Invalid configuration: ${problems.map((problem) => `${problem.variable}: ${problem.message}`).join("; ")}`,
+    );
+    this.name = "ConfigurationError";
+  }
+}
+
+type EnvSource = Record<string, string | undefined>;
+
+function parseServerEnv(
+  source: EnvSource,
+): { env: ServerEnv; problems: [] } | { env: undefined; problems: ConfigurationProblem[] } {
+  const parsed = serverEnvSchema.safeParse(source);
+  if (parsed.success) return { env: parsed.data, problems: [] };
+  return {
+    env: undefined,
+    problems: parsed.error.issues.map((issue) => ({
+      variable: issue.path.join(".") || "environment",
+      message: issue.message,
+    })),
+  };
+}
+
+/**
+ * Rules without which the app cannot do its job correctly in any process (server or CLI): every value
+ * well-formed, and Stripe's webhook secret beside its secret key (without it no payment is ever granted).
+ */
+function coreProblems(env: ServerEnv): ConfigurationProblem[] {
+  const problems: ConfigurationProblem[] = [];
+  if (env.STRIPE_SECRET_KEY && !env.STRIPE_WEBHOOK_SECRET && env.PAYMENT_PROVIDER !== "sandbox") {
+    problems.push({
+      variable: "STRIPE_WEBHOOK_SECRET",
+      message:
+        "required when STRIPE_SECRET_KEY is set (the signing secret of your webhook endpoint, whsec_…); without it no payment is ever granted",
+    });
+  }
+  return problems;
+}
+
 let cached: ServerEnv | undefined;
 
-/** Parsed once; a bad value stops the server at start with a message naming the variable. */
+/**
+ * The server's configuration, parsed once. Throws ConfigurationError naming every bad variable.
+ * Servers check more before they listen: see serverConfigurationProblems().
+ */
 export function getServerEnv(): ServerEnv {
   if (cached) return cached;
-  const parsed = serverEnvSchema.safeParse(process.env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
-      .join("; ");
-    throw new Error(`Invalid environment configuration: ${problems}`);
-  }
-  const env = parsed.data;
-  if (env.STRIPE_SECRET_KEY && !env.STRIPE_WEBHOOK_SECRET) {
-    throw new Error(
-      "Invalid environment configuration: STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set",
-    );
-  }
+  const { env, problems } = parseServerEnv(process.env);
+  if (!env) throw new ConfigurationError(problems);
+  const core = coreProblems(env);
+  if (core.length > 0) throw new ConfigurationError(core);
   cached = env;
   return env;
+}
+
+/**
+ * The app's public URL: BETTER_AUTH_URL, or http://localhost:$PORT when it is unset, so that
+ * `PORT=4000 npm start` needs nothing else. Cookies, redirects and the allowed Origin follow it.
+ */
+export function publicUrl(env: ServerEnv = getServerEnv()): string {
+  return env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`;
+}
+
+/** localhost (and *.localhost), 127.0.0.0/8 and ::1: URLs nobody else can reach. */
+export function isLocalUrl(url: string): boolean {
+  const host = new URL(url).hostname.toLowerCase();
+  return (
+    host === "localhost" ||
+    host.endsWith(".localhost") ||
+    host === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+  );
+}
+
+const STRIPE_SETTINGS = [
+  "STRIPE_SECRET_KEY",
+  "STRIPE_WEBHOOK_SECRET",
+  "NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY",
+] as const;
+
+/**
+ * Everything wrong with the configuration for serving the app, each problem naming its variable; empty
+ * when the server may start. Beyond getServerEnv()'s rules:
+ * - Stripe needs all three settings (a secret key without the publishable key would start and fail at the
+ *   first purchase), in the same mode (test or live).
+ * - The payment sandbox accepts the test card 4242 as payment, so it serves only a local URL unless the
+ *   operator asks for it with PAYMENT_PROVIDER=sandbox: a forgotten key must not give credits away.
+ */
+export function serverConfigurationProblems(source: EnvSource = process.env): ConfigurationProblem[] {
+  const { env: parsed, problems } = parseServerEnv(source);
+  // The rules below also run when some values are malformed (judged without those values), so one
+  // start names every problem instead of one per attempt.
+  const bad = new Set(problems.map((problem) => problem.variable));
+  const env =
+    parsed ??
+    parseServerEnv(Object.fromEntries(Object.entries(source).filter(([name]) => !bad.has(name)))).env;
+  if (!env) return problems;
+  const found = [...problems, ...coreProblems(env)];
+  const missing = STRIPE_SETTINGS.filter((name) => !env[name]);
+  const provider = env.PAYMENT_PROVIDER ?? (env.STRIPE_SECRET_KEY ? "stripe" : "sandbox");
+
+  if (provider === "stripe") {
+    for (const name of missing) {
+      if (found.some((problem) => problem.variable === name)) continue;
+      found.push({
+        variable: name,
+        message: env.PAYMENT_PROVIDER
+          ? "required with PAYMENT_PROVIDER=stripe"
+          : "required when STRIPE_SECRET_KEY is set (Stripe needs its secret key, webhook signing secret and publishable key)",
+      });
+    }
+    const secretMode = env.STRIPE_SECRET_KEY?.split("_")[1];
+    const publishableMode = env.NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY?.split("_")[1];
+    if (secretMode && publishableMode && secretMode !== publishableMode) {
+      found.push({
+        variable: "NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY",
+        message: `is a ${publishableMode} key but STRIPE_SECRET_KEY is a ${secretMode} key; use both keys of one mode`,
+      });
+    }
+  } else if (!env.PAYMENT_PROVIDER) {
+    if (bad.has("STRIPE_SECRET_KEY")) {
+      // Already reported as malformed.
+    } else if (env.STRIPE_WEBHOOK_SECRET || env.NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY) {
+      found.push({
+        variable: "STRIPE_SECRET_KEY",
+        message:
+          "required when STRIPE_WEBHOOK_SECRET or NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY is set; without it the payment sandbox would run instead of Stripe",
+      });
+    } else if (!isLocalUrl(publicUrl(env))) {
+      found.push({
+        variable: "PAYMENT_PROVIDER",
+        message: `no Stripe keys are set and the app is served at ${publicUrl(env)}, not a local URL, where the payment sandbox would give credits away for the test card: set ${STRIPE_SETTINGS.join(", ")} to take payments with Stripe, or PAYMENT_PROVIDER=sandbox to run the sandbox there on purpose`,
+      });
+    }
+  }
+  return found;
 }
 
 export function adminEmails(env: ServerEnv = getServerEnv()): Set<string> {

@@ -18,7 +18,16 @@ export function getLocalSecrets(): LocalSecrets {
   const env = getServerEnv();
   const file = path.resolve(env.DATA_DIR, "secrets.json");
   let stored: Partial<LocalSecrets> = {};
-  if (fs.existsSync(file)) stored = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<LocalSecrets>;
+  if (fs.existsSync(file)) {
+    try {
+      stored = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<LocalSecrets>;
+    } catch (error) {
+      // Regenerating would silently sign everyone out and invalidate the sandbox's signatures.
+      throw new Error(
+        `Cannot read the local secrets in ${file}: ${(error as Error).message}. Restore the file from a backup, or delete it to generate new secrets (everyone is signed out).`,
+      );
+    }
+  }
   const next: LocalSecrets = {
     betterAuthSecret: stored.betterAuthSecret ?? randomBytes(32).toString("hex"),
     sandboxWebhookSecret: stored.sandboxWebhookSecret ?? `whsec_sandbox_${randomBytes(24).toString("hex")}`,

@@ -6,6 +6,7 @@ import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
+import { lockDataDir } from "./data-dir-lock";
 import * as schema from "./schema";
 import type { Database } from "./types";
 
@@ -16,6 +17,35 @@ export type DatabaseConnection = {
   kind: "pglite" | "postgres";
   close: () => Promise<void>;
 };
+
+/**
+ * The database could not be opened or migrated. The message says which database, why, and what to do;
+ * servers print it and exit instead of listening with a database they cannot use.
+ */
+export class DatabaseOpenError extends Error {
+  readonly code = "database_unavailable";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DatabaseOpenError";
+  }
+}
+
+/** The URL as it may be printed: without its password. */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown }).code;
+  return `${message.split("\n")[0]}${typeof code === "string" && !message.includes(code) ? ` (${code})` : ""}`;
+}
 
 /** Arbitrary but fixed: every process that migrates the same PostgreSQL database queues on it. */
 const MIGRATION_LOCK_ID = 727_001;
@@ -48,26 +78,78 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
       client.on("error", () => {});
     });
     const db = drizzlePg({ client: pool, schema, casing: "snake_case" }) as unknown as Database;
+    // The app, the CLI and the bench migrate, so they open the database here, before anyone relies on it:
+    // a wrong URL, a database that does not exist or a refused login stops the start with one message
+    // instead of answering 500 to every request. Without `migrate`, connections are made on first use.
     if (options.migrate !== false) {
-      const client = await pool.connect();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        await pool.end().catch(() => {});
+        throw new DatabaseOpenError(
+          `Cannot open the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf(error)}. Check that the server runs, that the database exists (createdb), and the user, password and database name in DATABASE_URL.`,
+          { cause: error },
+        );
+      }
+      let migrationError: unknown;
       try {
         await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_ID]);
         await migratePg(drizzlePg({ client, schema, casing: "snake_case" }), { migrationsFolder });
+      } catch (error) {
+        migrationError = error;
       } finally {
         await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_ID]).catch(() => {});
         client.release();
+      }
+      if (migrationError !== undefined) {
+        await pool.end().catch(() => {});
+        throw new DatabaseOpenError(
+          `Cannot apply the migrations to the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf((migrationError as { cause?: unknown }).cause ?? migrationError)}. Check that the user may create tables and functions in it.`,
+          { cause: migrationError },
+        );
       }
     }
     return { db, kind: "postgres", close: () => pool.end() };
   }
 
-  if (options.dataDir) fs.mkdirSync(path.dirname(options.dataDir), { recursive: true });
-  const client = new PGlite({
-    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-  });
-  await client.waitReady;
-  const pgliteDb = drizzlePglite({ client, schema, casing: "snake_case" });
-  if (options.migrate !== false) await migratePglite(pgliteDb, { migrationsFolder });
-  return { db: pgliteDb as unknown as Database, kind: "pglite", close: () => client.close() };
+  // In memory (tests, snapshots) nothing is shared; a folder is held by one process at a time.
+  const lock = options.dataDir ? lockDataDir(options.dataDir) : undefined;
+  let client: PGlite | undefined;
+  try {
+    if (options.dataDir) fs.mkdirSync(path.dirname(options.dataDir), { recursive: true });
+    client = new PGlite({
+      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+    });
+    await client.waitReady;
+  } catch (error) {
+    lock?.release();
+    if (!options.dataDir) throw error;
+    throw new DatabaseOpenError(
+      `Cannot open the embedded database in ${path.resolve(options.dataDir)}: ${reasonOf(error)}. Unless that names a permission problem, the folder is damaged (opened by two processes at once, a full disk, a changed file). To recover, stop every process that uses it, move it aside (mv ${options.dataDir} ${options.dataDir}.broken) and restore it from a backup, or start again with an empty database; see "Troubleshooting the embedded database" in the README.`,
+      { cause: error },
+    );
+  }
+  const opened = client;
+  const close = async () => {
+    try {
+      await opened.close();
+    } finally {
+      lock?.release();
+    }
+  };
+  const pgliteDb = drizzlePglite({ client: opened, schema, casing: "snake_case" });
+  if (options.migrate !== false) {
+    try {
+      await migratePglite(pgliteDb, { migrationsFolder });
+    } catch (error) {
+      await close().catch(() => {});
+      throw new DatabaseOpenError(
+        `Cannot apply the migrations to the embedded database${options.dataDir ? ` in ${path.resolve(options.dataDir)}` : ""}: ${reasonOf((error as { cause?: unknown }).cause ?? error)}.`,
+        { cause: error },
+      );
+    }
+  }
+  return { db: pgliteDb as unknown as Database, kind: "pglite", close };
 }

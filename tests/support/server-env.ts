@@ -12,6 +12,7 @@ const AMBIENT_KEYS = [
   "STRIPE_WEBHOOK_SECRET",
   "STRIPE_API_BASE",
   "NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY",
+  "PAYMENT_PROVIDER",
 ] as const;
 
 export type TestServerEnv = { dataDir: string; cleanup: () => void };

@@ -5,6 +5,7 @@ import { getTranslations, setRequestLocale } from "next-intl/server";
 import type { ReactNode } from "react";
 import { SiteHeader } from "@/components/header/site-header";
 import { Providers } from "@/components/providers";
+import { SandboxBanner } from "@/components/sandbox-banner";
 import { SiteFooter } from "@/components/site-footer";
 import { routing } from "@/i18n/routing";
 import { inter } from "../fonts";
@@ -31,6 +32,7 @@ export default async function LocaleLayout({ children, params }: LayoutProps) {
       <body className="flex min-h-dvh flex-col font-sans">
         <NextIntlClientProvider>
           <Providers>
+            <SandboxBanner />
             <SiteHeader />
             <main className="flex flex-1 flex-col">{children}</main>
             <SiteFooter />

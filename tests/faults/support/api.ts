@@ -78,7 +78,12 @@ export function balance(
 
 /** The secret the server under test is started with (STRIPE_WEBHOOK_SECRET). */
 export const WEBHOOK_SECRET = "whsec_faults";
-export const STRIPE_ENV = { STRIPE_SECRET_KEY: "sk_test_faults", STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET };
+/** Stripe mode needs all three settings, or the server refuses to start. */
+export const STRIPE_ENV = {
+  STRIPE_SECRET_KEY: "sk_test_faults",
+  STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_faults",
+};
 
 export type PendingPurchase = {
   purchaseId: string;

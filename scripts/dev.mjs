@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// `npm run dev`: the development server (`next dev`) on PORT, read like every other setting from the
+// environment or the .env files (`next dev` alone takes its port only from -p or the environment, so a
+// PORT in .env.local would move the app's URL but not the server). Extra arguments go to `next dev`.
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "..");
+process.chdir(root);
+const environment = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
+process.env.NODE_ENV = "development";
+
+// The configuration modules are TypeScript, compiled by tsx as they load (as in scripts/start.mjs).
+await import("tsx");
+const require = createRequire(import.meta.url);
+require("../src/config/load-project-env.ts").loadProjectEnv(root);
+const { serverConfigurationProblems, ConfigurationError, getServerEnv } = require("../src/config/env.ts");
+const problems = serverConfigurationProblems();
+if (problems.length > 0) {
+  const { startupFailureMessage } = require("../src/config/prepare-server.ts");
+  console.error(startupFailureMessage(new ConfigurationError(problems)));
+  process.exit(1);
+}
+
+// Next.js reads the .env files itself (and reloads them on change); only the port is handed over.
+const port = String(getServerEnv().PORT);
+const child = spawn("npx", ["next", "dev", "--port", port, ...process.argv.slice(2)], {
+  stdio: "inherit",
+  env: { ...environment, PORT: port },
+});
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

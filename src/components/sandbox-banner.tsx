@@ -1,0 +1,20 @@
+import { getTranslations } from "next-intl/server";
+import { sandboxBannerShown } from "@/payment/payment-config";
+
+/**
+ * On every page while the operator runs the payment sandbox on purpose (PAYMENT_PROVIDER=sandbox): there
+ * the test card buys credits for free, and nobody should mistake the site for one that takes payments.
+ */
+export async function SandboxBanner() {
+  if (!sandboxBannerShown()) return null;
+  const t = await getTranslations("sandboxBanner");
+  return (
+    <div
+      role="status"
+      data-testid="sandbox-banner"
+      className="border-amber-300 border-b bg-amber-100 px-4 py-2 text-center text-amber-950 text-sm dark:border-amber-700 dark:bg-amber-950 dark:text-amber-50"
+    >
+      <strong className="font-semibold">{t("title")}</strong> {t("body")}
+    </div>
+  );
+}
