@@ -157,7 +157,6 @@ program
     );
   });
 
-
 program
   .command("grant")
   .description(

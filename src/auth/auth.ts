@@ -1,7 +1,7 @@
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { nextCookies } from "better-auth/next-js";
-import { getServerEnv } from "@/config/env";
+import { getServerEnv, publicUrl } from "@/config/env";
 import { getAuthSecret } from "@/config/local-secrets";
 import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
@@ -10,14 +10,9 @@ import { sendVerificationLink } from "@/email/send-verification-email";
 import { logger } from "@/lib/logger";
 import { CLIENT_ADDRESS_HEADER } from "@/server/client-address";
 
-export function authBaseUrl(): string {
-  const env = getServerEnv();
-  return env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`;
-}
-
 function trustedOrigins(): string[] {
   const env = getServerEnv();
-  const origins = new Set([new URL(authBaseUrl()).origin]);
+  const origins = new Set([new URL(publicUrl()).origin]);
   if (!env.BETTER_AUTH_URL) {
     // Unconfigured local use: the app is as likely to be opened on 127.0.0.1 as on localhost.
     origins.add(`http://localhost:${env.PORT}`);
@@ -53,7 +48,7 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
   return betterAuth({
     database: drizzleAdapter(db, { provider: "pg", schema }),
     secret: getAuthSecret(),
-    baseURL: authBaseUrl(),
+    baseURL: publicUrl(),
     trustedOrigins: trustedOrigins(),
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128 },
     emailVerification: {

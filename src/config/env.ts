@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { parseTrustProxy } from "@/server/client-address";
 import { parseDecimalInteger } from "@/lib/strict-input";
+import { parseTrustProxy } from "@/server/client-address";
 
 const optionalString = z
   .string()
@@ -59,14 +59,6 @@ const serverEnvSchema = z.object({
   ),
   BETTER_AUTH_URL: optionalString.pipe(httpUrl.optional()),
   ADMIN_EMAILS: optionalString,
-  STRIPE_SECRET_KEY: optionalString.pipe(z.string().startsWith("sk_").optional()),
-  STRIPE_WEBHOOK_SECRET: optionalString.pipe(z.string().startsWith("whsec_").optional()),
-  NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: optionalString.pipe(z.string().startsWith("pk_").optional()),
-  STRIPE_API_BASE: optionalString.pipe(z.url().optional()),
-  RATE_LIMIT_PURCHASES_PER_MINUTE: z.coerce.number().int().min(0).default(10),
-  RATE_LIMIT_API_PER_MINUTE: z.coerce.number().int().min(0).default(60_000),
-  SIGNUP_GIFT_CREDITS: z.coerce.number().int().min(0).max(1_000_000).default(50),
-  SIGNUP_GIFT_EXPIRE_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   // Proxies whose X-Forwarded-For is believed: a hop count ("1") or addresses/CIDRs (src/server/client-address.ts).
   TRUST_PROXY: optionalString.superRefine((value, ctx) => {
     try {
@@ -76,7 +68,9 @@ const serverEnvSchema = z.object({
     }
   }),
   // Outgoing email (src/email): SMTP_URL, or SMTP_HOST with the rest. Unset: links go to the server log.
-  SMTP_URL: optionalString.pipe(z.url().optional()),
+  SMTP_URL: optionalString.pipe(
+    z.url({ protocol: /^smtps?$/, error: "must be an smtp:// or smtps:// URL" }).optional(),
+  ),
   SMTP_HOST: optionalString,
   SMTP_PORT: optionalIntegerSetting({ min: 1, max: 65_535 }),
   SMTP_USER: optionalString,
