@@ -304,5 +304,16 @@ describe.each(databaseKinds())(
       await new Promise((resolve) => setTimeout(resolve, 3500));
       expect(await state(p.userId)).toEqual({ balance: 0, held: 0, available: 0, debt: 0 });
     });
+
+    // A dispute status this code does not know (a newer API version, a new network process) is
+    // acknowledged and recorded as processed, with only a log line: it is not stored as a failed webhook,
+    // not counted by `verify`, and cannot be retried from Admin → Failed webhooks once the code knows it.
+    it("a dispute event with a status it does not know stays visible to the operator", async () => {
+      const p = await purchase();
+      await p.pay();
+      await p.dispute("charge.dispute.updated", "appeal_won_partially", p.t0 + 10);
+      const checks = (await verifyLedger(database.db)).violations.map((v) => v.check);
+      expect(checks).toContain("webhook_failures_unresolved");
+    });
   },
 );
