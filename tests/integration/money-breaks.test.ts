@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { eq, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -6,13 +8,15 @@ import type { Actor } from "../../src/audit/record-audit";
 import { addCredits } from "../../src/credits/add-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
-import { sandboxPaymentIntent } from "../../src/db/schema";
+import { creditPurchase, sandboxPaymentIntent } from "../../src/db/schema";
 import { runPaymentMaintenance } from "../../src/jobs/run-payment-maintenance";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox-payment";
 import { deliverDueSandboxEvents } from "../../src/payment/sandbox/deliver-sandbox-events";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
+import { createStripeClient } from "../../src/payment/stripe/stripe-client";
+import { StripePaymentProvider } from "../../src/payment/stripe/stripe-provider";
 import { processWebhookEvent } from "../../src/payment/webhooks/process-webhook-event";
 import { assertLedgerInvariants } from "../support/invariants";
 import { purchaseRow } from "../support/rows";
@@ -317,3 +321,135 @@ describe.each(databaseKinds())(
     });
   },
 );
+
+/**
+ * Stripe's refunds endpoint as far as idempotency goes: a repeated Idempotency-Key is answered with the
+ * first refund (https://docs.stripe.com/api/idempotent_requests), whatever happened to that refund since.
+ */
+async function startStripeRefunds() {
+  const byKey = new Map<string, string>();
+  const keys: (string | undefined)[] = [];
+  let counter = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+      const header = req.headers["idempotency-key"];
+      const key = Array.isArray(header) ? header[0] : header;
+      keys.push(key);
+      const replay = key ? byKey.get(key) : undefined;
+      const body =
+        replay ??
+        JSON.stringify({
+          id: `re_fake_${++counter}`,
+          object: "refund",
+          amount: Number(form.get("amount") ?? 0),
+          payment_intent: form.get("payment_intent"),
+          status: "pending",
+        });
+      if (key) byKey.set(key, body);
+      res.writeHead(200, { "content-type": "application/json", "request-id": `req_${counter}` });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    keys,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("a refund asked for again after Stripe reported the first one failed", () => {
+  let database: TestDatabase;
+  let stripe: Awaited<ReturnType<typeof startStripeRefunds>>;
+  beforeAll(async () => {
+    database = await createTestDatabase("pglite");
+    stripe = await startStripeRefunds();
+  });
+  afterAll(async () => {
+    await stripe?.close();
+    await database?.close();
+  });
+
+  it("is a new refund at Stripe, not the failed one again", async () => {
+    const provider = new StripePaymentProvider(createStripeClient("sk_test_money_breaks", stripe.url));
+    const adminId = await seedUser(database.db, { role: "admin" });
+    const admin = { userId: adminId, label: "ops@example.test" };
+    const userId = await seedUser(database.db);
+    const [row] = await database.db
+      .insert(creditPurchase)
+      .values({
+        userId,
+        packageId: "standard",
+        credits: 500,
+        amount: PRICE,
+        currency: "usd",
+        provider: "stripe",
+        paymentIntentId: `pi_${randomUUID().slice(0, 8)}`,
+      })
+      .returning();
+    const purchaseId = row?.id ?? "";
+    const pi = row?.paymentIntentId ?? "";
+    const charge = `ch_for_${pi}`;
+    const t0 = Math.floor(Date.now() / 1000) - 3600;
+    const send = (type: string, object: Record<string, unknown>, created: number) =>
+      processWebhookEvent(database.db, {
+        id: testId("evt"),
+        object: "event",
+        type,
+        created,
+        data: { object },
+      } as unknown as Stripe.Event);
+    await send(
+      "payment_intent.succeeded",
+      paymentIntentObject({
+        id: pi,
+        amount: PRICE,
+        currency: "usd",
+        metadata: { purchaseId, userId, packageId: "standard" },
+      }),
+      t0,
+    );
+
+    // The admin refunds the purchase (the form sends no request id); Stripe reports it, then its failure
+    // (the customer's card account was closed): the customer keeps the credits and has not been paid.
+    const first = await refundPurchase(database.db, provider, { purchaseId, reason: "not delivered" }, admin);
+    await send(
+      "charge.refunded",
+      chargeObject({
+        id: charge,
+        amount: PRICE,
+        currency: "usd",
+        payment_intent: pi,
+        amount_refunded: PRICE,
+      }),
+      t0 + 10,
+    );
+    await send(
+      "charge.refund.updated",
+      refundObject({
+        id: first.refundId,
+        amount: PRICE,
+        currency: "usd",
+        charge,
+        payment_intent: pi,
+        status: "failed",
+      }),
+      t0 + 20,
+    );
+    expect((await purchaseRow(database.db, purchaseId)).amountRefunded).toBe(0);
+
+    // So the admin refunds again, from the same button.
+    const second = await refundPurchase(database.db, provider, { purchaseId, reason: "second try" }, admin);
+
+    expect(stripe.keys).toHaveLength(2);
+    expect(stripe.keys[1]).not.toBe(stripe.keys[0]);
+    expect(second.refundId).not.toBe(first.refundId);
+  });
+});
