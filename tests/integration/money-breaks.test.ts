@@ -106,7 +106,7 @@ describe.each(databaseKinds())("sandbox refunds that must all reach the ledger o
     },
   );
 
-  it("makes a second, deliberate partial refund from the admin form while the first one's event is still on its way", async () => {
+  it("a second partial refund asked for on purpose while the first one's event is on its way is a second refund", async () => {
     const paid = await paidPurchase();
     // The first refund's event cannot be applied for a while (the customer's row locked, the database
     // busy): refund entries are refused until the constraint is dropped.
@@ -117,7 +117,7 @@ describe.each(databaseKinds())("sandbox refunds that must all reach the ledger o
     let first: { refundId: string };
     let second: { refundId: string };
     try {
-      // The admin form (src/components/admin/refund-button.tsx) sends no requestId.
+      // No request id: each call is a refund of its own (the admin form sends one per dialog).
       first = await refundPurchase(
         database.db,
         sandbox,
@@ -417,7 +417,7 @@ describe("a refund asked for again after Stripe reported the first one failed", 
       t0,
     );
 
-    // The admin refunds the purchase (the form sends no request id); Stripe reports it, then its failure
+    // The admin refunds the purchase; Stripe reports it, then its failure
     // (the customer's card account was closed): the customer keeps the credits and has not been paid.
     const first = await refundPurchase(database.db, provider, { purchaseId, reason: "not delivered" }, admin);
     await send(
