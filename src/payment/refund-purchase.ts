@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { type Actor, recordAudit } from "@/audit/record-audit";
 import { stripeAmountProblem } from "@/credits/currencies";
@@ -55,11 +56,12 @@ export async function refundPurchase(
   const { refundId } = await provider.refundPayment({
     paymentIntentId: purchase.paymentIntentId,
     ...(input.amount !== undefined ? { amount: input.amount } : {}),
-    // The admin form's request id makes a double click one refund; without one, the purchase's refund
-    // state does (two identical requests before the first refund's event arrives are one refund).
-    idempotencyKey: input.requestId
-      ? `refund:${purchase.id}:${input.requestId}`
-      : `refund:${purchase.id}:${purchase.amountRefunded}:${input.amount ?? "rest"}`,
+    // The request id (the admin form makes one per dialog) makes a double click or a retry one refund.
+    // Without one, every call is a refund of its own: a key derived from the purchase's refund state
+    // repeats when that state comes round again (a second refund asked for on purpose before the first
+    // one's event arrived, or a refund asked for again after Stripe reported the first failed), and the
+    // provider would answer it with the first refund, which the admin would be told was made.
+    idempotencyKey: `refund:${purchase.id}:${input.requestId ?? randomUUID()}`,
   });
   // Recorded once the provider accepted the refund, so a refused request leaves no trace of a refund.
   await recordAudit(db, actor, "purchase.refund_requested", purchase.userId, {

@@ -49,6 +49,11 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
   const [amountText, setAmountText] = useState("");
   const [reason, setReason] = useState("");
   const [error, setError] = useState<{ field: "amount" | "reason" | "form"; message: string } | null>(null);
+  // One refund the admin asks for: a double click or a retry of this dialog's request is the same refund
+  // (the provider answers a repeated Idempotency-Key with the first refund). A new dialog, or another
+  // amount, is a new request, so a second refund asked for on purpose (or again after the first failed at
+  // Stripe) is never answered with the first one.
+  const [requestId, setRequestId] = useState(() => crypto.randomUUID());
 
   const refundable = purchase.amount - purchase.amountRefunded;
   const money = (amount: number) => formatMoney({ amount, currency: purchase.currency }, locale);
@@ -62,6 +67,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
 
   function reset(nextOpen: boolean) {
     setOpen(nextOpen);
+    setRequestId(crypto.randomUUID());
     if (!nextOpen) {
       setAmountText("");
       setReason("");
@@ -102,6 +108,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
         // Leaving the field empty refunds whatever is left, decided by the server at that moment.
         ...(amountText.trim() ? { amount: parsed } : {}),
         reason: reason.trim(),
+        requestId,
       });
       const serverError = result?.serverError;
       if (serverError || !result?.data) {
@@ -171,7 +178,10 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
               autoComplete="off"
               placeholder={formatAmountText({ amount: refundable, currency: purchase.currency })}
               value={amountText}
-              onChange={(event) => setAmountText(event.target.value)}
+              onChange={(event) => {
+                setAmountText(event.target.value);
+                setRequestId(crypto.randomUUID());
+              }}
               data-testid="refund-amount"
               aria-invalid={error?.field === "amount" ? true : undefined}
               aria-describedby={`${id}-amount-hint`}

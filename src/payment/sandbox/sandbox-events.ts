@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type Stripe from "stripe";
+import { firstRow } from "@/credits/sql-rows";
 import { sandboxEventOutbox, type sandboxPaymentIntent } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 
@@ -70,11 +71,19 @@ export async function enqueueSandboxEvent(
   paymentIntentId: string,
 ): Promise<string> {
   const id = `evt_sbx_${randomBytes(12).toString("hex")}`;
+  // The event's `created` is what handlers order a purchase's facts by (a refund's newer charge figure wins
+  // over an older one), so it comes from the database's clock, read after the caller locked the
+  // PaymentIntent: events of one PaymentIntent are then in the order they happened, whichever app instance
+  // (with whatever clock) wrote them. clock_timestamp(), not now(): a transaction that waited for the lock
+  // began before the one it waited for committed.
+  const created = firstRow<{ created: string | number }>(
+    await tx.execute(sql`SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS created`),
+  ).created;
   const event = {
     id,
     object: "event",
     api_version: SANDBOX_API_VERSION,
-    created: Math.floor(Date.now() / 1000),
+    created: Number(created),
     livemode: false,
     pending_webhooks: 1,
     request: { id: `req_sbx_${randomBytes(8).toString("hex")}`, idempotency_key: null },
