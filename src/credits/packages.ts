@@ -1,5 +1,13 @@
 import { z } from "zod";
 import { stripeChargeProblem } from "./currencies";
+import { MAX_CREDITS_PER_OPERATION, MAX_EXPIRE_DAYS } from "./schemas";
+
+/**
+ * The largest value of a PostgreSQL `integer` column: a purchase stores its package's credits, price and
+ * expiry days in `integer` columns (src/db/schema/credits.ts), so a catalog value past it could be shown
+ * and paid for but not recorded.
+ */
+const POSTGRES_INTEGER_MAX = 2_147_483_647;
 
 /** ISO 4217 code, lower-case as Stripe uses it. */
 export const currencySchema = z.string().regex(/^[a-z]{3}$/);
@@ -9,7 +17,7 @@ export const currencySchema = z.string().regex(/^[a-z]{3}$/);
  * JPY, 1/100 króna for ISK: see src/credits/currencies.ts). Never floats.
  */
 export const moneySchema = z.object({
-  amount: z.number().int().positive(),
+  amount: z.number().int("must be a whole number of minor units").positive("must be positive"),
   currency: currencySchema,
 });
 export type Money = z.infer<typeof moneySchema>;
@@ -21,6 +29,15 @@ export type Money = z.infer<typeof moneySchema>;
  * app at start instead of failing a customer's payment.
  */
 export const priceSchema = moneySchema.superRefine((price, ctx) => {
+  // IDR allows 12 digits in Stripe, more than the purchase's integer column holds.
+  if (price.amount > POSTGRES_INTEGER_MAX) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be at most ${POSTGRES_INTEGER_MAX} minor units (the purchase's integer column)`,
+      path: ["amount"],
+    });
+    return;
+  }
   const problem = stripeChargeProblem(price);
   if (problem)
     ctx.addIssue({ code: "custom", message: `Stripe would refuse this price: ${problem}`, path: ["amount"] });
@@ -29,13 +46,27 @@ export const priceSchema = moneySchema.superRefine((price, ctx) => {
 export const creditPackageSchema = z.object({
   id: z.string().regex(/^[a-z0-9-]+$/),
   /** The display name's message key suffix: `packages.<id>.name` in messages/*.json. */
-  credits: z.number().int().positive(),
+  /**
+   * Granted in one ledger operation when the purchase is paid, so within the ledger's per-operation limit
+   * (which also keeps it inside the purchase's integer column): a larger value would fail at the grant,
+   * after the customer has paid.
+   */
+  credits: z
+    .number()
+    .int("must be a whole number of credits")
+    .positive("must be positive")
+    .max(MAX_CREDITS_PER_OPERATION, `must be at most ${MAX_CREDITS_PER_OPERATION} credits per package`),
   price: priceSchema,
   popular: z.boolean(),
   /** A message key, so the description is translated like every other UI string. */
   description: z.string(),
   /** Credits from this package expire this many days after the purchase; absent = never. */
-  expireDays: z.number().int().positive().optional(),
+  expireDays: z
+    .number()
+    .int("must be a whole number of days")
+    .positive("must be positive")
+    .max(MAX_EXPIRE_DAYS, `must be at most ${MAX_EXPIRE_DAYS} days (what a grant accepts)`)
+    .optional(),
   /** Disabled packages stay in the config (old purchases refer to them) but cannot be bought. */
   disabled: z.boolean().default(false),
 });
@@ -83,6 +114,12 @@ export const CREDIT_PACKAGES: readonly CreditPackage[] = parseCreditPackages([
  */
 export function parseCreditPackages(input: unknown[]): CreditPackage[] {
   const parsed = z.array(creditPackageSchema).safeParse(input);
+  const ids = input.map((item) => (item as { id?: unknown } | undefined)?.id);
+  const duplicate = ids.find((id, index) => id !== undefined && ids.indexOf(id) !== index);
+  if (parsed.success && duplicate !== undefined)
+    throw new Error(
+      `Invalid credit packages (src/credits/packages.ts): package ${JSON.stringify(duplicate)} id: appears twice`,
+    );
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const [index, ...path] = issue.path;

@@ -6,6 +6,9 @@ export { idempotencyKeySchema };
 /** Credits move in whole units. The upper bound keeps every sum far inside 2^53. */
 export const MAX_CREDITS_PER_OPERATION = 1_000_000_000;
 
+/** Credits expire at most a hundred years after their grant: a bound that keeps every date representable. */
+export const MAX_EXPIRE_DAYS = 36_500;
+
 /**
  * Whether PostgreSQL can store this text exactly as given. `text` and `jsonb` refuse U+0000 (SQLSTATE
  * 22021 / 22P05), so a NUL would fail the same way on every retry; a lone UTF-16 surrogate (JSON's
@@ -96,7 +99,7 @@ export const addCreditsInputSchema = z
     type: z.enum(grantTypes),
     description: descriptionSchema,
     idempotencyKey: idempotencyKeySchema,
-    expireDays: z.number().int().positive().max(36_500).optional(),
+    expireDays: z.number().int().positive().max(MAX_EXPIRE_DAYS).optional(),
     expiresAt: z.date().optional(),
     category: z.enum(lotCategories).optional(),
     reference: storableTextSchema.max(255).optional(),
