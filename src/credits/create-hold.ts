@@ -31,6 +31,8 @@ export async function createHold(
     amount: input.amount,
     description: input.description,
     ttl: input.ttlSeconds,
+    // Only when given, so holds made without it keep the fingerprint they were stored with.
+    ...(input.work !== undefined ? { work: input.work } : {}),
   });
 
   return db.transaction(async (tx) => {

@@ -146,6 +146,12 @@ export const createHoldInputSchema = z
     description: descriptionSchema,
     idempotencyKey: idempotencyKeySchema,
     ttlSeconds: z.number().int().min(1).max(MAX_HOLD_TTL_SECONDS).default(DEFAULT_HOLD_TTL_SECONDS),
+    /**
+     * What the reserved credits pay for (any JSON: a prompt, a request body), when the key alone does not
+     * say it. It joins the hold's fingerprint, so the same key sent for other work is refused (409
+     * idempotency_conflict) instead of replaying a hold, and a charge, that paid for something else.
+     */
+    work: z.unknown().optional(),
   })
   .strict();
 export type CreateHoldInput = z.input<typeof createHoldInputSchema>;

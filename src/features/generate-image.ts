@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseInput } from "@/credits/parse-input";
 import { storableTextSchema } from "@/credits/schemas";
 import type { Database } from "@/db/types";
 import { renderPromptSvg } from "./render-prompt-svg";
@@ -15,11 +16,13 @@ export const generateImageInputSchema = z
 export async function generateImage(
   db: Database,
   userId: string,
-  input: z.output<typeof generateImageInputSchema>,
+  rawInput: z.input<typeof generateImageInputSchema>,
 ): Promise<MeteredResult<{ svg: string; prompt: string }>> {
+  // Parsed here too, so the fingerprint is taken of the prompt as stored (trimmed) whoever calls this.
+  const input = parseInput(generateImageInputSchema, rawInput);
   return runMeteredFeature(
     db,
-    { userId, feature: "image.generate", requestId: input.requestId },
+    { userId, feature: "image.generate", requestId: input.requestId, request: { prompt: input.prompt } },
     async () => ({
       svg: renderPromptSvg(input.prompt),
       prompt: input.prompt,

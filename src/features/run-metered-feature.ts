@@ -15,10 +15,15 @@ export type MeteredResult<T> =
  * Runs a feature that costs credits: reserve the catalog price first (so two requests cannot both spend
  * the last credits), do the work, then capture on success or release on failure. The work runs outside
  * any transaction, so a slow feature never holds a database lock.
+ *
+ * `requestId` is an idempotency key and `request` what was asked (e.g. `{prompt}`): the same id with the
+ * same request replays (the capture is answered once, never charged twice); the same id with another
+ * request throws IdempotencyConflictError (409 idempotency_conflict), because charging it again or
+ * answering it with the first request's result would both be wrong.
  */
 export async function runMeteredFeature<T>(
   db: Database,
-  input: { userId: string; feature: FeatureId; requestId: string },
+  input: { userId: string; feature: FeatureId; requestId: string; request: Record<string, unknown> },
   work: () => Promise<T>,
 ): Promise<MeteredResult<T>> {
   const { credits: cost, description } = COST_CATALOG[input.feature];
@@ -28,6 +33,7 @@ export async function runMeteredFeature<T>(
     description,
     idempotencyKey: internalKey("feature", input.feature, input.requestId),
     ttlSeconds: 300,
+    work: { feature: input.feature, request: input.request },
   });
   if (!hold.ok) return { ok: false, reason: "insufficient_credits", cost, available: hold.available };
   let value: T;

@@ -4,6 +4,8 @@
  * typo becomes a different amount instead of an error; here only plain decimal digits are a number.
  */
 
+import { z } from "zod";
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /**
@@ -19,6 +21,25 @@ export function parseDecimalInteger(text: string, bounds: { min: number; max: nu
     return { ok: false, reason: `must be ${expected}, got ${quote(text)}` };
   }
   return { ok: true, value };
+}
+
+/**
+ * A query-string integer (`?limit=20`): strictly decimal digits within `min`..`max` (see
+ * parseDecimalInteger), so `1e2`, ` 10`, `0x10`, `10.0` and `+5` are refused with 400 invalid_input
+ * instead of being read as another number; absent means `fallback`. `z.coerce.number()` would accept
+ * them all, because it runs `Number()`.
+ */
+export function queryIntegerSchema(bounds: { min: number; max: number }, fallback: number) {
+  return z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return fallback;
+      const parsed = parseDecimalInteger(text, bounds);
+      if (parsed.ok) return parsed.value;
+      ctx.addIssue({ code: "custom", message: parsed.reason });
+      return z.NEVER;
+    });
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -6,6 +6,7 @@ import {
   MAX_HOLD_TTL_SECONDS,
   storableTextSchema,
 } from "@/credits/schemas";
+import { queryIntegerSchema } from "@/lib/strict-input";
 
 /** The named schemas of the service API: they become `components.schemas` in the OpenAPI document. */
 export const apiSchemas = z.registry<{ id: string }>();
@@ -52,7 +53,7 @@ export const releaseBodySchema = z.object({}).strict().register(apiSchemas, { id
 
 export const transactionsQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: queryIntegerSchema({ min: 1, max: 100 }, 20),
     cursor: z
       .string()
       .regex(/^\d{1,15}$/)

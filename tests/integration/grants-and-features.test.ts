@@ -111,12 +111,36 @@ describe.each(databaseKinds())("grants, gifts and metered features on %s", (kind
     await expect(
       runMeteredFeature(
         database.db,
-        { userId, feature: "image.generate", requestId: randomUUID() },
+        { userId, feature: "image.generate", requestId: randomUUID(), request: {} },
         async () => {
           throw new Error("renderer crashed");
         },
       ),
     ).rejects.toThrow("renderer crashed");
     expect(await getBalance(database.db, userId)).toEqual({ balance: 12, held: 0, available: 12, debt: 0 });
+  });
+
+  it("treats a request id as an idempotency key: another prompt with it is a conflict, never a free image", async () => {
+    const userId = await seedUser(database.db);
+    await adjustCredits(
+      database.db,
+      { userId, delta: 20, reason: "seed", requestId: randomUUID() },
+      { userId: null, label: "t" },
+    );
+    const requestId = randomUUID();
+    const first = await generateImage(database.db, userId, { prompt: "a red fox", requestId });
+    expect(first).toMatchObject({ ok: true, balance: 15 });
+    // The same id for a different prompt would otherwise replay the first charge and hand out the second
+    // picture for free.
+    await expect(
+      generateImage(database.db, userId, { prompt: "a blue whale", requestId }),
+    ).rejects.toMatchObject({
+      code: "idempotency_conflict",
+    });
+    // The same id and prompt (surrounding spaces are not part of a prompt) is a replay: charged once.
+    const again = await generateImage(database.db, userId, { prompt: "  a red fox ", requestId });
+    expect(again).toMatchObject({ ok: true, balance: 15 });
+    if (first.ok && again.ok) expect(again.value.svg).toBe(first.value.svg);
+    expect(await getBalance(database.db, userId)).toEqual({ balance: 15, held: 0, available: 15, debt: 0 });
   });
 });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { listTransactions } from "@/credits/list-transactions";
 import { getDb } from "@/db/client";
+import { queryIntegerSchema } from "@/lib/strict-input";
 import { readQuery } from "@/server/request";
 import { withUser } from "@/server/with-user";
 
@@ -8,7 +9,7 @@ export const dynamic = "force-dynamic";
 
 const querySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: queryIntegerSchema({ min: 1, max: 100 }, 20),
     cursor: z
       .string()
       .regex(/^\d{1,15}$/, "cursor must come from a previous page's nextCursor")
