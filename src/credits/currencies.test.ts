@@ -94,6 +94,18 @@ describe("zero- and three-decimal currencies", () => {
       expect(currencyRule(code)).toMatchObject({ exponent: 3, step: 10 });
   });
 
+  it("refuses a refund typed with more decimals than Stripe's exponent, trailing zeros included", () => {
+    expect(parseAmountText("10.005", "usd")).toEqual({ ok: false, reason: "decimals", decimals: 2 });
+    // A thousands separator is not read as a decimal point: "1,000" is not 1.00 USD nor 1 yen.
+    expect(parseAmountText("1,000", "usd")).toEqual({ ok: false, reason: "decimals", decimals: 2 });
+    expect(parseAmountText("10.000", "usd")).toEqual({ ok: false, reason: "decimals", decimals: 2 });
+    expect(parseAmountText("1.000", "jpy")).toEqual({ ok: false, reason: "decimals", decimals: 0 });
+    expect(parseAmountText("1.000", "isk")).toEqual({ ok: false, reason: "decimals", decimals: 2 });
+    expect(parseAmountText("10.50", "usd")).toEqual({ ok: true, amount: 1050 });
+    expect(parseAmountText("10,5", "eur")).toEqual({ ok: true, amount: 1050 });
+    expect(parseAmountText("1.230", "kwd")).toEqual({ ok: true, amount: 1230 });
+  });
+
   it("stops the catalog at start with a message naming the package and Stripe's rule", () => {
     expect(() => parseCreditPackages([{ ...pkg(1234, "kwd"), id: "gulf" }])).toThrow(
       /package "gulf" price\.amount: Stripe would refuse this price: KWD amounts go in multiples of 0\.010 KWD/,

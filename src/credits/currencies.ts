@@ -186,14 +186,17 @@ export type ParsedAmount =
 /**
  * Parses an amount an operator typed in major units ("4.5", "4,50", "1000") into minor units, without
  * floating point. Refused: anything but digits with one decimal separator; more decimals than the
- * currency has; an amount Stripe would refuse (an ISK or UGX fraction, a KWD amount whose last digit
- * is not 0), with the nearest amounts Stripe accepts.
+ * currency has in Stripe's API (as written, trailing zeros too: "1,000" is not 1.00 USD); an amount
+ * Stripe would refuse (an ISK or UGX fraction, a KWD amount whose last digit is not 0), with the
+ * nearest amounts Stripe accepts.
  */
 export function parseAmountText(text: string, currency: string): ParsedAmount {
   const rule = currencyRule(currency);
   const match = /^(\d{1,12})(?:[.,](\d*))?$/.exec(text.trim());
   if (!match) return { ok: false, reason: "format" };
-  const fraction = (match[2] ?? "").replace(/0+$/, "");
+  // Counted as written, trailing zeros included: "1,000" or "10.000" typed for USD is more likely a
+  // thousands separator (1000) than 1.00 or 10.00, and guessing would refund a different amount.
+  const fraction = match[2] ?? "";
   if (fraction.length > rule.exponent) return { ok: false, reason: "decimals", decimals: rule.exponent };
   const amount = Number(match[1]) * 10 ** rule.exponent + Number(fraction.padEnd(rule.exponent, "0") || "0");
   if (!Number.isSafeInteger(amount)) return { ok: false, reason: "format" };
