@@ -198,9 +198,17 @@ export function classifyError(error: unknown): ClassifiedError {
   return INTERNAL_ERROR;
 }
 
+/**
+ * How long a client should wait before retrying a 503, sent as `Retry-After` (RFC 9110 §10.2.3) as the
+ * service API's document says: a lock or serialization conflict clears in about a second; an unreachable
+ * database takes longer to come back, and a shorter hint would only add load while it recovers.
+ */
+const RETRY_AFTER_SECONDS: Record<string, number> = { database_busy: 1, database_unavailable: 5 };
+
 export function errorResponse(error: unknown, context: Record<string, unknown> = {}): Response {
   const classified = classifyError(error);
-  const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  const ownRetryAfter = (error as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  const retryAfter = typeof ownRetryAfter === "number" ? ownRetryAfter : RETRY_AFTER_SECONDS[classified.code];
   if (classified.code === "client_closed_request")
     logger.info({ ...context, code: classified.code }, "client closed the connection");
   else if (classified.status >= 500)

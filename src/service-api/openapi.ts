@@ -24,10 +24,15 @@ type Operation = {
   body?: z.ZodType;
   ok: { status: number; schema: z.ZodType };
   errors: number[];
+  /**
+   * Answers stored with the Idempotency-Key besides the success (the route returns them rather than
+   * throwing, so they commit): a retry gets them again with `Idempotent-Replayed: true`.
+   */
+  replayedErrors?: number[];
 };
 
 const ERROR_TEXT: Record<number, string> = {
-  400: "Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...)",
+  400: "Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way",
   401: "Missing, unknown or revoked API key",
   402: "Not enough credits (`insufficient_credits`)",
   404: "Unknown user or hold",
@@ -35,15 +40,39 @@ const ERROR_TEXT: Record<number, string> = {
   413: "Body too large",
   415: "Body is not application/json",
   429: "Rate limited (per API key): retry after the `Retry-After` header's seconds",
-  503: "The database is busy or unreachable (`database_busy`, `database_unavailable`): retry with the same Idempotency-Key",
+  500: "An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry",
+  503: "The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key",
+};
+
+/** Response headers, by name, as the routes set them (src/server/http-errors.ts, src/server/with-api-key.ts). */
+const RETRY_AFTER_HEADER = {
+  "Retry-After": {
+    description: "Seconds to wait before retrying the same request.",
+    required: true,
+    schema: { type: "integer", minimum: 0 },
+  },
+};
+const REPLAYED_HEADER = {
+  "Idempotent-Replayed": {
+    description:
+      "`true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer.",
+    required: false,
+    schema: { type: "string", enum: ["true"] },
+  },
 };
 
 /**
- * Answers every operation can give besides its own: any request can be rate limited or meet a busy database,
- * and every request with a body can be too large (over 16 kB) or not JSON.
+ * Answers every operation can give besides its own: any request can be refused without a valid API key,
+ * rate limited, meet a busy database or an unexpected failure; every mutation can lack its
+ * Idempotency-Key (400), and its body can be too large (over 16 kB) or not JSON.
  */
 function commonErrors(op: Pick<Operation, "method">): number[] {
-  return op.method === "post" ? [413, 415, 429, 503] : [429, 503];
+  return op.method === "post" ? [400, 401, 413, 415, 429, 500, 503] : [401, 429, 500, 503];
+}
+
+/** An operation's error statuses, its own and the common ones, each once, in order. */
+function errorStatuses(op: Pick<Operation, "method" | "errors">): number[] {
+  return [...new Set([...op.errors, ...commonErrors(op)])].sort((a, b) => a - b);
 }
 
 const operations: Operation[] = [
@@ -64,6 +93,7 @@ const operations: Operation[] = [
     body: consumeBodySchema,
     ok: { status: 200, schema: entryResponseSchema },
     errors: [400, 401, 402, 404, 409],
+    replayedErrors: [402],
   },
   {
     method: "post",
@@ -82,6 +112,7 @@ const operations: Operation[] = [
     body: holdBodySchema,
     ok: { status: 201, schema: holdResponseSchema },
     errors: [400, 401, 402, 404, 409],
+    replayedErrors: [402],
   },
   {
     method: "post",
@@ -92,15 +123,16 @@ const operations: Operation[] = [
     body: captureBodySchema,
     ok: { status: 200, schema: captureResponseSchema },
     errors: [400, 401, 402, 404, 409],
+    replayedErrors: [402, 409],
   },
   {
     method: "post",
     path: "/holds/{holdId}/release",
     summary: "Release a hold",
     description:
-      "Returns every reserved credit that has not expired with its lot; it repays any debt first. The body may be empty.",
+      "Returns every reserved credit that has not expired with its lot; it repays any debt first. The body may be empty or `{}`; any field is refused (400).",
     ok: { status: 200, schema: releaseResponseSchema },
-    errors: [401, 404, 409],
+    errors: [400, 401, 404, 409],
   },
   {
     method: "get",
@@ -170,15 +202,22 @@ export function buildOpenApiDocument(serverUrl: string) {
         { name: "cursor", in: "query", schema: { type: "string" } },
       );
     }
+    const replayable = new Set(op.method === "post" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
     const responses: Record<string, unknown> = {
       [op.ok.status]: {
         description: "Success",
+        ...(replayable.has(op.ok.status) ? { headers: REPLAYED_HEADER } : {}),
         content: { "application/json": { schema: jsonSchema(op.ok.schema) } },
       },
     };
-    for (const status of [...op.errors, ...commonErrors(op)]) {
+    for (const status of errorStatuses(op)) {
+      const headers = {
+        ...(status === 429 || status === 503 ? RETRY_AFTER_HEADER : {}),
+        ...(replayable.has(status) ? REPLAYED_HEADER : {}),
+      };
       responses[status] = {
         description: ERROR_TEXT[status],
+        ...(Object.keys(headers).length > 0 ? { headers } : {}),
         content: { "application/json": { schema: jsonSchema(errorResponseSchema) } },
       };
     }
@@ -219,6 +258,6 @@ export const openApiOperations = operations.map(({ method, path, summary, descri
   path,
   summary,
   description,
-  errors: [...errors, ...commonErrors({ method })],
+  errors: errorStatuses({ method, errors }),
   okStatus: ok.status,
 }));

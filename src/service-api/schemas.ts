@@ -100,5 +100,21 @@ export const transactionsResponseSchema = z
   })
   .register(apiSchemas, { id: "TransactionPage" });
 export const errorResponseSchema = z
-  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .object({
+    error: z.object({
+      code: z.string().describe("What went wrong, for code to branch on (e.g. `insufficient_credits`)."),
+      message: z.string().describe("What went wrong, for people."),
+      retryable: z
+        .boolean()
+        .optional()
+        .describe(
+          "Present and true only where the same request can succeed later (429, 503): retry it with the same Idempotency-Key.",
+        ),
+      available: z
+        .number()
+        .int()
+        .optional()
+        .describe("With 402 `insufficient_credits`: the credits the user can spend now."),
+    }),
+  })
   .register(apiSchemas, { id: "Error" });

@@ -8,8 +8,9 @@ import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { apiIdempotency, auditLog, creditHold, creditLot } from "../../src/db/schema";
+import { errorResponse } from "../../src/server/http-errors";
 import { createApiKey, revokeApiKey } from "../../src/service-api/api-keys";
-import { type V1Call, v1 } from "../support/api-v1";
+import { observedAnswers, undocumentedAnswers, type V1Call, v1 } from "../support/api-v1";
 import { assertLedgerInvariants } from "../support/invariants";
 import { entriesOf } from "../support/rows";
 import { seedUser } from "../support/seed";
@@ -887,7 +888,50 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
       );
     });
   });
+
+  // Last, so it sees every answer the tests above received through the v1 helpers.
+  describe("the OpenAPI document, against every answer the tests above received", () => {
+    it("documents each status a route answered, and the Retry-After and Idempotent-Replayed headers it sent", async () => {
+      // Answers the tests above do not provoke: a release whose body has a field, a stored 402 replayed.
+      const released = await v1.release(randomUUID(), as({ json: { amount: 1 } }));
+      expect([released.status, released.body.error?.code]).toEqual([400, "invalid_input"]);
+      const userId = await userWith(0);
+      const holdKey = randomUUID();
+      const short = await v1.hold(userId, as({ idempotencyKey: holdKey, json: { amount: 5 } }));
+      expect(short).toMatchObject({
+        status: 402,
+        body: { error: { code: "insufficient_credits", available: 0 } },
+      });
+      expect(await v1.hold(userId, as({ idempotencyKey: holdKey, json: { amount: 5 } }))).toMatchObject({
+        status: 402,
+        replayed: true,
+      });
+
+      const document = await (
+        await openApiGet(new Request("http://localhost:3000/api/v1/openapi.json"))
+      ).json();
+      expect(observedAnswers.length).toBeGreaterThan(100);
+      expect(undocumentedAnswers(document, observedAnswers)).toEqual([]);
+    });
+
+    it("documents the Error fields the routes send: retryable, and available with 402", async () => {
+      const document = (await (
+        await openApiGet(new Request("http://localhost:3000/api/v1/openapi.json"))
+      ).json()) as {
+        components: { schemas: Record<string, { properties: Record<string, JsonSchemaLike> }> };
+      };
+      const fields = document.components.schemas.Error?.properties.error?.properties ?? {};
+      expect(fields.retryable).toMatchObject({ type: "boolean" });
+      expect(fields.available).toMatchObject({ type: "integer" });
+      // A 503 tells the client when to come back, as the document says.
+      const busy = errorResponse(Object.assign(new Error("could not obtain lock"), { code: "55P03" }));
+      expect([busy.status, busy.headers.get("retry-after")]).toEqual([503, "1"]);
+      expect(await busy.json()).toMatchObject({ error: { code: "database_busy", retryable: true } });
+    });
+  });
 });
+
+type JsonSchemaLike = { type?: string; properties?: Record<string, JsonSchemaLike> };
 
 /** Every `$ref` string anywhere in a JSON value. */
 function collectRefs(value: unknown): string[] {

@@ -57,6 +57,21 @@ const APP_ORIGIN = "http://localhost:3000";
 
 type RouteHandler<Params> = (request: Request, context: { params: Promise<Params> }) => Promise<Response>;
 
+/** One answer a test received: which operation (as the OpenAPI document names it), its status and headers. */
+export type ObservedAnswer = {
+  method: "get" | "post";
+  path: string;
+  status: number;
+  retryAfter: boolean;
+  replayed: boolean;
+};
+
+/**
+ * Every answer the v1 helpers returned in this test file, so a file can check that the OpenAPI document
+ * describes what the routes really answered (see undocumentedAnswers).
+ */
+export const observedAnswers: ObservedAnswer[] = [];
+
 async function send<Body, Params>(
   handler: RouteHandler<Params>,
   method: "GET" | "POST",
@@ -64,6 +79,9 @@ async function send<Body, Params>(
   params: Params,
   call: V1Call,
 ): Promise<V1Response<Body>> {
+  const template = pathname
+    .replace(/^\/api\/v1\/users\/[^/]+/, "/users/{userId}")
+    .replace(/^\/api\/v1\/holds\/[^/]+/, "/holds/{holdId}");
   const headers = new Headers();
   const authorization = call.authorization === undefined ? `Bearer ${call.key}` : call.authorization;
   if (authorization !== null) headers.set("authorization", authorization);
@@ -81,11 +99,43 @@ async function send<Body, Params>(
   const response = await handler(new Request(url, { method, headers, body }), {
     params: Promise.resolve(params),
   });
+  const replayed = response.headers.get("idempotent-replayed") === "true";
+  observedAnswers.push({
+    method: method === "GET" ? "get" : "post",
+    path: template,
+    status: response.status,
+    retryAfter: response.headers.has("retry-after"),
+    replayed,
+  });
   return {
     status: response.status,
     body: (await response.json()) as Body & { error?: V1Error },
-    replayed: response.headers.get("idempotent-replayed") === "true",
+    replayed,
   };
+}
+
+type DocumentedResponse = { headers?: Record<string, unknown> };
+type OpenApiPaths = Record<string, Record<string, { responses: Record<string, DocumentedResponse> }>>;
+
+/**
+ * The observed answers the OpenAPI document does not describe: a status the operation does not list, or
+ * a `Retry-After` / `Idempotent-Replayed` header its response does not declare. Each problem once.
+ */
+export function undocumentedAnswers(document: { paths: OpenApiPaths }, observed: ObservedAnswer[]): string[] {
+  const problems = new Set<string>();
+  for (const answer of observed) {
+    const where = `${answer.method.toUpperCase()} ${answer.path} ${answer.status}`;
+    const response = document.paths[answer.path]?.[answer.method]?.responses[String(answer.status)];
+    if (!response) {
+      problems.add(`${where}: status not documented`);
+      continue;
+    }
+    if (answer.retryAfter && !response.headers?.["Retry-After"])
+      problems.add(`${where}: Retry-After not documented`);
+    if (answer.replayed && !response.headers?.["Idempotent-Replayed"])
+      problems.add(`${where}: Idempotent-Replayed not documented`);
+  }
+  return [...problems].sort();
 }
 
 const users = (userId: string) => `/api/v1/users/${encodeURIComponent(userId)}`;
