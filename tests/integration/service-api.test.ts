@@ -910,8 +910,9 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
       const document = await (
         await openApiGet(new Request("http://localhost:3000/api/v1/openapi.json"))
       ).json();
-      expect(observedAnswers.length).toBeGreaterThan(100);
       expect(undocumentedAnswers(document, observedAnswers)).toEqual([]);
+      // The check is worth only as much as the answers it saw: the whole file's, not one test's.
+      expect(observedAnswers.length).toBeGreaterThan(100);
     });
 
     it("documents the Error fields the routes send: retryable, and available with 402", async () => {
