@@ -9,6 +9,7 @@ import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route
 import { GET as transactionsGet } from "../../src/app/api/credits/transactions/route";
 import { POST as generateImagePost } from "../../src/app/api/features/generate-image/route";
 import { POST as confirmPost } from "../../src/app/api/sandbox/payment-intents/[paymentIntentId]/confirm/route";
+import { GET as openApiGet } from "../../src/app/api/v1/openapi.json/route";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
@@ -22,7 +23,7 @@ import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { classifyError } from "../../src/server/http-errors";
 import { createApiKey, revokeApiKey } from "../../src/service-api/api-keys";
-import { type V1Call, v1 } from "../support/api-v1";
+import { observedAnswers, undocumentedAnswers, type V1Call, v1 } from "../support/api-v1";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { configureServerEnv } from "../support/server-env";
 import { paymentIntentObject, signPayload, stripeEventPayload } from "../support/stripe-events";
@@ -949,5 +950,13 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
   it("leaves the ledger, purchases, events and idempotency records exactly as they were", async () => {
     expect(await snapshot(database.db)).toEqual(before);
     expect((await verifyLedger(database.db)).violations).toEqual([]);
+  });
+
+  it("answers the service API's bad requests only with statuses its OpenAPI document lists", async () => {
+    const document = await (
+      await openApiGet(new Request("http://localhost:3000/api/v1/openapi.json"))
+    ).json();
+    expect(undocumentedAnswers(document, observedAnswers)).toEqual([]);
+    expect(observedAnswers.length).toBeGreaterThan(10);
   });
 });

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
+import { GET as openApiGet } from "../../src/app/api/v1/openapi.json/route";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
 import { useDatabaseConnection } from "../../src/db/client";
 import { createApiKey } from "../../src/service-api/api-keys";
-import { v1 } from "../support/api-v1";
+import { observedAnswers, undocumentedAnswers, v1 } from "../support/api-v1";
 import { appRequest, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { purchasesOf } from "../support/rows";
 import { configureServerEnv } from "../support/server-env";
@@ -64,5 +65,11 @@ describe("rate limits", () => {
     expect(limited.status).toBe(429);
     expect(limited.body.error?.code).toBe("rate_limited");
     expect((await v1.balance(alice.id, { key: second })).body.balance).toBe(95);
+    // The document says when to come back: Retry-After on the 429, as the route sends it.
+    const document = await (
+      await openApiGet(new Request("http://localhost:3000/api/v1/openapi.json"))
+    ).json();
+    expect(observedAnswers).toContainEqual(expect.objectContaining({ status: 429, retryAfter: true }));
+    expect(undocumentedAnswers(document, observedAnswers)).toEqual([]);
   });
 });
