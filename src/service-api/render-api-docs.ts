@@ -99,7 +99,11 @@ export function renderApiDocs(document: Document): string {
         requestBody?: { content: { "application/json": { schema: unknown } } };
         responses: Record<
           string,
-          { description: string; content: { "application/json": { schema: unknown } } }
+          {
+            description: string;
+            headers?: Record<string, { description: string }>;
+            content: { "application/json": { schema: unknown } };
+          }
         >;
       };
       const body = op.requestBody?.content["application/json"].schema;
@@ -112,7 +116,15 @@ export function renderApiDocs(document: Document): string {
         ...(body ? [`  -d '{"amount": 10}'`] : []),
       ].join(" \\\n");
       const responses = Object.entries(op.responses)
-        .map(([status, response]) => `<li><code>${status}</code> ${inline(response.description)}</li>`)
+        .map(([status, response]) => {
+          const headers = Object.entries(response.headers ?? {})
+            .map(
+              ([name, header]) =>
+                `<br>Header <code>${escapeHtml(name)}</code>: ${inline(header.description)}`,
+            )
+            .join("");
+          return `<li><code>${status}</code> ${inline(response.description)}${headers}</li>`;
+        })
         .join("");
       const success = Object.entries(op.responses).find(([status]) => status.startsWith("2"));
       return `<section id="${escapeHtml(`${method}-${path}`)}">

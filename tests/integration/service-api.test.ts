@@ -826,6 +826,9 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
         "<td><code>description</code></td><td>string, 1 to 500 characters</td><td>no</td>",
       );
       expect(html).toContain("<code>Authorization: Bearer &#60;API key&#62;</code>");
+      // Response headers a client acts on are on the page too.
+      expect(html).toContain("Header <code>Retry-After</code>");
+      expect(html).toContain("Header <code>Idempotent-Replayed</code>");
     });
 
     it("documents the answers every operation can give: 413 and 415 for bodies, 429 and 503 for all", async () => {
