@@ -127,6 +127,27 @@ describe.each(databaseKinds())("input bounds on %s", (kind) => {
       expect(await usersNamed(email)).toHaveLength(1);
     });
 
+    it("hand a body they read on intact, and an empty one as none (sign-in, then sign-out)", async () => {
+      const signIn = await authPost(
+        appRequest("/api/auth/sign-in/email", {
+          json: { email: `bounds-${kind}@example.test`, password: "correct horse battery" },
+        }),
+      );
+      expect(signIn.status).toBe(200);
+      const cookie = signIn.headers
+        .getSetCookie()
+        .map((header) => header.split(";")[0])
+        .join("; ");
+      const signOut = await authPost(
+        new Request(new URL("/api/auth/sign-out", APP_ORIGIN), {
+          method: "POST",
+          headers: { cookie },
+          body: "",
+        }),
+      );
+      expect(signOut.status).toBe(200);
+    });
+
     it("check deeply nested bodies in linear time", () => {
       // 128 kB of nested arrays: 64,000 levels. Copying the path at every level took 40 s of CPU.
       const deep = JSON.parse(`${"[".repeat(64_000)}"\\u0000"${"]".repeat(64_000)}`);

@@ -56,7 +56,12 @@ async function guard(request: Request): Promise<Request | Refusal> {
   // The body is handed on as the bytes read, so its length is known again.
   headers.delete("content-length");
   headers.delete("transfer-encoding");
-  return new Request(request.url, { method: request.method, headers, body: new Uint8Array(bytes) });
+  // An empty body is handed on as no body, which is what Better Auth expects of a bodiless POST (sign-out).
+  return new Request(request.url, {
+    method: request.method,
+    headers,
+    body: bytes.length > 0 ? new Uint8Array(bytes) : null,
+  });
 }
 
 /**
