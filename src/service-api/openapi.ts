@@ -198,8 +198,19 @@ export function buildOpenApiDocument(serverUrl: string) {
     }
     if (op.path.endsWith("/transactions")) {
       parameters.push(
-        { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
-        { name: "cursor", in: "query", schema: { type: "string" } },
+        {
+          name: "limit",
+          in: "query",
+          description:
+            "Entries per page, in plain decimal digits (`1e2`, `0x10`, `10.0` and ` 10` are refused with 400).",
+          schema: { type: "integer", minimum: 1, maximum: 100, default: 20 },
+        },
+        {
+          name: "cursor",
+          in: "query",
+          description: "The `nextCursor` of the previous page.",
+          schema: { type: "string", pattern: "^[0-9]{1,15}$" },
+        },
       );
     }
     const replayable = new Set(op.method === "post" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
