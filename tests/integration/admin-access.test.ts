@@ -4,12 +4,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { adjustCreditsAction, createApiKeyAction } from "../../src/actions/admin";
 import { GET as authGet, POST as authPost } from "../../src/app/api/auth/[...all]/route";
 import { currentAdmin } from "../../src/auth/require-user";
-import { resetAuth } from "../../src/auth/session";
+import { getSessionFromHeaders, resetAuth } from "../../src/auth/session";
 import { verificationLinks } from "../../src/auth/verification-links";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { apiKey, user } from "../../src/db/schema";
-import { appRequest, type SignedUpUser, signUp } from "../support/app-requests";
+import { APP_ORIGIN, appRequest, type SignedUpUser, signUp } from "../support/app-requests";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";
 
@@ -19,7 +19,8 @@ const request = vi.hoisted(() => ({ headers: new Headers() }));
 vi.mock("next/headers", () => ({ headers: async () => request.headers }));
 
 const BOSS = "boss@example.test";
-const serverEnv = configureServerEnv({ ADMIN_EMAILS: BOSS, SIGNUP_GIFT_CREDITS: "0" });
+const OPS = "ops@example.test";
+const serverEnv = configureServerEnv({ ADMIN_EMAILS: `${BOSS},${OPS}`, SIGNUP_GIFT_CREDITS: "0" });
 afterAll(() => serverEnv.cleanup());
 
 /** Every endpoint Better Auth's admin plugin defines (better-auth 1.7), as a client would call it. */
@@ -41,24 +42,56 @@ const ADMIN_PLUGIN_ENDPOINTS = [
   ["POST", "/admin/has-permission"],
 ] as const;
 
-describe("the admin role needs a verified address and follows ADMIN_EMAILS", () => {
+describe("the admin role needs a verified address, a password set from a mailed link, and follows ADMIN_EMAILS", () => {
   let database: TestDatabase;
   let boss: SignedUpUser;
   let customer: SignedUpUser;
+  let strangerCookie = "";
   const links = new Map<string, string>();
+  const passwordLinks = new Map<string, string>();
   const onLink = ({ email, url }: { email: string; url: string }) => links.set(email, url);
+  const onPasswordLink = ({ email, url }: { email: string; url: string }) => passwordLinks.set(email, url);
+
+  const cookieOf = (response: Response) =>
+    response.headers
+      .getSetCookie()
+      .map((header) => header.split(";")[0])
+      .join("; ");
+
+  async function signIn(email: string, password: string) {
+    const response = await authPost(appRequest("/api/auth/sign-in/email", { json: { email, password } }));
+    return { status: response.status, cookie: cookieOf(response) };
+  }
+
+  async function sessionEmail(cookie: string): Promise<string | null> {
+    return (await getSessionFromHeaders(new Headers({ cookie })))?.user.email ?? null;
+  }
+
+  /** Opens a mailed set-password link as a browser would, then submits the new password on the page it leads to. */
+  async function setPasswordFromLink(link: string, newPassword: string): Promise<void> {
+    const opened = await authGet(new Request(link, { redirect: "manual" }));
+    expect(opened.status).toBe(302);
+    const page = new URL(opened.headers.get("location") as string, APP_ORIGIN);
+    expect(page.pathname).toBe("/en/reset-password");
+    const token = page.searchParams.get("token");
+    expect(token).toBeTruthy();
+    const reset = await authPost(appRequest("/api/auth/reset-password", { json: { newPassword, token } }));
+    expect(reset.status, await reset.clone().text()).toBe(200);
+  }
 
   beforeAll(async () => {
     database = await createTestDatabase("pglite");
     useDatabaseConnection(database);
     resetAuth();
     verificationLinks.on("link", onLink);
+    verificationLinks.on("password-link", onPasswordLink);
     // Whoever gets there first signs up with the operator's address; nobody has proven they own it.
     boss = await signUp(BOSS, "Not The Boss");
     customer = await signUp("customer-admin-access@example.test");
   });
   afterAll(async () => {
     verificationLinks.off("link", onLink);
+    verificationLinks.off("password-link", onPasswordLink);
     await database?.close();
   });
 
@@ -138,13 +171,46 @@ describe("the admin role needs a verified address and follows ADMIN_EMAILS", () 
     expect(await currentAdmin(as(customer))).toBeNull();
   });
 
-  it("once verified, the ADMIN_EMAILS account is admin, the list is not copied into the account, and the auth library's admin endpoints stay closed", async () => {
+  it("once verified, the account is still not admin: the password was chosen at sign-up, maybe by a stranger", async () => {
     const link = links.get(BOSS);
     expect(link).toBeDefined();
+    // The real owner opens the link mailed to them; Better Auth signs the opener in.
     const verified = await authGet(new Request(link as string, { redirect: "manual" }));
     expect(verified.status).toBeLessThan(400);
+    const opener = cookieOf(verified);
+    expect(opener).not.toBe("");
 
-    expect((await currentAdmin(as(boss)))?.email).toBe(BOSS);
+    // Whoever signed up first was signed out when the address was verified...
+    expect(await currentAdmin(as(boss))).toBeNull();
+    expect(await sessionEmail(boss.cookie)).toBeNull();
+    // ...and their password still signs in, but not as an admin: it proves nothing about the mailbox.
+    const stranger = await signIn(BOSS, "correct horse battery");
+    expect(stranger.status).toBe(200);
+    expect(await sessionEmail(stranger.cookie)).toBe(BOSS);
+    expect(await currentAdmin(as({ ...boss, cookie: stranger.cookie }))).toBeNull();
+    const grant = await adjustCreditsAction({
+      userId: customer.id,
+      delta: 1000,
+      reason: "free credits",
+      requestId: randomUUID(),
+    });
+    expect(grant?.serverError?.code).toBe("forbidden");
+    expect((await getBalance(database.db, customer.id)).balance).toBe(0);
+    // The opener is not admin either, until the password is set from the link mailed to the address.
+    expect(await currentAdmin(as({ ...boss, cookie: opener }))).toBeNull();
+    expect(passwordLinks.get(BOSS)).toBeDefined();
+    strangerCookie = stranger.cookie;
+  });
+
+  it("the owner sets the password from the mailed link: the owner is admin, the stranger's password and sessions are gone", async () => {
+    await setPasswordFromLink(passwordLinks.get(BOSS) as string, "the owner's own password");
+
+    expect(await sessionEmail(strangerCookie)).toBeNull();
+    expect((await signIn(BOSS, "correct horse battery")).status).toBe(401);
+
+    const owner = await signIn(BOSS, "the owner's own password");
+    expect(owner.status).toBe(200);
+    expect((await currentAdmin(as({ ...boss, cookie: owner.cookie })))?.email).toBe(BOSS);
     const grant = await adjustCreditsAction({
       userId: customer.id,
       delta: 25,
@@ -157,9 +223,33 @@ describe("the admin role needs a verified address and follows ADMIN_EMAILS", () 
     // The role comes from the list as read now, not from a copy made at sign-up.
     expect(await roleOf(boss.id)).toBe("user");
     // Roles are managed by ADMIN_EMAILS and the operators' command line only.
-    const setRole = await callAdminEndpoint(boss, "POST", "/admin/set-role");
+    const setRole = await callAdminEndpoint({ ...boss, cookie: owner.cookie }, "POST", "/admin/set-role");
     expect(setRole.status).toBe(404);
     expect(await roleOf(customer.id)).toBe("user");
+    boss = { ...boss, cookie: owner.cookie };
+  });
+
+  it("the owner who signs up themselves: verify, set the password from the second link, then admin", async () => {
+    const owner = await signUp(OPS, "Ops");
+    await authGet(new Request(links.get(OPS) as string, { redirect: "manual" }));
+    const mine = await signIn(OPS, "correct horse battery");
+    expect(mine.status).toBe(200);
+    const session = await getSessionFromHeaders(new Headers({ cookie: mine.cookie }));
+    expect(session?.user).toMatchObject({ role: "user", emailVerified: true, awaitsAdminPassword: true });
+
+    // Asking again (the credits page's button, or "Forgot your password?") sends a fresh link.
+    passwordLinks.delete(OPS);
+    const asked = await authPost(
+      appRequest("/api/auth/request-password-reset", {
+        json: { email: OPS, redirectTo: "/en/reset-password" },
+      }),
+    );
+    expect(asked.status).toBe(200);
+    await setPasswordFromLink(passwordLinks.get(OPS) as string, "correct horse battery");
+    expect(await sessionEmail(mine.cookie)).toBeNull();
+
+    const again = await signIn(OPS, "correct horse battery");
+    expect((await currentAdmin(as({ ...owner, cookie: again.cookie })))?.email).toBe(OPS);
   });
 
   it("an address removed from ADMIN_EMAILS loses the role at its next request", async () => {
