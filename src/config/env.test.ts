@@ -117,11 +117,13 @@ describe("ADMIN_EMAILS", () => {
 
 describe("mail settings that would send nothing", () => {
   const PUBLIC = { BETTER_AUTH_URL: "https://credits.example.com", PAYMENT_PROVIDER: "sandbox" };
+  const FROM = { EMAIL_FROM: "credits@example.com" };
   it("accepts a whole server setting", () => {
     expect(variables({ SMTP_URL: "smtp://127.0.0.1:2525", EMAIL_FROM: "credits@example.com" })).toEqual([]);
     expect(
       variables({
         ...PUBLIC,
+        EMAIL_FROM: "credits@example.com",
         SMTP_HOST: "smtp.example.com",
         SMTP_USER: "me",
         SMTP_PASSWORD: "secret",
@@ -135,9 +137,14 @@ describe("mail settings that would send nothing", () => {
   });
 
   it("refuses what starts and then sends nothing", () => {
-    // A sender at localhost: the default when the app's URL is local.
+    // A server without a sender: a guessed no-reply@<host> is refused by most mail servers.
     expect(variables({ SMTP_HOST: "smtp.example.com" })).toEqual(["EMAIL_FROM"]);
     expect(variables({ SMTP_URL: "smtp://127.0.0.1:2525" })).toEqual(["EMAIL_FROM"]);
+    expect(variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com" })).toEqual(["EMAIL_FROM"]);
+    // TLS from the first byte, or not, against a port that speaks the other way: the connection hangs.
+    expect(variables({ ...FROM, SMTP_URL: "smtps://me:pw@smtp.example.com:587" })).toEqual(["SMTP_URL"]);
+    expect(variables({ ...FROM, SMTP_URL: "smtp://me:pw@smtp.example.com:465" })).toEqual(["SMTP_URL"]);
+    expect(variables({ ...FROM, SMTP_URL: "smtps://me:pw@smtp.example.com:465" })).toEqual([]);
     expect(variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com", EMAIL_FROM: "creditkit" })).toEqual([
       "EMAIL_FROM",
     ]);
@@ -145,16 +152,16 @@ describe("mail settings that would send nothing", () => {
     expect(variables({ SMTP_USER: "me", SMTP_PASSWORD: "secret" })).toEqual(["SMTP_HOST"]);
     expect(variables({ EMAIL_FROM: "credits@example.com" })).toEqual(["SMTP_URL"]);
     expect(
-      variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com", SMTP_URL: "smtp://other.example.com" }),
+      variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_URL: "smtp://other.example.com" }),
     ).toEqual(["SMTP_HOST"]);
-    expect(variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com", SMTP_USER: "me" })).toEqual([
+    expect(variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_USER: "me" })).toEqual([
       "SMTP_PASSWORD",
     ]);
-    expect(variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com", SMTP_PORT: "465" })).toEqual([
+    expect(variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_PORT: "465" })).toEqual([
       "SMTP_SECURE",
     ]);
     expect(
-      variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com", SMTP_PORT: "587", SMTP_SECURE: "true" }),
+      variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_PORT: "587", SMTP_SECURE: "true" }),
     ).toEqual(["SMTP_SECURE"]);
   });
 });

@@ -278,7 +278,8 @@ export function serverConfigurationProblems(source: EnvSource = process.env): Co
       message: `is ${env.HOST}, an address other machines can reach, but no payment provider is configured, and the payment sandbox gives credits away for the test card to anyone who can reach it: leave HOST unset (the sandbox listens on this machine only), set ${STRIPE_SETTINGS.join(", ")} to take payments with Stripe, or PAYMENT_PROVIDER=sandbox to serve the sandbox to others on purpose`,
     });
   }
-  found.push(...mailProblems(env));
+  // A malformed value was read as unset above: it is reported once, as malformed, not also as missing.
+  found.push(...mailProblems(env).filter((problem) => !bad.has(problem.variable)));
   return found;
 }
 
@@ -316,8 +317,8 @@ const SMTP_PARTS = ["SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_SECURE"] as
  * Mail settings that would start and then send nothing, each a silent failure at the first sign-up:
  * parts of an SMTP server without its host (no mail is sent at all, links go to the log), two servers
  * at once, a login without its password (or the reverse), TLS settings that cannot talk to the port
- * (the connection hangs until it times out), a sender without a server, or no sender where the derived
- * one would be no-reply@localhost (mail servers refuse it or file it as spam).
+ * (the connection hangs until it times out), a sender without a server, or a server without a sender
+ * (a guessed no-reply@<app host> is refused by most mail servers, or filed as spam).
  */
 function mailProblems(env: ServerEnv): ConfigurationProblem[] {
   const problems: ConfigurationProblem[] = [];
@@ -361,11 +362,26 @@ function mailProblems(env: ServerEnv): ConfigurationProblem[] {
       variable: "SMTP_URL",
       message: "or SMTP_HOST is required when EMAIL_FROM is set; without a mail server no email is sent",
     });
-  if (configured && !env.EMAIL_FROM && isLocalUrl(publicUrl(env)))
+  if (configured && !env.EMAIL_FROM)
     problems.push({
       variable: "EMAIL_FROM",
-      message: `required with SMTP when the app's URL is local (${publicUrl(env)}): the default sender would be no-reply@localhost, which mail servers refuse`,
+      message:
+        "required with SMTP: the sender address your mail server accepts (e.g. credits@example.com); a guessed one such as no-reply@<app host> is refused or filed as spam by most servers",
     });
+  if (env.SMTP_URL) {
+    // The scheme says whether TLS starts at once; a port that speaks the other way hangs until the timeout.
+    const url = new URL(env.SMTP_URL);
+    if (url.protocol === "smtps:" && (url.port === "587" || url.port === "25"))
+      problems.push({
+        variable: "SMTP_URL",
+        message: `smtps:// starts TLS at once, but port ${url.port} speaks plain SMTP first: use smtp:// (STARTTLS) with it, or port 465`,
+      });
+    if (url.protocol === "smtp:" && url.port === "465")
+      problems.push({
+        variable: "SMTP_URL",
+        message: "port 465 expects TLS from the first byte: use smtps:// with it",
+      });
+  }
   return problems;
 }
 
