@@ -158,16 +158,38 @@ describe("the admin role needs a verified address, a password set from a mailed 
       }),
     );
     expect(sneaky.status).toBe(200);
+    // Nor the time a password was set from an emailed link: refused outright.
+    const proven = await authPost(
+      appRequest("/api/auth/sign-up/email", {
+        json: {
+          email: "sneaky-proven@example.test",
+          password: "correct horse battery",
+          name: "Sneaky",
+          passwordSetByEmailAt: new Date().toISOString(),
+        },
+      }),
+    );
+    expect(proven.status).toBe(400);
+    expect(await database.db.select().from(user).where(eq(user.email, "sneaky-proven@example.test"))).toEqual(
+      [],
+    );
     const [sneakyRow] = await database.db.select().from(user).where(eq(user.email, "sneaky@example.test"));
-    expect(sneakyRow).toMatchObject({ role: "user", emailVerified: false });
+    expect(sneakyRow).toMatchObject({ role: "user", emailVerified: false, passwordSetByEmailAt: null });
 
     await authPost(
       appRequest("/api/auth/update-user", {
         cookie: customer.cookie,
-        json: { name: "Customer", role: "admin", emailVerified: true },
+        json: {
+          name: "Customer",
+          role: "admin",
+          emailVerified: true,
+          passwordSetByEmailAt: new Date().toISOString(),
+        },
       }),
     );
     expect(await roleOf(customer.id)).toBe("user");
+    const [customerRow] = await database.db.select().from(user).where(eq(user.id, customer.id));
+    expect(customerRow?.passwordSetByEmailAt).toBeNull();
     expect(await currentAdmin(as(customer))).toBeNull();
   });
 
