@@ -370,4 +370,16 @@ describe("a failure thrown by the other copy of the modules, as under npm start"
     expect(await response.json()).toMatchObject({ error: { code: "rate_limited", retryable: true } });
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
   });
+
+  it("a configuration error from the other copy is still printed as the list of bad variables", async () => {
+    vi.resetModules();
+    const otherCopy = await import("../../src/config/env");
+    vi.resetModules();
+    const { startupFailureMessage } = await import("../../src/config/prepare-server");
+    const message = startupFailureMessage(
+      new otherCopy.ConfigurationError([{ variable: "LOG_LEVEL", message: "must be one of …" }]),
+    );
+    expect(message).toContain("the configuration is invalid");
+    expect(message).toContain("  LOG_LEVEL: must be one of …");
+  });
 });
