@@ -267,6 +267,10 @@ for (const [name, grant] of [
       const notes: string[] = [];
       if (!result.changed) notes.push(grant ? "it already had it" : "it did not have it");
       if (grant && !result.emailVerified) notes.push("it takes effect once the address is verified");
+      if (grant && !result.passwordSetByEmail)
+        notes.push(
+          "its password was chosen at sign-up, not set from a link emailed to the address: make sure the person who signed up is the one you mean",
+        );
       if (!grant && result.inAdminEmails)
         notes.push("the address is still in ADMIN_EMAILS, which grants the role");
       console.log(

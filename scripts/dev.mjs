@@ -15,7 +15,12 @@ process.env.NODE_ENV = "development";
 await import("tsx");
 const require = createRequire(import.meta.url);
 require("../src/config/load-project-env.ts").loadProjectEnv(root);
-const { serverConfigurationProblems, ConfigurationError, getServerEnv } = require("../src/config/env.ts");
+const {
+  serverConfigurationProblems,
+  ConfigurationError,
+  getServerEnv,
+  listenHosts,
+} = require("../src/config/env.ts");
 const problems = serverConfigurationProblems();
 if (problems.length > 0) {
   const { startupFailureMessage } = require("../src/config/prepare-server.ts");
@@ -25,7 +30,11 @@ if (problems.length > 0) {
 
 // Next.js reads the .env files itself (and reloads them on change); only the port is handed over.
 const port = String(getServerEnv().PORT);
-const child = spawn("npx", ["next", "dev", "--port", port, ...process.argv.slice(2)], {
+// HOST, or this machine only while the payment sandbox runs unasked (src/config/env.ts, listenHosts()).
+// `next dev` listens on one address: the IPv4 loopback, which browsers reach as localhost too.
+const [host] = listenHosts();
+const hostArgs = host ? ["--hostname", host] : [];
+const child = spawn("npx", ["next", "dev", "--port", port, ...hostArgs, ...process.argv.slice(2)], {
   stdio: "inherit",
   env: { ...environment, PORT: port },
 });

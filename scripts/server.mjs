@@ -25,11 +25,12 @@ require("../src/config/load-project-env.ts").loadProjectEnv(root);
 // Nothing is served until the configuration is valid and the database is open, locked and migrated: a
 // server that cannot work says why and exits non-zero instead of answering 500 to every request.
 await require("../src/config/prepare-server.ts").prepareServerOrExit();
-const { getServerEnv } = require("../src/config/env.ts");
+const { getServerEnv, listenHosts } = require("../src/config/env.ts");
 const port = getServerEnv().PORT;
-// HOST narrows the listening address (e.g. 127.0.0.1); by default every interface, like `next start`.
+// HOST when set; with nothing configured (the payment sandbox nobody asked for) the loopback addresses
+// only, so no other machine can buy credits with the test card; otherwise every interface, like `next start`.
+const hosts = listenHosts();
 const hostname = getServerEnv().HOST;
-
 const nextApp = next({ dev: false, dir: root, port, hostname });
 const handleWithNext = nextApp.getRequestHandler();
 // Loads the build; src/instrumentation.ts finds the configuration checked and the database open, and
@@ -50,27 +51,43 @@ const handleService = getRequestListener(serviceApp.fetch, {
   overrideGlobalObjects: false,
 });
 
-const server = http.createServer((incoming, outgoing) => {
+const handleRequest = (incoming, outgoing) => {
   stampClientAddress(incoming);
   if (isServicePath(incoming.url)) handleService(incoming, outgoing);
   else handleWithNext(incoming, outgoing);
-});
-// Longer than the usual load balancer idle timeout, so a proxy never reuses a socket this side just closed.
-server.keepAliveTimeout = 65_000;
+};
 
 // A server that cannot listen (port taken, no permission) must fail loudly, not linger.
-const failToListen = (error) => {
-  console.error(`creditkit: cannot listen on ${hostname ?? "*"}:${port}: ${error.message}`);
-  process.exit(1);
-};
-server.once("error", failToListen);
-server.listen(port, hostname, () => {
-  server.off("error", failToListen);
-  server.on("error", (error) => console.error("creditkit: server error", error));
-  const shown = hostname && hostname !== "0.0.0.0" ? hostname : "localhost";
-  // The one line that says the server is ready, written only once it listens.
-  console.log(`creditkit: ready, listening on http://${shown}:${port}`);
-});
+function listen(host) {
+  const server = http.createServer(handleRequest);
+  // Longer than the usual load balancer idle timeout, so a proxy never reuses a socket this side just closed.
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      server.on("error", (error) => console.error("creditkit: server error", error));
+      resolve(server);
+    });
+  });
+}
+
+const servers = [];
+for (const host of hosts) {
+  try {
+    servers.push(await listen(host));
+  } catch (error) {
+    // A machine without IPv6 has no ::1; the IPv4 loopback is enough there.
+    if (host === "::1" && servers.length > 0 && error.code === "EADDRNOTAVAIL") continue;
+    console.error(`creditkit: cannot listen on ${host ?? "*"}:${port}: ${error.message}`);
+    process.exit(1);
+  }
+}
+const shown = hostname && hostname !== "0.0.0.0" && hostname !== "::" ? hostname : "localhost";
+const url = `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}`;
+const onlyHere = !hostname && hosts[0] ? " (this machine only; set HOST to listen on other addresses)" : "";
+// The one line that says the server is ready, written only once it listens.
+console.log(`creditkit: ready, listening on ${url}${onlyHere}`);
 
 // Stop accepting connections, let in-flight requests finish (at most 10 s), then exit; the process
 // manager's SIGKILL is the backstop.
@@ -81,12 +98,12 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
     stopping = true;
     const exitCode = signal === "SIGINT" ? 130 : 143;
     setTimeout(() => process.exit(exitCode), 10_000).unref();
-    server.close(() => {
+    Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve)))).then(() => {
       nextApp
         .close()
         .catch((error) => console.error(error))
         .finally(() => process.exit(exitCode));
     });
-    server.closeIdleConnections();
+    for (const server of servers) server.closeIdleConnections();
   });
 }

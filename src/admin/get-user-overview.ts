@@ -18,6 +18,7 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       name: user.name,
       role: user.role,
       emailVerified: user.emailVerified,
+      passwordSetByEmailAt: user.passwordSetByEmailAt,
       createdAt: user.createdAt,
     })
     .from(user)
@@ -46,8 +47,16 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       .limit(50),
   ]);
   return {
-    // The role as the app applies it (verified address; ADMIN_EMAILS or a stored grant), not the column.
-    user: { ...account, role: effectiveRole(account), createdAt: account.createdAt.toISOString() },
+    // The role as the app applies it (verified address; ADMIN_EMAILS with a password set from an emailed
+    // link, or a stored grant), not the column.
+    user: {
+      id: account.id,
+      email: account.email,
+      name: account.name,
+      emailVerified: account.emailVerified,
+      role: effectiveRole(account),
+      createdAt: account.createdAt.toISOString(),
+    },
     balance,
     history: history.items,
     lots: lots.map((lot) => ({

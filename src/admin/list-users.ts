@@ -35,6 +35,7 @@ export async function listUsers(
       name: user.name,
       role: user.role,
       emailVerified: user.emailVerified,
+      passwordSetByEmailAt: user.passwordSetByEmailAt,
       createdAt: user.createdAt,
       balance: creditAccount.balance,
       held: creditAccount.held,
@@ -56,7 +57,8 @@ export async function listUsers(
       id: row.id,
       email: row.email,
       name: row.name,
-      // The role as the app applies it (verified address; ADMIN_EMAILS or a stored grant), not the column.
+      // The role as the app applies it (verified address; ADMIN_EMAILS with a password set from an emailed
+      // link, or a stored grant), not the column.
       role: effectiveRole(row),
       emailVerified: row.emailVerified,
       balance: row.balance ?? 0,

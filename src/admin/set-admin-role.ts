@@ -16,6 +16,12 @@ export type SetAdminRoleResult = {
   /** Whether the account is an admin now under the whole rule (verified address; list or stored role). */
   effective: boolean;
   emailVerified: boolean;
+  /**
+   * Whether the account's password was set through a link emailed to its address. Without it, whoever
+   * chose the password at sign-up may not be the owner of the address: a stored grant still counts (the
+   * operator's own decision), and the CLI says so.
+   */
+  passwordSetByEmail: boolean;
   /** The address is in ADMIN_EMAILS as this process reads it: revoking the stored role does not remove that. */
   inAdminEmails: boolean;
 };
@@ -39,7 +45,13 @@ export async function setAdminRole(
   const storedRole = input.admin ? "admin" : "user";
   return db.transaction(async (tx) => {
     const [account] = await tx
-      .select({ id: user.id, email: user.email, role: user.role, emailVerified: user.emailVerified })
+      .select({
+        id: user.id,
+        email: user.email,
+        role: user.role,
+        emailVerified: user.emailVerified,
+        passwordSetByEmailAt: user.passwordSetByEmailAt,
+      })
       .from(user)
       .where(eq(sql`lower(${user.email})`, email))
       .for("update");
@@ -57,11 +69,9 @@ export async function setAdminRole(
       email: account.email,
       storedRole,
       changed,
-      effective: isAdmin(
-        { email: account.email, emailVerified: account.emailVerified, role: storedRole },
-        emails,
-      ),
+      effective: isAdmin({ ...account, role: storedRole }, emails),
       emailVerified: account.emailVerified,
+      passwordSetByEmail: account.passwordSetByEmailAt != null,
       inAdminEmails: emails.has(email),
     };
   });

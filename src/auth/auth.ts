@@ -6,9 +6,11 @@ import { getAuthSecret } from "@/config/local-secrets";
 import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
+import { sendPasswordLink } from "@/email/send-password-link";
 import { sendVerificationLink } from "@/email/send-verification-email";
 import { logger } from "@/lib/logger";
 import { CLIENT_ADDRESS_HEADER } from "@/server/client-address";
+import { recordPasswordSetByEmail, requireMailboxPasswordForAdmin } from "./admin-mailbox";
 
 function trustedOrigins(): string[] {
   const env = getServerEnv();
@@ -45,19 +47,37 @@ async function giftOnVerifiedEmail(db: Database, user: { id: string; email: stri
  * (every app instance shares the counts), in memory on the embedded database (one process by definition).
  */
 export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite") {
-  return betterAuth({
+  const auth = betterAuth({
     database: drizzleAdapter(db, { provider: "pg", schema }),
     secret: getAuthSecret(),
     baseURL: publicUrl(),
     trustedOrigins: trustedOrigins(),
-    emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128 },
+    emailAndPassword: {
+      enabled: true,
+      minPasswordLength: 8,
+      maxPasswordLength: 128,
+      // "Forgot your password?", and the step that gives an ADMIN_EMAILS address its role
+      // (src/auth/admin-role.ts): a password set from a link emailed to the address.
+      sendResetPassword: ({ user, url }, request) => sendPasswordLink({ user, url, request }),
+      // Whoever had a session before (a stranger who signed up first with the address) is signed out.
+      revokeSessionsOnPasswordReset: true,
+      onPasswordReset: async ({ user }) => {
+        await recordPasswordSetByEmail(db, user.id);
+      },
+    },
     emailVerification: {
       sendOnSignUp: true,
       autoSignInAfterVerification: true,
       // Emailed through SMTP when configured, otherwise written to the server log (src/email).
       sendVerificationEmail: ({ user, url }, request) => sendVerificationLink({ user, url, request }),
-      afterEmailVerification: async (user) => {
+      afterEmailVerification: async (user, request) => {
         await giftOnVerifiedEmail(db, user);
+        await requireMailboxPasswordForAdmin(
+          db,
+          ({ email, redirectTo }) => auth.api.requestPasswordReset({ body: { email, redirectTo } }),
+          user,
+          request,
+        );
       },
     },
     telemetry: { enabled: false },
@@ -80,6 +100,8 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
         // A role granted by hand (`npm run credits -- admin grant`); ADMIN_EMAILS is never copied here but
         // read on every request (src/auth/admin-role.ts). No request may set it: input false.
         role: { type: "string", required: false, defaultValue: "user", input: false },
+        // Set only by onPasswordReset above (src/auth/admin-mailbox.ts); no request may set it.
+        passwordSetByEmailAt: { type: "date", required: false, input: false },
       },
     },
     // No admin plugin: its endpoints under /api/auth/admin/* (set-role, create-user, impersonate-user,
@@ -97,6 +119,7 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
       },
     },
   });
+  return auth;
 }
 
 export type Auth = ReturnType<typeof createAuth>;

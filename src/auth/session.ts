@@ -1,5 +1,5 @@
 import { getConnection } from "@/db/client";
-import { effectiveRole } from "./admin-role";
+import { awaitsAdminPassword, effectiveRole } from "./admin-role";
 import { type Auth, createAuth } from "./auth";
 
 const globalStore = globalThis as { __creditkitAuth?: { auth?: Promise<Auth> } };
@@ -23,6 +23,8 @@ export type SessionUser = {
   /** The effective role (src/auth/admin-role.ts): "admin" only for a verified address. */
   role: "admin" | "user";
   emailVerified: boolean;
+  /** An ADMIN_EMAILS address that gets the role once its password is set from an emailed link. */
+  awaitsAdminPassword: boolean;
 };
 
 /**
@@ -35,6 +37,20 @@ export async function getSessionFromHeaders(headers: Headers): Promise<{ user: S
   const session = await auth.api.getSession({ headers });
   if (!session) return null;
   const { id, email, name, emailVerified } = session.user;
-  const role = effectiveRole({ email, emailVerified, role: session.user.role });
-  return { user: { id, email, name, role, emailVerified } };
+  const account = {
+    email,
+    emailVerified,
+    role: session.user.role,
+    passwordSetByEmailAt: session.user.passwordSetByEmailAt,
+  };
+  return {
+    user: {
+      id,
+      email,
+      name,
+      role: effectiveRole(account),
+      emailVerified,
+      awaitsAdminPassword: awaitsAdminPassword(account),
+    },
+  };
 }

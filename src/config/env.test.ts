@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isLocalUrl, serverConfigurationProblems } from "./env";
+import { adminEmails, isLocalUrl, listenHosts, type ServerEnv, serverConfigurationProblems } from "./env";
 
 const variables = (source: Record<string, string>) =>
   serverConfigurationProblems(source).map((problem) => problem.variable);
@@ -87,6 +87,109 @@ describe("serverConfigurationProblems", () => {
         "STRIPE_WEBHOOK_SECRET",
       ].sort(),
     );
+  });
+});
+
+describe("ADMIN_EMAILS", () => {
+  it("is a comma-separated list of addresses; anything else names the entries that are not addresses", () => {
+    expect(variables({ ADMIN_EMAILS: "boss@example.test" })).toEqual([]);
+    expect(variables({ ADMIN_EMAILS: " boss@example.test , Ops@Example.test," })).toEqual([]);
+    for (const value of ["boss", "a@b.test;c@d.test", "a@b.test c@d.test", "boss@example.test,ops"]) {
+      const problems = serverConfigurationProblems({ ADMIN_EMAILS: value });
+      expect(
+        problems.map((problem) => problem.variable),
+        value,
+      ).toEqual(["ADMIN_EMAILS"]);
+      expect(problems[0]?.message).toContain("separated by commas");
+    }
+    expect(serverConfigurationProblems({ ADMIN_EMAILS: "boss@example.test,ops" })[0]?.message).toContain(
+      '"ops"',
+    );
+  });
+
+  it("is read lower-cased and trimmed", () => {
+    expect([...adminEmails({ ADMIN_EMAILS: " Boss@Example.test ,ops@example.test" } as ServerEnv)]).toEqual([
+      "boss@example.test",
+      "ops@example.test",
+    ]);
+  });
+});
+
+describe("mail settings that would send nothing", () => {
+  const PUBLIC = { BETTER_AUTH_URL: "https://credits.example.com", PAYMENT_PROVIDER: "sandbox" };
+  const FROM = { EMAIL_FROM: "credits@example.com" };
+  it("accepts a whole server setting", () => {
+    expect(variables({ SMTP_URL: "smtp://127.0.0.1:2525", EMAIL_FROM: "credits@example.com" })).toEqual([]);
+    expect(
+      variables({
+        ...PUBLIC,
+        EMAIL_FROM: "credits@example.com",
+        SMTP_HOST: "smtp.example.com",
+        SMTP_USER: "me",
+        SMTP_PASSWORD: "secret",
+        SMTP_PORT: "465",
+        SMTP_SECURE: "true",
+      }),
+    ).toEqual([]);
+    expect(variables({ SMTP_HOST: "smtp.example.com", EMAIL_FROM: "Credits <credits@example.com>" })).toEqual(
+      [],
+    );
+  });
+
+  it("refuses what starts and then sends nothing", () => {
+    // A server without a sender: a guessed no-reply@<host> is refused by most mail servers.
+    expect(variables({ SMTP_HOST: "smtp.example.com" })).toEqual(["EMAIL_FROM"]);
+    expect(variables({ SMTP_URL: "smtp://127.0.0.1:2525" })).toEqual(["EMAIL_FROM"]);
+    expect(variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com" })).toEqual(["EMAIL_FROM"]);
+    // TLS from the first byte, or not, against a port that speaks the other way: the connection hangs.
+    expect(variables({ ...FROM, SMTP_URL: "smtps://me:pw@smtp.example.com:587" })).toEqual(["SMTP_URL"]);
+    expect(variables({ ...FROM, SMTP_URL: "smtp://me:pw@smtp.example.com:465" })).toEqual(["SMTP_URL"]);
+    expect(variables({ ...FROM, SMTP_URL: "smtps://me:pw@smtp.example.com:465" })).toEqual([]);
+    expect(variables({ ...PUBLIC, SMTP_HOST: "smtp.example.com", EMAIL_FROM: "creditkit" })).toEqual([
+      "EMAIL_FROM",
+    ]);
+    // Parts of a server without the server: nothing is sent at all.
+    expect(variables({ SMTP_USER: "me", SMTP_PASSWORD: "secret" })).toEqual(["SMTP_HOST"]);
+    expect(variables({ EMAIL_FROM: "credits@example.com" })).toEqual(["SMTP_URL"]);
+    expect(
+      variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_URL: "smtp://other.example.com" }),
+    ).toEqual(["SMTP_HOST"]);
+    expect(variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_USER: "me" })).toEqual([
+      "SMTP_PASSWORD",
+    ]);
+    expect(variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_PORT: "465" })).toEqual([
+      "SMTP_SECURE",
+    ]);
+    expect(
+      variables({ ...PUBLIC, ...FROM, SMTP_HOST: "smtp.example.com", SMTP_PORT: "587", SMTP_SECURE: "true" }),
+    ).toEqual(["SMTP_SECURE"]);
+  });
+});
+
+describe("where the server listens", () => {
+  const env = (source: Record<string, string>) => {
+    expect(serverConfigurationProblems(source)).toEqual([]);
+    return listenHosts({ PORT: 3000, DATA_DIR: ".data", NODE_ENV: "production", ...source } as ServerEnv);
+  };
+  it("on this machine only for the sandbox nobody asked for; HOST or a configured provider otherwise", () => {
+    expect(env({})).toEqual(["127.0.0.1", "::1"]);
+    expect(env({ HOST: "127.0.0.1" })).toEqual(["127.0.0.1"]);
+    expect(env({ HOST: "::1" })).toEqual(["::1"]);
+    expect(env({ HOST: "localhost" })).toEqual(["localhost"]);
+    expect(env({ PAYMENT_PROVIDER: "sandbox" })).toEqual([undefined]);
+    expect(env({ PAYMENT_PROVIDER: "sandbox", HOST: "0.0.0.0" })).toEqual(["0.0.0.0"]);
+    expect(env(STRIPE)).toEqual([undefined]);
+  });
+
+  it("refuses a HOST other machines can reach while the sandbox runs unasked", () => {
+    for (const host of ["0.0.0.0", "::", "192.168.1.20", "example.com"]) {
+      const problems = serverConfigurationProblems({ HOST: host });
+      expect(
+        problems.map((problem) => problem.variable),
+        host,
+      ).toEqual(["HOST"]);
+      expect(problems[0]?.message).toContain("PAYMENT_PROVIDER=sandbox");
+    }
   });
 });
 

@@ -38,6 +38,12 @@ const optionalIntegerSetting = (bounds: { min: number; max: number }) =>
       return z.NEVER;
     });
 
+/** "a@b.example" or "Name <a@b.example>": one sender address, as nodemailer's `from` takes it. */
+function isMailbox(value: string): boolean {
+  const address = /^[^<>]*<([^<>]+)>$/.exec(value)?.[1] ?? value;
+  return z.email().safeParse(address.trim()).success;
+}
+
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 
 const serverEnvSchema = z.object({
@@ -58,7 +64,18 @@ const serverEnvSchema = z.object({
       .optional(),
   ),
   BETTER_AUTH_URL: optionalString.pipe(httpUrl.optional()),
-  ADMIN_EMAILS: optionalString,
+  // Every entry an address: "boss" or "a@b.test;c@d.test" would otherwise match nobody, silently.
+  ADMIN_EMAILS: optionalString.superRefine((value, ctx) => {
+    const bad = (value ?? "")
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== "" && !z.email().safeParse(entry).success);
+    if (bad.length > 0)
+      ctx.addIssue({
+        code: "custom",
+        message: `must be email addresses separated by commas (e.g. boss@example.com,ops@example.com); not an address: ${bad.map((entry) => JSON.stringify(entry)).join(", ")}`,
+      });
+  }),
   // Proxies whose X-Forwarded-For is believed: a hop count ("1") or addresses/CIDRs (src/server/client-address.ts).
   TRUST_PROXY: optionalString.superRefine((value, ctx) => {
     try {
@@ -76,7 +93,15 @@ const serverEnvSchema = z.object({
   SMTP_USER: optionalString,
   SMTP_PASSWORD: optionalString,
   SMTP_SECURE: optionalString.pipe(z.enum(["true", "false"]).optional()),
-  EMAIL_FROM: optionalString,
+  // An address, or a display name with the address in angle brackets; a bare name is refused by mail servers.
+  EMAIL_FROM: optionalString.superRefine((value, ctx) => {
+    if (value !== undefined && !isMailbox(value))
+      ctx.addIssue({
+        code: "custom",
+        message:
+          'must be one email address, optionally with a name: "credits@example.com" or "Credits <credits@example.com>"',
+      });
+  }),
   PAYMENT_PROVIDER: optionalString.pipe(
     z.enum(["stripe", "sandbox"], { error: 'must be "stripe" or "sandbox" (or unset)' }).optional(),
   ),
@@ -247,7 +272,117 @@ export function serverConfigurationProblems(source: EnvSource = process.env): Co
       });
     }
   }
+  if (implicitSandbox(env) && env.HOST && !isLoopbackHost(env.HOST)) {
+    found.push({
+      variable: "HOST",
+      message: `is ${env.HOST}, an address other machines can reach, but no payment provider is configured, and the payment sandbox gives credits away for the test card to anyone who can reach it: leave HOST unset (the sandbox listens on this machine only), set ${STRIPE_SETTINGS.join(", ")} to take payments with Stripe, or PAYMENT_PROVIDER=sandbox to serve the sandbox to others on purpose`,
+    });
+  }
+  // A malformed value was read as unset above: it is reported once, as malformed, not also as missing.
+  found.push(...mailProblems(env).filter((problem) => !bad.has(problem.variable)));
   return found;
+}
+
+/**
+ * The zero-configuration sandbox: no PAYMENT_PROVIDER and no Stripe keys. Nobody asked for it, so it must
+ * not be reachable by anyone but the person at this machine (see listenHosts()).
+ */
+function implicitSandbox(env: ServerEnv): boolean {
+  return !env.PAYMENT_PROVIDER && !STRIPE_SETTINGS.some((name) => env[name]);
+}
+
+/** localhost, 127.0.0.0/8 and ::1: listening there, only this machine can connect. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1");
+  return name === "localhost" || name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+/**
+ * The addresses the server listens on: HOST when set; the loopback addresses (IPv4 and IPv6) for the
+ * zero-configuration sandbox, which must not take test-card "payments" from other machines on the
+ * network; otherwise every interface (`undefined`), like `next start`.
+ */
+export function listenHosts(env: ServerEnv = getServerEnv()): (string | undefined)[] {
+  if (env.HOST) return [env.HOST];
+  if (implicitSandbox(env)) return ["127.0.0.1", "::1"];
+  return [undefined];
+}
+
+const SMTP_PARTS = ["SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_SECURE"] as const;
+
+/**
+ * Mail settings that would start and then send nothing, each a silent failure at the first sign-up:
+ * parts of an SMTP server without its host (no mail is sent at all, links go to the log), two servers
+ * at once, a login without its password (or the reverse), TLS settings that cannot talk to the port
+ * (the connection hangs until it times out), a sender without a server, or a server without a sender
+ * (a guessed no-reply@<app host> is refused by most mail servers, or filed as spam).
+ */
+function mailProblems(env: ServerEnv): ConfigurationProblem[] {
+  const problems: ConfigurationProblem[] = [];
+  const configured = Boolean(env.SMTP_URL || env.SMTP_HOST);
+  const parts = SMTP_PARTS.filter((name) => env[name] !== undefined);
+  if (env.SMTP_URL && env.SMTP_HOST) {
+    problems.push({
+      variable: "SMTP_HOST",
+      message: "set together with SMTP_URL; set one of them (SMTP_URL carries the whole server setting)",
+    });
+  } else if (env.SMTP_URL && parts.length > 0) {
+    problems.push({
+      variable: parts.join(", "),
+      message: "ignored when SMTP_URL is set; put them in SMTP_URL or set SMTP_HOST instead",
+    });
+  } else if (!configured && parts.length > 0) {
+    problems.push({
+      variable: "SMTP_HOST",
+      message: `required when ${parts.join(", ")} ${parts.length === 1 ? "is" : "are"} set; without it no email is sent at all`,
+    });
+  }
+  if (env.SMTP_HOST && !env.SMTP_URL) {
+    if (env.SMTP_USER && !env.SMTP_PASSWORD)
+      problems.push({ variable: "SMTP_PASSWORD", message: "required when SMTP_USER is set" });
+    if (env.SMTP_PASSWORD && !env.SMTP_USER)
+      problems.push({ variable: "SMTP_USER", message: "required when SMTP_PASSWORD is set" });
+    const secure = env.SMTP_SECURE === "true";
+    if (secure && (env.SMTP_PORT === 587 || env.SMTP_PORT === 25))
+      problems.push({
+        variable: "SMTP_SECURE",
+        message: `is true (TLS from the first byte) but SMTP_PORT ${env.SMTP_PORT} speaks plain SMTP and upgrades with STARTTLS: set SMTP_SECURE=false, or SMTP_PORT=465`,
+      });
+    if (!secure && env.SMTP_PORT === 465)
+      problems.push({
+        variable: "SMTP_SECURE",
+        message: "must be true with SMTP_PORT=465 (TLS from the first byte); otherwise the connection hangs",
+      });
+  }
+  if (!configured && env.EMAIL_FROM)
+    problems.push({
+      variable: "SMTP_URL",
+      message: "or SMTP_HOST is required when EMAIL_FROM is set; without a mail server no email is sent",
+    });
+  if (configured && !env.EMAIL_FROM)
+    problems.push({
+      variable: "EMAIL_FROM",
+      message:
+        "required with SMTP: the sender address your mail server accepts (e.g. credits@example.com); a guessed one such as no-reply@<app host> is refused or filed as spam by most servers",
+    });
+  if (env.SMTP_URL) {
+    // The scheme says whether TLS starts at once; a port that speaks the other way hangs until the timeout.
+    const url = new URL(env.SMTP_URL);
+    if (url.protocol === "smtps:" && (url.port === "587" || url.port === "25"))
+      problems.push({
+        variable: "SMTP_URL",
+        message: `smtps:// starts TLS at once, but port ${url.port} speaks plain SMTP first: use smtp:// (STARTTLS) with it, or port 465`,
+      });
+    if (url.protocol === "smtp:" && url.port === "465")
+      problems.push({
+        variable: "SMTP_URL",
+        message: "port 465 expects TLS from the first byte: use smtps:// with it",
+      });
+  }
+  return problems;
 }
 
 export function adminEmails(env: ServerEnv = getServerEnv()): Set<string> {

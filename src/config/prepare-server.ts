@@ -49,10 +49,20 @@ export async function prepareServerOrExit(): Promise<void> {
  * trace), anything else with its message.
  */
 export function startupFailureMessage(error: unknown): string {
-  if (error instanceof ConfigurationError) {
+  // By its code, not its class: under `npm start` the configuration and database modules exist twice
+  // (scripts/server.mjs's copy and Next.js's bundle), and either may report what the other threw.
+  const problems =
+    error instanceof ConfigurationError
+      ? error.problems
+      : (error as { code?: unknown } | null)?.code === "invalid_configuration"
+        ? (error as { problems?: unknown }).problems
+        : undefined;
+  if (Array.isArray(problems)) {
     return [
       "creditkit cannot start: the configuration is invalid.",
-      ...error.problems.map((problem) => `  ${problem.variable}: ${problem.message}`),
+      ...(problems as ConfigurationError["problems"]).map(
+        (problem) => `  ${problem.variable}: ${problem.message}`,
+      ),
       "Set these in the environment or in .env.local (env.example lists every variable).",
     ].join("\n");
   }

@@ -19,8 +19,9 @@ export function isMailConfigured(env: ServerEnv = getServerEnv()): boolean {
 }
 
 /**
- * The sender: EMAIL_FROM, or `no-reply@<host of BETTER_AUTH_URL>` (the app's own domain is the one most
- * mail servers accept as a sender without further setup).
+ * The sender: EMAIL_FROM, which the configuration check requires whenever SMTP is configured (a guessed
+ * sender is refused by most mail servers, and the sign-up would then look fine while nothing arrives).
+ * The fallback only serves a process that skipped that check (a test calling sendEmail directly).
  */
 export function emailFrom(env: ServerEnv = getServerEnv()): string {
   if (env.EMAIL_FROM) return env.EMAIL_FROM;

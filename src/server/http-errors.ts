@@ -170,6 +170,24 @@ function isDatabaseUnreachable(error: unknown): boolean {
   return false;
 }
 
+/**
+ * The app's own failure (a CreditsError) recognised by its literal `code`, not by `instanceof`: `npm start`
+ * loads the service routes as a second copy of these modules beside Next.js's bundle (scripts/server.mjs),
+ * and what one copy throws from a shared object (the rate limiters on globalThis, src/server/rate-limit.ts)
+ * is an instance of the other copy's class. A class check failed there and a 429 became a 500.
+ * Recognised: an instance of this copy's CreditsError, or any error carrying one of the codes of
+ * STATUS_BY_CODE together with CreditsError's `context` object (database errors carry SQLSTATEs and Node's
+ * socket errors E… codes, never these).
+ */
+export function codedError(error: unknown): { code: string; message: string } | undefined {
+  if (error instanceof CreditsError) return { code: error.code, message: error.message };
+  if (!error || typeof error !== "object") return undefined;
+  const { code, message, context } = error as { code?: unknown; message?: unknown; context?: unknown };
+  if (typeof code !== "string" || !Object.hasOwn(STATUS_BY_CODE, code)) return undefined;
+  if (!context || typeof context !== "object" || typeof message !== "string") return undefined;
+  return { code, message };
+}
+
 export type ClassifiedError = { status: number; code: string; message: string; retryable: boolean };
 
 /**
@@ -178,9 +196,10 @@ export type ClassifiedError = { status: number; code: string; message: string; r
  * retry of the same request can succeed (503s, 502 from the payment provider, 429).
  */
 export function classifyError(error: unknown): ClassifiedError {
-  if (error instanceof CreditsError) {
-    const status = STATUS_BY_CODE[error.code] ?? 400;
-    return { status, code: error.code, message: error.message, retryable: RETRYABLE.has(error.code) };
+  const coded = codedError(error);
+  if (coded) {
+    const status = STATUS_BY_CODE[coded.code] ?? 400;
+    return { status, code: coded.code, message: coded.message, retryable: RETRYABLE.has(coded.code) };
   }
   if (isClientDisconnect(error)) {
     // 499 as nginx logs it: nobody receives this answer, and the operator needs no alert for it.
@@ -207,7 +226,10 @@ const RETRY_AFTER_SECONDS: Record<string, number> = { database_busy: 1, database
 
 export function errorResponse(error: unknown, context: Record<string, unknown> = {}): Response {
   const classified = classifyError(error);
-  const ownRetryAfter = (error as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  const ownRetryAfter =
+    error && typeof error === "object"
+      ? (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
+      : undefined;
   const retryAfter = typeof ownRetryAfter === "number" ? ownRetryAfter : RETRY_AFTER_SECONDS[classified.code];
   if (classified.code === "client_closed_request")
     logger.info({ ...context, code: classified.code }, "client closed the connection");

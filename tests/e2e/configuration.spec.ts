@@ -144,3 +144,45 @@ test("with no opt-in and a local URL there is no banner: the newcomer's sandbox 
   await expect(page.getByRole("banner").first()).toBeVisible();
   await expect(page.getByTestId("sandbox-banner")).toHaveCount(0);
 });
+
+/** An IPv4 address of this machine that other machines on its network could connect to, if it has one. */
+function networkAddress(): string | undefined {
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .find((address) => address && address.family === "IPv4" && !address.internal)?.address;
+}
+
+/** Whether a TCP connection to host:port is accepted. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.setTimeout(3_000);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+test("with nothing configured the server listens on this machine only, not on its network address", async () => {
+  const address = networkAddress();
+  test.skip(!address, "this machine has no network address besides loopback");
+  const port = await closedPort();
+  // HOST unset (startServerProcess sets 127.0.0.1 unless told otherwise): the newcomer's npm start.
+  const server = await startServerProcess({
+    port,
+    env: { PORT: String(port), DATA_DIR: tempDir(), HOST: undefined },
+  });
+  try {
+    expect(server.output()).toContain("this machine only");
+    expect(await accepts("127.0.0.1", port)).toBe(true);
+    expect(await accepts(address as string, port), `connected from ${address}`).toBe(false);
+  } finally {
+    await server.stop();
+  }
+});

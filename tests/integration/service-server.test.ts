@@ -5,7 +5,7 @@ import net from "node:net";
 import path from "node:path";
 import { getRequestListener } from "@hono/node-server";
 import { sql } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { executePrepared, sqlRows } from "../../src/credits/sql-rows";
@@ -325,5 +325,61 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
       "GET /api/v1/users/u1/consume",
       "GET /en/settings/credits",
     ]);
+  });
+});
+
+describe("a failure thrown by the other copy of the modules, as under npm start", () => {
+  // scripts/server.mjs loads the service routes as a second copy of src/ beside Next.js's bundle; what
+  // is one per process (the database connection, the rate limiters) lives on globalThis, so one copy
+  // throws errors of its own classes into the other. vi.resetModules() gives the test two such copies.
+  let database: TestDatabase;
+  let server: http.Server | undefined;
+  const previousLimit = process.env.RATE_LIMIT_API_PER_MINUTE;
+  beforeAll(async () => {
+    database = await createTestDatabase("pglite");
+  });
+  afterAll(async () => {
+    process.env.RATE_LIMIT_API_PER_MINUTE = previousLimit;
+    vi.resetModules();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await database?.close();
+  });
+
+  it("a rate limit reached through limiters the other copy built answers 429 with Retry-After, not 500", async () => {
+    process.env.RATE_LIMIT_API_PER_MINUTE = "1";
+    vi.resetModules();
+    // The copy that serves first (Next.js's, for a browser's purchase) builds the shared limiters.
+    const firstCopy = await import("../../src/server/rate-limit");
+    (await import("../../src/db/client")).useDatabaseConnection(database);
+    const userId = await seedUser(database.db);
+    const { key, apiKey: created } = await createApiKey(database.db, "two-copies", OPERATOR);
+    await firstCopy.limitApiKey(created.id);
+
+    vi.resetModules();
+    const serviceCopy = await import("../../src/server/service-app");
+    const app = serviceCopy.createServiceApp((_incoming, outgoing) => outgoing.writeHead(418).end());
+    const handle = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+    server = http.createServer((incoming, outgoing) => handle(incoming, outgoing));
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const response = await fetch(`${origin}/api/v1/users/${userId}/balance`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(response.status).toBe(429);
+    expect(await response.json()).toMatchObject({ error: { code: "rate_limited", retryable: true } });
+    expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  it("a configuration error from the other copy is still printed as the list of bad variables", async () => {
+    vi.resetModules();
+    const otherCopy = await import("../../src/config/env");
+    vi.resetModules();
+    const { startupFailureMessage } = await import("../../src/config/prepare-server");
+    const message = startupFailureMessage(
+      new otherCopy.ConfigurationError([{ variable: "LOG_LEVEL", message: "must be one of …" }]),
+    );
+    expect(message).toContain("the configuration is invalid");
+    expect(message).toContain("  LOG_LEVEL: must be one of …");
   });
 });

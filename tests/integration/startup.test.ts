@@ -86,6 +86,36 @@ describe("npm start refuses a bad configuration before it listens", { timeout: 1
     expectRefusedToStart(result, "STRIPE_SECRET_KEY: required with PAYMENT_PROVIDER=stripe");
   });
 
+  it("a LOG_LEVEL pino does not know, in the same one message (no stack trace from the logger)", async () => {
+    const result = await runStart({ DATA_DIR: tempDir(), LOG_LEVEL: "loud" });
+    expectRefusedToStart(result, "LOG_LEVEL");
+  });
+
+  it("the zero-configuration sandbox asked to listen on an address other machines reach", async () => {
+    const result = await runStart({ DATA_DIR: tempDir(), HOST: "0.0.0.0" });
+    expectRefusedToStart(result, "HOST: is 0.0.0.0", "PAYMENT_PROVIDER=sandbox");
+  });
+
+  it("ADMIN_EMAILS that is not a comma-separated list of addresses", async () => {
+    const result = await runStart({
+      DATA_DIR: tempDir(),
+      ADMIN_EMAILS: "boss@example.test;ops@example.test",
+    });
+    expectRefusedToStart(result, "ADMIN_EMAILS: must be email addresses separated by commas");
+  });
+
+  it("mail settings that would send nothing", async () => {
+    const result = await runStart({
+      DATA_DIR: tempDir(),
+      SMTP_USER: "mailer",
+      SMTP_PASSWORD: "secret",
+      SMTP_PORT: "587",
+    });
+    expectRefusedToStart(result, "SMTP_HOST: required when SMTP_PORT, SMTP_USER, SMTP_PASSWORD are set");
+    const noSender = await runStart({ DATA_DIR: tempDir(), SMTP_HOST: "smtp.example.test" });
+    expectRefusedToStart(noSender, "EMAIL_FROM: required with SMTP");
+  });
+
   it.skipIf(!testDatabaseUrl())("a DATABASE_URL naming a database that does not exist", async () => {
     const url = new URL(testDatabaseUrl() ?? "");
     url.pathname = `/creditkit_missing_${process.pid}`;

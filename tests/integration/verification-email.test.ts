@@ -82,6 +82,26 @@ describe("verification emails are sent through SMTP", () => {
     expect(linkIn(email.text)).toContain(encodeURIComponent("/zh/settings/credits"));
   });
 
+  it("a set-password link asked for is emailed too, in the language of the page it leads to", async () => {
+    await signUp("forgetful@example.test", "王芳");
+    const asked = await authPost(
+      appRequest("/api/auth/request-password-reset", {
+        json: { email: "forgetful@example.test", redirectTo: "/zh/reset-password" },
+      }),
+    );
+    expect(asked.status).toBe(200);
+    const email = await vi.waitFor(() => {
+      const found = smtp.messages.find(
+        (message) =>
+          message.to.includes("forgetful@example.test") && message.subject === "设置你的 creditkit 密码",
+      );
+      if (!found) throw new Error("no set-password email yet");
+      return found;
+    });
+    expect(email.text).toContain("王芳，你好：");
+    expect(email.text).toMatch(/\/api\/auth\/reset-password\/\S+callbackURL=%2Fzh%2Freset-password/);
+  });
+
   it("a mail server that refuses the message is logged at error level and the sign-up still succeeds", async () => {
     const errors = vi.spyOn(logger, "error");
     smtp.setMode("reject");

@@ -143,6 +143,16 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
         />
       </Field>
 
+      {isSignUp ? null : (
+        <Link
+          href="/reset-password"
+          className="-mt-2 self-end text-muted-foreground text-sm underline-offset-4 hover:text-foreground hover:underline"
+          data-testid="forgot-password"
+        >
+          {t("forgotPassword")}
+        </Link>
+      )}
+
       <Button
         type="submit"
         size="lg"

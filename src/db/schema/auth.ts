@@ -13,6 +13,10 @@ export const user = pgTable("user", {
   banned: boolean().default(false),
   banReason: text(),
   banExpires: timestamp({ withTimezone: true }),
+  // When the password was last set through a link emailed to the address (a password reset): proof that
+  // whoever knows the password also reads the mailbox. ADMIN_EMAILS grants the role only with it
+  // (src/auth/admin-role.ts): a password chosen at sign-up may be a stranger's who signed up first.
+  passwordSetByEmailAt: timestamp({ withTimezone: true }),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });

@@ -23,3 +23,28 @@ export async function verificationLinkFor(email: string): Promise<string> {
     .toBeDefined();
   return link as string;
 }
+
+/**
+ * The newest set-password link (Better Auth's password-reset link) sent to `email`, waiting for it to
+ * arrive: the app mails one when an ADMIN_EMAILS address is verified, and on "Forgot your password?".
+ */
+export async function passwordLinkFor(email: string): Promise<string> {
+  const inbox = process.env.E2E_INBOX_URL;
+  if (!inbox) throw new Error("E2E_INBOX_URL is not set: run the tests through playwright.config.ts");
+  let link: string | undefined;
+  await expect
+    .poll(
+      async () => {
+        const response = await fetch(`${inbox}/messages?to=${encodeURIComponent(email)}`);
+        const messages = (await response.json()) as InboxMessage[];
+        link = messages
+          .map((message) => message.text.match(/https?:\/\/\S+\/api\/auth\/reset-password\/\S+/)?.[0])
+          .filter(Boolean)
+          .at(-1);
+        return link;
+      },
+      { message: `a set-password email to ${email}`, timeout: 15_000 },
+    )
+    .toBeDefined();
+  return link as string;
+}

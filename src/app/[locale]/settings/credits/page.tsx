@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import { requireSession } from "@/components/auth/require-session";
+import { AdminPasswordNotice } from "@/components/credits/admin-password-notice";
 import { BalanceCard } from "@/components/credits/balance-card";
 import { BuyPackages } from "@/components/credits/buy-packages";
 import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
@@ -46,6 +47,9 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
             giftCredits={getServerEnv().SIGNUP_GIFT_CREDITS}
           />
         )}
+        {emailVerified && session.user.awaitsAdminPassword ? (
+          <AdminPasswordNotice email={session.user.email} />
+        ) : null}
         <BalanceCard initialBalance={balance} />
         <ExpiringCreditsCard initialData={expiring} />
       </div>

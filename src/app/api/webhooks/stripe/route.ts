@@ -1,9 +1,8 @@
 import { getDb } from "@/db/client";
 import { webhookSigningSecret } from "@/payment/payment-config";
-import { WebhookSignatureError } from "@/payment/types";
 import { processVerifiedEvent } from "@/payment/webhooks/process-webhook-event";
 import { verifyWebhook } from "@/payment/webhooks/receive-webhook";
-import { classifyError, errorResponse, jsonError } from "@/server/http-errors";
+import { classifyError, codedError, errorResponse, jsonError } from "@/server/http-errors";
 import { jsonResponse } from "@/server/json-response";
 import { readTextBody } from "@/server/request";
 
@@ -32,7 +31,9 @@ export async function POST(request: Request): Promise<Response> {
   try {
     event = verifyWebhook(rawBody, request.headers.get("stripe-signature"), webhookSigningSecret());
   } catch (error) {
-    if (error instanceof WebhookSignatureError) return jsonError(400, error.code, error.message);
+    // By its code, not its class: the error may come from another copy of the payment modules (`npm start`).
+    const coded = codedError(error);
+    if (coded?.code === "invalid_signature") return jsonError(400, coded.code, coded.message);
     return errorResponse(error, { path: "/api/webhooks/stripe" });
   }
   try {

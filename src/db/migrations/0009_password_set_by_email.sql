@@ -1,0 +1,1 @@
+ALTER TABLE "user" ADD COLUMN "password_set_by_email_at" timestamp with time zone;
