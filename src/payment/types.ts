@@ -48,3 +48,15 @@ export class WebhookSignatureError extends CreditsError<"invalid_signature"> {
     super("invalid_signature", message, { cause });
   }
 }
+
+/**
+ * A verified event carries a value this code does not know how to apply (a dispute or refund status from a
+ * newer API version or a new network process). Guessing could give or take credits wrongly, and
+ * acknowledging it would hide it: the event fails, is stored as a failed webhook (Admin → Failed webhooks,
+ * counted by `verify`), and the sender keeps retrying, so it applies once the code knows the value.
+ */
+export class UnknownEventValueError extends CreditsError<"unknown_event_value"> {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super("unknown_event_value", message, { context });
+  }
+}
