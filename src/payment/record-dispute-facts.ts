@@ -1,9 +1,5 @@
 import { eq } from "drizzle-orm";
-import {
-  type DisputeRecord,
-  disputedAmount,
-  isNewerDisputeFact,
-} from "@/credits/purchase-clawback-rules";
+import { type DisputeRecord, disputedAmount, isNewerDisputeFact } from "@/credits/purchase-clawback-rules";
 import { creditDispute } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { type PurchaseRow, updatePurchase } from "./webhooks/purchase-lookup";
@@ -47,7 +43,11 @@ export async function recordDisputeFact(
       statusAt: fact.at,
     });
   } else if (
-    isNewerDisputeFact(fact, { status: existing.status, eventType: existing.eventType, at: existing.statusAt })
+    isNewerDisputeFact(fact, {
+      status: existing.status,
+      eventType: existing.eventType,
+      at: existing.statusAt,
+    })
   ) {
     await tx
       .update(creditDispute)
@@ -67,7 +67,11 @@ export async function recordDisputeFact(
     ...(isNewerDisputeFact(
       fact,
       purchase.disputeStatus && purchase.disputeEventType && purchase.disputeEventAt
-        ? { status: purchase.disputeStatus, eventType: purchase.disputeEventType, at: purchase.disputeEventAt }
+        ? {
+            status: purchase.disputeStatus,
+            eventType: purchase.disputeEventType,
+            at: purchase.disputeEventAt,
+          }
         : null,
     )
       ? { disputeStatus: fact.status, disputeEventType: fact.eventType, disputeEventAt: fact.at }

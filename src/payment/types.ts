@@ -23,11 +23,28 @@ export type CreatePaymentIntentRequest = {
 
 export type CreatedPaymentIntent = { id: string; clientSecret: string };
 
+/** PaymentIntent statuses Stripe lets a merchant cancel (https://docs.stripe.com/api/payment_intents/cancel). */
+export const CANCELABLE_PAYMENT_INTENT_STATUSES: ReadonlySet<string> = new Set([
+  "requires_payment_method",
+  "requires_confirmation",
+  "requires_action",
+  "requires_capture",
+]);
+
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
   createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent>;
   /** Succeeded PaymentIntents created since a time, Stripe-shaped: what `reconcile` checks against the ledger. */
   listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent>;
+  /** One PaymentIntent as the provider has it now, Stripe-shaped; undefined when the provider has none. */
+  retrievePaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent | undefined>;
+  /**
+   * Cancels a PaymentIntent nobody is paying any more (reason `abandoned`), so it can no longer be paid.
+   * Returns the PaymentIntent as it is afterwards: `canceled`, or, when it could not be canceled, its
+   * current state (`succeeded`: the customer paid after all; `processing`: a payment is under way).
+   * Canceling one that is already canceled answers it as it is. Errors: PaymentProviderUnavailableError.
+   */
+  cancelPaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent>;
   /** Asks the provider to refund; the ledger changes only when the refund's event arrives. */
   refundPayment(request: {
     paymentIntentId: string;
