@@ -4,15 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { clawBackCredits } from "../../src/credits/claw-back-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
+import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { creditLot, sandboxPaymentIntent } from "../../src/db/schema";
 import { runPaymentMaintenance } from "../../src/jobs/run-payment-maintenance";
+import { runSweep } from "../../src/jobs/run-sweep";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { processWebhookEvent } from "../../src/payment/webhooks/process-webhook-event";
 import { seedUser } from "../support/seed";
-import { disputeObject, paymentIntentObject, testId } from "../support/stripe-events";
+import { chargeObject, disputeObject, paymentIntentObject, testId } from "../support/stripe-events";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
 const PRICE = 3999;
@@ -82,7 +84,7 @@ describe.each(databaseKinds())("verify: purchase credits on %s", (kind) => {
         }),
         at,
       );
-    return { userId, purchaseId: created.purchaseId, paymentIntentId: pi, t0, dispute };
+    return { userId, purchaseId: created.purchaseId, paymentIntentId: pi, t0, dispute, send };
   }
 
   it("flags a refund that took a purchase's expired credits again", async () => {
@@ -141,6 +143,39 @@ describe.each(databaseKinds())("verify: purchase credits on %s", (kind) => {
     );
     await p.dispute("charge.dispute.closed", "won", p.t0 + 20);
     // The merchant keeps the money: the debt for the 300 spent credits is cancelled; the 200 had expired.
+    expect(await getBalance(database.db, p.userId)).toEqual({ balance: 0, held: 0, available: 0, debt: 0 });
+    expect(await checksOf(p.userId)).toEqual([]);
+  });
+
+  it("cancels the debt a refund left for held credits once they expire unused", async () => {
+    const p = await paidPurchase(3600);
+    const hold = await createHold(database.db, {
+      userId: p.userId,
+      amount: 500,
+      description: "job",
+      idempotencyKey: "hold",
+    });
+    if (!hold.ok) throw new Error("hold refused");
+    // Refunded in full while every credit is reserved: nothing can be taken, the customer owes 500.
+    await p.send(
+      "charge.refunded",
+      chargeObject({
+        id: `ch_${p.paymentIntentId}`,
+        amount: PRICE,
+        currency: "usd",
+        payment_intent: p.paymentIntentId,
+        amount_refunded: PRICE,
+      }),
+      p.t0 + 10,
+    );
+    expect(await getBalance(database.db, p.userId)).toMatchObject({ balance: 500, held: 500, debt: 500 });
+    // The purchase's lot expires with the hold's credits in it: they were never used.
+    await database.db.execute(
+      sql`UPDATE credit_lot SET expires_at = clock_timestamp() WHERE purchase_id = ${p.purchaseId}`,
+    );
+
+    await runSweep(database.db);
+
     expect(await getBalance(database.db, p.userId)).toEqual({ balance: 0, held: 0, available: 0, debt: 0 });
     expect(await checksOf(p.userId)).toEqual([]);
   });
