@@ -7,8 +7,29 @@
 
 /** Refund statuses under which the money is on its way back to the customer, or there already. */
 const ACTIVE_REFUND_STATUSES = new Set(["pending", "requires_action", "succeeded"]);
+/** Refund statuses under which the money went back to the merchant: the refund no longer counts. */
+const FAILED_REFUND_STATUSES = new Set(["failed", "canceled"]);
 
-export type RefundFact = { amount: number; status: string; statusAt: Date };
+/**
+ * Whether this code knows a refund status (Stripe API 2026-10-28). An unknown one decides nothing: the
+ * event carrying it is failed so that an operator sees it, rather than acknowledged and forgotten.
+ */
+export function isKnownRefundStatus(status: string): boolean {
+  return ACTIVE_REFUND_STATUSES.has(status) || FAILED_REFUND_STATUSES.has(status);
+}
+
+/**
+ * One refund's newest known facts: its amount and status, the event time of that status, the refund's
+ * own `created` time (null when unknown) and the earliest event time it was reported failed (null while
+ * it has not failed).
+ */
+export type RefundFact = {
+  amount: number;
+  status: string;
+  statusAt: Date;
+  refundCreatedAt: Date | null;
+  failedAt: Date | null;
+};
 
 /**
  * The refunded amount of a purchase, in minor units, from
@@ -16,11 +37,13 @@ export type RefundFact = { amount: number; status: string; statusAt: Date };
  * - each refund's newest status (`charge.refund.updated`, `refund.created|updated|failed`).
  *
  * A refund that fails after it was issued (status `failed`, or `canceled`) gives the money back to the
- * merchant, so it must give the credits back. The charge's figure is taken to count the refunds that had not
- * failed at its event's time (Stripe's charge shows its current `amount_refunded`, and a failed refund's
- * amount can be refunded again); a refund that failed at or after that time is therefore subtracted from it.
- * Refunds known one by one count in full while active, so the larger of the two views is taken, and the
- * result is kept within 0 and the price.
+ * merchant, so it must give the credits back. Stripe's charge figure counts the refunds that had not failed
+ * when it was taken (the charge's `amount_refunded` drops when a refund fails, and the failed amount can be
+ * refunded again). So a failed refund is subtracted only from a figure that could include it: one taken at
+ * or after the refund was created and before its failure was known. A figure taken at the second of the
+ * failure or later already left it out: a charge.refunded event comes from a new refund, made after the
+ * failure it may follow within the same second. Refunds known one by one count in full while active, so
+ * the larger of the two views is taken, and the result is kept within 0 and the price.
  */
 export function refundedAmount(input: {
   price: number;
@@ -29,14 +52,25 @@ export function refundedAmount(input: {
   refunds: readonly RefundFact[];
 }): number {
   let active = 0;
-  let failedSinceChargeFigure = 0;
+  let failedButCounted = 0;
+  const figureAt = input.chargeRefundedAt;
   for (const refund of input.refunds) {
-    if (ACTIVE_REFUND_STATUSES.has(refund.status)) active += refund.amount;
-    else if (input.chargeRefundedAt === null || refund.statusAt >= input.chargeRefundedAt)
-      failedSinceChargeFigure += refund.amount;
+    if (ACTIVE_REFUND_STATUSES.has(refund.status)) {
+      active += refund.amount;
+      continue;
+    }
+    if (figureAt === null) continue;
+    const failedAt = refund.failedAt ?? refund.statusAt;
+    const createdBefore = refund.refundCreatedAt === null || refund.refundCreatedAt <= figureAt;
+    if (createdBefore && figureAt < failedAt) failedButCounted += refund.amount;
   }
-  const fromCharge = input.chargeAmountRefunded - failedSinceChargeFigure;
+  const fromCharge = input.chargeAmountRefunded - failedButCounted;
   return Math.min(input.price, Math.max(0, active, fromCharge));
+}
+
+/** True for a status under which a refund no longer counts (the money went back to the merchant). */
+export function isFailedRefundStatus(status: string): boolean {
+  return FAILED_REFUND_STATUSES.has(status);
 }
 
 /** The order of two statuses of one refund reported at the same second: a failure comes after success. */
@@ -66,6 +100,11 @@ const FUNDS_NOT_WITHDRAWN_STATUSES = new Set([
   "warning_under_review",
   "warning_closed",
 ]);
+/** Whether this code knows a dispute status; an unknown one fails its event (see isKnownRefundStatus). */
+export function isKnownDisputeStatus(status: string): boolean {
+  return FUNDS_WITHDRAWN_STATUSES.has(status) || FUNDS_NOT_WITHDRAWN_STATUSES.has(status);
+}
+
 const TERMINAL_DISPUTE_STATUSES = new Set(["won", "lost", "prevented", "warning_closed"]);
 
 /**
@@ -112,17 +151,39 @@ export function isNewerDisputeFact(candidate: DisputeFact, current: DisputeFact 
   return false;
 }
 
+/** One dispute's newest fact with its disputed amount (minor units), as kept per dispute id. */
+export type DisputeRecord = DisputeFact & { amount: number };
+
 /**
- * How many of a purchase's credits the customer may keep no longer: the refunded share of the price
- * (rounded down, so a customer is never charged credits for a refund they did not get), or all of it
- * while a dispute has withdrawn the funds.
+ * The money disputes have withdrawn, in minor units: the sum of the amounts of the disputes whose newest
+ * fact has the funds withdrawn. Each dispute of a charge (an inquiry, then a chargeback under another id)
+ * is judged by its own newest fact, so one dispute's closing never hides another's withdrawal.
+ */
+export function disputedAmount(disputes: readonly DisputeRecord[]): number {
+  let total = 0;
+  for (const dispute of disputes) {
+    if (disputeFundsWithdrawn(dispute.status, dispute.eventType)) total += dispute.amount;
+  }
+  return total;
+}
+
+/**
+ * How many of a purchase's credits the customer may keep no longer: the share of the price that went back
+ * to the customer, by refunds and by disputes that withdrew the funds (together at most the price),
+ * rounded down, so a customer is never charged credits for money they did not get back.
+ *
+ * Capped at the purchase's credits less those that expired unused from the purchase's own lots (its lot
+ * and the lots reinstatements gave back): expired credits have already left the account, so taking them
+ * again, from other purchases' credits or as debt, would take them twice.
  */
 export function clawbackTarget(purchase: {
   credits: number;
   amount: number;
   amountRefunded: number;
-  disputed: boolean;
+  amountDisputed: number;
+  expiredUnused: number;
 }): number {
-  if (purchase.disputed) return purchase.credits;
-  return Math.floor((purchase.credits * purchase.amountRefunded) / purchase.amount);
+  const gone = Math.min(purchase.amount, purchase.amountRefunded + purchase.amountDisputed);
+  const implied = Math.floor((purchase.credits * gone) / purchase.amount);
+  return Math.max(0, Math.min(implied, purchase.credits - purchase.expiredUnused));
 }

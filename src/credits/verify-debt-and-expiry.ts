@@ -55,6 +55,9 @@ export async function checkNoEntryAfterExpiry(db: DatabaseOrTransaction): Promis
           SELECT e.id, e.type FROM credit_entry e
           WHERE e.user_id = l.user_id AND e.id > coalesce(l.grant_entry_id, 0)
             AND e.created_at >= l.expires_at AND e.type <> 'expire'
+            -- A dispute reversal past its expiry repays debt from its own lot before the rest expires.
+            AND NOT (e.type = 'debt_repayment' AND l.source = 'dispute_reversal'
+                     AND e.idempotency_key = (SELECT g.idempotency_key FROM credit_entry g WHERE g.id = l.grant_entry_id) || ':debt-repayment')
           ORDER BY e.id LIMIT 1) first
         WHERE l.expires_at IS NOT NULL AND l.expires_at <= (SELECT at FROM horizon)`,
   );

@@ -2,6 +2,11 @@ import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
 import { verifyPurchaseClawbacks } from "./verify-purchase-clawbacks";
+import {
+  checkPurchaseCreditsLeaveOnce,
+  checkReinstatedCreditsKeepExpiry,
+  checkSandboxPaymentsGranted,
+} from "./verify-purchase-lots";
 import { checkUnresolvedWebhookFailures } from "./verify-webhook-failures";
 
 export type LedgerViolation = { check: string; userId?: string; detail: string };
@@ -166,6 +171,9 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
   violations.push(...(await checkDebtLeavesNothingSpendable(db)));
   violations.push(...(await checkNoEntryAfterExpiry(db)));
   violations.push(...(await verifyPurchaseClawbacks(db)));
+  violations.push(...(await checkPurchaseCreditsLeaveOnce(db)));
+  violations.push(...(await checkReinstatedCreditsKeepExpiry(db)));
+  violations.push(...(await checkSandboxPaymentsGranted(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

@@ -17,14 +17,16 @@ export const RECONCILE_EVERY_MINUTES = 15;
 
 /**
  * The scheduled payment maintenance: grants every succeeded PaymentIntent of the last week whose
- * webhook never credited it (so no paid purchase stays ungranted without anyone acting; what it grants
- * is logged at warn level), then marks purchases pending for a day `abandoned` (after reconciling, so a
- * payment that succeeded is granted, not abandoned), then prunes sandbox idempotency keys past 24 hours.
+ * webhook never credited it, and every paid PaymentIntent of a purchase abandoned in that week (so no
+ * paid purchase stays ungranted without anyone acting; what it grants is logged at warn level), then
+ * marks purchases pending for a day `abandoned` and cancels their PaymentIntents at the provider (after
+ * reconciling, so a payment that succeeded is granted, not abandoned; a cancel that finds the payment
+ * succeeded grants it), then prunes sandbox idempotency keys past 24 hours.
  */
 export async function runPaymentMaintenance(db: Database, provider: PaymentProvider, now = new Date()) {
   const since = new Date(now.getTime() - RECONCILE_LOOKBACK_DAYS * 24 * 3600 * 1000);
   const reconcile = await reconcilePayments(db, provider, since);
-  const { abandoned } = await abandonStalePurchases(db);
+  const { abandoned } = await abandonStalePurchases(db, provider);
   const prunedKeys = provider.name === "sandbox" ? await pruneSandboxIdempotencyKeys(db) : 0;
   const result = { reconcile, abandoned, prunedKeys };
   if (reconcile.granted > 0)

@@ -2,16 +2,24 @@ import { releaseExpiredHolds } from "@/credits/release-expired-holds";
 import { sweepExpiredLots } from "@/credits/sweep-expired-lots";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { settleExpiredClawbacks } from "@/payment/settle-expired-clawbacks";
 
 /**
  * One pass of the scheduled maintenance: expire lots past their date and release holds past their TTL, by
- * the database's clock (`now` is for tests only).
+ * the database's clock (`now` is for tests only), then settle again the purchases whose credits a refund
+ * could not take (held) and that have expired since (src/payment/settle-expired-clawbacks.ts).
  */
 export async function runSweep(db: Database, now?: Date) {
   const lots = await sweepExpiredLots(db, now);
   const holds = await releaseExpiredHolds(db, now);
-  const result = { expiredLots: lots.expiredLots, users: lots.users, releasedHolds: holds.released };
-  if (result.expiredLots > 0 || result.releasedHolds > 0)
+  const resettled = await settleExpiredClawbacks(db);
+  const result = {
+    expiredLots: lots.expiredLots,
+    users: lots.users,
+    releasedHolds: holds.released,
+    resettledPurchases: resettled,
+  };
+  if (result.expiredLots > 0 || result.releasedHolds > 0 || resettled > 0)
     logger.info(result, "sweep: expired lots and released holds");
   return result;
 }

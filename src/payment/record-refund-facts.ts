@@ -1,5 +1,10 @@
 import { eq } from "drizzle-orm";
-import { type RefundFact, refundedAmount, refundStatusRank } from "@/credits/purchase-clawback-rules";
+import {
+  isFailedRefundStatus,
+  type RefundFact,
+  refundedAmount,
+  refundStatusRank,
+} from "@/credits/purchase-clawback-rules";
 import { creditRefund } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { type PurchaseRow, updatePurchase } from "./webhooks/purchase-lookup";
@@ -38,14 +43,18 @@ export async function recordChargeRefunded(
 
 /**
  * One refund's status (`pending`, `requires_action`, `succeeded`, `failed`, `canceled`) and amount as a
- * Refund object reports it. At equal event times the later stage wins (a failure after success).
+ * Refund object reports it, with the refund's own `created` time (seconds, when the object carries it). At
+ * equal event times the later stage wins (a failure after success). The earliest event time that reported
+ * it failed is kept apart from its newest status: it says from when on the charge's figure left it out.
  */
 export async function recordRefundStatus(
   tx: DatabaseOrTransaction,
   purchase: PurchaseRow,
-  refund: { id: string; amount: number; status: string },
+  refund: { id: string; amount: number; status: string; created?: number | null },
   at: Date,
 ): Promise<void> {
+  const refundCreatedAt = typeof refund.created === "number" ? eventTime(refund.created) : null;
+  const failedAt = isFailedRefundStatus(refund.status) ? at : null;
   const [existing] = await tx.select().from(creditRefund).where(eq(creditRefund.refundId, refund.id));
   if (!existing) {
     await tx.insert(creditRefund).values({
@@ -54,6 +63,8 @@ export async function recordRefundStatus(
       amount: refund.amount,
       status: refund.status,
       statusAt: at,
+      refundCreatedAt,
+      failedAt,
     });
     return;
   }
@@ -61,10 +72,18 @@ export async function recordRefundStatus(
     at > existing.statusAt ||
     (at.getTime() === existing.statusAt.getTime() &&
       refundStatusRank(refund.status) > refundStatusRank(existing.status));
-  if (!newer) return;
+  const earlierFailure =
+    failedAt !== null && (existing.failedAt === null || failedAt < existing.failedAt) ? failedAt : null;
+  const learnedCreated = existing.refundCreatedAt === null && refundCreatedAt !== null;
+  if (!newer && !earlierFailure && !learnedCreated) return;
   await tx
     .update(creditRefund)
-    .set({ amount: refund.amount, status: refund.status, statusAt: at, updatedAt: new Date() })
+    .set({
+      ...(newer ? { amount: refund.amount, status: refund.status, statusAt: at } : {}),
+      ...(earlierFailure ? { failedAt: earlierFailure } : {}),
+      ...(learnedCreated ? { refundCreatedAt } : {}),
+      updatedAt: new Date(),
+    })
     .where(eq(creditRefund.refundId, refund.id));
 }
 
@@ -74,7 +93,13 @@ export async function updateRefundedAmount(
   purchase: PurchaseRow,
 ): Promise<number> {
   const refunds: RefundFact[] = await tx
-    .select({ amount: creditRefund.amount, status: creditRefund.status, statusAt: creditRefund.statusAt })
+    .select({
+      amount: creditRefund.amount,
+      status: creditRefund.status,
+      statusAt: creditRefund.statusAt,
+      refundCreatedAt: creditRefund.refundCreatedAt,
+      failedAt: creditRefund.failedAt,
+    })
     .from(creditRefund)
     .where(eq(creditRefund.purchaseId, purchase.id));
   const amount = refundedAmount({

@@ -3,22 +3,27 @@ import { addCredits } from "@/credits/add-credits";
 import { clawBackCredits } from "@/credits/claw-back-credits";
 import { internalKey } from "@/credits/idempotency-keys";
 import { packageName } from "@/credits/packages";
-import { clawbackTarget } from "@/credits/purchase-clawback-rules";
+import { clawbackTarget, disputedAmount } from "@/credits/purchase-clawback-rules";
+import { purchaseCreditLots } from "@/credits/purchase-credit-lots";
 import { creditLot, creditPurchase } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { disputesOf } from "./record-dispute-facts";
 import { updatePurchase } from "./webhooks/purchase-lookup";
 
 /**
  * Moves a purchase's clawed-back credits to where its refunds and disputes say they should be. Every
- * refund and dispute event records its facts on the purchase (refunded amount, funds withdrawn by a dispute
- * or not) and then calls this, as does the payment_intent.succeeded handler after granting. So events can
+ * refund and dispute event records its facts (refunded amount on the purchase, each dispute's newest status
+ * in credit_dispute) and then calls this, as does the payment_intent.succeeded handler after granting. So events can
  * arrive in any order and any number of times and still converge: each call moves the purchase from what
  * was taken so far to the target, once, and records it. The caller holds the purchase's row lock.
  *
  * Each move is one step of the purchase's history and is keyed by its number (`clawbackSequence`, raised
  * in the same transaction): keys built from the amounts ("500 → 0") repeat when the same amounts come
  * round again (withdrawn, reinstated, then refunded) and would refuse the later step forever.
+ *
+ * The target never counts credits of the purchase that expired unused (they left the account already), and
+ * credits given back keep the purchase's expiry (src/credits/purchase-clawback-rules.ts).
  */
 export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchaseId: string): Promise<string> {
   const [purchase] = await tx
@@ -30,7 +35,15 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
   // Nothing was granted yet: the grant, when it comes, settles the clawback right after.
   if (purchase.status !== "succeeded" || !purchase.paymentIntentId) return "awaiting_grant";
 
-  const target = clawbackTarget(purchase);
+  const lots = await purchaseCreditLots(tx, purchase);
+  const amountDisputed = disputedAmount(await disputesOf(tx, purchase.id));
+  const target = clawbackTarget({
+    credits: purchase.credits,
+    amount: purchase.amount,
+    amountRefunded: purchase.amountRefunded,
+    amountDisputed,
+    expiredUnused: lots.expiredUnused,
+  });
   const taken = purchase.clawedBackCredits;
   if (target === taken) return "settled";
   const log = logger.child({ purchaseId, userId: purchase.userId });
@@ -38,17 +51,18 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
   const name = packageName({ id: purchase.packageId });
 
   if (target > taken) {
-    const lots = await tx
+    const ownLots = await tx
       .select({ id: creditLot.id })
       .from(creditLot)
       .where(eq(creditLot.purchaseId, purchase.id));
+    const disputed = amountDisputed > 0;
     const result = await clawBackCredits(tx, {
       userId: purchase.userId,
       amount: target - taken,
-      type: purchase.disputed ? "dispute" : "refund",
-      description: purchase.disputed ? `Payment disputed: ${name} package` : `Refund of ${name} package`,
+      type: disputed ? "dispute" : "refund",
+      description: disputed ? `Payment disputed: ${name} package` : `Refund of ${name} package`,
       idempotencyKey: internalKey("clawback", purchase.id, step),
-      preferLotIds: lots.map((lot) => lot.id),
+      preferLotIds: ownLots.map((lot) => lot.id),
       reference: purchase.paymentIntentId,
       metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
     });
@@ -63,6 +77,9 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
       type: "dispute_reversal",
       description: `Dispute won: ${name} package credits returned`,
       idempotencyKey: internalKey("reinstate", purchase.id, step),
+      // The same credits coming back: they expire when the purchase's would have (at once, if that time
+      // has passed), and repay any debt first like every grant (creditkit_add_credits).
+      ...(lots.expiresAt ? { expiresAt: lots.expiresAt } : {}),
       reference: purchase.paymentIntentId,
       purchaseId: purchase.id,
       metadata: { purchaseId: purchase.id, packageId: purchase.packageId },

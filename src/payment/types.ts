@@ -23,11 +23,28 @@ export type CreatePaymentIntentRequest = {
 
 export type CreatedPaymentIntent = { id: string; clientSecret: string };
 
+/** PaymentIntent statuses Stripe lets a merchant cancel (https://docs.stripe.com/api/payment_intents/cancel). */
+export const CANCELABLE_PAYMENT_INTENT_STATUSES: ReadonlySet<string> = new Set([
+  "requires_payment_method",
+  "requires_confirmation",
+  "requires_action",
+  "requires_capture",
+]);
+
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
   createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent>;
   /** Succeeded PaymentIntents created since a time, Stripe-shaped: what `reconcile` checks against the ledger. */
   listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent>;
+  /** One PaymentIntent as the provider has it now, Stripe-shaped; undefined when the provider has none. */
+  retrievePaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent | undefined>;
+  /**
+   * Cancels a PaymentIntent nobody is paying any more (reason `abandoned`), so it can no longer be paid.
+   * Returns the PaymentIntent as it is afterwards: `canceled`, or, when it could not be canceled, its
+   * current state (`succeeded`: the customer paid after all; `processing`: a payment is under way).
+   * Canceling one that is already canceled answers it as it is. Errors: PaymentProviderUnavailableError.
+   */
+  cancelPaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent>;
   /** Asks the provider to refund; the ledger changes only when the refund's event arrives. */
   refundPayment(request: {
     paymentIntentId: string;
@@ -46,5 +63,17 @@ export class PaymentProviderUnavailableError extends CreditsError<"payment_provi
 export class WebhookSignatureError extends CreditsError<"invalid_signature"> {
   constructor(message: string, cause?: unknown) {
     super("invalid_signature", message, { cause });
+  }
+}
+
+/**
+ * A verified event carries a value this code does not know how to apply (a dispute or refund status from a
+ * newer API version or a new network process). Guessing could give or take credits wrongly, and
+ * acknowledging it would hide it: the event fails, is stored as a failed webhook (Admin → Failed webhooks,
+ * counted by `verify`), and the sender keeps retrying, so it applies once the code knows the value.
+ */
+export class UnknownEventValueError extends CreditsError<"unknown_event_value"> {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super("unknown_event_value", message, { context });
   }
 }

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { sandboxPaymentIntent } from "../../src/db/schema";
+import { abandonStalePurchases } from "../../src/payment/abandon-stale-purchases";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { reconcilePayments } from "../../src/payment/reconcile-payments";
 import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox-payment";
@@ -292,6 +293,36 @@ describe.each(databaseKinds())("reconciling payments on %s", (kind) => {
         await own.close();
       }
     });
+
+    // Abandoning a purchase cancels its PaymentIntent at Stripe, so an old pay dialog can no longer take
+    // money; one that Stripe refuses to cancel because it was paid is granted instead.
+    it("cancels abandoned purchases' PaymentIntents at Stripe, and grants one that turns out paid", async () => {
+      const unpaid = await startPurchase("basic");
+      const paid = await startPurchase("basic");
+      stripe.update(paid.paymentIntentId, { status: "succeeded" });
+      await database.db.execute(
+        sql`UPDATE credit_purchase SET created_at = now() - interval '25 hours'
+            WHERE id IN (${unpaid.purchaseId}, ${paid.purchaseId})`,
+      );
+
+      const report = await abandonStalePurchases(database.db, provider);
+
+      expect(report).toMatchObject({ paid: 1, cancelFailed: 0 });
+      expect(stripe.intent(unpaid.paymentIntentId)).toMatchObject({
+        status: "canceled",
+        cancellation_reason: "abandoned",
+      });
+      expect((await purchaseRow(database.db, unpaid.purchaseId)).status).toBe("abandoned");
+      expect((await purchaseRow(database.db, paid.purchaseId)).status).toBe("succeeded");
+      expect(await customerState(paid.userId)).toEqual({
+        balance: 100,
+        entries: [{ type: "purchase", amount: 100 }],
+      });
+      // The next reconciliation finds the abandoned one canceled and leaves it.
+      const next = await reconcilePayments(database.db, provider, new Date(Date.now() - DAY));
+      expect(next.granted).toBe(0);
+      expect((await purchaseRow(database.db, unpaid.purchaseId)).status).toBe("abandoned");
+    });
   });
 });
 
@@ -303,6 +334,7 @@ type FakeIntent = {
   metadata: Record<string, string>;
   created: number;
   amount_received?: number;
+  cancellation_reason?: string | null;
 };
 
 type RecordedRequest = { method: string; path: string; authorization?: string; query: URLSearchParams };
@@ -313,6 +345,7 @@ type FakeStripeIntents = {
   /** Ids of the PaymentIntents in the order the list answers them (newest first). */
   listed: string[];
   update: (id: string, patch: Partial<FakeIntent>) => void;
+  intent: (id: string) => FakeIntent | undefined;
   add: (intent: Omit<FakeIntent, "id" | "currency" | "created">) => void;
   close: () => Promise<void>;
 };
@@ -320,7 +353,9 @@ type FakeStripeIntents = {
 /**
  * Stripe's PaymentIntents on 127.0.0.1, for the real SDK: POST /v1/payment_intents creates one (awaiting
  * payment), GET /v1/payment_intents lists them newest first, `pageSize` a page, with `has_more` and
- * `starting_after` as Stripe pages. The test moves them to other states with update().
+ * `starting_after` as Stripe pages; GET /v1/payment_intents/:id retrieves one, POST …/:id/cancel cancels
+ * one awaiting payment (any other answers 400 payment_intent_unexpected_state, as Stripe does). The test
+ * moves them to other states with update().
  */
 async function startFakeStripeIntents(options: { pageSize: number }): Promise<FakeStripeIntents> {
   const intents: FakeIntent[] = [];
@@ -350,6 +385,40 @@ async function startFakeStripeIntents(options: { pageSize: number }): Promise<Fa
         res.writeHead(status, { "content-type": "application/json", "request-id": `req_${counter}` });
         res.end(JSON.stringify(body));
       };
+      const one = /^\/v1\/payment_intents\/([^/]+)(\/cancel)?$/.exec(url.pathname);
+      if (one) {
+        const intent = intents.find((candidate) => candidate.id === one[1]);
+        if (!intent) {
+          send(404, {
+            error: {
+              type: "invalid_request_error",
+              code: "resource_missing",
+              message: "No such payment_intent",
+            },
+          });
+          return;
+        }
+        if (one[2] && req.method === "POST") {
+          // Stripe cancels only a PaymentIntent awaiting payment; any other is refused with its state.
+          if (
+            !["requires_payment_method", "requires_confirmation", "requires_action"].includes(intent.status)
+          ) {
+            send(400, {
+              error: {
+                type: "invalid_request_error",
+                code: "payment_intent_unexpected_state",
+                message: `You cannot cancel this PaymentIntent because it has a status of ${intent.status}.`,
+              },
+            });
+            return;
+          }
+          const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+          intent.status = "canceled";
+          intent.cancellation_reason = form.get("cancellation_reason");
+        }
+        send(200, toStripe(intent));
+        return;
+      }
       if (url.pathname !== "/v1/payment_intents") {
         send(404, { error: { type: "invalid_request_error", message: `No such route ${url.pathname}` } });
         return;
@@ -393,6 +462,7 @@ async function startFakeStripeIntents(options: { pageSize: number }): Promise<Fa
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    intent: (id) => intents.find((candidate) => candidate.id === id),
     get listed() {
       return newestFirst().map((intent) => intent.id);
     },

@@ -1,11 +1,11 @@
-import { eq } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { useDatabaseConnection } from "../../src/db/client";
-import { creditPurchase } from "../../src/db/schema";
+import { creditDispute, creditPurchase, webhookFailure } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
@@ -77,6 +77,7 @@ describe.each(databaseKinds())("refund and dispute events in any order on %s", (
     return {
       userId,
       purchaseId: created.purchaseId,
+      paymentIntentId: pi,
       t0,
       succeeded: event(
         "payment_intent.succeeded",
@@ -288,13 +289,15 @@ describe.each(databaseKinds())("refund and dispute events in any order on %s", (
     const p = await purchase();
     await deliverAll([p.succeeded, p.chargeRefunded(1000, p.t0 + 10)]);
     expect((await verifyLedger(database.db)).violations).toEqual([]);
-    // A dispute lost, recorded on the purchase, but its clawback never written.
-    const lost = {
-      disputeStatus: "lost",
-      disputeEventType: "charge.dispute.closed",
-      disputeEventAt: new Date((p.t0 + 20) * 1000),
-    };
-    await database.db.update(creditPurchase).set(lost).where(eq(creditPurchase.id, p.purchaseId));
+    // A dispute lost, recorded for the purchase, but its clawback never written.
+    await database.db.insert(creditDispute).values({
+      disputeId: `dp_for_${p.paymentIntentId}`,
+      purchaseId: p.purchaseId,
+      amount: 3999,
+      status: "lost",
+      eventType: "charge.dispute.closed",
+      statusAt: new Date((p.t0 + 20) * 1000),
+    });
     expect((await verifyLedger(database.db)).violations.map((v) => v.check)).toEqual([
       "purchase_clawback_matches_facts",
       "purchase_facts_recorded",
@@ -313,10 +316,21 @@ describe.each(databaseKinds())("refund and dispute events in any order on %s", (
     expect(await kept(p.userId, p.purchaseId)).toEqual({ balance: 0, debt: 0, clawedBack: 500 });
   });
 
-  it("a dispute status it does not know changes nothing and is still acknowledged", async () => {
+  // Not acknowledged: an event acknowledged unapplied would be lost from sight (Stripe stops sending it).
+  it("a dispute status it does not know changes nothing and fails the event, which is stored", async () => {
     const p = await purchase();
     await deliver(p.succeeded);
-    expect(await deliver(p.dispute("charge.dispute.updated", "some_future_status", p.t0 + 10))).toBe(200);
+    expect(await deliver(p.dispute("charge.dispute.updated", "some_future_status", p.t0 + 10))).toBe(500);
     expect(await kept(p.userId, p.purchaseId)).toEqual({ balance: 500, debt: 0, clawedBack: 0 });
+    const stored = await database.db
+      .select()
+      .from(webhookFailure)
+      .where(and(eq(webhookFailure.eventType, "charge.dispute.updated"), isNull(webhookFailure.resolvedAt)));
+    expect(stored.map((row) => row.errorCode)).toEqual(["unknown_event_value"]);
+    // Set aside, so that the suite's closing check applies to everything else.
+    await database.db
+      .update(webhookFailure)
+      .set({ resolvedAt: new Date(), resolvedBy: "test" })
+      .where(isNull(webhookFailure.resolvedAt));
   });
 });

@@ -19,7 +19,6 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from "../support
 
 const WEBHOOK_SECRET = "whsec_sandbox_delivery_tests";
 const CARD_OK = "4242 4242 4242 4242";
-const CARD_DECLINED = "4000 0000 0000 0002";
 const HOUR = 3600 * 1000;
 
 describe.each(databaseKinds())("sandbox event delivery and scheduled payment jobs on %s", (kind) => {
@@ -294,17 +293,37 @@ describe.each(databaseKinds())("sandbox event delivery and scheduled payment job
       expect(listed.map((row) => row.id)).toContain(stale.purchaseId);
     });
 
-    it("still grants an abandoned purchase whose customer comes back and pays", async () => {
+    // Abandoning cancels the PaymentIntent, as Stripe's cancel does: a pay dialog left open in some tab can
+    // no longer take money for a purchase the app gave up on (the customer starts a new purchase).
+    it("cancels an abandoned purchase's PaymentIntent, so its old pay dialog can no longer take money", async () => {
       const purchase = await startPurchase();
       await ageBy(purchase.purchaseId, 30);
       await runPaymentMaintenance(database.db, sandbox);
       expect((await purchaseRow(database.db, purchase.purchaseId)).status).toBe("abandoned");
 
-      await confirm(purchase, CARD_DECLINED);
-      expect((await purchaseRow(database.db, purchase.purchaseId)).status).toBe("failed");
-      expect((await confirm(purchase)).status).toBe("succeeded");
+      await expect(confirm(purchase)).rejects.toMatchObject({ code: "payment_intent_unexpected_state" });
 
-      expect(await balanceOf(purchase.userId)).toBe(500);
+      expect(await balanceOf(purchase.userId)).toBe(0);
+      expect((await purchaseRow(database.db, purchase.purchaseId)).status).toBe("abandoned");
+      const [intent] = await database.db
+        .select({ status: sandboxPaymentIntent.status })
+        .from(sandboxPaymentIntent)
+        .where(eq(sandboxPaymentIntent.id, purchase.paymentIntentId));
+      expect(intent?.status).toBe("canceled");
+    });
+
+    it("grants instead of abandoning a purchase whose payment went through but whose webhook is late", async () => {
+      const purchase = await startPurchase("basic");
+      await ageBy(purchase.purchaseId, 30);
+      // Paid, but the event has not been delivered (and the PaymentIntent is older than reconciliation's window).
+      await database.db
+        .update(sandboxPaymentIntent)
+        .set({ status: "succeeded", createdAt: new Date(Date.now() - 30 * 24 * 3600 * 1000) })
+        .where(eq(sandboxPaymentIntent.id, purchase.paymentIntentId));
+
+      await runPaymentMaintenance(database.db, sandbox);
+
+      expect(await balanceOf(purchase.userId)).toBe(100);
       expect((await purchaseRow(database.db, purchase.purchaseId)).status).toBe("succeeded");
     });
 

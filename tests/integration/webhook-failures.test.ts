@@ -18,7 +18,12 @@ import { assertLedgerInvariants } from "../support/invariants";
 import { entriesOf, purchaseRow } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
-import { paymentIntentObject, signPayload, stripeEventPayload } from "../support/stripe-events";
+import {
+  disputeObject,
+  paymentIntentObject,
+  signPayload,
+  stripeEventPayload,
+} from "../support/stripe-events";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
 // Sandbox mode: the webhook route checks signatures against the sandbox's generated secret.
@@ -230,6 +235,49 @@ describe.each(databaseKinds())("verified webhook events that fail on %s", (kind)
       outcome: "granted",
     });
     expect(await balanceOf(purchase.userId)).toBe(500);
+  });
+
+  // A status from a newer API version must not be guessed at (it could give or take credits wrongly), nor
+  // acknowledged and forgotten: the event fails like any other, stays visible, and is retried.
+  it("answers 5xx for a dispute whose status the code does not know, stores it, and changes nothing", async () => {
+    const purchase = await purchaseWithEvent();
+    expect((await deliverSigned(purchase.payload)).status).toBe(200);
+    const payload = stripeEventPayload(
+      "charge.dispute.updated",
+      disputeObject({
+        id: `dp_${purchase.paymentIntentId}`,
+        amount: 3999,
+        currency: "usd",
+        charge: `ch_${purchase.paymentIntentId}`,
+        payment_intent: purchase.paymentIntentId,
+        status: "appeal_won_partially",
+      }),
+    );
+
+    const first = await deliverSigned(payload);
+    const again = await deliverSigned(payload);
+
+    expect(first.status).toBe(500);
+    expect(first.body.error?.retryable).toBe(true);
+    expect(again.status).toBe(500);
+    expect(await balanceOf(purchase.userId)).toBe(500);
+    expect(await failureRow(eventIdOf(payload))).toMatchObject({
+      eventType: "charge.dispute.updated",
+      payload,
+      errorCode: "unknown_event_value",
+      attempts: 2,
+      resolvedAt: null,
+    });
+    expect((await verifyLedger(database.db)).violations.map((v) => v.check)).toContain(
+      "webhook_failures_unresolved",
+    );
+    const retried = await retryWebhookFailure(database.db, eventIdOf(payload), admin);
+    expect(retried).toMatchObject({ resolved: false, errorCode: "unknown_event_value" });
+    // Set aside, so that the suite's closing check applies to everything else.
+    await database.db
+      .update(webhookFailure)
+      .set({ resolvedAt: new Date(), resolvedBy: "test" })
+      .where(eq(webhookFailure.eventId, eventIdOf(payload)));
   });
 
   it("answers not_found for a failure that does not exist", async () => {

@@ -98,6 +98,8 @@ export function refundObject(fields: {
   charge: string;
   payment_intent: string;
   status: string;
+  /** When the refund was made, in seconds (default: the fixture's). */
+  created?: number;
 }): Record<string, unknown> {
   const failed = fields.status === "failed";
   return overlay(stripeObjects.refund, {

@@ -197,6 +197,11 @@ export const creditPurchase = pgTable(
     index("credit_purchase_user_idx").on(t.userId, t.createdAt),
     // The scheduled job marks pay dialogs left open for a day `abandoned`: it scans only pending purchases.
     index("credit_purchase_pending_idx").on(t.createdAt).where(sql`${t.status} = 'pending'`),
+    // The sweep re-settles purchases with credits taken back whose own credits expired since
+    // (src/payment/settle-expired-clawbacks.ts): it scans only those.
+    index("credit_purchase_clawed_back_idx").on(t.id).where(sql`${t.clawedBackCredits} > 0`),
+    // Reconciliation checks the purchases abandoned within its window (src/payment/reconcile-payments.ts).
+    index("credit_purchase_abandoned_idx").on(t.updatedAt).where(sql`${t.status} = 'abandoned'`),
   ],
 );
 

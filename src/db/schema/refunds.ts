@@ -19,10 +19,47 @@ export const creditRefund = pgTable(
     amount: integer().notNull(),
     status: text().notNull(),
     statusAt: timestamp({ withTimezone: true }).notNull(),
+    /**
+     * The Refund's own `created` time: a charge figure (`amount_refunded`) taken before it cannot include
+     * it. Null for refunds recorded before this was kept (then any earlier figure may include it).
+     */
+    refundCreatedAt: timestamp({ withTimezone: true }),
+    /**
+     * The earliest event time that reported this refund failed or canceled: a charge figure taken from then
+     * on no longer counts it (Stripe lowers the charge's `amount_refunded` when a refund fails).
+     */
+    failedAt: timestamp({ withTimezone: true }),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     check("credit_refund_amount_non_negative", sql`${t.amount} >= 0`),
     index("credit_refund_purchase_idx").on(t.purchaseId),
+  ],
+);
+
+/**
+ * Every dispute seen for a purchase, by dispute id, with its newest `status`, the event type that carried
+ * it and that event's `created` time. One charge can have several disputes over its life (an inquiry that
+ * closes, then a chargeback with another id); each keeps its own newest fact, so one dispute's terminal
+ * status never hides another's withdrawn funds. The credits taken back follow the sum of the amounts of the
+ * disputes whose newest fact has the funds withdrawn (src/credits/purchase-clawback-rules.ts).
+ */
+export const creditDispute = pgTable(
+  "credit_dispute",
+  {
+    disputeId: text().primaryKey(),
+    purchaseId: uuid()
+      .notNull()
+      .references(() => creditPurchase.id, { onDelete: "cascade" }),
+    /** Minor units of the purchase's currency: the disputed amount. */
+    amount: integer().notNull(),
+    status: text().notNull(),
+    eventType: text().notNull(),
+    statusAt: timestamp({ withTimezone: true }).notNull(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("credit_dispute_amount_non_negative", sql`${t.amount} >= 0`),
+    index("credit_dispute_purchase_idx").on(t.purchaseId),
   ],
 );

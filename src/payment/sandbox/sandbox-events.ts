@@ -27,6 +27,8 @@ export function toStripePaymentIntent(intent: SandboxIntentRow): Stripe.PaymentI
     livemode: false,
     created: Math.floor(intent.createdAt.getTime() / 1000),
     latest_charge: succeeded ? sandboxChargeId(intent.id) : null,
+    // The sandbox cancels only pay dialogs left unpaid (src/payment/abandon-stale-purchases.ts).
+    cancellation_reason: intent.status === "canceled" ? "abandoned" : null,
     last_payment_error: intent.lastError
       ? {
           type: "card_error",

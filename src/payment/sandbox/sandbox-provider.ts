@@ -1,11 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { and, eq, gte } from "drizzle-orm";
+import { and, eq, gte, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { CreditsError, NotFoundError } from "@/credits/errors";
 import { sandboxPaymentIntent } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { webhookSigningSecret } from "../payment-config";
-import type { CreatedPaymentIntent, CreatePaymentIntentRequest, PaymentProvider } from "../types";
+import {
+  CANCELABLE_PAYMENT_INTENT_STATUSES,
+  type CreatedPaymentIntent,
+  type CreatePaymentIntentRequest,
+  type PaymentProvider,
+} from "../types";
 import { deliverPendingEventsOf } from "./deliver-sandbox-events";
 import { enqueueSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
@@ -67,6 +72,42 @@ export class SandboxPaymentProvider implements PaymentProvider {
       .from(sandboxPaymentIntent)
       .where(and(eq(sandboxPaymentIntent.status, "succeeded"), gte(sandboxPaymentIntent.createdAt, since)));
     for (const row of rows) yield toStripePaymentIntent(row);
+  }
+
+  async retrievePaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(sandboxPaymentIntent)
+      .where(eq(sandboxPaymentIntent.id, paymentIntentId));
+    return row ? toStripePaymentIntent(row) : undefined;
+  }
+
+  /**
+   * Cancels like Stripe: only a PaymentIntent in a cancelable state; any other is answered as it is (the
+   * Stripe provider does the same with Stripe's refusal). The new state and its payment_intent.canceled
+   * event are written together, then the event is delivered.
+   */
+  async cancelPaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent> {
+    const intent = await this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .select()
+        .from(sandboxPaymentIntent)
+        .where(eq(sandboxPaymentIntent.id, paymentIntentId))
+        .for("update");
+      if (!row) throw new NotFoundError("PaymentIntent");
+      if (!CANCELABLE_PAYMENT_INTENT_STATUSES.has(row.status)) return toStripePaymentIntent(row);
+      const [updated] = await tx
+        .update(sandboxPaymentIntent)
+        .set({ status: "canceled", updatedAt: sql`now()` })
+        .where(eq(sandboxPaymentIntent.id, row.id))
+        .returning();
+      if (!updated) throw new NotFoundError("PaymentIntent");
+      const canceled = toStripePaymentIntent(updated);
+      await enqueueSandboxEvent(tx, "payment_intent.canceled", canceled, updated.id);
+      return canceled;
+    });
+    await deliverPendingEventsOf(this.db, this.webhookSecret ?? webhookSigningSecret(), paymentIntentId);
+    return intent;
   }
 
   /**

@@ -48,6 +48,34 @@ export class StripePaymentProvider implements PaymentProvider {
     }
   }
 
+  async retrievePaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent | undefined> {
+    try {
+      return await this.stripe.paymentIntents.retrieve(paymentIntentId);
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "resource_missing") {
+        return undefined;
+      }
+      throw unavailable(error, paymentIntentId, "retrieving the PaymentIntent failed");
+    }
+  }
+
+  async cancelPaymentIntent(paymentIntentId: string): Promise<Stripe.PaymentIntent> {
+    try {
+      return await this.stripe.paymentIntents.cancel(paymentIntentId, { cancellation_reason: "abandoned" });
+    } catch (error) {
+      // Already canceled, succeeded or processing: Stripe refuses with payment_intent_unexpected_state.
+      // What the caller needs is the state it is in, so that a payment that went through is granted.
+      if (
+        error instanceof Stripe.errors.StripeInvalidRequestError &&
+        error.code === "payment_intent_unexpected_state"
+      ) {
+        const intent = await this.retrievePaymentIntent(paymentIntentId);
+        if (intent) return intent;
+      }
+      throw unavailable(error, paymentIntentId, "canceling the PaymentIntent failed");
+    }
+  }
+
   async refundPayment(request: { paymentIntentId: string; amount?: number; idempotencyKey: string }) {
     try {
       const refund = await this.stripe.refunds.create(
@@ -61,4 +89,10 @@ export class StripePaymentProvider implements PaymentProvider {
       throw new PaymentProviderUnavailableError(`The refund could not be created: ${reason}`, error);
     }
   }
+}
+
+function unavailable(error: unknown, paymentIntentId: string, what: string): PaymentProviderUnavailableError {
+  const reason = error instanceof Error ? error.message : String(error);
+  logger.error({ paymentIntentId, reason }, `stripe: ${what}`);
+  return new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
 }

@@ -1,19 +1,22 @@
 import type Stripe from "stripe";
-import { disputeFundsWithdrawn, isNewerDisputeFact } from "@/credits/purchase-clawback-rules";
+import { isKnownDisputeStatus } from "@/credits/purchase-clawback-rules";
 import { logger } from "@/lib/logger";
+import { recordDisputeFact } from "../record-dispute-facts";
 import { eventTime } from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
-import { findPurchaseByPaymentIntentId, paymentIntentIdOf, updatePurchase } from "./purchase-lookup";
+import { UnknownEventValueError } from "../types";
+import { findPurchaseByPaymentIntentId, paymentIntentIdOf } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
 /**
  * Every dispute event (`charge.dispute.created`, `.updated`, `.funds_withdrawn`, `.funds_reinstated`,
- * `.closed`) is handled alike: it reports the dispute's `status` at the event's `created` time. The purchase
- * keeps the newest such fact (an older event never overrides a newer one; equal times are ordered by
- * isNewerDisputeFact), and whether the dispute has withdrawn the funds is derived from it
- * (src/credits/purchase-clawback-rules.ts): funds withdrawn take back every credit of the purchase, funds
- * returned give them back, inquiries (`warning_*`) move nothing. Deciding from the dispute object rather
- * than from the event's type means a `closed` (won) followed by a late `created` ends won, in any order.
+ * `.closed`) is handled alike: it reports one dispute's `status` at the event's `created` time. Each
+ * dispute of the purchase keeps its own newest fact (src/payment/record-dispute-facts.ts), so an inquiry
+ * that closes does not hide a chargeback opened under another id; the credits taken back follow the
+ * disputes whose newest fact has the funds withdrawn (src/credits/purchase-clawback-rules.ts). Deciding
+ * from the dispute object rather than from the event's type means a `closed` (won) followed by a late
+ * `created` ends won, in any order. A status this code does not know fails the event
+ * (UnknownEventValueError): it is stored for the operator and retried, never acknowledged unapplied.
  */
 export const handleDisputeEvent: WebhookHandler = async (tx, event) => {
   const dispute = event.data.object as Stripe.Dispute;
@@ -29,28 +32,21 @@ export const handleDisputeEvent: WebhookHandler = async (tx, event) => {
     log.warn("dispute for an unknown PaymentIntent");
     return "unknown_payment_intent";
   }
-  const withdrawn = disputeFundsWithdrawn(dispute.status, event.type);
-  if (withdrawn === undefined) {
-    // A status this code does not know decides nothing; it is logged so someone looks at it.
-    log.error({ purchaseId: purchase.id }, "dispute with an unknown status: purchase unchanged");
-    return "ignored_unknown_dispute_status";
+  if (!isKnownDisputeStatus(dispute.status)) {
+    throw new UnknownEventValueError(`Dispute ${dispute.id} has a status this code does not know.`, {
+      purchaseId: purchase.id,
+      disputeId: dispute.id,
+      status: dispute.status,
+    });
   }
-  const fact = { status: dispute.status, eventType: event.type, at: eventTime(event.created) };
-  const current =
-    purchase.disputeStatus && purchase.disputeEventType && purchase.disputeEventAt
-      ? { status: purchase.disputeStatus, eventType: purchase.disputeEventType, at: purchase.disputeEventAt }
-      : null;
-  if (!isNewerDisputeFact(fact, current)) {
-    log.info({ purchaseId: purchase.id }, "older dispute event: newer status already recorded");
-    return settlePurchaseClawback(tx, purchase.id);
-  }
-  await updatePurchase(tx, purchase.id, {
-    disputeStatus: fact.status,
-    disputeEventType: fact.eventType,
-    disputeEventAt: fact.at,
-    disputed: withdrawn,
+  const withdrawn = await recordDisputeFact(tx, purchase, {
+    id: dispute.id,
+    amount: dispute.amount,
+    status: dispute.status,
+    eventType: event.type,
+    at: eventTime(event.created),
   });
-  log.info({ purchaseId: purchase.id, fundsWithdrawn: withdrawn }, "dispute status recorded");
+  log.info({ purchaseId: purchase.id, amountWithdrawn: withdrawn }, "dispute status recorded");
   return settlePurchaseClawback(tx, purchase.id);
 };
 

@@ -1,4 +1,5 @@
 import type Stripe from "stripe";
+import { isKnownRefundStatus } from "@/credits/purchase-clawback-rules";
 import { logger } from "@/lib/logger";
 import {
   eventTime,
@@ -7,6 +8,7 @@ import {
   updateRefundedAmount,
 } from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
+import { UnknownEventValueError } from "../types";
 import { findPurchaseByPaymentIntentId, paymentIntentIdOf } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
@@ -32,10 +34,17 @@ export const handleChargeRefunded: WebhookHandler = async (tx, event) => {
   const purchase = await recordChargeRefunded(tx, found, charge.amount_refunded, at);
   for (const refund of charge.refunds?.data ?? []) {
     if (refund.status) {
+      if (!isKnownRefundStatus(refund.status)) {
+        throw new UnknownEventValueError(`Refund ${refund.id} has a status this code does not know.`, {
+          purchaseId: purchase.id,
+          refundId: refund.id,
+          status: refund.status,
+        });
+      }
       await recordRefundStatus(
         tx,
         purchase,
-        { id: refund.id, amount: refund.amount, status: refund.status },
+        { id: refund.id, amount: refund.amount, status: refund.status, created: refund.created },
         at,
       );
     }

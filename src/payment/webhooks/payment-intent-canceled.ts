@@ -14,6 +14,10 @@ export const handlePaymentIntentCanceled: WebhookHandler = async (tx, event) => 
   // late event about an earlier attempt (Stripe does not guarantee delivery order).
   if (purchase.status === "succeeded") return "ignored_already_succeeded";
   if (!OPEN_STATUSES.has(purchase.status)) return `ignored_${purchase.status}`;
+  // Canceled because the purchase was abandoned (src/payment/abandon-stale-purchases.ts): the purchase
+  // already says so, and "abandoned" tells an operator more than "canceled".
+  if (purchase.status === "abandoned" && intent.cancellation_reason === "abandoned")
+    return "already_abandoned";
   await updatePurchase(tx, purchase.id, {
     status: "canceled",
     failureCode: intent.cancellation_reason ?? "canceled",

@@ -3,6 +3,7 @@ import type Stripe from "stripe";
 import { webhookEvent } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { UnknownEventValueError } from "../types";
 import {
   handleChargeDisputeClosed,
   handleChargeDisputeCreated,
@@ -37,7 +38,16 @@ export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
   "refund.failed": handleRefundFailed,
 };
 
+/**
+ * The outcome of an event that was refused because it carries a value this code does not know
+ * (UnknownEventValueError): `refused:<reason>`. Nothing of it was applied and its id was not recorded, so a
+ * redelivery or an admin's retry processes it again.
+ */
+export const REFUSED_OUTCOME_PREFIX = "refused:";
+
 export type ProcessOptions = {
+  /** The verified raw body, stored with a refused event for an admin's retry (default: the event as JSON). */
+  rawBody?: string;
   /** Who resolves a stored failure of this event when it now succeeds: "redelivery" unless an admin retries. */
   resolvedBy?: string;
   /** Runs in the event's transaction after the handler (an admin retry writes its audit entry here). */
@@ -56,31 +66,45 @@ export async function processWebhookEvent(
   options: ProcessOptions = {},
 ): Promise<string> {
   const resolvedBy = options.resolvedBy ?? "redelivery";
-  const outcome = await db.transaction(async (tx) => {
-    const inserted = await tx
-      .insert(webhookEvent)
-      .values({ id: event.id, type: event.type, outcome: "processing" })
-      .onConflictDoNothing()
-      .returning({ id: webhookEvent.id });
-    if (inserted.length === 0) {
-      // Processed before. An admin's retry of a failure stored by an attempt that lost a race with the
-      // delivery that succeeded settles it with the recorded outcome. (Stripe's own duplicates skip this:
-      // the webhook's round trips per event stay as they were.)
-      if (options.resolvedBy) await resolveWebhookFailure(tx, event.id, { by: resolvedBy, outcome: null });
-      await options.inTransaction?.(tx, "duplicate");
-      return "duplicate";
-    }
-    const handler = webhookHandlers[event.type];
-    const result = handler ? await handler(tx, event) : "ignored_event_type";
-    // One statement records the outcome and resolves a stored failure of this event, if there is one.
-    await tx.execute(sql`
-      WITH resolved AS (
-        UPDATE webhook_failure SET resolved_at = now(), resolved_by = ${resolvedBy}, resolution = ${result}
-        WHERE event_id = ${event.id} AND resolved_at IS NULL RETURNING event_id)
-      UPDATE webhook_event SET outcome = ${result} WHERE id = ${event.id}`);
-    await options.inTransaction?.(tx, result);
-    return result;
-  });
+  let outcome: string;
+  try {
+    outcome = await db.transaction(async (tx) => {
+      const inserted = await tx
+        .insert(webhookEvent)
+        .values({ id: event.id, type: event.type, outcome: "processing" })
+        .onConflictDoNothing()
+        .returning({ id: webhookEvent.id });
+      if (inserted.length === 0) {
+        // Processed before. An admin's retry of a failure stored by an attempt that lost a race with the
+        // delivery that succeeded settles it with the recorded outcome. (Stripe's own duplicates skip this:
+        // the webhook's round trips per event stay as they were.)
+        if (options.resolvedBy) await resolveWebhookFailure(tx, event.id, { by: resolvedBy, outcome: null });
+        await options.inTransaction?.(tx, "duplicate");
+        return "duplicate";
+      }
+      const handler = webhookHandlers[event.type];
+      const result = handler ? await handler(tx, event) : "ignored_event_type";
+      // One statement records the outcome and resolves a stored failure of this event, if there is one.
+      await tx.execute(sql`
+        WITH resolved AS (
+          UPDATE webhook_failure SET resolved_at = now(), resolved_by = ${resolvedBy}, resolution = ${result}
+          WHERE event_id = ${event.id} AND resolved_at IS NULL RETURNING event_id)
+        UPDATE webhook_event SET outcome = ${result} WHERE id = ${event.id}`);
+      await options.inTransaction?.(tx, result);
+      return result;
+    });
+  } catch (error) {
+    if (!(error instanceof UnknownEventValueError)) throw error;
+    // Deterministic: every attempt will refuse it until the code knows the value. The transaction rolled
+    // back (the event id is not recorded), and the event is stored as a failed webhook so that it is seen
+    // (Admin → Failed webhooks, `verify`) and can be retried once the code knows it.
+    logger.error(
+      { err: error, eventId: event.id, eventType: event.type, ...error.context },
+      "webhook event carries a value this code does not know: nothing applied, stored as a failed webhook",
+    );
+    await recordWebhookFailure(db, event, options.rawBody ?? JSON.stringify(event), error);
+    return `${REFUSED_OUTCOME_PREFIX}${error.code}`;
+  }
   logger.info({ eventId: event.id, eventType: event.type, outcome }, "webhook processed");
   return outcome;
 }
@@ -89,7 +113,8 @@ export async function processWebhookEvent(
  * Processes an event whose signature was verified (Stripe's webhook, the sandbox's deliveries, an
  * admin's retry). If processing fails, the failure is logged at error level and stored with its reason
  * and the verified payload, in a transaction of its own, then rethrown: the caller answers 5xx so the
- * sender retries, and an operator can see and retry it (Admin → Failed webhooks; `verify` counts it).
+ * sender retries (an event refused for a value this code does not know is stored by processWebhookEvent
+ * and answered the same way), and an operator can see and retry it (Admin → Failed webhooks; `verify` counts it).
  */
 export async function processVerifiedEvent(
   db: Database,
@@ -97,8 +122,9 @@ export async function processVerifiedEvent(
   rawBody: string,
   options: ProcessOptions = {},
 ): Promise<string> {
+  let outcome: string;
   try {
-    return await processWebhookEvent(db, event, options);
+    outcome = await processWebhookEvent(db, event, { ...options, rawBody });
   } catch (error) {
     logger.error(
       { err: error, eventId: event.id, eventType: event.type },
@@ -116,4 +142,9 @@ export async function processVerifiedEvent(
     }
     throw error;
   }
+  // Refused (already logged and stored): the sender must not take it as applied, so it keeps retrying.
+  if (outcome.startsWith(REFUSED_OUTCOME_PREFIX)) {
+    throw new UnknownEventValueError(`Event ${event.id} was refused: ${outcome}.`, { eventId: event.id });
+  }
+  return outcome;
 }

@@ -1,7 +1,9 @@
 import type Stripe from "stripe";
+import { isKnownRefundStatus } from "@/credits/purchase-clawback-rules";
 import { logger } from "@/lib/logger";
 import { eventTime, recordRefundStatus, updateRefundedAmount } from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
+import { UnknownEventValueError } from "../types";
 import { findPurchaseByPaymentIntentId, paymentIntentIdOf } from "./purchase-lookup";
 import type { WebhookHandler } from "./types";
 
@@ -9,7 +11,8 @@ import type { WebhookHandler } from "./types";
  * The events that carry one Refund object (`charge.refund.updated`, `refund.created`, `refund.updated`,
  * `refund.failed`) all record the same fact: this refund's amount and newest status at the event's time.
  * A refund that failed after it was issued (status `failed`; Stripe returns the money to the merchant)
- * stops counting as refunded, so the credits taken back for it are given back.
+ * stops counting as refunded, so the credits taken back for it are given back. A status this code does not
+ * know fails the event (UnknownEventValueError).
  */
 export const handleRefundStatus: WebhookHandler = async (tx, event) => {
   const refund = event.data.object as Stripe.Refund;
@@ -23,10 +26,19 @@ export const handleRefundStatus: WebhookHandler = async (tx, event) => {
     return "unknown_payment_intent";
   }
   if (!refund.status) return "ignored_refund_without_status";
+  if (!isKnownRefundStatus(refund.status)) {
+    // Guessing whether an unknown status counts could give or take credits wrongly; failing the event
+    // keeps it in front of the operator (stored, counted by `verify`) and retried until the code knows it.
+    throw new UnknownEventValueError(`Refund ${refund.id} has a status this code does not know.`, {
+      purchaseId: purchase.id,
+      refundId: refund.id,
+      status: refund.status,
+    });
+  }
   await recordRefundStatus(
     tx,
     purchase,
-    { id: refund.id, amount: refund.amount, status: refund.status },
+    { id: refund.id, amount: refund.amount, status: refund.status, created: refund.created },
     eventTime(event.created),
   );
   await updateRefundedAmount(tx, purchase);

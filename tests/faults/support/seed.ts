@@ -55,6 +55,10 @@ const offlineStripe: PaymentProvider = {
   async *listSucceededPaymentIntents() {
     yield* [];
   },
+  retrievePaymentIntent: async () => undefined,
+  cancelPaymentIntent: async () => {
+    throw new Error("the fault tests never cancel");
+  },
   refundPayment: async () => {
     throw new Error("the fault tests never refund");
   },

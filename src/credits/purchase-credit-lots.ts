@@ -1,0 +1,42 @@
+import { sql } from "drizzle-orm";
+import type { DatabaseOrTransaction } from "@/db/types";
+import { expireDueLots } from "./expire-due-lots";
+import { lockAccount } from "./lock-account";
+import { sqlRows } from "./sql-rows";
+
+export type PurchaseLots = {
+  /** Credits that expired unused from the purchase's own lots (its lot and its reinstatements' lots). */
+  expiredUnused: number;
+  /** The expiry of the purchase's own lot (null: its credits never expire, or it was never granted). */
+  expiresAt: Date | null;
+};
+
+/**
+ * What became of a purchase's own credits, as a clawback or reinstatement needs it: how many expired unused
+ * (those left the account already, so a clawback must not take them again) and when the purchase's credits
+ * expire (credits given back after a won dispute keep that expiry). Expires the user's due lots first,
+ * under the account's row lock, so credits whose time has passed (by the database's clock) count as expired
+ * even when nothing has written their expiry yet. Runs in the caller's transaction.
+ */
+export async function purchaseCreditLots(
+  tx: DatabaseOrTransaction,
+  purchase: { id: string; userId: string },
+): Promise<PurchaseLots> {
+  const locked = await lockAccount(tx, purchase.userId);
+  await expireDueLots(tx, purchase.userId, locked);
+  const [row] = sqlRows<{ expired: string | number | null; expires_at: string | Date | null }>(
+    await tx.execute(sql`
+      SELECT
+        (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+           JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
+           JOIN credit_lot l ON l.id = al.lot_id
+         WHERE l.purchase_id = ${purchase.id}) AS expired,
+        (SELECT l.expires_at FROM credit_lot l
+         WHERE l.purchase_id = ${purchase.id} AND l.source = 'purchase'
+         ORDER BY l.created_at LIMIT 1) AS expires_at`),
+  );
+  return {
+    expiredUnused: Number(row?.expired ?? 0),
+    expiresAt: row?.expires_at ? new Date(row.expires_at) : null,
+  };
+}

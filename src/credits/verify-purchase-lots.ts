@@ -1,0 +1,89 @@
+import { sql } from "drizzle-orm";
+import type { DatabaseOrTransaction } from "@/db/types";
+import type { LedgerViolation } from "./verify-ledger";
+
+async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>): Promise<T[]> {
+  return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+}
+
+/**
+ * A purchase's credits leave the account at most once: those taken back by refunds and disputes (net of
+ * reinstatements) plus those that expired unused from the purchase's own lots never exceed its credits.
+ * More means a clawback took credits that had already expired, again, from the customer's other credits
+ * or as debt (src/credits/purchase-clawback-rules.ts, clawbackTarget). Judged from the ledger alone,
+ * independently of the rules that decide the target.
+ */
+export async function checkPurchaseCreditsLeaveOnce(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
+  const found = await rows<{ id: string; user_id: string; credits: number; taken: string; expired: string }>(
+    db,
+    sql`SELECT p.id, p.user_id, p.credits, t.taken, x.expired FROM credit_purchase p
+        CROSS JOIN LATERAL (
+          SELECT coalesce(sum(CASE WHEN e.type = 'dispute_reversal' THEN -e.amount ELSE e.debt_change - e.amount END), 0) AS taken
+          FROM credit_entry e
+          WHERE e.user_id = p.user_id AND e.reference = p.payment_intent_id
+            AND e.type IN ('refund', 'dispute', 'dispute_reversal')) t
+        CROSS JOIN LATERAL (
+          SELECT coalesce(sum(al.amount), 0) AS expired FROM credit_allocation al
+            JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
+            JOIN credit_lot l ON l.id = al.lot_id
+          WHERE l.purchase_id = p.id) x
+        WHERE p.payment_intent_id IS NOT NULL AND t.taken + x.expired > p.credits`,
+  );
+  return found.map((row) => ({
+    check: "purchase_credits_leave_once",
+    userId: row.user_id,
+    detail: `purchase ${row.id}: ${row.taken} credits taken back and ${row.expired} expired unused, of ${row.credits}`,
+  }));
+}
+
+/**
+ * Credits given back after a won dispute are the purchase's own credits coming back: their lot expires
+ * when the purchase's lot does (never later, and not never), so a dispute cannot turn credits that expire
+ * into credits that do not.
+ */
+export async function checkReinstatedCreditsKeepExpiry(
+  db: DatabaseOrTransaction,
+): Promise<LedgerViolation[]> {
+  const found = await rows<{
+    user_id: string;
+    lot_id: string;
+    purchase_id: string;
+    expires_at: string | null;
+    purchase_expires_at: string | null;
+  }>(
+    db,
+    sql`SELECT r.user_id, r.id AS lot_id, r.purchase_id, r.expires_at, o.expires_at AS purchase_expires_at
+        FROM credit_lot r
+        JOIN credit_lot o ON o.purchase_id = r.purchase_id AND o.source = 'purchase'
+        -- Within a millisecond: the app carries times as JavaScript dates, the database to the microsecond.
+        WHERE r.source = 'dispute_reversal'
+          AND ((r.expires_at IS NULL) <> (o.expires_at IS NULL)
+               OR abs(extract(epoch FROM r.expires_at - o.expires_at)) >= 0.001)`,
+  );
+  return found.map((row) => ({
+    check: "reinstated_credits_keep_expiry",
+    userId: row.user_id,
+    detail: `lot ${row.lot_id} given back for purchase ${row.purchase_id} expires ${row.expires_at ?? "never"}, the purchase's credits ${row.purchase_expires_at ?? "never"}`,
+  }));
+}
+
+/**
+ * Sandbox only (its PaymentIntents are in this database): every PaymentIntent that succeeded, with no
+ * event of it still waiting in the outbox, has its purchase granted (or flagged for review). Catches a
+ * payment whose delivery was lost, and one made on a purchase the app had given up on.
+ */
+export async function checkSandboxPaymentsGranted(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
+  const found = await rows<{ id: string; purchase_id: string; status: string; user_id: string }>(
+    db,
+    sql`SELECT i.id, p.id AS purchase_id, p.status, p.user_id FROM sandbox_payment_intent i
+        JOIN credit_purchase p ON p.payment_intent_id = i.id
+        WHERE i.status = 'succeeded' AND p.status NOT IN ('succeeded', 'requires_review')
+          AND NOT EXISTS (SELECT 1 FROM sandbox_event_outbox o
+                          WHERE o.payment_intent_id = i.id AND o.delivered_at IS NULL)`,
+  );
+  return found.map((row) => ({
+    check: "sandbox_payment_granted",
+    userId: row.user_id,
+    detail: `sandbox PaymentIntent ${row.id} succeeded but purchase ${row.purchase_id} is ${row.status}`,
+  }));
+}

@@ -1,0 +1,2 @@
+CREATE INDEX "credit_purchase_clawed_back_idx" ON "credit_purchase" USING btree ("id") WHERE "credit_purchase"."clawed_back_credits" > 0;--> statement-breakpoint
+CREATE INDEX "credit_purchase_abandoned_idx" ON "credit_purchase" USING btree ("updated_at") WHERE "credit_purchase"."status" = 'abandoned';
