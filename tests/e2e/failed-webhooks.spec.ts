@@ -3,10 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { expect, type Page, test } from "@playwright/test";
 import Stripe from "stripe";
-
-/** playwright.config.ts starts the server with ADMIN_EMAILS=admin@example.test. */
-const ADMIN_EMAIL = "admin@example.test";
-const PASSWORD = "correct horse battery";
+import { PASSWORD, signInAsAdmin } from "./support/admin";
 
 /**
  * The sandbox's webhook secret of the server under test: playwright.config.ts gives it a fresh
@@ -56,8 +53,8 @@ test("a verified webhook that fails is listed under Failed webhooks, and a retry
     purchaseId: string;
   };
 
-  // A validly signed payment_intent.succeeded for that purchase that this app cannot process (no
-  // currency: as if Stripe's payload changed shape under us). It must be answered 5xx and kept.
+  // A validly signed dispute event for that purchase with a status this app does not know (as if Stripe
+  // added one): nothing may be applied, and it must be answered 5xx and kept for the operator.
   const eventId = `evt_e2e_${randomBytes(8).toString("hex")}`;
   const payload = JSON.stringify({
     id: eventId,
@@ -67,16 +64,17 @@ test("a verified webhook that fails is listed under Failed webhooks, and a retry
     livemode: false,
     pending_webhooks: 1,
     request: { id: null, idempotency_key: null },
-    type: "payment_intent.succeeded",
+    type: "charge.dispute.updated",
     data: {
       object: {
-        id: paymentIntentId,
-        object: "payment_intent",
+        id: `dp_e2e_${randomBytes(6).toString("hex")}`,
+        object: "dispute",
         amount: 999,
-        amount_received: 999,
-        currency: null,
-        status: "succeeded",
-        metadata: { purchaseId, packageId: "basic" },
+        currency: "usd",
+        charge: `ch_for_${paymentIntentId}`,
+        payment_intent: paymentIntentId,
+        status: "appeal_won_partially",
+        metadata: { purchaseId },
       },
     },
   });
@@ -92,18 +90,18 @@ test("a verified webhook that fails is listed under Failed webhooks, and a retry
   expect(await delivered.json()).toMatchObject({ error: { retryable: true } });
 
   const admin = await (await browser.newContext()).newPage();
-  await signUp(admin, ADMIN_EMAIL);
+  await signInAsAdmin(admin);
   await admin.goto("/en/admin");
   await admin.getByTestId("admin-nav-webhooks").click();
   await admin.waitForURL("**/en/admin/webhooks");
   await expect(admin.locator('[data-slot="card-title"]')).toHaveText("Failed webhooks");
   const row = admin.locator(`[data-testid="webhook-failure-row"][data-event-id="${eventId}"]`);
   await expect(row).toBeVisible();
-  await expect(row).toContainText("payment_intent.succeeded");
+  await expect(row).toContainText("charge.dispute.updated");
   await expect(row.getByTestId("webhook-failure-status")).toHaveText("Unresolved");
-  await expect(row.getByTestId("webhook-failure-reason")).toContainText("toLowerCase");
+  await expect(row.getByTestId("webhook-failure-reason")).toContainText("status this code does not know");
 
-  // The cause is not fixed (the payload itself is unusable): the retry fails again and says so.
+  // The cause is not fixed (this code still does not know the status): the retry fails again and says so.
   await row.getByTestId(`retry-webhook-${eventId}`).click();
   await expect(admin.getByText("The event failed again")).toBeVisible();
   await expect(row).toContainText("2");

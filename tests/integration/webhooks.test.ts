@@ -209,6 +209,12 @@ describe.each(databaseKinds())("Stripe webhooks on %s", (kind) => {
         reason: /currency eur != usd/,
       },
       {
+        // A payload whose shape changed under us: flagged for a human, never a TypeError stored for retry.
+        mismatch: "missing currency",
+        tamper: (intent: Intent) => ({ ...intent, currency: null }),
+        reason: /currency null != usd/,
+      },
+      {
         mismatch: "package in metadata",
         tamper: (intent: Intent) => ({
           ...intent,

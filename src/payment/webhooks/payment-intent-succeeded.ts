@@ -44,8 +44,10 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   if (intent.amount_received !== purchase.amount) {
     problems.push(`amount_received ${intent.amount_received} != ${purchase.amount}`);
   }
-  if (intent.currency.toLowerCase() !== purchase.currency)
-    problems.push(`currency ${intent.currency} != ${purchase.currency}`);
+  // `currency` is read defensively: a payload without one (a changed shape, a hand-made event) is a
+  // mismatch a human looks at, not a crash that would be retried for three days.
+  const currency = typeof intent.currency === "string" ? intent.currency.toLowerCase() : null;
+  if (currency !== purchase.currency) problems.push(`currency ${currency} != ${purchase.currency}`);
   if (!metadata.success) problems.push("metadata is missing or malformed");
   else if (
     metadata.data.purchaseId !== purchase.id ||
