@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
-import { creditPurchase } from "../../src/db/schema";
+import { creditDispute, creditPurchase } from "../../src/db/schema";
 import { runPaymentMaintenance } from "../../src/jobs/run-payment-maintenance";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
@@ -283,6 +283,29 @@ describe.each(databaseKinds())(
         }
       }
     }, 600_000);
+
+    it("a chargeback recorded before disputes had ids, won after an inquiry's late event, gives the credits back", async () => {
+      const p = await purchase();
+      await deliverAll([
+        p.succeeded,
+        p.dispute("dp_b", "charge.dispute.funds_withdrawn", "needs_response", p.t0 + 20),
+      ]);
+      expect(await kept(p.userId, p.purchaseId)).toEqual({ balance: 0, debt: 0, clawedBack: 500 });
+      // As migration 0009 left it: the purchase's one dispute fact, under a placeholder id.
+      await database.db
+        .update(creditDispute)
+        .set({ disputeId: `legacy:${p.purchaseId}` })
+        .where(eq(creditDispute.purchaseId, p.purchaseId));
+      // An inquiry's event from before the chargeback arrives late (Stripe's retry, or an operator retrying
+      // a stored failed webhook), then the chargeback is won.
+      const statuses = await deliverAll([
+        p.dispute("dp_a", "charge.dispute.closed", "warning_closed", p.t0 + 10),
+        p.dispute("dp_b", "charge.dispute.funds_reinstated", "won", p.t0 + 40),
+        p.dispute("dp_b", "charge.dispute.closed", "won", p.t0 + 40),
+      ]);
+      expect(statuses).toEqual([200, 200, 200]);
+      expect(await kept(p.userId, p.purchaseId)).toEqual({ balance: 500, debt: 0, clawedBack: 0 });
+    });
 
     it("a maintenance run while the payment's webhook arrives grants the stale purchase once", async () => {
       const provider = new SandboxPaymentProvider(database.db);
