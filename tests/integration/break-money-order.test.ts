@@ -3,10 +3,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
-import { creditDispute, creditPurchase } from "../../src/db/schema";
+import { creditDispute, creditPurchase, sandboxPaymentIntent } from "../../src/db/schema";
 import { runPaymentMaintenance } from "../../src/jobs/run-payment-maintenance";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
+import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox-payment";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
@@ -306,6 +307,47 @@ describe.each(databaseKinds())(
       expect(statuses).toEqual([200, 200, 200]);
       expect(await kept(p.userId, p.purchaseId)).toEqual({ balance: 500, debt: 0, clawedBack: 0 });
     });
+
+    it("a customer paying in the sandbox while the maintenance job abandons the purchase is either granted or refused, never paid for nothing", async () => {
+      const provider = new SandboxPaymentProvider(database.db);
+      for (let round = 0; round < 6; round++) {
+        const p = await purchase();
+        await database.db.execute(
+          sql`UPDATE credit_purchase SET created_at = now() - interval '2 days' WHERE id = ${p.purchaseId}`,
+        );
+        const [confirmed] = await Promise.allSettled([
+          confirmSandboxPayment(database.db, {
+            paymentIntentId: p.paymentIntentId,
+            userId: p.userId,
+            cardNumber: "4242 4242 4242 4242",
+            webhookSecret: webhookSigningSecret(),
+          }),
+          runPaymentMaintenance(database.db, provider),
+        ]);
+        const [row] = await database.db
+          .select()
+          .from(creditPurchase)
+          .where(eq(creditPurchase.id, p.purchaseId));
+        const [intent] = await database.db
+          .select({ status: sandboxPaymentIntent.status })
+          .from(sandboxPaymentIntent)
+          .where(eq(sandboxPaymentIntent.id, p.paymentIntentId));
+        const balance = (await getBalance(database.db, p.userId)).balance;
+        if (confirmed.status === "fulfilled") {
+          expect(intent?.status, `round ${round}`).toBe("succeeded");
+          expect({ status: row?.status, balance }, `round ${round}`).toEqual({
+            status: "succeeded",
+            balance: 500,
+          });
+        } else {
+          expect(intent?.status, `round ${round}`).toBe("canceled");
+          expect({ status: row?.status, balance }, `round ${round}`).toEqual({
+            status: "abandoned",
+            balance: 0,
+          });
+        }
+      }
+    }, 600_000);
 
     it("a maintenance run while the payment's webhook arrives grants the stale purchase once", async () => {
       const provider = new SandboxPaymentProvider(database.db);
