@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
+import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { creditDispute, creditPurchase, sandboxPaymentIntent } from "../../src/db/schema";
@@ -346,6 +347,67 @@ describe.each(databaseKinds())(
             balance: 0,
           });
         }
+      }
+    }, 600_000);
+
+    it("two purchases of one customer disputed and refunded while the customer spends, all at once: every credit accounted for", async () => {
+      for (let round = 0; round < 3; round++) {
+        const a = await purchase();
+        // A second purchase of the same customer.
+        const created = await createCreditPurchase(database.db, new SandboxPaymentProvider(database.db), {
+          userId: a.userId,
+          packageId: "standard",
+        });
+        const b = {
+          ...a,
+          purchaseId: created.purchaseId,
+          succeeded: {
+            ...a.succeeded,
+            id: testId("evt"),
+            object: paymentIntentObject({
+              id: created.paymentIntentId,
+              amount: PRICE,
+              currency: "usd",
+              metadata: { purchaseId: created.purchaseId, userId: a.userId, packageId: "standard" },
+            }),
+          },
+          refundFull: {
+            type: "charge.refunded",
+            id: testId("evt"),
+            created: a.t0 + 30,
+            object: chargeObject({
+              id: `ch_for_${created.paymentIntentId}`,
+              amount: PRICE,
+              currency: "usd",
+              payment_intent: created.paymentIntentId,
+              amount_refunded: PRICE,
+            }),
+          },
+        };
+        await deliverAll([a.succeeded, b.succeeded]);
+        const spends = Array.from({ length: 6 }, (_, i) =>
+          consumeCredits(database.db, {
+            userId: a.userId,
+            amount: 150,
+            description: "work",
+            idempotencyKey: `spend-${round}-${i}`,
+          }),
+        );
+        const deliveries = deliverConcurrently([
+          a.dispute("dp_b", "charge.dispute.funds_withdrawn", "needs_response", a.t0 + 20),
+          a.dispute("dp_b", "charge.dispute.closed", "lost", a.t0 + 40),
+          b.refundFull,
+          b.refundFull,
+        ]);
+        const [spent, statuses] = await Promise.all([Promise.all(spends), deliveries]);
+        expect(statuses).toEqual([200, 200, 200, 200]);
+        const paidFor = spent.filter((result) => result.ok).length * 150;
+        const balance = await getBalance(database.db, a.userId);
+        // 1000 bought, 1000 taken back: what was spent is owed, nothing more and nothing less.
+        expect({ balance: balance.balance, debt: balance.debt }, `round ${round}`).toEqual({
+          balance: 0,
+          debt: paidFor,
+        });
       }
     }, 600_000);
 
