@@ -191,6 +191,21 @@ describe("where the server listens", () => {
       expect(problems[0]?.message).toContain("PAYMENT_PROVIDER=sandbox");
     }
   });
+
+  // Listening on loopback protects nothing when a proxy on the same machine forwards other machines'
+  // requests to it, and TRUST_PROXY says one does (nginx in front of 127.0.0.1:3000, a tunnel).
+  it("refuses TRUST_PROXY while the sandbox runs unasked: a proxy brings other machines to it", () => {
+    for (const trustProxy of ["1", "127.0.0.1", "10.0.0.0/8"]) {
+      const problems = serverConfigurationProblems({ TRUST_PROXY: trustProxy });
+      expect(
+        problems.map((problem) => problem.variable),
+        trustProxy,
+      ).toEqual(["TRUST_PROXY"]);
+      expect(problems[0]?.message).toContain("PAYMENT_PROVIDER=sandbox");
+    }
+    expect(serverConfigurationProblems({ TRUST_PROXY: "1", PAYMENT_PROVIDER: "sandbox" })).toEqual([]);
+    expect(serverConfigurationProblems({ TRUST_PROXY: "1", ...STRIPE })).toEqual([]);
+  });
 });
 
 describe("isLocalUrl", () => {

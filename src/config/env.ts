@@ -272,6 +272,15 @@ export function serverConfigurationProblems(source: EnvSource = process.env): Co
       });
     }
   }
+  // Listening on loopback only keeps other machines away unless a proxy on this machine forwards their
+  // requests, which is what TRUST_PROXY says (nginx in front of 127.0.0.1:3000, a tunnel): then the
+  // sandbox would take the test card from anyone the proxy serves.
+  if (implicitSandbox(env) && env.TRUST_PROXY && !bad.has("TRUST_PROXY")) {
+    found.push({
+      variable: "TRUST_PROXY",
+      message: `is set, so a proxy forwards other machines' requests to this server, but no payment provider is configured, and the payment sandbox gives credits away for the test card to anyone who reaches it: set ${STRIPE_SETTINGS.join(", ")} to take payments with Stripe, or PAYMENT_PROVIDER=sandbox to serve the sandbox through the proxy on purpose`,
+    });
+  }
   if (implicitSandbox(env) && env.HOST && !isLoopbackHost(env.HOST)) {
     found.push({
       variable: "HOST",
