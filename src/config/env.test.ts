@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { adminEmails, isLocalUrl, listenHosts, type ServerEnv, serverConfigurationProblems } from "./env";
+import {
+  adminEmails,
+  isLocalUrl,
+  LISTEN_CHECKED_VARIABLE,
+  listenHosts,
+  nextListenProblems,
+  type ServerEnv,
+  serverConfigurationProblems,
+} from "./env";
 
 const variables = (source: Record<string, string>) =>
   serverConfigurationProblems(source).map((problem) => problem.variable);
@@ -190,6 +198,16 @@ describe("where the server listens", () => {
       ).toEqual(["HOST"]);
       expect(problems[0]?.message).toContain("PAYMENT_PROVIDER=sandbox");
     }
+  });
+
+  // `next start` and `next dev` run on their own listen on every interface: the sandbox nobody asked for
+  // is refused there unless npm start or npm run dev chose the address (and marked it).
+  it("refuses the sandbox nobody asked for under next start or next dev run on their own", () => {
+    expect(nextListenProblems({}).map((problem) => problem.variable)).toEqual(["PAYMENT_PROVIDER"]);
+    expect(nextListenProblems({})[0]?.message).toContain("npm start");
+    expect(nextListenProblems({ [LISTEN_CHECKED_VARIABLE]: "1" })).toEqual([]);
+    expect(nextListenProblems({ PAYMENT_PROVIDER: "sandbox" })).toEqual([]);
+    expect(nextListenProblems(STRIPE)).toEqual([]);
   });
 
   // Listening on loopback protects nothing when a proxy on the same machine forwards other machines'
