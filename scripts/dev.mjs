@@ -19,7 +19,9 @@ const {
   serverConfigurationProblems,
   ConfigurationError,
   getServerEnv,
+  isLoopbackHost,
   listenHosts,
+  LISTEN_CHECKED_VARIABLE,
 } = require("../src/config/env.ts");
 const problems = serverConfigurationProblems();
 if (problems.length > 0) {
@@ -34,9 +36,18 @@ const port = String(getServerEnv().PORT);
 // `next dev` listens on one address: the IPv4 loopback, which browsers reach as localhost too.
 const [host] = listenHosts();
 const hostArgs = host ? ["--hostname", host] : [];
-const child = spawn("npx", ["next", "dev", "--port", port, ...hostArgs, ...process.argv.slice(2)], {
+// Arguments after `--` go to `next dev`; one that picks the address (`-H 0.0.0.0`) overrides hostArgs, so
+// the address is then not this script's choice and the app checks it as under `next dev` alone.
+const extraArgs = process.argv.slice(2);
+const pickedAddresses = extraArgs.flatMap((arg, i) => {
+  const match = /^(?:-H|--hostname)(?:=(.*))?$/.exec(arg);
+  if (!match) return [];
+  return [match[1] ?? extraArgs[i + 1] ?? ""];
+});
+const checked = pickedAddresses.every((address) => isLoopbackHost(address));
+const child = spawn("npx", ["next", "dev", "--port", port, ...hostArgs, ...extraArgs], {
   stdio: "inherit",
-  env: { ...environment, PORT: port },
+  env: { ...environment, PORT: port, ...(checked ? { [LISTEN_CHECKED_VARIABLE]: "1" } : {}) },
 });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

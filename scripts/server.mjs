@@ -31,6 +31,9 @@ const port = getServerEnv().PORT;
 // only, so no other machine can buy credits with the test card; otherwise every interface, like `next start`.
 const hosts = listenHosts();
 const hostname = getServerEnv().HOST;
+// This server binds to `hosts` itself: src/instrumentation.ts need not refuse the sandbox for Next.js's
+// default of every interface (src/config/env.ts, nextListenProblems()).
+process.env[require("../src/config/env.ts").LISTEN_CHECKED_VARIABLE] = "1";
 const nextApp = next({ dev: false, dir: root, port, hostname });
 const handleWithNext = nextApp.getRequestHandler();
 // Loads the build; src/instrumentation.ts finds the configuration checked and the database open, and

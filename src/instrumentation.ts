@@ -9,7 +9,8 @@ export async function register(): Promise<void> {
   // Build workers must not open the embedded database: only one process may hold it.
   if (process.env.NEXT_PHASE === "phase-production-build") return;
   const { prepareServerOrExit } = await import("./config/prepare-server");
-  await prepareServerOrExit();
+  // Started by Next.js: under `next start` / `next dev` run on their own, it chose where to listen.
+  await prepareServerOrExit({ startedByNext: true });
   const { getServerEnv } = await import("./config/env");
   const { getConnection } = await import("./db/client");
   const { startJobs } = await import("./jobs/start-jobs");

@@ -1,6 +1,6 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, like, sql } from "drizzle-orm";
 import { adminEmails } from "@/config/env";
-import { session, user } from "@/db/schema";
+import { session, user, verification } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { emailLocale } from "@/email/locale";
 import { logger } from "@/lib/logger";
@@ -60,13 +60,23 @@ export async function requireMailboxPasswordForAdmin(
 
 /**
  * Records that the account's password was just set through a link emailed to its address (Better Auth's
- * onPasswordReset, after it saved the password and signed every session out). Judged by the database's
- * clock, like every other time the app stores.
+ * onPasswordReset, after it saved the password, consumed the link's token and signed every session out),
+ * and voids every other set-password link of the account still waiting to be used. Better Auth consumes
+ * only the token that was used; an older link (asked for earlier by the owner, or by a stranger typing the
+ * address into "Forgot your password?", and perhaps forwarded or left in a shared inbox) would otherwise
+ * set the password again, and with it the admin role, until it expires an hour later. Judged by the
+ * database's clock, like every other time the app stores.
  */
 export async function recordPasswordSetByEmail(db: Database, userId: string): Promise<void> {
-  await db
-    .update(user)
-    .set({ passwordSetByEmailAt: sql`now()`, updatedAt: sql`now()` })
-    .where(eq(user.id, userId));
-  logger.info({ userId }, "password set from an emailed link");
+  await db.transaction(async (tx) => {
+    await tx
+      .update(user)
+      .set({ passwordSetByEmailAt: sql`now()`, updatedAt: sql`now()` })
+      .where(eq(user.id, userId));
+    // Better Auth keeps each link as a verification row `reset-password:<token>` whose value is the user id.
+    await tx
+      .delete(verification)
+      .where(and(like(verification.identifier, "reset-password:%"), eq(verification.value, userId)));
+  });
+  logger.info({ userId }, "password set from an emailed link; the account's other set-password links voided");
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { adminEmails, isLocalUrl, listenHosts, type ServerEnv, serverConfigurationProblems } from "./env";
+import {
+  adminEmails,
+  isLocalUrl,
+  LISTEN_CHECKED_VARIABLE,
+  listenHosts,
+  nextListenProblems,
+  type ServerEnv,
+  serverConfigurationProblems,
+} from "./env";
 
 const variables = (source: Record<string, string>) =>
   serverConfigurationProblems(source).map((problem) => problem.variable);
@@ -190,6 +198,31 @@ describe("where the server listens", () => {
       ).toEqual(["HOST"]);
       expect(problems[0]?.message).toContain("PAYMENT_PROVIDER=sandbox");
     }
+  });
+
+  // `next start` and `next dev` run on their own listen on every interface: the sandbox nobody asked for
+  // is refused there unless npm start or npm run dev chose the address (and marked it).
+  it("refuses the sandbox nobody asked for under next start or next dev run on their own", () => {
+    expect(nextListenProblems({}).map((problem) => problem.variable)).toEqual(["PAYMENT_PROVIDER"]);
+    expect(nextListenProblems({})[0]?.message).toContain("npm start");
+    expect(nextListenProblems({ [LISTEN_CHECKED_VARIABLE]: "1" })).toEqual([]);
+    expect(nextListenProblems({ PAYMENT_PROVIDER: "sandbox" })).toEqual([]);
+    expect(nextListenProblems(STRIPE)).toEqual([]);
+  });
+
+  // Listening on loopback protects nothing when a proxy on the same machine forwards other machines'
+  // requests to it, and TRUST_PROXY says one does (nginx in front of 127.0.0.1:3000, a tunnel).
+  it("refuses TRUST_PROXY while the sandbox runs unasked: a proxy brings other machines to it", () => {
+    for (const trustProxy of ["1", "127.0.0.1", "10.0.0.0/8"]) {
+      const problems = serverConfigurationProblems({ TRUST_PROXY: trustProxy });
+      expect(
+        problems.map((problem) => problem.variable),
+        trustProxy,
+      ).toEqual(["TRUST_PROXY"]);
+      expect(problems[0]?.message).toContain("PAYMENT_PROVIDER=sandbox");
+    }
+    expect(serverConfigurationProblems({ TRUST_PROXY: "1", PAYMENT_PROVIDER: "sandbox" })).toEqual([]);
+    expect(serverConfigurationProblems({ TRUST_PROXY: "1", ...STRIPE })).toEqual([]);
   });
 });
 

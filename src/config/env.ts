@@ -272,6 +272,15 @@ export function serverConfigurationProblems(source: EnvSource = process.env): Co
       });
     }
   }
+  // Listening on loopback only keeps other machines away unless a proxy on this machine forwards their
+  // requests, which is what TRUST_PROXY says (nginx in front of 127.0.0.1:3000, a tunnel): then the
+  // sandbox would take the test card from anyone the proxy serves.
+  if (implicitSandbox(env) && env.TRUST_PROXY && !bad.has("TRUST_PROXY")) {
+    found.push({
+      variable: "TRUST_PROXY",
+      message: `is set, so a proxy forwards other machines' requests to this server, but no payment provider is configured, and the payment sandbox gives credits away for the test card to anyone who reaches it: set ${STRIPE_SETTINGS.join(", ")} to take payments with Stripe, or PAYMENT_PROVIDER=sandbox to serve the sandbox through the proxy on purpose`,
+    });
+  }
   if (implicitSandbox(env) && env.HOST && !isLoopbackHost(env.HOST)) {
     found.push({
       variable: "HOST",
@@ -289,6 +298,31 @@ export function serverConfigurationProblems(source: EnvSource = process.env): Co
  */
 function implicitSandbox(env: ServerEnv): boolean {
   return !env.PAYMENT_PROVIDER && !STRIPE_SETTINGS.some((name) => env[name]);
+}
+
+/**
+ * Set by scripts/server.mjs (npm start) and scripts/dev.mjs (npm run dev) when they bind the server to the
+ * addresses listenHosts() chose. `next start` and `next dev` run alone listen on every interface unless
+ * told otherwise (`-H`), which the app cannot see; without this mark the zero-configuration sandbox
+ * refuses to start under them (see nextListenProblems()).
+ */
+export const LISTEN_CHECKED_VARIABLE = "CREDITKIT_LISTEN_CHECKED";
+
+/**
+ * For a server started by Next.js's own command (`next start`, `next dev`, src/instrumentation.ts): the
+ * zero-configuration sandbox is refused unless one of the app's scripts chose where it listens, because
+ * Next.js listens on every interface by default and the sandbox gives credits away for the test card to
+ * anyone who reaches it. Empty otherwise (a payment provider configured, or started by the scripts).
+ */
+export function nextListenProblems(source: EnvSource = process.env): ConfigurationProblem[] {
+  const { env } = parseServerEnv(source);
+  if (!env || !implicitSandbox(env) || source[LISTEN_CHECKED_VARIABLE] === "1") return [];
+  return [
+    {
+      variable: "PAYMENT_PROVIDER",
+      message: `no payment provider is configured, and \`next start\` / \`next dev\` run on their own listen on every interface (as does \`npm run dev -- -H <address>\` on the address given), where the payment sandbox would give credits away for the test card to other machines: start with \`npm start\` or \`npm run dev\` (this machine only), set ${STRIPE_SETTINGS.join(", ")} to take payments with Stripe, or PAYMENT_PROVIDER=sandbox to serve the sandbox to others on purpose`,
+    },
+  ];
 }
 
 /** localhost, 127.0.0.0/8 and ::1: listening there, only this machine can connect. */

@@ -3,7 +3,14 @@ import { DatabaseOpenError } from "@/db/connect";
 import { DataDirLockedError } from "@/db/data-dir-lock";
 import { logger } from "@/lib/logger";
 import { activePaymentProvider } from "@/payment/payment-config";
-import { ConfigurationError, getServerEnv, isLocalUrl, publicUrl, serverConfigurationProblems } from "./env";
+import {
+  ConfigurationError,
+  getServerEnv,
+  isLocalUrl,
+  nextListenProblems,
+  publicUrl,
+  serverConfigurationProblems,
+} from "./env";
 import { getLocalSecrets } from "./local-secrets";
 
 /**
@@ -14,8 +21,8 @@ import { getLocalSecrets } from "./local-secrets";
  * Called by scripts/server.mjs (npm start) before Next.js is prepared, and by src/instrumentation.ts for
  * `next start` and `next dev`; the second call in one process finds everything done.
  */
-export async function prepareServer(): Promise<void> {
-  const problems = serverConfigurationProblems();
+export async function prepareServer(options: { startedByNext?: boolean } = {}): Promise<void> {
+  const problems = [...serverConfigurationProblems(), ...(options.startedByNext ? nextListenProblems() : [])];
   if (problems.length > 0) throw new ConfigurationError(problems);
   const env = getServerEnv();
   getLocalSecrets();
@@ -35,9 +42,9 @@ export async function prepareServer(): Promise<void> {
 }
 
 /** prepareServer(), or the failure printed (no stack trace) and exit status 1. */
-export async function prepareServerOrExit(): Promise<void> {
+export async function prepareServerOrExit(options: { startedByNext?: boolean } = {}): Promise<void> {
   try {
-    await prepareServer();
+    await prepareServer(options);
   } catch (error) {
     console.error(startupFailureMessage(error));
     process.exit(1);

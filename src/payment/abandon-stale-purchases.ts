@@ -17,7 +17,10 @@ export type AbandonReport = {
 };
 
 /**
- * Marks purchases still `pending` a day after they started as `abandoned`, so lists and reports stop
+ * Marks purchases still `pending` a day after they started as `abandoned` (and those `failed`: a declined
+ * card leaves the pay dialog, and its PaymentIntent, open for another card, so it can take a payment
+ * exactly like one never tried, and would otherwise never be canceled nor checked by reconciliation once
+ * it is older than reconciliation's window), so lists and reports stop
  * showing pay dialogs nobody finished as payments in progress, and cancels their PaymentIntents at the
  * provider (reason `abandoned`), so a dialog left open in some tab can no longer take money for a purchase
  * the app has given up on. If the cancel finds the PaymentIntent already succeeded (the customer paid and
@@ -29,7 +32,8 @@ export type AbandonReport = {
 export async function abandonStalePurchases(db: Database, provider: PaymentProvider): Promise<AbandonReport> {
   const result = (await db.execute(sql`
     UPDATE credit_purchase SET status = 'abandoned', updated_at = now()
-    WHERE status = 'pending' AND created_at < now() - make_interval(hours => ${ABANDON_AFTER_HOURS})
+    WHERE status IN ('pending', 'failed')
+      AND created_at < now() - make_interval(hours => ${ABANDON_AFTER_HOURS})
     RETURNING id, payment_intent_id, provider`)) as unknown as {
     rows: { id: string; payment_intent_id: string | null; provider: string }[];
   };

@@ -4,6 +4,11 @@ import { creditDispute } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { type PurchaseRow, updatePurchase } from "./webhooks/purchase-lookup";
 
+/** Inquiries (early fraud warnings answered before any chargeback) report only `warning_*` statuses. */
+function isInquiryStatus(status: string): boolean {
+  return status.startsWith("warning_");
+}
+
 /** The placeholder id migration 0009 gave the one dispute fact a purchase kept before disputes had ids. */
 function legacyDisputeId(purchaseId: string): string {
   return `legacy:${purchaseId}`;
@@ -25,13 +30,23 @@ export async function recordDisputeFact(
   const fact = { status: dispute.status, eventType: dispute.eventType, at: dispute.at };
   let [existing] = await tx.select().from(creditDispute).where(eq(creditDispute.disputeId, dispute.id));
   if (!existing) {
-    // A purchase disputed before disputes were kept by id: its one fact belongs to this dispute.
+    // A purchase disputed before disputes were kept by id: its one fact belongs to this dispute, if it is
+    // of the same kind. An inquiry's late event (a retry, an operator retrying a stored failure) must not
+    // take over a chargeback's fact: the chargeback's own events would then start a second record, and
+    // the fact carried over under the inquiry's id would keep the funds withdrawn after the chargeback
+    // was won. Inquiries are the disputes whose statuses are `warning_*`.
     const [legacy] = await tx
-      .update(creditDispute)
-      .set({ disputeId: dispute.id })
-      .where(eq(creditDispute.disputeId, legacyDisputeId(purchase.id)))
-      .returning();
-    existing = legacy;
+      .select({ status: creditDispute.status })
+      .from(creditDispute)
+      .where(eq(creditDispute.disputeId, legacyDisputeId(purchase.id)));
+    if (legacy && isInquiryStatus(legacy.status) === isInquiryStatus(dispute.status)) {
+      const [adopted] = await tx
+        .update(creditDispute)
+        .set({ disputeId: dispute.id })
+        .where(eq(creditDispute.disputeId, legacyDisputeId(purchase.id)))
+        .returning();
+      existing = adopted;
+    }
   }
   if (!existing) {
     await tx.insert(creditDispute).values({
