@@ -22,13 +22,20 @@ export type AddCreditsResult = {
  * (`creditkit_repay_debt`, the rule every path that gives credits back shares). `expireDays` counts from
  * the database's clock, like every expiry, and an `expiresAt` that is not in the future by that clock is
  * refused (InvalidInputError): the lot would be expired before anyone could spend it. One call of the
- * `creditkit_add_credits` database function (migration 0004_ledger_clock_and_debt_repayment): one round
- * trip. `now` is for tests only.
+ * `creditkit_add_credits` database function (migration 0012_expired_reinstatement_repays_own_debt): one
+ * round trip. `now` is for tests only.
+ *
+ * The one exception to "not in the future" is a `dispute_reversal` (src/payment/settle-purchase-clawback.ts):
+ * a purchase's own credits coming back after a won dispute keep its expiry, and when that has passed the
+ * lot expires at once. Such expired credits repay at most `options.expiredRepayLimit` credits of debt (the
+ * debt the purchase's own clawbacks left; 0 when not given), never other debt. Not part of the request hash:
+ * it is derived from the ledger, not asked for by a caller.
  */
 export async function addCredits(
   db: DatabaseOrTransaction,
   rawInput: AddCreditsInput,
   now?: Date,
+  options: { expiredRepayLimit?: number } = {},
 ): Promise<AddCreditsResult> {
   const input = parseInput(addCreditsInputSchema, rawInput);
   const hash = requestHash("add", {
@@ -63,7 +70,7 @@ export async function addCredits(
                    coalesce(${at}::timestamptz, now()) + ${input.expireDays ?? null}::integer * interval '24 hours'),
           ${category}, ${input.reference ?? null},
           ${input.purchaseId ?? null}::uuid, ${input.metadata ? JSON.stringify(input.metadata) : null}::jsonb,
-          ${at}::timestamptz)`,
+          ${at}::timestamptz, ${options.expiredRepayLimit ?? 0}::bigint)`,
       ),
     );
     return {

@@ -5,6 +5,7 @@ import { internalKey } from "@/credits/idempotency-keys";
 import { packageName } from "@/credits/packages";
 import { clawbackTarget, disputedAmount } from "@/credits/purchase-clawback-rules";
 import { purchaseCreditLots } from "@/credits/purchase-credit-lots";
+import { purchaseOutstandingDebt } from "@/credits/purchase-outstanding-debt";
 import { creditLot, creditPurchase } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
@@ -23,7 +24,8 @@ import { updatePurchase } from "./webhooks/purchase-lookup";
  * round again (withdrawn, reinstated, then refunded) and would refuse the later step forever.
  *
  * The target never counts credits of the purchase that expired unused (they left the account already), and
- * credits given back keep the purchase's expiry (src/credits/purchase-clawback-rules.ts).
+ * credits given back keep the purchase's expiry (src/credits/purchase-clawback-rules.ts); given back after
+ * that expiry, they cancel at most the debt the purchase's own clawbacks left (purchaseOutstandingDebt).
  */
 export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchaseId: string): Promise<string> {
   const [purchase] = await tx
@@ -71,19 +73,31 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
       "credits clawed back",
     );
   } else {
-    const result = await addCredits(tx, {
+    // The same credits coming back: they expire when the purchase's would have (at once, if that time has
+    // passed). Not yet expired, they repay any debt first like every grant (creditkit_add_credits). Already
+    // expired, they are worth nothing: they may cancel only the debt this purchase's own clawbacks left
+    // (its credits spent before the clawback, which the merchant now keeps paid for), never debt another
+    // purchase's refund left, which would stand had this purchase never been disputed.
+    const ownDebt = await purchaseOutstandingDebt(tx, {
       userId: purchase.userId,
-      amount: taken - target,
-      type: "dispute_reversal",
-      description: `Dispute won: ${name} package credits returned`,
-      idempotencyKey: internalKey("reinstate", purchase.id, step),
-      // The same credits coming back: they expire when the purchase's would have (at once, if that time
-      // has passed), and repay any debt first like every grant (creditkit_add_credits).
-      ...(lots.expiresAt ? { expiresAt: lots.expiresAt } : {}),
-      reference: purchase.paymentIntentId,
-      purchaseId: purchase.id,
-      metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+      paymentIntentId: purchase.paymentIntentId,
     });
+    const result = await addCredits(
+      tx,
+      {
+        userId: purchase.userId,
+        amount: taken - target,
+        type: "dispute_reversal",
+        description: `Dispute won: ${name} package credits returned`,
+        idempotencyKey: internalKey("reinstate", purchase.id, step),
+        ...(lots.expiresAt ? { expiresAt: lots.expiresAt } : {}),
+        reference: purchase.paymentIntentId,
+        purchaseId: purchase.id,
+        metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+      },
+      undefined,
+      { expiredRepayLimit: ownDebt },
+    );
     log.info({ entryId: result.entryId, credits: taken - target }, "clawed-back credits reinstated");
   }
   await updatePurchase(tx, purchase.id, { clawedBackCredits: target, clawbackSequence: step });

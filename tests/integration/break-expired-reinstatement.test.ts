@@ -88,17 +88,17 @@ describe.each(databaseKinds())("credits given back after their expiry on %s", (k
     };
   }
 
-  // FAULT (not fixed here): settlePurchaseClawback gives A's credits back through addCredits with A's
-  // expiry; when that time has passed, creditkit_add_credits repays *any* debt with them before expiring
-  // the rest, so expired credits pay the 500 B's refund left (debt 500 -> 0: 500 credits given away).
-  // They should only cancel debt A's own clawbacks left (credits of A spent before they expired, as in
-  // verify-purchase-lots "gives back credits whose expiry has passed to the debt they left"). A fix needs
-  // the debt each purchase's clawbacks added, which the ledger does not keep per purchase today.
+  // settlePurchaseClawback gives A's credits back through addCredits with A's expiry. Once that time has
+  // passed, creditkit_add_credits used to repay *any* debt with them before expiring the rest, so expired
+  // credits paid the 500 B's refund left (debt 500 -> 0: 500 credits given away). They may only cancel the
+  // debt A's own clawbacks left (credits of A spent before they expired, as in verify-purchase-lots "gives
+  // back credits whose expiry has passed to the debt they left"): purchaseOutstandingDebt reads it from the
+  // ledger and the grant repays no more (p_expired_repay_limit, migration 0012).
   // B's 500 credits are spent, A's 500 are never used and expire. A is disputed (its credits taken back)
   // and B refunded after A's expiry: the customer owes B's 500. A's dispute is then won: A's credits come
   // back already expired, since they would have expired unused. Had A never been disputed, they would have
   // expired at their time and B's refund would have left the same debt of 500.
-  it.fails("do not pay the debt another purchase's refund left", async () => {
+  it("do not pay the debt another purchase's refund left", async () => {
     const userId = await seedUser(database.db);
     const b = await paid(userId);
     await consumeCredits(database.db, {
