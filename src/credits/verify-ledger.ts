@@ -3,6 +3,7 @@ import type { DatabaseOrTransaction } from "@/db/types";
 import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
 import { verifyPurchaseClawbacks } from "./verify-purchase-clawbacks";
 import {
+  checkExpiredReinstatementRepaysOwnDebt,
   checkPurchaseCreditsLeaveOnce,
   checkReinstatedCreditsKeepExpiry,
   checkSandboxPaymentsGranted,
@@ -173,6 +174,7 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
   violations.push(...(await verifyPurchaseClawbacks(db)));
   violations.push(...(await checkPurchaseCreditsLeaveOnce(db)));
   violations.push(...(await checkReinstatedCreditsKeepExpiry(db)));
+  violations.push(...(await checkExpiredReinstatementRepaysOwnDebt(db)));
   violations.push(...(await checkSandboxPaymentsGranted(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(

@@ -68,6 +68,40 @@ export async function checkReinstatedCreditsKeepExpiry(
 }
 
 /**
+ * Credits given back after their expiry (a `dispute_reversal` lot that expired as it was written) cancel
+ * at most the debt their own purchase's clawbacks left: over all of a purchase's expired reinstatements,
+ * the debt they repaid never exceeds the `debt_change` of its refund and dispute entries. More means
+ * expired credits paid debt another purchase's refund or dispute left (creditkit_add_credits before
+ * migration 0012). Reads only purchases with such lots, which are rare.
+ */
+export async function checkExpiredReinstatementRepaysOwnDebt(
+  db: DatabaseOrTransaction,
+): Promise<LedgerViolation[]> {
+  const found = await rows<{ purchase_id: string; user_id: string; cancelled: string; added: string }>(
+    db,
+    sql`SELECT b.purchase_id, b.user_id, b.cancelled, c.added
+        FROM (SELECT l.purchase_id, l.user_id, -sum(r.debt_change) AS cancelled
+              FROM credit_lot l
+                JOIN credit_entry g ON g.id = l.grant_entry_id
+                JOIN credit_entry r ON r.user_id = g.user_id
+                  AND r.idempotency_key = g.idempotency_key || ':debt-repayment'
+              WHERE l.source = 'dispute_reversal' AND l.expires_at <= l.created_at
+              GROUP BY l.purchase_id, l.user_id) b
+        JOIN credit_purchase p ON p.id = b.purchase_id
+        CROSS JOIN LATERAL (
+          SELECT coalesce(sum(e.debt_change), 0) AS added FROM credit_entry e
+          WHERE e.user_id = p.user_id AND e.reference = p.payment_intent_id
+            AND e.type IN ('refund', 'dispute')) c
+        WHERE b.cancelled > c.added`,
+  );
+  return found.map((row) => ({
+    check: "expired_reinstatement_repays_own_debt",
+    userId: row.user_id,
+    detail: `purchase ${row.purchase_id}: credits given back after their expiry repaid ${row.cancelled} credits of debt, its clawbacks left ${row.added}`,
+  }));
+}
+
+/**
  * Sandbox only (its PaymentIntents are in this database): every PaymentIntent that succeeded, with no
  * event of it still waiting in the outbox, has its purchase granted (or flagged for review). Catches a
  * payment whose delivery was lost, and one made on a purchase the app had given up on.

@@ -147,6 +147,46 @@ describe.each(databaseKinds())("verify: purchase credits on %s", (kind) => {
     expect(await checksOf(p.userId)).toEqual([]);
   });
 
+  it("flags credits given back after their expiry that paid another purchase's debt", async () => {
+    const old = await paidPurchase(3600);
+    // Its 500 credits are unused: the dispute takes all of them and leaves no debt.
+    await old.dispute("charge.dispute.funds_withdrawn", "needs_response", old.t0 + 10);
+    // Another purchase's refund, of credits already spent, leaves a debt of 200.
+    await clawBackCredits(database.db, {
+      userId: old.userId,
+      amount: 200,
+      type: "refund",
+      description: "Refund of Basic package",
+      idempotencyKey: "other-refund",
+      reference: "pi_other",
+    });
+    await database.db.execute(
+      sql`UPDATE credit_lot SET expires_at = clock_timestamp() WHERE purchase_id = ${old.purchaseId}`,
+    );
+    const [lot] = await database.db
+      .select({ expiresAt: creditLot.expiresAt })
+      .from(creditLot)
+      .where(eq(creditLot.purchaseId, old.purchaseId));
+    // What a won dispute wrote before: the expired credits repaid any debt, here the other purchase's.
+    await addCredits(
+      database.db,
+      {
+        userId: old.userId,
+        amount: 500,
+        type: "dispute_reversal",
+        description: "Dispute won",
+        idempotencyKey: "old-expired-reversal",
+        ...(lot?.expiresAt ? { expiresAt: lot.expiresAt } : {}),
+        reference: old.paymentIntentId,
+        purchaseId: old.purchaseId,
+      },
+      undefined,
+      { expiredRepayLimit: 500 },
+    );
+    expect(await getBalance(database.db, old.userId)).toMatchObject({ balance: 0, debt: 0 });
+    expect(await checksOf(old.userId)).toContain("expired_reinstatement_repays_own_debt");
+  });
+
   it("cancels the debt a refund left for held credits once they expire unused", async () => {
     const p = await paidPurchase(3600);
     const hold = await createHold(database.db, {
