@@ -298,8 +298,9 @@ describe.each(databaseKinds())("idempotency keys on %s", (kind) => {
 
     it("a redelivered purchase event never conflicts with its grant, even after the package was renamed", async () => {
       const purchase = await pendingPurchase();
-      // The grant as an earlier delivery wrote it, when the package had another display name.
-      await addCredits(database.db, {
+      // The grant as an earlier delivery wrote it, when the package had another display name, and the
+      // purchase as that delivery left it.
+      const grant = await addCredits(database.db, {
         userId: purchase.userId,
         amount: 500,
         type: "purchase",
@@ -308,6 +309,10 @@ describe.each(databaseKinds())("idempotency keys on %s", (kind) => {
         reference: purchase.paymentIntentId,
         purchaseId: purchase.purchaseId,
       });
+      await database.db
+        .update(creditPurchase)
+        .set({ status: "succeeded", grantEntryId: grant.entryId })
+        .where(eq(creditPurchase.id, purchase.purchaseId));
       expect(await purchase.deliver()).toMatchObject({ outcome: "already_granted" });
       expect((await getBalance(database.db, purchase.userId)).balance).toBe(500);
     });

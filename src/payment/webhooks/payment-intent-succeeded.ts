@@ -1,9 +1,7 @@
-import { and, eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import { addCredits } from "@/credits/add-credits";
 import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { packageName } from "@/credits/packages";
-import { creditEntry } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
@@ -71,18 +69,18 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   if (purchase.status === "abandoned") {
     log.info({ purchaseId: purchase.id }, "payment arrived for a purchase marked abandoned");
   }
-  // A redelivery finds the grant by its key and changes nothing. Looking it up first, rather than letting
-  // the grant replay, means a detail that may change between deliveries (the package's display name in the
-  // description) can never turn a redelivered event into an idempotency conflict. The purchase's row lock,
-  // taken by the look-up above, keeps concurrent deliveries of this PaymentIntent one after another.
+  // A redelivery finds the grant recorded on the purchase and changes nothing. `grant_entry_id` is written
+  // only here, in the grant's own transaction and under the purchase's row lock (taken by the look-up
+  // above, which keeps concurrent deliveries of this PaymentIntent one after another; a delivery that
+  // waited for the lock reads the row as the first one left it), so it is set exactly when the grant
+  // exists. Reading it from the locked row, rather than letting the grant replay by its key, means a
+  // detail that may change between deliveries (the package's display name in the description) can never
+  // turn a redelivered event into an idempotency conflict, and a new payment costs no extra round trip.
   const grantKey = purchaseGrantKey(intent.id);
-  const [earlier] = await tx
-    .select({ id: creditEntry.id })
-    .from(creditEntry)
-    .where(and(eq(creditEntry.userId, purchase.userId), eq(creditEntry.idempotencyKey, grantKey.value)));
-  const grant = earlier
-    ? { entryId: earlier.id, replayed: true }
-    : await grantPurchase(tx, purchase, intent.id, grantKey);
+  const grant =
+    purchase.grantEntryId != null
+      ? { entryId: purchase.grantEntryId, replayed: true }
+      : await grantPurchase(tx, purchase, intent.id, grantKey);
   await updatePurchase(tx, purchase.id, {
     status: "succeeded",
     grantEntryId: grant.entryId,
