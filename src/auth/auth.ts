@@ -6,8 +6,7 @@ import { getAuthSecret } from "@/config/local-secrets";
 import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
-import { sendPasswordLink } from "@/email/send-password-link";
-import { sendVerificationLink } from "@/email/send-verification-email";
+import { sendAuthLink } from "@/email/send-auth-link";
 import { logger } from "@/lib/logger";
 import { CLIENT_ADDRESS_HEADER } from "@/server/client-address";
 import { recordPasswordSetByEmail, requireMailboxPasswordForAdmin } from "./admin-mailbox";
@@ -58,7 +57,7 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
       maxPasswordLength: 128,
       // "Forgot your password?", and the step that gives an ADMIN_EMAILS address its role
       // (src/auth/admin-role.ts): a password set from a link emailed to the address.
-      sendResetPassword: ({ user, url }, request) => sendPasswordLink({ user, url, request }),
+      sendResetPassword: ({ user, url }, request) => sendAuthLink("set-password", { user, url, request }),
       // Whoever had a session before (a stranger who signed up first with the address) is signed out.
       revokeSessionsOnPasswordReset: true,
       onPasswordReset: async ({ user }) => {
@@ -69,7 +68,7 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
       sendOnSignUp: true,
       autoSignInAfterVerification: true,
       // Emailed through SMTP when configured, otherwise written to the server log (src/email).
-      sendVerificationEmail: ({ user, url }, request) => sendVerificationLink({ user, url, request }),
+      sendVerificationEmail: ({ user, url }, request) => sendAuthLink("verify-email", { user, url, request }),
       afterEmailVerification: async (user, request) => {
         await giftOnVerifiedEmail(db, user);
         await requireMailboxPasswordForAdmin(
