@@ -568,7 +568,11 @@ describe.each(databaseKinds())("ledger against a model on %s", (kind) => {
   });
 
   it("agrees with the model after every step of random operation sequences", async () => {
-    const seed = Number(process.env.PROPERTY_SEED ?? Date.now() % 2 ** 31);
+    // CI replays one fixed seed per database, so its verdict depends on the code alone; every other run
+    // draws a new seed (printed above the result), which is how new counterexamples are found. Seed
+    // 738981634 on PostgreSQL ran past the 15-minute limit once (2026-11-30): being investigated.
+    const ciSeed = kind === "pglite" ? 738185394 : 738208202;
+    const seed = Number(process.env.PROPERTY_SEED ?? (process.env.CI ? ciSeed : Date.now() % 2 ** 31));
     console.log(`ledger model property: seed ${seed} (rerun with PROPERTY_SEED=${seed})`);
     await fc.assert(
       fc.asyncProperty(
