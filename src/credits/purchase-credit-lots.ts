@@ -21,9 +21,11 @@ export type PurchaseLots = {
 export async function purchaseCreditLots(
   tx: DatabaseOrTransaction,
   purchase: { id: string; userId: string },
+  /** Tests only: production judges expiry by the database's clock. */
+  now?: Date,
 ): Promise<PurchaseLots> {
   const locked = await lockAccount(tx, purchase.userId);
-  await expireDueLots(tx, purchase.userId, locked);
+  await expireDueLots(tx, purchase.userId, locked, now);
   const [row] = sqlRows<{ expired: string | number | null; expires_at: string | Date | null }>(
     await tx.execute(sql`
       SELECT

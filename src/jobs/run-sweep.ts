@@ -12,7 +12,7 @@ import { settleExpiredClawbacks } from "@/payment/settle-expired-clawbacks";
 export async function runSweep(db: Database, now?: Date) {
   const lots = await sweepExpiredLots(db, now);
   const holds = await releaseExpiredHolds(db, now);
-  const resettled = await settleExpiredClawbacks(db);
+  const resettled = await settleExpiredClawbacks(db, now);
   const result = {
     expiredLots: lots.expiredLots,
     users: lots.users,

@@ -11,8 +11,9 @@ import { settlePurchaseClawback } from "./settle-purchase-clawback";
  * the clawback at what had not expired (src/credits/purchase-clawback-rules.ts) and gives the difference
  * back, which repays that debt. Run by the sweep after it expires lots; each purchase is settled in a
  * transaction of its own, under its row lock, so a webhook of the same purchase waits or goes first.
+ * `now` is for tests only (production: the database's clock).
  */
-export async function settleExpiredClawbacks(db: Database): Promise<number> {
+export async function settleExpiredClawbacks(db: Database, now?: Date): Promise<number> {
   const result = (await db.execute(sql`
     SELECT p.id FROM credit_purchase p
     WHERE p.clawed_back_credits > 0 AND p.status = 'succeeded'
@@ -22,7 +23,7 @@ export async function settleExpiredClawbacks(db: Database): Promise<number> {
           JOIN credit_lot l ON l.id = al.lot_id
         WHERE l.purchase_id = p.id) > p.credits`)) as unknown as { rows: { id: string }[] };
   for (const row of result.rows) {
-    const outcome = await db.transaction((tx) => settlePurchaseClawback(tx, row.id));
+    const outcome = await db.transaction((tx) => settlePurchaseClawback(tx, row.id, now));
     logger.info({ purchaseId: row.id, outcome }, "clawback settled again after its credits expired");
   }
   return result.rows.length;

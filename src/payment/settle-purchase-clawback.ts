@@ -26,8 +26,13 @@ import { updatePurchase } from "./webhooks/purchase-lookup";
  * The target never counts credits of the purchase that expired unused (they left the account already), and
  * credits given back keep the purchase's expiry (src/credits/purchase-clawback-rules.ts); given back after
  * that expiry, they cancel at most the debt the purchase's own clawbacks left (purchaseOutstandingDebt).
+ * Expiry is judged by the database's clock; `now` is for tests only.
  */
-export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchaseId: string): Promise<string> {
+export async function settlePurchaseClawback(
+  tx: DatabaseOrTransaction,
+  purchaseId: string,
+  now?: Date,
+): Promise<string> {
   const [purchase] = await tx
     .select()
     .from(creditPurchase)
@@ -37,7 +42,7 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
   // Nothing was granted yet: the grant, when it comes, settles the clawback right after.
   if (purchase.status !== "succeeded" || !purchase.paymentIntentId) return "awaiting_grant";
 
-  const lots = await purchaseCreditLots(tx, purchase);
+  const lots = await purchaseCreditLots(tx, purchase, now);
   const amountDisputed = disputedAmount(await disputesOf(tx, purchase.id));
   const target = clawbackTarget({
     credits: purchase.credits,
@@ -58,16 +63,20 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
       .from(creditLot)
       .where(eq(creditLot.purchaseId, purchase.id));
     const disputed = amountDisputed > 0;
-    const result = await clawBackCredits(tx, {
-      userId: purchase.userId,
-      amount: target - taken,
-      type: disputed ? "dispute" : "refund",
-      description: disputed ? `Payment disputed: ${name} package` : `Refund of ${name} package`,
-      idempotencyKey: internalKey("clawback", purchase.id, step),
-      preferLotIds: ownLots.map((lot) => lot.id),
-      reference: purchase.paymentIntentId,
-      metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
-    });
+    const result = await clawBackCredits(
+      tx,
+      {
+        userId: purchase.userId,
+        amount: target - taken,
+        type: disputed ? "dispute" : "refund",
+        description: disputed ? `Payment disputed: ${name} package` : `Refund of ${name} package`,
+        idempotencyKey: internalKey("clawback", purchase.id, step),
+        preferLotIds: ownLots.map((lot) => lot.id),
+        reference: purchase.paymentIntentId,
+        metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+      },
+      now,
+    );
     log.info(
       { entryId: result.entryId, taken: result.taken, debtAdded: result.debtAdded },
       "credits clawed back",
@@ -95,7 +104,7 @@ export async function settlePurchaseClawback(tx: DatabaseOrTransaction, purchase
         purchaseId: purchase.id,
         metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
       },
-      undefined,
+      now,
       { expiredRepayLimit: ownDebt },
     );
     log.info({ entryId: result.entryId, credits: taken - target }, "clawed-back credits reinstated");

@@ -569,9 +569,9 @@ describe.each(databaseKinds())("ledger against a model on %s", (kind) => {
 
   it("agrees with the model after every step of random operation sequences", async () => {
     // CI replays one fixed seed per database, so its verdict depends on the code alone; every other run
-    // draws a new seed (printed above the result), which is how new counterexamples are found. Seed
-    // 738981634 on PostgreSQL ran past the 15-minute limit once (2026-11-30): being investigated.
-    const ciSeed = kind === "pglite" ? 738185394 : 738208202;
+    // draws a new seed (printed above the result), which is how new counterexamples are found. The
+    // PostgreSQL seed is the one that found webhooks judging expiry by another clock than the model's.
+    const ciSeed = kind === "pglite" ? 738185394 : 738981634;
     const seed = Number(process.env.PROPERTY_SEED ?? (process.env.CI ? ciSeed : Date.now() % 2 ** 31));
     console.log(`ledger model property: seed ${seed} (rerun with PROPERTY_SEED=${seed})`);
     await fc.assert(
@@ -597,7 +597,9 @@ describe.each(databaseKinds())("ledger against a model on %s", (kind) => {
 
           const deliver = async (purchase: ModelPurchase, event: SimEvent, label: string) => {
             const body = JSON.parse(stripeEventPayload(event.type, event.object, event.id, event.created));
-            const outcome = await processWebhookEvent(db, body as Stripe.Event);
+            // The simulated time, as every other operation gets it: the database's own clock stays in the present,
+            // so without it a webhook's clawback would still see lots the model has expired (seed 738981634).
+            const outcome = await processWebhookEvent(db, body as Stripe.Event, { now: new Date(now) });
             if (purchase.delivered.has(event.id)) {
               expect(outcome, `${label}: a repeated event`).toBe("duplicate");
               return;
@@ -806,7 +808,13 @@ describe.each(databaseKinds())("ledger against a model on %s", (kind) => {
           vi.useRealTimers();
         },
       ),
-      { numRuns: kind === "pglite" ? 30 : 20, seed },
+      {
+        numRuns: kind === "pglite" ? 30 : 20,
+        seed,
+        // Shrinking replays the whole sequence many times over; PROPERTY_END_ON_FAILURE=1 prints the first
+        // counterexample at once instead.
+        endOnFailure: !!process.env.PROPERTY_END_ON_FAILURE,
+      },
     );
   }, 900_000);
 });

@@ -18,7 +18,7 @@ import type { WebhookHandler } from "./types";
  * `created` ends won, in any order. A status this code does not know fails the event
  * (UnknownEventValueError): it is stored for the operator and retried, never acknowledged unapplied.
  */
-export const handleDisputeEvent: WebhookHandler = async (tx, event) => {
+export const handleDisputeEvent: WebhookHandler = async (tx, event, context) => {
   const dispute = event.data.object as Stripe.Dispute;
   const paymentIntentId = paymentIntentIdOf(dispute.payment_intent);
   const purchase = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
@@ -47,7 +47,7 @@ export const handleDisputeEvent: WebhookHandler = async (tx, event) => {
     at: eventTime(event.created),
   });
   log.info({ purchaseId: purchase.id, amountWithdrawn: withdrawn }, "dispute status recorded");
-  return settlePurchaseClawback(tx, purchase.id);
+  return settlePurchaseClawback(tx, purchase.id, context?.now);
 };
 
 export const handleChargeDisputeCreated = handleDisputeEvent;

@@ -19,7 +19,7 @@ import type { WebhookHandler } from "./types";
  * purchase's refunded amount is then derived from all refund facts (src/credits/purchase-clawback-rules.ts),
  * so repeated, late and reordered events, and refunds that fail afterwards, all end in the same state.
  */
-export const handleChargeRefunded: WebhookHandler = async (tx, event) => {
+export const handleChargeRefunded: WebhookHandler = async (tx, event, context) => {
   const charge = event.data.object as Stripe.Charge;
   const paymentIntentId = paymentIntentIdOf(charge.payment_intent);
   const found = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
@@ -50,5 +50,5 @@ export const handleChargeRefunded: WebhookHandler = async (tx, event) => {
     }
   }
   await updateRefundedAmount(tx, purchase);
-  return settlePurchaseClawback(tx, purchase.id);
+  return settlePurchaseClawback(tx, purchase.id, context?.now);
 };

@@ -17,7 +17,7 @@ export function purchaseGrantKey(paymentIntentId: string): InternalKey {
   return internalKey("payment_intent", paymentIntentId);
 }
 
-export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) => {
+export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event, context) => {
   const intent = event.data.object as Stripe.PaymentIntent;
   const log = logger.child({ eventId: event.id, paymentIntentId: intent.id });
   const purchase = await findPurchaseForPaymentIntent(tx, intent);
@@ -80,7 +80,7 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   const grant =
     purchase.grantEntryId != null
       ? { entryId: purchase.grantEntryId, replayed: true }
-      : await grantPurchase(tx, purchase, intent.id, grantKey);
+      : await grantPurchase(tx, purchase, intent.id, grantKey, context?.now);
   await updatePurchase(tx, purchase.id, {
     status: "succeeded",
     grantEntryId: grant.entryId,
@@ -94,7 +94,7 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event) =>
   // A refund or dispute that arrived before this event is applied now, so any order converges. The row is
   // locked since the look-up, so when it records no refund or dispute there is nothing to settle.
   const hasClawback = purchase.amountRefunded > 0 || purchase.disputed || purchase.clawedBackCredits > 0;
-  const clawback = hasClawback ? await settlePurchaseClawback(tx, purchase.id) : "settled";
+  const clawback = hasClawback ? await settlePurchaseClawback(tx, purchase.id, context?.now) : "settled";
   const outcome = grant.replayed ? "already_granted" : "granted";
   return clawback === "settled" ? outcome : `${outcome}+${clawback}`;
 };
@@ -104,16 +104,21 @@ function grantPurchase(
   purchase: PurchaseRow,
   paymentIntentId: string,
   key: InternalKey,
+  now: Date | undefined,
 ) {
-  return addCredits(tx, {
-    userId: purchase.userId,
-    amount: purchase.credits,
-    type: "purchase",
-    description: `Purchased ${packageName({ id: purchase.packageId })} package`,
-    idempotencyKey: key,
-    reference: paymentIntentId,
-    purchaseId: purchase.id,
-    ...(purchase.expireDays ? { expireDays: purchase.expireDays } : {}),
-    metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
-  });
+  return addCredits(
+    tx,
+    {
+      userId: purchase.userId,
+      amount: purchase.credits,
+      type: "purchase",
+      description: `Purchased ${packageName({ id: purchase.packageId })} package`,
+      idempotencyKey: key,
+      reference: paymentIntentId,
+      purchaseId: purchase.id,
+      ...(purchase.expireDays ? { expireDays: purchase.expireDays } : {}),
+      metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+    },
+    now,
+  );
 }

@@ -52,6 +52,8 @@ export type ProcessOptions = {
   resolvedBy?: string;
   /** Runs in the event's transaction after the handler (an admin retry writes its audit entry here). */
   inTransaction?: (tx: DatabaseOrTransaction, outcome: string) => Promise<void>;
+  /** Tests only: the time the ledger judges expiry by (production: the database's clock). */
+  now?: Date;
 };
 
 /**
@@ -83,7 +85,7 @@ export async function processWebhookEvent(
         return "duplicate";
       }
       const handler = webhookHandlers[event.type];
-      const result = handler ? await handler(tx, event) : "ignored_event_type";
+      const result = handler ? await handler(tx, event, { now: options.now }) : "ignored_event_type";
       // One statement records the outcome and resolves a stored failure of this event, if there is one.
       await tx.execute(sql`
         WITH resolved AS (

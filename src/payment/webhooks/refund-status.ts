@@ -14,7 +14,7 @@ import type { WebhookHandler } from "./types";
  * stops counting as refunded, so the credits taken back for it are given back. A status this code does not
  * know fails the event (UnknownEventValueError).
  */
-export const handleRefundStatus: WebhookHandler = async (tx, event) => {
+export const handleRefundStatus: WebhookHandler = async (tx, event, context) => {
   const refund = event.data.object as Stripe.Refund;
   const paymentIntentId = paymentIntentIdOf(refund.payment_intent);
   const purchase = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
@@ -46,5 +46,5 @@ export const handleRefundStatus: WebhookHandler = async (tx, event) => {
     { eventId: event.id, purchaseId: purchase.id, refundId: refund.id, status: refund.status },
     "refund status recorded",
   );
-  return settlePurchaseClawback(tx, purchase.id);
+  return settlePurchaseClawback(tx, purchase.id, context?.now);
 };

@@ -2,7 +2,17 @@ import type Stripe from "stripe";
 import type { DatabaseOrTransaction } from "@/db/types";
 
 /**
+ * What a handler may need besides the event. `now` is for tests only (they move through time):
+ * production judges expiry by the database's clock (src/credits/database-clock.ts).
+ */
+export type WebhookContext = { now?: Date };
+
+/**
  * One handler per event type. It runs inside the transaction that records the event id, so its
  * effects and the "seen" mark commit together or not at all. It returns a short outcome for the log.
  */
-export type WebhookHandler = (tx: DatabaseOrTransaction, event: Stripe.Event) => Promise<string>;
+export type WebhookHandler = (
+  tx: DatabaseOrTransaction,
+  event: Stripe.Event,
+  context?: WebhookContext,
+) => Promise<string>;
