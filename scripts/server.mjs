@@ -1,62 +1,58 @@
-// The production server behind `npm start`: one Node.js HTTP server in which Next.js serves the pages,
-// the browser's API routes and assets, and the machine-to-machine routes (the service API under
-// /api/v1/ and Stripe's webhook) are answered without Next.js's request pipeline, which costs more CPU
-// per request than the spend behind it (measured in BENCHMARKS.md, scenario 2). Both run the same
-// route files; src/server/service-app.ts lists the paths.
+// The production server behind `npm start`: one Node.js HTTP server in which Next.js serves the pages and
+// assets, and every /api request is answered by the app's routes (src/routes/, one Hono application)
+// directly, without Next.js's request pipeline, which costs more CPU per request than the spend behind it
+// (BENCHMARKS.md, scenario 2). Both come from the one production build: this file is plain JavaScript and
+// loads no TypeScript; the routes are the ones Next.js compiled, handed over by src/instrumentation.ts
+// through the process registry (src/lib/process-registry.ts, src/server/production-entry.ts).
 //
 // Loaded by scripts/start.mjs, which makes a production build first when needed and sets NODE_ENV
 // before Next.js is imported.
 import http from "node:http";
-import { createRequire } from "node:module";
 import path from "node:path";
-import { getRequestListener } from "@hono/node-server";
+import nextEnv from "@next/env";
 import next from "next";
 
 const root = path.resolve(import.meta.dirname, "..");
-const require = createRequire(import.meta.url);
-// The src/ modules are TypeScript, compiled by tsx as they load (as `npm run credits` does). They are a
-// second copy of those modules beside Next.js's bundle; what must be one per process (the database
-// connection, the embedded database's lock, the API-key cache) is kept on globalThis (src/db/client.ts,
-// src/db/data-dir-lock.ts, src/service-api/api-keys.ts).
-await import("tsx");
-// The same .env files `next start` reads (already loaded when started by scripts/start.mjs).
-require("../src/config/load-project-env.ts").loadProjectEnv(root);
+// The same .env files `next start` reads (src/config/load-project-env.ts does the same for the app).
+nextEnv.loadEnvConfig(root, false, { info: () => {}, error: (...args) => console.error(...args) });
 
-// Nothing is served until the configuration is valid and the database is open, locked and migrated: a
-// server that cannot work says why and exits non-zero instead of answering 500 to every request.
-await require("../src/config/prepare-server.ts").prepareServerOrExit();
-const { getServerEnv, listenHosts } = require("../src/config/env.ts");
-const port = getServerEnv().PORT;
-// HOST when set; with nothing configured (the payment sandbox nobody asked for) the loopback addresses
-// only, so no other machine can buy credits with the test card; otherwise every interface, like `next start`.
-const hosts = listenHosts();
-const hostname = getServerEnv().HOST;
-// This server binds to `hosts` itself: src/instrumentation.ts need not refuse the sandbox for Next.js's
-// default of every interface (src/config/env.ts, nextListenProblems()).
-process.env[require("../src/config/env.ts").LISTEN_CHECKED_VARIABLE] = "1";
-const nextApp = next({ dev: false, dir: root, port, hostname });
-const handleWithNext = nextApp.getRequestHandler();
-// Loads the build; src/instrumentation.ts finds the configuration checked and the database open, and
-// starts the scheduled jobs. Next.js holds its own requests until it is done; the service routes wait for
-// the same below.
-await nextApp.prepare();
-
-const { createServiceApp, isServicePath, prepareServiceRoutes } = require("../src/server/service-app.ts");
-// The client's address, from the socket and the proxies TRUST_PROXY trusts, written into a header of every
-// request (replacing any the client sent) for the app's limits: src/server/client-address.ts.
-const { createClientAddressStamp } = require("../src/server/client-address.ts");
-const stampClientAddress = createClientAddressStamp(getServerEnv().TRUST_PROXY);
-await prepareServiceRoutes();
-const serviceApp = createServiceApp((incoming, outgoing) => handleWithNext(incoming, outgoing));
-const handleService = getRequestListener(serviceApp.fetch, {
-  hostname,
-  // Next.js relies on the platform's Request and Response; keep them.
-  overrideGlobalObjects: false,
+// This server binds where the app says (HOST, or this machine only when nothing is configured), so the
+// check that refuses Next.js's default of every interface need not run (src/config/env.ts,
+// LISTEN_CHECKED_VARIABLE).
+process.env.CREDITKIT_LISTEN_CHECKED = "1";
+const nextApp = next({
+  dev: false,
+  dir: root,
+  port: Number(process.env.PORT) || 3000,
+  hostname: process.env.HOST || undefined,
 });
+const handleWithNext = nextApp.getRequestHandler();
+// Loads the build and starts src/instrumentation.ts, which checks the configuration and opens, locks and
+// migrates the database (a server that cannot work says why and exits non-zero), starts the scheduled
+// jobs, and last publishes the production entry. Next.js does not wait for all of it, so nothing is served
+// here until the entry is there.
+await nextApp.prepare();
+const createEntry = await publishedEntry();
+
+async function publishedEntry() {
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const entry = globalThis[Symbol.for("creditkit.process-registry")]?.httpEntry;
+    if (typeof entry === "function") return entry;
+    if (Date.now() > deadline) {
+      console.error(
+        "creditkit: the app did not finish starting within 10 minutes (src/instrumentation.ts published no server entry); see the log above.",
+      );
+      process.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+const { handleApi, stampClientAddress, hosts, port, hostname } = createEntry();
 
 const handleRequest = (incoming, outgoing) => {
   stampClientAddress(incoming);
-  if (isServicePath(incoming.url)) handleService(incoming, outgoing);
+  if (incoming.url?.startsWith("/api/")) handleApi(incoming, outgoing);
   else handleWithNext(incoming, outgoing);
 };
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `npm start`: checks the configuration, builds the app when there is no build yet (or the sources
-// changed since), then serves it on PORT (default 3000). No environment is needed: the embedded database
+// `npm start`: builds the app when there is no build yet (or the sources changed since), then serves it on
+// PORT (default 3000); the server checks the configuration and opens the database before it listens.
+// No environment is needed: the embedded database
 // and the payment sandbox are the defaults, and local secrets are generated under .data/ on first start.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -14,18 +14,18 @@ process.env.NEXT_TELEMETRY_DISABLED = "1";
 // reads (.env.production.local, .env.local, .env.production, .env).
 process.env.NODE_ENV = "production";
 
-// The configuration modules are TypeScript, compiled by tsx as they load (as in scripts/server.mjs).
-await import("tsx");
-const require = createRequire(import.meta.url);
-require("../src/config/load-project-env.ts").loadProjectEnv(root);
-// A bad configuration stops here, before a minute of building: one message naming every bad variable.
-const { serverConfigurationProblems, ConfigurationError } = require("../src/config/env.ts");
-const problems = serverConfigurationProblems();
-if (problems.length > 0) {
-  const { startupFailureMessage } = require("../src/config/prepare-server.ts");
-  console.error(startupFailureMessage(new ConfigurationError(problems)));
-  process.exit(1);
-}
+// A bad configuration or a database that cannot be opened stops here, before a minute of building: the
+// check (src/config/preflight.ts, compiled to plain JavaScript) runs in a process of its own and exits 1
+// with one message naming every bad variable, or the database's problem.
+const { compileTools, toolsAreStale } = await import("./compile-tools.mjs");
+if (toolsAreStale()) await compileTools();
+const preflight = spawnSync(process.execPath, [path.join(root, "dist", "preflight.cjs"), root], {
+  cwd: root,
+  stdio: "inherit",
+  // The server says the same things at info level a moment later; here only warnings and failures.
+  env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL || "warn" },
+});
+if (preflight.status !== 0) process.exit(preflight.status ?? 1);
 
 const buildId = path.join(root, ".next", "BUILD_ID");
 

@@ -27,9 +27,9 @@ type RouteCall = (userId: string, idempotencyKey: string) => Promise<Response>;
 async function loadRoute(ctx: BenchContext, apiKey: string): Promise<RouteCall | string> {
   try {
     serveFromConnection(ctx.connection);
-    const { POST } = await import("@/app/api/v1/users/[userId]/consume/route");
-    return (userId, idempotencyKey) =>
-      POST(
+    const { default: consume } = await import("@/routes/v1/consume");
+    return async (userId, idempotencyKey) =>
+      consume.handler(
         new Request(`http://127.0.0.1/api/v1/users/${encodeURIComponent(userId)}/consume`, {
           method: "POST",
           headers: {

@@ -1,10 +1,10 @@
 import { getConnection } from "@/db/client";
+import { processSlot } from "@/lib/process-registry";
 import { awaitsAdminPassword, effectiveRole } from "./admin-role";
 import { type Auth, createAuth } from "./auth";
 
-const globalStore = globalThis as { __creditkitAuth?: { auth?: Promise<Auth> } };
-globalStore.__creditkitAuth ??= {};
-const holder: { auth?: Promise<Auth> } = globalStore.__creditkitAuth;
+// One per process (src/lib/process-registry.ts), on the one database connection.
+const holder = processSlot<{ auth?: Promise<Auth> }>("auth", () => ({}));
 
 export function getAuth(): Promise<Auth> {
   holder.auth ??= getConnection().then((connection) => createAuth(connection.db, connection.kind));

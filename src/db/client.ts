@@ -1,15 +1,14 @@
 import path from "node:path";
 import { getServerEnv } from "@/config/env";
 import { logger } from "@/lib/logger";
+import { processSlot } from "@/lib/process-registry";
 import { connectDatabase, type DatabaseConnection } from "./connect";
 import type { Database } from "./types";
 
 type Holder = { connection?: Promise<DatabaseConnection> };
 
-// Kept on globalThis so development reloads reuse the one connection: PGlite allows one opener per folder.
-const globalStore = globalThis as { __creditkitDb?: Holder };
-globalStore.__creditkitDb ??= {};
-const holder: Holder = globalStore.__creditkitDb;
+// One per process (src/lib/process-registry.ts): PGlite allows one opener per folder.
+const holder: Holder = processSlot<Holder>("database", () => ({}));
 
 /**
  * The app's database: PostgreSQL through `pg` when DATABASE_URL is set, otherwise an embedded PGlite

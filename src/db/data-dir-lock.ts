@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { processSlot } from "@/lib/process-registry";
 
 /**
  * One process at a time per embedded database folder. PGlite has no locking of its own: two processes
@@ -54,10 +55,8 @@ export class DataDirLockedError extends Error {
 export type DataDirLock = { lockFile: string; release: () => void };
 
 type Held = { count: number; heartbeat: NodeJS.Timeout };
-// On globalThis: Next.js's bundle and tsx's copy of this module share one process and must share its locks.
-const globalStore = globalThis as { __creditkitDataDirLocks?: Map<string, Held> };
-globalStore.__creditkitDataDirLocks ??= new Map();
-const held: Map<string, Held> = globalStore.__creditkitDataDirLocks;
+// One map per process (src/lib/process-registry.ts): every copy of this module must see the locks held.
+const held = processSlot<Map<string, Held>>("dataDirLocks", () => new Map());
 
 function readText(file: string): string | null {
   try {

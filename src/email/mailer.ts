@@ -1,14 +1,13 @@
 import nodemailer, { type Transporter } from "nodemailer";
 import { getServerEnv, type ServerEnv } from "@/config/env";
+import { processSlot } from "@/lib/process-registry";
 
 /** A message ready to send: one template's output plus its recipient. */
 export type OutgoingEmail = { to: string; subject: string; text: string; html: string };
 
 type Holder = { transporter?: Transporter | null };
-// One transport (and its connection pool) per process, also across development reloads.
-const globalStore = globalThis as { __creditkitMailer?: Holder };
-globalStore.__creditkitMailer ??= {};
-const holder: Holder = globalStore.__creditkitMailer;
+// One transport (and its connection pool) per process (src/lib/process-registry.ts).
+const holder = processSlot<Holder>("mailer", () => ({}));
 
 /** Bounds every SMTP wait, so a mail server that hangs never holds a sign-up for long. */
 const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 15_000 };

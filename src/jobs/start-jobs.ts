@@ -1,4 +1,5 @@
 import PgBoss from "pg-boss";
+import { sqlStateOf } from "@/credits/sql-rows";
 import type { DatabaseConnection } from "@/db/connect";
 import { logger } from "@/lib/logger";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
@@ -17,6 +18,19 @@ export const SANDBOX_DELIVERY_QUEUE = "sandbox-deliveries";
 const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
 
 type Stop = () => Promise<void>;
+
+/** Runs `step` again (up to 5 times, after a short random pause) when PostgreSQL ends it as a deadlock. */
+async function retryOnDeadlock(step: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (sqlStateOf(error) !== "40P01" || attempt >= 5) throw error;
+      logger.warn({ attempt }, "jobs: queue set-up met another instance's (deadlock); trying again");
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
+    }
+  }
+}
 
 async function maintainPayments(connection: DatabaseConnection) {
   await runPaymentMaintenance(connection.db, getPaymentProvider(connection.db));
@@ -40,10 +54,16 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     const boss = new PgBoss({ connectionString: databaseUrl, max: 2 });
     boss.on("error", (error) => logger.error({ err: error }, "job queue error"));
     await boss.start();
-    for (const queue of [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE]) await boss.createQueue(queue);
-    await boss.schedule(SWEEP_QUEUE, "* * * * *");
-    await boss.schedule(PAYMENTS_QUEUE, `*/${RECONCILE_EVERY_MINUTES} * * * *`);
-    await boss.schedule(SANDBOX_DELIVERY_QUEUE, "* * * * *");
+    // Instances started together on a new database create the same queues at once, and pg-boss's queue
+    // creation can deadlock against itself there (SQLSTATE 40P01; seen with three instances): the loser
+    // tries again, and then finds the queues made.
+    await retryOnDeadlock(async () => {
+      for (const queue of [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE])
+        await boss.createQueue(queue);
+      await boss.schedule(SWEEP_QUEUE, "* * * * *");
+      await boss.schedule(PAYMENTS_QUEUE, `*/${RECONCILE_EVERY_MINUTES} * * * *`);
+      await boss.schedule(SANDBOX_DELIVERY_QUEUE, "* * * * *");
+    });
     await boss.work(SWEEP_QUEUE, async () => {
       await runSweep(connection.db);
     });

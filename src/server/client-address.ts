@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import proxyaddr from "proxy-addr";
+import { processSlot } from "@/lib/process-registry";
 
 /**
  * The header in which `npm start` (scripts/server.mjs) hands the client's address to the app. The server
@@ -40,7 +41,8 @@ export function parseTrustProxy(value: string | undefined): TrustProxy {
   }
 }
 
-const marker = globalThis as { __creditkitClientAddressFromSocket?: boolean };
+// One flag per process (src/lib/process-registry.ts): set by the server, read by every copy of the app.
+const marker = processSlot<{ fromSocket: boolean }>("clientAddressFromSocket", () => ({ fromSocket: false }));
 
 /**
  * For the Node.js server (`npm start`): returns a function that writes the client's address — the socket's
@@ -52,7 +54,7 @@ export function createClientAddressStamp(
   trustProxy: string | undefined,
 ): (incoming: IncomingMessage) => void {
   const trust = parseTrustProxy(trustProxy);
-  marker.__creditkitClientAddressFromSocket = true;
+  marker.fromSocket = true;
   return (incoming) => {
     const address = proxyaddr(incoming, trust);
     incoming.headers[CLIENT_ADDRESS_HEADER] = address;
@@ -76,7 +78,7 @@ export function createClientAddressStamp(
  * null there, and Better Auth limits all such clients together.
  */
 export function clientAddress(headers: Headers, trustProxy: string | undefined): string | null {
-  if (marker.__creditkitClientAddressFromSocket) return headers.get(CLIENT_ADDRESS_HEADER) || null;
+  if (marker.fromSocket) return headers.get(CLIENT_ADDRESS_HEADER) || null;
   if (!trustProxy?.trim()) return null;
   const trust = parseTrustProxy(trustProxy);
   const forwarded = (headers.get("x-forwarded-for") ?? "")

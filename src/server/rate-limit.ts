@@ -9,6 +9,7 @@ import { getServerEnv } from "@/config/env";
 import { CreditsError } from "@/credits/errors";
 import { getConnection } from "@/db/client";
 import type { DatabaseConnection } from "@/db/connect";
+import { processSlot } from "@/lib/process-registry";
 
 export class RateLimitedError extends CreditsError<"rate_limited"> {
   readonly retryAfterSeconds: number;
@@ -123,13 +124,11 @@ export function createRateLimiter(
 }
 
 type Limiters = { purchases: RateLimiter | null; apiKeys: RateLimiter | null };
-// On globalThis: `npm start` loads the service routes a second time beside Next.js's bundle (scripts/server.mjs),
-// and both copies must count against the same limits.
-const globalStore = globalThis as {
-  __creditkitLimiters?: { current?: { connection: DatabaseConnection; limiters: Limiters } };
-};
-globalStore.__creditkitLimiters ??= {};
-const holder = globalStore.__creditkitLimiters;
+// One set per process (src/lib/process-registry.ts): every copy of this module counts against the same limits.
+const holder = processSlot<{ current?: { connection: DatabaseConnection; limiters: Limiters } }>(
+  "rateLimiters",
+  () => ({}),
+);
 
 function buildLimiters(connection: DatabaseConnection): Limiters {
   const env = getServerEnv();

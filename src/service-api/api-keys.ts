@@ -5,6 +5,7 @@ import { InvalidInputError, NotFoundError } from "@/credits/errors";
 import { isStorableText } from "@/credits/schemas";
 import { apiKey } from "@/db/schema";
 import type { Database } from "@/db/types";
+import { processSlot } from "@/lib/process-registry";
 
 const KEY_PREFIX = "ck_";
 
@@ -81,11 +82,12 @@ const LAST_USED_WRITE_MS = 60_000;
 
 type CachedKey = { id: string; name: string; verifiedAt: number };
 type KeyCache = { verifiedKeys: Map<string, CachedKey>; lastUsedWrites: Map<string, number> };
-// On globalThis: `npm start` loads this module twice (Next.js's bundle and the service routes beside it,
-// see scripts/server.mjs), and a revocation through either copy must clear the one cache.
-const globalStore = globalThis as { __creditkitApiKeyCache?: KeyCache };
-globalStore.__creditkitApiKeyCache ??= { verifiedKeys: new Map(), lastUsedWrites: new Map() };
-const { verifiedKeys, lastUsedWrites } = globalStore.__creditkitApiKeyCache;
+// One cache per process (src/lib/process-registry.ts): a revocation through any copy of this module must
+// clear the one cache.
+const { verifiedKeys, lastUsedWrites } = processSlot<KeyCache>("apiKeyCache", () => ({
+  verifiedKeys: new Map(),
+  lastUsedWrites: new Map(),
+}));
 
 /**
  * The key behind an `Authorization: Bearer` header, if it exists and is not revoked. A verified key is

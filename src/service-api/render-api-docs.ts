@@ -1,6 +1,6 @@
-import type { buildOpenApiDocument } from "./openapi";
+import type { ServiceApiDocument } from "@/server/openapi-document";
 
-type Document = ReturnType<typeof buildOpenApiDocument>;
+type Document = ServiceApiDocument;
 
 function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -89,9 +89,9 @@ function schemaTable(schema: unknown, components: Record<string, unknown>): stri
 
 /** The readable page at /api/v1/docs: every operation of the OpenAPI document with its fields, answers and a curl example. */
 export function renderApiDocs(document: Document): string {
-  const server = document.servers[0]?.url ?? "";
-  const components = document.components.schemas;
-  const sections = Object.entries(document.paths).flatMap(([path, methods]) =>
+  const server = document.servers?.[0]?.url ?? "";
+  const components = (document.components?.schemas ?? {}) as Record<string, unknown>;
+  const sections = Object.entries(document.paths ?? {}).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, raw]) => {
       const op = raw as {
         summary: string;
@@ -151,7 +151,7 @@ export function renderApiDocs(document: Document): string {
 </style></head>
 <body>
 <h1>${escapeHtml(document.info.title)} <small>v${escapeHtml(document.info.version)}</small></h1>
-<p>${inline(document.info.description)}</p>
+<p>${inline(document.info.description ?? "")}</p>
 <p>Base URL: <code>${escapeHtml(server)}</code>. Machine-readable: <a href="${escapeHtml(server)}/openapi.json">openapi.json</a> (OpenAPI 3.1).
 API keys are created by an admin in the app or with <code>npm run credits -- api-key create --name NAME</code>.</p>
 ${sections.join("\n")}

@@ -1,4 +1,6 @@
 import { z } from "zod";
+
+// Schemas with `meta({ id })` become named entries of `components.schemas` in the OpenAPI document.
 import {
   creditAmountSchema,
   descriptionSchema,
@@ -7,9 +9,6 @@ import {
   storableTextSchema,
 } from "@/credits/schemas";
 import { queryIntegerSchema } from "@/lib/strict-input";
-
-/** The named schemas of the service API: they become `components.schemas` in the OpenAPI document. */
-export const apiSchemas = z.registry<{ id: string }>();
 
 // Text fields follow the shared rule (no U+0000, no unpaired surrogate: see isStorableText).
 const description = descriptionSchema;
@@ -23,7 +22,7 @@ const metadata = z
 export const consumeBodySchema = z
   .object({ amount: creditAmountSchema, description: description.optional(), metadata: metadata.optional() })
   .strict()
-  .register(apiSchemas, { id: "ConsumeRequest" });
+  .meta({ id: "ConsumeRequest" });
 
 export const grantBodySchema = z
   .object({
@@ -33,7 +32,7 @@ export const grantBodySchema = z
     description: description.optional(),
   })
   .strict()
-  .register(apiSchemas, { id: "GrantRequest" });
+  .meta({ id: "GrantRequest" });
 
 export const holdBodySchema = z
   .object({
@@ -42,14 +41,14 @@ export const holdBodySchema = z
     description: description.optional(),
   })
   .strict()
-  .register(apiSchemas, { id: "HoldRequest" });
+  .meta({ id: "HoldRequest" });
 
 export const captureBodySchema = z
   .object({ amount: z.number().int().min(0).max(1_000_000_000).optional() })
   .strict()
-  .register(apiSchemas, { id: "CaptureRequest" });
+  .meta({ id: "CaptureRequest" });
 
-export const releaseBodySchema = z.object({}).strict().register(apiSchemas, { id: "ReleaseRequest" });
+export const releaseBodySchema = z.object({}).strict().meta({ id: "ReleaseRequest" });
 
 export const transactionsQuerySchema = z
   .object({
@@ -68,22 +67,22 @@ export const balanceResponseSchema = z
     available: z.number().int(),
     debt: z.number().int(),
   })
-  .register(apiSchemas, { id: "Balance" });
+  .meta({ id: "Balance" });
 export const entryResponseSchema = z
   .object({ entryId: z.string(), balance: z.number().int() })
-  .register(apiSchemas, { id: "EntryResult" });
+  .meta({ id: "EntryResult" });
 export const grantResponseSchema = z
   .object({ entryId: z.string(), lotId: z.string(), balance: z.number().int() })
-  .register(apiSchemas, { id: "GrantResult" });
+  .meta({ id: "GrantResult" });
 export const holdResponseSchema = z
   .object({ holdId: z.string(), expiresAt: z.string() })
-  .register(apiSchemas, { id: "HoldResult" });
+  .meta({ id: "HoldResult" });
 export const captureResponseSchema = z
   .object({ entryId: z.string().nullable(), balance: z.number().int() })
-  .register(apiSchemas, { id: "CaptureResult" });
+  .meta({ id: "CaptureResult" });
 export const releaseResponseSchema = z
   .object({ holdId: z.string(), status: z.literal("released"), balance: z.number().int() })
-  .register(apiSchemas, { id: "ReleaseResult" });
+  .meta({ id: "ReleaseResult" });
 export const transactionsResponseSchema = z
   .object({
     items: z.array(
@@ -98,7 +97,7 @@ export const transactionsResponseSchema = z
     ),
     nextCursor: z.string().nullable(),
   })
-  .register(apiSchemas, { id: "TransactionPage" });
+  .meta({ id: "TransactionPage" });
 export const errorResponseSchema = z
   .object({
     error: z.object({
@@ -117,4 +116,4 @@ export const errorResponseSchema = z
         .describe("With 402 `insufficient_credits`: the credits the user can spend now."),
     }),
   })
-  .register(apiSchemas, { id: "Error" });
+  .meta({ id: "Error" });

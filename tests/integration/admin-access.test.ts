@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { adjustCreditsAction, createApiKeyAction } from "../../src/actions/admin";
-import { GET as authGet, POST as authPost } from "../../src/app/api/auth/[...all]/route";
 import { currentAdmin } from "../../src/auth/require-user";
 import { getSessionFromHeaders, resetAuth } from "../../src/auth/session";
 import { verificationLinks } from "../../src/auth/verification-links";
@@ -10,6 +9,7 @@ import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { apiKey, user } from "../../src/db/schema";
 import { APP_ORIGIN, appRequest, type SignedUpUser, signUp } from "../support/app-requests";
+import { authGet, authPost } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 

@@ -3,14 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adjustCredits } from "../../src/admin/adjust-credits";
 import { getUserOverview } from "../../src/admin/get-user-overview";
 import { listUsers } from "../../src/admin/list-users";
-import { POST as authPost } from "../../src/app/api/auth/[...all]/route";
-import { GET as purchaseGet } from "../../src/app/api/credits/purchases/[purchaseId]/route";
-import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
-import { GET as transactionsGet } from "../../src/app/api/credits/transactions/route";
-import { POST as generateImagePost } from "../../src/app/api/features/generate-image/route";
-import { POST as confirmPost } from "../../src/app/api/sandbox/payment-intents/[paymentIntentId]/confirm/route";
-import { GET as openApiGet } from "../../src/app/api/v1/openapi.json/route";
-import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
@@ -25,6 +17,16 @@ import { classifyError } from "../../src/server/http-errors";
 import { createApiKey, revokeApiKey } from "../../src/service-api/api-keys";
 import { observedAnswers, undocumentedAnswers, type V1Call, v1 } from "../support/api-v1";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
+import {
+  authPost,
+  confirmPost,
+  generateImagePost,
+  openApiGet,
+  purchaseGet,
+  purchasesPost,
+  transactionsGet,
+  webhookPost,
+} from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { paymentIntentObject, signPayload, stripeEventPayload } from "../support/stripe-events";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";

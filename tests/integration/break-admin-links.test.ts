@@ -1,12 +1,12 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { GET as authGet, POST as authPost } from "../../src/app/api/auth/[...all]/route";
 import { currentAdmin } from "../../src/auth/require-user";
 import { getSessionFromHeaders, resetAuth } from "../../src/auth/session";
 import { verificationLinks } from "../../src/auth/verification-links";
 import { useDatabaseConnection } from "../../src/db/client";
 import { user } from "../../src/db/schema";
 import { APP_ORIGIN, appRequest, type SignedUpUser, signUp } from "../support/app-requests";
+import { authGet, authPost } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 

@@ -1,6 +1,5 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -12,6 +11,7 @@ import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
+import { webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import {

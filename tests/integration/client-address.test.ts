@@ -3,7 +3,6 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { POST as authPost } from "../../src/app/api/auth/[...all]/route";
 import { resetAuth } from "../../src/auth/session";
 import { useDatabaseConnection } from "../../src/db/client";
 import {
@@ -13,6 +12,7 @@ import {
   parseTrustProxy,
 } from "../../src/server/client-address";
 import { APP_ORIGIN, appRequest } from "../support/app-requests";
+import { authPost } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";
 

@@ -1,9 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { POST as authPost } from "../../src/app/api/auth/[...all]/route";
-import { GET as transactionsGet } from "../../src/app/api/credits/transactions/route";
-import { POST as generateImagePost } from "../../src/app/api/features/generate-image/route";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
 import { getBalance } from "../../src/credits/get-balance";
@@ -20,6 +17,7 @@ import {
   type SignedUpUser,
   signUp,
 } from "../support/app-requests";
+import { authPost, generateImagePost, transactionsGet } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 

@@ -1,17 +1,19 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
-import { GET as packagesGet } from "../../src/app/api/credits/packages/route";
-import { GET as purchaseGet } from "../../src/app/api/credits/purchases/[purchaseId]/route";
-import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
-import { GET as transactionsGet } from "../../src/app/api/credits/transactions/route";
-import { POST as confirmPost } from "../../src/app/api/sandbox/payment-intents/[paymentIntentId]/confirm/route";
 import { resetAuth } from "../../src/auth/session";
 import { useDatabaseConnection } from "../../src/db/client";
 import { creditPurchase, sandboxPaymentIntent } from "../../src/db/schema";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
+import {
+  balanceGet,
+  confirmPost,
+  packagesGet,
+  purchaseGet,
+  purchasesPost,
+  transactionsGet,
+} from "../support/route-handlers";
 import { entriesOf, purchaseRow, purchasesOf } from "../support/rows";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
@@ -370,7 +372,7 @@ describe.each(databaseKinds())("credit purchases through the API on %s", (kind) 
   it("lists the four packages on sale publicly, with integer prices in minor units", async () => {
     const { status, body } = await readJson<{
       packages: { id: string; credits: number; price: { amount: number; currency: string } }[];
-    }>(packagesGet());
+    }>(await packagesGet(new Request("http://localhost:3000/api/credits/packages")));
 
     expect(status).toBe(200);
     expect(body.packages.map((pkg) => pkg.id)).toEqual(["basic", "standard", "premium", "enterprise"]);

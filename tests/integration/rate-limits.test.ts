@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
-import { GET as openApiGet } from "../../src/app/api/v1/openapi.json/route";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
 import { useDatabaseConnection } from "../../src/db/client";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { observedAnswers, undocumentedAnswers, v1 } from "../support/api-v1";
 import { appRequest, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
+import { openApiGet, purchasesPost } from "../support/route-handlers";
 import { purchasesOf } from "../support/rows";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";

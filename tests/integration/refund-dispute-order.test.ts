@@ -1,6 +1,5 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
@@ -11,6 +10,7 @@ import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
+import { webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import {

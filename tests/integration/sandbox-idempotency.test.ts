@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { POST as confirmPost } from "../../src/app/api/sandbox/payment-intents/[paymentIntentId]/confirm/route";
 import type { Actor } from "../../src/audit/record-audit";
 import { resetAuth } from "../../src/auth/session";
 import { getBalance } from "../../src/credits/get-balance";
@@ -13,6 +12,7 @@ import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
+import { confirmPost } from "../support/route-handlers";
 import { entriesOf, purchaseRow } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";

@@ -1,8 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { GET as docsGet } from "../../src/app/api/v1/docs/route";
-import { GET as openApiGet } from "../../src/app/api/v1/openapi.json/route";
 import { addCredits } from "../../src/credits/add-credits";
 import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
@@ -12,6 +10,7 @@ import { errorResponse } from "../../src/server/http-errors";
 import { createApiKey, revokeApiKey } from "../../src/service-api/api-keys";
 import { observedAnswers, undocumentedAnswers, type V1Call, v1 } from "../support/api-v1";
 import { assertLedgerInvariants } from "../support/invariants";
+import { docsGet, openApiGet } from "../support/route-handlers";
 import { entriesOf } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";

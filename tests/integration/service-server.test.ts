@@ -11,80 +11,81 @@ import { getBalance } from "../../src/credits/get-balance";
 import { executePrepared, sqlRows } from "../../src/credits/sql-rows";
 import { useDatabaseConnection } from "../../src/db/client";
 import { user } from "../../src/db/schema";
+import { routes } from "../../src/routes";
+import { createApiApp, createNodeApiApp } from "../../src/server/api-app";
+import { defineRoute, routeMethods } from "../../src/server/define-route";
 import { classifyError } from "../../src/server/http-errors";
-import { createServiceApp, isServicePath } from "../../src/server/service-app";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
-// `npm start` answers the service API and Stripe's webhook beside Next.js (scripts/server.mjs). These
-// tests drive that dispatch over real HTTP: the same listener, the same table, Next.js replaced by a
-// stand-in that says it was asked.
+// `npm start` answers every /api request with the app's routes (src/routes/) through Hono's Node.js adapter,
+// beside Next.js (scripts/server.mjs). These tests drive that dispatch over real HTTP: the same listener and
+// application, Next.js replaced by a stand-in that says it was asked.
 const serverEnv = configureServerEnv({ RATE_LIMIT_API_PER_MINUTE: "100000" });
 afterAll(() => serverEnv.cleanup());
 
 const REPO_ROOT = process.cwd();
 const OPERATOR = { userId: null, label: "service-server tests" };
-const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
-/** Every route file of the service API and the webhook, as the method + path Next.js serves it at. */
-function routeFiles(): { method: string; path: string; file: string }[] {
-  const found: { method: string; path: string; file: string }[] = [];
-  const appDir = path.join(REPO_ROOT, "src", "app");
+/** Every route file under src/routes (index.ts lists them). */
+function routeFiles(): string[] {
+  const found: string[] = [];
   const visit = (dir: string) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) visit(full);
-      else if (entry.name === "route.ts") {
-        const routePath = `/${path.relative(appDir, dir).split(path.sep).join("/")}`.replace(
-          /\[(\w+)\]/g,
-          ":$1",
-        );
-        const source = fs.readFileSync(full, "utf8");
-        for (const method of HTTP_METHODS) {
-          if (new RegExp(`export (const|async function|function) ${method}\\b`).test(source))
-            found.push({ method, path: routePath, file: path.relative(REPO_ROOT, full) });
-        }
-      }
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts") && full !== ROUTE_INDEX)
+        found.push(full);
     }
   };
-  visit(path.join(appDir, "api", "v1"));
-  visit(path.join(appDir, "api", "webhooks", "stripe"));
-  return found;
+  visit(path.join(REPO_ROOT, "src", "routes"));
+  return found.sort();
 }
+const ROUTE_INDEX = path.join(REPO_ROOT, "src", "routes", "index.ts");
 
-describe("the service routes table", () => {
-  it("serves every service-API route file and the webhook, and nothing else", () => {
-    const app = createServiceApp(() => {});
-    const served = app.routes
-      .filter((route) => route.method !== "ALL")
-      .map((route) => `${route.method} ${route.path}`)
-      .sort();
+describe("the route definitions", () => {
+  it("lists every route file once, and no two routes claim one method and path", async () => {
     const files = routeFiles();
-    expect(files.length).toBeGreaterThanOrEqual(10);
-    // A route file missing here would still work (it falls through to Next.js) but lose the fast path.
-    expect(served).toEqual(files.map((route) => `${route.method} ${route.path}`).sort());
+    expect(files.length).toBeGreaterThanOrEqual(19);
+    const defined = await Promise.all(
+      files.map(async (file) => (await import(file)).default as (typeof routes)[number]),
+    );
+    // A route file missing from the list would not be served at all.
+    for (const [i, route] of defined.entries())
+      expect(routes, `${path.relative(REPO_ROOT, files[i] ?? "")} is not in src/routes/index.ts`).toContain(
+        route,
+      );
+    expect(routes).toHaveLength(files.length);
+    const claims = routes.flatMap((route) => routeMethods(route).map((method) => `${method} ${route.path}`));
+    expect(new Set(claims).size).toBe(claims.length);
   });
 
   it("answers a failure outside the route wrappers in the API's JSON error shape", async () => {
-    const app = createServiceApp(() => {
-      throw new Error("the fallback broke");
-    });
-    const bindings = { incoming: {}, outgoing: {} } as unknown as Parameters<typeof app.fetch>[1];
-    const response = await app.fetch(new Request("http://localhost/api/v1/unknown"), bindings);
+    const app = createApiApp([
+      defineRoute({
+        method: "GET",
+        path: "/api/broken",
+        handler: () => {
+          throw new Error("the handler broke");
+        },
+      }),
+    ]);
+    const response = await app.fetch(new Request("http://localhost/api/broken"));
     expect(response.status).toBe(500);
     expect(await response.json()).toMatchObject({ error: { code: "internal_error" } });
   });
 
-  it("claims only the service API and the webhook", () => {
-    expect(isServicePath("/api/v1/users/u1/consume")).toBe(true);
-    expect(isServicePath("/api/webhooks/stripe")).toBe(true);
-    expect(isServicePath("/api/credits/balance")).toBe(false);
-    expect(isServicePath("/en/settings/credits")).toBe(false);
-    expect(isServicePath("/api/v10/users")).toBe(false);
-    expect(isServicePath(undefined)).toBe(false);
+  it("is what Next.js serves /api with too", async () => {
+    const nextRoute = await import("../../src/app/api/[...path]/route");
+    const response = await nextRoute.GET(new Request("http://localhost/api/credits/packages"));
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ packages: expect.any(Array) });
+    const unknown = await nextRoute.POST(new Request("http://localhost/api/nothing", { method: "POST" }));
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "not_found" } });
   });
 });
 
@@ -108,13 +109,10 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     database = await createTestDatabase(kind);
     useDatabaseConnection(database);
     key = (await createApiKey(database.db, "http-tests", OPERATOR)).key;
-    const app = createServiceApp((incoming, outgoing) => {
-      fellThrough.push(`${incoming.method} ${incoming.url}`);
-      outgoing.writeHead(418, { "content-type": "text/plain" }).end("next.js");
-    });
+    const app = createNodeApiApp(routes);
     const handle = getRequestListener(app.fetch, { overrideGlobalObjects: false });
     server = http.createServer((incoming, outgoing) => {
-      if (isServicePath(incoming.url)) handle(incoming, outgoing);
+      if (incoming.url?.startsWith("/api/")) handle(incoming, outgoing);
       else {
         fellThrough.push(`${incoming.method} ${incoming.url}`);
         outgoing.writeHead(418).end("next.js");
@@ -312,74 +310,16 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
   });
 
-  it("hands unknown paths and methods to Next.js instead of answering them differently", async () => {
+  it("answers unknown API paths 404 and other methods 405 itself, and hands pages to Next.js", async () => {
     fellThrough.length = 0;
     const unknownPath = await fetch(`${origin}/api/v1/users/u1/nothing-here`);
-    expect(unknownPath.status).toBe(418);
+    expect(unknownPath.status).toBe(404);
+    expect(await unknownPath.json()).toMatchObject({ error: { code: "not_found" } });
     const wrongMethod = await fetch(`${origin}/api/v1/users/u1/consume`);
-    expect(wrongMethod.status).toBe(418);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get("allow")).toBe("POST");
     const page = await fetch(`${origin}/en/settings/credits`);
     expect(await page.text()).toBe("next.js");
-    expect(fellThrough).toEqual([
-      "GET /api/v1/users/u1/nothing-here",
-      "GET /api/v1/users/u1/consume",
-      "GET /en/settings/credits",
-    ]);
-  });
-});
-
-describe("a failure thrown by the other copy of the modules, as under npm start", () => {
-  // scripts/server.mjs loads the service routes as a second copy of src/ beside Next.js's bundle; what
-  // is one per process (the database connection, the rate limiters) lives on globalThis, so one copy
-  // throws errors of its own classes into the other. vi.resetModules() gives the test two such copies.
-  let database: TestDatabase;
-  let server: http.Server | undefined;
-  const previousLimit = process.env.RATE_LIMIT_API_PER_MINUTE;
-  beforeAll(async () => {
-    database = await createTestDatabase("pglite");
-  });
-  afterAll(async () => {
-    process.env.RATE_LIMIT_API_PER_MINUTE = previousLimit;
-    vi.resetModules();
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-    await database?.close();
-  });
-
-  it("a rate limit reached through limiters the other copy built answers 429 with Retry-After, not 500", async () => {
-    process.env.RATE_LIMIT_API_PER_MINUTE = "1";
-    vi.resetModules();
-    // The copy that serves first (Next.js's, for a browser's purchase) builds the shared limiters.
-    const firstCopy = await import("../../src/server/rate-limit");
-    (await import("../../src/db/client")).useDatabaseConnection(database);
-    const userId = await seedUser(database.db);
-    const { key, apiKey: created } = await createApiKey(database.db, "two-copies", OPERATOR);
-    await firstCopy.limitApiKey(created.id);
-
-    vi.resetModules();
-    const serviceCopy = await import("../../src/server/service-app");
-    const app = serviceCopy.createServiceApp((_incoming, outgoing) => outgoing.writeHead(418).end());
-    const handle = getRequestListener(app.fetch, { overrideGlobalObjects: false });
-    server = http.createServer((incoming, outgoing) => handle(incoming, outgoing));
-    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-    const response = await fetch(`${origin}/api/v1/users/${userId}/balance`, {
-      headers: { authorization: `Bearer ${key}` },
-    });
-    expect(response.status).toBe(429);
-    expect(await response.json()).toMatchObject({ error: { code: "rate_limited", retryable: true } });
-    expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
-  });
-
-  it("a configuration error from the other copy is still printed as the list of bad variables", async () => {
-    vi.resetModules();
-    const otherCopy = await import("../../src/config/env");
-    vi.resetModules();
-    const { startupFailureMessage } = await import("../../src/config/prepare-server");
-    const message = startupFailureMessage(
-      new otherCopy.ConfigurationError([{ variable: "LOG_LEVEL", message: "must be one of …" }]),
-    );
-    expect(message).toContain("the configuration is invalid");
-    expect(message).toContain("  LOG_LEVEL: must be one of …");
+    expect(fellThrough).toEqual(["GET /en/settings/credits"]);
   });
 });

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { GET as authGet } from "../../src/app/api/auth/[...all]/route";
-import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
 import { resetAuth } from "../../src/auth/session";
 import { verificationLinks } from "../../src/auth/verification-links";
 import { useDatabaseConnection } from "../../src/db/client";
 import { logger } from "../../src/lib/logger";
 import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
+import { authGet, balanceGet } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";
 

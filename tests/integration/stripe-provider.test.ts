@@ -1,10 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
-import { POST as purchasesPost } from "../../src/app/api/credits/purchases/route";
-import { POST as confirmPost } from "../../src/app/api/sandbox/payment-intents/[paymentIntentId]/confirm/route";
-import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { resetAuth } from "../../src/auth/session";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -16,6 +12,7 @@ import { appRequest, readJson, routeContext, signUp } from "../support/app-reque
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
 import { closedPort } from "../support/net";
+import { balanceGet, confirmPost, purchasesPost, webhookPost } from "../support/route-handlers";
 import { entriesOf, purchaseRow, purchasesOf } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";

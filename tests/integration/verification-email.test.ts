@@ -1,12 +1,11 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { GET as authGet, POST as authPost } from "../../src/app/api/auth/[...all]/route";
-import { GET as balanceGet } from "../../src/app/api/credits/balance/route";
 import { resetAuth } from "../../src/auth/session";
 import { useDatabaseConnection } from "../../src/db/client";
 import { user } from "../../src/db/schema";
 import { logger } from "../../src/lib/logger";
 import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
+import { authGet, authPost, balanceGet } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { type LocalSmtpServer, startSmtpServer } from "../support/smtp";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";

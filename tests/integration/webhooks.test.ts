@@ -1,6 +1,5 @@
 import { sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { POST as webhookPost } from "../../src/app/api/webhooks/stripe/route";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { connectDatabase } from "../../src/db/connect";
@@ -12,6 +11,7 @@ import { receiveWebhook } from "../../src/payment/webhooks/receive-webhook";
 import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
 import { closedPort } from "../support/net";
+import { webhookPost } from "../support/route-handlers";
 import { entriesOf, purchaseRow, webhookEventRow } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";

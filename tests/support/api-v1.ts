@@ -1,11 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { POST as capturePost } from "../../src/app/api/v1/holds/[holdId]/capture/route";
-import { POST as releasePost } from "../../src/app/api/v1/holds/[holdId]/release/route";
-import { GET as balanceGet } from "../../src/app/api/v1/users/[userId]/balance/route";
-import { POST as consumePost } from "../../src/app/api/v1/users/[userId]/consume/route";
-import { POST as grantsPost } from "../../src/app/api/v1/users/[userId]/grants/route";
-import { POST as holdsPost } from "../../src/app/api/v1/users/[userId]/holds/route";
-import { GET as transactionsGet } from "../../src/app/api/v1/users/[userId]/transactions/route";
+import captureHold from "../../src/routes/v1/capture-hold";
+import consume from "../../src/routes/v1/consume";
+import createHold from "../../src/routes/v1/create-hold";
+import getBalance from "../../src/routes/v1/get-balance";
+import grant from "../../src/routes/v1/grant";
+import listTransactions from "../../src/routes/v1/list-transactions";
+import releaseHold from "../../src/routes/v1/release-hold";
+
+const capturePost = captureHold.handler;
+const releasePost = releaseHold.handler;
+const balanceGet = getBalance.handler;
+const consumePost = consume.handler;
+const grantsPost = grant.handler;
+const holdsPost = createHold.handler;
+const transactionsGet = listTransactions.handler;
 
 /** How another backend calls the service API. */
 export type V1Call = {
@@ -55,7 +63,10 @@ export type TransactionsBody = {
 /** Where the app is served; the service API reads only the path. */
 const APP_ORIGIN = "http://localhost:3000";
 
-type RouteHandler<Params> = (request: Request, context: { params: Promise<Params> }) => Promise<Response>;
+type RouteHandler<Params> = (
+  request: Request,
+  context: { params: Promise<Params> },
+) => Response | Promise<Response>;
 
 /** One answer a test received: which operation (as the OpenAPI document names it), its status and headers. */
 export type ObservedAnswer = {

@@ -1,4 +1,4 @@
-import { POST as authPost } from "../../src/app/api/auth/[...all]/route";
+import { authPost } from "./route-handlers";
 
 /** The origin Better Auth is configured with when BETTER_AUTH_URL is unset (PORT defaults to 3000). */
 export const APP_ORIGIN = "http://localhost:3000";

@@ -1,0 +1,50 @@
+import type { RouteDefinition } from "@/server/define-route";
+import auth from "./auth";
+import createPurchase from "./credits/create-purchase";
+import getCreditsBalance from "./credits/get-balance";
+import getPurchase from "./credits/get-purchase";
+import listExpiring from "./credits/list-expiring";
+import listPackages from "./credits/list-packages";
+import listCreditTransactions from "./credits/list-transactions";
+import generateImage from "./features/generate-image";
+import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
+import captureHold from "./v1/capture-hold";
+import consume from "./v1/consume";
+import createHold from "./v1/create-hold";
+import docsPage from "./v1/docs-page";
+import getBalance from "./v1/get-balance";
+import grant from "./v1/grant";
+import listTransactions from "./v1/list-transactions";
+import openApiJson from "./v1/openapi-json";
+import releaseHold from "./v1/release-hold";
+import stripeWebhook from "./webhooks/stripe";
+
+/**
+ * Every HTTP route of the app, each defined in its own file under src/routes/. A test checks that every
+ * file there is listed here (tests/integration/routes.test.ts). The service API's document lists its
+ * operations in this order.
+ */
+export const routes: readonly RouteDefinition[] = [
+  // The service API (`Authorization: Bearer <API key>`).
+  getBalance,
+  consume,
+  grant,
+  createHold,
+  captureHold,
+  releaseHold,
+  listTransactions,
+  openApiJson,
+  docsPage,
+  // Stripe's webhook (signed).
+  stripeWebhook,
+  // The browser's JSON API (the session cookie).
+  getCreditsBalance,
+  listCreditTransactions,
+  listExpiring,
+  listPackages,
+  createPurchase,
+  getPurchase,
+  generateImage,
+  confirmPaymentIntent,
+  auth,
+];

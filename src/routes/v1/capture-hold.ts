@@ -1,0 +1,61 @@
+import { NotFoundError } from "@/credits/errors";
+import { parseInput } from "@/credits/parse-input";
+import { captureHoldInputSchema } from "@/credits/schemas";
+import { settleHold } from "@/credits/settle-hold";
+import { defineRoute } from "@/server/define-route";
+import { withApiMutation } from "@/server/with-api-key";
+import { isUuid } from "@/service-api/is-uuid";
+import { captureBodySchema, captureResponseSchema } from "@/service-api/schemas";
+
+/** POST /api/v1/holds/{holdId}/capture: spends the actual amount (credits) and returns the rest. */
+export default defineRoute({
+  method: "POST",
+  path: "/api/v1/holds/{holdId}/capture",
+  operation: {
+    summary: "Capture a hold",
+    description:
+      "Spends the actual amount (default: all reserved) and returns the rest, which repays any debt first. Credits of the hold whose lot expired are gone; a shortfall is taken from available credits, or 402 leaves the hold open.",
+    body: captureBodySchema,
+    ok: { status: 200, schema: captureResponseSchema },
+    errors: [400, 401, 402, 404, 409],
+    replayedErrors: [402, 409],
+  },
+  handler: withApiMutation<{ holdId: string }, typeof captureBodySchema>(
+    captureBodySchema,
+    async ({ tx, params, body }) => {
+      if (!isUuid(params.holdId)) throw new NotFoundError("Hold");
+      const input = parseInput(captureHoldInputSchema, { holdId: params.holdId, ...body });
+      const result = await settleHold(tx, {
+        holdId: input.holdId,
+        outcome: "captured",
+        ...(input.amount !== undefined ? { amount: input.amount } : {}),
+      });
+      // Credits of the hold expired with their lots and the rest cannot be paid: 402, the hold stays open
+      // and the expiry is committed (throwing here would roll it back).
+      if (result.status === "insufficient_credits") {
+        return {
+          status: 402,
+          body: {
+            error: {
+              code: "insufficient_credits",
+              message: "Not enough credits: part of the hold expired with its credits.",
+              available: result.available,
+            },
+          },
+        };
+      }
+      // A hold past its TTL is released instead of captured. That is answered as a 409 but committed, so
+      // its credits are available again at once (throwing here would roll the release back).
+      if (result.status !== "captured") {
+        return {
+          status: 409,
+          body: { error: { code: "hold_not_open", message: `This hold is ${result.status}, not open.` } },
+        };
+      }
+      return {
+        status: 200,
+        body: { entryId: result.entryId === null ? null : String(result.entryId), balance: result.balance },
+      };
+    },
+  ),
+});

@@ -1,0 +1,45 @@
+import { createHold } from "@/credits/create-hold";
+import { defineRoute } from "@/server/define-route";
+import { assertUserExists, withApiMutation } from "@/server/with-api-key";
+import { apiLedgerKey } from "@/service-api/api-ledger-key";
+import { holdBodySchema, holdResponseSchema } from "@/service-api/schemas";
+
+/** POST /api/v1/users/{userId}/holds: reserves credits until captured, released or past its TTL (seconds). */
+export default defineRoute({
+  method: "POST",
+  path: "/api/v1/users/{userId}/holds",
+  operation: {
+    summary: "Reserve credits",
+    description: "Reserves credits for work whose cost is known later. Capture or release it before its TTL.",
+    body: holdBodySchema,
+    ok: { status: 201, schema: holdResponseSchema },
+    errors: [400, 401, 402, 404, 409],
+    replayedErrors: [402],
+  },
+  handler: withApiMutation<{ userId: string }, typeof holdBodySchema>(
+    holdBodySchema,
+    async ({ tx, caller, params, body, idempotencyKey }) => {
+      await assertUserExists(tx, params.userId);
+      const result = await createHold(tx, {
+        userId: params.userId,
+        amount: body.amount,
+        description: body.description ?? `Reserved via API key ${caller.apiKeyName}`,
+        idempotencyKey: apiLedgerKey(caller.apiKeyId, idempotencyKey),
+        ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
+      });
+      if (!result.ok) {
+        return {
+          status: 402,
+          body: {
+            error: {
+              code: "insufficient_credits",
+              message: "Not enough credits available.",
+              available: result.available,
+            },
+          },
+        };
+      }
+      return { status: 201, body: { holdId: result.holdId, expiresAt: result.expiresAt.toISOString() } };
+    },
+  ),
+});

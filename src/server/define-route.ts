@@ -1,0 +1,59 @@
+import type { z } from "zod";
+
+/** A route handler as the wrappers build it (withApiKey, withApiMutation, withUser, withErrors). */
+export type RouteHandler = (
+  request: Request,
+  context: { params: Promise<Record<string, string>> },
+) => Response | Promise<Response>;
+
+/**
+ * A service-API operation as its OpenAPI document describes it (src/server/openapi-document.ts adds what
+ * every operation shares: the API key, the Idempotency-Key of mutations, the common error answers).
+ */
+export type ServiceOperation = {
+  summary: string;
+  description: string;
+  /** The JSON body's schema (the same one the handler validates with); its `meta({ id })` names it. */
+  body?: z.ZodType;
+  /** The query string's parameters, as the document shows them. */
+  query?: z.ZodObject;
+  ok: { status: number; schema: z.ZodType };
+  /** The operation's own error statuses; the common ones are added. */
+  errors: number[];
+  /**
+   * Answers stored with the Idempotency-Key besides the success (the route returns them rather than
+   * throwing, so they commit): a retry gets them again with `Idempotent-Replayed: true`.
+   */
+  replayedErrors?: number[];
+};
+
+/**
+ * One HTTP route: everything about it is here, and everything else is derived from it: the dispatch
+ * under `npm start` and under Next.js (src/server/api-app.ts, mounted by src/app/api/[...path]/route.ts)
+ * and, for the service API, its entry in the OpenAPI document.
+ */
+export type RouteDefinition = {
+  method: "GET" | "POST" | readonly ("GET" | "POST")[];
+  /** As OpenAPI writes it: `{name}` for a path parameter; a trailing `/*` for everything below. */
+  path: string;
+  /** The service API's document entry; routes without one are not in the document. */
+  operation?: ServiceOperation;
+  /**
+   * The handler; `params` holds the path's parameters by name (a method, so a handler typed for its own
+   * parameters, e.g. `{ userId: string }`, fits).
+   */
+  handler(
+    request: Request,
+    context: { params: Promise<Record<string, string>> },
+  ): Response | Promise<Response>;
+};
+
+/** Declares a route (the identity, typed: src/routes/index.ts lists every route declared). */
+export function defineRoute(route: RouteDefinition): RouteDefinition {
+  return route;
+}
+
+/** The methods a route answers. */
+export function routeMethods(route: RouteDefinition): ("GET" | "POST")[] {
+  return typeof route.method === "string" ? [route.method] : [...route.method];
+}

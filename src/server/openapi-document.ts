@@ -1,0 +1,140 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { CALLER_KEY_RULE, IDEMPOTENCY_KEY_MAX_LENGTH } from "@/credits/idempotency-keys";
+import { errorResponseSchema } from "@/service-api/schemas";
+import type { RouteDefinition, ServiceOperation } from "./define-route";
+import { routeMethods } from "./define-route";
+
+/** Where the service API lives; the document's paths are relative to it (its `servers` entry). */
+const SERVICE_API_PREFIX = "/api/v1";
+
+const ERROR_TEXT: Record<number, string> = {
+  400: "Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way",
+  401: "Missing, unknown or revoked API key",
+  402: "Not enough credits (`insufficient_credits`)",
+  404: "Unknown user or hold",
+  409: "Idempotency-Key reused with a different request, or the hold is no longer open",
+  413: "Body too large",
+  415: "Body is not application/json",
+  429: "Rate limited (per API key): retry after the `Retry-After` header's seconds",
+  500: "An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry",
+  503: "The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key",
+};
+
+/** Response headers, by name, as the routes set them (src/server/http-errors.ts, src/server/with-api-key.ts). */
+const RETRY_AFTER_HEADER = {
+  "Retry-After": {
+    description: "Seconds to wait before retrying the same request.",
+    required: true,
+    schema: { type: "integer" as const, minimum: 0 },
+  },
+};
+const REPLAYED_HEADER = {
+  "Idempotent-Replayed": {
+    description:
+      "`true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer.",
+    required: false,
+    schema: { type: "string" as const, enum: ["true"] },
+  },
+};
+
+const idempotencyKeyHeader = z.object({
+  "Idempotency-Key": z
+    .string()
+    .min(1)
+    .max(IDEMPOTENCY_KEY_MAX_LENGTH)
+    .regex(/^[A-Za-z0-9_\-:.]+$/)
+    .meta({
+      description: `Unique per logical request. A retry with the same key returns the first response. ${CALLER_KEY_RULE}; the same limit on every route.`,
+    }),
+});
+
+/**
+ * Answers every operation can give besides its own: any request can be refused without a valid API key,
+ * rate limited, meet a busy database or an unexpected failure; every mutation can lack its
+ * Idempotency-Key (400), and its body can be too large (over 16 kB) or not JSON.
+ */
+function errorStatuses(method: "GET" | "POST", own: number[]): number[] {
+  const common = method === "POST" ? [400, 401, 413, 415, 429, 500, 503] : [401, 429, 500, 503];
+  return [...new Set([...own, ...common])].sort((a, b) => a - b);
+}
+
+function pathParameters(path: string) {
+  const names = [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1] as string);
+  return names.length > 0 ? z.object(Object.fromEntries(names.map((name) => [name, z.string()]))) : undefined;
+}
+
+/** The route's entry in the document, as @hono/zod-openapi's route configuration. */
+function operationRoute(path: string, method: "GET" | "POST", op: ServiceOperation) {
+  const replayable = new Set(method === "POST" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
+  const responses: Record<string, unknown> = {
+    [op.ok.status]: {
+      description: "Success",
+      ...(replayable.has(op.ok.status) ? { headers: REPLAYED_HEADER } : {}),
+      content: { "application/json": { schema: op.ok.schema } },
+    },
+  };
+  for (const status of errorStatuses(method, op.errors)) {
+    const headers = {
+      ...(status === 429 || status === 503 ? RETRY_AFTER_HEADER : {}),
+      ...(replayable.has(status) ? REPLAYED_HEADER : {}),
+    };
+    responses[status] = {
+      description: ERROR_TEXT[status] ?? "Error",
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
+      content: { "application/json": { schema: errorResponseSchema } },
+    };
+  }
+  const params = pathParameters(path);
+  return createRoute({
+    method: method === "GET" ? "get" : "post",
+    path,
+    summary: op.summary,
+    description: op.description,
+    request: {
+      ...(params ? { params } : {}),
+      ...(op.query ? { query: op.query } : {}),
+      ...(method === "POST" ? { headers: idempotencyKeyHeader } : {}),
+      ...(op.body ? { body: { required: true, content: { "application/json": { schema: op.body } } } } : {}),
+    },
+    responses: responses as Parameters<typeof createRoute>[0]["responses"],
+    security: [{ apiKey: [] }],
+  });
+}
+
+/**
+ * The service API's OpenAPI 3.1 document, made from the route definitions (src/routes/): every route under
+ * /api/v1 with an `operation`, its schemas the same zod schemas the handlers validate with.
+ */
+export function buildServiceApiDocument(routes: readonly RouteDefinition[], serverUrl: string) {
+  const app = new OpenAPIHono();
+  const registry = app.openAPIRegistry;
+  registry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer" });
+  for (const route of routes) {
+    if (!route.operation || !route.path.startsWith(`${SERVICE_API_PREFIX}/`)) continue;
+    const path = route.path.slice(SERVICE_API_PREFIX.length);
+    for (const method of routeMethods(route))
+      registry.registerPath(operationRoute(path, method, route.operation));
+  }
+  return app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "creditkit service API",
+      version: "1.0.0",
+      description:
+        "Spend, grant and reserve credits from other backends. Authenticate with `Authorization: Bearer <API key>`. " +
+        "Every mutation takes an `Idempotency-Key` header. Errors are `{error: {code, message}}`.",
+    },
+    servers: [{ url: `${serverUrl}${SERVICE_API_PREFIX}` }],
+  });
+}
+
+export type ServiceApiDocument = ReturnType<typeof buildServiceApiDocument>;
+
+/**
+ * The document of the app's routes (src/routes/index.ts, loaded when asked: the document's own routes are
+ * among them).
+ */
+export async function serviceApiDocument(serverUrl: string): Promise<ServiceApiDocument> {
+  const { routes } = await import("@/routes");
+  return buildServiceApiDocument(routes, serverUrl);
+}
