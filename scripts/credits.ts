@@ -1,6 +1,5 @@
-#!/usr/bin/env tsx
-// Operators' command line: `npm run credits -- <command>`. Reads the same configuration as the app (the
-// environment, then .env.local and the other .env files, with Next.js's loader) and uses DATABASE_URL, or
+// Operators' command line: `npm run credits -- <command>` (scripts/credits.mjs runs it compiled). Reads the
+// same configuration as the app (the environment, then .env.local and the other .env files, with Next.js's loader) and uses DATABASE_URL, or
 // the embedded database under DATA_DIR, which only one process may open: with the app running on it, the
 // CLI stops and says so (stop the app first, or run both on PostgreSQL).
 // Every option is checked strictly (decimal integers within bounds, text PostgreSQL can store) and every

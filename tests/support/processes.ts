@@ -5,8 +5,7 @@ import { closedPort } from "./net";
 
 /** Vitest and Playwright both run from the repository root (tests/support/paths.ts relies on it too). */
 export const REPO_ROOT = process.cwd();
-export const TSX = path.join(REPO_ROOT, "node_modules", ".bin", "tsx");
-export const CLI = path.join(REPO_ROOT, "scripts", "credits.ts");
+export const CLI = path.join(REPO_ROOT, "scripts", "credits.mjs");
 export const START = path.join(REPO_ROOT, "scripts", "start.mjs");
 
 export type Finished = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
@@ -72,13 +71,13 @@ export function runProcess(
   });
 }
 
-/** `npx tsx scripts/credits.ts ...args`, as `npm run credits -- ...args` runs it. */
+/** `node scripts/credits.mjs ...args`, as `npm run credits -- ...args` runs it (compiled). */
 export function runCli(
   args: string[],
   env: Record<string, string | undefined>,
   options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<Finished> {
-  return runProcess(TSX, [CLI, ...args], { env: cleanEnv(env), ...options });
+  return runProcess(process.execPath, [CLI, ...args], { env: cleanEnv(env), ...options });
 }
 
 /**
