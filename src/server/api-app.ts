@@ -10,6 +10,11 @@ function honoPath(path: string): string {
   return path.replace(/\{(\w+)\}/g, ":$1");
 }
 
+/** Whether `pathname` is one of the paths `route` serves (any method). */
+export function routeServesPath(route: RouteDefinition, pathname: string): boolean {
+  return pathPattern(route.path).test(pathname);
+}
+
 function pathPattern(path: string): RegExp {
   const source = path
     .split(/(\{\w+\}|\/\*$)/)

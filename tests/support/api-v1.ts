@@ -6,14 +6,15 @@ import getBalance from "../../src/routes/v1/get-balance";
 import grant from "../../src/routes/v1/grant";
 import listTransactions from "../../src/routes/v1/list-transactions";
 import releaseHold from "../../src/routes/v1/release-hold";
+import { handlerOf } from "./route-handlers";
 
-const capturePost = captureHold.handler;
-const releasePost = releaseHold.handler;
-const balanceGet = getBalance.handler;
-const consumePost = consume.handler;
-const grantsPost = grant.handler;
-const holdsPost = createHold.handler;
-const transactionsGet = listTransactions.handler;
+const capturePost = handlerOf(captureHold);
+const releasePost = handlerOf(releaseHold);
+const balanceGet = handlerOf(getBalance);
+const consumePost = handlerOf(consume);
+const grantsPost = handlerOf(grant);
+const holdsPost = handlerOf(createHold);
+const transactionsGet = handlerOf(listTransactions);
 
 /** How another backend calls the service API. */
 export type V1Call = {
@@ -152,7 +153,7 @@ export function undocumentedAnswers(document: { paths: OpenApiPaths }, observed:
 const users = (userId: string) => `/api/v1/users/${encodeURIComponent(userId)}`;
 const holds = (holdId: string) => `/api/v1/holds/${encodeURIComponent(holdId)}`;
 
-/** The seven service-API endpoints, called through their route handlers the way Next.js would. */
+/** The seven service-API endpoints, called through the app's dispatch (src/server/api-app.ts) as a server would. */
 export const v1 = {
   balance: (userId: string, call: V1Call) =>
     send<BalanceBody, { userId: string }>(balanceGet, "GET", `${users(userId)}/balance`, { userId }, call),

@@ -1,3 +1,4 @@
+import { routes } from "../../src/routes";
 import authRoute from "../../src/routes/auth";
 import createPurchase from "../../src/routes/credits/create-purchase";
 import getCreditsBalance from "../../src/routes/credits/get-balance";
@@ -9,13 +10,24 @@ import confirmPaymentIntent from "../../src/routes/sandbox/confirm-payment-inten
 import docsPage from "../../src/routes/v1/docs-page";
 import openApiJson from "../../src/routes/v1/openapi-json";
 import stripeWebhook from "../../src/routes/webhooks/stripe";
-import type { RouteDefinition } from "../../src/server/define-route";
+import { createApiApp, routeServesPath } from "../../src/server/api-app";
+import { type RouteDefinition, routeMethods } from "../../src/server/define-route";
 
-type Handler = (request: Request, context?: { params: Promise<Record<string, string>> }) => Promise<Response>;
+type Handler = (request: Request, context?: unknown) => Promise<Response>;
 
-/** A route's handler called the way the app calls it (path parameters given by the test). */
-function handlerOf(route: RouteDefinition): Handler {
-  return async (request, context = { params: Promise.resolve({}) }) => route.handler(request, context);
+const app = createApiApp(routes);
+
+/**
+ * A route as the app serves it: the request goes through the app's dispatch (src/server/api-app.ts), which
+ * must send it to `route` (its method and path), so a test also proves the route is reachable where it says.
+ */
+export function handlerOf(route: RouteDefinition): Handler {
+  return async (request) => {
+    const { pathname } = new URL(request.url);
+    if (!routeServesPath(route, pathname) || !routeMethods(route).includes(request.method as "GET"))
+      throw new Error(`${request.method} ${pathname} is not ${route.path}: the test asks the wrong route`);
+    return app.fetch(request);
+  };
 }
 
 export const authGet = handlerOf(authRoute);
