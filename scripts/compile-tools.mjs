@@ -9,21 +9,22 @@ import { build } from "esbuild";
 
 const root = path.resolve(import.meta.dirname, "..");
 
-/** Entry (TypeScript) → output (dist/, CommonJS for Node.js 20). */
-export const TOOLS = {
-  "src/config/preflight.ts": "dist/preflight.cjs",
-  "scripts/credits.ts": "dist/credits.cjs",
-};
+/** Each tool: its entry (TypeScript) → its output (dist/<name>.cjs, CommonJS for Node.js 20). */
+export const TOOLS = { preflight: "src/config/preflight.ts", credits: "scripts/credits.ts" };
 
-export async function compileTools() {
+/** Where a tool's compiled output is. */
+export function toolPath(name) {
+  return path.join(root, "dist", `${name}.cjs`);
+}
+
+/** Compiles the named tools (all by default). */
+export async function compileTools(names = Object.keys(TOOLS)) {
   // Written beside and renamed into place: a process starting meanwhile runs the old file or the new one,
   // never half of one.
   const staging = path.join(root, "dist", `.staging-${process.pid}`);
   await build({
     absWorkingDir: root,
-    entryPoints: Object.fromEntries(
-      Object.entries(TOOLS).map(([entry, out]) => [path.basename(out, ".cjs"), entry]),
-    ),
+    entryPoints: Object.fromEntries(names.map((name) => [name, TOOLS[name]])),
     outdir: staging,
     outExtension: { ".js": ".cjs" },
     bundle: true,
@@ -35,13 +36,12 @@ export async function compileTools() {
     alias: { "@": path.join(root, "src") },
     logLevel: "warning",
   });
-  for (const out of Object.values(TOOLS))
-    fs.renameSync(path.join(staging, path.basename(out)), path.join(root, out));
+  for (const name of names) fs.renameSync(path.join(staging, `${name}.cjs`), toolPath(name));
   fs.rmSync(staging, { recursive: true, force: true });
 }
 
-/** Whether any output is missing or older than a file under src/ or scripts/, or package-lock.json. */
-export function toolsAreStale() {
+/** Whether a named tool's output is missing or older than a file under src/ or scripts/, or package-lock.json. */
+export function toolsAreStale(names = Object.keys(TOOLS)) {
   let newest = 0;
   const visit = (target) => {
     if (!fs.existsSync(target)) return;
@@ -50,8 +50,8 @@ export function toolsAreStale() {
     else newest = Math.max(newest, stat.mtimeMs);
   };
   for (const target of ["src", "scripts", "package-lock.json"]) visit(path.join(root, target));
-  return Object.values(TOOLS).some((out) => {
-    const file = path.join(root, out);
+  return names.some((name) => {
+    const file = toolPath(name);
     return !fs.existsSync(file) || fs.statSync(file).mtimeMs < newest;
   });
 }

@@ -17,9 +17,9 @@ process.env.NODE_ENV = "production";
 // A bad configuration or a database that cannot be opened stops here, before a minute of building: the
 // check (src/config/preflight.ts, compiled to plain JavaScript) runs in a process of its own and exits 1
 // with one message naming every bad variable, or the database's problem.
-const { compileTools, toolsAreStale } = await import("./compile-tools.mjs");
-if (toolsAreStale()) await compileTools();
-const preflight = spawnSync(process.execPath, [path.join(root, "dist", "preflight.cjs"), root], {
+const { compileTools, toolPath, toolsAreStale } = await import("./compile-tools.mjs");
+if (toolsAreStale(["preflight"])) await compileTools(["preflight"]);
+const preflight = spawnSync(process.execPath, [toolPath("preflight"), root], {
   cwd: root,
   stdio: "inherit",
   // The server says the same things at info level a moment later; here only warnings and failures.

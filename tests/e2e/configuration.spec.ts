@@ -30,7 +30,7 @@ test("npm start reads PORT from .env.local, and the app's URL follows the port",
   // checkout its scripts are in), everything else, the build included, is the repository's.
   const project = tempDir();
   fs.mkdirSync(path.join(project, "scripts"));
-  for (const script of ["start.mjs", "server.mjs"]) {
+  for (const script of ["start.mjs", "server.mjs", "compile-tools.mjs"]) {
     fs.copyFileSync(path.join(REPO_ROOT, "scripts", script), path.join(project, "scripts", script));
   }
   for (const name of [
