@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import canonicalize from "canonicalize";
 import { and, eq, sql } from "drizzle-orm";
 import { CreditsError } from "@/credits/errors";
 import { sandboxIdempotency } from "@/db/schema";
@@ -27,22 +28,15 @@ export class SandboxIdempotencyError extends CreditsError<"idempotency_error"> {
   }
 }
 
-/** JSON with object keys sorted at every depth, so the same parameters always give the same fingerprint. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, item]) => item !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
-
+/** A sandbox call's fingerprint (SHA-256, hex) under its Idempotency-Key: its operation and parameters. */
 export function sandboxRequestHash(operation: string, params: Record<string, unknown>): string {
-  return createHash("sha256")
-    .update(`${operation}\n${canonicalJson(params)}`)
-    .digest("hex");
+  return (
+    createHash("sha256")
+      // RFC 8785 canonical JSON (the `canonicalize` package): object keys sorted at every depth, so the same
+      // parameters always give the same fingerprint (as Stripe compares a retried request's parameters).
+      .update(`${operation}\n${canonicalize(params) ?? "null"}`)
+      .digest("hex")
+  );
 }
 
 type StoredAnswer = { status: number; body: Record<string, unknown> };
