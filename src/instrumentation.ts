@@ -19,7 +19,7 @@ export async function register(): Promise<void> {
   const { getConnection } = await import("./db/client");
   const { startJobs } = await import("./jobs/start-jobs");
   // A catalog price Stripe would refuse throws when the module loads: at start, not at a customer's payment.
-  await import("./credits/packages");
+  await import("./catalog/packages");
   const env = getServerEnv();
   try {
     if (env.CREDITKIT_JOBS !== "off") await startJobs(await getConnection(), env.DATABASE_URL);

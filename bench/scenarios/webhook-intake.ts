@@ -1,5 +1,5 @@
 import type Stripe from "stripe";
-import { findPackageOnSale } from "@/credits/packages";
+import { findPackageOnSale } from "@/catalog/packages";
 import { processWebhookEvent } from "@/payment/webhooks/process-webhook-event";
 import type { BenchContext, ScenarioOutput } from "../lib/context";
 import { startCpuMeter } from "../lib/cpu";

@@ -1,12 +1,11 @@
 import { getTranslations } from "next-intl/server";
-import { sandboxBannerShown } from "@/payment/payment-config";
 
 /**
  * On every page while the operator runs the payment sandbox on purpose (PAYMENT_PROVIDER=sandbox): there
  * the test card buys credits for free, and nobody should mistake the site for one that takes payments.
+ * The locale layout decides when (sandboxBannerShown in src/payment/payment-config.ts).
  */
 export async function SandboxBanner() {
-  if (!sandboxBannerShown()) return null;
   const t = await getTranslations("sandboxBanner");
   return (
     <div

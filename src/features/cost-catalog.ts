@@ -5,7 +5,7 @@ import { creditAmountSchema, descriptionSchema } from "@/credits/schemas";
  * Validates a cost catalog, throwing one readable error that names the feature and field: a cost a hold
  * cannot reserve (not a whole number from 1 to 1,000,000,000) or a description the ledger cannot store
  * would otherwise fail on every use of the feature, after the user asked for it. Run when this module
- * loads, so a bad catalog stops the app at start, like the package catalog (src/credits/packages.ts).
+ * loads, so a bad catalog stops the app at start, like the package catalog (src/catalog/packages.ts).
  */
 export function parseCostCatalog<Catalog extends Record<string, { credits: number; description: string }>>(
   catalog: Catalog,

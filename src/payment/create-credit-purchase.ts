@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
+import { type CreditPackage, findPackageOnSale, packageName } from "@/catalog/packages";
 import { PackageUnavailableError } from "@/credits/errors";
-import { type CreditPackage, findPackageOnSale, packageName } from "@/credits/packages";
 import { creditPurchase } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";

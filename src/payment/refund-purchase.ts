@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { type Actor, recordAudit } from "@/audit/record-audit";
-import { stripeAmountProblem } from "@/credits/currencies";
+import { stripeAmountProblem } from "@/catalog/currencies";
 import { CreditsError, InvalidInputError, NotFoundError } from "@/credits/errors";
 import { isStorableText } from "@/credits/schemas";
 import { creditPurchase } from "@/db/schema";
@@ -14,7 +14,7 @@ import type { PaymentProvider } from "./types";
  * records who asked. Credits are not touched here: the ledger changes when the refund's event arrives,
  * exactly as for a refund made in Stripe's dashboard, so there is one path for every refund.
  *
- * `amount` is in the purchase currency's minor units as Stripe counts them (src/credits/currencies.ts).
+ * `amount` is in the purchase currency's minor units as Stripe counts them (src/catalog/currencies.ts).
  * Everything Stripe would refuse is refused here first, before anything is asked of the provider, with
  * invalid_input (400): a reason PostgreSQL cannot store (the audit entry is written after the provider
  * accepted, so it must not fail then), or an amount that is not a whole multiple of the currency's

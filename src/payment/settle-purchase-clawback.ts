@@ -1,8 +1,8 @@
 import { eq } from "drizzle-orm";
+import { packageName } from "@/catalog/packages";
 import { addCredits } from "@/credits/add-credits";
 import { clawBackCredits } from "@/credits/claw-back-credits";
 import { internalKey } from "@/credits/idempotency-keys";
-import { packageName } from "@/credits/packages";
 import { clawbackTarget, disputedAmount } from "@/credits/purchase-clawback-rules";
 import { purchaseCreditLots } from "@/credits/purchase-credit-lots";
 import { purchaseOutstandingDebt } from "@/credits/purchase-outstanding-debt";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CREDIT_PACKAGES } from "../../src/credits/packages";
+import { CREDIT_PACKAGES } from "../../src/catalog/packages";
 import { useDatabaseConnection } from "../../src/db/client";
 import { seedUser } from "../support/seed";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";

@@ -8,8 +8,15 @@ import { Providers } from "@/components/providers";
 import { SandboxBanner } from "@/components/sandbox-banner";
 import { SiteFooter } from "@/components/site-footer";
 import { routing } from "@/i18n/routing";
+import { sandboxBannerShown } from "@/payment/payment-config";
 import { inter } from "../fonts";
 import "../globals.css";
+import { loadHeader } from "./_loaders/load-header";
+
+/** The header with what the server knows of the visitor, read while the page renders beside it. */
+async function Header() {
+  return <SiteHeader initial={await loadHeader()} />;
+}
 
 type LayoutProps = { children: ReactNode; params: Promise<{ locale: string }> };
 
@@ -32,8 +39,8 @@ export default async function LocaleLayout({ children, params }: LayoutProps) {
       <body className="flex min-h-dvh flex-col font-sans">
         <NextIntlClientProvider>
           <Providers>
-            <SandboxBanner />
-            <SiteHeader />
+            {sandboxBannerShown() ? <SandboxBanner /> : null}
+            <Header />
             <main className="flex flex-1 flex-col">{children}</main>
             <SiteFooter />
           </Providers>

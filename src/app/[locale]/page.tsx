@@ -3,10 +3,10 @@ import { headers } from "next/headers";
 import { useTranslations } from "next-intl";
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import { getSessionFromHeaders } from "@/auth/session";
+import { listPackagesOnSale } from "@/catalog/packages";
 import { PackageCard, usePackageName } from "@/components/pricing/package-card";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
-import { listPackagesOnSale } from "@/credits/packages";
 import { Link } from "@/i18n/navigation";
 
 type PageProps = { params: Promise<{ locale: string }> };

@@ -1,8 +1,8 @@
 import { ScrollText } from "lucide-react";
 import { useFormatter, useLocale, useTranslations } from "next-intl";
+import { formatMoney } from "@/catalog/format-money";
 import { DateTime } from "@/components/format/date-time";
 import { TableHead, TableRow } from "@/components/ui/table";
-import { formatMoney } from "@/credits/format-money";
 import { Link } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
 import {

@@ -1,10 +1,10 @@
 import { ReceiptText } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
+import { formatMoney } from "@/catalog/format-money";
 import { DateTime } from "@/components/format/date-time";
 import { usePackageName } from "@/components/pricing/package-card";
 import { Badge, type BadgeProps } from "@/components/ui/badge";
 import { TableHead, TableRow } from "@/components/ui/table";
-import { formatMoney } from "@/credits/format-money";
 import { Link } from "@/i18n/navigation";
 import { RefundButton } from "./refund-button";
 import {

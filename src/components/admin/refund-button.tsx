@@ -6,6 +6,8 @@ import { useAction } from "next-safe-action/hooks";
 import { type FormEvent, useId, useState } from "react";
 import { toast } from "sonner";
 import { refundPurchaseAction } from "@/actions/admin";
+import { currencyRule, formatAmountText, parseAmountText } from "@/catalog/currencies";
+import { formatMoney } from "@/catalog/format-money";
 import { usePackageName } from "@/components/pricing/package-card";
 import { Button } from "@/components/ui/button";
 import {
@@ -20,8 +22,6 @@ import {
 } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
-import { currencyRule, formatAmountText, parseAmountText } from "@/credits/currencies";
-import { formatMoney } from "@/credits/format-money";
 import { useRouter } from "@/i18n/navigation";
 
 export type RefundablePurchase = {
@@ -57,7 +57,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
 
   const refundable = purchase.amount - purchase.amountRefunded;
   const money = (amount: number) => formatMoney({ amount, currency: purchase.currency }, locale);
-  // Minor units as Stripe counts them in this currency (src/credits/currencies.ts): an amount Stripe
+  // Minor units as Stripe counts them in this currency (src/catalog/currencies.ts): an amount Stripe
   // would refuse (an ISK fraction, a KWD amount not ending in 0) is refused here, with the nearest
   // amounts it accepts; the server checks again.
   const typed = amountText.trim() ? parseAmountText(amountText, purchase.currency) : null;

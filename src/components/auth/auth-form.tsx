@@ -8,12 +8,12 @@ import { useMemo, useState } from "react";
 import { useForm } from "react-hook-form";
 import { z } from "zod";
 import { authClient } from "@/auth/auth-client";
+import { safeNextPath } from "@/auth/safe-next-path";
 import { Button } from "@/components/ui/button";
 import { Field } from "@/components/ui/field";
 import { Input } from "@/components/ui/input";
 import { Link, useRouter } from "@/i18n/navigation";
 import { creditsKeys } from "../credits/credits-api";
-import { safeNextPath } from "./safe-next-path";
 
 type Mode = "sign-in" | "sign-up";
 type AuthError = { code?: string | undefined; message?: string | undefined; status?: number | undefined };

@@ -1,10 +1,7 @@
 import type { Metadata } from "next";
 import { getTranslations, setRequestLocale } from "next-intl/server";
-import { redirect } from "@/i18n/navigation";
 import { AuthCard } from "./auth-card";
 import { AuthForm } from "./auth-form";
-import { getCurrentSession } from "./require-session";
-import { safeNextPath } from "./safe-next-path";
 
 type Mode = "sign-in" | "sign-up";
 
@@ -27,16 +24,22 @@ export async function authPageMetadata(
   return { title: t(TITLE_KEYS[mode].title) };
 }
 
-/** The sign-in and sign-up pages: the same card and form, told which mode to be in. */
-export async function AuthPage({ mode, params, searchParams }: AuthPageProps & { mode: Mode }) {
+/**
+ * Reads the sign-in and sign-up pages' props and sets the request's locale for the translations. `next`
+ * is the `?next=` value as sent (one string, or null): src/auth/safe-next-path.ts decides where it may lead.
+ */
+export async function readAuthPageProps({
+  params,
+  searchParams,
+}: AuthPageProps): Promise<{ locale: string; next: string | null }> {
   const { locale } = await params;
   setRequestLocale(locale);
-  const { next: nextParam } = await searchParams;
-  const next = typeof nextParam === "string" ? nextParam : null;
-  // Already signed in: go where the form would have sent them.
-  if (await getCurrentSession()) {
-    redirect({ href: safeNextPath(next) ?? "/settings/credits", locale });
-  }
+  const { next } = await searchParams;
+  return { locale, next: typeof next === "string" ? next : null };
+}
+
+/** The sign-in and sign-up pages' content: the same card and form, told which mode to be in. */
+export async function AuthPage({ mode, next }: { mode: Mode; next: string | null }) {
   const t = await getTranslations("auth");
 
   return (

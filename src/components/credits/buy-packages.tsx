@@ -6,9 +6,9 @@ import { useAction } from "next-safe-action/hooks";
 import { useEffect, useRef, useState } from "react";
 import { toast } from "sonner";
 import { createCreditPaymentIntent } from "@/actions/credits";
+import { type CreditPackage, listPackagesOnSale } from "@/catalog/packages";
 import { PackageCard, usePackageName } from "@/components/pricing/package-card";
 import { Button } from "@/components/ui/button";
-import { type CreditPackage, listPackagesOnSale } from "@/credits/packages";
 import { usePathname, useRouter } from "@/i18n/navigation";
 import { type Checkout, PayDialog } from "./pay-dialog";
 

@@ -5,6 +5,8 @@ import { CircleCheck, Clock } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
 import { useState } from "react";
 import { toast } from "sonner";
+import { formatMoney } from "@/catalog/format-money";
+import type { CreditPackage } from "@/catalog/packages";
 import { usePackageName } from "@/components/pricing/package-card";
 import { Button } from "@/components/ui/button";
 import {
@@ -15,8 +17,6 @@ import {
   DialogHeader,
   DialogTitle,
 } from "@/components/ui/dialog";
-import { formatMoney } from "@/credits/format-money";
-import type { CreditPackage } from "@/credits/packages";
 import { creditsKeys } from "./credits-api";
 import { SandboxPaymentForm } from "./sandbox-payment-form";
 import { StripePaymentForm } from "./stripe-payment-form";

@@ -1,29 +1,18 @@
 import { Zap } from "lucide-react";
-import { headers } from "next/headers";
 import { getTranslations } from "next-intl/server";
-import { getSessionFromHeaders } from "@/auth/session";
 import type { Balance } from "@/components/credits/credits-api";
-import { loadBalance } from "@/components/credits/load-credits";
 import { Link } from "@/i18n/navigation";
 import { HeaderBar, type HeaderUser } from "./header-bar";
 
-async function loadInitialState(): Promise<{ user: HeaderUser | null; balance: Balance | null }> {
-  const session = await getSessionFromHeaders(await headers());
-  if (!session) return { user: null, balance: null };
-  const { id, name, email, role } = session.user;
-  // The Admin link is only a shortcut: the admin pages and actions check the role themselves.
-  const user = { id, name, email, isAdmin: role === "admin" };
-  try {
-    return { user, balance: await loadBalance(id) };
-  } catch (error) {
-    // The badge fetches the balance itself on the client; a failed lookup must not take the page down.
-    console.error("header: could not load the balance", error);
-    return { user, balance: null };
-  }
-}
+/** What the header shows before the browser takes over: the signed-in user and their balance, or nulls. */
+export type HeaderState = { user: HeaderUser | null; balance: Balance | null };
 
-export async function SiteHeader() {
-  const [t, initial] = await Promise.all([getTranslations("common"), loadInitialState()]);
+/**
+ * The site's header. `initial` is what the server read for this request (the locale layout reads it with
+ * src/app/[locale]/_loaders/load-header.ts); the bar keeps it fresh after.
+ */
+export async function SiteHeader({ initial }: { initial: HeaderState }) {
+  const t = await getTranslations("common");
 
   return (
     <header className="sticky top-0 z-40 border-b bg-background/80 backdrop-blur supports-[backdrop-filter]:bg-background/70">

@@ -1,10 +1,10 @@
 import { Check, Sparkles } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
 import type { ReactNode } from "react";
+import { formatMoney } from "@/catalog/format-money";
+import type { CreditPackage } from "@/catalog/packages";
 import { Badge } from "@/components/ui/badge";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "@/components/ui/card";
-import { formatMoney } from "@/credits/format-money";
-import type { CreditPackage } from "@/credits/packages";
 import { cn } from "@/lib/utils";
 
 /** The translated display name of a package; unknown ids (a package added without messages) show the id. */

@@ -1,7 +1,7 @@
 import type Stripe from "stripe";
+import { packageName } from "@/catalog/packages";
 import { addCredits } from "@/credits/add-credits";
 import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
-import { packageName } from "@/credits/packages";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";

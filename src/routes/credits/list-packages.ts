@@ -1,4 +1,4 @@
-import { listPackagesOnSale, packageName } from "@/credits/packages";
+import { listPackagesOnSale, packageName } from "@/catalog/packages";
 import { defineRoute } from "@/server/define-route";
 
 /** GET /api/credits/packages: the packages on sale (prices in minor units, decided by the server). */

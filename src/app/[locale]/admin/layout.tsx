@@ -1,8 +1,8 @@
 import type { Metadata } from "next";
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import type { ReactNode } from "react";
+import { requireAdmin } from "@/auth/require-admin";
 import { AdminNav } from "@/components/admin/admin-nav";
-import { requireAdmin } from "@/components/admin/require-admin";
 import { SectionShell } from "@/components/section-shell";
 
 type LayoutProps = { children: ReactNode; params: Promise<{ locale: string }> };

@@ -2,7 +2,7 @@ import { ChevronLeft, ChevronRight, Search } from "lucide-react";
 import Form from "next/form";
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import { listUsers } from "@/admin/list-users";
-import { requireAdmin } from "@/components/admin/require-admin";
+import { requireAdmin } from "@/auth/require-admin";
 import { UsersTable } from "@/components/admin/users-table";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";

@@ -1,9 +1,9 @@
 import type { Metadata } from "next";
 import { getTranslations, setRequestLocale } from "next-intl/server";
-import { requireSession } from "@/components/auth/require-session";
-import { loadBalance } from "@/components/credits/load-credits";
+import { requireSession } from "@/auth/require-session";
 import { GenerateImageForm } from "@/components/features/generate-image-form";
 import { COST_CATALOG } from "@/features/cost-catalog";
+import { loadBalance } from "../_loaders/load-credits";
 
 type PageProps = { params: Promise<{ locale: string }> };
 

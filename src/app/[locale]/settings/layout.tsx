@@ -1,6 +1,6 @@
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import type { ReactNode } from "react";
-import { requireSession } from "@/components/auth/require-session";
+import { requireSession } from "@/auth/require-session";
 import { SectionShell } from "@/components/section-shell";
 import { SettingsNav } from "@/components/settings/settings-nav";
 

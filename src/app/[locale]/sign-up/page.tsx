@@ -1,10 +1,19 @@
 import type { Metadata } from "next";
-import { AuthPage, type AuthPageProps, authPageMetadata } from "@/components/auth/auth-page";
+import { redirectSignedIn } from "@/auth/require-session";
+import {
+  AuthPage,
+  type AuthPageProps,
+  authPageMetadata,
+  readAuthPageProps,
+} from "@/components/auth/auth-page";
 
 export function generateMetadata(props: Pick<AuthPageProps, "params">): Promise<Metadata> {
   return authPageMetadata("sign-up", props);
 }
 
-export default function SignUpPage(props: AuthPageProps) {
-  return <AuthPage mode="sign-up" {...props} />;
+export default async function SignUpPage(props: AuthPageProps) {
+  const { locale, next } = await readAuthPageProps(props);
+  // Already signed in: go where the form would have sent them.
+  await redirectSignedIn(locale, next);
+  return <AuthPage mode="sign-up" next={next} />;
 }

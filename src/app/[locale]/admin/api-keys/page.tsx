@@ -1,8 +1,8 @@
 import { BookOpen, FileJson } from "lucide-react";
 import { getTranslations, setRequestLocale } from "next-intl/server";
+import { requireAdmin } from "@/auth/require-admin";
 import { ApiKeysTable } from "@/components/admin/api-keys-table";
 import { CreateApiKey } from "@/components/admin/create-api-key";
-import { requireAdmin } from "@/components/admin/require-admin";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { getDb } from "@/db/client";

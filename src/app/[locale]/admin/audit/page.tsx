@@ -1,8 +1,8 @@
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import { listAuditLog } from "@/admin/list-audit-log";
 import { listPurchases } from "@/admin/list-purchases";
+import { requireAdmin } from "@/auth/require-admin";
 import { AuditTable } from "@/components/admin/audit-table";
-import { requireAdmin } from "@/components/admin/require-admin";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { getDb } from "@/db/client";
 

@@ -1,7 +1,7 @@
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import { listPurchases } from "@/admin/list-purchases";
+import { requireAdmin } from "@/auth/require-admin";
 import { PurchasesTable } from "@/components/admin/purchases-table";
-import { requireAdmin } from "@/components/admin/require-admin";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { getDb } from "@/db/client";
 import { Link } from "@/i18n/navigation";

@@ -1,6 +1,6 @@
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import { listWebhookFailures } from "@/admin/list-webhook-failures";
-import { requireAdmin } from "@/components/admin/require-admin";
+import { requireAdmin } from "@/auth/require-admin";
 import { WebhookFailuresTable } from "@/components/admin/webhook-failures-table";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { getDb } from "@/db/client";

@@ -1,15 +1,15 @@
 import type { Metadata } from "next";
 import { getTranslations, setRequestLocale } from "next-intl/server";
-import { requireSession } from "@/components/auth/require-session";
+import { requireSession } from "@/auth/require-session";
 import { AdminPasswordNotice } from "@/components/credits/admin-password-notice";
 import { BalanceCard } from "@/components/credits/balance-card";
 import { BuyPackages } from "@/components/credits/buy-packages";
 import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
-import { loadBalance, loadEmailVerified, loadExpiringCredits } from "@/components/credits/load-credits";
 import { TransactionHistory } from "@/components/credits/transaction-history";
 import { VerifyEmailNotice } from "@/components/credits/verify-email-notice";
 import { getServerEnv } from "@/config/env";
 import { getPaymentClientConfig } from "@/payment/client-config";
+import { loadBalance, loadEmailVerified, loadExpiringCredits } from "../../_loaders/load-credits";
 
 type PageProps = {
   params: Promise<{ locale: string }>;

@@ -1,23 +1,25 @@
 import { headers } from "next/headers";
 import { cache } from "react";
 import { getSessionFromHeaders } from "@/auth/session";
+import type { ExpiringCredits } from "@/components/credits/credits-api";
 import { type Balance, getBalance } from "@/credits/get-balance";
 import { listExpiringCredits } from "@/credits/list-expiring-credits";
 import { getDb } from "@/db/client";
-import type { ExpiringCredits } from "./credits-api";
 
-/**
- * Server-side reads that seed the credits UI (server components only). One balance read per request,
- * shared by the header badge and the page.
- */
+// Server-side reads that seed the credits UI, for the pages and the layout of src/app/[locale] (server
+// components only). The client components then keep the data fresh through the JSON API.
+
+/** The user's balance (credits, integers); read once per request, shared by the header badge and the page. */
 export const loadBalance = cache(async (userId: string): Promise<Balance> => {
   return getBalance(await getDb(), userId);
 });
 
+/** The user's credits that expire within the next 30 days, soonest first. */
 export async function loadExpiringCredits(userId: string): Promise<ExpiringCredits> {
   return listExpiringCredits(await getDb(), userId, 30);
 }
 
+/** Whether the signed-in user's address is verified; false when nobody is signed in. */
 export async function loadEmailVerified(): Promise<boolean> {
   const session = await getSessionFromHeaders(await headers());
   return session?.user.emailVerified ?? false;

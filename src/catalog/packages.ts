@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { MAX_CREDITS_PER_OPERATION, MAX_EXPIRE_DAYS } from "@/credits/schemas";
 import { stripeChargeProblem } from "./currencies";
-import { MAX_CREDITS_PER_OPERATION, MAX_EXPIRE_DAYS } from "./schemas";
 
 /**
  * The largest value of a PostgreSQL `integer` column: a purchase stores its package's credits, price and
@@ -14,7 +14,7 @@ export const currencySchema = z.string().regex(/^[a-z]{3}$/);
 
 /**
  * Amounts are integers in the currency's minor unit as Stripe's API counts it (cents for USD, yen for
- * JPY, 1/100 króna for ISK: see src/credits/currencies.ts). Never floats.
+ * JPY, 1/100 króna for ISK: see src/catalog/currencies.ts). Never floats.
  */
 export const moneySchema = z.object({
   amount: z.number().int("must be a whole number of minor units").positive("must be positive"),
@@ -118,7 +118,7 @@ export function parseCreditPackages(input: unknown[]): CreditPackage[] {
   const duplicate = ids.find((id, index) => id !== undefined && ids.indexOf(id) !== index);
   if (parsed.success && duplicate !== undefined)
     throw new Error(
-      `Invalid credit packages (src/credits/packages.ts): package ${JSON.stringify(duplicate)} id: appears twice`,
+      `Invalid credit packages (src/catalog/packages.ts): package ${JSON.stringify(duplicate)} id: appears twice`,
     );
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
@@ -126,9 +126,13 @@ export function parseCreditPackages(input: unknown[]): CreditPackage[] {
     const id = (input[index as number] as { id?: unknown } | undefined)?.id;
     return `package ${JSON.stringify(id ?? index)} ${path.join(".")}: ${issue.message}`;
   });
-  throw new Error(`Invalid credit packages (src/credits/packages.ts): ${problems.join("; ")}`);
+  throw new Error(`Invalid credit packages (src/catalog/packages.ts): ${problems.join("; ")}`);
 }
 
+/**
+ * English names by package id, for the server's own text (Stripe's description, ledger entries, the JSON
+ * API's `name`); pages show the translated `packages.<id>.name` instead.
+ */
 export const PACKAGE_NAMES: Record<string, string> = {
   basic: "Basic",
   standard: "Standard",
@@ -136,10 +140,12 @@ export const PACKAGE_NAMES: Record<string, string> = {
   enterprise: "Enterprise",
 };
 
+/** The package's English name, or its id when it has none. */
 export function packageName(pkg: Pick<CreditPackage, "id">): string {
   return PACKAGE_NAMES[pkg.id] ?? pkg.id;
 }
 
+/** The packages that can be bought (not disabled), in catalog order. */
 export function listPackagesOnSale(packages: readonly CreditPackage[] = CREDIT_PACKAGES): CreditPackage[] {
   return packages.filter((pkg) => !pkg.disabled);
 }

@@ -3,7 +3,7 @@ import type { Money } from "./packages";
 
 /**
  * Formats integer minor units for a locale. How many decimals an amount has comes from Stripe's currency
- * table (src/credits/currencies.ts), not from Intl, which disagrees for some currencies: an ISK amount of
+ * table (src/catalog/currencies.ts), not from Intl, which disagrees for some currencies: an ISK amount of
  * 100 is 1 króna in Stripe's API, where Intl would read it as 100. So 999 USD reads $9.99, 999 JPY ¥999,
  * 50000 ISK ISK 500, 1045 HUF HUF 10.45 and 1230 KWD KWD 1.230. Intl still decides symbols, grouping and
  * the decimal separator for the locale. The amount is handed to Intl as an exact decimal text, so no
