@@ -245,3 +245,17 @@ export function errorResponse(error: unknown, context: Record<string, unknown> =
   if (typeof retryAfter === "number") response.headers.set("retry-after", String(retryAfter));
   return response;
 }
+
+/**
+ * The HTTP answer to an expected refusal that a use case returned rather than threw (`{ok: false, reason,
+ * ...}`, e.g. a MeteredResult short of credits): the status of `reason` in the same table as the thrown
+ * errors' codes (insufficient_credits → 402), the reason as the error's `code`, and the outcome's other
+ * fields (such as `cost` and `available`) beside it in the body, so clients read refusals and failures
+ * from one shape.
+ */
+export function refusalResponse(
+  { ok: _ok, reason, ...details }: { ok: false; reason: string } & Record<string, unknown>,
+  message: string,
+): Response {
+  return jsonError(STATUS_BY_CODE[reason] ?? 400, reason, message, details);
+}
