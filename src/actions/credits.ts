@@ -2,27 +2,23 @@
 
 import { getBalance } from "@/credits/get-balance";
 import { getDb } from "@/db/client";
-import { getPaymentClientConfig } from "@/payment/client-config";
-import { createCreditPurchase } from "@/payment/create-credit-purchase";
-import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { purchaseRequestSchema } from "@/payment/purchase-request";
-import { limitPurchases } from "@/server/rate-limit";
+import { startPurchase } from "@/payment/start-purchase";
 import { authActionClient } from "./safe-action";
 
-/** The signed-in user's spendable balance. */
+/**
+ * The signed-in user's balance `{balance, held, available, debt}` in credits, as GET /api/credits/balance
+ * answers it. Kept for developers (the original design's name); the app's pages use the JSON API.
+ */
 export const getCreditsAction = authActionClient.action(async ({ ctx }) => {
   return getBalance(await getDb(), ctx.user.id);
 });
 
-/** Starts a purchase of a package: same rules as POST /api/credits/purchases. */
+/**
+ * Starts a purchase of a package `{packageId}`: the use case startPurchase, as POST /api/credits/purchases
+ * runs it (same rate limit, same answer, the same error codes and messages as `serverError`). Kept for
+ * developers (the original design's name); the app's pages use the JSON API.
+ */
 export const createCreditPaymentIntent = authActionClient
   .inputSchema(purchaseRequestSchema)
-  .action(async ({ parsedInput, ctx }) => {
-    await limitPurchases(ctx.user.id);
-    const db = await getDb();
-    const purchase = await createCreditPurchase(db, getPaymentProvider(db), {
-      userId: ctx.user.id,
-      packageId: parsedInput.packageId,
-    });
-    return { ...purchase, publishableKey: getPaymentClientConfig().publishableKey };
-  });
+  .action(async ({ parsedInput, ctx }) => startPurchase(await getDb(), ctx.user.id, parsedInput));

@@ -7,8 +7,8 @@ import { grantSignupGift } from "@/credits/grant-signup-gift";
 import * as schema from "@/db/schema";
 import type { Database } from "@/db/types";
 import { sendAuthLink } from "@/email/send-auth-link";
+import { CLIENT_ADDRESS_HEADER } from "@/lib/client-address";
 import { logger } from "@/lib/logger";
-import { CLIENT_ADDRESS_HEADER } from "@/server/client-address";
 import { recordPasswordSetByEmail, requireMailboxPasswordForAdmin } from "./admin-mailbox";
 
 function trustedOrigins(): string[] {
@@ -81,7 +81,7 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
     },
     telemetry: { enabled: false },
     // Limits per client address. Sign-up and sign-in are the brute-force targets; the rest is generous.
-    // The client address comes from one header the app fills in itself (src/server/client-address.ts):
+    // The client address comes from one header the app fills in itself (src/lib/client-address.ts):
     // Better Auth's default, X-Forwarded-For, is whatever the client chose to send.
     advanced: { ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] } },
     rateLimit: {

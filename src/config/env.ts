@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { parseTrustProxy } from "@/lib/client-address";
 import { parseDecimalInteger } from "@/lib/strict-input";
-import { parseTrustProxy } from "@/server/client-address";
 
 const optionalString = z
   .string()
@@ -76,7 +76,7 @@ const serverEnvSchema = z.object({
         message: `must be email addresses separated by commas (e.g. boss@example.com,ops@example.com); not an address: ${bad.map((entry) => JSON.stringify(entry)).join(", ")}`,
       });
   }),
-  // Proxies whose X-Forwarded-For is believed: a hop count ("1") or addresses/CIDRs (src/server/client-address.ts).
+  // Proxies whose X-Forwarded-For is believed: a hop count ("1") or addresses/CIDRs (src/lib/client-address.ts).
   TRUST_PROXY: optionalString.superRefine((value, ctx) => {
     try {
       parseTrustProxy(value);

@@ -13,6 +13,13 @@ export const generateImageInputSchema = z
   })
   .strict();
 
+/**
+ * The demo feature's use case, behind POST /api/features/generate-image: draws the picture for `prompt`
+ * and charges its catalog price (runMeteredFeature: reserve, work, capture). A shortfall is a returned
+ * value, `{ok: false, reason: "insufficient_credits", cost, available}` (credits), never an error; success
+ * is `{ok: true, value: {svg, prompt}, cost, balance}`. Throws InvalidInputError for a bad input and
+ * IdempotencyConflictError when `requestId` was used for another prompt.
+ */
 export async function generateImage(
   db: Database,
   userId: string,

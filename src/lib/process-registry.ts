@@ -12,7 +12,7 @@
  * - `rateLimiters`: one set of limiters, so every copy counts against the same limits;
  * - `apiKeyCache`: verified API keys, so a revocation through any copy clears the one cache;
  * - `clientAddressFromSocket`: set by the production server when it stamps the client's address on
- *   every request (src/server/client-address.ts), so the app may believe that header;
+ *   every request (src/lib/client-address.ts), so the app may believe that header;
  * - `httpEntry`: what the production server (scripts/server.mjs, plain JavaScript, no TypeScript loader)
  *   dispatches /api requests to, published by src/instrumentation.ts from Next.js's compiled bundle.
  *

@@ -15,3 +15,6 @@ export const purchaseRequestSchema = z
   })
   .strict()
   .transform(({ packageId }) => ({ packageId }));
+
+/** A parsed purchase request: the package only. */
+export type PurchaseRequest = z.output<typeof purchaseRequestSchema>;

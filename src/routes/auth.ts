@@ -2,7 +2,7 @@ import { getAuth } from "@/auth/session";
 import { getServerEnv } from "@/config/env";
 import { CreditsError } from "@/credits/errors";
 import { findUnstorableText, printablePathSegment, UNSTORABLE_TEXT_MESSAGE } from "@/credits/schemas";
-import { withClientAddress } from "@/server/client-address";
+import { withClientAddress } from "@/lib/client-address";
 import { defineRoute } from "@/server/define-route";
 import { MAX_JSON_BODY_BYTES, readBodyBytes } from "@/server/request";
 
@@ -126,7 +126,7 @@ function unstorable(path: (string | number)[]): Refusal {
   };
 }
 
-/** Better Auth's endpoints; its limiter keys on the client address worked out here (src/server/client-address.ts). */
+/** Better Auth's endpoints; its limiter keys on the client address worked out here (src/lib/client-address.ts). */
 async function handle(request: Request): Promise<Response> {
   const guarded = await guard(request);
   if (!(guarded instanceof Request))

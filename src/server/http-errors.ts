@@ -173,7 +173,7 @@ function isDatabaseUnreachable(error: unknown): boolean {
 /**
  * The app's own failure (a CreditsError) recognised by its literal `code`, not by `instanceof`: `npm start`
  * loads the service routes as a second copy of these modules beside Next.js's bundle (scripts/server.mjs),
- * and what one copy throws from a shared object (the rate limiters on globalThis, src/server/rate-limit.ts)
+ * and what one copy throws from a shared object (the rate limiters on globalThis, src/limits/rate-limit.ts)
  * is an instance of the other copy's class. A class check failed there and a 429 became a 500.
  * Recognised: an instance of this copy's CreditsError, or any error carrying one of the codes of
  * STATUS_BY_CODE together with CreditsError's `context` object (database errors carry SQLSTATEs and Node's
@@ -244,4 +244,18 @@ export function errorResponse(error: unknown, context: Record<string, unknown> =
   );
   if (typeof retryAfter === "number") response.headers.set("retry-after", String(retryAfter));
   return response;
+}
+
+/**
+ * The HTTP answer to an expected refusal that a use case returned rather than threw (`{ok: false, reason,
+ * ...}`, e.g. a MeteredResult short of credits): the status of `reason` in the same table as the thrown
+ * errors' codes (insufficient_credits → 402), the reason as the error's `code`, and the outcome's other
+ * fields (such as `cost` and `available`) beside it in the body, so clients read refusals and failures
+ * from one shape.
+ */
+export function refusalResponse(
+  { ok: _ok, reason, ...details }: { ok: false; reason: string } & Record<string, unknown>,
+  message: string,
+): Response {
+  return jsonError(STATUS_BY_CODE[reason] ?? 400, reason, message, details);
 }

@@ -1,9 +1,9 @@
 import { getRequestListener, type HttpBindings } from "@hono/node-server";
 import { getServerEnv, listenHosts } from "@/config/env";
+import { createClientAddressStamp } from "@/lib/client-address";
 import { setProcessSlot } from "@/lib/process-registry";
 import { routes } from "@/routes";
 import { createNodeApiApp } from "./api-app";
-import { createClientAddressStamp } from "./client-address";
 
 type NodeHandler = (incoming: HttpBindings["incoming"], outgoing: HttpBindings["outgoing"]) => void;
 
@@ -13,7 +13,7 @@ export type ProductionEntry = {
   handleApi: NodeHandler;
   /**
    * Writes the client's address (the socket's peer, or through the proxies TRUST_PROXY trusts) into a header
-   * of every request, replacing any the client sent, for the app's limits (src/server/client-address.ts).
+   * of every request, replacing any the client sent, for the app's limits (src/lib/client-address.ts).
    */
   stampClientAddress: (incoming: HttpBindings["incoming"]) => void;
   /** Where to listen: HOST, or the loopback addresses when nothing is configured (src/config/env.ts). */

@@ -6,11 +6,11 @@ import { isStorableText } from "@/credits/schemas";
 import { getDb } from "@/db/client";
 import { user } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
+import { limitApiKey } from "@/limits/rate-limit";
 import { authenticateApiKey } from "@/service-api/api-keys";
 import { type ApiResponse, runIdempotent } from "@/service-api/run-idempotent";
 import { errorResponse, jsonError } from "./http-errors";
 import { jsonResponse } from "./json-response";
-import { limitApiKey } from "./rate-limit";
 import { RequestError, readJsonBody } from "./request";
 
 export type ApiCaller = { apiKeyId: string; apiKeyName: string };

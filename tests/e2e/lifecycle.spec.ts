@@ -24,9 +24,15 @@ async function buy(page: Page, packageId: string): Promise<void> {
   await page.keyboard.press("Escape");
 }
 
-async function generate(page: Page, prompt: string): Promise<void> {
+/** Generates through the page, which calls POST /api/features/generate-image; returns that answer's status. */
+async function generate(page: Page, prompt: string): Promise<number> {
   await page.getByTestId("prompt-input").fill(prompt);
+  const answer = page.waitForResponse(
+    (response) =>
+      response.url().endsWith("/api/features/generate-image") && response.request().method() === "POST",
+  );
   await page.getByTestId("generate-button").click();
+  return (await answer).status();
 }
 
 test("a buyer spends credits on an image: the balance drops by the cost and the history shows the spend", async ({
@@ -41,7 +47,7 @@ test("a buyer spends credits on an image: the balance drops by the cost and the 
   await page.goto("/en/generate");
   await expect(page.getByTestId("feature-cost")).toContainText(`Costs ${COST} credits`);
   await expect(page.getByTestId("feature-balance")).toHaveText("500");
-  await generate(page, "A lighthouse on a cliff at sunset");
+  expect(await generate(page, "A lighthouse on a cliff at sunset")).toBe(200);
 
   const image = page.getByTestId("generated-image");
   await expect(image).toBeVisible();
@@ -70,7 +76,7 @@ test("with 0 credits the feature explains why and links to buying credits; nothi
   await signUp(page);
   await page.goto("/en/generate");
   await expect(page.getByTestId("feature-balance")).toHaveText("0");
-  await generate(page, "Neon city at night");
+  expect(await generate(page, "Neon city at night")).toBe(402);
 
   const message = page.getByTestId("insufficient-credits");
   await expect(message).toBeVisible();

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import fs from "node:fs";
 import { expect, type Page, test } from "@playwright/test";
 
 const SCREENSHOTS = "test-results/screenshots";
@@ -59,6 +60,29 @@ test("insufficient funds is reported and adds nothing", async ({ page }) => {
   await page.keyboard.press("Escape");
   await page.reload();
   await expect(page.getByTestId("balance-value")).toHaveText("0");
+});
+
+test("buying too often is refused in the reader's language, with a retry and no pay dialog", async ({
+  page,
+}) => {
+  const zh = JSON.parse(fs.readFileSync("messages/zh.json", "utf8"));
+  await signUp(page, "zh");
+  // The server's limit: RATE_LIMIT_PURCHASES_PER_MINUTE, 10 by default.
+  for (let i = 0; i < 10; i++) {
+    await page.getByTestId("buy-basic").click();
+    await expect(page.getByTestId("sandbox-form")).toBeVisible();
+    await page.keyboard.press("Escape");
+    await expect(page.getByTestId("pay-dialog")).toHaveCount(0);
+  }
+
+  const answer = page.waitForResponse(
+    (response) => response.url().endsWith("/api/credits/purchases") && response.request().method() === "POST",
+  );
+  await page.getByTestId("buy-basic").click();
+  expect((await answer).status()).toBe(429);
+  await expect(page.getByText(zh.credits.buyErrorRateLimited)).toBeVisible();
+  await expect(page.getByRole("button", { name: zh.common.tryAgain })).toBeVisible();
+  await expect(page.getByTestId("pay-dialog")).toHaveCount(0);
 });
 
 test("the credits page redirects a signed-out visitor to sign in", async ({ page }) => {

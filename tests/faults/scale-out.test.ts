@@ -32,7 +32,7 @@ import { makeDataDir, type RunningServer, sleep, startServer } from "./support/s
 const INSTANCES = 3;
 /**
  * Service-API calls per key per minute (RATE_LIMIT_API_PER_MINUTE) for every instance. Below 2,000 the
- * limiter takes its points from PostgreSQL one at a time (blockSize in src/server/rate-limit.ts), so the
+ * limiter takes its points from PostgreSQL one at a time (blockSize in src/limits/rate-limit.ts), so the
  * limit is exact across instances. Each case below uses its own API key and stays under it, except the
  * one that tests it.
  */

@@ -10,7 +10,7 @@ import {
   clientAddress,
   createClientAddressStamp,
   parseTrustProxy,
-} from "../../src/server/client-address";
+} from "../../src/lib/client-address";
 import { APP_ORIGIN, appRequest } from "../support/app-requests";
 import { authPost } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";

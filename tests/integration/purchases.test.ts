@@ -167,6 +167,7 @@ describe.each(databaseKinds())("credit purchases through the API on %s", (kind) 
         paymentIntentId: expect.stringMatching(/^pi_/),
         clientSecret: expect.stringContaining("_secret_"),
         provider: "sandbox",
+        publishableKey: null,
       });
       expect(await purchaseRow(database.db, body.purchaseId)).toMatchObject({
         userId: alice.id,

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import Stripe from "stripe";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { createCreditPaymentIntent } from "../../src/actions/credits";
 import { resetAuth } from "../../src/auth/session";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -21,6 +22,11 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from "../support
 
 const SECRET_KEY = "sk_test_123";
 const WEBHOOK_SECRET = "whsec_test_stripe_provider_suite";
+const PUBLISHABLE_KEY = "pk_test_stripe_provider_suite";
+
+// The server action reads the request's headers through next/headers; outside Next.js the test supplies them.
+const actionRequest = vi.hoisted(() => ({ headers: new Headers() }));
+vi.mock("next/headers", () => ({ headers: async () => actionRequest.headers }));
 
 let fake: FakeStripe;
 let serverEnv: TestServerEnv;
@@ -31,6 +37,7 @@ beforeAll(async () => {
   serverEnv = configureServerEnv({
     STRIPE_SECRET_KEY: SECRET_KEY,
     STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: PUBLISHABLE_KEY,
     STRIPE_API_BASE: fake.url,
   });
 });
@@ -176,6 +183,7 @@ describe.each(databaseKinds())("Stripe payment provider on %s", (kind) => {
         purchaseId: string;
         paymentIntentId: string;
         provider: string;
+        publishableKey: string | null;
       }>(
         await purchasesPost(
           appRequest("/api/credits/purchases", { cookie: customer.cookie, json: { packageId: "standard" } }),
@@ -183,7 +191,13 @@ describe.each(databaseKinds())("Stripe payment provider on %s", (kind) => {
         ),
       );
       expect(status).toBe(201);
-      expect(body).toMatchObject({ provider: "stripe", paymentIntentId: expect.stringMatching(/^pi_fake_/) });
+      // Everything Stripe.js needs comes with the answer: the client secret and the publishable key.
+      expect(body).toMatchObject({
+        provider: "stripe",
+        paymentIntentId: expect.stringMatching(/^pi_fake_/),
+        clientSecret: expect.any(String),
+        publishableKey: PUBLISHABLE_KEY,
+      });
       expect(requestsFor(body.purchaseId)).toHaveLength(1);
 
       // With Stripe keys set, the offline sandbox must not be able to mark anything paid.
@@ -244,6 +258,32 @@ describe.each(databaseKinds())("Stripe payment provider on %s", (kind) => {
       expect(body.error).toMatchObject({ code: "payment_provider_unavailable", retryable: true });
       expect(body.error.message).not.toContain(SECRET_KEY);
       await expectFailedWithoutCredits(customer.id);
+    });
+
+    it("answers the server action createCreditPaymentIntent as the route: the key, and the same 502 error", async () => {
+      const customer = await signUp(`stripe-action-${randomUUID()}@example.test`);
+      actionRequest.headers = new Headers({ cookie: customer.cookie });
+
+      fake.setMode("ok");
+      const started = await createCreditPaymentIntent({ packageId: "basic" });
+      expect(started.data).toMatchObject({
+        provider: "stripe",
+        paymentIntentId: expect.stringMatching(/^pi_fake_/),
+        publishableKey: PUBLISHABLE_KEY,
+      });
+      expect(requestsFor(started.data?.purchaseId ?? "")).toHaveLength(1);
+
+      fake.setMode("error");
+      const failed = await createCreditPaymentIntent({ packageId: "basic" });
+      const route = await readJson<{ error: { code: string; message: string; retryable?: boolean } }>(
+        await purchasesPost(
+          appRequest("/api/credits/purchases", { cookie: customer.cookie, json: { packageId: "basic" } }),
+          noParams,
+        ),
+      );
+      expect(route.status).toBe(502);
+      expect(failed).toEqual({ serverError: { ...route.body.error, retryable: true } });
+      expect(failed.serverError?.message).not.toContain(SECRET_KEY);
     });
   });
 });

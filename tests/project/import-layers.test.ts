@@ -48,6 +48,7 @@ const LAYERS: [prefix: string, layer: Layer][] = [
   ["src/jobs/", "use cases"],
   ["src/audit/", "use cases"],
   ["src/email/", "use cases"],
+  ["src/limits/", "use cases"],
   ["src/catalog/", "catalog"],
   ["src/credits/", "core"],
   ["src/db/", "database"],
@@ -62,24 +63,9 @@ const LAYERS: [prefix: string, layer: Layer][] = [
  */
 const KNOWN_BACK_UP: { from: string; to: string; why: string }[] = [
   {
-    from: "src/config/env.ts",
-    to: "src/server/client-address.ts",
-    why: "TRUST_PROXY is checked with the parser the server uses (parseTrustProxy)",
-  },
-  {
-    from: "src/auth/auth.ts",
-    to: "src/server/client-address.ts",
-    why: "Better Auth's limiter reads the client-address header the server writes",
-  },
-  {
     from: "src/payment/webhooks/record-webhook-failure.ts",
     to: "src/server/http-errors.ts",
     why: "a failed delivery is classified (retryable or not) by the HTTP error mapping",
-  },
-  {
-    from: "src/service-api/render-api-docs.ts",
-    to: "src/server/openapi-document.ts",
-    why: "the docs page is rendered from the OpenAPI document's type",
   },
 ];
 

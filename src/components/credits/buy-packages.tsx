@@ -1,15 +1,15 @@
 "use client";
 
+import { useMutation } from "@tanstack/react-query";
 import { FlaskConical, LoaderCircle } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
-import { useAction } from "next-safe-action/hooks";
 import { useEffect, useRef, useState } from "react";
 import { toast } from "sonner";
-import { createCreditPaymentIntent } from "@/actions/credits";
 import { type CreditPackage, listPackagesOnSale } from "@/catalog/packages";
 import { PackageCard, usePackageName } from "@/components/pricing/package-card";
 import { Button } from "@/components/ui/button";
 import { usePathname, useRouter } from "@/i18n/navigation";
+import { ApiError, startPurchase } from "./credits-api";
 import { type Checkout, PayDialog } from "./pay-dialog";
 
 const BUY_ERROR_KEYS: Record<string, string> = {
@@ -39,8 +39,9 @@ export function BuyPackages({
   const pathname = usePathname();
   const packageName = usePackageName();
   const packages = listPackagesOnSale();
-  const { executeAsync } = useAction(createCreditPaymentIntent);
-  const [pendingId, setPendingId] = useState<string | null>(null);
+  const purchase = useMutation({ mutationFn: startPurchase });
+  // The package whose purchase is being started: one at a time.
+  const pendingId = purchase.isPending ? purchase.variables : null;
   const [checkout, setCheckout] = useState<Checkout | null>(null);
 
   /** Known codes get a translated message; anything else shows the server's own message. */
@@ -51,37 +52,29 @@ export function BuyPackages({
 
   async function buy(pkg: CreditPackage) {
     if (pendingId) return;
-    setPendingId(pkg.id);
     const retry = { label: t("common.tryAgain"), onClick: () => void buy(pkg) };
     try {
-      const result = await executeAsync({ packageId: pkg.id });
-      const error = result?.serverError;
-      if (error) {
-        if (error.code === "unauthorized") {
-          router.push({ pathname: "/sign-in", query: { next: `/${locale}${pathname}` } });
-          return;
-        }
-        toast.error(describeBuyError(error), { action: error.retryable ? retry : undefined });
-        return;
-      }
-      const data = result?.data;
-      if (!data) {
-        toast.error(t("credits.buyError"), { action: retry });
-        return;
-      }
+      const data = await purchase.mutateAsync(pkg.id);
       setCheckout({
         pkg,
         purchaseId: data.purchaseId,
         paymentIntentId: data.paymentIntentId,
         clientSecret: data.clientSecret,
         provider: data.provider,
-        // The action's answer wins; the page's config covers a server that leaves the key out.
+        // The answer's key wins; the page's config covers a server that leaves the key out.
         publishableKey: data.publishableKey ?? paymentConfig.publishableKey,
       });
-    } catch {
-      toast.error(t("credits.buyError"), { action: retry });
-    } finally {
-      setPendingId(null);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code)) {
+        // The network, or an answer without the API's error body.
+        toast.error(t("credits.buyError"), { action: retry });
+      } else if (error.code === "unauthorized") {
+        router.push({ pathname: "/sign-in", query: { next: `/${locale}${pathname}` } });
+      } else {
+        toast.error(describeBuyError({ code: error.code, message: error.message }), {
+          action: error.retryable ? retry : undefined,
+        });
+      }
     }
   }
 

@@ -1,4 +1,5 @@
 import { type CreditEntryType, creditEntryTypes } from "@/credits/schemas";
+import type { StartedPurchase } from "@/payment/start-purchase";
 
 /**
  * Browser-side calls to the credits JSON API (same origin, session cookie) and the query keys that cache them.
@@ -10,6 +11,13 @@ export const creditsKeys = {
   balance: ["credits", "balance"] as const,
   expiring: ["credits", "expiring"] as const,
   transactions: (cursor: string | null) => ["credits", "transactions", cursor] as const,
+  /**
+   * One wait for a purchase's outcome (usePurchaseOutcome). Outside ["credits"] on purpose: refreshing the
+   * balance must not refetch a settled purchase, and each wait has its own entry, so an answer cached by an
+   * earlier wait (a "failed" before another card was tried) is never taken for this one's.
+   */
+  purchaseWait: (purchaseId: string | null, startedAt: number | null) =>
+    ["purchase-wait", purchaseId, startedAt] as const,
 };
 
 /** The same shape as GET /api/credits/balance and `getBalance` on the server. */
@@ -66,25 +74,39 @@ export type Purchase = {
   failureMessage: string | null;
 };
 
+export type { StartedPurchase };
+
 export type SandboxConfirmResult =
   | { ok: true }
   | { ok: false; kind: "declined"; declineCode: string | null; message: string | null }
   | { ok: false; kind: "invalid_card"; message: string | null }
   | { ok: false; kind: "error"; status: number; message: string | null };
 
-/** An HTTP error from the API, carrying the `{ error: { code, message } }` body when there is one. */
+/**
+ * An HTTP error from the API, carrying the `{ error: { code, message, retryable } }` body when there is
+ * one (src/server/http-errors.ts makes every such body).
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string | null,
     message: string,
+    /** True only where the same request may succeed later (429, 502, 503). */
+    readonly retryable = false,
+    /** The error body's other fields, e.g. `cost` and `available` of a 402 insufficient_credits. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = "ApiError";
   }
 }
 
-type ErrorBody = { error?: { code?: string; message?: string; declineCode?: string } };
+type ErrorBody = {
+  error?: { code?: string; message?: string; declineCode?: string; retryable?: boolean } & Record<
+    string,
+    unknown
+  >;
+};
 
 async function readJson(response: Response): Promise<unknown> {
   try {
@@ -94,14 +116,38 @@ async function readJson(response: Response): Promise<unknown> {
   }
 }
 
-async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
-  const response = await fetch(url, { credentials: "same-origin", cache: "no-store", signal });
+/**
+ * One call to the JSON API: the answer's body, or ApiError for an HTTP error; a network failure throws
+ * fetch's own TypeError. With `json`, the request is a POST of that body.
+ */
+export async function requestJson<T>(
+  url: string,
+  { json, signal }: { json?: unknown; signal?: AbortSignal | undefined } = {},
+): Promise<T> {
+  const response = await fetch(url, {
+    credentials: "same-origin",
+    cache: "no-store",
+    signal,
+    ...(json === undefined
+      ? {}
+      : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(json) }),
+  });
   const body = await readJson(response);
   if (!response.ok) {
-    const error = (body as ErrorBody | null)?.error;
-    throw new ApiError(response.status, error?.code ?? null, error?.message ?? response.statusText);
+    const { code, message, retryable, ...details } = (body as ErrorBody | null)?.error ?? {};
+    throw new ApiError(
+      response.status,
+      code ?? null,
+      message ?? response.statusText,
+      retryable === true,
+      details,
+    );
   }
   return body as T;
+}
+
+function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  return requestJson(url, { signal });
 }
 
 export function fetchBalance(signal?: AbortSignal): Promise<Balance> {
@@ -124,6 +170,11 @@ export function fetchTransactions(
 
 export function fetchPurchase(purchaseId: string, signal?: AbortSignal): Promise<Purchase> {
   return getJson(`/api/credits/purchases/${encodeURIComponent(purchaseId)}`, signal);
+}
+
+/** POST /api/credits/purchases: the server prices the package; ApiError (e.g. rate_limited) otherwise. */
+export function startPurchase(packageId: string): Promise<StartedPurchase> {
+  return requestJson("/api/credits/purchases", { json: { packageId } });
 }
 
 /** Network failures throw; every HTTP answer becomes a typed result the dialog can show. */

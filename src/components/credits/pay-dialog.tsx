@@ -20,7 +20,7 @@ import {
 import { creditsKeys } from "./credits-api";
 import { SandboxPaymentForm } from "./sandbox-payment-form";
 import { StripePaymentForm } from "./stripe-payment-form";
-import { waitForPurchase } from "./wait-for-purchase";
+import { type PurchaseWait, usePurchaseOutcome } from "./use-purchase-outcome";
 
 export type Checkout = {
   pkg: CreditPackage;
@@ -42,6 +42,13 @@ export type PaymentCallbacks = {
 
 export function PayDialog({ checkout, onClose }: { checkout: Checkout | null; onClose: () => void }) {
   const t = useTranslations("common");
+  const queryClient = useQueryClient();
+  // The sandbox purchase last paid, until it is settled (see onSucceeded in PayFlow). Watched here, not in
+  // the dialog's content, so closing the dialog right after paying does not stop the wait.
+  const [paidInSandbox, setPaidInSandbox] = useState<PurchaseWait | null>(null);
+  usePurchaseOutcome(paidInSandbox, () => void queryClient.invalidateQueries({ queryKey: creditsKeys.all }), {
+    timeoutMs: 20_000,
+  });
   return (
     <Dialog open={checkout !== null} onOpenChange={(open) => (open ? undefined : onClose())}>
       {checkout ? (
@@ -51,7 +58,11 @@ export function PayDialog({ checkout, onClose }: { checkout: Checkout | null; on
           // Clicking outside by accident must not throw away a half-typed card.
           onInteractOutside={(event) => event.preventDefault()}
         >
-          <PayFlow key={checkout.purchaseId} checkout={checkout} />
+          <PayFlow
+            key={checkout.purchaseId}
+            checkout={checkout}
+            onSandboxPaid={() => setPaidInSandbox({ purchaseId: checkout.purchaseId, startedAt: Date.now() })}
+          />
         </DialogContent>
       ) : null}
     </Dialog>
@@ -60,7 +71,7 @@ export function PayDialog({ checkout, onClose }: { checkout: Checkout | null; on
 
 type Outcome = "open" | "succeeded" | "pending";
 
-function PayFlow({ checkout }: { checkout: Checkout }) {
+function PayFlow({ checkout, onSandboxPaid }: { checkout: Checkout; onSandboxPaid: () => void }) {
   const t = useTranslations("pay");
   const locale = useLocale();
   const packageName = usePackageName();
@@ -80,13 +91,10 @@ function PayFlow({ checkout }: { checkout: Checkout }) {
       setOutcome("succeeded");
       toast.success(t("toastAdded", { credits: pkg.credits }), { id: toastId });
       refreshCredits();
-      if (checkout.provider === "sandbox") {
-        // The sandbox answers before its simulated webhook may have written the ledger entry:
-        // refresh once more when the purchase is settled so the balance never lags behind the toast.
-        void waitForPurchase(checkout.purchaseId, { signal: new AbortController().signal, timeoutMs: 20_000 })
-          .then(refreshCredits)
-          .catch(() => undefined);
-      }
+      // The sandbox can answer before its simulated webhook wrote the ledger entry (a delivery that failed
+      // is retried by the jobs): refresh once more when the purchase is settled, so the balance never lags
+      // behind the toast.
+      if (checkout.provider === "sandbox") onSandboxPaid();
     },
     onPending() {
       setOutcome("pending");

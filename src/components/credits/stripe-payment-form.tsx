@@ -4,31 +4,36 @@ import { Elements, PaymentElement, useElements, useStripe } from "@stripe/react-
 import type { PaymentIntentResult, Stripe } from "@stripe/stripe-js";
 // The pure entry does not inject Stripe.js on import: the script loads only when a Stripe payment starts.
 import { loadStripe } from "@stripe/stripe-js/pure";
+import { useQuery } from "@tanstack/react-query";
 import { CircleX, LoaderCircle, Lock, ShieldCheck } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
 import { useTheme } from "next-themes";
-import { type FormEvent, type ReactNode, useEffect, useRef, useState } from "react";
+import { type FormEvent, type ReactNode, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { Skeleton } from "@/components/ui/skeleton";
 import type { PaymentCallbacks } from "./pay-dialog";
-import { waitForPurchase } from "./wait-for-purchase";
+import { type PurchaseWait, usePurchaseOutcome } from "./use-purchase-outcome";
 
 /** Stripe.js comes from js.stripe.com; when it is blocked or offline, say so instead of spinning forever. */
 const STRIPE_LOAD_TIMEOUT_MS = 15_000;
 
-// loadStripe injects a <script> once; keep one promise per key so reopening the dialog does not reload it.
-const stripePromises = new Map<string, Promise<Stripe | null>>();
-
-function getStripe(publishableKey: string): Promise<Stripe | null> {
-  let promise = stripePromises.get(publishableKey);
-  if (!promise) {
-    promise = loadStripe(publishableKey);
-    stripePromises.set(publishableKey, promise);
-  }
-  return promise;
+/** Stripe.js for a publishable key, or an error when it fails or takes longer than timeoutMs. */
+function loadStripeWithin(publishableKey: string, timeoutMs: number): Promise<Stripe> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("Stripe.js did not load in time")), timeoutMs);
+    loadStripe(publishableKey).then(
+      (stripe) => {
+        clearTimeout(timer);
+        if (stripe) resolve(stripe);
+        else reject(new Error("Stripe.js is not available here"));
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
-
-type LoadState = { kind: "loading" } | { kind: "ready"; stripe: Stripe } | { kind: "failed" };
 
 type StripePaymentFormProps = {
   purchaseId: string;
@@ -41,42 +46,26 @@ export function StripePaymentForm({ publishableKey, clientSecret, ...rest }: Str
   const t = useTranslations("pay");
   const locale = useLocale();
   const { resolvedTheme } = useTheme();
-  const [load, setLoad] = useState<LoadState>({ kind: "loading" });
-  const [attempt, setAttempt] = useState(0);
-
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the "Try again" trigger.
-  useEffect(() => {
-    if (!publishableKey) return;
-    let active = true;
-    setLoad({ kind: "loading" });
-    const timer = setTimeout(() => {
-      if (active) setLoad({ kind: "failed" });
-    }, STRIPE_LOAD_TIMEOUT_MS);
-    getStripe(publishableKey).then(
-      (stripe) => {
-        clearTimeout(timer);
-        if (!active) return;
-        if (stripe) setLoad({ kind: "ready", stripe });
-        else setLoad({ kind: "failed" });
-      },
-      () => {
-        clearTimeout(timer);
-        // Forget the failed promise so "Try again" really retries the download.
-        stripePromises.delete(publishableKey);
-        if (active) setLoad({ kind: "failed" });
-      },
-    );
-    return () => {
-      active = false;
-      clearTimeout(timer);
-    };
-  }, [publishableKey, attempt]);
+  // Cached per key for the tab's life, so reopening the dialog does not load Stripe.js again; a failed
+  // load is tried again by "Try again" (stripe-js itself forgets a failed script) or by reopening it.
+  const stripeJs = useQuery({
+    queryKey: ["stripe.js", publishableKey],
+    queryFn: () => loadStripeWithin(publishableKey ?? "", STRIPE_LOAD_TIMEOUT_MS),
+    enabled: publishableKey !== null,
+    staleTime: Number.POSITIVE_INFINITY,
+    gcTime: Number.POSITIVE_INFINITY,
+    retry: false,
+    refetchOnWindowFocus: false,
+    refetchOnReconnect: false,
+    // A Stripe instance, not data to compare.
+    structuralSharing: false,
+  });
 
   if (!publishableKey) {
     return <ErrorPanel title={t("stripeUnavailableTitle")} message={t("stripeNotConfigured")} />;
   }
 
-  if (load.kind === "failed") {
+  if (stripeJs.isError && !stripeJs.isFetching) {
     return (
       <ErrorPanel
         title={t("stripeUnavailableTitle")}
@@ -86,10 +75,7 @@ export function StripePaymentForm({ publishableKey, clientSecret, ...rest }: Str
             size="sm"
             variant="outline"
             className="text-foreground"
-            onClick={() => {
-              stripePromises.delete(publishableKey);
-              setAttempt((n) => n + 1);
-            }}
+            onClick={() => void stripeJs.refetch()}
             data-testid="payment-retry"
           >
             {t("retry")}
@@ -99,7 +85,7 @@ export function StripePaymentForm({ publishableKey, clientSecret, ...rest }: Str
     );
   }
 
-  if (load.kind === "loading") {
+  if (!stripeJs.data) {
     return (
       <div className="flex flex-col gap-3" role="status" aria-live="polite" data-testid="stripe-loading">
         <Skeleton className="h-10 w-full" />
@@ -117,7 +103,7 @@ export function StripePaymentForm({ publishableKey, clientSecret, ...rest }: Str
 
   return (
     <Elements
-      stripe={load.stripe}
+      stripe={stripeJs.data}
       options={{
         clientSecret,
         locale: locale === "zh" ? "zh" : "en",
@@ -132,7 +118,7 @@ export function StripePaymentForm({ publishableKey, clientSecret, ...rest }: Str
 type Phase =
   | { kind: "ready" }
   | { kind: "submitting" }
-  | { kind: "confirming" }
+  | { kind: "confirming"; wait: PurchaseWait }
   | { kind: "failed"; message: string };
 
 function CheckoutForm({
@@ -147,14 +133,18 @@ function CheckoutForm({
   const elements = useElements();
   const [elementReady, setElementReady] = useState(false);
   const [phase, setPhase] = useState<Phase>({ kind: "ready" });
-  const pollAbort = useRef<AbortController | null>(null);
-
-  useEffect(() => () => pollAbort.current?.abort(), []);
 
   function fail(message: string) {
     setPhase({ kind: "failed", message });
     onFailed(message);
   }
+
+  // Closing the dialog while this waits stops the wait: nothing to show then.
+  usePurchaseOutcome(phase.kind === "confirming" ? phase.wait : null, (outcome) => {
+    if (outcome.kind === "succeeded") onSucceeded();
+    else if (outcome.kind === "failed") fail(outcome.purchase.failureMessage ?? t("paymentFailed"));
+    else onPending();
+  });
 
   async function onSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -175,17 +165,7 @@ function CheckoutForm({
     }
 
     // Stripe accepted the payment; the credits arrive with the webhook, so wait for the ledger.
-    setPhase({ kind: "confirming" });
-    const controller = new AbortController();
-    pollAbort.current = controller;
-    try {
-      const outcome = await waitForPurchase(purchaseId, { signal: controller.signal });
-      if (outcome.kind === "succeeded") onSucceeded();
-      else if (outcome.kind === "failed") fail(outcome.purchase.failureMessage ?? t("paymentFailed"));
-      else onPending();
-    } catch {
-      // Aborted: the dialog was closed while polling. Nothing to show.
-    }
+    setPhase({ kind: "confirming", wait: { purchaseId, startedAt: Date.now() } });
   }
 
   if (phase.kind === "confirming") {

@@ -1,16 +1,14 @@
 "use client";
 
 import { zodResolver } from "@hookform/resolvers/zod";
-import { useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { CircleAlert, LoaderCircle, Sparkles, Zap } from "lucide-react";
 import { useFormatter, useLocale, useTranslations } from "next-intl";
-import { useAction } from "next-safe-action/hooks";
 import { useMemo, useState } from "react";
 import { useForm } from "react-hook-form";
 import { toast } from "sonner";
 import { z } from "zod";
-import { generateImageAction } from "@/actions/features";
-import { type Balance, creditsKeys } from "@/components/credits/credits-api";
+import { ApiError, type Balance, creditsKeys } from "@/components/credits/credits-api";
 import { useBalance } from "@/components/credits/use-balance";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
@@ -19,6 +17,7 @@ import { Label } from "@/components/ui/label";
 import { Skeleton } from "@/components/ui/skeleton";
 import { Textarea } from "@/components/ui/textarea";
 import { Link, usePathname, useRouter } from "@/i18n/navigation";
+import { type GenerateImageAnswer, generateImage } from "./generate-image-api";
 import { type Generated, GeneratedImageCard } from "./generated-image-card";
 
 const PROMPT_MIN = 3;
@@ -45,7 +44,8 @@ export function GenerateImageForm({
   const pathname = usePathname();
   const queryClient = useQueryClient();
   const balance = useBalance(initialBalance);
-  const { executeAsync, isExecuting } = useAction(generateImageAction);
+  const generation = useMutation({ mutationFn: generateImage });
+  const isExecuting = generation.isPending;
   const [generated, setGenerated] = useState<Generated | null>(null);
   const [shortfall, setShortfall] = useState<Shortfall | null>(null);
 
@@ -71,36 +71,32 @@ export function GenerateImageForm({
 
   async function onSubmit(values: Values) {
     setShortfall(null);
+    let answer: GenerateImageAnswer;
     try {
-      const result = await executeAsync({ prompt: values.prompt, requestId: crypto.randomUUID() });
-      const error = result?.serverError;
-      if (error) {
-        if (error.code === "unauthorized") {
-          router.push({ pathname: "/sign-in", query: { next: `/${locale}${pathname}` } });
-          return;
-        }
-        toast.error(error.code === "rate_limited" ? t("errorRateLimited") : t("error"));
+      answer = await generation.mutateAsync({ prompt: values.prompt, requestId: crypto.randomUUID() });
+    } catch (error) {
+      const code = error instanceof ApiError ? error.code : null;
+      if (code === "unauthorized") {
+        router.push({ pathname: "/sign-in", query: { next: `/${locale}${pathname}` } });
         return;
       }
-      const data = result?.data;
-      if (!data) {
-        toast.error(t("error"));
-        return;
-      }
-      if (!data.ok) {
-        setShortfall({ cost: data.cost, available: data.available });
-        updateBalance((previous) => ({ ...previous, available: data.available }));
-        return;
-      }
-      setGenerated({ svg: data.value.svg, prompt: data.value.prompt, cost: data.cost });
-      updateBalance((previous) => ({
-        ...previous,
-        balance: data.balance,
-        available: Math.max(0, data.balance - previous.held),
-      }));
-    } catch {
-      toast.error(t("error"));
+      toast.error(code === "rate_limited" ? t("errorRateLimited") : t("error"));
+      return;
     }
+    if (!answer.ok) {
+      const { available } = answer;
+      setShortfall({ cost: answer.cost, available });
+      updateBalance((previous) => ({ ...previous, available }));
+      return;
+    }
+    const after = answer.balance;
+    // The prompt as the server drew and charged it: the form's schema trims it the same way.
+    setGenerated({ svg: answer.svg, prompt: values.prompt, cost: answer.cost });
+    updateBalance((previous) => ({
+      ...previous,
+      balance: after,
+      available: Math.max(0, after - previous.held),
+    }));
   }
 
   const available = balance.data?.available;

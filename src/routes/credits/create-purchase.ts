@@ -1,24 +1,20 @@
 import { getDb } from "@/db/client";
-import { createCreditPurchase } from "@/payment/create-credit-purchase";
-import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { purchaseRequestSchema } from "@/payment/purchase-request";
+import { startPurchase } from "@/payment/start-purchase";
 import { defineRoute } from "@/server/define-route";
-import { limitPurchases } from "@/server/rate-limit";
 import { readJsonBody } from "@/server/request";
 import { withUser } from "@/server/with-user";
 
 /**
- * POST /api/credits/purchases `{packageId}`: starts a purchase for the signed-in user; 201 with the
- * PaymentIntent's client secret. The price comes from the server's catalog, never from the request.
+ * POST /api/credits/purchases `{packageId}`: starts a purchase for the signed-in user (startPurchase, the
+ * same use case as the server action createCreditPaymentIntent); 201 with the PaymentIntent's client
+ * secret and the publishable key. The price comes from the server's catalog, never from the request.
  */
 export default defineRoute({
   method: "POST",
   path: "/api/credits/purchases",
   handler: withUser(async (request, user) => {
-    const { packageId } = await readJsonBody(request, purchaseRequestSchema);
-    await limitPurchases(user.id);
-    const db = await getDb();
-    const purchase = await createCreditPurchase(db, getPaymentProvider(db), { userId: user.id, packageId });
-    return Response.json(purchase, { status: 201 });
+    const purchaseRequest = await readJsonBody(request, purchaseRequestSchema);
+    return Response.json(await startPurchase(await getDb(), user.id, purchaseRequest), { status: 201 });
   }),
 });

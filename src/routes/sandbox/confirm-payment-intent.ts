@@ -2,12 +2,12 @@ import { z } from "zod";
 import { InvalidInputError, NotFoundError } from "@/credits/errors";
 import { isStorableText } from "@/credits/schemas";
 import { getDb } from "@/db/client";
+import { limitPurchases } from "@/limits/rate-limit";
 import { activePaymentProvider, webhookSigningSecret } from "@/payment/payment-config";
 import { confirmSandboxPayment } from "@/payment/sandbox/confirm-sandbox-payment";
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from "@/payment/sandbox/sandbox-idempotency";
 import { defineRoute } from "@/server/define-route";
 import { jsonError } from "@/server/http-errors";
-import { limitPurchases } from "@/server/rate-limit";
 import { readJsonBody } from "@/server/request";
 import { withUser } from "@/server/with-user";
 

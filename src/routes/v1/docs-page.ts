@@ -1,6 +1,6 @@
 import { defineRoute } from "@/server/define-route";
 import { serviceApiDocument } from "@/server/openapi-document";
-import { renderApiDocs } from "@/service-api/render-api-docs";
+import { renderApiDocs } from "@/server/render-api-docs";
 
 /** GET /api/v1/docs: a readable page of the service API, generated from its OpenAPI document. */
 export default defineRoute({

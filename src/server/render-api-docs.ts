@@ -1,4 +1,4 @@
-import type { ServiceApiDocument } from "@/server/openapi-document";
+import type { ServiceApiDocument } from "./openapi-document";
 
 type Document = ServiceApiDocument;
 
