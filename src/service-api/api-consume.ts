@@ -16,8 +16,8 @@ export function apiRequestHash(path: string, body: unknown): string {
 
 /**
  * POST /api/v1/users/{userId}/consume in one round trip: the `creditkit_api_consume` database function
- * (migration 0001_ledger_functions) claims the Idempotency-Key, checks the user, spends and stores the response in one
- * statement. Same answers and guarantees as the generic runIdempotent path.
+ * (src/service-api/sql/api-consume.sql) claims the Idempotency-Key, checks the user, spends and stores the
+ * response in one statement. Same answers and guarantees as the generic runIdempotent path.
  */
 export async function apiConsume(
   db: Database,
