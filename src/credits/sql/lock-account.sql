@@ -1,5 +1,6 @@
--- The one home of "lock or create the account" (called by src/credits/lock-account.ts and by every ledger
--- function that changes a user's credits).
+-- The one home of "lock or create the account": called by src/credits/lock-account.ts and by every ledger
+-- function that takes the lock (spends, grants, debt repayment, settling a hold); only the sweep locks on
+-- its own, because it must never create an account.
 --
 -- The account's row lock serializes every mutation of one user: a spend touches several rows (lots, the
 -- entry, its allocations, the account) and must read a consistent set of lots to draw from in expiry
