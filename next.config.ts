@@ -7,6 +7,10 @@ const nextConfig: NextConfig = {
   // PGlite ships WASM and data files that must be loaded from node_modules at run time, not bundled.
   serverExternalPackages: ["@electric-sql/pglite", "pino", "pg", "pg-boss"],
   poweredByHeader: false,
+  // Read at run time from the project root whenever the database is migrated (src/db/connect.ts and
+  // src/db/sql-functions.ts), not imported, so the bundler does not see them: listed for the output file
+  // tracing, so that a traced build (e.g. output: "standalone") carries them beside the server.
+  outputFileTracingIncludes: { "/*": ["src/db/migrations/**/*", "src/**/sql/*.sql"] },
 };
 
 export default withNextIntl(nextConfig);

@@ -22,7 +22,7 @@ export type AddCreditsResult = {
  * (`creditkit_repay_debt`, the rule every path that gives credits back shares). `expireDays` counts from
  * the database's clock, like every expiry, and an `expiresAt` that is not in the future by that clock is
  * refused (InvalidInputError): the lot would be expired before anyone could spend it. One call of the
- * `creditkit_add_credits` database function (migration 0012_expired_reinstatement_repays_own_debt): one
+ * `creditkit_add_credits` database function (src/credits/sql/add-credits.sql): one
  * round trip. `now` is for tests only.
  *
  * The one exception to "not in the future" is a `dispute_reversal` (src/payment/settle-purchase-clawback.ts):

@@ -98,9 +98,9 @@ async function drain(
  * Why: one user's spends are serialized by the account row lock, so a user spending from many clients at
  * once is limited by how long each spend holds the lock, commit included. The first spend runs at once
  * (no added latency when there is no contention); spends that arrive while it runs wait in a queue and
- * then run together as one statement: one lock acquisition and one commit for the lot, each spend still
- * checked and recorded on its own, in arrival order. Every caller is answered only after the commit that
- * contains its spend. Inside a caller's transaction there is nothing to coalesce with: it runs directly.
+ * then run together as one statement (`creditkit_consume_batch`, src/credits/sql/coalesce-spends.sql): one
+ * lock acquisition and one commit for the lot, each spend still checked and recorded on its own, in
+ * arrival order. Every caller is answered only after the commit that contains its spend. Inside a caller's transaction there is nothing to coalesce with: it runs directly.
  */
 export function runSpend(
   db: DatabaseOrTransaction,

@@ -18,7 +18,7 @@ export type ConsumeCreditsResult =
  * Due lots are expired first, so an expired lot is never spendable, and credits reserved by open holds are
  * not available. Not having enough credits is an expected outcome, returned as data.
  *
- * The work is one call of the `creditkit_consume` database function (migration 0001_ledger_functions): one round trip that
+ * The work is one call of the `creditkit_consume` database function (src/credits/sql/consume-credits.sql): one round trip that
  * takes the user's row lock, checks the key, expires, draws, and records the entry and its allocations.
  * Concurrent spends of the same user in this process are coalesced into one call (coalesce-spends.ts).
  * Expiry is judged by the database's clock; `now` is for tests only.

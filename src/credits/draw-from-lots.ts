@@ -9,7 +9,7 @@ export type LotDraw = { lotId: string; amount: number };
  * Takes `amount` credits out of the user's spendable lots: soonest-expiring first (credits that would be
  * lost soonest are used first), never-expiring last, oldest first among equals. The caller holds the
  * account lock and has checked that enough is available. The order lives in one place, the
- * `creditkit_draw_from_lots` database function (migration 0004_ledger_clock_and_debt_repayment), shared
+ * `creditkit_draw_from_lots` database function (src/credits/sql/draw-from-lots.sql), shared
  * with spends. Expired lots (by the database's clock) are never drawn from.
  */
 export async function drawFromLots(

@@ -7,7 +7,7 @@ import { firstRow } from "./sql-rows";
 /**
  * Writes one `expire` entry for every lot of the user whose time has passed (by the database's clock) and
  * that still has credits, free or reserved by open holds, and zeroes those lots (the
- * `creditkit_expire_due_lots` database function, migration 0004_ledger_clock_and_debt_repayment). Held credits expire
+ * `creditkit_expire_due_lots` database function, src/credits/sql/expire-due-lots.sql). Held credits expire
  * with their lot: the holds' reservations and the account's `held` shrink. Runs under the account lock,
  * before any other mutation of the user, so the ledger's balance-after chain accounts for expiry before the
  * next change; the scheduled sweep calls the same function. Exactly-once comes from the lock and the lot's

@@ -11,7 +11,7 @@ import { z } from "zod";
  *   and every library function, checked on what the caller sent, before anything is added to it).
  * - Internal keys start with `creditkit/`, and `/` is not in the callers' alphabet. Their length is not
  *   limited to 255, because some wrap a caller's key (`creditkit/api:<key id>:<caller key>`).
- * - Two forms written inside the database functions (migration 0001_ledger_functions) are reserved as
+ * - Two forms written inside the database functions (src/credits/sql/) are reserved as
  *   well, so callers are refused them: keys starting with `expire:` (one per expired lot) and keys ending
  *   with `:debt-repayment` (the repayment entry of the grant whose key precedes the suffix).
  */

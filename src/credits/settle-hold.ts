@@ -47,7 +47,7 @@ type SettleRow = {
 /**
  * Closes an open hold: `capture` spends `amount` of it (default: what was reserved; a ledger entry with the
  * lots it drew from) and returns the rest; `release` and `expire` return everything. One call of the
- * `creditkit_settle_hold` database function (migration 0004_ledger_clock_and_debt_repayment), under the
+ * `creditkit_settle_hold` database function (src/credits/sql/settle-hold.sql), under the
  * user's row lock, judged by the database's clock:
  * - due lots expire first, held credits with them, so a capture never spends an expired credit and the
  *   ledger shows the expiry before the capture; when the capture asks for more than the hold still has,

@@ -12,7 +12,7 @@ const USERS_PER_STATEMENT = 100;
  * The scheduled expiry sweep: for every user with lots past their expiry, writes one `expire` entry per
  * lot (the same database function a user's next mutation runs, so each lot expires exactly once whichever
  * comes first). The users with due lots are found in one scan of the due-lots index, then processed in
- * batches, each batch one statement (`creditkit_sweep_expired_lots`, migration 0001_ledger_functions) that locks its
+ * batches, each batch one statement (`creditkit_sweep_expired_lots`, src/credits/sql/sweep-expired-lots.sql) that locks its
  * accounts in user-id order: the sweep never deadlocks with itself and never holds one user's lock long.
  * Users whose only due credits are reserved by open holds (the lot itself has nothing left) are found by a
  * second scan, of the open holds: held credits expire with their lot too. Due means due by the database's

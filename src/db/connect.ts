@@ -8,6 +8,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { lockDataDir } from "./data-dir-lock";
 import * as schema from "./schema";
+import { installSqlFunctions, MIGRATION_LOCK_ID } from "./sql-functions";
 import type { Database } from "./types";
 
 export const migrationsFolder = path.join(process.cwd(), "src", "db", "migrations");
@@ -47,16 +48,14 @@ function reasonOf(error: unknown): string {
   return `${message.split("\n")[0]}${typeof code === "string" && !message.includes(code) ? ` (${code})` : ""}`;
 }
 
-/** Arbitrary but fixed: every process that migrates the same PostgreSQL database queues on it. */
-const MIGRATION_LOCK_ID = 727_001;
-
 export type ConnectOptions =
   | { kind: "postgres"; url: string; poolSize?: number; migrate?: boolean }
   | { kind: "pglite"; dataDir?: string; loadDataDir?: Blob; migrate?: boolean };
 
 /**
- * Opens PostgreSQL (through `pg`) or an embedded PGlite and, unless told not to, applies the
- * committed migrations. One schema and one migration set serve both.
+ * Opens PostgreSQL (through `pg`) or an embedded PGlite and, unless told not to (`migrate: false`), applies
+ * the committed migrations and then installs the ledger's SQL functions from their files
+ * (src/db/sql-functions.ts). One schema, one migration set and one set of functions serve both.
  */
 export async function connectDatabase(options: ConnectOptions): Promise<DatabaseConnection> {
   if (options.kind === "postgres") {
@@ -93,9 +92,15 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
         );
       }
       let migrationError: unknown;
+      let installError: unknown;
       try {
         await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_ID]);
         await migratePg(drizzlePg({ client, schema, casing: "snake_case" }), { migrationsFolder });
+        try {
+          await installSqlFunctions((text) => client.query(text));
+        } catch (error) {
+          installError = error;
+        }
       } catch (error) {
         migrationError = error;
       } finally {
@@ -107,6 +112,13 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
         throw new DatabaseOpenError(
           `Cannot apply the migrations to the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf((migrationError as { cause?: unknown }).cause ?? migrationError)}. Check that the user may create tables and functions in it.`,
           { cause: migrationError },
+        );
+      }
+      if (installError !== undefined) {
+        await pool.end().catch(() => {});
+        throw new DatabaseOpenError(
+          `Cannot install the ledger's SQL functions in the PostgreSQL database at DATABASE_URL (${redactedUrl(options.url)}): ${reasonOf(installError)}. Check that the user may create functions in it.`,
+          { cause: installError },
         );
       }
     }
@@ -147,6 +159,15 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
       await close().catch(() => {});
       throw new DatabaseOpenError(
         `Cannot apply the migrations to the embedded database${options.dataDir ? ` in ${path.resolve(options.dataDir)}` : ""}: ${reasonOf((error as { cause?: unknown }).cause ?? error)}.`,
+        { cause: error },
+      );
+    }
+    try {
+      await installSqlFunctions((text) => opened.exec(text));
+    } catch (error) {
+      await close().catch(() => {});
+      throw new DatabaseOpenError(
+        `Cannot install the ledger's SQL functions in the embedded database${options.dataDir ? ` in ${path.resolve(options.dataDir)}` : ""}: ${reasonOf(error)}.`,
         { cause: error },
       );
     }

@@ -1,10 +1,9 @@
-import { and, eq, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { z } from "zod";
 import { IdempotencyConflictError, NotFoundError } from "@/credits/errors";
 import { legacyRequestHash, requestHash } from "@/credits/idempotency";
 import { isStorableText } from "@/credits/schemas";
 import { executePrepared, firstRow, sqlStateOf } from "@/credits/sql-rows";
-import { apiIdempotency } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { apiLedgerKey } from "./api-ledger-key";
 import type { consumeBodySchema } from "./schemas";
@@ -14,10 +13,31 @@ export function apiRequestHash(path: string, body: unknown): string {
   return requestHash("api", { path, body });
 }
 
+/** The HTTP status of each answer; also recorded with the outcome, so that a replay answers the same. */
+const SPENT_STATUS = 200;
+const INSUFFICIENT_STATUS = 402;
+
+type ApiConsumeRow = {
+  o_outcome: string;
+  o_entry_id: string | number | null;
+  o_balance: string | number | null;
+  o_stored_hash: string | null;
+  o_stored_status: number | null;
+  o_stored_body: unknown;
+};
+
 /**
  * POST /api/v1/users/{userId}/consume in one round trip: the `creditkit_api_consume` database function
- * (migration 0001_ledger_functions) claims the Idempotency-Key, checks the user, spends and stores the response in one
- * statement. Same answers and guarantees as the generic runIdempotent path.
+ * (src/service-api/sql/api-consume.sql) checks the Idempotency-Key, checks the user, spends and records the
+ * outcome in one statement, and returns the outcome as data; the HTTP answer is built here. Same answers
+ * and guarantees as the generic runIdempotent path:
+ * - 200 `{ balance, entryId }` (balance after, held credits included; entryId as text);
+ * - 402 `{ error: { code: "insufficient_credits", message, available } }`, recorded like a 200: a retry with
+ *   the same key answers it again;
+ * - a request whose key already has an answer gets that answer again (`replayed: true`), including answers
+ *   recorded before the outcome was stored as data (their body as it was sent).
+ * Throws NotFoundError for an unknown user and IdempotencyConflictError when the key was used for another
+ * request; neither records anything.
  */
 export async function apiConsume(
   db: Database,
@@ -39,52 +59,76 @@ export async function apiConsume(
   const ledgerKey = apiLedgerKey(input.apiKeyId, input.idempotencyKey).value;
   // The same fingerprint consumeCredits uses, so a spend made through either path replays through the other.
   const ledgerHash = requestHash("consume", { amount: input.body.amount, description, type: "consume" });
-  try {
-    const row = firstRow<{ o_status: number; o_body: unknown; o_replayed: boolean }>(
+  const hash = apiRequestHash(input.path, input.body);
+  const spend = async () =>
+    firstRow<ApiConsumeRow>(
       await executePrepared(
         db,
         "creditkit_api_consume",
         sql`
-        SELECT o_status, o_body, o_replayed FROM creditkit_api_consume(
-          ${input.apiKeyId}::uuid, ${input.idempotencyKey}, ${apiRequestHash(input.path, input.body)}, ${input.userId},
-          ${input.body.amount}, ${description}, ${ledgerKey}, ${ledgerHash}, ${JSON.stringify(metadata)}::jsonb,
-          ${now ? now.toISOString() : null}::timestamptz)`,
+        SELECT o_outcome, o_entry_id, o_balance, o_stored_hash, o_stored_status, o_stored_body
+        FROM creditkit_api_consume(
+          ${input.apiKeyId}::uuid, ${input.idempotencyKey}, ${hash}, ${input.userId}, ${input.body.amount},
+          ${description}, ${ledgerKey}, ${ledgerHash}, ${JSON.stringify(metadata)}::jsonb,
+          ${now ? now.toISOString() : null}::timestamptz, ${SPENT_STATUS}::integer, ${INSUFFICIENT_STATUS}::integer)`,
       ),
     );
-    const body = typeof row.o_body === "string" ? JSON.parse(row.o_body) : row.o_body;
-    return { status: Number(row.o_status), body, replayed: row.o_replayed };
+  let row: ApiConsumeRow;
+  try {
+    row = await spend();
   } catch (error) {
-    const code = sqlStateOf(error);
-    if (code === "CK404") throw new NotFoundError("User", { userId: input.userId });
-    if (code === "CK409") {
-      const stored = await storedBeforeCanonicalHashes(db, input);
-      if (stored) return stored;
+    // Another request with this key recorded its answer first (unique_violation on the record, after it
+    // committed; everything this call did was rolled back): asking again finds that answer.
+    if (sqlStateOf(error) !== "23505") throw error;
+    row = await spend();
+  }
+
+  switch (row.o_outcome) {
+    case "spent":
+      return {
+        status: SPENT_STATUS,
+        body: spentBody(row.o_entry_id, Number(row.o_balance)),
+        replayed: false,
+      };
+    case "insufficient":
+      return { status: INSUFFICIENT_STATUS, body: insufficientBody(Number(row.o_balance)), replayed: false };
+    case "stored":
+      // A spend recorded before request fingerprints became canonical JSON carries the old fingerprint,
+      // which differs from the new one when its metadata arrived in another key order than sorted. Such a
+      // retry is the same request and replays its answer; anything else is a conflict.
+      if (
+        row.o_stored_hash !== hash &&
+        row.o_stored_hash !== legacyRequestHash("api", { path: input.path, body: input.body })
+      )
+        throw new IdempotencyConflictError({ idempotencyKey: input.idempotencyKey });
+      return { status: Number(row.o_stored_status), body: recordedBody(row.o_stored_body), replayed: true };
+    case "unknown_user":
+      throw new NotFoundError("User", { userId: input.userId });
+    case "conflict":
       throw new IdempotencyConflictError({ idempotencyKey: input.idempotencyKey });
-    }
-    throw error;
+    default:
+      throw new Error(`creditkit_api_consume answered an unknown outcome: ${row.o_outcome}`);
   }
 }
 
+// Keys in the order the answers always had (PostgreSQL's jsonb order, from when SQL built them), so the
+// bytes of an answer do not depend on when it was recorded.
+function spentBody(entryId: string | number | null, balance: number) {
+  return { balance, entryId: String(entryId) };
+}
+
+function insufficientBody(available: number) {
+  return { error: { code: "insufficient_credits", message: "Not enough credits.", available } };
+}
+
 /**
- * A spend stored before request fingerprints became canonical JSON carries the old fingerprint, which
- * differs from the new one when its metadata arrived in another key order than sorted. Such a retry is the
- * same request and replays its stored response; anything else stays a conflict.
+ * The body of a recorded answer: rebuilt from the outcome the database recorded, or, for an answer
+ * recorded before outcomes were stored as data, the body as it was sent.
  */
-async function storedBeforeCanonicalHashes(
-  db: Database,
-  input: { apiKeyId: string; idempotencyKey: string; path: string; body: unknown },
-): Promise<{ status: number; body: unknown; replayed: true } | undefined> {
-  const [stored] = await db
-    .select()
-    .from(apiIdempotency)
-    .where(
-      and(
-        eq(apiIdempotency.apiKeyId, input.apiKeyId),
-        eq(apiIdempotency.idempotencyKey, input.idempotencyKey),
-      ),
-    );
-  if (!stored || stored.responseStatus === 0) return undefined;
-  if (stored.requestHash !== legacyRequestHash("api", { path: input.path, body: input.body }))
-    return undefined;
-  return { status: stored.responseStatus, body: stored.responseBody, replayed: true };
+function recordedBody(stored: unknown): unknown {
+  const record = (typeof stored === "string" ? JSON.parse(stored) : stored) as Record<string, unknown>;
+  if (record?.outcome === "spent")
+    return spentBody(record.entryId as string | number, Number(record.balance));
+  if (record?.outcome === "insufficient") return insufficientBody(Number(record.available));
+  return record;
 }
