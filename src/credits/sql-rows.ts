@@ -53,15 +53,18 @@ export function pgArrayLiteral(values: readonly (string | number | null)[]): str
   return `{${quoted.join(",")}}`;
 }
 
-/** The SQLSTATE of a database error, looking through the wrappers drivers and Drizzle put around it. */
+/**
+ * The SQLSTATE of a database error (PostgreSQL's five-character code, from node-postgres or PGlite), looking
+ * through the wrappers Drizzle puts around it. Node's errno codes (ECONNRESET, EPIPE…) and the app's own
+ * codes are not SQLSTATEs and are skipped.
+ */
 export function sqlStateOf(error: unknown): string | undefined {
-  for (
-    let current = error;
-    current && typeof current === "object";
-    current = (current as { cause?: unknown }).cause
-  ) {
+  const seen = new Set<unknown>();
+  for (let current = error; current && typeof current === "object" && !seen.has(current); ) {
+    seen.add(current);
     const { code } = current as { code?: unknown };
-    if (typeof code === "string") return code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("E")) return code;
+    current = (current as { cause?: unknown }).cause;
   }
   return undefined;
 }

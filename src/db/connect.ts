@@ -57,6 +57,50 @@ export type ConnectOptions =
  * the committed migrations and then installs the ledger's SQL functions from their files
  * (src/db/sql-functions.ts). One schema, one migration set and one set of functions serve both.
  */
+/**
+ * The database could not be reached or stopped answering: node-postgres failed a query or a connection
+ * without an answer from PostgreSQL (so without a SQLSTATE): a refused or reset connection, a connection
+ * that ended, the pool's or the query's timeout. Named by its literal code, so the one error mapping
+ * (src/server/http-errors.ts) answers 503 `database_unavailable` without reading messages. `cause` is the
+ * driver's error.
+ */
+export class DatabaseUnavailableError extends Error {
+  readonly code = "database_unavailable";
+  constructor(cause: unknown) {
+    super(`The database is unreachable: ${reasonOf(cause)}`, { cause });
+    this.name = "DatabaseUnavailableError";
+  }
+}
+
+/** A SQLSTATE: PostgreSQL's five-character code (Node's errno codes, such as EPIPE, start with E). */
+function hasSqlState(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("E");
+}
+
+/**
+ * Makes every failure of `pool` that PostgreSQL did not answer (no SQLSTATE) a DatabaseUnavailableError:
+ * its queries, its connections, and the queries of the clients it hands out. Errors of our own making
+ * (a TypeError from bad arguments) pass unchanged. Streams and cursors are returned as they are.
+ */
+function reportUnreachableAsCoded(pool: pg.Pool): void {
+  const rethrow = (error: unknown): never => {
+    if (hasSqlState(error) || error instanceof TypeError || error instanceof RangeError) throw error;
+    throw new DatabaseUnavailableError(error);
+  };
+  const guard = <T>(result: T): T =>
+    result instanceof Promise ? (result.catch(rethrow) as unknown as T) : result;
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => guard(query(...args))) as typeof pool.query;
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  // The callback form is pg-pool's own (pool.query uses it); its failures reach pool.query's promise.
+  pool.connect = ((...args: unknown[]) => guard(connect(...args))) as typeof pool.connect;
+  pool.on("connect", (client) => {
+    const clientQuery = client.query.bind(client) as (...args: unknown[]) => unknown;
+    client.query = ((...args: unknown[]) => guard(clientQuery(...args))) as typeof client.query;
+  });
+}
+
 export async function connectDatabase(options: ConnectOptions): Promise<DatabaseConnection> {
   if (options.kind === "postgres") {
     const pool = new pg.Pool({
@@ -76,6 +120,7 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
     pool.on("connect", (client) => {
       client.on("error", () => {});
     });
+    reportUnreachableAsCoded(pool);
     const db = drizzlePg({ client: pool, schema, casing: "snake_case" }) as unknown as Database;
     // The app, the CLI and the bench migrate, so they open the database here, before anyone relies on it:
     // a wrong URL, a database that does not exist or a refused login stops the start with one message

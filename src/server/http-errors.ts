@@ -1,4 +1,5 @@
 import { CreditsError } from "@/credits/errors";
+import { sqlStateOf } from "@/credits/sql-rows";
 import { logger } from "@/lib/logger";
 import { jsonResponse } from "./json-response";
 
@@ -62,22 +63,6 @@ function isClientDisconnect(error: unknown): boolean {
     current = (current as { cause?: unknown }).cause;
   }
   return false;
-}
-
-/**
- * The SQLSTATE of a database error (PostgreSQL's five-character code, from node-postgres or PGlite),
- * looking through the wrappers Drizzle puts around it. Node's own errno codes (ECONNRESET, EPIPE…) are
- * not SQLSTATEs and are skipped.
- */
-function sqlStateOf(error: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  for (let current = error; current && typeof current === "object" && !seen.has(current); ) {
-    seen.add(current);
-    const { code } = current as { code?: unknown };
-    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("E")) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 const INPUT_NOT_STORABLE: ClassifiedError = {
@@ -144,25 +129,17 @@ export function classifyDatabaseError(sqlState: string): ClassifiedError | undef
 }
 
 /**
- * Driver-level signs that the database cannot be reached. These failures happen before PostgreSQL
- * could answer, so they carry no SQLSTATE: Node's errno codes on the socket, and node-postgres /
- * PGlite errors that have only a message (a pool timeout, a closed client).
+ * The database could not be reached: a DatabaseUnavailableError from the driver's boundary
+ * (src/db/connect.ts; by its literal code, as another copy of that module may have made it), or a Node.js
+ * socket error code on the way. Failures that PostgreSQL answered carry a SQLSTATE and are classified by it.
  */
 function isDatabaseUnreachable(error: unknown): boolean {
   const seen = new Set<unknown>();
-  let current: unknown = error;
-  while (current && typeof current === "object" && !seen.has(current)) {
+  for (let current = error; current && typeof current === "object" && !seen.has(current); ) {
     seen.add(current);
-    const { code, message } = current as { code?: unknown; message?: unknown };
+    const { code } = current as { code?: unknown };
+    if (code === "database_unavailable") return true;
     if (typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code)) {
-      return true;
-    }
-    if (
-      typeof message === "string" &&
-      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|not queryable|Client was closed|Query read timeout/i.test(
-        message,
-      )
-    ) {
       return true;
     }
     current = (current as { cause?: unknown }).cause;
@@ -253,9 +230,21 @@ export function errorResponse(error: unknown, context: Record<string, unknown> =
  * fields (such as `cost` and `available`) beside it in the body, so clients read refusals and failures
  * from one shape.
  */
-export function refusalResponse(
-  { ok: _ok, reason, ...details }: { ok: false; reason: string } & Record<string, unknown>,
+export function refusalResponse(refusal: Refusal, message: string): Response {
+  const { status, body } = refusalAnswer(refusal, message);
+  return jsonResponse(body, { status });
+}
+
+/** A refusal returned by a use case: why (a code of STATUS_BY_CODE), and what the client may act on. */
+export type Refusal = { ok: false; reason: string } & Record<string, unknown>;
+
+/**
+ * refusalResponse's status and body, for the service API's mutations, whose answers are stored with their
+ * Idempotency-Key and replayed (src/service-api/run-idempotent.ts) rather than sent at once.
+ */
+export function refusalAnswer(
+  { ok: _ok, reason, ...details }: Refusal,
   message: string,
-): Response {
-  return jsonError(STATUS_BY_CODE[reason] ?? 400, reason, message, details);
+): { status: number; body: ErrorBody } {
+  return { status: STATUS_BY_CODE[reason] ?? 400, body: { error: { code: reason, message, ...details } } };
 }

@@ -3,6 +3,7 @@ import { parseInput } from "@/credits/parse-input";
 import { captureHoldInputSchema } from "@/credits/schemas";
 import { settleHold } from "@/credits/settle-hold";
 import { defineRoute } from "@/server/define-route";
+import { refusalAnswer } from "@/server/http-errors";
 import { withApiMutation } from "@/server/with-api-key";
 import { isUuid } from "@/service-api/is-uuid";
 import { captureBodySchema, captureResponseSchema } from "@/service-api/schemas";
@@ -33,24 +34,18 @@ export default defineRoute({
       // Credits of the hold expired with their lots and the rest cannot be paid: 402, the hold stays open
       // and the expiry is committed (throwing here would roll it back).
       if (result.status === "insufficient_credits") {
-        return {
-          status: 402,
-          body: {
-            error: {
-              code: "insufficient_credits",
-              message: "Not enough credits: part of the hold expired with its credits.",
-              available: result.available,
-            },
-          },
-        };
+        return refusalAnswer(
+          { ok: false, reason: "insufficient_credits", available: result.available },
+          "Not enough credits: part of the hold expired with its credits.",
+        );
       }
       // A hold past its TTL is released instead of captured. That is answered as a 409 but committed, so
       // its credits are available again at once (throwing here would roll the release back).
       if (result.status !== "captured") {
-        return {
-          status: 409,
-          body: { error: { code: "hold_not_open", message: `This hold is ${result.status}, not open.` } },
-        };
+        return refusalAnswer(
+          { ok: false, reason: "hold_not_open" },
+          `This hold is ${result.status}, not open.`,
+        );
       }
       return {
         status: 200,

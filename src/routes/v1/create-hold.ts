@@ -1,5 +1,6 @@
 import { createHold } from "@/credits/create-hold";
 import { defineRoute } from "@/server/define-route";
+import { refusalAnswer } from "@/server/http-errors";
 import { assertUserExists, withApiMutation } from "@/server/with-api-key";
 import { apiLedgerKey } from "@/service-api/api-ledger-key";
 import { holdBodySchema, holdResponseSchema } from "@/service-api/schemas";
@@ -27,18 +28,7 @@ export default defineRoute({
         idempotencyKey: apiLedgerKey(caller.apiKeyId, idempotencyKey),
         ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
       });
-      if (!result.ok) {
-        return {
-          status: 402,
-          body: {
-            error: {
-              code: "insufficient_credits",
-              message: "Not enough credits available.",
-              available: result.available,
-            },
-          },
-        };
-      }
+      if (!result.ok) return refusalAnswer(result, "Not enough credits available.");
       return { status: 201, body: { holdId: result.holdId, expiresAt: result.expiresAt.toISOString() } };
     },
   ),
