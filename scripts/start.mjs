@@ -18,7 +18,14 @@ process.env.NODE_ENV = "production";
 // check (src/config/preflight.ts, compiled to plain JavaScript) runs in a process of its own and exits 1
 // with one message naming every bad variable, or the database's problem.
 const { compileTools, toolPath, toolsAreStale } = await import("./compile-tools.mjs");
-if (toolsAreStale(["preflight"])) await compileTools(["preflight"]);
+if (toolsAreStale(["preflight"])) {
+  try {
+    await compileTools(["preflight"]);
+  } catch (error) {
+    console.error(`creditkit cannot start: compiling the start-up check into dist/ failed: ${error.message}`);
+    process.exit(1);
+  }
+}
 const preflight = spawnSync(process.execPath, [toolPath("preflight"), root], {
   cwd: root,
   stdio: "inherit",

@@ -13,10 +13,14 @@ import { round } from "../lib/stats";
 import { summarize, topEvents } from "../lib/summaries";
 import { routeBreakdown } from "./route-breakdown";
 import { SPEND_CONCURRENCY } from "./spend-in-process";
-import { ourSpend } from "./spend-operations";
+import { baselineSpend } from "./spend-operations";
 
 export const HTTP_CONNECTIONS = [16, 64] as const;
-const MINIMUM_RATIO_TO_1A = 0.5;
+/**
+ * The service API's spend over HTTP, spread over users, against the raw one-transaction-per-spend baseline
+ * of 1a (the least SQL a spend needs, in process): the target the restructuring issue sets.
+ */
+const MINIMUM_RATIO_TO_RAW = 0.6;
 
 type RouteCall = (userId: string, idempotencyKey: string) => Promise<Response>;
 
@@ -62,16 +66,19 @@ async function countRouteStatements(route: RouteCall | string, userId: string) {
   }
 }
 
-/** The best 1a throughput of this run; measured here when scenario 1 was not selected. */
+/**
+ * The best raw baseline throughput of 1a in this run (one transaction per spend, the least SQL, in process);
+ * measured here when scenario 1 was not selected.
+ */
 async function referenceOps(
   ctx: BenchContext,
 ): Promise<{ opsPerSecond: number; clients: number; source: string }> {
   const earlier = ctx.outputs.get(1)?.data.points as
-    | { case: string; clients: number; ours: { opsPerSecond: number } }[]
+    | { case: string; clients: number; baseline: { opsPerSecond: number } }[]
     | undefined;
   let candidates = earlier
     ?.filter((point) => point.case === "1a")
-    .map((point) => ({ clients: point.clients, opsPerSecond: point.ours.opsPerSecond }));
+    .map((point) => ({ clients: point.clients, opsPerSecond: point.baseline.opsPerSecond }));
   let source = "scenario 1a of this run";
   if (!candidates?.length) {
     const users = await ctx.spendUsers();
@@ -82,11 +89,11 @@ async function referenceOps(
         concurrency: clients,
         seconds: ctx.config.seconds,
         warmupSeconds: ctx.config.warmupSeconds,
-        operation: () => ourSpend(ctx.db, pick(users.spread)),
+        operation: () => baselineSpend(ctx.pool, pick(users.spread)),
       });
       candidates.push({ clients, opsPerSecond: summarize(run).opsPerSecond });
     }
-    source = "1a measured inside scenario 2 (scenario 1 not selected)";
+    source = "1a's raw baseline measured inside scenario 2 (scenario 1 not selected)";
   }
   const best = candidates.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
   return { ...best, source };
@@ -205,7 +212,7 @@ export async function runSpendHttp(ctx: BenchContext): Promise<ScenarioOutput> {
       "server CPU ms/req",
       "PG CPU ms/req",
       "autocannon CPU ms/req",
-      `HTTP / best 1a (${fmt(reference.opsPerSecond, 0)} ops/s)`,
+      `HTTP / best raw 1a (${fmt(reference.opsPerSecond, 0)} ops/s)`,
     ],
     rows: [
       ...runs.map((r) => row("POST consume", r, `${fmt(r.ratio)}x`)),
@@ -232,7 +239,7 @@ export async function runSpendHttp(ctx: BenchContext): Promise<ScenarioOutput> {
         : []),
     ],
     notes: [
-      `best 1a: ${fmt(reference.opsPerSecond, 0)} ops/s at ${reference.clients} clients (${reference.source})`,
+      `best raw 1a: ${fmt(reference.opsPerSecond, 0)} ops/s at ${reference.clients} clients (${reference.source})`,
       "statementsPerRequest" in routeStatements
         ? `round trips per HTTP spend (route handler, counted in process): ${routeStatements.statementsPerRequest}`
         : `round trips per HTTP spend: not counted (${routeStatements.error})`,
@@ -240,7 +247,12 @@ export async function runSpendHttp(ctx: BenchContext): Promise<ScenarioOutput> {
     ],
   };
   const targets: TargetResult[] = runs.map((r) =>
-    ratioTarget(2, `2 HTTP req/s / best 1a at ${r.connections} connections`, r.ratio, MINIMUM_RATIO_TO_1A),
+    ratioTarget(
+      2,
+      `2 HTTP req/s / best raw 1a at ${r.connections} connections`,
+      r.ratio,
+      MINIMUM_RATIO_TO_RAW,
+    ),
   );
   const summarizeRun = (r: MeasuredRun) => ({
     connections: r.connections,
@@ -268,7 +280,7 @@ export async function runSpendHttp(ctx: BenchContext): Promise<ScenarioOutput> {
     data: {
       routeBreakdown: breakdown.parts,
       reference: { ...reference, opsPerSecond: round(reference.opsPerSecond, 1) },
-      runs: runs.map((r) => ({ ...summarizeRun(r), ratioToBest1a: round(r.ratio, 3) })),
+      runs: runs.map((r) => ({ ...summarizeRun(r), ratioToBestRaw1a: round(r.ratio, 3) })),
       noDatabaseRoute: summarizeRun(ceiling),
       routeInProcess: inProcess?.errors
         ? { failed: inProcess.firstError }

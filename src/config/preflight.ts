@@ -11,6 +11,16 @@ import { prepareServer, startupFailureMessage } from "./prepare-server";
  * checks all of it again when it starts (src/instrumentation.ts): something may change in between.
  */
 async function preflight(): Promise<void> {
+  // Started by scripts/start.mjs and useless without it: if that process is killed (kill -9 gives it no
+  // chance to stop this one), stop too, so the embedded database is not held for a start that is gone.
+  const parent = process.ppid;
+  setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      process.exit(1);
+    }
+  }, 250).unref();
   loadProjectEnv(path.resolve(process.argv[2] ?? process.cwd()));
   try {
     await prepareServer();

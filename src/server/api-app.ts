@@ -44,6 +44,14 @@ function asResponse(response: Response): Response {
  */
 export function createApiApp(routes: readonly RouteDefinition[]): Hono<{ Bindings: Partial<HttpBindings> }> {
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
+  // Next.js answers a path with a trailing slash or repeated slashes with a 308 to the normal path before
+  // its catch-all runs (trailingSlash: false); the same answer here, so both hosts agree.
+  app.use(async (c, next) => {
+    const url = new URL(c.req.url);
+    const normal = url.pathname.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1");
+    if (normal === url.pathname) return next();
+    return new Response(null, { status: 308, headers: { location: `${normal}${url.search}` } });
+  });
   for (const route of routes) {
     app.on(routeMethods(route), honoPath(route.path), async (c) => {
       const response = await route.handler(c.req.raw, { params: Promise.resolve(c.req.param()) });

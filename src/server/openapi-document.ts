@@ -94,7 +94,15 @@ function operationRoute(path: string, method: "GET" | "POST", op: ServiceOperati
       ...(params ? { params } : {}),
       ...(op.query ? { query: op.query } : {}),
       ...(method === "POST" ? { headers: idempotencyKeyHeader } : {}),
-      ...(op.body ? { body: { required: true, content: { "application/json": { schema: op.body } } } } : {}),
+      // A body whose every field is optional (capture: the amount defaults to all reserved) may be left out.
+      ...(op.body
+        ? {
+            body: {
+              required: !op.body.safeParse({}).success,
+              content: { "application/json": { schema: op.body } },
+            },
+          }
+        : {}),
     },
     responses: responses as Parameters<typeof createRoute>[0]["responses"],
     security: [{ apiKey: [] }],
