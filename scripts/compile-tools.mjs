@@ -40,8 +40,8 @@ export async function compileTools(names = Object.keys(TOOLS)) {
   fs.rmSync(staging, { recursive: true, force: true });
 }
 
-/** Whether a named tool's output is missing or older than a file under src/ or scripts/, or package-lock.json. */
-export function toolsAreStale(names = Object.keys(TOOLS)) {
+/** The newest modification time (ms) of the files at or below `targets` (paths under the checkout). */
+export function newestModification(targets) {
   let newest = 0;
   const visit = (target) => {
     if (!fs.existsSync(target)) return;
@@ -49,7 +49,13 @@ export function toolsAreStale(names = Object.keys(TOOLS)) {
     if (stat.isDirectory()) for (const entry of fs.readdirSync(target)) visit(path.join(target, entry));
     else newest = Math.max(newest, stat.mtimeMs);
   };
-  for (const target of ["src", "scripts", "package-lock.json"]) visit(path.join(root, target));
+  for (const target of targets) visit(path.join(root, target));
+  return newest;
+}
+
+/** Whether a named tool's output is missing or older than a file under src/ or scripts/, or package-lock.json. */
+export function toolsAreStale(names = Object.keys(TOOLS)) {
+  const newest = newestModification(["src", "scripts", "package-lock.json"]);
   return names.some((name) => {
     const file = toolPath(name);
     return !fs.existsSync(file) || fs.statSync(file).mtimeMs < newest;

@@ -17,7 +17,7 @@ process.env.NODE_ENV = "production";
 // A bad configuration or a database that cannot be opened stops here, before a minute of building: the
 // check (src/config/preflight.ts, compiled to plain JavaScript) runs in a process of its own and exits 1
 // with one message naming every bad variable, or the database's problem.
-const { compileTools, toolPath, toolsAreStale } = await import("./compile-tools.mjs");
+const { compileTools, newestModification, toolPath, toolsAreStale } = await import("./compile-tools.mjs");
 if (toolsAreStale(["preflight"])) {
   try {
     await compileTools(["preflight"]);
@@ -36,25 +36,13 @@ if (preflight.status !== 0) process.exit(preflight.status ?? 1);
 
 const buildId = path.join(root, ".next", "BUILD_ID");
 
-function newestSourceTime() {
-  let newest = 0;
-  const visit = (target) => {
-    if (!fs.existsSync(target)) return;
-    const stat = fs.statSync(target);
-    if (stat.isDirectory()) for (const entry of fs.readdirSync(target)) visit(path.join(target, entry));
-    else newest = Math.max(newest, stat.mtimeMs);
-  };
-  for (const target of ["src", "messages", "public", "package-lock.json", "next.config.ts"])
-    visit(path.join(root, target));
-  return newest;
-}
-
-const needsBuild = !fs.existsSync(buildId) || fs.statSync(buildId).mtimeMs < newestSourceTime();
+const newestSource = newestModification(["src", "messages", "public", "package-lock.json", "next.config.ts"]);
+const needsBuild = !fs.existsSync(buildId) || fs.statSync(buildId).mtimeMs < newestSource;
 if (needsBuild && process.env.SKIP_BUILD !== "1") {
   console.log("creditkit: building the app (first start or sources changed)...");
   const build = spawnSync("npx", ["next", "build"], { stdio: "inherit", env: process.env });
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
 
-// Serves in this process (scripts/server.mjs): Next.js for the pages, the service API and the webhook beside it.
+// Serves in this process (scripts/server.mjs): Next.js for the pages, the app's routes for /api.
 await import("./server.mjs");
