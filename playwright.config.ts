@@ -65,6 +65,8 @@ export default defineConfig({
         PORT: String(port),
         NEXT_TELEMETRY_DISABLED: "1",
         LOG_LEVEL: "warn",
+        // Every test signs up from 127.0.0.1; the suite signs up more than the default 20 a minute.
+        RATE_LIMIT_AUTH_PER_MINUTE: "120",
         // The admin console's tests sign up with these addresses; the role needs the address verified too.
         ADMIN_EMAILS: "admin@example.test,unverified-admin@example.test",
         // The sandbox is the provider under test: make sure no Stripe keys leak in from the environment.

@@ -90,8 +90,8 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
       window: 60,
       max: 200,
       customRules: {
-        "/sign-in/email": { window: 60, max: 20 },
-        "/sign-up/email": { window: 60, max: 20 },
+        "/sign-in/email": { window: 60, max: getServerEnv().RATE_LIMIT_AUTH_PER_MINUTE },
+        "/sign-up/email": { window: 60, max: getServerEnv().RATE_LIMIT_AUTH_PER_MINUTE },
       },
     },
     user: {
