@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { executePrepared, firstRow, pgArrayLiteral, sqlRows } from "./sql-rows";
+import { executePrepared, firstRow, sqlRows } from "./sql-rows";
 
 export type SpendRequest = {
   userId: string;
@@ -50,16 +50,17 @@ async function runBatch(
     await executePrepared(
       db,
       "creditkit_consume_batch",
+      // Each list is one parameter: node-postgres and PGlite encode a JavaScript array as a PostgreSQL array.
       sql`
       SELECT o_status, o_entry_id, o_balance FROM creditkit_consume_batch(
         ${userId},
-        ${pgArrayLiteral(spends.map((s) => s.amount))}::bigint[],
-        ${pgArrayLiteral(spends.map((s) => s.type))}::text[],
-        ${pgArrayLiteral(spends.map((s) => s.description))}::text[],
-        ${pgArrayLiteral(spends.map((s) => s.idempotencyKey))}::text[],
-        ${pgArrayLiteral(spends.map((s) => s.hash))}::text[],
-        ${pgArrayLiteral(spends.map((s) => (s.metadata ? JSON.stringify(s.metadata) : null)))}::jsonb[],
-        ${pgArrayLiteral(spends.map((s) => (s.now ? s.now.toISOString() : null)))}::timestamptz[])`,
+        ${sql.param(spends.map((s) => s.amount))}::bigint[],
+        ${sql.param(spends.map((s) => s.type))}::text[],
+        ${sql.param(spends.map((s) => s.description))}::text[],
+        ${sql.param(spends.map((s) => s.idempotencyKey))}::text[],
+        ${sql.param(spends.map((s) => s.hash))}::text[],
+        ${sql.param(spends.map((s) => (s.metadata ? JSON.stringify(s.metadata) : null)))}::jsonb[],
+        ${sql.param(spends.map((s) => (s.now ? s.now.toISOString() : null)))}::timestamptz[])`,
     ),
   );
   if (rows.length !== spends.length)

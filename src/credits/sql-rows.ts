@@ -43,17 +43,6 @@ export function firstRow<Row>(result: unknown): Row {
 }
 
 /**
- * A PostgreSQL array literal, each element quoted, so a list of any text travels as one parameter (cast it
- * in the query: `${pgArrayLiteral(ids)}::text[]`). `null` stands for SQL NULL.
- */
-export function pgArrayLiteral(values: readonly (string | number | null)[]): string {
-  const quoted = values.map((value) =>
-    value === null ? "NULL" : `"${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`,
-  );
-  return `{${quoted.join(",")}}`;
-}
-
-/**
  * The SQLSTATE of a database error (PostgreSQL's five-character code, from node-postgres or PGlite), looking
  * through the wrappers Drizzle puts around it. Node's errno codes (ECONNRESET, EPIPE…) and the app's own
  * codes are not SQLSTATEs and are skipped.

@@ -2,7 +2,7 @@ import { and, asc, eq, gt, isNotNull, lte, sql } from "drizzle-orm";
 import { creditHold, creditHoldAllocation, creditLot } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { clockParam } from "./database-clock";
-import { firstRow, pgArrayLiteral } from "./sql-rows";
+import { firstRow } from "./sql-rows";
 
 /** Users looked up per scan of the due lots, and users per statement. */
 const USERS_PER_SCAN = 10_000;
@@ -87,7 +87,7 @@ async function sweepUsers(
     const batch = userIds.slice(start, start + perStatement);
     const result = firstRow<{ o_users: number; o_lots: number }>(
       await db.execute(
-        sql`SELECT o_users, o_lots FROM creditkit_sweep_expired_lots(${clockParam(now)}::timestamptz, ${pgArrayLiteral(batch)}::text[])`,
+        sql`SELECT o_users, o_lots FROM creditkit_sweep_expired_lots(${clockParam(now)}::timestamptz, ${sql.param(batch)}::text[])`,
       ),
     );
     expiredLots += Number(result.o_lots);
