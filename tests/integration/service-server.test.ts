@@ -323,3 +323,60 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
     expect(fellThrough).toEqual(["GET /en/settings/credits"]);
   });
 });
+
+describe("a failure thrown by the other copy of the modules, as under npm start", () => {
+  // Next.js instantiates the modules once per layer (src/instrumentation.ts's copy serves /api under
+  // npm start, the route handlers and pages have theirs); what is one per process (the database
+  // connection, the rate limiters) lives in src/lib/process-registry.ts, so one copy throws errors of its
+  // own classes into the other. vi.resetModules() gives the test two such copies. vi.resetModules() gives the test two such copies.
+  let database: TestDatabase;
+  let server: http.Server | undefined;
+  const previousLimit = process.env.RATE_LIMIT_API_PER_MINUTE;
+  beforeAll(async () => {
+    database = await createTestDatabase("pglite");
+  });
+  afterAll(async () => {
+    process.env.RATE_LIMIT_API_PER_MINUTE = previousLimit;
+    vi.resetModules();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await database?.close();
+  });
+
+  it("a rate limit reached through limiters the other copy built answers 429 with Retry-After, not 500", async () => {
+    process.env.RATE_LIMIT_API_PER_MINUTE = "1";
+    vi.resetModules();
+    // The copy that serves first (Next.js's, for a browser's purchase) builds the shared limiters.
+    const firstCopy = await import("../../src/limits/rate-limit");
+    (await import("../../src/db/client")).useDatabaseConnection(database);
+    const userId = await seedUser(database.db);
+    const { key, apiKey: created } = await createApiKey(database.db, "two-copies", OPERATOR);
+    await firstCopy.limitApiKey(created.id);
+
+    vi.resetModules();
+    const serviceCopy = await import("../../src/server/api-app");
+    const app = serviceCopy.createNodeApiApp((await import("../../src/routes")).routes);
+    const handle = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+    server = http.createServer((incoming, outgoing) => handle(incoming, outgoing));
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const response = await fetch(`${origin}/api/v1/users/${userId}/balance`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(response.status).toBe(429);
+    expect(await response.json()).toMatchObject({ error: { code: "rate_limited", retryable: true } });
+    expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  it("a configuration error from the other copy is still printed as the list of bad variables", async () => {
+    vi.resetModules();
+    const otherCopy = await import("../../src/config/env");
+    vi.resetModules();
+    const { startupFailureMessage } = await import("../../src/config/prepare-server");
+    const message = startupFailureMessage(
+      new otherCopy.ConfigurationError([{ variable: "LOG_LEVEL", message: "must be one of …" }]),
+    );
+    expect(message).toContain("the configuration is invalid");
+    expect(message).toContain("  LOG_LEVEL: must be one of …");
+  });
+});

@@ -1,8 +1,8 @@
 import { sql } from "drizzle-orm";
 import type Stripe from "stripe";
+import { classifyFailure } from "@/credits/failures";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
-import { classifyError } from "@/server/http-errors";
 
 const MAX_REASON_LENGTH = 2000;
 
@@ -25,7 +25,7 @@ export function describeFailure(error: unknown): { code: string; reason: string 
     current = (current as { cause?: unknown }).cause;
   }
   if (parts.length === 0) parts.push(error instanceof Error ? error.message : String(error));
-  return { code: classifyError(error).code, reason: parts.join(" <- ").slice(0, MAX_REASON_LENGTH) };
+  return { code: classifyFailure(error).code, reason: parts.join(" <- ").slice(0, MAX_REASON_LENGTH) };
 }
 
 /**

@@ -1,9 +1,10 @@
+import { codedError } from "@/credits/failures";
 import { getDb } from "@/db/client";
 import { webhookSigningSecret } from "@/payment/payment-config";
 import { processVerifiedEvent } from "@/payment/webhooks/process-webhook-event";
 import { verifyWebhook } from "@/payment/webhooks/receive-webhook";
 import { defineRoute } from "@/server/define-route";
-import { classifyError, codedError, errorResponse, jsonError } from "@/server/http-errors";
+import { classifyError, errorResponse, jsonError } from "@/server/http-errors";
 import { jsonResponse } from "@/server/json-response";
 import { readTextBody } from "@/server/request";
 
