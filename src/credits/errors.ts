@@ -54,16 +54,3 @@ export class HoldNotOpenError extends CreditsError<"hold_not_open"> {
     super("hold_not_open", `This hold is ${status}, not open.`, { context: { holdId, status } });
   }
 }
-
-/**
- * A capture could not be paid: credits of the hold expired with their lots and the user's other available
- * credits do not cover the rest. Nothing was captured and the hold is still open, so the caller may capture
- * less or release it. `available` is what the user could spend.
- */
-export class HoldCaptureInsufficientError extends CreditsError<"insufficient_credits"> {
-  constructor(holdId: string, available: number) {
-    super("insufficient_credits", "Not enough credits: part of the hold expired with its credits.", {
-      context: { holdId, available },
-    });
-  }
-}

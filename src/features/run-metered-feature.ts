@@ -1,6 +1,5 @@
 import { captureHold } from "@/credits/capture-hold";
 import { createHold } from "@/credits/create-hold";
-import { HoldCaptureInsufficientError } from "@/credits/errors";
 import { internalKey } from "@/credits/idempotency-keys";
 import { releaseHold } from "@/credits/release-hold";
 import type { Database } from "@/db/types";
@@ -47,13 +46,9 @@ export async function runMeteredFeature<T>(
     );
     throw error;
   }
-  try {
-    const captured = await captureHold(db, { holdId: hold.holdId, amount: cost });
-    return { ok: true, value, cost, balance: captured.balance };
-  } catch (error) {
-    // Reserved credits expired with their lots while the work ran and the rest cannot pay for it.
-    if (!(error instanceof HoldCaptureInsufficientError)) throw error;
-    const released = await releaseHold(db, { holdId: hold.holdId });
-    return { ok: false, reason: "insufficient_credits", cost, available: released.available };
-  }
+  const captured = await captureHold(db, { holdId: hold.holdId, amount: cost });
+  if (captured.ok) return { ok: true, value, cost, balance: captured.balance };
+  // Reserved credits expired with their lots while the work ran and the rest cannot pay for it.
+  const released = await releaseHold(db, { holdId: hold.holdId });
+  return { ok: false, reason: "insufficient_credits", cost, available: released.available };
 }

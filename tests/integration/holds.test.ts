@@ -75,6 +75,7 @@ describe.each(databaseKinds())("holds on %s", (kind) => {
 
     // The same capture again answers the first result; any other settlement is refused.
     const again = await captureHold(database.db, { holdId: hold.holdId, amount: 25 });
+    if (!captured.ok) throw new Error("capture refused");
     expect(again).toMatchObject({ replayed: true, captured: 25, entryId: captured.entryId });
     await expect(captureHold(database.db, { holdId: hold.holdId, amount: 30 })).rejects.toBeInstanceOf(
       HoldNotOpenError,
