@@ -97,7 +97,7 @@ const INTERNAL_ERROR: Failure = {
  *   `balance >= 0`, which validated input never reaches, so a violation is our fault): undefined, i.e.
  *   500 internal_error, not retryable.
  */
-export function classifyDatabaseError(sqlState: string): Failure | undefined {
+function classifyDatabaseError(sqlState: string): Failure | undefined {
   switch (sqlState) {
     case "22001": // string_data_right_truncation
     case "22003": // numeric_value_out_of_range

@@ -1,11 +1,5 @@
 import type { z } from "zod";
 
-/** A route handler as the wrappers build it (withApiKey, withApiMutation, withUser, withErrors). */
-export type RouteHandler = (
-  request: Request,
-  context: { params: Promise<Record<string, string>> },
-) => Response | Promise<Response>;
-
 /**
  * A service-API operation as its OpenAPI document describes it (src/server/openapi-document.ts adds what
  * every operation shares: the API key, the Idempotency-Key of mutations, the common error answers).
@@ -39,8 +33,9 @@ export type RouteDefinition = {
   /** The service API's document entry; routes without one are not in the document. */
   operation?: ServiceOperation;
   /**
-   * The handler; `params` holds the path's parameters by name (a method, so a handler typed for its own
-   * parameters, e.g. `{ userId: string }`, fits).
+   * The handler, as the wrappers build it (withApiKey, withApiMutation, withUser); `params` holds the
+   * path's parameters by name (a method, so a handler typed for its own parameters, e.g. `{ userId: string }`,
+   * fits).
    */
   handler(
     request: Request,

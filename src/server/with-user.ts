@@ -22,16 +22,3 @@ export function withUser<Params = Record<string, never>>(
     }
   };
 }
-
-/** The same error handling for public routes. */
-export function withErrors<Params = Record<string, never>>(
-  handler: (request: Request, params: Params) => Promise<Response>,
-) {
-  return async (request: Request, context: RouteContext<Params>): Promise<Response> => {
-    try {
-      return await handler(request, await context.params);
-    } catch (error) {
-      return errorResponse(error, { path: new URL(request.url).pathname });
-    }
-  };
-}
