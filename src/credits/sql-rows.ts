@@ -20,8 +20,8 @@ const statementNames = new Map<string, { text: string; name: string }>();
 
 /**
  * The name plus a hash of the SQL text: a connection refuses a known name with other text, and two
- * versions of a statement can meet on one pool (the service routes' copy of this module beside the
- * Next.js build's, when the build is older than the sources).
+ * versions of a statement can meet on one pool under `next dev`, where a module reloaded after an edit
+ * uses the pool kept in the process registry, whose connections prepared the text before the edit.
  */
 function statementName(name: string, text: string): string {
   const known = statementNames.get(name);

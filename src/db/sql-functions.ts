@@ -18,6 +18,7 @@ export const sqlFunctionFiles = [
   "src/credits/sql/settle-hold.sql",
   "src/credits/sql/sweep-expired-lots.sql",
   "src/service-api/sql/api-consume.sql",
+  "src/service-api/sql/api-consume-batch.sql",
 ] as const;
 
 /**

@@ -1,11 +1,10 @@
-import { sql } from "drizzle-orm";
 import type { z } from "zod";
 import { IdempotencyConflictError, NotFoundError } from "@/credits/errors";
 import { legacyRequestHash, requestHash } from "@/credits/idempotency";
 import { isStorableText } from "@/credits/schemas";
-import { executePrepared, firstRow, sqlStateOf } from "@/credits/sql-rows";
 import type { Database } from "@/db/types";
 import { apiLedgerKey } from "./api-ledger-key";
+import { INSUFFICIENT_STATUS, runApiSpend, SPENT_STATUS } from "./api-spend-batches";
 import type { consumeBodySchema } from "./schemas";
 
 /** The request fingerprint every service-API mutation is stored under (see runIdempotent). */
@@ -13,23 +12,11 @@ export function apiRequestHash(path: string, body: unknown): string {
   return requestHash("api", { path, body });
 }
 
-/** The HTTP status of each answer; also recorded with the outcome, so that a replay answers the same. */
-const SPENT_STATUS = 200;
-const INSUFFICIENT_STATUS = 402;
-
-type ApiConsumeRow = {
-  o_outcome: string;
-  o_entry_id: string | number | null;
-  o_balance: string | number | null;
-  o_stored_hash: string | null;
-  o_stored_status: number | null;
-  o_stored_body: unknown;
-};
-
 /**
  * POST /api/v1/users/{userId}/consume in one round trip: the `creditkit_api_consume` database function
  * (src/service-api/sql/api-consume.sql) checks the Idempotency-Key, checks the user, spends and records the
- * outcome in one statement, and returns the outcome as data; the HTTP answer is built here. Same answers
+ * outcome in one statement, and returns the outcome as data; the HTTP answer is built here. Spends that
+ * arrive together share that statement and its commit (group commit, see runApiSpend). Same answers
  * and guarantees as the generic runIdempotent path:
  * - 200 `{ balance, entryId }` (balance after, held credits included; entryId as text);
  * - 402 `{ error: { code: "insufficient_credits", message, available } }`, recorded like a 200: a retry with
@@ -60,28 +47,18 @@ export async function apiConsume(
   // The same fingerprint consumeCredits uses, so a spend made through either path replays through the other.
   const ledgerHash = requestHash("consume", { amount: input.body.amount, description, type: "consume" });
   const hash = apiRequestHash(input.path, input.body);
-  const spend = async () =>
-    firstRow<ApiConsumeRow>(
-      await executePrepared(
-        db,
-        "creditkit_api_consume",
-        sql`
-        SELECT o_outcome, o_entry_id, o_balance, o_stored_hash, o_stored_status, o_stored_body
-        FROM creditkit_api_consume(
-          ${input.apiKeyId}::uuid, ${input.idempotencyKey}, ${hash}, ${input.userId}, ${input.body.amount},
-          ${description}, ${ledgerKey}, ${ledgerHash}, ${JSON.stringify(metadata)}::jsonb,
-          ${now ? now.toISOString() : null}::timestamptz, ${SPENT_STATUS}::integer, ${INSUFFICIENT_STATUS}::integer)`,
-      ),
-    );
-  let row: ApiConsumeRow;
-  try {
-    row = await spend();
-  } catch (error) {
-    // Another request with this key recorded its answer first (unique_violation on the record, after it
-    // committed; everything this call did was rolled back): asking again finds that answer.
-    if (sqlStateOf(error) !== "23505") throw error;
-    row = await spend();
-  }
+  const row = await runApiSpend(db, {
+    apiKeyId: input.apiKeyId,
+    idempotencyKey: input.idempotencyKey,
+    requestHash: hash,
+    userId: input.userId,
+    amount: input.body.amount,
+    description,
+    ledgerKey,
+    ledgerHash,
+    metadata: JSON.stringify(metadata),
+    now: now ?? null,
+  });
 
   switch (row.o_outcome) {
     case "spent":
