@@ -6,23 +6,14 @@ import { listTransactions } from "@/credits/list-transactions";
 import { isStorableText } from "@/credits/schemas";
 import { auditLog, creditLot, creditPurchase, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { purchaseView } from "./list-purchases";
+import { adminUserColumns } from "./list-users";
 
 /** Everything an operator needs to answer "what happened to this customer's credits?". */
 export async function getUserOverview(db: DatabaseOrTransaction, userId: string) {
   // A path segment such as `%00` names no user; asking the database would fail with 22021.
   if (!isStorableText(userId)) throw new NotFoundError("User");
-  const [account] = await db
-    .select({
-      id: user.id,
-      email: user.email,
-      name: user.name,
-      role: user.role,
-      emailVerified: user.emailVerified,
-      passwordSetByEmailAt: user.passwordSetByEmailAt,
-      createdAt: user.createdAt,
-    })
-    .from(user)
-    .where(eq(user.id, userId));
+  const [account] = await db.select(adminUserColumns).from(user).where(eq(user.id, userId));
   if (!account) throw new NotFoundError("User", { userId });
   const [balance, history, lots, purchases, audit] = await Promise.all([
     getBalance(db, userId),
@@ -68,21 +59,7 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       expiresAt: lot.expiresAt?.toISOString() ?? null,
       createdAt: lot.createdAt.toISOString(),
     })),
-    purchases: purchases.map((purchase) => ({
-      id: purchase.id,
-      packageId: purchase.packageId,
-      credits: purchase.credits,
-      amount: purchase.amount,
-      currency: purchase.currency,
-      status: purchase.status,
-      provider: purchase.provider,
-      paymentIntentId: purchase.paymentIntentId,
-      amountRefunded: purchase.amountRefunded,
-      disputed: purchase.disputed,
-      clawedBackCredits: purchase.clawedBackCredits,
-      flaggedReason: purchase.flaggedReason,
-      createdAt: purchase.createdAt.toISOString(),
-    })),
+    purchases: purchases.map(purchaseView),
     audit: audit.map((row) => ({
       id: row.id,
       actor: row.actorLabel,

@@ -14,20 +14,24 @@ export async function listPurchases(
     .where(input.status ? eq(creditPurchase.status, input.status) : undefined)
     .orderBy(desc(creditPurchase.createdAt))
     .limit(Math.min(input.limit ?? 50, 200));
-  return rows.map(({ purchase, email }) => ({
+  return rows.map(({ purchase, email }) => ({ ...purchaseView(purchase), userId: purchase.userId, email }));
+}
+
+/** A purchase as the admin console shows it (amounts in minor units, credits as integers, times as ISO text). */
+export function purchaseView(purchase: typeof creditPurchase.$inferSelect) {
+  return {
     id: purchase.id,
-    userId: purchase.userId,
-    email,
     packageId: purchase.packageId,
     credits: purchase.credits,
     amount: purchase.amount,
     currency: purchase.currency,
     status: purchase.status,
     provider: purchase.provider,
+    paymentIntentId: purchase.paymentIntentId,
     amountRefunded: purchase.amountRefunded,
     clawedBackCredits: purchase.clawedBackCredits,
     disputed: purchase.disputed,
     flaggedReason: purchase.flaggedReason,
     createdAt: purchase.createdAt.toISOString(),
-  }));
+  };
 }

@@ -16,6 +16,17 @@ export type AdminUserRow = {
   createdAt: string;
 };
 
+/** The user columns the admin console reads (the role as stored; effectiveRole applies it). */
+export const adminUserColumns = {
+  id: user.id,
+  email: user.email,
+  name: user.name,
+  role: user.role,
+  emailVerified: user.emailVerified,
+  passwordSetByEmailAt: user.passwordSetByEmailAt,
+  createdAt: user.createdAt,
+};
+
 /** Users newest first, with their balances; `query` matches email or name. */
 export async function listUsers(
   db: DatabaseOrTransaction,
@@ -30,13 +41,7 @@ export async function listUsers(
   const pattern = input.query?.trim() ? `%${input.query.trim().replace(/[%_\\]/g, "\\$&")}%` : undefined;
   const rows = await db
     .select({
-      id: user.id,
-      email: user.email,
-      name: user.name,
-      role: user.role,
-      emailVerified: user.emailVerified,
-      passwordSetByEmailAt: user.passwordSetByEmailAt,
-      createdAt: user.createdAt,
+      ...adminUserColumns,
       balance: creditAccount.balance,
       held: creditAccount.held,
       debt: creditAccount.debt,

@@ -1,12 +1,14 @@
 import { eq } from "drizzle-orm";
 import {
   isFailedRefundStatus,
+  isKnownRefundStatus,
   type RefundFact,
   refundedAmount,
   refundStatusRank,
 } from "@/credits/purchase-clawback-rules";
 import { creditRefund } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { UnknownEventValueError } from "./types";
 import { type PurchaseRow, updatePurchase } from "./webhooks/purchase-lookup";
 
 /**
@@ -46,6 +48,10 @@ export async function recordChargeRefunded(
  * Refund object reports it, with the refund's own `created` time (seconds, when the object carries it). At
  * equal event times the later stage wins (a failure after success). The earliest event time that reported
  * it failed is kept apart from its newest status: it says from when on the charge's figure left it out.
+ *
+ * Throws UnknownEventValueError for a status this code does not know: guessing whether it counts could
+ * give or take credits wrongly; failing the event keeps it in front of the operator (stored, counted by
+ * `verify`) and retried until the code knows it.
  */
 export async function recordRefundStatus(
   tx: DatabaseOrTransaction,
@@ -53,6 +59,13 @@ export async function recordRefundStatus(
   refund: { id: string; amount: number; status: string; created?: number | null },
   at: Date,
 ): Promise<void> {
+  if (!isKnownRefundStatus(refund.status)) {
+    throw new UnknownEventValueError(`Refund ${refund.id} has a status this code does not know.`, {
+      purchaseId: purchase.id,
+      refundId: refund.id,
+      status: refund.status,
+    });
+  }
   const refundCreatedAt = typeof refund.created === "number" ? eventTime(refund.created) : null;
   const failedAt = isFailedRefundStatus(refund.status) ? at : null;
   const [existing] = await tx.select().from(creditRefund).where(eq(creditRefund.refundId, refund.id));

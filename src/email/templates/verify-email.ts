@@ -1,5 +1,5 @@
 import type { AppLocale } from "@/i18n/routing";
-import { escapeHtml } from "../escape-html";
+import { type LinkMessageCopy, linkMessage } from "./link-message";
 
 /** The words of the message per locale; the link and the name are filled in below. */
 const COPY = {
@@ -17,26 +17,12 @@ const COPY = {
     button: "验证邮箱地址",
     expiry: "链接在一小时内有效。如果你没有注册过，请忽略这封邮件。",
   },
-} satisfies Record<AppLocale, unknown>;
+} satisfies Record<AppLocale, LinkMessageCopy>;
 
 /**
  * The email-verification message (Better Auth's link, valid for its default hour), as plain text and
  * HTML, in the user's locale.
  */
 export function verifyEmailMessage(input: { name: string; url: string; locale: AppLocale }) {
-  const copy = COPY[input.locale];
-  const name = input.name.trim();
-  const text = [copy.greeting(name), "", copy.body, input.url, "", copy.expiry, ""].join("\n");
-  const html = `<!doctype html>
-<html lang="${input.locale}">
-  <body style="font-family: system-ui, sans-serif; line-height: 1.5; color: #111;">
-    <p>${escapeHtml(copy.greeting(name))}</p>
-    <p>${escapeHtml(copy.body)}</p>
-    <p><a href="${escapeHtml(input.url)}" style="display: inline-block; padding: 8px 16px; background: #111; color: #fff; border-radius: 6px; text-decoration: none;">${escapeHtml(copy.button)}</a></p>
-    <p style="word-break: break-all; color: #555; font-size: 13px;">${escapeHtml(input.url)}</p>
-    <p style="color: #555; font-size: 13px;">${escapeHtml(copy.expiry)}</p>
-  </body>
-</html>
-`;
-  return { subject: copy.subject, text, html };
+  return linkMessage(COPY[input.locale], input);
 }
