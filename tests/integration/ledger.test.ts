@@ -86,7 +86,7 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
       { userId, amount: 6, description: "x", idempotencyKey: "e3" },
       later,
     );
-    expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", balance: 5 });
+    expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", available: 5 });
     const enough = await consumeCredits(
       database.db,
       { userId, amount: 5, description: "x", idempotencyKey: "e4" },
@@ -113,7 +113,7 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
       description: "x",
       idempotencyKey: "x",
     });
-    expect(result).toEqual({ ok: false, reason: "insufficient_credits", balance: 10 });
+    expect(result).toEqual({ ok: false, reason: "insufficient_credits", available: 10 });
     const entries = await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId));
     expect(entries).toHaveLength(1);
   });
@@ -237,7 +237,7 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
     expect(b).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 2 } });
     expect(c).toMatchObject({
       status: "fulfilled",
-      value: { ok: false, reason: "insufficient_credits", balance: 2 },
+      value: { ok: false, reason: "insufficient_credits", available: 2 },
     });
     expect(aAgain).toMatchObject({ status: "rejected", reason: expect.any(IdempotencyConflictError) });
     expect(bAgain).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 2, replayed: true } });
