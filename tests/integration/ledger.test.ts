@@ -156,6 +156,25 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
     expect(await getBalance(database.db, userId)).toMatchObject({ balance: 70 });
   });
 
+  it("refuses a grant key reused for another grant, and an expiry already past, without spoiling the caller's transaction", async () => {
+    const userId = await seedUser(database.db);
+    const grant = { userId, amount: 10, type: "grant" as const, description: "g", idempotencyKey: "g" };
+    await addCredits(database.db, grant);
+    // One transaction of the caller's: each refusal is thrown to it, and it goes on to grant and commit
+    // (a refusal raised as a database error would have aborted the transaction for every later statement).
+    await database.db.transaction(async (tx) => {
+      await expect(addCredits(tx, { ...grant, amount: 11 })).rejects.toBeInstanceOf(IdempotencyConflictError);
+      await expect(
+        addCredits(tx, { ...grant, idempotencyKey: "past", expiresAt: new Date(Date.now() - DAY) }),
+      ).rejects.toMatchObject({ code: "invalid_input", message: "expiresAt must be in the future." });
+      await addCredits(tx, { ...grant, amount: 5, idempotencyKey: "after" });
+    });
+    expect(await getBalance(database.db, userId)).toMatchObject({ balance: 15 });
+    const entries = await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId));
+    expect(entries.map((entry) => entry.idempotencyKey).sort()).toEqual(["after", "g"]);
+    expect(await database.db.select().from(creditLot).where(eq(creditLot.userId, userId))).toHaveLength(2);
+  });
+
   it("rejects zero, negative, fractional and unsafe amounts before touching the database", async () => {
     const userId = await seedUser(database.db);
     for (const amount of [0, -5, 1.5, Number.NaN, 2 ** 53]) {
