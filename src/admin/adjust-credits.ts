@@ -56,7 +56,7 @@ export async function adjustCredits(db: Database, input: AdjustCreditsInput, act
     if (!debit.ok) {
       throw new CreditsError(
         "insufficient_credits",
-        `Only ${debit.balance} credits are available to take away.`,
+        `Only ${debit.available} credits are available to take away.`,
       );
     }
     await recordAudit(tx, actor, "credits.deduct", input.userId, {

@@ -7,12 +7,10 @@ import { type SettleHoldResult, settleHold } from "./settle-hold";
 /**
  * What a capture ended in: captured (the settlement, `ok: true`), or refused because credits of the hold
  * expired with their lots and the user's other available credits do not cover the rest: an expected
- * outcome, returned like a spend's shortfall (`available`: what the user could spend, in credits; the hold
- * stays open, so the caller may capture less or release it).
+ * outcome, returned like a spend's shortfall (HoldShortfall: `available` is what the user could spend, in
+ * credits; the hold stays open, so the caller may capture less or release it).
  */
-export type CaptureHoldResult =
-  | ({ ok: true } & SettleHoldResult)
-  | { ok: false; reason: "insufficient_credits"; holdId: string; available: number };
+export type CaptureHoldResult = SettleHoldResult;
 
 /**
  * Spends the actual cost of the work, at most what was reserved, and returns the rest to the lots (see
@@ -39,8 +37,7 @@ export async function captureHold(
   );
   // After the settlement statement has run, so a release of an expired hold, or the expiry of its credits,
   // stays recorded when `db` is not a caller's transaction.
-  if (result.status === "insufficient_credits")
-    return { ok: false, reason: "insufficient_credits", holdId: result.holdId, available: result.available };
+  if (!result.ok) return result;
   if (result.status !== "captured") throw new HoldNotOpenError(result.holdId, result.status);
-  return { ok: true, ...result };
+  return result;
 }

@@ -7,10 +7,14 @@ import { requestHash } from "./idempotency";
 import { parseInput } from "./parse-input";
 import { type ConsumeCreditsInput, consumeCreditsInputSchema } from "./schemas";
 
+/**
+ * What a spend ended in: spent (`balance`: the account's balance afterwards, held credits included), or
+ * refused for want of credits, an expected outcome (`available`: what the user could spend, in credits;
+ * the same field createHold and captureHold refuse with).
+ */
 export type ConsumeCreditsResult =
   | { ok: true; entryId: number; balance: number; replayed: boolean }
-  /** `balance` here is what was available to spend. */
-  | { ok: false; reason: "insufficient_credits"; balance: number };
+  | { ok: false; reason: "insufficient_credits"; available: number };
 
 /**
  * Spends credits, all or nothing, at most once per idempotency key. Draws the soonest-expiring lots first
@@ -60,7 +64,8 @@ export async function consumeCredits(
         replayed: row.o_status === "replayed",
       };
     case "insufficient":
-      return { ok: false, reason: "insufficient_credits", balance: Number(row.o_balance) };
+      // creditkit_consume answers a shortfall with what was available in o_balance.
+      return { ok: false, reason: "insufficient_credits", available: Number(row.o_balance) };
     case "conflict":
       throw new IdempotencyConflictError({ userId: input.userId, idempotencyKey: input.idempotencyKey });
     default:

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { parseInput } from "./parse-input";
-import { type SettleHoldResult, settleHold } from "./settle-hold";
+import { type HoldSettlement, settleHold } from "./settle-hold";
 
 /**
  * Gives every reserved credit back (the work failed or was cancelled); what comes back repays outstanding
@@ -11,7 +11,7 @@ export async function releaseHold(
   db: DatabaseOrTransaction,
   rawInput: { holdId: string },
   now?: Date,
-): Promise<SettleHoldResult> {
+): Promise<HoldSettlement> {
   const input = parseInput(z.object({ holdId: z.uuid() }).strict(), rawInput);
   return settleHold(db, { holdId: input.holdId, outcome: "released" }, now);
 }

@@ -8,15 +8,16 @@ import { firstRow } from "./sql-rows";
 export type HoldRow = typeof creditHold.$inferSelect;
 export type SettleOutcome = "captured" | "released" | "expired";
 
-export type SettleHoldResult = {
+/** A hold closed by this call, or found closed the same way by an earlier one (`replayed`). */
+export type HoldSettlement = {
+  ok: true;
   holdId: string;
   userId: string;
   /**
-   * The hold's status after this call. `insufficient_credits`: credits of the hold expired with their lots
-   * and the rest of the user's available credits cannot cover the capture; nothing was captured and the
-   * hold is still open (the expiry is recorded).
+   * The hold's status after this call: a capture of a hold past its time-to-live closes it as `expired`
+   * instead (nothing captured).
    */
-  status: SettleOutcome | "insufficient_credits";
+  status: SettleOutcome;
   /** Credits spent by the capture (0 for a release or expiry). */
   captured: number;
   /** Credits that went back to the lots they came from. */
@@ -30,6 +31,18 @@ export type SettleHoldResult = {
   available: number;
   replayed: boolean;
 };
+
+/**
+ * A capture the user's credits cannot pay: credits of the hold expired with their lots and the rest of the
+ * user's available credits cannot cover the shortfall. An expected outcome, like a spend's shortfall:
+ * nothing was captured, the hold is still open (the expiry is recorded); `available` is what the user
+ * could spend, in credits.
+ */
+export type HoldShortfall = { ok: false; reason: "insufficient_credits"; holdId: string; available: number };
+
+export type SettleHoldResult = HoldSettlement | HoldShortfall;
+
+type SettleInput = { holdId: string; outcome: SettleOutcome; amount?: number; description?: string };
 
 type SettleRow = {
   o_status: string;
@@ -52,7 +65,8 @@ type SettleRow = {
  * - due lots expire first, held credits with them, so a capture never spends an expired credit and the
  *   ledger shows the expiry before the capture; when the capture asks for more than the hold still has,
  *   the shortfall comes from the user's available credits like a spend, or nothing is captured and the
- *   hold stays open (`status: "insufficient_credits"`);
+ *   hold stays open (HoldShortfall, `{ok: false, reason: "insufficient_credits", ...}`: only a capture
+ *   can fall short);
  * - a hold past its time-to-live is closed as `expired` instead of captured;
  * - credits that come back repay outstanding debt first (`creditkit_repay_debt`).
  * Settling a hold that is already settled the same way answers the first result; settling it another way
@@ -61,7 +75,17 @@ type SettleRow = {
  */
 export async function settleHold(
   db: DatabaseOrTransaction,
-  input: { holdId: string; outcome: SettleOutcome; amount?: number; description?: string },
+  input: SettleInput & { outcome: "captured" },
+  now?: Date,
+): Promise<SettleHoldResult>;
+export async function settleHold(
+  db: DatabaseOrTransaction,
+  input: SettleInput & { outcome: "released" | "expired" },
+  now?: Date,
+): Promise<HoldSettlement>;
+export async function settleHold(
+  db: DatabaseOrTransaction,
+  input: SettleInput,
   now?: Date,
 ): Promise<SettleHoldResult> {
   const row = firstRow<SettleRow>(
@@ -80,11 +104,19 @@ export async function settleHold(
       throw new InvalidInputError(`Cannot capture ${input.amount}: more than the hold reserved.`, {
         holdId: input.holdId,
       });
+    case "insufficient":
+      return {
+        ok: false,
+        reason: "insufficient_credits",
+        holdId: input.holdId,
+        available: Number(row.o_available),
+      };
   }
   return {
+    ok: true,
     holdId: input.holdId,
     userId: row.o_user as string,
-    status: row.o_status === "insufficient" ? "insufficient_credits" : (row.o_status as SettleOutcome),
+    status: row.o_status as SettleOutcome,
     captured: Number(row.o_captured),
     returned: Number(row.o_returned),
     expired: Number(row.o_expired ?? 0),

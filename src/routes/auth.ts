@@ -1,16 +1,15 @@
 import { getAuth } from "@/auth/session";
 import { getServerEnv } from "@/config/env";
-import { CreditsError } from "@/credits/errors";
 import { findUnstorableText, printablePathSegment, UNSTORABLE_TEXT_MESSAGE } from "@/credits/schemas";
 import { withClientAddress } from "@/lib/client-address";
-import { defineRoute } from "@/server/define-route";
-import { MAX_JSON_BODY_BYTES, readBodyBytes } from "@/server/request";
+import { DEFAULT_MAX_BODY_BYTES, defineRoute } from "@/server/define-route";
+import { classifyError } from "@/server/http-errors";
 
 /**
  * The largest body the auth endpoints read: the app's own limit (16 kB). Sign-up, sign-in and profile
  * bodies are a few hundred bytes; without a bound, Better Auth reads any body whole into memory.
  */
-const MAX_AUTH_BODY_BYTES = MAX_JSON_BODY_BYTES;
+const MAX_AUTH_BODY_BYTES = DEFAULT_MAX_BODY_BYTES;
 
 /** Secrets are hashed, never stored as text: any character is theirs to use. */
 const HASHED_FIELDS = new Set(["password", "newPassword", "currentPassword"]);
@@ -24,7 +23,8 @@ type Refusal = { status: number; code: string; message: string };
 
 /**
  * Better Auth's endpoints, guarded before they run, in Better Auth's own error shape (`{code, message}`):
- * - a body larger than MAX_AUTH_BODY_BYTES is refused with 413 while it is read (never read whole);
+ * - a body larger than MAX_AUTH_BODY_BYTES is refused with 413 before this runs (the route's limit,
+ *   maxBodyBytes below: a body sent in chunks is cut off while it is read, never read whole);
  * - text PostgreSQL cannot hold (U+0000, an unpaired surrogate) in a name, an email or any other stored
  *   field, in a JSON body, a form body (`application/x-www-form-urlencoded`, which sign-up and sign-in
  *   accept, or `multipart/form-data`) or the query string, is refused with a 400 that says which field,
@@ -37,14 +37,7 @@ async function guard(request: Request): Promise<Request | Refusal> {
   const query = findUnstorableText(Object.fromEntries(new URL(request.url).searchParams));
   if (query) return unstorable(query);
   if (!request.body) return request;
-  let bytes: Buffer;
-  try {
-    bytes = await readBodyBytes(request, MAX_AUTH_BODY_BYTES);
-  } catch (error) {
-    if (error instanceof CreditsError && error.code === "payload_too_large")
-      return { status: 413, code: "PAYLOAD_TOO_LARGE", message: error.message };
-    throw error;
-  }
+  const bytes = Buffer.from(await request.arrayBuffer());
   const contentType = (request.headers.get("content-type") ?? "").toLowerCase();
   const fields = await storedFields(bytes, contentType);
   if (fields === "not_utf8")
@@ -135,5 +128,17 @@ async function handle(request: Request): Promise<Response> {
   return auth.handler(withClientAddress(guarded, getServerEnv().TRUST_PROXY));
 }
 
+/** A failure before the guard runs (a body past the limit: 413 PAYLOAD_TOO_LARGE) in Better Auth's shape. */
+function answerError(error: unknown): Response {
+  const { status, code, message } = classifyError(error);
+  return Response.json({ code: code.toUpperCase(), message }, { status });
+}
+
 /** GET and POST /api/auth/*: Better Auth's endpoints (sign-up, sign-in, sessions, email links). */
-export default defineRoute({ method: ["GET", "POST"], path: "/api/auth/*", handler: handle });
+export default defineRoute({
+  method: ["GET", "POST"],
+  path: "/api/auth/*",
+  maxBodyBytes: MAX_AUTH_BODY_BYTES,
+  answerError,
+  handler: handle,
+});

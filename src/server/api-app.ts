@@ -1,9 +1,11 @@
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { Hono } from "hono";
-import { type RouteDefinition, routeMethods } from "./define-route";
+import { type Context, Hono } from "hono";
+import { limitBody } from "./body-limit";
+import { DEFAULT_MAX_BODY_BYTES, type RouteDefinition, routeMethods } from "./define-route";
 import { errorResponse, jsonError } from "./http-errors";
 import { dispatcherWritesJsonReplies, JsonReply } from "./json-response";
+import { RequestError } from "./request";
 
 /** `{name}` → `:name` (Hono's form); a trailing `/*` stays. */
 function honoPath(path: string): string {
@@ -40,7 +42,8 @@ function asResponse(response: Response): Response {
  * Under the Node.js adapter (`npm start`), a JSON answer made by jsonResponse() is written to the socket
  * as text (JsonReply): building a web stream for it costs more than the rest of a spend's handling.
  * An unknown path answers 404 and a known path asked with another method 405, both in the API's JSON
- * error shape, as does anything a handler failed to answer.
+ * error shape, as does anything a handler failed to answer. A body past its route's limit (maxBodyBytes,
+ * 16 KiB unless the route says otherwise) is refused with 413 before the handler runs (limitBody).
  */
 export function createApiApp(routes: readonly RouteDefinition[]): Hono<{ Bindings: Partial<HttpBindings> }> {
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
@@ -53,7 +56,13 @@ export function createApiApp(routes: readonly RouteDefinition[]): Hono<{ Binding
     return new Response(null, { status: 308, headers: { location: `${normal}${url.search}` } });
   });
   for (const route of routes) {
-    app.on(routeMethods(route), honoPath(route.path), async (c) => {
+    const maxBodyBytes = route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    const tooLarge = (c: Context) => {
+      const error = new RequestError("payload_too_large", `The body is larger than ${maxBodyBytes} bytes.`);
+      if (route.answerError) return asResponse(route.answerError(error));
+      return asResponse(errorResponse(error, { path: new URL(c.req.url).pathname }));
+    };
+    app.on(routeMethods(route), honoPath(route.path), limitBody(maxBodyBytes, tooLarge), async (c) => {
       const response = await route.handler(c.req.raw, { params: Promise.resolve(c.req.param()) });
       if (!(response instanceof JsonReply)) return response;
       const outgoing = c.env?.outgoing;

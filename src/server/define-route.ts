@@ -33,6 +33,17 @@ export type RouteDefinition = {
   /** The service API's document entry; routes without one are not in the document. */
   operation?: ServiceOperation;
   /**
+   * The largest request body the route takes, in bytes (default DEFAULT_MAX_BODY_BYTES). A larger one is
+   * refused with 413 `payload_too_large` before the handler runs (src/server/body-limit.ts), so no handler
+   * reads a body past its route's limit.
+   */
+  maxBodyBytes?: number;
+  /**
+   * The route's answer to a failure found before its handler runs (a body past maxBodyBytes), for a route
+   * whose clients read another error shape than the API's (default: errorResponse, src/server/http-errors.ts).
+   */
+  answerError?: (error: unknown) => Response;
+  /**
    * The handler, as the wrappers build it (withApiKey, withApiMutation, withUser); `params` holds the
    * path's parameters by name (a method, so a handler typed for its own parameters, e.g. `{ userId: string }`,
    * fits).
@@ -42,6 +53,12 @@ export type RouteDefinition = {
     context: { params: Promise<Record<string, string>> },
   ): Response | Promise<Response>;
 };
+
+/**
+ * The default of maxBodyBytes: the app's JSON bodies are a few hundred bytes; anything near this limit is
+ * not a real request.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
 
 /** Declares a route (the identity, typed: src/routes/index.ts lists every route declared). */
 export function defineRoute(route: RouteDefinition): RouteDefinition {

@@ -2,23 +2,21 @@ import type { z } from "zod";
 import { CreditsError } from "@/credits/errors";
 import { findUnstorableText, printablePathSegment, UNSTORABLE_TEXT_MESSAGE } from "@/credits/schemas";
 
-/** Bodies of this API are a few hundred bytes; anything near this limit is not a real request. */
-export const MAX_JSON_BODY_BYTES = 16 * 1024;
-
 export class RequestError extends CreditsError {}
 
 /**
- * Reads a JSON body safely: the right content type, a size limit enforced while reading, valid UTF-8
- * and valid JSON, every string (keys too, at any depth) storable by PostgreSQL (see isStorableText), and
- * a strict schema (unknown fields are refused so a client cannot believe it set a price). Every refusal
- * is a 4xx with a code: the same body would fail the same way again.
+ * Reads a JSON body safely: the right content type, valid UTF-8 and valid JSON, every string (keys too,
+ * at any depth) storable by PostgreSQL (see isStorableText), and a strict schema (unknown fields are
+ * refused so a client cannot believe it set a price). Every refusal is a 4xx with a code: the same body
+ * would fail the same way again. The body's size is bounded before the handler runs, by its route's limit
+ * (maxBodyBytes, src/server/body-limit.ts), so it is read in one go: under the Node.js adapter
+ * `arrayBuffer()` takes the socket's bytes without building a web stream (BENCHMARKS.md).
  */
 export async function readJsonBody<Schema extends z.ZodType>(
   request: Request,
   schema: Schema,
-  maxBytes = MAX_JSON_BODY_BYTES,
 ): Promise<z.output<Schema>> {
-  const text = await readTextBody(request, maxBytes, { strictUtf8: true });
+  const text = decodeUtf8(await request.arrayBuffer());
   const contentType = request.headers.get("content-type") ?? "";
   // An empty body stands for `{}` (e.g. releasing a hold); a non-empty one must say it is JSON.
   if (text.length > 0 && !/^application\/json\b/i.test(contentType)) {
@@ -72,68 +70,16 @@ function invalidInput(
   return new RequestError("invalid_input", `${at ? `${at}: ` : ""}${message}`, { context });
 }
 
-/**
- * The body as text, refused with 413 payload_too_large past `maxBytes`. With a declared length (checked
- * first) the HTTP parser delivers exactly that many bytes, so the body is read in one go, which the service
- * routes' Node adapter does without building a web stream (the costliest part of a spend's request
- * handling, BENCHMARKS.md). Without one (chunked), it is read piece by piece and refused as soon as it
- * passes the limit, so an endless body never fills memory.
- */
-export async function readTextBody(
-  request: Request,
-  maxBytes: number,
-  options: { strictUtf8?: boolean } = {},
-): Promise<string> {
-  const declaredLength = request.headers.get("content-length");
-  if (Number(declaredLength ?? "0") > maxBytes)
-    throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
-  if (declaredLength !== null && /^\d+$/.test(declaredLength)) {
-    return options.strictUtf8 ? decodeUtf8(await request.arrayBuffer()) : request.text();
-  }
-  const bytes = await readLimitedBytes(request, maxBytes);
-  return options.strictUtf8 ? decodeUtf8(bytes) : bytes.toString("utf8");
-}
-
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * JSON travels as UTF-8 (RFC 8259). Bytes that are not UTF-8 would be decoded to U+FFFD and stored as
  * something the client never sent, so they are refused, as an unpaired surrogate in a JSON escape is.
  */
-function decodeUtf8(bytes: ArrayBuffer | Uint8Array): string {
+function decodeUtf8(bytes: ArrayBuffer): string {
   try {
     return strictUtf8.decode(bytes);
   } catch {
     throw new RequestError("malformed_json", "The body is not valid UTF-8.");
   }
-}
-
-/**
- * The body's bytes, refused with 413 payload_too_large past `maxBytes` while reading (a declared length
- * is checked first; a chunked body is cut off as soon as it passes the limit), for routes that pass the
- * body on to another handler unchanged.
- */
-export async function readBodyBytes(request: Request, maxBytes: number): Promise<Buffer> {
-  const declaredLength = request.headers.get("content-length");
-  if (Number(declaredLength ?? "0") > maxBytes)
-    throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
-  return readLimitedBytes(request, maxBytes);
-}
-
-async function readLimitedBytes(request: Request, maxBytes: number): Promise<Buffer> {
-  if (!request.body) return Buffer.alloc(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new RequestError("payload_too_large", `The body is larger than ${maxBytes} bytes.`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
 }

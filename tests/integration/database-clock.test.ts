@@ -114,7 +114,7 @@ describe.skipIf(!testDatabaseUrl())("expiry and hold TTLs follow the database cl
     expect(await getBalance(database.db, userId)).toEqual({ balance: 5, held: 0, available: 5, debt: 0 });
     expect(
       await consumeCredits(database.db, { userId, amount: 20, description: "x", idempotencyKey: "s" }),
-    ).toEqual({ ok: false, reason: "insufficient_credits", balance: 5 });
+    ).toEqual({ ok: false, reason: "insufficient_credits", available: 5 });
     const hold = await createHold(database.db, { userId, amount: 20, description: "h", idempotencyKey: "h" });
     expect(hold).toEqual({ ok: false, reason: "insufficient_credits", available: 5 });
     expect((await listExpiringCredits(database.db, userId, 30)).total).toBe(0);

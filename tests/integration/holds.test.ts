@@ -43,7 +43,7 @@ describe.each(databaseKinds())("holds on %s", (kind) => {
       description: "x",
       idempotencyKey: "c1",
     });
-    expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", balance: 30 });
+    expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", available: 30 });
     const secondHold = await createHold(database.db, {
       userId,
       amount: 31,

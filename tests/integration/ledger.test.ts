@@ -86,7 +86,7 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
       { userId, amount: 6, description: "x", idempotencyKey: "e3" },
       later,
     );
-    expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", balance: 5 });
+    expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", available: 5 });
     const enough = await consumeCredits(
       database.db,
       { userId, amount: 5, description: "x", idempotencyKey: "e4" },
@@ -113,7 +113,7 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
       description: "x",
       idempotencyKey: "x",
     });
-    expect(result).toEqual({ ok: false, reason: "insufficient_credits", balance: 10 });
+    expect(result).toEqual({ ok: false, reason: "insufficient_credits", available: 10 });
     const entries = await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId));
     expect(entries).toHaveLength(1);
   });
@@ -154,6 +154,25 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
     });
     expect(regrant.replayed).toBe(true);
     expect(await getBalance(database.db, userId)).toMatchObject({ balance: 70 });
+  });
+
+  it("refuses a grant key reused for another grant, and an expiry already past, without spoiling the caller's transaction", async () => {
+    const userId = await seedUser(database.db);
+    const grant = { userId, amount: 10, type: "grant" as const, description: "g", idempotencyKey: "g" };
+    await addCredits(database.db, grant);
+    // One transaction of the caller's: each refusal is thrown to it, and it goes on to grant and commit
+    // (a refusal raised as a database error would have aborted the transaction for every later statement).
+    await database.db.transaction(async (tx) => {
+      await expect(addCredits(tx, { ...grant, amount: 11 })).rejects.toBeInstanceOf(IdempotencyConflictError);
+      await expect(
+        addCredits(tx, { ...grant, idempotencyKey: "past", expiresAt: new Date(Date.now() - DAY) }),
+      ).rejects.toMatchObject({ code: "invalid_input", message: "expiresAt must be in the future." });
+      await addCredits(tx, { ...grant, amount: 5, idempotencyKey: "after" });
+    });
+    expect(await getBalance(database.db, userId)).toMatchObject({ balance: 15 });
+    const entries = await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId));
+    expect(entries.map((entry) => entry.idempotencyKey).sort()).toEqual(["after", "g"]);
+    expect(await database.db.select().from(creditLot).where(eq(creditLot.userId, userId))).toHaveLength(2);
   });
 
   it("rejects zero, negative, fractional and unsafe amounts before touching the database", async () => {
@@ -237,7 +256,7 @@ describe.each(databaseKinds())("ledger on %s", (kind) => {
     expect(b).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 2 } });
     expect(c).toMatchObject({
       status: "fulfilled",
-      value: { ok: false, reason: "insufficient_credits", balance: 2 },
+      value: { ok: false, reason: "insufficient_credits", available: 2 },
     });
     expect(aAgain).toMatchObject({ status: "rejected", reason: expect.any(IdempotencyConflictError) });
     expect(bAgain).toMatchObject({ status: "fulfilled", value: { ok: true, balance: 2, replayed: true } });

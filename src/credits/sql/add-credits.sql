@@ -1,14 +1,39 @@
+-- This function used to raise SQLSTATE CK409 and CK400 for a refused grant and to say a replay in
+-- o_replayed; it now answers every outcome in o_status. CREATE OR REPLACE cannot change a function's
+-- results, so the old version (the same parameters, no o_status) is dropped first. Only that one: dropping
+-- the current version on every install would make a new function each time and lose its grants.
+DO $$
+BEGIN
+  IF EXISTS (
+    SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE p.proname = 'creditkit_add_credits' AND n.nspname = current_schema()
+      AND NOT ('o_status' = ANY (p.proargnames))
+  ) THEN
+    EXECUTE format('DROP FUNCTION %I.creditkit_add_credits(text, bigint, text, text, text, text, timestamptz, '
+                   'text, text, uuid, jsonb, timestamptz, bigint)', current_schema());
+  END IF;
+END $$;
+
 -- A grant in one statement (purchases, gifts, admin grants, dispute reversals): the user's row lock, the
 -- idempotency check, expiry of due lots, the new lot, its ledger entry, and the repayment of any debt
--- (creditkit_repay_debt), in one round trip instead of about ten. Raises SQLSTATE CK409 when the
--- idempotency key was already used for a different grant, and CK400 when p_expires_at is not in the future
--- by the database's clock (such a grant would only write itself and its expiry; judged here, not by the
--- app server's clock, like every expiry). p_expired_repay_limit bounds what a grant already past its expiry
--- may repay (null: nothing); a grant that has not expired repays any debt first, like every grant.
+-- (creditkit_repay_debt), in one round trip instead of about ten. It returns data; the caller
+-- (src/credits/add-credits.ts) decides what a refusal means.
+--
+-- o_status:
+--   'ok'          granted: o_entry_id, o_lot_id, and o_balance the balance after (after any debt repayment)
+--   'replayed'    this idempotency key already made this grant: the first answer, nothing written
+--   'conflict'    this idempotency key was already used for a different grant
+--   'past_expiry' p_expires_at is not in the future by the database's clock (such a grant would only write
+--                 itself and its expiry; judged here, not by the app server's clock, like every expiry)
+-- A refusal writes no lot and no entry (the account row may have been created by the lock, as for a
+-- refused spend).
+--
+-- p_expired_repay_limit bounds what a grant already past its expiry may repay (null: nothing); a grant that
+-- has not expired repays any debt first, like every grant.
 CREATE OR REPLACE FUNCTION creditkit_add_credits(p_user text, p_amount bigint, p_type text, p_description text,
   p_key text, p_hash text, p_expires_at timestamptz, p_category text, p_reference text, p_purchase_id uuid,
   p_metadata jsonb, p_now timestamptz, p_expired_repay_limit bigint,
-  OUT o_entry_id bigint, OUT o_lot_id uuid, OUT o_balance bigint, OUT o_replayed boolean)
+  OUT o_status text, OUT o_entry_id bigint, OUT o_lot_id uuid, OUT o_balance bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now timestamptz := coalesce(p_now, now());
@@ -27,7 +52,8 @@ BEGIN
   FROM credit_entry e WHERE e.user_id = p_user AND e.idempotency_key = p_key;
   IF FOUND THEN
     IF v_existing.request_hash <> p_hash THEN
-      RAISE EXCEPTION 'idempotency key reused with a different grant' USING ERRCODE = 'CK409';
+      o_status := 'conflict';
+      RETURN;
     END IF;
     o_entry_id := v_existing.id;
     o_lot_id := (v_existing.metadata ->> 'lotId')::uuid;
@@ -35,13 +61,14 @@ BEGIN
     SELECT e.balance_after INTO o_balance FROM credit_entry e
     WHERE e.user_id = p_user AND e.idempotency_key = p_key || ':debt-repayment';
     o_balance := coalesce(o_balance, v_existing.balance_after);
-    o_replayed := true;
+    o_status := 'replayed';
     RETURN;
   END IF;
   -- Credits given back after a won dispute keep the expiry of the purchase's own credits (they are the same
   -- credits coming back): when that time has passed, the lot is written and expires at once, below.
   IF p_expires_at <= v_now AND p_type <> 'dispute_reversal' THEN
-    RAISE EXCEPTION 'the grant would expire before it is made' USING ERRCODE = 'CK400';
+    o_status := 'past_expiry';
+    RETURN;
   END IF;
 
   SELECT x.o_balance INTO v_balance FROM creditkit_expire_due_lots(p_user, v_balance, v_now) x;
@@ -80,7 +107,7 @@ BEGIN
     SELECT x.o_balance INTO v_balance FROM creditkit_expire_due_lots(p_user, v_balance, v_now) x;
   END IF;
   o_balance := v_balance;
-  o_replayed := false;
+  o_status := 'ok';
 
   IF v_debt > 0 THEN
     SELECT r.o_balance INTO o_balance FROM creditkit_repay_debt(p_user, p_key, p_hash, v_now) r;

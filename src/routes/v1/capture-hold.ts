@@ -33,9 +33,9 @@ export default defineRoute({
       });
       // Credits of the hold expired with their lots and the rest cannot be paid: 402, the hold stays open
       // and the expiry is committed (throwing here would roll it back).
-      if (result.status === "insufficient_credits") {
+      if (!result.ok) {
         return refusalAnswer(
-          { ok: false, reason: "insufficient_credits", available: result.available },
+          { ok: false, reason: result.reason, available: result.available },
           "Not enough credits: part of the hold expired with its credits.",
         );
       }

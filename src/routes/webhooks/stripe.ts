@@ -6,7 +6,6 @@ import { verifyWebhook } from "@/payment/webhooks/receive-webhook";
 import { defineRoute } from "@/server/define-route";
 import { classifyError, errorResponse, jsonError } from "@/server/http-errors";
 import { jsonResponse } from "@/server/json-response";
-import { readTextBody } from "@/server/request";
 
 /**
  * Stripe's events are a few kilobytes (a PaymentIntent, a charge, a dispute); this endpoint is open to
@@ -25,7 +24,8 @@ const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 async function receiveStripeEvent(request: Request): Promise<Response> {
   let rawBody: string;
   try {
-    rawBody = await readTextBody(request, MAX_WEBHOOK_BODY_BYTES);
+    // Bounded by maxBodyBytes below before this handler runs.
+    rawBody = await request.text();
   } catch (error) {
     return errorResponse(error, { path: "/api/webhooks/stripe" });
   }
@@ -61,4 +61,9 @@ function verifiedEventFailure(error: unknown): Response {
 }
 
 /** POST /api/webhooks/stripe: see receiveStripeEvent. */
-export default defineRoute({ method: "POST", path: "/api/webhooks/stripe", handler: receiveStripeEvent });
+export default defineRoute({
+  method: "POST",
+  path: "/api/webhooks/stripe",
+  maxBodyBytes: MAX_WEBHOOK_BODY_BYTES,
+  handler: receiveStripeEvent,
+});
