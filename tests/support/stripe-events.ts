@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
+import { STRIPE_API_VERSION } from "../../src/payment/stripe/api-version";
 
 /** The real SDK, used only to sign payloads the way Stripe does. It never makes a request. */
 const signer = new Stripe("sk_test_x");
@@ -47,7 +48,7 @@ export function stripeEventPayload(
   return JSON.stringify({
     id: eventId,
     object: "event",
-    api_version: "2025-01-01",
+    api_version: STRIPE_API_VERSION,
     created,
     livemode: false,
     pending_webhooks: 1,

@@ -16,6 +16,7 @@ const BADGE_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   purchase: "success",
   grant: "success",
   signup_gift: "success",
+  subscription: "success",
   dispute_reversal: "success",
   refund: "destructive",
   dispute: "destructive",

@@ -4,9 +4,7 @@ import type Stripe from "stripe";
 import { firstRow } from "@/credits/sql-rows";
 import { sandboxEventOutbox, type sandboxPaymentIntent } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
-
-/** The API version the sandbox's events claim. */
-const SANDBOX_API_VERSION = "2025-01-01";
+import { STRIPE_API_VERSION } from "../stripe/api-version";
 
 export type SandboxIntentRow = typeof sandboxPaymentIntent.$inferSelect;
 
@@ -84,7 +82,8 @@ export async function enqueueSandboxEvent(
   const event = {
     id,
     object: "event",
-    api_version: SANDBOX_API_VERSION,
+    // The version whose shapes the handlers read, as Stripe stamps the endpoint's version on each event.
+    api_version: STRIPE_API_VERSION,
     created: Number(created),
     livemode: false,
     pending_webhooks: 1,
