@@ -1,10 +1,13 @@
 import type { RouteDefinition } from "@/server/define-route";
 import auth from "./auth";
 import createPurchase from "./credits/create-purchase";
+import createSubscription from "./credits/create-subscription";
 import getCreditsBalance from "./credits/get-balance";
 import getPurchase from "./credits/get-purchase";
+import getSubscription from "./credits/get-subscription";
 import listExpiring from "./credits/list-expiring";
 import listPackages from "./credits/list-packages";
+import listPlans from "./credits/list-plans";
 import listCreditTransactions from "./credits/list-transactions";
 import generateImage from "./features/generate-image";
 import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
@@ -44,6 +47,9 @@ export const routes: readonly RouteDefinition[] = [
   listPackages,
   createPurchase,
   getPurchase,
+  listPlans,
+  createSubscription,
+  getSubscription,
   generateImage,
   confirmPaymentIntent,
   auth,

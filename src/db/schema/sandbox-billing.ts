@@ -59,6 +59,8 @@ export type SandboxInvoiceLine = {
   currency: string;
   description: string;
   priceId: string;
+  /** The plan of the price (the product the line names). */
+  planId: string;
   proration: boolean;
   period: { start: number; end: number };
 };

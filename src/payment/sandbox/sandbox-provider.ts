@@ -10,8 +10,11 @@ import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
   type PaymentProvider,
+  type StartedSubscription,
+  type StartSubscriptionRequest,
 } from "../types";
-import { deliverPendingEventsOf } from "./deliver-sandbox-events";
+import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
+import { sandboxCustomerId, startSandboxSubscription } from "./sandbox-billing";
 import { enqueueSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
 
@@ -152,5 +155,24 @@ export class SandboxPaymentProvider implements PaymentProvider {
       request.paymentIntentId,
     );
     return refund;
+  }
+
+  /** The user's sandbox customer: derived from the user's id, so there is one however often it is asked. */
+  async ensureCustomer(user: { id: string; email: string }): Promise<string> {
+    return sandboxCustomerId(user.id);
+  }
+
+  /**
+   * Starts an `incomplete` subscription whose first invoice is paid by confirming the returned
+   * PaymentIntent (see startSandboxSubscription), then delivers its `customer.subscription.created`.
+   */
+  async startSubscription(request: StartSubscriptionRequest): Promise<StartedSubscription> {
+    const started = await startSandboxSubscription(this.db, request);
+    await deliverPendingEventsOfSubscription(
+      this.db,
+      this.webhookSecret ?? webhookSigningSecret(),
+      started.providerSubscriptionId,
+    );
+    return started;
   }
 }

@@ -1,0 +1,18 @@
+import { CreditsError } from "@/credits/errors";
+
+/** The plan does not exist, is not on sale, is the free plan (nothing to subscribe to) or is not offered yet. */
+export class PlanUnavailableError extends CreditsError<"plan_unavailable"> {
+  constructor(planId: string, message = "This plan does not exist or cannot be subscribed to.") {
+    super("plan_unavailable", message, { context: { planId } });
+  }
+}
+
+/**
+ * The user already has a subscription (or one being paid for): a second would charge them twice for
+ * credits they already get. Changing plan is its own operation.
+ */
+export class SubscriptionExistsError extends CreditsError<"subscription_exists"> {
+  constructor(context: { subscriptionId: string; status: string }) {
+    super("subscription_exists", "You already have a subscription.", { context });
+  }
+}
