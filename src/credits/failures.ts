@@ -16,6 +16,7 @@ export const FAILURE_CODES = [
   "package_unavailable",
   "plan_unavailable",
   "subscription_exists",
+  "subscription_not_advanceable",
   "subscriptions_unavailable",
   "unauthorized",
   "forbidden",

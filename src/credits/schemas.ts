@@ -85,6 +85,8 @@ export const creditEntryTypes = [
   "signup_gift",
   /** A subscription period's credits (src/payment/subscriptions/grant-credit-period.ts). */
   "subscription",
+  /** A period's unspent credits carried into the next period (src/payment/subscriptions/roll-into-period.ts). */
+  "rollover",
   "adjustment",
   "consume",
   "expire",
@@ -102,6 +104,7 @@ export const grantTypes = [
   "adjustment",
   "dispute_reversal",
   "subscription",
+  "rollover",
 ] as const;
 export type GrantType = (typeof grantTypes)[number];
 

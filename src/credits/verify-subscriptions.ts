@@ -19,6 +19,11 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  *   outside the one path that is keyed by the invoice and period.
  * - `subscription_period_start_once`: no two base periods of one subscription start at the same time (two
  *   invoices for one period would grant it twice).
+ * - `subscription_rollover_recorded`: a granted carry has its `rollover` entry and lot, with the row's
+ *   credits (at most the cap, by the table's CHECK), expiring when the period carried into ends, no more
+ *   than what expired unused of the ending period's lots (nothing minted), and no more than that period's
+ *   own credits (so carried credits never carry again);
+ *   `rollover_entry_has_row`: every `rollover` entry is such a carry.
  * - `sandbox_invoice_granted`: a paid sandbox invoice whose events have all been delivered has its
  *   period rows, and `sandbox_unpaid_invoice_not_granted`: no period row exists for a sandbox invoice that
  *   is not paid (a first payment that failed grants nothing).
@@ -118,6 +123,63 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
       check: "sandbox_unpaid_invoice_not_granted",
       userId: row.user_id,
       detail: `sandbox invoice ${row.id} is ${row.status} but has a period row`,
+    });
+  }
+
+  for (const row of await rows<{
+    subscription_id: string;
+    user_id: string;
+    into_start: string;
+    problem: string;
+  }>(
+    db,
+    sql`SELECT r.subscription_id, r.user_id, r.into_start,
+               CASE WHEN e.id IS NULL THEN 'no rollover entry'
+                    WHEN l.id IS NULL THEN 'no lot'
+                    WHEN l.credits <> r.credits OR e.amount <> r.credits
+                      THEN 'entry ' || e.amount || ' / lot ' || l.credits || ' credits, row ' || r.credits
+                    WHEN l.expires_at IS DISTINCT FROM r.into_end
+                      THEN 'lot expires ' || coalesce(l.expires_at::text, 'never') || ', period ends ' || r.into_end::text
+                    WHEN r.credits > x.own THEN 'carries ' || r.credits || ' of a period that granted ' || x.own
+                    WHEN r.credits > x.expired THEN 'carries ' || r.credits || ' but only ' || x.expired || ' expired unused'
+               END AS problem
+        FROM subscription_rollover r
+        LEFT JOIN credit_entry e ON e.id = r.entry_id AND e.user_id = r.user_id AND e.type = 'rollover'
+        LEFT JOIN credit_lot l ON l.id = r.lot_id AND l.grant_entry_id = e.id
+        CROSS JOIN LATERAL (
+          SELECT
+            (SELECT coalesce(sum(g.credits), 0) FROM subscription_period_grant g
+             WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
+               AND g.kind IN ('period', 'proration') AND g.status = 'granted') AS own,
+            (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+               JOIN credit_entry xe ON xe.id = al.entry_id AND xe.type = 'expire'
+             WHERE al.lot_id IN (
+               SELECT g.lot_id FROM subscription_period_grant g
+               WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
+                 AND g.kind IN ('period', 'proration')
+               UNION ALL
+               SELECT p.lot_id FROM subscription_rollover p
+               WHERE p.subscription_id = r.subscription_id AND p.into_end = r.into_start)) AS expired) x
+        WHERE r.status = 'granted'`,
+  )) {
+    if (row.problem)
+      violations.push({
+        check: "subscription_rollover_recorded",
+        userId: row.user_id,
+        detail: `rollover of subscription ${row.subscription_id} into ${row.into_start}: ${row.problem}`,
+      });
+  }
+
+  for (const row of await rows<{ id: string; user_id: string }>(
+    db,
+    sql`SELECT e.id, e.user_id FROM credit_entry e
+        WHERE e.type = 'rollover'
+          AND NOT EXISTS (SELECT 1 FROM subscription_rollover r WHERE r.entry_id = e.id)`,
+  )) {
+    violations.push({
+      check: "rollover_entry_has_row",
+      userId: row.user_id,
+      detail: `entry ${row.id} carries credits that no rollover row accounts for`,
     });
   }
 

@@ -80,6 +80,12 @@ export interface PaymentProvider {
    * checkout or PaymentIntent. Errors: PaymentProviderUnavailableError, SubscriptionsUnavailableError.
    */
   startSubscription(request: StartSubscriptionRequest): Promise<StartedSubscription>;
+  /**
+   * Cancels the subscription at the end of its current period (`cancel` true) or takes that back: nothing
+   * ends now and no credits change; the provider's `customer.subscription.updated` reports it. Errors:
+   * PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   */
+  setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void>;
 }
 
 /**

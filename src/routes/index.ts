@@ -1,5 +1,6 @@
 import type { RouteDefinition } from "@/server/define-route";
 import auth from "./auth";
+import cancelSubscription from "./credits/cancel-subscription";
 import createPurchase from "./credits/create-purchase";
 import createSubscription from "./credits/create-subscription";
 import getCreditsBalance from "./credits/get-balance";
@@ -10,6 +11,7 @@ import listPackages from "./credits/list-packages";
 import listPlans from "./credits/list-plans";
 import listCreditTransactions from "./credits/list-transactions";
 import generateImage from "./features/generate-image";
+import advanceSubscription from "./sandbox/advance-subscription";
 import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
 import captureHold from "./v1/capture-hold";
 import consume from "./v1/consume";
@@ -50,7 +52,9 @@ export const routes: readonly RouteDefinition[] = [
   listPlans,
   createSubscription,
   getSubscription,
+  cancelSubscription,
   generateImage,
   confirmPaymentIntent,
+  advanceSubscription,
   auth,
 ];

@@ -25,6 +25,7 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   package_unavailable: 400,
   plan_unavailable: 400,
   subscription_exists: 409,
+  subscription_not_advanceable: 409,
   // Not implemented for the active payment provider: no retry will help until the server is upgraded.
   subscriptions_unavailable: 501,
   unauthorized: 401,

@@ -17,6 +17,7 @@ const BADGE_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   grant: "success",
   signup_gift: "success",
   subscription: "success",
+  rollover: "success",
   dispute_reversal: "success",
   refund: "destructive",
   dispute: "destructive",

@@ -176,3 +176,41 @@ export const subscriptionPeriodGrant = pgTable(
     index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),
   ],
 );
+
+/**
+ * The carry of one capped rollover: the unspent credits of a subscription's period that expired, up to the
+ * ending plan's cap, granted once into the next period as a lot of their own that ends with that period.
+ * Keyed by the cause (the subscription and the start of the period carried into), so however often the
+ * next period's invoice or the job comes round, the carry is granted once. `pending` while the ending
+ * period's credits have not all expired or been spent (the job grants it then); `nothing` when nothing is
+ * left to carry, or the period carried into is over.
+ */
+export const subscriptionRollover = pgTable(
+  "subscription_rollover",
+  {
+    subscriptionId: uuid()
+      .notNull()
+      .references(() => subscription.id, { onDelete: "cascade" }),
+    intoStart: timestamp({ withTimezone: true }).notNull(),
+    intoEnd: timestamp({ withTimezone: true }).notNull(),
+    userId: text().notNull(),
+    /** The plan of the period that ended: its cap applies. */
+    planId: text().notNull(),
+    cap: integer().notNull(),
+    credits: integer(),
+    status: text().notNull(),
+    entryId: bigint({ mode: "number" }),
+    lotId: uuid(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    settledAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.intoStart] }),
+    check("subscription_rollover_status_known", sql`${t.status} IN ('pending', 'granted', 'nothing')`),
+    check(
+      "subscription_rollover_credits_in_cap",
+      sql`${t.credits} IS NULL OR (${t.credits} >= 0 AND ${t.credits} <= ${t.cap})`,
+    ),
+    index("subscription_rollover_pending_idx").on(t.intoStart).where(sql`${t.status} = 'pending'`),
+  ],
+);

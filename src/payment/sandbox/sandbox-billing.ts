@@ -9,7 +9,12 @@ import { planLookupKey } from "../subscriptions/plan-prices";
 import type { StartedSubscription, StartSubscriptionRequest } from "../types";
 import { enqueueSandboxEvent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
-import { type SandboxPrice, toStripeSubscription } from "./sandbox-subscription-events";
+import {
+  type SandboxInvoiceRow,
+  type SandboxPrice,
+  type SandboxSubscriptionRow,
+  toStripeSubscription,
+} from "./sandbox-subscription-events";
 
 function sandboxId(prefix: string): string {
   return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
@@ -97,7 +102,10 @@ export async function startSandboxSubscription(
       if (existing) return answerOf(tx, existing.id, existing.invoiceId);
 
       const price = await ensureSandboxPrice(tx, plan);
-      const { clock } = firstRow<{ clock: Date | string }>(await tx.execute(sql`SELECT now() AS clock`));
+      // Whole seconds, as Stripe's timestamps are: the anchor, periods and events then agree to the second.
+      const { clock } = firstRow<{ clock: Date | string }>(
+        await tx.execute(sql`SELECT date_trunc('second', now()) AS clock`),
+      );
       const anchor = new Date(clock);
       const period = creditPeriod(anchor, 0, intervalMonths(plan));
       const id = sandboxId("sub");
@@ -121,50 +129,14 @@ export async function startSandboxSubscription(
         .returning();
       if (!created) throw new Error("sandbox subscription was not stored");
 
-      const invoiceId = sandboxId("in");
-      const paymentIntentId = sandboxId("pi");
-      const clientSecret = `${paymentIntentId}_secret_${randomBytes(12).toString("hex")}`;
-      await tx.insert(sandboxPaymentIntent).values({
-        id: paymentIntentId,
-        clientSecret,
-        amount: price.amount,
-        currency: price.currency,
-        status: "requires_payment_method",
-        metadata: { userId: request.userId, subscriptionId: request.subscriptionId, invoiceId },
-        idempotencyKey: `invoice:${invoiceId}`,
-        invoiceId,
-      });
-      const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
-      await tx.insert(sandboxInvoice).values({
-        id: invoiceId,
-        subscriptionId: id,
-        customerId: request.customerId,
+      const { invoice, paymentIntent } = await createSandboxInvoice(tx, {
+        subscription: created,
+        price,
+        period,
         billingReason: "subscription_create",
-        status: "open",
-        currency: price.currency,
-        amountDue: price.amount,
-        lines: [
-          {
-            id: sandboxId("il"),
-            amount: price.amount,
-            currency: price.currency,
-            description: `1 × ${plan.id} (at ${price.amount} ${price.currency} / ${plan.interval})`,
-            priceId: price.priceId,
-            planId: plan.id,
-            proration: false,
-            period: { start: seconds(period.start), end: seconds(period.end) },
-          },
-        ],
-        paymentIntentId,
-        created: seconds(anchor),
-        finalizedAt: anchor,
+        at: anchor,
       });
-      const [withInvoice] = await tx
-        .update(sandboxSubscription)
-        .set({ latestInvoiceId: invoiceId })
-        .where(eq(sandboxSubscription.id, id))
-        .returning();
-      if (!withInvoice) throw new Error("sandbox subscription was not stored");
+      const withInvoice = { ...created, latestInvoiceId: invoice.id };
       await enqueueSandboxEvent(
         tx,
         "customer.subscription.created",
@@ -172,9 +144,83 @@ export async function startSandboxSubscription(
         null,
         { subscriptionId: id },
       );
-      return { kind: "payment" as const, providerSubscriptionId: id, paymentIntentId, clientSecret };
+      return {
+        kind: "payment" as const,
+        providerSubscriptionId: id,
+        paymentIntentId: paymentIntent.id,
+        clientSecret: paymentIntent.clientSecret,
+      };
     },
   );
+}
+
+/**
+ * One finalized (`open`) invoice of a sandbox subscription for one billing period at the price's amount,
+ * with the PaymentIntent that pays it (metadata `{userId, subscriptionId, invoiceId}`, our subscription
+ * id as Stripe's metadata would carry it). `at` is the subscription's simulated time: the invoice's
+ * `created` and finalization. Call it in the transaction that holds the subscription's lock.
+ */
+export async function createSandboxInvoice(
+  tx: DatabaseOrTransaction,
+  input: {
+    subscription: Pick<
+      SandboxSubscriptionRow,
+      "id" | "userId" | "customerId" | "subscriptionRowId" | "planId"
+    >;
+    price: SandboxPrice;
+    period: { start: Date; end: Date };
+    billingReason: "subscription_create" | "subscription_cycle";
+    at: Date;
+  },
+): Promise<{ invoice: SandboxInvoiceRow; paymentIntent: { id: string; clientSecret: string } }> {
+  const { subscription, price, period } = input;
+  const invoiceId = sandboxId("in");
+  const paymentIntentId = sandboxId("pi");
+  const clientSecret = `${paymentIntentId}_secret_${randomBytes(12).toString("hex")}`;
+  await tx.insert(sandboxPaymentIntent).values({
+    id: paymentIntentId,
+    clientSecret,
+    amount: price.amount,
+    currency: price.currency,
+    status: "requires_payment_method",
+    metadata: { userId: subscription.userId, subscriptionId: subscription.subscriptionRowId, invoiceId },
+    idempotencyKey: `invoice:${invoiceId}`,
+    invoiceId,
+  });
+  const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+  const [invoice] = await tx
+    .insert(sandboxInvoice)
+    .values({
+      id: invoiceId,
+      subscriptionId: subscription.id,
+      customerId: subscription.customerId,
+      billingReason: input.billingReason,
+      status: "open",
+      currency: price.currency,
+      amountDue: price.amount,
+      lines: [
+        {
+          id: sandboxId("il"),
+          amount: price.amount,
+          currency: price.currency,
+          description: `1 × ${price.planId} (at ${price.amount} ${price.currency} / ${price.interval})`,
+          priceId: price.priceId,
+          planId: price.planId,
+          proration: false,
+          period: { start: seconds(period.start), end: seconds(period.end) },
+        },
+      ],
+      paymentIntentId,
+      created: seconds(input.at),
+      finalizedAt: input.at,
+    })
+    .returning();
+  if (!invoice) throw new Error("sandbox invoice was not stored");
+  await tx
+    .update(sandboxSubscription)
+    .set({ latestInvoiceId: invoiceId })
+    .where(eq(sandboxSubscription.id, subscription.id));
+  return { invoice, paymentIntent: { id: paymentIntentId, clientSecret } };
 }
 
 async function answerOf(
@@ -195,4 +241,51 @@ async function answerOf(
     paymentIntentId: intent.id,
     clientSecret: intent.clientSecret,
   };
+}
+
+/**
+ * Sets or clears a sandbox subscription's cancellation at the end of its period, as Stripe's
+ * `subscriptions.update(id, {cancel_at_period_end})` does: nothing ends now, the period's credits stay,
+ * and the next advance ends the subscription instead of renewing it. The change and its
+ * `customer.subscription.updated` are written together, under the subscription's lock. A subscription
+ * that has ended is left as it is. Returns the sandbox subscription's id (to deliver its events).
+ */
+export async function setSandboxCancelAtPeriodEnd(
+  db: Database,
+  providerSubscriptionId: string,
+  cancel: boolean,
+): Promise<string> {
+  return db.transaction(async (tx) => {
+    const [current] = await tx
+      .select()
+      .from(sandboxSubscription)
+      .where(eq(sandboxSubscription.id, providerSubscriptionId))
+      .for("update");
+    if (!current) throw new Error(`sandbox subscription ${providerSubscriptionId} is missing`);
+    if (current.status === "canceled" || current.cancelAtPeriodEnd === cancel) return current.id;
+    const [updated] = await tx
+      .update(sandboxSubscription)
+      .set({
+        cancelAtPeriodEnd: cancel,
+        canceledAt: cancel ? sql`greatest(now(), ${current.clock.toISOString()}::timestamptz)` : null,
+        updatedAt: sql`now()`,
+      })
+      .where(eq(sandboxSubscription.id, current.id))
+      .returning();
+    if (!updated) throw new Error("sandbox subscription was not updated");
+    await enqueueSandboxEvent(
+      tx,
+      "customer.subscription.updated",
+      toStripeSubscription(updated, await sandboxPriceById(tx, updated.priceId)),
+      null,
+      {
+        subscriptionId: updated.id,
+        previousAttributes: {
+          cancel_at_period_end: current.cancelAtPeriodEnd,
+          cancel_at: current.cancelAtPeriodEnd ? Math.floor(current.currentPeriodEnd.getTime() / 1000) : null,
+        },
+      },
+    );
+    return updated.id;
+  });
 }

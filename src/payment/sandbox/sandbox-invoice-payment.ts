@@ -1,9 +1,14 @@
 import { eq, sql } from "drizzle-orm";
-import { sandboxInvoice, sandboxSubscription } from "@/db/schema";
+import { sandboxInvoice, sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { sandboxPriceById } from "./sandbox-billing";
-import { enqueueSandboxEvent } from "./sandbox-events";
-import { toStripeInvoice, toStripeSubscription } from "./sandbox-subscription-events";
+import { enqueueSandboxEvent, toStripePaymentIntent } from "./sandbox-events";
+import {
+  type SandboxInvoiceRow,
+  type SandboxSubscriptionRow,
+  toStripeInvoice,
+  toStripeSubscription,
+} from "./sandbox-subscription-events";
 import type { CardOutcome } from "./test-cards";
 
 /** The card a payment was made with, as far as the sandbox keeps it: its behaviour and last four digits. */
@@ -101,4 +106,35 @@ export async function onSandboxInvoicePayment(
     );
   }
   return { subscriptionId: subscription.id };
+}
+
+/**
+ * Charges a renewal invoice off-session with the card kept on the subscription, as Stripe does when a
+ * period begins: the PaymentIntent succeeds and the invoice is paid (onSandboxInvoicePayment), all in the
+ * caller's transaction (which holds the subscription's lock and made the invoice). Returns the invoice's
+ * status afterwards. Only cards that succeed are kept so far (a failing first payment keeps no card);
+ * anything else is refused rather than charged wrongly.
+ */
+export async function chargeSandboxInvoice(
+  tx: DatabaseOrTransaction,
+  invoice: SandboxInvoiceRow,
+  subscription: SandboxSubscriptionRow,
+): Promise<{ status: string }> {
+  if (subscription.cardBehavior !== "succeeds" || !subscription.cardLast4 || !invoice.paymentIntentId)
+    throw new Error(`sandbox subscription ${subscription.id} has no card that can be charged`);
+  const [intent] = await tx
+    .update(sandboxPaymentIntent)
+    .set({ status: "succeeded", lastError: null, updatedAt: sql`now()` })
+    .where(eq(sandboxPaymentIntent.id, invoice.paymentIntentId))
+    .returning();
+  if (!intent) throw new Error(`sandbox PaymentIntent ${invoice.paymentIntentId} is missing`);
+  await enqueueSandboxEvent(tx, "payment_intent.succeeded", toStripePaymentIntent(intent), intent.id, {
+    subscriptionId: subscription.id,
+  });
+  await onSandboxInvoicePayment(tx, {
+    invoiceId: invoice.id,
+    outcome: { kind: "succeeded" },
+    card: { behavior: subscription.cardBehavior, last4: subscription.cardLast4 },
+  });
+  return { status: "paid" };
 }

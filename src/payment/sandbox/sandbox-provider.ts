@@ -14,7 +14,7 @@ import {
   type StartSubscriptionRequest,
 } from "../types";
 import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
-import { sandboxCustomerId, startSandboxSubscription } from "./sandbox-billing";
+import { sandboxCustomerId, setSandboxCancelAtPeriodEnd, startSandboxSubscription } from "./sandbox-billing";
 import { enqueueSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
 
@@ -174,5 +174,11 @@ export class SandboxPaymentProvider implements PaymentProvider {
       started.providerSubscriptionId,
     );
     return started;
+  }
+
+  /** Sets or clears the cancellation at the period's end, then delivers its `customer.subscription.updated`. */
+  async setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void> {
+    const id = await setSandboxCancelAtPeriodEnd(this.db, providerSubscriptionId, cancel);
+    await deliverPendingEventsOfSubscription(this.db, this.webhookSecret ?? webhookSigningSecret(), id);
   }
 }

@@ -104,6 +104,10 @@ export class StripePaymentProvider implements PaymentProvider {
   async startSubscription(): Promise<StartedSubscription> {
     throw new SubscriptionsUnavailableError(this.name);
   }
+
+  async setCancelAtPeriodEnd(): Promise<void> {
+    throw new SubscriptionsUnavailableError(this.name);
+  }
 }
 
 function unavailable(error: unknown, paymentIntentId: string, what: string): PaymentProviderUnavailableError {

@@ -16,3 +16,16 @@ export class SubscriptionExistsError extends CreditsError<"subscription_exists">
     super("subscription_exists", "You already have a subscription.", { context });
   }
 }
+
+/** The sandbox's clock moves only a subscription that renews: not one still unpaid, or one that ended. */
+export class SubscriptionNotAdvanceableError extends CreditsError<"subscription_not_advanceable"> {
+  constructor(context: { subscriptionId: string; status: string }) {
+    super(
+      "subscription_not_advanceable",
+      `A subscription that is ${context.status} has no renewal to move to.`,
+      {
+        context,
+      },
+    );
+  }
+}

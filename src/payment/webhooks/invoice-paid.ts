@@ -1,9 +1,10 @@
 import type Stripe from "stripe";
 import { intervalMonths } from "@/catalog/plans";
 import { logger } from "@/lib/logger";
-import { type CreditPeriodGrantOutcome, grantCreditPeriod } from "../subscriptions/grant-credit-period";
+import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
+import { rollIntoPeriod } from "../subscriptions/roll-into-period";
 import { UnknownEventValueError } from "../types";
 import { requirePinnedApiVersion } from "./pinned-api-version";
 import type { WebhookHandler } from "./types";
@@ -40,7 +41,9 @@ function priceIdOf(line: Stripe.InvoiceLineItem): string | undefined {
  * the subscription is reported in. Events of other API versions are refused (requirePinnedApiVersion).
  *
  * Outcomes: `not_a_subscription_invoice`, `not_paid`, `unknown_subscription` (no row of ours: nothing to
- * grant to; logged), else each line's `granted` / `already_granted` / `period_over`, joined with `+`.
+ * grant to; logged), else each line's `granted` / `already_granted` / `period_over`, followed by the
+ * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
+ * roll-into-period.ts), joined with `+`.
  * Lines this code does not apply yet (prorations of a plan change, yearly plans) are refused with
  * UnknownEventValueError rather than granted wrongly or dropped: the event is stored and retried.
  */
@@ -70,7 +73,7 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     return "unknown_subscription";
   }
 
-  const outcomes: CreditPeriodGrantOutcome[] = [];
+  const outcomes: string[] = [];
   for (const line of lines) {
     if (isProration(line))
       throw new UnknownEventValueError(
@@ -95,20 +98,26 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
           planId: plan.id,
         },
       );
-    outcomes.push(
-      await grantCreditPeriod(
-        tx,
-        {
-          subscription,
-          invoiceId: invoice.id,
-          providerSubscriptionId,
-          plan,
-          period: { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) },
-          paidMoney: invoice.amount_paid > 0,
-        },
-        context?.now,
-      ),
+    const period = { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
+    const granted = await grantCreditPeriod(
+      tx,
+      {
+        subscription,
+        invoiceId: invoice.id,
+        providerSubscriptionId,
+        plan,
+        period,
+        paidMoney: invoice.amount_paid > 0,
+      },
+      context?.now,
     );
+    outcomes.push(granted);
+    // After the period's grant, whose expiry of due lots settles the ending period's credits: the carry
+    // of what the previous period left unspent, once, when its plan rolls over.
+    if (granted === "granted") {
+      const rolled = await rollIntoPeriod(tx, subscription, period, context?.now);
+      if (rolled !== "no_rollover") outcomes.push(rolled);
+    }
   }
   log.info(
     { subscriptionId: subscription.id, userId: subscription.userId, outcomes },

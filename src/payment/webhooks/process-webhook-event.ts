@@ -14,6 +14,7 @@ import {
 import { handleChargeRefundUpdated } from "./charge-refund-updated";
 import { handleChargeRefunded } from "./charge-refunded";
 import { handleCustomerSubscriptionCreated } from "./customer-subscription-created";
+import { handleCustomerSubscriptionDeleted } from "./customer-subscription-deleted";
 import { handleCustomerSubscriptionUpdated } from "./customer-subscription-updated";
 import { handleInvoicePaid } from "./invoice-paid";
 import { handlePaymentIntentCanceled } from "./payment-intent-canceled";
@@ -41,6 +42,7 @@ export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
   "refund.failed": handleRefundFailed,
   "customer.subscription.created": handleCustomerSubscriptionCreated,
   "customer.subscription.updated": handleCustomerSubscriptionUpdated,
+  "customer.subscription.deleted": handleCustomerSubscriptionDeleted,
   "invoice.paid": handleInvoicePaid,
 };
 

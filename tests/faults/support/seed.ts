@@ -68,6 +68,9 @@ const offlineStripe: PaymentProvider = {
   startSubscription: async () => {
     throw new Error("the fault tests never subscribe");
   },
+  setCancelAtPeriodEnd: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
 };
 
 /** A purchase started the way the app starts one, waiting for its payment_intent.succeeded. */
