@@ -3,6 +3,7 @@ import { asc, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { resetAuth } from "../../src/auth/session";
 import { consumeCredits } from "../../src/credits/consume-credits";
+import { expireLotsDueBy } from "../../src/credits/expire-lots-due-by";
 import { useDatabaseConnection } from "../../src/db/client";
 import {
   creditEntry,
@@ -269,6 +270,15 @@ describe.each(databaseKinds())("renewals in the sandbox: advancing the clock (%s
       routeContext({}),
     );
     expect(again.status).toBe(404);
+  });
+
+  it("the clock's expiry moves only forward: expireLotsDueBy refuses a time before the database's now", async () => {
+    const { user } = await subscribed();
+    const past = new Date(Date.now() - 60_000);
+    await expect(database.db.transaction((tx) => expireLotsDueBy(tx, user.id, past))).rejects.toMatchObject({
+      code: "invalid_input",
+    });
+    expect(await balanceOf(user)).toBe(1000);
   });
 
   it("rule 21: only the owner advances; unknown ids answer 404 and an unpaid subscription 409", async () => {
