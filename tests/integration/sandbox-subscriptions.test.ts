@@ -272,6 +272,21 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
     expect(await balanceOf(user)).toBe(1000);
   });
 
+  it.runIf(kind === "postgres")("two subscribes at once start one subscription (PostgreSQL)", async () => {
+    const user = await newUser();
+    const [first, second] = await Promise.all([
+      subscribe(user, { planId: "pro-monthly" }),
+      subscribe(user, { planId: "pro-monthly" }),
+    ]);
+    expect([first?.status, second?.status]).toEqual([201, 201]);
+    expect(second?.body).toEqual(first?.body);
+    const rows = await database.db
+      .select()
+      .from(sandboxSubscription)
+      .where(eq(sandboxSubscription.userId, user.id));
+    expect(rows).toHaveLength(1);
+  });
+
   it("refuses the free plan, unknown plans, yearly plans (not granted monthly yet), extra fields and strangers", async () => {
     const user = await newUser();
     for (const planId of ["free", "platinum", "pro-yearly"]) {

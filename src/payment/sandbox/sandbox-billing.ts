@@ -7,7 +7,7 @@ import { planPrice, sandboxInvoice, sandboxPaymentIntent, sandboxSubscription } 
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { planLookupKey } from "../subscriptions/plan-prices";
 import type { StartedSubscription, StartSubscriptionRequest } from "../types";
-import { enqueueSandboxEvent } from "./sandbox-events";
+import { enqueueSandboxEvent, sandboxId } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
 import {
   type SandboxInvoiceRow,
@@ -15,10 +15,6 @@ import {
   type SandboxSubscriptionRow,
   toStripeSubscription,
 } from "./sandbox-subscription-events";
-
-function sandboxId(prefix: string): string {
-  return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
-}
 
 /**
  * The sandbox customer of a user. Derived from the user's id, so asking twice (or concurrently) gives the

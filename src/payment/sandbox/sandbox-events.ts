@@ -6,6 +6,11 @@ import { sandboxEventOutbox, type sandboxPaymentIntent } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { STRIPE_API_VERSION } from "../stripe/api-version";
 
+/** A sandbox object id shaped like Stripe's (`pi_sbx_…`, `sub_sbx_…`, `in_sbx_…`). */
+export function sandboxId(prefix: string): string {
+  return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
+}
+
 export type SandboxIntentRow = typeof sandboxPaymentIntent.$inferSelect;
 
 export function sandboxChargeId(paymentIntentId: string): string {

@@ -15,12 +15,8 @@ import {
 } from "../types";
 import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
 import { sandboxCustomerId, setSandboxCancelAtPeriodEnd, startSandboxSubscription } from "./sandbox-billing";
-import { enqueueSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
+import { enqueueSandboxEvent, sandboxId, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
-
-export function sandboxId(prefix: string): string {
-  return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
-}
 
 /**
  * PaymentIntents kept in the app's own database, shaped and behaving like Stripe's test mode, including

@@ -1,4 +1,5 @@
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, lte, sql } from "drizzle-orm";
+import { clockParam } from "@/credits/database-clock";
 import { expireDueLots } from "@/credits/expire-due-lots";
 import { lockAccount } from "@/credits/lock-account";
 import { subscription, subscriptionRollover } from "@/db/schema";
@@ -20,7 +21,14 @@ export async function grantPendingRollovers(
   const due = await db
     .select()
     .from(subscriptionRollover)
-    .where(eq(subscriptionRollover.status, "pending"))
+    // Only carries whose ending period is over (it ends where the next starts): before that its credits
+    // cannot all have expired, and looking again every run would only take locks.
+    .where(
+      and(
+        eq(subscriptionRollover.status, "pending"),
+        lte(subscriptionRollover.intoStart, sql`coalesce(${clockParam(options.now)}::timestamptz, now())`),
+      ),
+    )
     .orderBy(asc(subscriptionRollover.intoStart))
     .limit(options.limit ?? 100);
   let settled = 0;
