@@ -7,7 +7,7 @@ import { stripeChargeProblem } from "./currencies";
  * expiry days in `integer` columns (src/db/schema/credits.ts), so a catalog value past it could be shown
  * and paid for but not recorded.
  */
-const POSTGRES_INTEGER_MAX = 2_147_483_647;
+export const POSTGRES_INTEGER_MAX = 2_147_483_647;
 
 /** ISO 4217 code, lower-case as Stripe uses it. */
 export const currencySchema = z.string().regex(/^[a-z]{3}$/);

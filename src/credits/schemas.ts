@@ -83,6 +83,10 @@ export const creditEntryTypes = [
   "purchase",
   "grant",
   "signup_gift",
+  /** A subscription period's credits (src/payment/subscriptions/grant-credit-period.ts). */
+  "subscription",
+  /** A period's unspent credits carried into the next period (src/payment/subscriptions/roll-into-period.ts). */
+  "rollover",
   "adjustment",
   "consume",
   "expire",
@@ -93,7 +97,15 @@ export const creditEntryTypes = [
 ] as const;
 export type CreditEntryType = (typeof creditEntryTypes)[number];
 
-export const grantTypes = ["purchase", "grant", "signup_gift", "adjustment", "dispute_reversal"] as const;
+export const grantTypes = [
+  "purchase",
+  "grant",
+  "signup_gift",
+  "adjustment",
+  "dispute_reversal",
+  "subscription",
+  "rollover",
+] as const;
 export type GrantType = (typeof grantTypes)[number];
 
 export const lotCategories = ["paid", "promotional"] as const;

@@ -8,6 +8,7 @@ import {
   checkReinstatedCreditsKeepExpiry,
   checkSandboxPaymentsGranted,
 } from "./verify-purchase-lots";
+import { verifySubscriptions } from "./verify-subscriptions";
 import { checkUnresolvedWebhookFailures } from "./verify-webhook-failures";
 
 export type LedgerViolation = { check: string; userId?: string; detail: string };
@@ -176,6 +177,7 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
   violations.push(...(await checkReinstatedCreditsKeepExpiry(db)));
   violations.push(...(await checkExpiredReinstatementRepaysOwnDebt(db)));
   violations.push(...(await checkSandboxPaymentsGranted(db)));
+  violations.push(...(await verifySubscriptions(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

@@ -1,5 +1,6 @@
 import type Stripe from "stripe";
 import { z } from "zod";
+import type { Plan } from "@/catalog/plans";
 import { CreditsError } from "@/credits/errors";
 
 export type PaymentProviderName = "stripe" | "sandbox";
@@ -31,6 +32,23 @@ export const CANCELABLE_PAYMENT_INTENT_STATUSES: ReadonlySet<string> = new Set([
   "requires_capture",
 ]);
 
+/** What starting a subscription at the provider needs: our row, the customer and the plan. */
+export type StartSubscriptionRequest = {
+  /** Our subscription row's id: the provider's idempotency key and metadata carry it. */
+  subscriptionId: string;
+  userId: string;
+  customerId: string;
+  plan: Plan;
+};
+
+/**
+ * How the customer pays the first invoice: at a hosted checkout page (Stripe), or by confirming the first
+ * invoice's PaymentIntent in the app (the sandbox, like a package purchase).
+ */
+export type StartedSubscription =
+  | { kind: "checkout"; checkoutSessionId: string; checkoutUrl: string }
+  | { kind: "payment"; providerSubscriptionId: string; paymentIntentId: string; clientSecret: string };
+
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
   createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent>;
@@ -51,6 +69,35 @@ export interface PaymentProvider {
     amount?: number;
     idempotencyKey: string;
   }): Promise<{ refundId: string }>;
+  /**
+   * The provider's customer for a user, made on first use (its idempotency key is the user's id, so two
+   * concurrent first uses make one). Errors: PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   */
+  ensureCustomer(user: { id: string; email: string }): Promise<string>;
+  /**
+   * Starts a subscription whose first invoice the customer still has to pay; nothing is granted until
+   * that invoice's `invoice.paid` arrives. Idempotent per `subscriptionId`: asking again answers the same
+   * checkout or PaymentIntent. Errors: PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   */
+  startSubscription(request: StartSubscriptionRequest): Promise<StartedSubscription>;
+  /**
+   * Cancels the subscription at the end of its current period (`cancel` true) or takes that back: nothing
+   * ends now and no credits change; the provider's `customer.subscription.updated` reports it. Errors:
+   * PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   */
+  setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void>;
+}
+
+/**
+ * Subscriptions cannot be started with this provider yet (Stripe Checkout for subscriptions is not wired
+ * up): refused before anything is written or charged.
+ */
+export class SubscriptionsUnavailableError extends CreditsError<"subscriptions_unavailable"> {
+  constructor(provider: PaymentProviderName) {
+    super("subscriptions_unavailable", "Subscriptions are not available with this payment provider yet.", {
+      context: { provider },
+    });
+  }
 }
 
 /** The payment provider could not be reached, timed out, or refused the request. Safe to retry. */

@@ -1,12 +1,17 @@
 import type { RouteDefinition } from "@/server/define-route";
 import auth from "./auth";
+import cancelSubscription from "./credits/cancel-subscription";
 import createPurchase from "./credits/create-purchase";
+import createSubscription from "./credits/create-subscription";
 import getCreditsBalance from "./credits/get-balance";
 import getPurchase from "./credits/get-purchase";
+import getSubscription from "./credits/get-subscription";
 import listExpiring from "./credits/list-expiring";
 import listPackages from "./credits/list-packages";
+import listPlans from "./credits/list-plans";
 import listCreditTransactions from "./credits/list-transactions";
 import generateImage from "./features/generate-image";
+import advanceSubscription from "./sandbox/advance-subscription";
 import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
 import captureHold from "./v1/capture-hold";
 import consume from "./v1/consume";
@@ -44,7 +49,12 @@ export const routes: readonly RouteDefinition[] = [
   listPackages,
   createPurchase,
   getPurchase,
+  listPlans,
+  createSubscription,
+  getSubscription,
+  cancelSubscription,
   generateImage,
   confirmPaymentIntent,
+  advanceSubscription,
   auth,
 ];

@@ -26,8 +26,11 @@ export type ServiceOperation = {
  * under `npm start` and under Next.js (src/server/api-app.ts, mounted by src/app/api/[...path]/route.ts)
  * and, for the service API, its entry in the OpenAPI document.
  */
+/** The HTTP methods routes answer (PATCH and DELETE: the browser API's subscription changes). */
+export type RouteMethod = "GET" | "POST" | "PATCH" | "DELETE";
+
 export type RouteDefinition = {
-  method: "GET" | "POST" | readonly ("GET" | "POST")[];
+  method: RouteMethod | readonly RouteMethod[];
   /** As OpenAPI writes it: `{name}` for a path parameter; a trailing `/*` for everything below. */
   path: string;
   /** The service API's document entry; routes without one are not in the document. */
@@ -66,6 +69,6 @@ export function defineRoute(route: RouteDefinition): RouteDefinition {
 }
 
 /** The methods a route answers. */
-export function routeMethods(route: RouteDefinition): ("GET" | "POST")[] {
+export function routeMethods(route: RouteDefinition): RouteMethod[] {
   return typeof route.method === "string" ? [route.method] : [...route.method];
 }

@@ -23,6 +23,11 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   invalid_card: 400,
   invalid_signature: 400,
   package_unavailable: 400,
+  plan_unavailable: 400,
+  subscription_exists: 409,
+  subscription_not_advanceable: 409,
+  // Not implemented for the active payment provider: no retry will help until the server is upgraded.
+  subscriptions_unavailable: 501,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

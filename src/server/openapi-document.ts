@@ -120,8 +120,12 @@ export function buildServiceApiDocument(routes: readonly RouteDefinition[], serv
   for (const route of routes) {
     if (!route.operation || !route.path.startsWith(`${SERVICE_API_PREFIX}/`)) continue;
     const path = route.path.slice(SERVICE_API_PREFIX.length);
-    for (const method of routeMethods(route))
+    for (const method of routeMethods(route)) {
+      // The service API's operations are reads (GET) and mutations with an Idempotency-Key (POST).
+      if (method !== "GET" && method !== "POST")
+        throw new Error(`${method} ${route.path}: the service API's document describes GET and POST only`);
       registry.registerPath(operationRoute(path, method, route.operation));
+    }
   }
   return app.getOpenAPI31Document({
     openapi: "3.1.0",

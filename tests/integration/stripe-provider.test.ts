@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
 import Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCreditPaymentIntent } from "../../src/actions/credits";
 import { resetAuth } from "../../src/auth/session";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
+import { subscription } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { createStripeClient } from "../../src/payment/stripe/stripe-client";
 import { StripePaymentProvider } from "../../src/payment/stripe/stripe-provider";
@@ -13,7 +15,14 @@ import { appRequest, readJson, routeContext, signUp } from "../support/app-reque
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
 import { closedPort } from "../support/net";
-import { balanceGet, confirmPost, purchasesPost, webhookPost } from "../support/route-handlers";
+import {
+  advancePost,
+  balanceGet,
+  confirmPost,
+  purchasesPost,
+  subscriptionsPost,
+  webhookPost,
+} from "../support/route-handlers";
 import { entriesOf, purchaseRow, purchasesOf } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
@@ -239,6 +248,34 @@ describe.each(databaseKinds())("Stripe payment provider on %s", (kind) => {
       );
       expect(balance).toMatchObject({ status: 200, body: { balance: 500 } });
       expect((await purchaseRow(database.db, body.purchaseId)).status).toBe("succeeded");
+    });
+
+    it("refuses subscriptions with Stripe until its Checkout is wired, writing nothing; the sandbox's clock is not there", async () => {
+      fake.setMode("ok");
+      const customer = await signUp(`stripe-subscribe-${randomUUID()}@example.test`);
+      const refused = await readJson<{ error: { code: string } }>(
+        await subscriptionsPost(
+          appRequest("/api/credits/subscriptions", {
+            cookie: customer.cookie,
+            json: { planId: "pro-monthly" },
+          }),
+          noParams,
+        ),
+      );
+      expect(refused).toMatchObject({ status: 501, body: { error: { code: "subscriptions_unavailable" } } });
+      expect(
+        await database.db.select().from(subscription).where(eq(subscription.userId, customer.id)),
+      ).toEqual([]);
+      expect(fake.requests.filter((request) => request.path.startsWith("/v1/customers"))).toEqual([]);
+      const subscriptionId = randomUUID();
+      const advance = await advancePost(
+        appRequest(`/api/sandbox/subscriptions/${subscriptionId}/advance`, {
+          cookie: customer.cookie,
+          json: {},
+        }),
+        routeContext({ subscriptionId }),
+      );
+      expect(advance.status).toBe(404);
     });
 
     it("answers 502 with a retryable payment_provider_unavailable error when Stripe fails", async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
+import { STRIPE_API_VERSION } from "../../src/payment/stripe/api-version";
 
 /** The real SDK, used only to sign payloads the way Stripe does. It never makes a request. */
 const signer = new Stripe("sk_test_x");
@@ -37,17 +38,21 @@ export function paymentIntentObject(fields: PaymentIntentFields): Record<string,
   };
 }
 
-/** A complete Stripe event as raw JSON: what arrives as the webhook's body. `created` in seconds (default now). */
+/**
+ * A complete Stripe event as raw JSON: what arrives as the webhook's body. `created` in seconds (default
+ * now); `apiVersion` defaults to the pinned version (the endpoint's, as the README says to create it).
+ */
 export function stripeEventPayload(
   type: string,
   object: Record<string, unknown>,
   eventId = testId("evt"),
   created = Math.floor(Date.now() / 1000),
+  apiVersion: string = STRIPE_API_VERSION,
 ): string {
   return JSON.stringify({
     id: eventId,
     object: "event",
-    api_version: "2025-01-01",
+    api_version: apiVersion,
     created,
     livemode: false,
     pending_webhooks: 1,
@@ -68,7 +73,10 @@ export function signPayload(payload: string, secret: string, timestamp?: number)
  */
 const stripeObjects = JSON.parse(
   readFileSync(fileURLToPath(new URL("./stripe-objects.json", import.meta.url)), "utf8"),
-) as Record<"charge" | "dispute" | "refund", Record<string, unknown>>;
+) as Record<
+  "charge" | "dispute" | "refund" | "invoice" | "line_item" | "subscription",
+  Record<string, unknown>
+>;
 
 function overlay(base: Record<string, unknown>, fields: Record<string, unknown>): Record<string, unknown> {
   return { ...structuredClone(base), ...fields };
@@ -130,5 +138,135 @@ export function disputeObject(fields: {
       },
     },
     ...fields,
+  });
+}
+
+const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
+/**
+ * A subscription invoice line of API version STRIPE_API_VERSION: its period, its price under
+ * `pricing.price_details`, and the subscription item it bills (`proration` false for a period's charge).
+ */
+export function invoiceLineObject(fields: {
+  invoice: string;
+  subscription: string;
+  price: string;
+  amount: number;
+  currency?: string;
+  period: { start: Date; end: Date };
+  proration?: boolean;
+}): Record<string, unknown> {
+  return overlay(stripeObjects.line_item, {
+    id: testId("il"),
+    invoice: fields.invoice,
+    amount: fields.amount,
+    currency: fields.currency ?? "usd",
+    subtotal: fields.amount,
+    period: { start: seconds(fields.period.start), end: seconds(fields.period.end) },
+    parent: {
+      type: "subscription_item_details",
+      invoice_item_details: null,
+      subscription_item_details: {
+        invoice_item: null,
+        proration: fields.proration ?? false,
+        proration_details: { credited_items: null },
+        subscription: fields.subscription,
+        subscription_item: testId("si"),
+      },
+    },
+    pricing: {
+      type: "price_details",
+      price_details: { price: fields.price, product: testId("prod") },
+      unit_amount_decimal: String(fields.amount),
+    },
+  });
+}
+
+/**
+ * A subscription's invoice as `invoice.*` events carry it in API version STRIPE_API_VERSION: the
+ * subscription under `parent.subscription_details` (with its metadata), no top-level `subscription`.
+ */
+export function invoiceObject(fields: {
+  id: string;
+  customer: string;
+  subscription: string;
+  subscriptionMetadata?: Record<string, string> | null;
+  status?: string;
+  amountPaid: number;
+  currency?: string;
+  billingReason?: string;
+  lines: Record<string, unknown>[];
+}): Record<string, unknown> {
+  const status = fields.status ?? "paid";
+  return overlay(stripeObjects.invoice, {
+    id: fields.id,
+    customer: fields.customer,
+    status,
+    currency: fields.currency ?? "usd",
+    amount_due: fields.amountPaid,
+    amount_paid: status === "paid" ? fields.amountPaid : 0,
+    amount_remaining: status === "paid" ? 0 : fields.amountPaid,
+    subtotal: fields.amountPaid,
+    total: fields.amountPaid,
+    billing_reason: fields.billingReason ?? "subscription_cycle",
+    subscription: undefined,
+    parent: {
+      type: "subscription_details",
+      quote_details: null,
+      subscription_details: {
+        metadata: fields.subscriptionMetadata ?? null,
+        subscription: fields.subscription,
+      },
+    },
+    lines: {
+      object: "list",
+      data: fields.lines,
+      has_more: false,
+      url: `/v1/invoices/${fields.id}/lines`,
+    },
+  });
+}
+
+/** A Subscription of API version STRIPE_API_VERSION: its billing period lives on its one item. */
+export function subscriptionObject(fields: {
+  id: string;
+  customer: string;
+  status: string;
+  price: string;
+  period: { start: Date; end: Date };
+  metadata?: Record<string, string>;
+}): Record<string, unknown> {
+  const base = stripeObjects.subscription;
+  const [item] = (base.items as { data: Record<string, unknown>[] }).data;
+  return overlay(base, {
+    id: fields.id,
+    customer: fields.customer,
+    status: fields.status,
+    metadata: fields.metadata ?? {},
+    billing_cycle_anchor: seconds(fields.period.start),
+    start_date: seconds(fields.period.start),
+    cancel_at: null,
+    cancel_at_period_end: false,
+    canceled_at: null,
+    ended_at: null,
+    trial_end: null,
+    trial_start: null,
+    pending_update: null,
+    latest_invoice: null,
+    items: {
+      object: "list",
+      data: [
+        {
+          ...structuredClone(item),
+          id: testId("si"),
+          subscription: fields.id,
+          price: { ...structuredClone((item as { price: Record<string, unknown> }).price), id: fields.price },
+          current_period_start: seconds(fields.period.start),
+          current_period_end: seconds(fields.period.end),
+        },
+      ],
+      has_more: false,
+      url: `/v1/subscription_items?subscription=${fields.id}`,
+    },
   });
 }

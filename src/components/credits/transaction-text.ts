@@ -16,6 +16,8 @@ const BADGE_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   purchase: "success",
   grant: "success",
   signup_gift: "success",
+  subscription: "success",
+  rollover: "success",
   dispute_reversal: "success",
   refund: "destructive",
   dispute: "destructive",

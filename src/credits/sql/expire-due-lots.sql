@@ -4,7 +4,8 @@
 -- a capture never spends an expired credit and the ledger writes the expiry before the capture. Due means
 -- due by the database's clock (p_now is for tests; NULL is now()). The caller holds the account's row lock
 -- (creditkit_lock_account). Callers that keep the account's `held` in a variable re-read it when
--- o_expired > 0.
+-- o_expired > 0. An expiry entry's metadata names the lot's origin (lotSource, planId, periodStart,
+-- periodEnd when the grant recorded them).
 CREATE OR REPLACE FUNCTION creditkit_expire_due_lots(p_user text, p_balance bigint, p_now timestamptz,
   OUT o_balance bigint, OUT o_expired integer)
 LANGUAGE plpgsql AS $$
@@ -38,8 +39,16 @@ BEGIN
     RETURN;
   END IF;
 
+  -- Each expiry names what expired (the lot's source and, for a subscription's credits, the plan and the
+  -- period, copied from the lot's grant entry), so a history can say "unused Pro credits of Mar 1 - Mar 31
+  -- expired" rather than only "credits expired".
   FOR v_lot IN
-    SELECT l.id, l.remaining, l.expires_at FROM credit_lot l WHERE l.id = ANY (v_lots)
+    SELECT l.id, l.remaining, l.expires_at,
+           jsonb_strip_nulls(jsonb_build_object(
+             'lotSource', l.source, 'planId', g.metadata ->> 'planId',
+             'periodStart', g.metadata ->> 'periodStart', 'periodEnd', g.metadata ->> 'periodEnd')) AS origin
+    FROM credit_lot l LEFT JOIN credit_entry g ON g.id = l.grant_entry_id
+    WHERE l.id = ANY (v_lots)
     ORDER BY l.expires_at, l.created_at, l.id
   LOOP
     v_from_holds := 0;
@@ -63,7 +72,7 @@ BEGIN
                               request_hash, metadata, created_at)
     VALUES (p_user, 'expire', -(v_lot.remaining + v_from_holds), o_balance, 'Credits expired', v_lot.id::text,
             'expire:' || v_lot.id || ':' || gen_random_uuid(), 'expire:' || v_lot.id,
-            jsonb_build_object('expiredAt', v_lot.expires_at, 'held', v_from_holds), v_now)
+            jsonb_build_object('expiredAt', v_lot.expires_at, 'held', v_from_holds) || v_lot.origin, v_now)
     RETURNING id INTO v_entry;
     INSERT INTO credit_allocation (entry_id, lot_id, amount) VALUES (v_entry, v_lot.id, v_lot.remaining + v_from_holds);
     o_expired := o_expired + 1;

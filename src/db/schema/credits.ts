@@ -224,6 +224,8 @@ export const sandboxPaymentIntent = pgTable("sandbox_payment_intent", {
   idempotencyKey: text().notNull().unique(),
   amountRefunded: integer().notNull().default(0),
   lastError: jsonb().$type<{ code: string; decline_code?: string; message: string }>(),
+  /** The sandbox invoice this PaymentIntent pays (a subscription's), or null for a package purchase. */
+  invoiceId: text(),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });

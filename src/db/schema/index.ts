@@ -5,3 +5,5 @@ export * from "./operations";
 export * from "./payment-delivery";
 export * from "./rate-limits";
 export * from "./refunds";
+export * from "./sandbox-billing";
+export * from "./subscriptions";

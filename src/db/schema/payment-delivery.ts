@@ -31,7 +31,13 @@ export const sandboxEventOutbox = pgTable(
     /** The event id (`evt_sbx_…`): the webhook path records it, so any number of deliveries apply once. */
     id: text().primaryKey(),
     type: text().notNull(),
-    paymentIntentId: text().notNull(),
+    /** The PaymentIntent the event is about, when there is one (a subscription's cancellation has none). */
+    paymentIntentId: text(),
+    /**
+     * The sandbox subscription the event belongs to, if any: its events are delivered in order, per
+     * subscription, as a PaymentIntent's are.
+     */
+    subscriptionId: text(),
     /** The event's JSON exactly as it is signed and delivered. */
     payload: text().notNull(),
     attempts: integer().notNull().default(0),
@@ -43,6 +49,7 @@ export const sandboxEventOutbox = pgTable(
   (t) => [
     index("sandbox_event_outbox_due_idx").on(t.nextAttemptAt).where(sql`${t.deliveredAt} IS NULL`),
     index("sandbox_event_outbox_intent_idx").on(t.paymentIntentId),
+    index("sandbox_event_outbox_subscription_idx").on(t.subscriptionId),
   ],
 );
 

@@ -1,10 +1,11 @@
 import { eq, sql } from "drizzle-orm";
 import { CreditsError, NotFoundError } from "@/credits/errors";
-import { sandboxPaymentIntent } from "@/db/schema";
+import { sandboxInvoice, sandboxPaymentIntent } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
-import { deliverPendingEventsOf } from "./deliver-sandbox-events";
+import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
 import { enqueueSandboxEvent, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
+import { onSandboxInvoicePayment } from "./sandbox-invoice-payment";
 import { cardOutcome } from "./test-cards";
 
 export type SandboxConfirmResult =
@@ -21,7 +22,12 @@ export class InvalidCardError extends CreditsError<"invalid_card"> {
   }
 }
 
-type Confirmed = { result: SandboxConfirmResult; eventId: string | null };
+type Confirmed = {
+  result: SandboxConfirmResult;
+  eventId: string | null;
+  /** The sandbox subscription whose invoice this PaymentIntent pays, if it pays one. */
+  subscriptionId?: string | null;
+};
 
 /**
  * Confirms a sandbox PaymentIntent with a test card, the way Stripe's test mode would, and delivers the
@@ -70,8 +76,12 @@ export async function confirmSandboxPayment(
 
   // Delivered at once, so the ledger is written when the customer sees "succeeded"; anything older
   // that is still waiting for this PaymentIntent (a retried confirm) goes out too. A delivery that fails
-  // stays in the outbox for the worker and does not fail the confirm: the payment did succeed.
-  await deliverPendingEventsOf(db, input.webhookSecret, input.paymentIntentId);
+  // stays in the outbox for the worker and does not fail the confirm: the payment did succeed. An
+  // invoice's PaymentIntent delivers its subscription's events, in order (the subscription's own events
+  // and those of the invoice and the PaymentIntent): the period's credits arrive with the answer.
+  if (confirmed.subscriptionId)
+    await deliverPendingEventsOfSubscription(db, input.webhookSecret, confirmed.subscriptionId);
+  else await deliverPendingEventsOf(db, input.webhookSecret, input.paymentIntentId);
   return confirmed.result;
 }
 
@@ -86,8 +96,23 @@ async function confirmInTransaction(
     .where(eq(sandboxPaymentIntent.id, input.paymentIntentId))
     .for("update");
   if (!intent) throw new NotFoundError("PaymentIntent");
+  // The subscription is named (when the PaymentIntent pays an invoice) so a retried confirm delivers
+  // whatever of it is still waiting.
+  const subscriptionOf = async () =>
+    intent.invoiceId
+      ? ((
+          await tx
+            .select({ subscriptionId: sandboxInvoice.subscriptionId })
+            .from(sandboxInvoice)
+            .where(eq(sandboxInvoice.id, intent.invoiceId))
+        )[0]?.subscriptionId ?? null)
+      : null;
   if (intent.status === "succeeded") {
-    return { result: { status: "succeeded", paymentIntentId: intent.id }, eventId: null };
+    return {
+      result: { status: "succeeded", paymentIntentId: intent.id },
+      eventId: null,
+      subscriptionId: await subscriptionOf(),
+    };
   }
   if (intent.status === "canceled")
     throw new CreditsError("payment_intent_unexpected_state", "This payment was canceled.");
@@ -109,15 +134,25 @@ async function confirmInTransaction(
     .where(eq(sandboxPaymentIntent.id, intent.id))
     .returning();
   if (!updated) throw new NotFoundError("PaymentIntent");
+  const subscriptionId = await subscriptionOf();
   const eventId = await enqueueSandboxEvent(
     tx,
     outcome.kind === "succeeded" ? "payment_intent.succeeded" : "payment_intent.payment_failed",
     toStripePaymentIntent(updated),
     updated.id,
+    subscriptionId ? { subscriptionId } : {},
   );
+  // An invoice's payment moves the invoice and its subscription too, in this same transaction.
+  if (intent.invoiceId) {
+    await onSandboxInvoicePayment(tx, {
+      invoiceId: intent.invoiceId,
+      outcome,
+      card: { behavior: "succeeds", last4: input.cardNumber.replace(/\D/g, "").slice(-4) },
+    });
+  }
 
   if (outcome.kind === "succeeded") {
-    return { result: { status: "succeeded", paymentIntentId: intent.id }, eventId };
+    return { result: { status: "succeeded", paymentIntentId: intent.id }, eventId, subscriptionId };
   }
   return {
     result: {
@@ -126,5 +161,6 @@ async function confirmInTransaction(
       error: { code: "card_declined", declineCode: outcome.declineCode, message: outcome.message },
     },
     eventId,
+    subscriptionId,
   };
 }

@@ -94,6 +94,26 @@ export async function deliverPendingEventsOf(
 }
 
 /**
+ * Delivers, in the order they were written, every event of one sandbox subscription that is still
+ * waiting: its own events and those of its invoices' PaymentIntents. Subscribing and paying an invoice
+ * call this after their commit, so the subscription's credits are there when the answer is.
+ */
+export async function deliverPendingEventsOfSubscription(
+  db: Database,
+  webhookSecret: string,
+  subscriptionId: string,
+): Promise<DeliveryResult[]> {
+  const pending = await db
+    .select()
+    .from(sandboxEventOutbox)
+    .where(and(eq(sandboxEventOutbox.subscriptionId, subscriptionId), isNull(sandboxEventOutbox.deliveredAt)))
+    .orderBy(asc(sandboxEventOutbox.createdAt), asc(sandboxEventOutbox.id));
+  const results: DeliveryResult[] = [];
+  for (const row of pending) results.push(await deliverOutboxEvent(db, webhookSecret, row));
+  return results;
+}
+
+/**
  * One pass of the delivery worker: claims the events whose next attempt is due (SKIP LOCKED, so workers
  * on several instances never take the same one) and delivers them oldest first. `now` lets a test look
  * at a later moment; the database's clock decides otherwise.

@@ -4,9 +4,12 @@ import type Stripe from "stripe";
 import { firstRow } from "@/credits/sql-rows";
 import { sandboxEventOutbox, type sandboxPaymentIntent } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { STRIPE_API_VERSION } from "../stripe/api-version";
 
-/** The API version the sandbox's events claim. */
-const SANDBOX_API_VERSION = "2025-01-01";
+/** A sandbox object id shaped like Stripe's (`pi_sbx_…`, `sub_sbx_…`, `in_sbx_…`). */
+export function sandboxId(prefix: string): string {
+  return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
+}
 
 export type SandboxIntentRow = typeof sandboxPaymentIntent.$inferSelect;
 
@@ -62,15 +65,21 @@ const FIRST_RETRY_AFTER_SECONDS = 30;
 
 /**
  * Puts a Stripe-shaped event into the sandbox's outbox. Call it in the transaction that moves the
- * PaymentIntent or refund to the state the event reports, so the state change and its event commit
+ * PaymentIntent, refund, subscription or invoice to the state the event reports, so the state change and its event commit
  * together: a crash or a failed delivery can delay an event, never lose it. Deliver it after the commit
  * (src/payment/sandbox/deliver-sandbox-events.ts).
  */
 export async function enqueueSandboxEvent(
   tx: DatabaseOrTransaction,
   type: string,
-  object: Stripe.PaymentIntent | Stripe.Charge,
-  paymentIntentId: string,
+  object: Stripe.PaymentIntent | Stripe.Charge | Stripe.Subscription | Stripe.Invoice,
+  paymentIntentId: string | null,
+  options: {
+    /** The sandbox subscription the event belongs to: its events are delivered together, in order. */
+    subscriptionId?: string;
+    /** Stripe's `data.previous_attributes` of an `*.updated` event. */
+    previousAttributes?: Record<string, unknown>;
+  } = {},
 ): Promise<string> {
   const id = `evt_sbx_${randomBytes(12).toString("hex")}`;
   // The event's `created` is what handlers order a purchase's facts by (a refund's newer charge figure wins
@@ -84,19 +93,28 @@ export async function enqueueSandboxEvent(
   const event = {
     id,
     object: "event",
-    api_version: SANDBOX_API_VERSION,
+    // The version whose shapes the handlers read, as Stripe stamps the endpoint's version on each event.
+    api_version: STRIPE_API_VERSION,
     created: Number(created),
     livemode: false,
     pending_webhooks: 1,
     request: { id: `req_sbx_${randomBytes(8).toString("hex")}`, idempotency_key: null },
     type,
-    data: { object },
+    data: {
+      object,
+      ...(options.previousAttributes ? { previous_attributes: options.previousAttributes } : {}),
+    },
   };
   await tx.insert(sandboxEventOutbox).values({
     id,
     type,
     paymentIntentId,
+    subscriptionId: options.subscriptionId ?? null,
     payload: JSON.stringify(event),
+    // One transaction may write several events (a paid invoice: payment_intent.succeeded, invoice.paid,
+    // customer.subscription.updated); clock_timestamp() orders them as written, where now() would give
+    // them one time and leave their delivery order to their random ids.
+    createdAt: sql`clock_timestamp()`,
     // The caller delivers it right after the commit; the worker steps in only if that never happens
     // (the process died in between), so the two rarely deliver the same event at once.
     nextAttemptAt: sql`now() + make_interval(secs => ${FIRST_RETRY_AFTER_SECONDS})`,

@@ -10,14 +10,13 @@ import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
   type PaymentProvider,
+  type StartedSubscription,
+  type StartSubscriptionRequest,
 } from "../types";
-import { deliverPendingEventsOf } from "./deliver-sandbox-events";
-import { enqueueSandboxEvent, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
+import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
+import { sandboxCustomerId, setSandboxCancelAtPeriodEnd, startSandboxSubscription } from "./sandbox-billing";
+import { enqueueSandboxEvent, sandboxId, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
-
-export function sandboxId(prefix: string): string {
-  return `${prefix}_sbx_${randomBytes(12).toString("hex")}`;
-}
 
 /**
  * PaymentIntents kept in the app's own database, shaped and behaving like Stripe's test mode, including
@@ -152,5 +151,30 @@ export class SandboxPaymentProvider implements PaymentProvider {
       request.paymentIntentId,
     );
     return refund;
+  }
+
+  /** The user's sandbox customer: derived from the user's id, so there is one however often it is asked. */
+  async ensureCustomer(user: { id: string; email: string }): Promise<string> {
+    return sandboxCustomerId(user.id);
+  }
+
+  /**
+   * Starts an `incomplete` subscription whose first invoice is paid by confirming the returned
+   * PaymentIntent (see startSandboxSubscription), then delivers its `customer.subscription.created`.
+   */
+  async startSubscription(request: StartSubscriptionRequest): Promise<StartedSubscription> {
+    const started = await startSandboxSubscription(this.db, request);
+    await deliverPendingEventsOfSubscription(
+      this.db,
+      this.webhookSecret ?? webhookSigningSecret(),
+      started.providerSubscriptionId,
+    );
+    return started;
+  }
+
+  /** Sets or clears the cancellation at the period's end, then delivers its `customer.subscription.updated`. */
+  async setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void> {
+    const id = await setSandboxCancelAtPeriodEnd(this.db, providerSubscriptionId, cancel);
+    await deliverPendingEventsOfSubscription(this.db, this.webhookSecret ?? webhookSigningSecret(), id);
   }
 }

@@ -1,4 +1,5 @@
 import Stripe from "stripe";
+import { STRIPE_API_VERSION } from "./api-version";
 
 /**
  * A Stripe SDK client. `apiBase` (STRIPE_API_BASE) points it at a local Stripe-compatible server,
@@ -7,6 +8,8 @@ import Stripe from "stripe";
 export function createStripeClient(secretKey: string, apiBase?: string): Stripe {
   const base = apiBase ? new URL(apiBase) : undefined;
   return new Stripe(secretKey, {
+    // Explicit, so the objects Stripe returns are in the shapes this code reads (see api-version.ts).
+    apiVersion: STRIPE_API_VERSION,
     timeout: 15_000,
     maxNetworkRetries: 1,
     appInfo: { name: "creditkit" },

@@ -5,6 +5,8 @@ import {
   type CreatePaymentIntentRequest,
   type PaymentProvider,
   PaymentProviderUnavailableError,
+  type StartedSubscription,
+  SubscriptionsUnavailableError,
 } from "../types";
 
 export class StripePaymentProvider implements PaymentProvider {
@@ -88,6 +90,23 @@ export class StripePaymentProvider implements PaymentProvider {
       logger.error({ paymentIntentId: request.paymentIntentId, reason }, "stripe: refund failed");
       throw new PaymentProviderUnavailableError(`The refund could not be created: ${reason}`, error);
     }
+  }
+
+  /**
+   * Not yet: Stripe customers, prices and Checkout in subscription mode come with the Stripe side of
+   * subscriptions. Refusing here, before anything is created at Stripe, keeps the sandbox's flows usable
+   * while no Stripe customer or charge can be made half-way.
+   */
+  async ensureCustomer(): Promise<string> {
+    throw new SubscriptionsUnavailableError(this.name);
+  }
+
+  async startSubscription(): Promise<StartedSubscription> {
+    throw new SubscriptionsUnavailableError(this.name);
+  }
+
+  async setCancelAtPeriodEnd(): Promise<void> {
+    throw new SubscriptionsUnavailableError(this.name);
   }
 }
 

@@ -21,6 +21,14 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event, co
   const intent = event.data.object as Stripe.PaymentIntent;
   const log = logger.child({ eventId: event.id, paymentIntentId: intent.id });
   const purchase = await findPurchaseForPaymentIntent(tx, intent);
+  if (!purchase && typeof intent.metadata?.invoiceId === "string") {
+    // An invoice's payment (a subscription's): its credits come with `invoice.paid`, never from here.
+    log.info(
+      { invoiceId: intent.metadata.invoiceId },
+      "payment_intent.succeeded of an invoice: nothing to do",
+    );
+    return "invoice_payment";
+  }
   if (!purchase) {
     log.warn(
       { metadata: intent.metadata },

@@ -13,6 +13,10 @@ import {
 } from "./charge-dispute";
 import { handleChargeRefundUpdated } from "./charge-refund-updated";
 import { handleChargeRefunded } from "./charge-refunded";
+import { handleCustomerSubscriptionCreated } from "./customer-subscription-created";
+import { handleCustomerSubscriptionDeleted } from "./customer-subscription-deleted";
+import { handleCustomerSubscriptionUpdated } from "./customer-subscription-updated";
+import { handleInvoicePaid } from "./invoice-paid";
 import { handlePaymentIntentCanceled } from "./payment-intent-canceled";
 import { handlePaymentIntentPaymentFailed } from "./payment-intent-payment-failed";
 import { handlePaymentIntentSucceeded } from "./payment-intent-succeeded";
@@ -36,6 +40,10 @@ export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
   "refund.created": handleRefundCreated,
   "refund.updated": handleRefundUpdated,
   "refund.failed": handleRefundFailed,
+  "customer.subscription.created": handleCustomerSubscriptionCreated,
+  "customer.subscription.updated": handleCustomerSubscriptionUpdated,
+  "customer.subscription.deleted": handleCustomerSubscriptionDeleted,
+  "invoice.paid": handleInvoicePaid,
 };
 
 /**

@@ -62,6 +62,15 @@ const offlineStripe: PaymentProvider = {
   refundPayment: async () => {
     throw new Error("the fault tests never refund");
   },
+  ensureCustomer: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
+  startSubscription: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
+  setCancelAtPeriodEnd: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
 };
 
 /** A purchase started the way the app starts one, waiting for its payment_intent.succeeded. */

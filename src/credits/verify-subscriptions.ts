@@ -1,0 +1,187 @@
+import { sql } from "drizzle-orm";
+import type { DatabaseOrTransaction } from "@/db/types";
+import type { LedgerViolation } from "./verify-ledger";
+
+async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>): Promise<T[]> {
+  return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+}
+
+/**
+ * The invariants of subscription credits (src/payment/subscriptions/grant-credit-period.ts), judged from
+ * the tables alone, independently of the code that writes them:
+ *
+ * - `subscription_grant_recorded`: a `granted` period row has its `subscription` entry and lot, with the
+ *   row's credits, the invoice as reference, and an expiry at the period's end (none only for a plan
+ *   whose rollover is `unlimited`, as the entry's metadata says). A lot expiring anywhere else (a calendar
+ *   month's end, a month after the grant) would take credits early or leave them late.
+ * - `subscription_period_over_not_granted`: a period paid after its end has no entry and 0 credits.
+ * - `subscription_entry_has_period`: every `subscription` entry belongs to a period row: no grant made
+ *   outside the one path that is keyed by the invoice and period.
+ * - `subscription_period_start_once`: no two base periods of one subscription start at the same time (two
+ *   invoices for one period would grant it twice).
+ * - `subscription_rollover_recorded`: a granted carry has its `rollover` entry and lot, with the row's
+ *   credits (at most the cap, by the table's CHECK), expiring when the period carried into ends, no more
+ *   than what expired unused of the ending period's lots (nothing minted), and no more than that period's
+ *   own credits (so carried credits never carry again);
+ *   `rollover_entry_has_row`: every `rollover` entry is such a carry.
+ * - `sandbox_invoice_granted`: a paid sandbox invoice whose events have all been delivered has its
+ *   period rows, and `sandbox_unpaid_invoice_not_granted`: no period row exists for a sandbox invoice that
+ *   is not paid (a first payment that failed grants nothing).
+ */
+export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
+  const violations: LedgerViolation[] = [];
+
+  for (const row of await rows<{ invoice_id: string; user_id: string; problem: string }>(
+    db,
+    sql`SELECT g.invoice_id, g.user_id,
+               CASE WHEN e.id IS NULL THEN 'no subscription entry'
+                    WHEN l.id IS NULL THEN 'no lot'
+                    WHEN l.credits <> g.credits OR e.amount <> g.credits
+                      THEN 'entry ' || e.amount || ' / lot ' || l.credits || ' credits, row ' || g.credits
+                    WHEN e.reference IS DISTINCT FROM g.invoice_id THEN 'entry reference ' || coalesce(e.reference, 'null')
+                    WHEN l.expires_at IS NULL AND e.metadata ->> 'rollover' = 'unlimited' THEN NULL
+                    WHEN l.expires_at IS DISTINCT FROM g.period_end
+                      THEN 'lot expires ' || coalesce(l.expires_at::text, 'never') || ', period ends ' || g.period_end::text
+               END AS problem
+        FROM subscription_period_grant g
+        LEFT JOIN credit_entry e ON e.id = g.entry_id AND e.user_id = g.user_id AND e.type = 'subscription'
+        LEFT JOIN credit_lot l ON l.id = g.lot_id AND l.grant_entry_id = e.id
+        WHERE g.status = 'granted'`,
+  )) {
+    if (row.problem)
+      violations.push({
+        check: "subscription_grant_recorded",
+        userId: row.user_id,
+        detail: `invoice ${row.invoice_id}: ${row.problem}`,
+      });
+  }
+
+  for (const row of await rows<{ invoice_id: string; user_id: string }>(
+    db,
+    sql`SELECT invoice_id, user_id FROM subscription_period_grant
+        WHERE status = 'period_over' AND (entry_id IS NOT NULL OR lot_id IS NOT NULL OR credits <> 0)`,
+  )) {
+    violations.push({
+      check: "subscription_period_over_not_granted",
+      userId: row.user_id,
+      detail: `invoice ${row.invoice_id}: a period paid after its end has credits or an entry`,
+    });
+  }
+
+  for (const row of await rows<{ id: string; user_id: string }>(
+    db,
+    sql`SELECT e.id, e.user_id FROM credit_entry e
+        WHERE e.type = 'subscription'
+          AND NOT EXISTS (SELECT 1 FROM subscription_period_grant g WHERE g.entry_id = e.id)`,
+  )) {
+    violations.push({
+      check: "subscription_entry_has_period",
+      userId: row.user_id,
+      detail: `entry ${row.id} grants subscription credits that no period row accounts for`,
+    });
+  }
+
+  for (const row of await rows<{
+    subscription_id: string;
+    user_id: string;
+    period_start: string;
+    grants: string;
+  }>(
+    db,
+    sql`SELECT subscription_id, min(user_id) AS user_id, period_start, count(*) AS grants
+        FROM subscription_period_grant WHERE kind = 'period'
+        GROUP BY subscription_id, period_start HAVING count(*) > 1`,
+  )) {
+    violations.push({
+      check: "subscription_period_start_once",
+      userId: row.user_id,
+      detail: `subscription ${row.subscription_id}: ${row.grants} periods start at ${row.period_start}`,
+    });
+  }
+
+  for (const row of await rows<{ id: string; user_id: string }>(
+    db,
+    sql`SELECT i.id, s.user_id FROM sandbox_invoice i JOIN sandbox_subscription s ON s.id = i.subscription_id
+        WHERE i.status = 'paid'
+          AND NOT EXISTS (SELECT 1 FROM subscription_period_grant g WHERE g.invoice_id = i.id)
+          AND NOT EXISTS (SELECT 1 FROM sandbox_event_outbox o
+                          WHERE o.subscription_id = i.subscription_id AND o.delivered_at IS NULL)`,
+  )) {
+    violations.push({
+      check: "sandbox_invoice_granted",
+      userId: row.user_id,
+      detail: `sandbox invoice ${row.id} is paid and its events delivered, but no period was granted`,
+    });
+  }
+
+  for (const row of await rows<{ id: string; user_id: string; status: string }>(
+    db,
+    sql`SELECT i.id, s.user_id, i.status FROM sandbox_invoice i JOIN sandbox_subscription s ON s.id = i.subscription_id
+        WHERE i.status <> 'paid' AND EXISTS (SELECT 1 FROM subscription_period_grant g WHERE g.invoice_id = i.id)`,
+  )) {
+    violations.push({
+      check: "sandbox_unpaid_invoice_not_granted",
+      userId: row.user_id,
+      detail: `sandbox invoice ${row.id} is ${row.status} but has a period row`,
+    });
+  }
+
+  for (const row of await rows<{
+    subscription_id: string;
+    user_id: string;
+    into_start: string;
+    problem: string;
+  }>(
+    db,
+    sql`SELECT r.subscription_id, r.user_id, r.into_start,
+               CASE WHEN e.id IS NULL THEN 'no rollover entry'
+                    WHEN l.id IS NULL THEN 'no lot'
+                    WHEN l.credits <> r.credits OR e.amount <> r.credits
+                      THEN 'entry ' || e.amount || ' / lot ' || l.credits || ' credits, row ' || r.credits
+                    WHEN l.expires_at IS DISTINCT FROM r.into_end
+                      THEN 'lot expires ' || coalesce(l.expires_at::text, 'never') || ', period ends ' || r.into_end::text
+                    WHEN r.credits > x.own THEN 'carries ' || r.credits || ' of a period that granted ' || x.own
+                    WHEN r.credits > x.expired THEN 'carries ' || r.credits || ' but only ' || x.expired || ' expired unused'
+               END AS problem
+        FROM subscription_rollover r
+        LEFT JOIN credit_entry e ON e.id = r.entry_id AND e.user_id = r.user_id AND e.type = 'rollover'
+        LEFT JOIN credit_lot l ON l.id = r.lot_id AND l.grant_entry_id = e.id
+        CROSS JOIN LATERAL (
+          SELECT
+            (SELECT coalesce(sum(g.credits), 0) FROM subscription_period_grant g
+             WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
+               AND g.kind IN ('period', 'proration') AND g.status = 'granted') AS own,
+            (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+               JOIN credit_entry xe ON xe.id = al.entry_id AND xe.type = 'expire'
+             WHERE al.lot_id IN (
+               SELECT g.lot_id FROM subscription_period_grant g
+               WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
+                 AND g.kind IN ('period', 'proration')
+               UNION ALL
+               SELECT p.lot_id FROM subscription_rollover p
+               WHERE p.subscription_id = r.subscription_id AND p.into_end = r.into_start)) AS expired) x
+        WHERE r.status = 'granted'`,
+  )) {
+    if (row.problem)
+      violations.push({
+        check: "subscription_rollover_recorded",
+        userId: row.user_id,
+        detail: `rollover of subscription ${row.subscription_id} into ${row.into_start}: ${row.problem}`,
+      });
+  }
+
+  for (const row of await rows<{ id: string; user_id: string }>(
+    db,
+    sql`SELECT e.id, e.user_id FROM credit_entry e
+        WHERE e.type = 'rollover'
+          AND NOT EXISTS (SELECT 1 FROM subscription_rollover r WHERE r.entry_id = e.id)`,
+  )) {
+    violations.push({
+      check: "rollover_entry_has_row",
+      userId: row.user_id,
+      detail: `entry ${row.id} carries credits that no rollover row accounts for`,
+    });
+  }
+
+  return violations;
+}

@@ -1,0 +1,216 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { user } from "./auth";
+import { creditPurchase } from "./credits";
+
+/**
+ * The payment provider's customer of a user: one per user and provider, made once and reused for every
+ * subscription (and, later, package purchases), so the customer's card and invoices stay in one place.
+ */
+export const paymentCustomer = pgTable(
+  "payment_customer",
+  {
+    userId: text()
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    provider: text().notNull(),
+    customerId: text().notNull().unique(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.provider] })],
+);
+
+/**
+ * The provider's prices of the plans. Invoices name prices, not plans: a webhook maps each line's price
+ * back to a plan through this table (an unknown price is refused, never guessed). A price is fixed once
+ * made, so a plan whose amount changes gets a new price (the lookup key carries the amount).
+ */
+export const planPrice = pgTable(
+  "plan_price",
+  {
+    priceId: text().primaryKey(),
+    provider: text().notNull(),
+    planId: text().notNull(),
+    amount: integer().notNull(),
+    currency: text().notNull(),
+    interval: text().notNull(),
+    /** `creditkit:<planId>:<amount>:<currency>`. */
+    lookupKey: text().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("plan_price_lookup_key").on(t.provider, t.lookupKey),
+    check("plan_price_interval_known", sql`${t.interval} IN ('month', 'year')`),
+  ],
+);
+
+/** Subscription states: Stripe's, plus `checkout` (started, nothing heard yet) and `abandoned`. */
+export const SUBSCRIPTION_STATUSES = [
+  "checkout",
+  "abandoned",
+  "incomplete",
+  "incomplete_expired",
+  "trialing",
+  "active",
+  "past_due",
+  "unpaid",
+  "paused",
+  "canceled",
+] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+/** States in which a user has a subscription (or one under way): a second may not be started. */
+export const LIVE_SUBSCRIPTION_STATUSES = [
+  "checkout",
+  "incomplete",
+  "trialing",
+  "active",
+  "past_due",
+  "unpaid",
+  "paused",
+] as const satisfies readonly SubscriptionStatus[];
+
+const quoted = (values: readonly string[]) => sql.raw(values.map((value) => `'${value}'`).join(", "));
+
+/**
+ * A user's subscription as this app knows it: our id (in the provider's metadata as `subscriptionId`),
+ * the provider's ids, and the newest state a provider event or fetch reported. `state_at` is the provider
+ * time of that state (the event's `created`): an older event never overwrites a newer state.
+ * Credits are never granted from this row's status: only a paid invoice grants (invoice-paid.ts).
+ */
+export const subscription = pgTable(
+  "subscription",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: text()
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    provider: text().notNull(),
+    providerSubscriptionId: text().unique(),
+    customerId: text(),
+    checkoutSessionId: text().unique(),
+    planId: text().notNull(),
+    status: text().notNull().default("checkout"),
+    currentPeriodStart: timestamp({ withTimezone: true }),
+    currentPeriodEnd: timestamp({ withTimezone: true }),
+    billingCycleAnchor: timestamp({ withTimezone: true }),
+    cancelAtPeriodEnd: boolean().notNull().default(false),
+    cancelAt: timestamp({ withTimezone: true }),
+    canceledAt: timestamp({ withTimezone: true }),
+    endedAt: timestamp({ withTimezone: true }),
+    /** The plan a change takes at the end of the period (a downgrade), when one is scheduled. */
+    scheduledPlanId: text(),
+    /** The trial offered at checkout, in days; the $0 first invoice of such a subscription grants the trial. */
+    trialOfferedDays: integer(),
+    /** A renewal that failed or needs the customer: shown in the app until a paid invoice lifts it. */
+    paymentProblem: text(),
+    paymentProblemInvoiceId: text(),
+    paymentProblemAt: timestamp({ withTimezone: true }),
+    paymentActionUrl: text(),
+    /** Why an event could not be trusted for this row (a customer that is not the user's, say). */
+    flaggedReason: text(),
+    stateAt: timestamp({ withTimezone: true }),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("subscription_status_known", sql`${t.status} IN (${quoted(SUBSCRIPTION_STATUSES)})`),
+    check(
+      "subscription_payment_problem_known",
+      sql`${t.paymentProblem} IS NULL OR ${t.paymentProblem} IN ('payment_failed', 'action_required')`,
+    ),
+    index("subscription_user_idx").on(t.userId, t.createdAt),
+    // "Has this user a subscription?" is asked on every subscribe and every credits page.
+    index("subscription_user_live_idx")
+      .on(t.userId)
+      .where(sql`${t.status} IN (${quoted(LIVE_SUBSCRIPTION_STATUSES)})`),
+  ],
+);
+
+/**
+ * One credit period granted (or found already over) for a paid invoice. The primary key is the cause:
+ * the invoice, the kind of grant and the period's start. A redelivered, reordered or concurrent
+ * `invoice.paid` inserts the same key and finds it taken, so a period is granted once whatever arrives;
+ * the ledger entry's own key (`subscription-period:<invoice>:<start>`) is the second lock on the door.
+ * Written in the same transaction as the ledger entry and the webhook event's id.
+ */
+export const subscriptionPeriodGrant = pgTable(
+  "subscription_period_grant",
+  {
+    invoiceId: text().notNull(),
+    /** `period`: a base line of a monthly plan; `proration`: an upgrade's lines; `trial`: a trial's $0 invoice. */
+    kind: text().notNull(),
+    periodStart: timestamp({ withTimezone: true }).notNull(),
+    periodEnd: timestamp({ withTimezone: true }).notNull(),
+    subscriptionId: uuid()
+      .notNull()
+      .references(() => subscription.id, { onDelete: "cascade" }),
+    userId: text().notNull(),
+    purchaseId: uuid().references(() => creditPurchase.id),
+    planId: text().notNull(),
+    credits: integer().notNull(),
+    /** `granted` (entry and lot written) or `period_over` (paid after the period ended: nothing to grant). */
+    status: text().notNull(),
+    entryId: bigint({ mode: "number" }),
+    lotId: uuid(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.invoiceId, t.kind, t.periodStart] }),
+    check("subscription_period_grant_kind_known", sql`${t.kind} IN ('period', 'proration', 'trial')`),
+    check("subscription_period_grant_status_known", sql`${t.status} IN ('granted', 'period_over')`),
+    check("subscription_period_grant_credits_non_negative", sql`${t.credits} >= 0`),
+    check("subscription_period_grant_period_ordered", sql`${t.periodStart} < ${t.periodEnd}`),
+    index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),
+  ],
+);
+
+/**
+ * The carry of one capped rollover: the unspent credits of a subscription's period that expired, up to the
+ * ending plan's cap, granted once into the next period as a lot of their own that ends with that period.
+ * Keyed by the cause (the subscription and the start of the period carried into), so however often the
+ * next period's invoice or the job comes round, the carry is granted once. `pending` while the ending
+ * period's credits have not all expired or been spent (the job grants it then); `nothing` when nothing is
+ * left to carry, or the period carried into is over.
+ */
+export const subscriptionRollover = pgTable(
+  "subscription_rollover",
+  {
+    subscriptionId: uuid()
+      .notNull()
+      .references(() => subscription.id, { onDelete: "cascade" }),
+    intoStart: timestamp({ withTimezone: true }).notNull(),
+    intoEnd: timestamp({ withTimezone: true }).notNull(),
+    userId: text().notNull(),
+    /** The plan of the period that ended: its cap applies. */
+    planId: text().notNull(),
+    cap: integer().notNull(),
+    credits: integer(),
+    status: text().notNull(),
+    entryId: bigint({ mode: "number" }),
+    lotId: uuid(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    settledAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.intoStart] }),
+    check("subscription_rollover_status_known", sql`${t.status} IN ('pending', 'granted', 'nothing')`),
+    check(
+      "subscription_rollover_credits_in_cap",
+      sql`${t.credits} IS NULL OR (${t.credits} >= 0 AND ${t.credits} <= ${t.cap})`,
+    ),
+    index("subscription_rollover_pending_idx").on(t.intoStart).where(sql`${t.status} = 'pending'`),
+  ],
+);

@@ -1,0 +1,163 @@
+import { eq, sql } from "drizzle-orm";
+import { z } from "zod";
+import { findPlan, intervalMonths } from "@/catalog/plans";
+import { creditPeriod, creditPeriodIndexAt } from "@/credits/credit-periods";
+import { NotFoundError } from "@/credits/errors";
+import { expireLotsDueBy } from "@/credits/expire-lots-due-by";
+import { firstRow } from "@/credits/sql-rows";
+import { sandboxSubscription, subscription } from "@/db/schema";
+import type { Database } from "@/db/types";
+import { logger } from "@/lib/logger";
+import { getSubscriptionSummary, type SubscriptionSummary } from "../subscriptions/get-subscription-summary";
+import { SubscriptionNotAdvanceableError } from "../subscriptions/subscription-errors";
+import { deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
+import { createSandboxInvoice, sandboxPriceById } from "./sandbox-billing";
+import { enqueueSandboxEvent } from "./sandbox-events";
+import { chargeSandboxInvoice } from "./sandbox-invoice-payment";
+import { toStripeSubscription } from "./sandbox-subscription-events";
+
+/** Statuses whose clock can move to a renewal: the subscription has been paid for and has not ended. */
+const ADVANCEABLE = new Set(["active", "trialing", "past_due"]);
+
+export type AdvanceResult = {
+  subscription: SubscriptionSummary | null;
+  /** The renewal's invoice, or null when the subscription ended at the boundary instead. */
+  invoice: { id: string; status: string } | null;
+  /** The subscription's test clock after the move (ISO 8601). */
+  clock: string;
+};
+
+/**
+ * The sandbox's "advance the clock": moves one of the user's sandbox subscriptions to its next renewal
+ * (the end of its current period, by Stripe's month-end rule from the anchor) and does there what Stripe
+ * does at that moment, so a newcomer sees a month's credits arrive without waiting a month:
+ *
+ * 1. In one transaction, under the sandbox subscription's lock: the user's credits due by the new time
+ *    expire (expireLotsDueBy: the period's unspent credits end when the period does; lots of packages,
+ *    gifts and grants expire only if their own expiry has passed). Then either the subscription ends, when
+ *    it was set to cancel at the period's end (`customer.subscription.deleted`, no invoice), or the next
+ *    period begins: a `subscription_cycle` invoice for it, charged to the kept card, with its events
+ *    (`customer.subscription.updated`, `payment_intent.succeeded`, `invoice.paid`) in the outbox.
+ * 2. After the commit the subscription's events are delivered through the webhook handlers, so the answer
+ *    comes after the renewal's credits (and the rollover) were granted.
+ *
+ * Only the subscription's owner may advance it (anyone else, or an unknown id, gets NotFoundError, so ids
+ * cannot be probed). SubscriptionNotAdvanceableError for one that is unpaid or over. The clock never falls
+ * behind the real one: a boundary already past moves it to the boundary and expires nothing more than the
+ * ledger's own expiry does.
+ */
+export async function advanceSandboxSubscription(
+  db: Database,
+  input: { subscriptionId: string; userId: string; webhookSecret: string },
+): Promise<AdvanceResult> {
+  const ourId = z.uuid().safeParse(input.subscriptionId);
+  const [ours] = ourId.success
+    ? await db.select().from(subscription).where(eq(subscription.id, ourId.data))
+    : [];
+  if (!ours || ours.userId !== input.userId || ours.provider !== "sandbox")
+    throw new NotFoundError("Subscription");
+
+  const moved = await db.transaction(async (tx) => {
+    const [current] = await tx
+      .select()
+      .from(sandboxSubscription)
+      .where(eq(sandboxSubscription.subscriptionRowId, ours.id))
+      .for("update");
+    if (!current) throw new NotFoundError("Subscription");
+    const plan = findPlan(current.planId);
+    if (!ADVANCEABLE.has(current.status) || !plan || intervalMonths(plan) !== 1)
+      throw new SubscriptionNotAdvanceableError({ subscriptionId: ours.id, status: current.status });
+
+    const boundary = current.currentPeriodEnd;
+    const { future } = firstRow<{ future: boolean }>(
+      await tx.execute(sql`SELECT ${boundary.toISOString()}::timestamptz > now() AS future`),
+    );
+    // Time passes for this user: what expired by the boundary expires now, dated the boundary.
+    if (future) await expireLotsDueBy(tx, current.userId, boundary);
+    const price = await sandboxPriceById(tx, current.priceId);
+
+    if (current.cancelAtPeriodEnd) {
+      const [ended] = await tx
+        .update(sandboxSubscription)
+        .set({
+          status: "canceled",
+          endedAt: boundary,
+          canceledAt: current.canceledAt ?? boundary,
+          clock: boundary,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(sandboxSubscription.id, current.id))
+        .returning();
+      if (!ended) throw new Error("sandbox subscription was not updated");
+      await enqueueSandboxEvent(
+        tx,
+        "customer.subscription.deleted",
+        toStripeSubscription(ended, price),
+        null,
+        {
+          subscriptionId: ended.id,
+        },
+      );
+      return { providerSubscriptionId: ended.id, invoice: null, clock: boundary };
+    }
+
+    const months = intervalMonths(plan);
+    const index = creditPeriodIndexAt(current.billingCycleAnchor, current.currentPeriodStart, months);
+    const next = creditPeriod(current.billingCycleAnchor, index + 1, months);
+    const [renewed] = await tx
+      .update(sandboxSubscription)
+      .set({
+        currentPeriodStart: next.start,
+        currentPeriodEnd: next.end,
+        clock: boundary,
+        updatedAt: sql`now()`,
+      })
+      .where(eq(sandboxSubscription.id, current.id))
+      .returning();
+    if (!renewed) throw new Error("sandbox subscription was not updated");
+    const { invoice } = await createSandboxInvoice(tx, {
+      subscription: renewed,
+      price,
+      period: next,
+      billingReason: "subscription_cycle",
+      at: boundary,
+    });
+    await enqueueSandboxEvent(
+      tx,
+      "customer.subscription.updated",
+      toStripeSubscription({ ...renewed, latestInvoiceId: invoice.id }, price),
+      null,
+      {
+        subscriptionId: renewed.id,
+        previousAttributes: {
+          items: {
+            data: [
+              {
+                current_period_start: Math.floor(current.currentPeriodStart.getTime() / 1000),
+                current_period_end: Math.floor(current.currentPeriodEnd.getTime() / 1000),
+              },
+            ],
+          },
+          latest_invoice: current.latestInvoiceId,
+        },
+      },
+    );
+    const charged = await chargeSandboxInvoice(tx, invoice, { ...renewed, latestInvoiceId: invoice.id });
+    return {
+      providerSubscriptionId: renewed.id,
+      invoice: { id: invoice.id, status: charged.status },
+      clock: boundary,
+    };
+  });
+
+  await deliverPendingEventsOfSubscription(db, input.webhookSecret, moved.providerSubscriptionId);
+  logger.info(
+    { subscriptionId: ours.id, userId: ours.userId, clock: moved.clock, invoiceId: moved.invoice?.id },
+    "sandbox: subscription clock advanced",
+  );
+  return {
+    subscription: await getSubscriptionSummary(db, ours.userId),
+    invoice: moved.invoice,
+    clock: moved.clock.toISOString(),
+  };
+}

@@ -1,0 +1,189 @@
+import { and, eq, inArray, sql } from "drizzle-orm";
+import { findPlan, planName } from "@/catalog/plans";
+import { addCredits } from "@/credits/add-credits";
+import { clockParam } from "@/credits/database-clock";
+import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
+import { firstRow } from "@/credits/sql-rows";
+import { subscriptionPeriodGrant, subscriptionRollover } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
+import { logger } from "@/lib/logger";
+import type { SubscriptionRow } from "./lock-subscription";
+
+export type RolloverRow = typeof subscriptionRollover.$inferSelect;
+export type RolloverOutcome = "no_rollover" | "pending" | "rolled_over" | "nothing_to_roll";
+
+/** The ledger key of a carry: the subscription and the start of the period carried into (the cause). */
+export function rolloverKey(subscriptionId: string, intoStart: Date): InternalKey {
+  return internalKey("subscription-rollover", subscriptionId, Math.floor(intoStart.getTime() / 1000));
+}
+
+const day = (date: Date) => date.toISOString().slice(0, 10);
+
+/**
+ * Carries the unspent credits of the period that ends where `into` starts into `into`, once, when the
+ * ending period's plan has a capped rollover. Call it right after granting `into` (grantCreditPeriod), in
+ * the same transaction and under the subscription's row lock: that grant has just expired the user's due
+ * lots, so at a real renewal the ending period's credits are already expired and the carry is known now.
+ *
+ * Writes the `subscription_rollover` row keyed by (subscription, into.start), ON CONFLICT DO NOTHING, so a
+ * redelivered invoice or a second path never carries twice; the ledger key is the second lock. Then settles
+ * it (settleRollover) or leaves it `pending` for the job when the ending period's credits are not all gone
+ * yet. `none` and `unlimited` plans carry nothing (unlimited credits never expire), and neither does a
+ * first period. Returns what happened.
+ */
+export async function rollIntoPeriod(
+  tx: DatabaseOrTransaction,
+  subscription: SubscriptionRow,
+  into: { start: Date; end: Date },
+  now?: Date,
+): Promise<RolloverOutcome> {
+  const sources = await tx
+    .select()
+    .from(subscriptionPeriodGrant)
+    .where(
+      and(
+        eq(subscriptionPeriodGrant.subscriptionId, subscription.id),
+        eq(subscriptionPeriodGrant.periodEnd, into.start),
+        eq(subscriptionPeriodGrant.status, "granted"),
+        inArray(subscriptionPeriodGrant.kind, ["period", "proration"]),
+      ),
+    );
+  const base = sources.find((source) => source.kind === "period") ?? sources[0];
+  const plan = base ? findPlan(base.planId) : undefined;
+  if (plan?.rollover.policy !== "capped") return "no_rollover";
+
+  const [row] = await tx
+    .insert(subscriptionRollover)
+    .values({
+      subscriptionId: subscription.id,
+      intoStart: into.start,
+      intoEnd: into.end,
+      userId: subscription.userId,
+      planId: plan.id,
+      cap: plan.rollover.cap,
+      status: "pending",
+    })
+    .onConflictDoNothing()
+    .returning();
+  if (!row) return "no_rollover";
+  return settleRollover(tx, row, now);
+}
+
+/**
+ * Grants a pending carry once the ending period's credits are settled, i.e. every one of its lots (its
+ * own base and proration lots, and the carry into it) has nothing left that could still be spent or expire:
+ * remaining 0 and no open hold on it. Until then the row stays `pending` (`pending`).
+ *
+ * carry = min(cap, the period's own credits, what expired unused of all its lots): the credits carried
+ * into the period count as spent first, because they can never carry again, so what is left unspent is
+ * the period's own up to their amount. Judged from sums rather than lot by lot, the answer is the same
+ * whichever of two lots with the same expiry the ledger drew from. So credits carry once, never more than
+ * expired unused, and at most `cap`.
+ *
+ * The carry is a `rollover` lot expiring at the end of the period carried into (`paid` when any of the
+ * ending period's own lots was). Nothing is granted (`nothing_to_roll`) when the carry is 0 or that period is
+ * over by the database's clock. The caller holds the subscription's row lock; the row is locked here.
+ * `now` is for tests only.
+ */
+export async function settleRollover(
+  tx: DatabaseOrTransaction,
+  pending: RolloverRow,
+  now?: Date,
+): Promise<RolloverOutcome> {
+  const [row] = await tx
+    .select()
+    .from(subscriptionRollover)
+    .where(
+      and(
+        eq(subscriptionRollover.subscriptionId, pending.subscriptionId),
+        eq(subscriptionRollover.intoStart, pending.intoStart),
+      ),
+    )
+    .for("update");
+  if (row?.status !== "pending") return row?.status === "granted" ? "rolled_over" : "nothing_to_roll";
+
+  const at = clockParam(now);
+  const totals = firstRow<{
+    open_lots: string | number;
+    expired: string | number;
+    own: string | number;
+    paid: boolean;
+    into_over: boolean;
+  }>(
+    await tx.execute(sql`
+      WITH own_lots AS (
+        SELECT g.lot_id FROM subscription_period_grant g
+        WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
+          AND g.status = 'granted' AND g.kind IN ('period', 'proration') AND g.lot_id IS NOT NULL),
+      period_lots AS (
+        SELECT lot_id FROM own_lots
+        UNION ALL
+        SELECT r.lot_id FROM subscription_rollover r
+        WHERE r.subscription_id = ${row.subscriptionId} AND r.into_end = ${row.intoStart.toISOString()}::timestamptz
+          AND r.status = 'granted' AND r.lot_id IS NOT NULL)
+      SELECT
+        (SELECT count(*) FROM credit_lot l JOIN period_lots s ON s.lot_id = l.id
+         WHERE l.remaining > 0 OR EXISTS (
+           SELECT 1 FROM credit_hold_allocation ha JOIN credit_hold h ON h.id = ha.hold_id
+           WHERE ha.lot_id = l.id AND h.status = 'open')) AS open_lots,
+        (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+           JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
+           JOIN period_lots s ON s.lot_id = al.lot_id) AS expired,
+        (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS own,
+        (SELECT coalesce(bool_or(l.category = 'paid'), false) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS paid,
+        coalesce(${at}::timestamptz, now()) >= ${row.intoEnd.toISOString()}::timestamptz AS into_over`),
+  );
+  if (Number(totals.open_lots) > 0) return "pending";
+
+  const carry = Math.min(row.cap, Number(totals.own), Number(totals.expired));
+  const where = and(
+    eq(subscriptionRollover.subscriptionId, row.subscriptionId),
+    eq(subscriptionRollover.intoStart, row.intoStart),
+  );
+  if (carry === 0 || totals.into_over) {
+    await tx
+      .update(subscriptionRollover)
+      .set({ status: "nothing", credits: 0, settledAt: sql`now()` })
+      .where(where);
+    return "nothing_to_roll";
+  }
+  const plan = findPlan(row.planId);
+  const grant = await addCredits(
+    tx,
+    {
+      userId: row.userId,
+      amount: carry,
+      type: "rollover",
+      description: `Unused ${planName(plan ?? { id: row.planId })} plan credits carried into ${day(row.intoStart)} – ${day(row.intoEnd)}`,
+      idempotencyKey: rolloverKey(row.subscriptionId, row.intoStart),
+      // Carried once: the carry ends with the period it was carried into, and is never a source itself.
+      expiresAt: row.intoEnd,
+      category: totals.paid ? "paid" : "promotional",
+      reference: row.subscriptionId,
+      metadata: {
+        subscriptionId: row.subscriptionId,
+        planId: row.planId,
+        kind: "rollover",
+        periodStart: row.intoStart.toISOString(),
+        periodEnd: row.intoEnd.toISOString(),
+        cap: row.cap,
+      },
+    },
+    now,
+  );
+  await tx
+    .update(subscriptionRollover)
+    .set({
+      status: "granted",
+      credits: carry,
+      entryId: grant.entryId,
+      lotId: grant.lotId,
+      settledAt: sql`now()`,
+    })
+    .where(where);
+  logger.info(
+    { subscriptionId: row.subscriptionId, userId: row.userId, entryId: grant.entryId, credits: carry },
+    "subscription credits rolled over",
+  );
+  return "rolled_over";
+}

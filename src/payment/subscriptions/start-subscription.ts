@@ -1,0 +1,115 @@
+import { and, desc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { z } from "zod";
+import { findPaidPlanOnSale, intervalMonths } from "@/catalog/plans";
+import { LIVE_SUBSCRIPTION_STATUSES, paymentCustomer, subscription } from "@/db/schema";
+import type { Database } from "@/db/types";
+import { logger } from "@/lib/logger";
+import { limitPurchases } from "@/limits/rate-limit";
+import type { PaymentProvider } from "../types";
+import { ensurePaymentCustomer } from "./payment-customers";
+import { PlanUnavailableError, SubscriptionExistsError } from "./subscription-errors";
+
+/** The body of POST /api/credits/subscriptions: the plan only; price and credits come from the catalog. */
+export const subscriptionRequestSchema = z.object({ planId: z.string().min(1).max(64) }).strict();
+export type SubscriptionRequest = z.output<typeof subscriptionRequestSchema>;
+
+/** A started subscription and how the browser pays its first invoice. */
+export type StartedSubscriptionAnswer =
+  | { subscriptionId: string; checkoutUrl: string; provider: "stripe" }
+  | { subscriptionId: string; paymentIntentId: string; clientSecret: string; provider: "sandbox" };
+
+/**
+ * The browser's "subscribe to a plan" use case (POST /api/credits/subscriptions):
+ *
+ * 1. The per-user purchase limit: each subscribe is a call to the provider.
+ * 2. The plan from the catalog: on sale and paid (the free plan needs no subscription). Yearly plans are
+ *    refused for now: their monthly grants are not applied yet, and a year must not be sold before.
+ * 3. The user's one customer at the provider (made once, reused).
+ * 4. Under the customer row's lock (so two subscribes of one user run one after the other): refused with
+ *    SubscriptionExistsError when the user has a live subscription; one still waiting for its first
+ *    payment (`checkout` or `incomplete`) of the same plan is answered again instead, so a customer who
+ *    reloads the page pays the subscription already started rather than a second one. Else our row,
+ *    `checkout`, is written.
+ * 5. The provider starts the subscription (idempotent per our row's id): a Checkout URL (Stripe) or the
+ *    first invoice's PaymentIntent (the sandbox). Nothing is granted here; `invoice.paid` grants.
+ *
+ * Errors: RateLimitedError, PlanUnavailableError, SubscriptionExistsError,
+ * PaymentProviderUnavailableError and SubscriptionsUnavailableError (the row, if made, is `abandoned`).
+ */
+export async function startSubscription(
+  db: Database,
+  provider: PaymentProvider,
+  user: { id: string; email: string },
+  request: SubscriptionRequest,
+): Promise<StartedSubscriptionAnswer> {
+  await limitPurchases(user.id);
+  const plan = findPaidPlanOnSale(request.planId);
+  if (!plan) throw new PlanUnavailableError(request.planId);
+  if (intervalMonths(plan) !== 1)
+    throw new PlanUnavailableError(plan.id, "Yearly plans cannot be subscribed to yet.");
+  const customerId = await ensurePaymentCustomer(db, provider, user);
+
+  const { row, fresh } = await db.transaction(async (tx) => {
+    await tx
+      .select({ userId: paymentCustomer.userId })
+      .from(paymentCustomer)
+      .where(and(eq(paymentCustomer.userId, user.id), eq(paymentCustomer.provider, provider.name)))
+      .for("update");
+    const [live] = await tx
+      .select()
+      .from(subscription)
+      .where(and(eq(subscription.userId, user.id), inArray(subscription.status, LIVE_SUBSCRIPTION_STATUSES)))
+      .orderBy(desc(subscription.createdAt))
+      .limit(1);
+    if (live) {
+      const awaitingPayment = live.status === "checkout" || live.status === "incomplete";
+      if (awaitingPayment && live.planId === plan.id && live.provider === provider.name)
+        return { row: live, fresh: false };
+      throw new SubscriptionExistsError({ subscriptionId: live.id, status: live.status });
+    }
+    const [created] = await tx
+      .insert(subscription)
+      .values({ userId: user.id, provider: provider.name, customerId, planId: plan.id, status: "checkout" })
+      .returning();
+    if (!created) throw new Error("subscription was not written");
+    return { row: created, fresh: true };
+  });
+  const log = logger.child({ subscriptionId: row.id, userId: user.id, planId: plan.id });
+
+  let started: Awaited<ReturnType<PaymentProvider["startSubscription"]>>;
+  try {
+    started = await provider.startSubscription({ subscriptionId: row.id, userId: user.id, customerId, plan });
+  } catch (error) {
+    if (fresh) {
+      // Nothing was started at the provider: the row must not block the next attempt.
+      await db
+        .update(subscription)
+        .set({ status: "abandoned", updatedAt: sql`now()` })
+        .where(and(eq(subscription.id, row.id), eq(subscription.status, "checkout")));
+    }
+    log.error({ err: error }, "subscription could not be started at the payment provider");
+    throw error;
+  }
+
+  // The provider's events may have linked the row already (the sandbox delivers `created` while
+  // subscribing); only an unlinked row is linked here.
+  if (started.kind === "payment") {
+    await db
+      .update(subscription)
+      .set({ providerSubscriptionId: started.providerSubscriptionId, updatedAt: sql`now()` })
+      .where(and(eq(subscription.id, row.id), isNull(subscription.providerSubscriptionId)));
+    log.info({ providerSubscriptionId: started.providerSubscriptionId }, "subscription started");
+    return {
+      subscriptionId: row.id,
+      paymentIntentId: started.paymentIntentId,
+      clientSecret: started.clientSecret,
+      provider: "sandbox",
+    };
+  }
+  await db
+    .update(subscription)
+    .set({ checkoutSessionId: started.checkoutSessionId, updatedAt: sql`now()` })
+    .where(and(eq(subscription.id, row.id), isNull(subscription.checkoutSessionId)));
+  log.info({ checkoutSessionId: started.checkoutSessionId }, "subscription checkout started");
+  return { subscriptionId: row.id, checkoutUrl: started.checkoutUrl, provider: "stripe" };
+}

@@ -1,0 +1,16 @@
+import { getDb } from "@/db/client";
+import { getSubscriptionSummary } from "@/payment/subscriptions/get-subscription-summary";
+import { defineRoute } from "@/server/define-route";
+import { withUser } from "@/server/with-user";
+
+/**
+ * GET /api/credits/subscription: the signed-in user's subscription, `{id, planId, status,
+ * currentPeriodStart, currentPeriodEnd, cancelAtPeriodEnd}`, or `null` when there is none.
+ */
+export default defineRoute({
+  method: "GET",
+  path: "/api/credits/subscription",
+  handler: withUser(async (_request, user) => {
+    return Response.json(await getSubscriptionSummary(await getDb(), user.id));
+  }),
+});
