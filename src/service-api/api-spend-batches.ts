@@ -93,22 +93,19 @@ async function drain(db: Database, group: Group) {
       const batch = group.pending.splice(0, MAX_BATCH);
       group.batches += 1;
       group.spends += batch.length;
-      if (batch.length === 1) {
-        const [only] = batch as [Waiting];
-        await runAlone(db, only.spend).then(only.resolve, only.reject);
-        continue;
-      }
       try {
+        // A lone spend goes through the batch function too: its short lock timeout keeps a spend whose
+        // account is locked elsewhere from holding one of the few slots (see api-consume-batch.sql).
         const rows = await runBatch(
           db,
           batch.map((waiting) => waiting.spend),
         );
         for (const [index, waiting] of batch.entries()) waiting.resolve(rows[index] as ApiSpendRow);
       } catch {
-        // Nothing of the batch was applied. Each spend alone gets its own answer or its own error.
-        await Promise.all(
-          batch.map((waiting) => runAlone(db, waiting.spend).then(waiting.resolve, waiting.reject)),
-        );
+        // Nothing of the batch was applied. Each spend alone gets its own answer or its own error, outside
+        // the slots (not awaited here): a spend that waits on a locked account waits on its own connection,
+        // as before group commit, while the slot goes on to the next batch.
+        for (const waiting of batch) void runAlone(db, waiting.spend).then(waiting.resolve, waiting.reject);
       }
     }
   } finally {

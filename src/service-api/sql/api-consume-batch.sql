@@ -14,6 +14,13 @@
 -- All or nothing: one statement, so an error in any spend rolls the whole batch back; the caller then runs
 -- each spend alone, and only the spend that fails again is answered with its error.
 --
+-- Short lock waits: a statement waits for a slot of the caller's few (4) concurrent statements, so a spend
+-- whose account is locked by a slow transaction (a webhook, an operator's session) must not keep its slot,
+-- and every other user's spend waiting behind it, for the session's lock_timeout (5 s). Here a lock that is
+-- not granted within 250 ms (a batch holds its locks for a few milliseconds) fails the batch with 55P03;
+-- the caller then runs each of its spends alone, outside the slots, with the usual timeout. The same bound
+-- ends a deadlock with a client's key reused on another route before deadlock_timeout (1 s) would.
+--
 -- Returns one row per spend with o_index, the spend's position in the arrays (1-based), and the columns of
 -- creditkit_api_consume.
 CREATE OR REPLACE FUNCTION creditkit_api_consume_batch(p_api_keys uuid[], p_idempotency_keys text[],
@@ -22,7 +29,9 @@ CREATE OR REPLACE FUNCTION creditkit_api_consume_batch(p_api_keys uuid[], p_idem
   p_status_insufficient integer)
 RETURNS TABLE (o_index integer, o_outcome text, o_entry_id bigint, o_balance bigint, o_stored_hash text,
   o_stored_status integer, o_stored_body jsonb)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET lock_timeout = '250ms'
+AS $$
 DECLARE
   v_i integer;
   v_spend record;
