@@ -50,8 +50,8 @@ export async function consumeCredits(
       metadata: input.metadata ?? null,
       now: now ?? null,
     },
-    // is(), not instanceof: `npm start` runs two copies of Drizzle (see scripts/server.mjs), and a
-    // transaction made by one is not an instance of the other's class.
+    // Drizzle's own is() rather than instanceof: it also recognises a transaction made by another copy of
+    // Drizzle (a library that bundles its own), where instanceof would say no.
     is(db, PgTransaction),
   );
   switch (row.o_status) {

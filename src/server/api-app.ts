@@ -97,7 +97,7 @@ export function createApiApp(routes: readonly RouteDefinition[]): Hono<{ Binding
 
 /**
  * The app's routes served by the Node.js adapter (`npm start`): JSON answers are written as text from here
- * on (see JsonReply), for this copy of the modules.
+ * on in this process (see JsonReply).
  */
 export function createNodeApiApp(routes: readonly RouteDefinition[]) {
   dispatcherWritesJsonReplies();

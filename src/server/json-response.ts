@@ -28,9 +28,10 @@ export class JsonReply extends Response {
   }
 }
 
-// Set once per copy of this module by createServiceApp (src/server/service-app.ts): under `npm start`
-// that copy serves only through the dispatcher, which writes JsonReply's text; Next.js's copy, and any
-// caller of a route handler that reads the body, keeps getting Response.json.
+// Set by createNodeApiApp (src/server/api-app.ts) when `npm start` serves every /api request through the
+// Node.js adapter, which writes JsonReply's text without building a web Response. Under `next dev` and
+// `next start` (the catch-all route), and for a caller of a route handler that reads the body, it stays
+// unset and answers are Response.json.
 let repliesWrittenByDispatcher = false;
 
 export function dispatcherWritesJsonReplies(): void {

@@ -19,15 +19,27 @@ export async function readJsonBody<Schema extends z.ZodType>(
   const text = decodeUtf8(await request.arrayBuffer());
   const contentType = request.headers.get("content-type") ?? "";
   // An empty body stands for `{}` (e.g. releasing a hold); a non-empty one must say it is JSON.
-  if (text.length > 0 && !/^application\/json\b/i.test(contentType)) {
+  // application/json, optionally with parameters (charset); not application/json-patch+json or the like.
+  if (text.length > 0 && !/^application\/json\s*(;|$)/i.test(contentType)) {
     throw new RequestError("unsupported_media_type", "Send the body as application/json.");
   }
   let json: unknown;
+  let protoKey = false;
   try {
-    json = text.length === 0 ? {} : JSON.parse(text);
+    // The reviver sees every key at any depth, escaped forms decoded. A `__proto__` key survives parsing,
+    // but every object the body is later copied or validated into drops it or takes it as its prototype:
+    // the request would be answered as if the key had been stored. Refused instead, on every route.
+    json =
+      text.length === 0
+        ? {}
+        : JSON.parse(text, (key, value) => {
+            if (key === "__proto__") protoKey = true;
+            return value;
+          });
   } catch {
     throw new RequestError("malformed_json", "The body is not valid JSON.");
   }
+  if (protoKey) throw invalidInput([], "The key __proto__ is reserved: objects of this API cannot use it.");
   // Before the schema, so no field of any route (stored or not) can carry text the database refuses.
   const unstorable = findUnstorableText(json);
   if (unstorable) throw invalidInput(unstorable, UNSTORABLE_TEXT_MESSAGE);

@@ -17,7 +17,11 @@ const metadata = z
     storableTextSchema.max(64),
     z.union([storableTextSchema.max(500), z.number(), z.boolean(), z.null()]),
   )
-  .refine((value) => Object.keys(value).length <= 20, "at most 20 metadata keys");
+  .refine((value) => Object.keys(value).length <= 20, "at most 20 metadata keys")
+  .meta({
+    description:
+      "At most 20 keys of up to 64 characters (not `__proto__`, refused in every body); values: text of up to 500 characters, numbers, booleans or null.",
+  });
 
 export const consumeBodySchema = z
   .object({ amount: creditAmountSchema, description: description.optional(), metadata: metadata.optional() })

@@ -477,6 +477,19 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
       code: "unsupported_media_type",
     },
     {
+      name: "consume as application/json-patch+json (another media type)",
+      send: () => consume({ body: '{"amount":1}', contentType: "application/json-patch+json" }),
+      status: 415,
+      code: "unsupported_media_type",
+    },
+    {
+      name: "consume with the metadata key __proto__ (would be dropped, not stored)",
+      send: () =>
+        consume({ body: '{"amount":1,"metadata":{"__proto__":"x"}}', contentType: "application/json" }),
+      status: 400,
+      code: "invalid_input",
+    },
+    {
       name: "consume with a 1 MB body",
       send: () => consume({ json: { amount: 1, description: MEGABYTE } }),
       status: 413,
