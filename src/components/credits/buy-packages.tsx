@@ -56,6 +56,7 @@ export function BuyPackages({
     try {
       const data = await purchase.mutateAsync(pkg.id);
       setCheckout({
+        kind: "package",
         pkg,
         purchaseId: data.purchaseId,
         paymentIntentId: data.paymentIntentId,

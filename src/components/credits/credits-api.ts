@@ -11,6 +11,10 @@ export const creditsKeys = {
   balance: ["credits", "balance"] as const,
   expiring: ["credits", "expiring"] as const,
   transactions: (cursor: string | null) => ["credits", "transactions", cursor] as const,
+  /** The caller's subscription: under ["credits"], so a payment or a renewal refreshes it with the balance. */
+  subscription: ["credits", "subscription"] as const,
+  /** The plans on sale: the same for everyone and not changed by anything the user does. */
+  plans: ["plans"] as const,
   /**
    * One wait for a purchase's outcome (usePurchaseOutcome). Outside ["credits"] on purpose: refreshing the
    * balance must not refetch a settled purchase, and each wait has its own entry, so an answer cached by an
@@ -50,6 +54,13 @@ export type Transaction = {
   description: string | null;
   /** Set on purchase, refund and dispute entries: the page names the package in the reader's language. */
   packageId?: string | null;
+  /**
+   * Set on a subscription's entries (its period grants, rollovers, and the expiry of their lots): the plan
+   * and the period (ISO 8601, [start, end)), so the page words them in the reader's language and zone.
+   */
+  planId?: string | null;
+  periodStart?: string | null;
+  periodEnd?: string | null;
   createdAt: string;
 };
 
@@ -118,19 +129,30 @@ async function readJson(response: Response): Promise<unknown> {
 
 /**
  * One call to the JSON API: the answer's body, or ApiError for an HTTP error; a network failure throws
- * fetch's own TypeError. With `json`, the request is a POST of that body.
+ * fetch's own TypeError. With `json`, the request is a POST of that body (or `method`'s, when given);
+ * `method` alone sends a request without a body (DELETE, or a POST that takes none).
  */
 export async function requestJson<T>(
   url: string,
-  { json, signal }: { json?: unknown; signal?: AbortSignal | undefined } = {},
+  {
+    json,
+    method,
+    signal,
+  }: { json?: unknown; method?: "POST" | "PATCH" | "DELETE"; signal?: AbortSignal | undefined } = {},
 ): Promise<T> {
   const response = await fetch(url, {
     credentials: "same-origin",
     cache: "no-store",
     signal,
     ...(json === undefined
-      ? {}
-      : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(json) }),
+      ? method
+        ? { method }
+        : {}
+      : {
+          method: method ?? "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(json),
+        }),
   });
   const body = await readJson(response);
   if (!response.ok) {

@@ -8,6 +8,7 @@ import { toast } from "sonner";
 import { formatMoney } from "@/catalog/format-money";
 import type { CreditPackage } from "@/catalog/packages";
 import { usePackageName } from "@/components/pricing/package-card";
+import { type PlanCardPlan, usePlanName } from "@/components/pricing/plan-card";
 import { Button } from "@/components/ui/button";
 import {
   Dialog,
@@ -21,15 +22,40 @@ import { creditsKeys } from "./credits-api";
 import { SandboxPaymentForm } from "./sandbox-payment-form";
 import { StripePaymentForm } from "./stripe-payment-form";
 import { type PurchaseWait, usePurchaseOutcome } from "./use-purchase-outcome";
+import { type SubscriptionWait, useSubscriptionActivation } from "./use-subscription";
 
-export type Checkout = {
-  pkg: CreditPackage;
-  purchaseId: string;
+/** A PaymentIntent the dialog confirms: the server created it and decided its amount. */
+type PaymentIntentCheckout = {
   paymentIntentId: string;
   clientSecret: string;
   provider: "stripe" | "sandbox";
   publishableKey: string | null;
 };
+
+/** Paying for a credit package. */
+export type PackageCheckout = PaymentIntentCheckout & {
+  kind: "package";
+  pkg: CreditPackage;
+  purchaseId: string;
+};
+
+/**
+ * Paying the first invoice of a subscription (the sandbox only: with Stripe, subscribing goes to Stripe
+ * Checkout instead). Its credits are the plan's first month, granted when the invoice is paid.
+ */
+export type PlanCheckout = PaymentIntentCheckout & {
+  kind: "plan";
+  plan: PlanCardPlan;
+  subscriptionId: string;
+  provider: "sandbox";
+};
+
+export type Checkout = PackageCheckout | PlanCheckout;
+
+/** One dialog content per thing being paid: a new purchase or subscription starts with a fresh form. */
+function checkoutKey(checkout: Checkout): string {
+  return checkout.kind === "plan" ? `subscription:${checkout.subscriptionId}` : checkout.purchaseId;
+}
 
 export type PaymentCallbacks = {
   /** The purchase is paid; for Stripe the ledger has already confirmed it. */
@@ -49,6 +75,13 @@ export function PayDialog({ checkout, onClose }: { checkout: Checkout | null; on
   usePurchaseOutcome(paidInSandbox, () => void queryClient.invalidateQueries({ queryKey: creditsKeys.all }), {
     timeoutMs: 20_000,
   });
+  // The same for a subscription's first invoice: its credits and its `active` status come with invoice.paid.
+  const [subscribedInSandbox, setSubscribedInSandbox] = useState<SubscriptionWait | null>(null);
+  useSubscriptionActivation(
+    subscribedInSandbox,
+    () => void queryClient.invalidateQueries({ queryKey: creditsKeys.all }),
+    { timeoutMs: 20_000 },
+  );
   return (
     <Dialog open={checkout !== null} onOpenChange={(open) => (open ? undefined : onClose())}>
       {checkout ? (
@@ -59,9 +92,13 @@ export function PayDialog({ checkout, onClose }: { checkout: Checkout | null; on
           onInteractOutside={(event) => event.preventDefault()}
         >
           <PayFlow
-            key={checkout.purchaseId}
+            key={checkoutKey(checkout)}
             checkout={checkout}
-            onSandboxPaid={() => setPaidInSandbox({ purchaseId: checkout.purchaseId, startedAt: Date.now() })}
+            onSandboxPaid={() =>
+              checkout.kind === "plan"
+                ? setSubscribedInSandbox({ subscriptionId: checkout.subscriptionId, startedAt: Date.now() })
+                : setPaidInSandbox({ purchaseId: checkout.purchaseId, startedAt: Date.now() })
+            }
           />
         </DialogContent>
       ) : null}
@@ -71,16 +108,45 @@ export function PayDialog({ checkout, onClose }: { checkout: Checkout | null; on
 
 type Outcome = "open" | "succeeded" | "pending";
 
-function PayFlow({ checkout, onSandboxPaid }: { checkout: Checkout; onSandboxPaid: () => void }) {
+/** The words of the dialog: what is bought, for how much, and what the success says. */
+function usePayText(checkout: Checkout) {
   const t = useTranslations("pay");
   const locale = useLocale();
   const packageName = usePackageName();
-  const queryClient = useQueryClient();
-  const [outcome, setOutcome] = useState<Outcome>("open");
+  const planName = usePlanName();
+  if (checkout.kind === "plan") {
+    const { plan } = checkout;
+    const price = formatMoney(plan.price, locale);
+    const credits = plan.creditsPerPeriod;
+    return {
+      price,
+      credits,
+      title: t("subscribeTitle", { name: planName(plan) }),
+      summary: t("subscribeSummary", { credits, price, interval: plan.interval }),
+      successTitle: t("subscribeSuccessTitle"),
+      successText: t("subscribeSuccessText", { credits }),
+    };
+  }
   const { pkg } = checkout;
   const price = formatMoney(pkg.price, locale);
-  // One toast per purchase: a success replaces the toast of an earlier decline instead of stacking on it.
-  const toastId = `payment-${checkout.purchaseId}`;
+  return {
+    price,
+    credits: pkg.credits,
+    title: t("title", { name: packageName(pkg) }),
+    summary: t("summary", { credits: pkg.credits, price }),
+    successTitle: t("successTitle"),
+    successText: t("successText", { credits: pkg.credits }),
+  };
+}
+
+function PayFlow({ checkout, onSandboxPaid }: { checkout: Checkout; onSandboxPaid: () => void }) {
+  const t = useTranslations("pay");
+  const queryClient = useQueryClient();
+  const [outcome, setOutcome] = useState<Outcome>("open");
+  const text = usePayText(checkout);
+  const { price } = text;
+  // One toast per payment: a success replaces the toast of an earlier decline instead of stacking on it.
+  const toastId = `payment-${checkoutKey(checkout)}`;
 
   function refreshCredits() {
     void queryClient.invalidateQueries({ queryKey: creditsKeys.all });
@@ -89,11 +155,11 @@ function PayFlow({ checkout, onSandboxPaid }: { checkout: Checkout; onSandboxPai
   const callbacks: PaymentCallbacks = {
     onSucceeded() {
       setOutcome("succeeded");
-      toast.success(t("toastAdded", { credits: pkg.credits }), { id: toastId });
+      toast.success(t("toastAdded", { credits: text.credits }), { id: toastId });
       refreshCredits();
       // The sandbox can answer before its simulated webhook wrote the ledger entry (a delivery that failed
-      // is retried by the jobs): refresh once more when the purchase is settled, so the balance never lags
-      // behind the toast.
+      // is retried by the jobs): refresh once more when the purchase is settled (the subscription active),
+      // so the balance never lags behind the toast.
       if (checkout.provider === "sandbox") onSandboxPaid();
     },
     onPending() {
@@ -108,8 +174,8 @@ function PayFlow({ checkout, onSandboxPaid }: { checkout: Checkout; onSandboxPai
   return (
     <>
       <DialogHeader>
-        <DialogTitle>{t("title", { name: packageName(pkg) })}</DialogTitle>
-        <DialogDescription>{t("summary", { credits: pkg.credits, price })}</DialogDescription>
+        <DialogTitle>{text.title}</DialogTitle>
+        <DialogDescription>{text.summary}</DialogDescription>
       </DialogHeader>
 
       {outcome === "succeeded" ? (
@@ -121,10 +187,8 @@ function PayFlow({ checkout, onSandboxPaid }: { checkout: Checkout; onSandboxPai
           <span className="flex size-14 items-center justify-center rounded-full bg-success/15 text-success">
             <CircleCheck className="size-7" aria-hidden />
           </span>
-          <p className="font-semibold text-lg">{t("successTitle")}</p>
-          <p className="max-w-xs text-muted-foreground text-sm">
-            {t("successText", { credits: pkg.credits })}
-          </p>
+          <p className="font-semibold text-lg">{text.successTitle}</p>
+          <p className="max-w-xs text-muted-foreground text-sm">{text.successText}</p>
           <DialogClose asChild>
             <Button className="mt-3 min-w-32" data-testid="payment-done">
               {t("done")}

@@ -137,7 +137,7 @@ export function TransactionTable({ items }: { items: Transaction[] }) {
       <TableBody className="max-md:block">
         {items.map((item) => {
           const positive = item.amount > 0;
-          const description = text.description(item);
+          const description = text.description(item, timeZone);
           return (
             <TableRow
               key={item.id}

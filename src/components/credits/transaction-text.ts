@@ -1,5 +1,6 @@
-import { useTranslations } from "next-intl";
+import { useFormatter, useTranslations } from "next-intl";
 import { usePackageName } from "@/components/pricing/package-card";
+import { usePlanName } from "@/components/pricing/plan-card";
 import type { BadgeProps } from "@/components/ui/badge";
 import { COST_CATALOG, type FeatureId } from "@/features/cost-catalog";
 import type { Transaction } from "./credits-api";
@@ -11,6 +12,15 @@ export const FEATURE_MESSAGE_KEYS: Record<FeatureId, string> = { "image.generate
 const PACKAGE_TYPES = new Set(["purchase", "refund", "dispute", "dispute_reversal"]);
 /** Entries whose stored description is always the same system text. */
 const FIXED_TYPES = new Set(["signup_gift", "expire", "debt_repayment"]);
+/**
+ * Entries that name a plan and a period: a period's grant, a rollover into a period, and the expiry of
+ * either (its message is `expireSubscription`).
+ */
+const PLAN_PERIOD_MESSAGES: Record<string, string> = {
+  subscription: "transactionDescriptions.subscription",
+  rollover: "transactionDescriptions.rollover",
+  expire: "transactionDescriptions.expireSubscription",
+};
 
 const BADGE_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   purchase: "success",
@@ -31,14 +41,39 @@ const BADGE_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
  */
 export function useTransactionText() {
   const t = useTranslations();
+  const format = useFormatter();
   const packageName = usePackageName();
+  const planName = usePlanName();
 
   function label(type: string): string {
     const key = `transactionTypes.${type}`;
     return t.has(key) ? t(key) : t("transactionTypes.unknown");
   }
 
-  function description(item: Pick<Transaction, "type" | "description" | "packageId">): string | null {
+  /**
+   * "Pro credits for Nov 30, 2026 – Dec 30, 2026": the plan in the reader's language and the period's
+   * days in `timeZone` (the reader's: the caller passes it, since this hook also runs on the server).
+   */
+  function planPeriod(
+    item: Pick<Transaction, "type" | "planId" | "periodStart" | "periodEnd">,
+    timeZone: string,
+  ): string | null {
+    const key = PLAN_PERIOD_MESSAGES[item.type];
+    if (!key || !item.planId || !item.periodStart || !item.periodEnd) return null;
+    const day = (iso: string) => format.dateTime(new Date(iso), { dateStyle: "medium", timeZone });
+    return t(key, {
+      plan: planName({ id: item.planId }),
+      start: day(item.periodStart),
+      end: day(item.periodEnd),
+    });
+  }
+
+  function description(
+    item: Pick<Transaction, "type" | "description" | "packageId" | "planId" | "periodStart" | "periodEnd">,
+    timeZone = "UTC",
+  ): string | null {
+    const period = planPeriod(item, timeZone);
+    if (period) return period;
     if (PACKAGE_TYPES.has(item.type) && item.packageId) {
       return t(`transactionDescriptions.${item.type}`, { name: packageName({ id: item.packageId }) });
     }

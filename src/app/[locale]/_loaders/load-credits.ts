@@ -5,6 +5,10 @@ import type { ExpiringCredits } from "@/components/credits/credits-api";
 import { type Balance, getBalance } from "@/credits/get-balance";
 import { listExpiringCredits } from "@/credits/list-expiring-credits";
 import { getDb } from "@/db/client";
+import {
+  getSubscriptionSummary,
+  type SubscriptionSummary,
+} from "@/payment/subscriptions/get-subscription-summary";
 
 // Server-side reads that seed the credits UI, for the pages and the layout of src/app/[locale] (server
 // components only). The client components then keep the data fresh through the JSON API.
@@ -23,4 +27,9 @@ export async function loadExpiringCredits(userId: string): Promise<ExpiringCredi
 export async function loadEmailVerified(): Promise<boolean> {
   const session = await getSessionFromHeaders(await headers());
   return session?.user.emailVerified ?? false;
+}
+
+/** The user's subscription as GET /api/credits/subscription answers it, or null when they have none. */
+export async function loadSubscription(userId: string): Promise<SubscriptionSummary | null> {
+  return getSubscriptionSummary(await getDb(), userId);
 }

@@ -5,11 +5,17 @@ import { AdminPasswordNotice } from "@/components/credits/admin-password-notice"
 import { BalanceCard } from "@/components/credits/balance-card";
 import { BuyPackages } from "@/components/credits/buy-packages";
 import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
+import { SubscriptionPlans } from "@/components/credits/subscription-plans";
 import { TransactionHistory } from "@/components/credits/transaction-history";
 import { VerifyEmailNotice } from "@/components/credits/verify-email-notice";
 import { getServerEnv } from "@/config/env";
 import { getPaymentClientConfig } from "@/payment/client-config";
-import { loadBalance, loadEmailVerified, loadExpiringCredits } from "../../_loaders/load-credits";
+import {
+  loadBalance,
+  loadEmailVerified,
+  loadExpiringCredits,
+  loadSubscription,
+} from "../../_loaders/load-credits";
 
 type PageProps = {
   params: Promise<{ locale: string }>;
@@ -27,12 +33,13 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
   setRequestLocale(locale);
   const session = await requireSession(locale, `/${locale}/settings/credits`);
   const userId = session.user.id;
-  const [{ buy }, t, balance, expiring, emailVerified] = await Promise.all([
+  const [{ buy }, t, balance, expiring, emailVerified, subscription] = await Promise.all([
     searchParams,
     getTranslations("credits"),
     loadBalance(userId),
     loadExpiringCredits(userId),
     loadEmailVerified(),
+    loadSubscription(userId),
   ]);
   // Only the provider and the publishable key leave the server; the key is read at run time, not build time.
   const paymentConfig = getPaymentClientConfig();
@@ -53,6 +60,8 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
         <BalanceCard initialBalance={balance} />
         <ExpiringCreditsCard initialData={expiring} />
       </div>
+
+      <SubscriptionPlans paymentConfig={paymentConfig} initialSubscription={subscription} />
 
       <section aria-labelledby="buy-credits-title" className="flex flex-col gap-6">
         <div>

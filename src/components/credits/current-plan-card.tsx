@@ -1,0 +1,255 @@
+"use client";
+
+import { CalendarClock, CircleAlert, CreditCard, LoaderCircle } from "lucide-react";
+import { useFormatter, useLocale, useTranslations } from "next-intl";
+import type { ReactNode } from "react";
+import { formatMoney } from "@/catalog/format-money";
+import { useTimeZone } from "@/components/format/date-time";
+import { usePlanName, useRolloverText } from "@/components/pricing/plan-card";
+import { Badge, type BadgeProps } from "@/components/ui/badge";
+import { Button } from "@/components/ui/button";
+import { Card, CardAction, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
+import { cn } from "@/lib/utils";
+import { CancelSubscriptionDialog } from "./cancel-subscription-dialog";
+import { SandboxClockControl } from "./sandbox-clock-control";
+import type { PlanOnSale, Subscription } from "./subscription-api";
+import { PLAN_IN_FORCE } from "./use-subscription";
+
+const STATUS_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
+  active: "success",
+  trialing: "success",
+  incomplete: "warning",
+  past_due: "destructive",
+  unpaid: "destructive",
+  paused: "secondary",
+  canceled: "secondary",
+};
+
+/**
+ * The user's subscription: plan, status, current period, next renewal, the credits each period grants
+ * and what happens to unused ones; cancel at the period's end, and in test mode the clock that moves the
+ * subscription to its next renewal. A subscription whose first payment failed offers to pay again.
+ */
+export function CurrentPlanCard({
+  subscription,
+  plan,
+  sandbox,
+  completing,
+  onCompletePayment,
+}: {
+  subscription: Subscription;
+  /** The plan from GET /api/credits/plans; undefined while the plans load or for a plan no longer sold. */
+  plan: PlanOnSale | undefined;
+  sandbox: boolean;
+  /** A subscribe request is under way (the "Complete payment" button waits for it). */
+  completing: boolean;
+  onCompletePayment: (() => void) | undefined;
+}) {
+  const t = useTranslations("subscription");
+  const format = useFormatter();
+  const locale = useLocale();
+  const timeZone = useTimeZone();
+  const planName = usePlanName();
+  const rolloverText = useRolloverText();
+  const name = planName({ id: subscription.planId });
+
+  const inForce = PLAN_IN_FORCE.has(subscription.status);
+  const ending = inForce && subscription.cancelAtPeriodEnd;
+  const start = subscription.currentPeriodStart;
+  const end = subscription.currentPeriodEnd;
+  const day = (iso: string) => format.dateTime(new Date(iso), { dateStyle: "medium", timeZone });
+  const endDay = end ? day(end) : null;
+
+  const statusText =
+    ending && endDay ? t("status.ending", { date: endDay }) : statusLabel(subscription.status);
+  function statusLabel(status: string): string {
+    const key = `status.${status}`;
+    return t.has(key) ? t(key) : t("status.unknown");
+  }
+
+  if (subscription.status === "canceled") {
+    return (
+      <Card className="gap-0 py-4" data-testid="current-plan" data-status={subscription.status}>
+        <CardContent className="flex items-center gap-3 text-sm">
+          <CalendarClock className="size-4 shrink-0 text-muted-foreground" aria-hidden />
+          <p className="text-muted-foreground">
+            {endDay ? t("endedText", { name, date: endDay }) : statusLabel("canceled")}
+          </p>
+        </CardContent>
+      </Card>
+    );
+  }
+
+  return (
+    <Card
+      className="relative gap-5 overflow-hidden"
+      role="region"
+      aria-labelledby="current-plan-title"
+      data-testid="current-plan"
+      data-status={subscription.status}
+    >
+      <div
+        aria-hidden
+        className="pointer-events-none absolute -top-16 -right-16 size-48 rounded-full bg-primary/10 blur-2xl"
+      />
+      <CardHeader>
+        <CardTitle className="font-medium text-muted-foreground text-sm">{t("yourPlan")}</CardTitle>
+        <CardDescription className="sr-only">{t("subtitle")}</CardDescription>
+        <CardAction>
+          <Badge
+            variant={ending ? "warning" : (STATUS_VARIANTS[subscription.status] ?? "secondary")}
+            data-testid="current-plan-status"
+          >
+            {statusText}
+          </Badge>
+        </CardAction>
+      </CardHeader>
+      <CardContent className="flex flex-col gap-5">
+        <div>
+          <p
+            id="current-plan-title"
+            className="font-semibold text-3xl tracking-tight"
+            data-testid="current-plan-name"
+          >
+            {name}
+          </p>
+          {plan ? (
+            <p className="mt-1 text-muted-foreground text-sm">
+              {t("planSummary", {
+                price: formatMoney(plan.price, locale),
+                interval: plan.interval,
+                credits: plan.creditsPerPeriod,
+              })}
+            </p>
+          ) : null}
+        </div>
+
+        {subscription.status === "incomplete" ? (
+          <Notice
+            tone="warning"
+            icon={<CreditCard className="mt-0.5 size-4 shrink-0" aria-hidden />}
+            title={t("incompleteTitle")}
+            text={t("incompleteText")}
+            testId="current-plan-incomplete"
+            action={
+              onCompletePayment ? (
+                <Button
+                  size="sm"
+                  onClick={onCompletePayment}
+                  disabled={completing}
+                  aria-busy={completing}
+                  data-testid="complete-payment"
+                >
+                  {completing ? <LoaderCircle className="animate-spin" aria-hidden /> : null}
+                  {t("completePayment")}
+                </Button>
+              ) : null
+            }
+          />
+        ) : (
+          <dl className="grid gap-4 rounded-lg border bg-muted/30 p-4 text-sm sm:grid-cols-3">
+            <Detail label={t("periodLabel")} testId="current-plan-period">
+              {start && end
+                ? format.dateTimeRange(new Date(start), new Date(end), { dateStyle: "medium", timeZone })
+                : "—"}
+            </Detail>
+            <Detail label={ending ? t("endsLabel") : t("renewsLabel")} testId="current-plan-renewal">
+              {end ? <time dateTime={end}>{endDay}</time> : "—"}
+            </Detail>
+            <Detail label={t("creditsLabel")} testId="current-plan-credits">
+              {plan && inForce ? t("creditsValue", { count: plan.creditsPerPeriod }) : "—"}
+            </Detail>
+            {plan ? (
+              <div className="sm:col-span-3">
+                <dt className="sr-only">{t("rolloverLabel")}</dt>
+                <dd className="text-muted-foreground" data-testid="current-plan-rollover">
+                  {rolloverText(plan.rollover)}
+                </dd>
+              </div>
+            ) : null}
+          </dl>
+        )}
+
+        {subscription.status === "past_due" ? (
+          <Notice
+            tone="destructive"
+            icon={<CircleAlert className="mt-0.5 size-4 shrink-0" aria-hidden />}
+            title={t("pastDueTitle")}
+            text={t("pastDueText")}
+            testId="current-plan-past-due"
+          />
+        ) : null}
+        {ending && endDay ? (
+          <Notice
+            tone="muted"
+            icon={<CalendarClock className="mt-0.5 size-4 shrink-0 text-muted-foreground" aria-hidden />}
+            title={t("endingTitle", { date: endDay })}
+            text={t("endingText")}
+            testId="current-plan-ending"
+          />
+        ) : null}
+
+        {sandbox && inForce ? <SandboxClockControl subscription={subscription} plan={plan} /> : null}
+
+        {inForce && !subscription.cancelAtPeriodEnd ? (
+          <div className="flex justify-end">
+            <CancelSubscriptionDialog planName={name} periodEnd={endDay} />
+          </div>
+        ) : null}
+      </CardContent>
+    </Card>
+  );
+}
+
+function Detail({ label, testId, children }: { label: string; testId: string; children: ReactNode }) {
+  return (
+    <div className="flex flex-col gap-1">
+      <dt className="text-muted-foreground text-xs">{label}</dt>
+      <dd className="font-medium tabular-nums" data-testid={testId}>
+        {children}
+      </dd>
+    </div>
+  );
+}
+
+const NOTICE_TONES = {
+  warning: "border-warning/50 bg-warning/10",
+  destructive: "border-destructive/30 bg-destructive/10 text-destructive",
+  muted: "bg-muted/40",
+} as const;
+
+function Notice({
+  tone,
+  icon,
+  title,
+  text,
+  action,
+  testId,
+}: {
+  tone: keyof typeof NOTICE_TONES;
+  icon: ReactNode;
+  title: string;
+  text: string;
+  action?: ReactNode;
+  testId: string;
+}) {
+  return (
+    <div
+      role={tone === "muted" ? "status" : "alert"}
+      data-testid={testId}
+      className={cn(
+        "flex flex-col gap-3 rounded-lg border p-3 text-sm sm:flex-row sm:items-center",
+        NOTICE_TONES[tone],
+      )}
+    >
+      <div className="flex flex-1 gap-2">
+        {icon}
+        <div>
+          <p className="font-medium">{title}</p>
+          <p className={cn("mt-0.5", tone !== "destructive" && "text-muted-foreground")}>{text}</p>
+        </div>
+      </div>
+      {action ? <div className="shrink-0 max-sm:pl-6">{action}</div> : null}
+    </div>
+  );
+}

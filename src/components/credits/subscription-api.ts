@@ -1,0 +1,81 @@
+import type { Money } from "@/catalog/packages";
+import type { PlanInterval, Rollover } from "@/catalog/plans";
+import { requestJson } from "./credits-api";
+
+/**
+ * Browser-side calls to the subscription routes (same origin, session cookie). Prices are integer minor
+ * units and credits are integers, exactly as the server sends them; the page only formats them.
+ */
+
+/** One plan of GET /api/credits/plans. `price` is per `interval`; `creditsPerPeriod` is per monthly grant. */
+export type PlanOnSale = {
+  id: string;
+  /** The plan's English name; pages show the translated `plans.<id>.name` instead. */
+  name: string;
+  interval: PlanInterval;
+  price: Money;
+  creditsPerPeriod: number;
+  rollover: Rollover;
+};
+
+/** `status` as our subscription row says it (Stripe's words): active, past_due, incomplete, canceled… */
+export type SubscriptionStatus =
+  | "incomplete"
+  | "trialing"
+  | "active"
+  | "past_due"
+  | "unpaid"
+  | "paused"
+  | "canceled"
+  | (string & {});
+
+/** GET /api/credits/subscription when the user has one; times in ISO 8601, null until the provider said. */
+export type Subscription = {
+  id: string;
+  planId: string;
+  status: SubscriptionStatus;
+  currentPeriodStart: string | null;
+  currentPeriodEnd: string | null;
+  cancelAtPeriodEnd: boolean;
+};
+
+/** POST /api/credits/subscriptions: how the browser pays the first invoice. */
+export type StartedSubscription =
+  | { subscriptionId: string; checkoutUrl: string; provider: "stripe" }
+  | { subscriptionId: string; paymentIntentId: string; clientSecret: string; provider: "sandbox" };
+
+/** POST /api/sandbox/subscriptions/{id}/advance: the subscription after its clock moved to the renewal. */
+export type AdvancedSubscription = {
+  subscription: Subscription | null;
+  /** The renewal's invoice (`paid` when its credits were granted), or null when the subscription ended. */
+  invoice: { id: string; status: string } | null;
+  /** The subscription's test clock after the move (ISO 8601). */
+  clock: string;
+};
+
+export async function fetchPlans(signal?: AbortSignal): Promise<PlanOnSale[]> {
+  const answer = await requestJson<{ plans: PlanOnSale[] }>("/api/credits/plans", { signal });
+  return answer.plans;
+}
+
+/** The user's subscription, or null when they never subscribed (they are on the free plan). */
+export function fetchSubscription(signal?: AbortSignal): Promise<Subscription | null> {
+  return requestJson("/api/credits/subscription", { signal });
+}
+
+/** Starts a subscription to a paid plan; ApiError plan_unavailable (400), subscription_exists (409)… */
+export function startSubscription(planId: string): Promise<StartedSubscription> {
+  return requestJson("/api/credits/subscriptions", { json: { planId } });
+}
+
+/** Cancels at the end of the current period: the plan and its credits stay until then. */
+export function cancelSubscription(): Promise<Subscription> {
+  return requestJson("/api/credits/subscription", { method: "DELETE" });
+}
+
+/** Test mode only: moves the subscription's clock to its next renewal and answers after it was applied. */
+export function advanceSubscription(subscriptionId: string): Promise<AdvancedSubscription> {
+  return requestJson(`/api/sandbox/subscriptions/${encodeURIComponent(subscriptionId)}/advance`, {
+    method: "POST",
+  });
+}
