@@ -4,6 +4,7 @@ import { logger } from "@/lib/logger";
 import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
+import { clearPaymentProblem } from "../subscriptions/record-payment-problem";
 import { rollIntoPeriod } from "../subscriptions/roll-into-period";
 import { UnknownEventValueError } from "../types";
 import { requirePinnedApiVersion } from "./pinned-api-version";
@@ -119,6 +120,8 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
       if (rolled !== "no_rollover") outcomes.push(rolled);
     }
   }
+  // The invoice a payment problem was about is paid now (a retry went through): the user is told no more.
+  if (await clearPaymentProblem(tx, subscription.id, invoice.id)) outcomes.push("problem_lifted");
   log.info(
     { subscriptionId: subscription.id, userId: subscription.userId, outcomes },
     "subscription invoice paid",
