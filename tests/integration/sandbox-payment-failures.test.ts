@@ -395,6 +395,12 @@ describe.each(databaseKinds())("failed payments of a subscription in the sandbox
         advance(user, subscriptionId),
       ]);
       expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
+      // An advance that found the subscription still past due answers the owed invoice, paid, without
+      // moving the clock; one that came after a card change had paid it renews the next period as usual.
+      const advanced = answers[2]?.body as unknown as Advanced;
+      if (advanced.invoice?.id === failed.body.invoice?.id) expect(advanced.clock).toBe(failed.body.clock);
+      else expect(advanced.clock > failed.body.clock).toBe(true);
+      expect(advanced.invoice?.status).toBe("paid");
       const grants = await grantsOf(user.id);
       expect(grants.filter((grant) => grant.invoiceId === failed.body.invoice?.id)).toHaveLength(1);
       expect(await summaryOf(user)).toMatchObject({ status: "active", paymentProblem: null });

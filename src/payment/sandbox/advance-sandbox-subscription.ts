@@ -5,7 +5,7 @@ import { creditPeriod, creditPeriodIndexAt } from "@/credits/credit-periods";
 import { NotFoundError } from "@/credits/errors";
 import { expireLotsDueBy } from "@/credits/expire-lots-due-by";
 import { firstRow } from "@/credits/sql-rows";
-import { sandboxSubscription, subscription } from "@/db/schema";
+import { sandboxInvoice, sandboxSubscription, subscription } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { getSubscriptionSummary, type SubscriptionSummary } from "../subscriptions/get-subscription-summary";
@@ -74,7 +74,11 @@ export async function advanceSandboxSubscription(
     .from(sandboxSubscription)
     .where(eq(sandboxSubscription.subscriptionRowId, ours.id));
   if (peek?.status === "past_due") {
-    const retried = await db.transaction((tx) => retrySandboxInvoice(tx, peek.id));
+    // A retry racing this one (a card change) may have paid the invoice first: then this advance answers
+    // that invoice as it is now instead of moving on to the next period the user did not ask for.
+    const retried =
+      (await db.transaction((tx) => retrySandboxInvoice(tx, peek.id))) ??
+      (await latestInvoiceOf(db, peek.id));
     if (retried) {
       await deliverPendingEventsOfSubscription(db, input.webhookSecret, peek.id);
       logger.info(
@@ -197,4 +201,17 @@ export async function advanceSandboxSubscription(
     invoice: moved.invoice,
     clock: moved.clock.toISOString(),
   };
+}
+
+/** The latest invoice of a sandbox subscription and its status, as stored now. */
+async function latestInvoiceOf(
+  db: Database,
+  providerSubscriptionId: string,
+): Promise<{ invoiceId: string; status: string } | null> {
+  const [row] = await db
+    .select({ invoiceId: sandboxInvoice.id, status: sandboxInvoice.status })
+    .from(sandboxSubscription)
+    .innerJoin(sandboxInvoice, eq(sandboxInvoice.id, sandboxSubscription.latestInvoiceId))
+    .where(eq(sandboxSubscription.id, providerSubscriptionId));
+  return row ?? null;
 }
