@@ -31,8 +31,8 @@ const CHANGEABLE = new Set(["incomplete", "trialing", "active", "past_due", "unp
  * before the answer: a retry that succeeds has granted that period when this returns (once: only
  * `invoice.paid` grants, keyed by invoice and period).
  *
- * NotFoundError for someone else's subscription, an unknown id or one not in the sandbox (ids cannot be
- * probed); SubscriptionNotAdvanceable-like refusals are not needed: an ended subscription answers 404 too.
+ * NotFoundError for someone else's subscription, an unknown id, one not in the sandbox (ids cannot be
+ * probed) or one that has ended (it has no card to change; nothing is written).
  */
 export async function setSandboxCard(
   db: Database,

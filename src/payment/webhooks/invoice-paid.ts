@@ -44,7 +44,8 @@ function priceIdOf(line: Stripe.InvoiceLineItem): string | undefined {
  * Outcomes: `not_a_subscription_invoice`, `not_paid`, `unknown_subscription` (no row of ours: nothing to
  * grant to; logged), else each line's `granted` / `already_granted` / `period_over`, followed by the
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
- * roll-into-period.ts), joined with `+`.
+ * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
+ * for (a retry that went through: the app stops telling the user), joined with `+`.
  * Lines this code does not apply yet (prorations of a plan change, yearly plans) are refused with
  * UnknownEventValueError rather than granted wrongly or dropped: the event is stored and retried.
  */
