@@ -12,6 +12,7 @@ export const FAILURE_CODES = [
   "hold_not_open",
   "malformed_json",
   "invalid_card",
+  "card_declined",
   "invalid_signature",
   "package_unavailable",
   "plan_unavailable",

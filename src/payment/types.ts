@@ -2,6 +2,7 @@ import type Stripe from "stripe";
 import { z } from "zod";
 import type { Plan } from "@/catalog/plans";
 import { CreditsError } from "@/credits/errors";
+import type { DatabaseOrTransaction } from "@/db/types";
 
 export type PaymentProviderName = "stripe" | "sandbox";
 
@@ -86,6 +87,17 @@ export interface PaymentProvider {
    * PaymentProviderUnavailableError, SubscriptionsUnavailableError.
    */
   setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void>;
+  /**
+   * A subscription as the provider has it now, Stripe-shaped (API version STRIPE_API_VERSION: periods on
+   * its items); undefined when the provider has none. Webhook handlers ask it where an event alone cannot
+   * tell the order of two reports. `within`: the sandbox reads its own tables through the caller's
+   * transaction (the webhook's: with PGlite's single connection another would wait for it forever); Stripe
+   * ignores it. Errors: PaymentProviderUnavailableError.
+   */
+  retrieveSubscription(
+    providerSubscriptionId: string,
+    within?: DatabaseOrTransaction,
+  ): Promise<Stripe.Subscription | undefined>;
 }
 
 /**

@@ -13,6 +13,7 @@ import listCreditTransactions from "./credits/list-transactions";
 import generateImage from "./features/generate-image";
 import advanceSubscription from "./sandbox/advance-subscription";
 import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
+import setSubscriptionCard from "./sandbox/set-subscription-card";
 import captureHold from "./v1/capture-hold";
 import consume from "./v1/consume";
 import createHold from "./v1/create-hold";
@@ -56,5 +57,6 @@ export const routes: readonly RouteDefinition[] = [
   generateImage,
   confirmPaymentIntent,
   advanceSubscription,
+  setSubscriptionCard,
   auth,
 ];

@@ -26,8 +26,8 @@ export type ServiceOperation = {
  * under `npm start` and under Next.js (src/server/api-app.ts, mounted by src/app/api/[...path]/route.ts)
  * and, for the service API, its entry in the OpenAPI document.
  */
-/** The HTTP methods routes answer (PATCH and DELETE: the browser API's subscription changes). */
-export type RouteMethod = "GET" | "POST" | "PATCH" | "DELETE";
+/** The HTTP methods routes answer (PUT, PATCH and DELETE: the browser API's subscription changes and the sandbox's card on file). */
+export type RouteMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export type RouteDefinition = {
   method: RouteMethod | readonly RouteMethod[];

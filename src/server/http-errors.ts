@@ -21,6 +21,8 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   hold_not_open: 409,
   malformed_json: 400,
   invalid_card: 400,
+  // The card was refused when it was to be kept on file; nothing changed (the old card stays).
+  card_declined: 402,
   invalid_signature: 400,
   package_unavailable: 400,
   plan_unavailable: 400,

@@ -17,6 +17,8 @@ export type FakeStripe = {
   url: string;
   port: number;
   requests: RecordedStripeRequest[];
+  /** Subscriptions as Stripe has them now, by id: GET /v1/subscriptions/:id answers them (else 404). */
+  subscriptions: Map<string, Record<string, unknown>>;
   setMode: (mode: FakeStripeMode) => void;
   close: () => Promise<void>;
 };
@@ -24,11 +26,13 @@ export type FakeStripe = {
 /**
  * A few lines of Stripe's API on 127.0.0.1, so the real SDK can be exercised without the network:
  * POST /v1/payment_intents answers a PaymentIntent and, like Stripe, replays the first answer for a
- * repeated Idempotency-Key. Everything else is a 404 in Stripe's error shape.
+ * repeated Idempotency-Key; GET /v1/subscriptions/:id answers what the test put in `subscriptions`.
+ * Everything else is a 404 in Stripe's error shape (`resource_missing` for an unknown subscription).
  */
 export async function startFakeStripe(): Promise<FakeStripe> {
   const requests: RecordedStripeRequest[] = [];
   const byIdempotencyKey = new Map<string, string>();
+  const subscriptions = new Map<string, Record<string, unknown>>();
   let mode: FakeStripeMode = "ok";
   let counter = 0;
 
@@ -54,6 +58,23 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       };
       if (mode === "error") {
         send(500, JSON.stringify({ error: { type: "api_error", message: "An unknown error occurred." } }));
+        return;
+      }
+      const subscriptionPath = /^\/v1\/subscriptions\/([^/]+)$/.exec(path);
+      if (req.method === "GET" && subscriptionPath) {
+        const found = subscriptions.get(decodeURIComponent(subscriptionPath[1] ?? ""));
+        if (found) send(200, JSON.stringify(found));
+        else
+          send(
+            404,
+            JSON.stringify({
+              error: {
+                type: "invalid_request_error",
+                code: "resource_missing",
+                message: `No such subscription: '${subscriptionPath[1]}'`,
+              },
+            }),
+          );
         return;
       }
       if (req.method !== "POST" || path !== "/v1/payment_intents") {
@@ -97,6 +118,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    subscriptions,
     setMode: (next) => {
       mode = next;
     },

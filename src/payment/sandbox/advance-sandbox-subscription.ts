@@ -5,7 +5,7 @@ import { creditPeriod, creditPeriodIndexAt } from "@/credits/credit-periods";
 import { NotFoundError } from "@/credits/errors";
 import { expireLotsDueBy } from "@/credits/expire-lots-due-by";
 import { firstRow } from "@/credits/sql-rows";
-import { sandboxSubscription, subscription } from "@/db/schema";
+import { sandboxInvoice, sandboxSubscription, subscription } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { getSubscriptionSummary, type SubscriptionSummary } from "../subscriptions/get-subscription-summary";
@@ -13,7 +13,7 @@ import { SubscriptionNotAdvanceableError } from "../subscriptions/subscription-e
 import { deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
 import { createSandboxInvoice, sandboxPriceById } from "./sandbox-billing";
 import { enqueueSandboxEvent } from "./sandbox-events";
-import { chargeSandboxInvoice } from "./sandbox-invoice-payment";
+import { chargeSandboxInvoice, retrySandboxInvoice } from "./sandbox-invoice-payment";
 import { toStripeSubscription } from "./sandbox-subscription-events";
 
 /** Statuses whose clock can move to a renewal: the subscription has been paid for and has not ended. */
@@ -41,6 +41,12 @@ export type AdvanceResult = {
  * 2. After the commit the subscription's events are delivered through the webhook handlers, so the answer
  *    comes after the renewal's credits (and the rollover) were granted.
  *
+ * The renewal's charge follows the card on file (chargeSandboxInvoice): with 0341 it fails and the
+ * subscription becomes `past_due` (`invoice.payment_failed`), with 3155 it waits for authentication
+ * (`invoice.payment_action_required`); nothing is granted and nothing the user has is touched. Advancing a
+ * `past_due` subscription retries its open invoice instead of moving the clock (`invoice` in the answer
+ * is that invoice, `paid` when the retry went through and granted the period).
+ *
  * Only the subscription's owner may advance it (anyone else, or an unknown id, gets NotFoundError, so ids
  * cannot be probed). SubscriptionNotAdvanceableError for one that is unpaid or over. The clock never falls
  * behind the real one: a boundary already past moves it to the boundary and expires nothing more than the
@@ -56,6 +62,41 @@ export async function advanceSandboxSubscription(
     : [];
   if (!ours || ours.userId !== input.userId || ours.provider !== "sandbox")
     throw new NotFoundError("Subscription");
+
+  // A past-due subscription owes its open invoice: Stripe retries that invoice before any later period
+  // begins, so the advance retries it with the card on file (changed or not) and the clock stays put.
+  const [peek] = await db
+    .select({
+      id: sandboxSubscription.id,
+      status: sandboxSubscription.status,
+      clock: sandboxSubscription.clock,
+    })
+    .from(sandboxSubscription)
+    .where(eq(sandboxSubscription.subscriptionRowId, ours.id));
+  if (peek?.status === "past_due") {
+    // A retry racing this one (a card change) may have paid the invoice first: then this advance answers
+    // that invoice as it is now instead of moving on to the next period the user did not ask for.
+    const retried =
+      (await db.transaction((tx) => retrySandboxInvoice(tx, peek.id))) ??
+      (await latestInvoiceOf(db, peek.id));
+    if (retried) {
+      await deliverPendingEventsOfSubscription(db, input.webhookSecret, peek.id);
+      logger.info(
+        {
+          subscriptionId: ours.id,
+          userId: ours.userId,
+          invoiceId: retried.invoiceId,
+          status: retried.status,
+        },
+        "sandbox: past-due invoice retried",
+      );
+      return {
+        subscription: await getSubscriptionSummary(db, ours.userId),
+        invoice: { id: retried.invoiceId, status: retried.status },
+        clock: peek.clock.toISOString(),
+      };
+    }
+  }
 
   const moved = await db.transaction(async (tx) => {
     const [current] = await tx
@@ -142,7 +183,7 @@ export async function advanceSandboxSubscription(
         },
       },
     );
-    const charged = await chargeSandboxInvoice(tx, invoice, { ...renewed, latestInvoiceId: invoice.id });
+    const charged = await chargeSandboxInvoice(tx, invoice, renewed);
     return {
       providerSubscriptionId: renewed.id,
       invoice: { id: invoice.id, status: charged.status },
@@ -160,4 +201,17 @@ export async function advanceSandboxSubscription(
     invoice: moved.invoice,
     clock: moved.clock.toISOString(),
   };
+}
+
+/** The latest invoice of a sandbox subscription and its status, as stored now. */
+async function latestInvoiceOf(
+  db: Database,
+  providerSubscriptionId: string,
+): Promise<{ invoiceId: string; status: string } | null> {
+  const [row] = await db
+    .select({ invoiceId: sandboxInvoice.id, status: sandboxInvoice.status })
+    .from(sandboxSubscription)
+    .innerJoin(sandboxInvoice, eq(sandboxInvoice.id, sandboxSubscription.latestInvoiceId))
+    .where(eq(sandboxSubscription.id, providerSubscriptionId));
+  return row ?? null;
 }

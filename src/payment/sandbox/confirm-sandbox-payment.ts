@@ -14,6 +14,12 @@ export type SandboxConfirmResult =
       status: "requires_payment_method";
       paymentIntentId: string;
       error: { code: "card_declined"; declineCode: string; message: string };
+    }
+  | {
+      /** The card asks for authentication (4000 0025 0000 3155), which the sandbox cannot give: nothing is paid. */
+      status: "requires_action";
+      paymentIntentId: string;
+      error: { code: "authentication_required"; message: string };
     };
 
 export class InvalidCardError extends CreditsError<"invalid_card"> {
@@ -127,7 +133,12 @@ async function confirmInTransaction(
   const [updated] = await tx
     .update(sandboxPaymentIntent)
     .set({
-      status: outcome.kind === "succeeded" ? "succeeded" : "requires_payment_method",
+      status:
+        outcome.kind === "succeeded"
+          ? "succeeded"
+          : outcome.kind === "requires_action"
+            ? "requires_action"
+            : "requires_payment_method",
       lastError,
       updatedAt: sql`now()`,
     })
@@ -137,7 +148,11 @@ async function confirmInTransaction(
   const subscriptionId = await subscriptionOf();
   const eventId = await enqueueSandboxEvent(
     tx,
-    outcome.kind === "succeeded" ? "payment_intent.succeeded" : "payment_intent.payment_failed",
+    outcome.kind === "succeeded"
+      ? "payment_intent.succeeded"
+      : outcome.kind === "requires_action"
+        ? "payment_intent.requires_action"
+        : "payment_intent.payment_failed",
     toStripePaymentIntent(updated),
     updated.id,
     subscriptionId ? { subscriptionId } : {},
@@ -147,12 +162,27 @@ async function confirmInTransaction(
     await onSandboxInvoicePayment(tx, {
       invoiceId: intent.invoiceId,
       outcome,
-      card: { behavior: "succeeds", last4: input.cardNumber.replace(/\D/g, "").slice(-4) },
+      // Only a card that paid is kept for renewals (Stripe saves the payment method of a succeeded first
+      // payment); a failed attempt keeps nothing.
+      ...(outcome.kind === "succeeded"
+        ? { card: { behavior: "succeeds" as const, last4: input.cardNumber.replace(/\D/g, "").slice(-4) } }
+        : {}),
     });
   }
 
   if (outcome.kind === "succeeded") {
     return { result: { status: "succeeded", paymentIntentId: intent.id }, eventId, subscriptionId };
+  }
+  if (outcome.kind === "requires_action") {
+    return {
+      result: {
+        status: "requires_action",
+        paymentIntentId: intent.id,
+        error: { code: "authentication_required", message: outcome.message },
+      },
+      eventId,
+      subscriptionId,
+    };
   }
   return {
     result: {

@@ -9,28 +9,35 @@ import {
   toStripeInvoice,
   toStripeSubscription,
 } from "./sandbox-subscription-events";
-import type { CardOutcome } from "./test-cards";
+import { type CardOutcome, chargeKeptCard, type KeptCard } from "./test-cards";
 
-/** The card a payment was made with, as far as the sandbox keeps it: its behaviour and last four digits. */
-export type KeptCard = { behavior: string; last4: string };
+export type { KeptCard } from "./test-cards";
+
+/** The outcome of one attempt to pay an invoice. */
+export type InvoiceAttemptOutcome = CardOutcome & { kind: "succeeded" | "declined" | "requires_action" };
+
+/** Statuses a failed renewal moves to `past_due` (Stripe's lifecycle; a first invoice stays `incomplete`). */
+const RENEWING = new Set(["active", "trialing"]);
 
 /**
  * What paying (or failing to pay) a sandbox invoice does besides the PaymentIntent, the way Stripe's
- * invoices behave. Runs in the transaction that confirmed the invoice's PaymentIntent, so the invoice, the
+ * invoices behave. Runs in the transaction that moved the invoice's PaymentIntent, so the invoice, the
  * subscription and their events change together with the payment.
  *
- * - Paid: the invoice becomes `paid`, the subscription `active` (from `incomplete` or `past_due`), and the
- *   card is kept for renewals; `invoice.paid` (with its payments, so the handler need not ask for the
- *   PaymentIntent) and, when the status moved, `customer.subscription.updated` are written to the outbox.
- * - Declined: the attempt is counted, the invoice stays open and the subscription keeps its status (a
- *   first invoice that fails leaves the subscription `incomplete`); `invoice.payment_failed` is written.
- *   Nothing is granted: only `invoice.paid` grants.
+ * - Paid: the invoice becomes `paid`, the subscription `active` (from `incomplete` or `past_due`), and
+ *   `card` (when given: the card the customer just paid with) is kept for renewals; `invoice.paid` (with
+ *   its payments, so the handler need not ask for the PaymentIntent) and, when the status moved,
+ *   `customer.subscription.updated` are written to the outbox.
+ * - Declined or waiting for authentication: the attempt is counted and the invoice stays open. A renewal
+ *   makes the subscription `past_due` (`customer.subscription.updated`); a first invoice leaves it
+ *   `incomplete`. `invoice.payment_failed` (declined) or `invoice.payment_action_required` is written.
+ *   Nothing is granted and nothing is taken: only `invoice.paid` grants, and credits only end by expiry.
  *
  * Returns the sandbox subscription's id, whose events the caller delivers after the commit.
  */
 export async function onSandboxInvoicePayment(
   tx: DatabaseOrTransaction,
-  input: { invoiceId: string; outcome: CardOutcome & { kind: "succeeded" | "declined" }; card: KeptCard },
+  input: { invoiceId: string; outcome: InvoiceAttemptOutcome; card?: KeptCard },
 ): Promise<{ subscriptionId: string }> {
   // The PaymentIntent (locked by the caller), the invoice, then the subscription: the order in which
   // sandbox billing paths lock them, so two of them never wait on each other in a circle.
@@ -47,20 +54,31 @@ export async function onSandboxInvoicePayment(
     .for("update");
   if (!current) throw new Error(`sandbox subscription ${invoice.subscriptionId} is missing`);
 
-  if (input.outcome.kind === "declined") {
+  if (input.outcome.kind !== "succeeded") {
     const [failed] = await tx
       .update(sandboxInvoice)
       .set({ attemptCount: sql`${sandboxInvoice.attemptCount} + 1` })
       .where(eq(sandboxInvoice.id, invoice.id))
       .returning();
     if (!failed) throw new Error("sandbox invoice was not updated");
+    let subscription = current;
+    if (RENEWING.has(current.status)) {
+      const [pastDue] = await tx
+        .update(sandboxSubscription)
+        .set({ status: "past_due", updatedAt: sql`now()` })
+        .where(eq(sandboxSubscription.id, current.id))
+        .returning();
+      if (!pastDue) throw new Error("sandbox subscription was not updated");
+      subscription = pastDue;
+    }
     await enqueueSandboxEvent(
       tx,
-      "invoice.payment_failed",
-      toStripeInvoice(failed, current),
+      input.outcome.kind === "requires_action" ? "invoice.payment_action_required" : "invoice.payment_failed",
+      toStripeInvoice(failed, subscription),
       failed.paymentIntentId,
-      { subscriptionId: current.id },
+      { subscriptionId: subscription.id },
     );
+    if (subscription.status !== current.status) await enqueueStatusChange(tx, subscription, current.status);
     return { subscriptionId: current.id };
   }
 
@@ -81,8 +99,7 @@ export async function onSandboxInvoicePayment(
     .update(sandboxSubscription)
     .set({
       status: becomesActive ? "active" : current.status,
-      cardBehavior: input.card.behavior,
-      cardLast4: input.card.last4,
+      ...(input.card ? { cardBehavior: input.card.behavior, cardLast4: input.card.last4 } : {}),
       updatedAt: sql`now()`,
     })
     .where(eq(sandboxSubscription.id, current.id))
@@ -96,45 +113,119 @@ export async function onSandboxInvoicePayment(
     paid.paymentIntentId,
     { subscriptionId: subscription.id },
   );
-  if (subscription.status !== current.status) {
-    await enqueueSandboxEvent(
-      tx,
-      "customer.subscription.updated",
-      toStripeSubscription(subscription, await sandboxPriceById(tx, subscription.priceId)),
-      null,
-      { subscriptionId: subscription.id, previousAttributes: { status: current.status } },
-    );
-  }
+  if (subscription.status !== current.status) await enqueueStatusChange(tx, subscription, current.status);
   return { subscriptionId: subscription.id };
 }
 
+async function enqueueStatusChange(
+  tx: DatabaseOrTransaction,
+  subscription: SandboxSubscriptionRow,
+  previousStatus: string,
+): Promise<void> {
+  await enqueueSandboxEvent(
+    tx,
+    "customer.subscription.updated",
+    toStripeSubscription(subscription, await sandboxPriceById(tx, subscription.priceId)),
+    null,
+    { subscriptionId: subscription.id, previousAttributes: { status: previousStatus } },
+  );
+}
+
 /**
- * Charges a renewal invoice off-session with the card kept on the subscription, as Stripe does when a
- * period begins: the PaymentIntent succeeds and the invoice is paid (onSandboxInvoicePayment), all in the
- * caller's transaction (which holds the subscription's lock and made the invoice). Returns the invoice's
- * status afterwards. Only cards that succeed are kept so far (a failing first payment keeps no card);
- * anything else is refused rather than charged wrongly.
+ * Charges an open invoice off-session with the card kept on the subscription, as Stripe does when a
+ * period begins or when it retries a failed invoice: the PaymentIntent moves by the card's behaviour
+ * (succeeded; declined with `card_declined`, back to `requires_payment_method`; or `requires_action`), its
+ * `payment_intent.*` event is written, and the invoice and subscription follow (onSandboxInvoicePayment).
+ *
+ * Lock order: the caller holds the subscription's lock only when it made the invoice in the same
+ * transaction (a renewal: nobody else can know that PaymentIntent yet); for an invoice that already
+ * existed use retrySandboxInvoice, which locks PaymentIntent → invoice → subscription as confirm does.
+ * Returns the invoice's status afterwards (`paid` or `open`).
  */
 export async function chargeSandboxInvoice(
   tx: DatabaseOrTransaction,
   invoice: SandboxInvoiceRow,
-  subscription: SandboxSubscriptionRow,
-): Promise<{ status: string }> {
-  if (subscription.cardBehavior !== "succeeds" || !subscription.cardLast4 || !invoice.paymentIntentId)
-    throw new Error(`sandbox subscription ${subscription.id} has no card that can be charged`);
+  subscription: Pick<SandboxSubscriptionRow, "id" | "cardBehavior">,
+): Promise<{ status: "paid" | "open" }> {
+  if (!invoice.paymentIntentId) throw new Error(`sandbox invoice ${invoice.id} has no PaymentIntent`);
+  const outcome = chargeKeptCard(subscription.cardBehavior);
   const [intent] = await tx
     .update(sandboxPaymentIntent)
-    .set({ status: "succeeded", lastError: null, updatedAt: sql`now()` })
+    .set({
+      status:
+        outcome.kind === "succeeded"
+          ? "succeeded"
+          : outcome.kind === "requires_action"
+            ? "requires_action"
+            : "requires_payment_method",
+      lastError:
+        outcome.kind === "declined"
+          ? { code: "card_declined", decline_code: outcome.declineCode, message: outcome.message }
+          : null,
+      updatedAt: sql`now()`,
+    })
     .where(eq(sandboxPaymentIntent.id, invoice.paymentIntentId))
     .returning();
   if (!intent) throw new Error(`sandbox PaymentIntent ${invoice.paymentIntentId} is missing`);
-  await enqueueSandboxEvent(tx, "payment_intent.succeeded", toStripePaymentIntent(intent), intent.id, {
-    subscriptionId: subscription.id,
-  });
-  await onSandboxInvoicePayment(tx, {
-    invoiceId: invoice.id,
-    outcome: { kind: "succeeded" },
-    card: { behavior: subscription.cardBehavior, last4: subscription.cardLast4 },
-  });
-  return { status: "paid" };
+  await enqueueSandboxEvent(
+    tx,
+    outcome.kind === "succeeded"
+      ? "payment_intent.succeeded"
+      : outcome.kind === "requires_action"
+        ? "payment_intent.requires_action"
+        : "payment_intent.payment_failed",
+    toStripePaymentIntent(intent),
+    intent.id,
+    { subscriptionId: subscription.id },
+  );
+  await onSandboxInvoicePayment(tx, { invoiceId: invoice.id, outcome });
+  return { status: outcome.kind === "succeeded" ? "paid" : "open" };
+}
+
+/**
+ * Retries the open invoice of a `past_due` sandbox subscription with the card now on file (after the
+ * card was changed, or when its clock is advanced), the way Stripe retries a failed renewal. Locks the
+ * invoice's PaymentIntent, then the invoice, then the subscription (the order confirm uses), and re-checks
+ * under those locks that the invoice is still open and still the subscription's latest, so two retries at
+ * once charge it once. Returns the retried invoice and its status, or null when there is nothing to retry.
+ */
+export async function retrySandboxInvoice(
+  tx: DatabaseOrTransaction,
+  providerSubscriptionId: string,
+): Promise<{ invoiceId: string; status: "paid" | "open" } | null> {
+  const [peek] = await tx
+    .select({ invoiceId: sandboxSubscription.latestInvoiceId })
+    .from(sandboxSubscription)
+    .where(eq(sandboxSubscription.id, providerSubscriptionId));
+  if (!peek?.invoiceId) return null;
+  const [invoiceRef] = await tx
+    .select({ paymentIntentId: sandboxInvoice.paymentIntentId })
+    .from(sandboxInvoice)
+    .where(eq(sandboxInvoice.id, peek.invoiceId));
+  if (!invoiceRef?.paymentIntentId) return null;
+  await tx
+    .select({ id: sandboxPaymentIntent.id })
+    .from(sandboxPaymentIntent)
+    .where(eq(sandboxPaymentIntent.id, invoiceRef.paymentIntentId))
+    .for("update");
+  const [invoice] = await tx
+    .select()
+    .from(sandboxInvoice)
+    .where(eq(sandboxInvoice.id, peek.invoiceId))
+    .for("update");
+  const [subscription] = await tx
+    .select()
+    .from(sandboxSubscription)
+    .where(eq(sandboxSubscription.id, providerSubscriptionId))
+    .for("update");
+  if (
+    !invoice ||
+    !subscription ||
+    invoice.status !== "open" ||
+    subscription.status !== "past_due" ||
+    subscription.latestInvoiceId !== invoice.id
+  )
+    return null;
+  const charged = await chargeSandboxInvoice(tx, invoice, subscription);
+  return { invoiceId: invoice.id, status: charged.status };
 }

@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { and, eq, gte, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { CreditsError, NotFoundError } from "@/credits/errors";
-import { sandboxPaymentIntent } from "@/db/schema";
-import type { Database } from "@/db/types";
+import { sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
+import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { webhookSigningSecret } from "../payment-config";
 import {
   CANCELABLE_PAYMENT_INTENT_STATUSES,
@@ -14,9 +14,15 @@ import {
   type StartSubscriptionRequest,
 } from "../types";
 import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
-import { sandboxCustomerId, setSandboxCancelAtPeriodEnd, startSandboxSubscription } from "./sandbox-billing";
+import {
+  sandboxCustomerId,
+  sandboxPriceById,
+  setSandboxCancelAtPeriodEnd,
+  startSandboxSubscription,
+} from "./sandbox-billing";
 import { enqueueSandboxEvent, sandboxId, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
+import { toStripeSubscription } from "./sandbox-subscription-events";
 
 /**
  * PaymentIntents kept in the app's own database, shaped and behaving like Stripe's test mode, including
@@ -170,6 +176,19 @@ export class SandboxPaymentProvider implements PaymentProvider {
       started.providerSubscriptionId,
     );
     return started;
+  }
+
+  /** The sandbox subscription as its own tables hold it now, in Stripe's shape. */
+  async retrieveSubscription(
+    providerSubscriptionId: string,
+    within?: DatabaseOrTransaction,
+  ): Promise<Stripe.Subscription | undefined> {
+    const db = within ?? this.db;
+    const [row] = await db
+      .select()
+      .from(sandboxSubscription)
+      .where(eq(sandboxSubscription.id, providerSubscriptionId));
+    return row ? toStripeSubscription(row, await sandboxPriceById(db, row.priceId)) : undefined;
   }
 
   /** Sets or clears the cancellation at the period's end, then delivers its `customer.subscription.updated`. */

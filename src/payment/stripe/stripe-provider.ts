@@ -108,6 +108,20 @@ export class StripePaymentProvider implements PaymentProvider {
   async setCancelAtPeriodEnd(): Promise<void> {
     throw new SubscriptionsUnavailableError(this.name);
   }
+
+  /** `GET /v1/subscriptions/:id` in the pinned API version; undefined when Stripe has no such subscription. */
+  async retrieveSubscription(providerSubscriptionId: string): Promise<Stripe.Subscription | undefined> {
+    try {
+      return await this.stripe.subscriptions.retrieve(providerSubscriptionId);
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "resource_missing") {
+        return undefined;
+      }
+      const reason = error instanceof Error ? error.message : String(error);
+      logger.error({ providerSubscriptionId, reason }, "stripe: retrieving the subscription failed");
+      throw new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
+    }
+  }
 }
 
 function unavailable(error: unknown, paymentIntentId: string, what: string): PaymentProviderUnavailableError {

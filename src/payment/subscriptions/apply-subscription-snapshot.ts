@@ -49,7 +49,7 @@ function isStatus(value: unknown): value is SubscriptionStatus {
 
 const date = (seconds: number | null | undefined) => (seconds == null ? null : new Date(seconds * 1000));
 
-export type SnapshotOutcome = "applied" | "stale" | "not_forward" | "same_time_undecided";
+export type SnapshotOutcome = "applied" | "applied_current" | "stale" | "not_forward" | "same_time_undecided";
 
 /**
  * Applies the state a provider reported for a subscription (the object of a `customer.subscription.*`
@@ -61,8 +61,10 @@ export type SnapshotOutcome = "applied" | "stale" | "not_forward" | "same_time_u
  *    (`not_forward`). Terminal states never reopen.
  * 3. At the same second as the state we hold (`Event.created` has one-second resolution), a change is
  *    applied only when it is strictly forward (the old status cannot be reached back from the new one);
- *    otherwise the order cannot be told from the events (`active` ⇄ `past_due`) and it is left as it is
- *    (`same_time_undecided`; fetching the current object from the provider settles it).
+ *    otherwise the order cannot be told from the events (`active` ⇄ `past_due`): the provider's current
+ *    object (`options.current`, fetched by the caller before it took the row's lock) is applied instead,
+ *    still only forward, keeping `state_at` (`applied_current`). Without one the row is left as it is
+ *    (`same_time_undecided`).
  * 4. Otherwise copied: status, plan (the item's price, through plan_price), the period (from the item:
  *    in this API version periods live on subscription items), the cancellation fields and the anchor.
  *
@@ -74,6 +76,7 @@ export async function applySubscriptionSnapshot(
   row: SubscriptionRow,
   object: Stripe.Subscription,
   at: Date,
+  options: { current?: Stripe.Subscription } = {},
 ): Promise<SnapshotOutcome> {
   const status = object.status as unknown;
   if (!isStatus(status))
@@ -88,12 +91,38 @@ export async function applySubscriptionSnapshot(
   const item = object.items?.data?.[0];
   const periodEnd = date(item?.current_period_end);
   if (row.stateAt && at.getTime() === row.stateAt.getTime()) {
-    if (moves && reaches(status, current)) return "same_time_undecided";
+    if (moves && reaches(status, current)) {
+      const fetched = options.current;
+      if (!fetched || fetched.id !== object.id) return "same_time_undecided";
+      // The provider's object is the state now, newer than either report: applied as of this second.
+      const outcome = await writeSnapshot(tx, row, fetched, at);
+      return outcome === "applied" ? "applied_current" : outcome;
+    }
     // The same status at the same time: only a period that moves forward is news.
     if (!moves && periodEnd && row.currentPeriodEnd && periodEnd.getTime() < row.currentPeriodEnd.getTime())
       return "stale";
   }
 
+  return writeSnapshot(tx, row, object, at);
+}
+
+/** Copies a snapshot the caller decided is newer onto the row, if its status is reachable from the row's. */
+async function writeSnapshot(
+  tx: DatabaseOrTransaction,
+  row: SubscriptionRow,
+  object: Stripe.Subscription,
+  at: Date,
+): Promise<"applied" | "not_forward"> {
+  const status = object.status as unknown;
+  if (!isStatus(status))
+    throw new UnknownEventValueError(`Subscription status ${String(status)} is not known.`, {
+      subscriptionId: row.id,
+      status,
+    });
+  const current = row.status as SubscriptionStatus;
+  if (status !== current && !reaches(current, status)) return "not_forward";
+  const item = object.items?.data?.[0];
+  const periodEnd = date(item?.current_period_end);
   const priceRef = item?.price;
   const priceId = typeof priceRef === "string" ? priceRef : priceRef?.id;
   const plan = priceId ? await planOfPrice(tx, priceId) : undefined;

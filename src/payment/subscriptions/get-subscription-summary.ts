@@ -10,6 +10,18 @@ export type SubscriptionSummary = {
   currentPeriodStart: string | null;
   currentPeriodEnd: string | null;
   cancelAtPeriodEnd: boolean;
+  /**
+   * A payment of the subscription that failed (`payment_failed`) or waits for the customer to authenticate
+   * (`action_required`), for the app to tell the user: the invoice, when the provider reported it (ISO
+   * 8601) and, for `action_required`, where to complete it (null when the provider gives no page, as in
+   * the sandbox: change the card instead). Null when there is none; a paid retry of the invoice lifts it.
+   */
+  paymentProblem: {
+    kind: "payment_failed" | "action_required";
+    invoiceId: string;
+    at: string;
+    actionUrl: string | null;
+  } | null;
 };
 
 /**
@@ -41,6 +53,15 @@ export async function getSubscriptionSummary(
         currentPeriodStart: row.currentPeriodStart?.toISOString() ?? null,
         currentPeriodEnd: row.currentPeriodEnd?.toISOString() ?? null,
         cancelAtPeriodEnd: row.cancelAtPeriodEnd,
+        paymentProblem:
+          row.paymentProblem && row.paymentProblemInvoiceId && row.paymentProblemAt
+            ? {
+                kind: row.paymentProblem as "payment_failed" | "action_required",
+                invoiceId: row.paymentProblemInvoiceId,
+                at: row.paymentProblemAt.toISOString(),
+                actionUrl: row.paymentActionUrl,
+              }
+            : null,
       };
   }
   return null;

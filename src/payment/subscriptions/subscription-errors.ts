@@ -29,3 +29,13 @@ export class SubscriptionNotAdvanceableError extends CreditsError<"subscription_
     );
   }
 }
+
+/**
+ * The card could not be kept on file: the provider declined to attach it (Stripe's test mode refuses
+ * 4000 0000 0000 0002 this way). The card on file stays as it was.
+ */
+export class CardDeclinedError extends CreditsError<"card_declined"> {
+  constructor(message: string, context: { declineCode: string }) {
+    super("card_declined", message, { context });
+  }
+}

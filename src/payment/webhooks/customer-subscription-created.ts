@@ -1,19 +1,54 @@
+import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
+import { subscription } from "@/db/schema";
+import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { applySubscriptionSnapshot } from "../subscriptions/apply-subscription-snapshot";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { requirePinnedApiVersion } from "./pinned-api-version";
-import type { WebhookHandler } from "./types";
+import type { WebhookContext, WebhookHandler } from "./types";
 
 /**
- * `customer.subscription.created` and `customer.subscription.updated`: link the provider's subscription
- * to our row (by our id in its metadata) and record its state, only ever forward
- * (applySubscriptionSnapshot). Never grants: a subscription can be created, and even reported `active`,
- * before or without its first payment going through, and only `invoice.paid` turns money into credits.
+ * The provider's current object when this report ties with the state we hold (same second, another
+ * status or period): the events alone cannot say which came last. Read without a lock and asked before
+ * the row is locked, so no row waits on the network; applySubscriptionSnapshot re-checks the tie under the
+ * lock and uses the object only then. Undefined when there is no tie or no provider to ask.
  */
-export const handleCustomerSubscriptionSnapshot: WebhookHandler = async (tx, event) => {
+async function currentObjectIfTied(
+  tx: DatabaseOrTransaction,
+  object: Stripe.Subscription,
+  at: Date,
+  context: WebhookContext | undefined,
+): Promise<Stripe.Subscription | undefined> {
+  if (!context?.provider) return undefined;
+  const [held] = await tx
+    .select({
+      status: subscription.status,
+      stateAt: subscription.stateAt,
+      currentPeriodEnd: subscription.currentPeriodEnd,
+    })
+    .from(subscription)
+    .where(eq(subscription.providerSubscriptionId, object.id));
+  if (!held?.stateAt || held.stateAt.getTime() !== at.getTime()) return undefined;
+  const periodEnd = object.items?.data?.[0]?.current_period_end;
+  const samePeriod = periodEnd == null || held.currentPeriodEnd?.getTime() === periodEnd * 1000;
+  if (held.status === object.status && samePeriod) return undefined;
+  return context.provider().retrieveSubscription(object.id, tx);
+}
+
+/**
+ * `customer.subscription.created`, `.updated` and `.deleted`: link the provider's subscription to our row
+ * (by our id in its metadata) and record its state, only ever forward (applySubscriptionSnapshot): an
+ * older report is ignored, a terminal state never reopens, and two reports in the same second are settled
+ * by the provider's current object. Never grants: a subscription can be created, and even reported
+ * `active`, before or without its first payment going through, and only `invoice.paid` turns money into
+ * credits.
+ */
+export const handleCustomerSubscriptionSnapshot: WebhookHandler = async (tx, event, context) => {
   requirePinnedApiVersion(event);
   const object = event.data.object as Stripe.Subscription;
+  const at = new Date(event.created * 1000);
+  const current = await currentObjectIfTied(tx, object, at, context);
   const customerId = typeof object.customer === "string" ? object.customer : object.customer?.id;
   const row = await lockSubscriptionForEvent(tx, {
     providerSubscriptionId: object.id,
@@ -25,9 +60,15 @@ export const handleCustomerSubscriptionSnapshot: WebhookHandler = async (tx, eve
     log.warn({ metadata: object.metadata }, `${event.type} for a subscription that is not ours: ignored`);
     return "unknown_subscription";
   }
-  const outcome = await applySubscriptionSnapshot(tx, row, object, new Date(event.created * 1000));
+  const outcome = await applySubscriptionSnapshot(tx, row, object, at, { current });
   log.info(
-    { subscriptionId: row.id, userId: row.userId, status: object.status, outcome },
+    {
+      subscriptionId: row.id,
+      userId: row.userId,
+      status: object.status,
+      currentStatus: current?.status,
+      outcome,
+    },
     "subscription state",
   );
   return outcome;

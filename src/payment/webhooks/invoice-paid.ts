@@ -4,6 +4,7 @@ import { logger } from "@/lib/logger";
 import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
+import { clearPaymentProblem } from "../subscriptions/record-payment-problem";
 import { rollIntoPeriod } from "../subscriptions/roll-into-period";
 import { UnknownEventValueError } from "../types";
 import { requirePinnedApiVersion } from "./pinned-api-version";
@@ -43,7 +44,8 @@ function priceIdOf(line: Stripe.InvoiceLineItem): string | undefined {
  * Outcomes: `not_a_subscription_invoice`, `not_paid`, `unknown_subscription` (no row of ours: nothing to
  * grant to; logged), else each line's `granted` / `already_granted` / `period_over`, followed by the
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
- * roll-into-period.ts), joined with `+`.
+ * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
+ * for (a retry that went through: the app stops telling the user), joined with `+`.
  * Lines this code does not apply yet (prorations of a plan change, yearly plans) are refused with
  * UnknownEventValueError rather than granted wrongly or dropped: the event is stored and retried.
  */
@@ -119,6 +121,8 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
       if (rolled !== "no_rollover") outcomes.push(rolled);
     }
   }
+  // The invoice a payment problem was about is paid now (a retry went through): the user is told no more.
+  if (await clearPaymentProblem(tx, subscription.id, invoice.id)) outcomes.push("problem_lifted");
   log.info(
     { subscriptionId: subscription.id, userId: subscription.userId, outcomes },
     "subscription invoice paid",

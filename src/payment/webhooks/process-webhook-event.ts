@@ -3,7 +3,8 @@ import type Stripe from "stripe";
 import { webhookEvent } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
-import { UnknownEventValueError } from "../types";
+import { getPaymentProvider } from "../get-payment-provider";
+import { type PaymentProvider, UnknownEventValueError } from "../types";
 import {
   handleChargeDisputeClosed,
   handleChargeDisputeCreated,
@@ -17,6 +18,8 @@ import { handleCustomerSubscriptionCreated } from "./customer-subscription-creat
 import { handleCustomerSubscriptionDeleted } from "./customer-subscription-deleted";
 import { handleCustomerSubscriptionUpdated } from "./customer-subscription-updated";
 import { handleInvoicePaid } from "./invoice-paid";
+import { handleInvoicePaymentActionRequired } from "./invoice-payment-action-required";
+import { handleInvoicePaymentFailed } from "./invoice-payment-failed";
 import { handlePaymentIntentCanceled } from "./payment-intent-canceled";
 import { handlePaymentIntentPaymentFailed } from "./payment-intent-payment-failed";
 import { handlePaymentIntentSucceeded } from "./payment-intent-succeeded";
@@ -44,6 +47,8 @@ export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
   "customer.subscription.updated": handleCustomerSubscriptionUpdated,
   "customer.subscription.deleted": handleCustomerSubscriptionDeleted,
   "invoice.paid": handleInvoicePaid,
+  "invoice.payment_failed": handleInvoicePaymentFailed,
+  "invoice.payment_action_required": handleInvoicePaymentActionRequired,
 };
 
 /**
@@ -62,6 +67,8 @@ export type ProcessOptions = {
   inTransaction?: (tx: DatabaseOrTransaction, outcome: string) => Promise<void>;
   /** Tests only: the time the ledger judges expiry by (production: the database's clock). */
   now?: Date;
+  /** The provider handlers may ask for an object's current state (default: the configured one). */
+  provider?: () => PaymentProvider;
 };
 
 /**
@@ -93,7 +100,12 @@ export async function processWebhookEvent(
         return "duplicate";
       }
       const handler = webhookHandlers[event.type];
-      const result = handler ? await handler(tx, event, { now: options.now }) : "ignored_event_type";
+      const result = handler
+        ? await handler(tx, event, {
+            now: options.now,
+            provider: options.provider ?? (() => getPaymentProvider(db)),
+          })
+        : "ignored_event_type";
       // One statement records the outcome and resolves a stored failure of this event, if there is one.
       await tx.execute(sql`
         WITH resolved AS (

@@ -5,7 +5,9 @@ import { withUser } from "@/server/with-user";
 
 /**
  * GET /api/credits/subscription: the signed-in user's subscription, `{id, planId, status,
- * currentPeriodStart, currentPeriodEnd, cancelAtPeriodEnd}`, or `null` when there is none.
+ * currentPeriodStart, currentPeriodEnd, cancelAtPeriodEnd, paymentProblem}`, or `null` when there is none.
+ * `paymentProblem` is `{kind: "payment_failed" | "action_required", invoiceId, at, actionUrl}` while a
+ * renewal (or the first payment) could not be charged, else null (see SubscriptionSummary).
  */
 export default defineRoute({
   method: "GET",

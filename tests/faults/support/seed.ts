@@ -71,6 +71,7 @@ const offlineStripe: PaymentProvider = {
   setCancelAtPeriodEnd: async () => {
     throw new Error("the fault tests never subscribe");
   },
+  retrieveSubscription: async () => undefined,
 };
 
 /** A purchase started the way the app starts one, waiting for its payment_intent.succeeded. */
