@@ -67,8 +67,9 @@ function groupOf(db: Database): Group {
  * src/service-api/sql/api-consume-batch.sql). The first spends run at once, alone (no added latency
  * while the database keeps up); when MAX_BATCHES_IN_FLIGHT statements are running, arriving spends wait
  * and go together in the next statement. Each is checked, recorded and answered on its own; a batch that
- * fails is not half-applied (one statement), and its spends are run again one by one, so only a spend
- * that fails on its own is answered with an error (503 when the database is down, as for a lone spend).
+ * fails is not half-applied (one statement). When the database refused it, its spends are run again one
+ * by one, so only a spend that fails on its own is answered with an error; when the database did not
+ * answer, each of its spends is answered with that error (503, retryable).
  *
  * Throws what the database throws for this spend alone.
  */
@@ -101,10 +102,19 @@ async function drain(db: Database, group: Group) {
           batch.map((waiting) => waiting.spend),
         );
         for (const [index, waiting] of batch.entries()) waiting.resolve(rows[index] as ApiSpendRow);
-      } catch {
-        // Nothing of the batch was applied. Each spend alone gets its own answer or its own error, outside
-        // the slots (not awaited here): a spend that waits on a locked account waits on its own connection,
-        // as before group commit, while the slot goes on to the next batch.
+      } catch (error) {
+        // Nothing of the batch was applied (one statement).
+        if (sqlStateOf(error) === undefined) {
+          // The database did not answer (refused, reset, timed out): no spend of the batch is to blame,
+          // and asking again one by one would only make each caller wait out the same failure twice.
+          // Each gets the error (503, retryable; a retry with its key replays if the batch did commit).
+          for (const waiting of batch) waiting.reject(error);
+          continue;
+        }
+        // The database refused the batch (a lock not granted in time, a deadlock, a key recorded
+        // meanwhile, one spend's own error): each spend alone gets its own answer or its own error, outside
+        // the slots (not awaited here), so a spend that waits on a locked account waits on its own
+        // connection, as before group commit, while the slot goes on to the next batch.
         for (const waiting of batch) void runAlone(db, waiting.spend).then(waiting.resolve, waiting.reject);
       }
     }
