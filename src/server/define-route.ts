@@ -22,13 +22,16 @@ export type ServiceOperation = {
 };
 
 /**
+ * The HTTP methods routes answer (PUT, PATCH and DELETE: the browser API's subscription changes and the
+ * sandbox's card on file).
+ */
+export type RouteMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/**
  * One HTTP route: everything about it is here, and everything else is derived from it: the dispatch
  * under `npm start` and under Next.js (src/server/api-app.ts, mounted by src/app/api/[...path]/route.ts)
  * and, for the service API, its entry in the OpenAPI document.
  */
-/** The HTTP methods routes answer (PUT, PATCH and DELETE: the browser API's subscription changes and the sandbox's card on file). */
-export type RouteMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-
 export type RouteDefinition = {
   method: RouteMethod | readonly RouteMethod[];
   /** As OpenAPI writes it: `{name}` for a path parameter; a trailing `/*` for everything below. */
