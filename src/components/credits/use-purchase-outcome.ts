@@ -1,8 +1,9 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useEffectEvent, useRef, useState } from "react";
+import { useEffect, useEffectEvent, useRef } from "react";
 import { creditsKeys, fetchPurchase, type Purchase } from "./credits-api";
+import { useWaitDeadline } from "./use-wait-deadline";
 
 export type PurchaseOutcome =
   | { kind: "succeeded"; purchase: Purchase }
@@ -35,14 +36,7 @@ export function usePurchaseOutcome(
   onOutcome: (outcome: PurchaseOutcome) => void,
   { intervalMs = 1500, timeoutMs = 60_000 }: { intervalMs?: number; timeoutMs?: number } = {},
 ): void {
-  // The wait whose deadline passed (compared by identity, so a new wait starts with its own deadline).
-  const [expired, setExpired] = useState<PurchaseWait | null>(null);
-  const timedOut = wait !== null && expired === wait;
-  useEffect(() => {
-    if (!wait) return;
-    const timer = setTimeout(() => setExpired(wait), Math.max(0, wait.startedAt + timeoutMs - Date.now()));
-    return () => clearTimeout(timer);
-  }, [wait, timeoutMs]);
+  const timedOut = useWaitDeadline(wait, timeoutMs);
 
   const query = useQuery({
     queryKey: creditsKeys.purchaseWait(wait?.purchaseId ?? null, wait?.startedAt ?? null),

@@ -1,9 +1,10 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useEffectEvent, useRef, useState } from "react";
+import { useEffect, useEffectEvent, useRef } from "react";
 import { creditsKeys } from "./credits-api";
 import { fetchPlans, fetchSubscription, type PlanOnSale, type Subscription } from "./subscription-api";
+import { useWaitDeadline } from "./use-wait-deadline";
 
 /** Statuses in which a subscription's plan is in force and its credits arrive. */
 export const PLAN_IN_FORCE = new Set(["active", "trialing", "past_due"]);
@@ -51,13 +52,7 @@ export function useSubscriptionActivation(
   onSettled: () => void,
   { intervalMs = 1500, timeoutMs = 60_000 }: { intervalMs?: number; timeoutMs?: number } = {},
 ): void {
-  const [expired, setExpired] = useState<SubscriptionWait | null>(null);
-  const timedOut = wait !== null && expired === wait;
-  useEffect(() => {
-    if (!wait) return;
-    const timer = setTimeout(() => setExpired(wait), Math.max(0, wait.startedAt + timeoutMs - Date.now()));
-    return () => clearTimeout(timer);
-  }, [wait, timeoutMs]);
+  const timedOut = useWaitDeadline(wait, timeoutMs);
 
   const query = useQuery({
     // Outside ["credits"], like a purchase's wait: refreshing the page's data must not restart it.
