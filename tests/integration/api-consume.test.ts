@@ -8,7 +8,7 @@ import { apiIdempotency } from "../../src/db/schema";
 import { apiConsume, apiRequestHash } from "../../src/service-api/api-consume";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { entriesOf } from "../support/rows";
-import { seedUser } from "../support/seed";
+import { seedUserWithCredits } from "../support/seed";
 import { databaseKinds, type TestDatabase, useTestDatabase } from "../support/test-database";
 
 /**
@@ -26,17 +26,7 @@ describe.each(databaseKinds())("the service API's spend on %s", (kind) => {
       .id;
   });
 
-  async function userWith(credits: number): Promise<string> {
-    const userId = await seedUser(database.db);
-    await addCredits(database.db, {
-      userId,
-      amount: credits,
-      type: "grant",
-      description: "seed",
-      idempotencyKey: "seed",
-    });
-    return userId;
-  }
+  const userWith = (credits: number) => seedUserWithCredits(database.db, credits);
 
   const spend = (userId: string, idempotencyKey: string, amount: number) =>
     apiConsume(database.db, {

@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { addCredits } from "../../src/credits/add-credits";
 import { IdempotencyConflictError, NotFoundError } from "../../src/credits/errors";
 import { getBalance } from "../../src/credits/get-balance";
 import { apiConsume } from "../../src/service-api/api-consume";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { apiSpendBatchStats } from "../../src/service-api/api-spend-batches";
 import { entriesOf } from "../support/rows";
-import { seedUser } from "../support/seed";
+import { seedUserWithCredits } from "../support/seed";
 import { databaseKinds, type TestDatabase, useTestDatabase } from "../support/test-database";
 
 /**
@@ -25,17 +24,7 @@ describe.each(databaseKinds())("service-API spends committed together on %s", (k
       .id;
   });
 
-  async function userWith(credits: number): Promise<string> {
-    const userId = await seedUser(database.db);
-    await addCredits(database.db, {
-      userId,
-      amount: credits,
-      type: "grant",
-      description: "seed",
-      idempotencyKey: "seed",
-    });
-    return userId;
-  }
+  const userWith = (credits: number) => seedUserWithCredits(database.db, credits);
 
   const spend = (userId: string, idempotencyKey: string, amount: number) =>
     apiConsume(database.db, {

@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addCredits } from "../../src/credits/add-credits";
 import { apiConsume } from "../../src/service-api/api-consume";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { testDatabaseUrl } from "../support/paths";
-import { seedUser } from "../support/seed";
+import { seedUserWithCredits } from "../support/seed";
 import { createTestDatabase, type TestDatabase } from "../support/test-database";
 
 /**
@@ -34,17 +33,7 @@ describe.skipIf(!testDatabaseUrl())("spends of other users while one user's acco
     await database?.close();
   });
 
-  async function userWith(credits: number): Promise<string> {
-    const userId = await seedUser(database.db);
-    await addCredits(database.db, {
-      userId,
-      amount: credits,
-      type: "grant",
-      description: "seed",
-      idempotencyKey: "seed",
-    });
-    return userId;
-  }
+  const userWith = (credits: number) => seedUserWithCredits(database.db, credits);
 
   async function timedSpend(userId: string): Promise<{ status: number | string; ms: number }> {
     const started = Date.now();

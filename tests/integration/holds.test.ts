@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { addCredits } from "../../src/credits/add-credits";
 import { captureHold } from "../../src/credits/capture-hold";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { createHold } from "../../src/credits/create-hold";
@@ -8,23 +7,13 @@ import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
 import { releaseExpiredHolds } from "../../src/credits/release-expired-holds";
 import { releaseHold } from "../../src/credits/release-hold";
-import { seedUser } from "../support/seed";
+import { seedUserWithCredits } from "../support/seed";
 import { databaseKinds, useTestDatabase } from "../support/test-database";
 
 describe.each(databaseKinds())("holds on %s", (kind) => {
   const database = useTestDatabase(kind);
 
-  async function userWith(credits: number): Promise<string> {
-    const userId = await seedUser(database.db);
-    await addCredits(database.db, {
-      userId,
-      amount: credits,
-      type: "grant",
-      description: "seed",
-      idempotencyKey: "seed",
-    });
-    return userId;
-  }
+  const userWith = (credits: number) => seedUserWithCredits(database.db, credits);
 
   it("reserves credits so other spends cannot take them, and reports total, held and available", async () => {
     const userId = await userWith(100);

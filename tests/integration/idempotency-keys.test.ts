@@ -19,7 +19,7 @@ import { receiveWebhook } from "../../src/payment/webhooks/receive-webhook";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { v1 } from "../support/api-v1";
 import { assertLedgerInvariants } from "../support/invariants";
-import { seedUser } from "../support/seed";
+import { seedUser, seedUserWithCredits } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import { paymentIntentObject, signPayload, stripeEventPayload } from "../support/stripe-events";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
@@ -50,17 +50,7 @@ describe.each(databaseKinds())("idempotency keys on %s", (kind) => {
     await database?.close();
   });
 
-  async function userWith(credits: number): Promise<string> {
-    const userId = await seedUser(database.db);
-    await addCredits(database.db, {
-      userId,
-      amount: credits,
-      type: "grant",
-      description: "seed",
-      idempotencyKey: "seed",
-    });
-    return userId;
-  }
+  const userWith = (credits: number) => seedUserWithCredits(database.db, credits);
 
   async function pendingPurchase() {
     const userId = await seedUser(database.db);

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { addCredits } from "../../src/credits/add-credits";
 import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -12,7 +11,7 @@ import { observedAnswers, undocumentedAnswers, type V1Call, v1 } from "../suppor
 import { assertLedgerInvariants } from "../support/invariants";
 import { docsGet, openApiGet } from "../support/route-handlers";
 import { entriesOf } from "../support/rows";
-import { seedUser } from "../support/seed";
+import { seedUserWithCredits } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
@@ -56,19 +55,7 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
   });
 
   /** A user with `credits` granted (never expiring), seeded directly through the core. */
-  async function userWith(credits: number): Promise<string> {
-    const userId = await seedUser(database.db);
-    if (credits > 0) {
-      await addCredits(database.db, {
-        userId,
-        amount: credits,
-        type: "grant",
-        description: "seed",
-        idempotencyKey: "seed",
-      });
-    }
-    return userId;
-  }
+  const userWith = (credits: number) => seedUserWithCredits(database.db, credits);
 
   /** Everything a request could have changed for a user: balance, ledger entries, holds. */
   async function ledgerState(userId: string) {
