@@ -176,11 +176,32 @@ export const creditPurchase = pgTable(
     failureCode: text(),
     failureMessage: text(),
     flaggedReason: text(),
+    /**
+     * What was sold: `package` (a credit package; `packageId` names it) or `subscription_invoice` (a paid
+     * subscription invoice; `packageId` names the plan, `invoiceId` the invoice). Refunds and disputes of
+     * either take credits back by the same rules (src/payment/settle-purchase-clawback.ts).
+     */
+    kind: text().notNull().default("package"),
+    /** The subscription (our id) whose invoice this is; null for packages. */
+    subscriptionId: uuid(),
+    /** The provider's invoice; one purchase per paid invoice. */
+    invoiceId: text().unique(),
+    /**
+     * Credits granted so far, for a purchase whose credits arrive over time (a yearly plan's twelve monthly
+     * slots); null when all of `credits` were granted at once. Refunds take back a share of these only:
+     * credits never issued cannot be clawed back, and the slots not yet issued are stopped instead.
+     */
+    creditsIssued: integer(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     check("credit_purchase_credits_positive", sql`${t.credits} > 0`),
+    check("credit_purchase_kind_known", sql`${t.kind} IN ('package', 'subscription_invoice')`),
+    check(
+      "credit_purchase_credits_issued_in_range",
+      sql`${t.creditsIssued} IS NULL OR (${t.creditsIssued} >= 0 AND ${t.creditsIssued} <= ${t.credits})`,
+    ),
     check("credit_purchase_amount_positive", sql`${t.amount} > 0`),
     check(
       "credit_purchase_refund_in_range",

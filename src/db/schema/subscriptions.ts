@@ -150,7 +150,10 @@ export const subscriptionPeriodGrant = pgTable(
   "subscription_period_grant",
   {
     invoiceId: text().notNull(),
-    /** `period`: a base line of a monthly plan; `proration`: an upgrade's lines; `trial`: a trial's $0 invoice. */
+    /**
+     * `period`: a base line of a monthly plan; `slot`: one of the twelve monthly slots of a yearly plan's
+     * line; `proration`: an upgrade's lines; `trial`: a trial's $0 invoice.
+     */
     kind: text().notNull(),
     periodStart: timestamp({ withTimezone: true }).notNull(),
     periodEnd: timestamp({ withTimezone: true }).notNull(),
@@ -161,19 +164,63 @@ export const subscriptionPeriodGrant = pgTable(
     purchaseId: uuid().references(() => creditPurchase.id),
     planId: text().notNull(),
     credits: integer().notNull(),
-    /** `granted` (entry and lot written) or `period_over` (paid after the period ended: nothing to grant). */
+    /**
+     * `granted` (entry and lot written), `period_over` (paid after the period ended: nothing to grant),
+     * `scheduled` (a yearly slot not yet due: the `subscription-credits` job grants it when its period
+     * starts) or `stopped` (a scheduled slot that will never be granted: the subscription ended or the
+     * year was refunded or disputed).
+     */
     status: text().notNull(),
+    /** A yearly slot's place in its year (0–11); null for other kinds. */
+    slotIndex: integer(),
     entryId: bigint({ mode: "number" }),
     lotId: uuid(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.invoiceId, t.kind, t.periodStart] }),
-    check("subscription_period_grant_kind_known", sql`${t.kind} IN ('period', 'proration', 'trial')`),
-    check("subscription_period_grant_status_known", sql`${t.status} IN ('granted', 'period_over')`),
+    check(
+      "subscription_period_grant_kind_known",
+      sql`${t.kind} IN ('period', 'slot', 'proration', 'trial')`,
+    ),
+    check(
+      "subscription_period_grant_status_known",
+      sql`${t.status} IN ('granted', 'period_over', 'scheduled', 'stopped')`,
+    ),
     check("subscription_period_grant_credits_non_negative", sql`${t.credits} >= 0`),
     check("subscription_period_grant_period_ordered", sql`${t.periodStart} < ${t.periodEnd}`),
     index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),
+    // The `subscription-credits` job looks for slots that have come due: it scans only scheduled ones.
+    index("subscription_period_grant_scheduled_idx")
+      .on(t.periodStart)
+      .where(sql`${t.status} = 'scheduled'`),
+  ],
+);
+
+/**
+ * One period of the Free plan granted to a user: periods are months anchored on the user's sign-up day
+ * (clamped to month ends, src/credits/credit-periods.ts), granted by the `subscription-credits` job while
+ * the user has no paid subscription. Keyed by the user and the period's start, so running the job twice,
+ * restarting it mid-run or running it on three instances grants each period once.
+ */
+export const freePlanGrant = pgTable(
+  "free_plan_grant",
+  {
+    userId: text()
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    periodStart: timestamp({ withTimezone: true }).notNull(),
+    periodEnd: timestamp({ withTimezone: true }).notNull(),
+    credits: integer().notNull(),
+    entryId: bigint({ mode: "number" }),
+    lotId: uuid(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.periodStart] }),
+    check("free_plan_grant_credits_positive", sql`${t.credits} > 0`),
+    check("free_plan_grant_period_ordered", sql`${t.periodStart} < ${t.periodEnd}`),
+    index("free_plan_grant_user_end_idx").on(t.userId, t.periodEnd),
   ],
 );
 

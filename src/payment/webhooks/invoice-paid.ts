@@ -2,10 +2,14 @@ import type Stripe from "stripe";
 import { intervalMonths } from "@/catalog/plans";
 import { logger } from "@/lib/logger";
 import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
+import { grantProrationLine } from "../subscriptions/grant-proration-line";
+import { isProrationLine, priceIdOfLine } from "../subscriptions/invoice-line";
+import { recordInvoicePurchase } from "../subscriptions/invoice-purchase";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
 import { clearPaymentProblem } from "../subscriptions/record-payment-problem";
 import { rollIntoPeriod } from "../subscriptions/roll-into-period";
+import { scheduleYearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { UnknownEventValueError } from "../types";
 import { requirePinnedApiVersion } from "./pinned-api-version";
 import type { WebhookHandler } from "./types";
@@ -19,17 +23,6 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
   if (invoice.lines?.has_more)
     throw new Error(`invoice ${invoice.id} has more lines than its event carries; they cannot be read yet`);
   return invoice.lines?.data ?? [];
-}
-
-function isProration(line: Stripe.InvoiceLineItem): boolean {
-  return Boolean(
-    line.parent?.subscription_item_details?.proration ?? line.parent?.invoice_item_details?.proration,
-  );
-}
-
-function priceIdOf(line: Stripe.InvoiceLineItem): string | undefined {
-  const price = line.pricing?.price_details?.price;
-  return typeof price === "string" ? price : price?.id;
 }
 
 /**
@@ -46,8 +39,10 @@ function priceIdOf(line: Stripe.InvoiceLineItem): string | undefined {
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
  * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
  * for (a retry that went through: the app stops telling the user), joined with `+`.
- * Lines this code does not apply yet (prorations of a plan change, yearly plans) are refused with
- * UnknownEventValueError rather than granted wrongly or dropped: the event is stored and retried.
+ * Each line goes by its kind: a proration line (a plan change) to grantProrationLine, a yearly plan's line
+ * to scheduleYearlySlots (twelve monthly slots), a monthly plan's line to grantCreditPeriod. A line without
+ * a price, or with a price of no plan, is refused with UnknownEventValueError rather than granted wrongly
+ * or dropped: the event is stored and retried.
  */
 export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
   requirePinnedApiVersion(event);
@@ -76,41 +71,28 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
   }
 
   const outcomes: string[] = [];
+  const paidMoney = invoice.amount_paid > 0;
   for (const line of lines) {
-    if (isProration(line))
-      throw new UnknownEventValueError(
-        `Invoice ${invoice.id} has proration lines, which are not applied yet.`,
-        {
-          invoiceId: invoice.id,
-          lineId: line.id,
-        },
-      );
-    const priceId = priceIdOf(line);
+    const priceId = priceIdOfLine(line);
     if (!priceId)
       throw new UnknownEventValueError(`Invoice ${invoice.id} has a line without a price.`, {
         invoiceId: invoice.id,
         lineId: line.id,
       });
     const plan = await planOfPrice(tx, priceId);
-    if (intervalMonths(plan) !== 1)
-      throw new UnknownEventValueError(
-        `Invoice ${invoice.id} is for a yearly plan, not granted monthly yet.`,
-        {
-          invoiceId: invoice.id,
-          planId: plan.id,
-        },
-      );
     const period = { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
+    const paidLine = { subscription, invoice, line, providerSubscriptionId, plan, period, paidMoney };
+    if (isProrationLine(line)) {
+      outcomes.push(await grantProrationLine(tx, paidLine, context?.now));
+      continue;
+    }
+    if (intervalMonths(plan) !== 1) {
+      outcomes.push(await scheduleYearlySlots(tx, paidLine, context?.now));
+      continue;
+    }
     const granted = await grantCreditPeriod(
       tx,
-      {
-        subscription,
-        invoiceId: invoice.id,
-        providerSubscriptionId,
-        plan,
-        period,
-        paidMoney: invoice.amount_paid > 0,
-      },
+      { subscription, invoiceId: invoice.id, providerSubscriptionId, plan, period, paidMoney },
       context?.now,
     );
     outcomes.push(granted);
@@ -121,6 +103,9 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
       if (rolled !== "no_rollover") outcomes.push(rolled);
     }
   }
+  // The invoice as a purchase, so its refunds and disputes take back its credits (invoice-purchase.ts).
+  const recorded = await recordInvoicePurchase(tx, { subscription, invoice }, context?.now);
+  if (recorded) outcomes.push(recorded);
   // The invoice a payment problem was about is paid now (a retry went through): the user is told no more.
   if (await clearPaymentProblem(tx, subscription.id, invoice.id)) outcomes.push("problem_lifted");
   log.info(
