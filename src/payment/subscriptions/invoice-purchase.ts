@@ -29,3 +29,15 @@ export async function noteSlotIssued(
   _input: { invoiceId: string; credits: number; lotId: string },
   _now?: Date,
 ): Promise<void> {}
+
+/**
+ * Whether a paid invoice's money has gone back to the customer in full (refunded, or disputed with the
+ * funds withdrawn): then the yearly slots not yet issued are stopped rather than granted.
+ * (Work in progress: always false yet.)
+ */
+export async function isInvoiceReturnedInFull(
+  _tx: DatabaseOrTransaction,
+  _invoiceId: string,
+): Promise<boolean> {
+  return false;
+}
