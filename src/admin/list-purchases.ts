@@ -21,6 +21,7 @@ export async function listPurchases(
 export function purchaseView(purchase: typeof creditPurchase.$inferSelect) {
   return {
     id: purchase.id,
+    kind: purchase.kind,
     packageId: purchase.packageId,
     credits: purchase.credits,
     amount: purchase.amount,

@@ -13,10 +13,20 @@ export type CreditTransaction = {
   reference: string | null;
   /** The package a purchase entry was for, so pages can name it in the reader's language. */
   packageId: string | null;
+  /**
+   * For a subscription's entries (a period's grant, a rollover, their expiry, a refund or dispute of a plan
+   * invoice): the plan and the period (ISO times), so pages can say "Pro credits for Nov 30 – Dec 30" in the
+   * reader's language and time zone. Null for other entries.
+   */
+  planId: string | null;
+  periodStart: string | null;
+  periodEnd: string | null;
   createdAt: string;
 };
 
 export type TransactionPage = { items: CreditTransaction[]; nextCursor: string | null };
+
+const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
 
 /** Newest first. The cursor is the id of the last entry seen, so pages stay stable while new entries arrive. */
 export async function listTransactions(
@@ -47,7 +57,10 @@ export async function listTransactions(
       balanceAfter: row.balanceAfter,
       description: row.description,
       reference: row.reference,
-      packageId: typeof row.metadata?.packageId === "string" ? row.metadata.packageId : null,
+      packageId: text(row.metadata?.packageId),
+      planId: text(row.metadata?.planId),
+      periodStart: text(row.metadata?.periodStart),
+      periodEnd: text(row.metadata?.periodEnd),
       createdAt: row.createdAt.toISOString(),
     })),
     nextCursor: rows.length > input.limit && last ? String(last.id) : null,

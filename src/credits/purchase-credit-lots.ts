@@ -7,7 +7,10 @@ import { sqlRows } from "./sql-rows";
 export type PurchaseLots = {
   /** Credits that expired unused from the purchase's own lots (its lot and its reinstatements' lots). */
   expiredUnused: number;
-  /** The expiry of the purchase's own lot (null: its credits never expire, or it was never granted). */
+  /**
+   * The expiry of the purchase's own lot (null: its credits never expire, or it was never granted). A
+   * subscription invoice's credits may sit in several lots (a yearly plan's slots): the latest expiry.
+   */
   expiresAt: Date | null;
 };
 
@@ -34,8 +37,8 @@ export async function purchaseCreditLots(
            JOIN credit_lot l ON l.id = al.lot_id
          WHERE l.purchase_id = ${purchase.id}) AS expired,
         (SELECT l.expires_at FROM credit_lot l
-         WHERE l.purchase_id = ${purchase.id} AND l.source = 'purchase'
-         ORDER BY l.created_at LIMIT 1) AS expires_at`),
+         WHERE l.purchase_id = ${purchase.id} AND l.source IN ('purchase', 'subscription')
+         ORDER BY l.expires_at DESC NULLS FIRST LIMIT 1) AS expires_at`),
   );
   return {
     expiredUnused: Number(row?.expired ?? 0),

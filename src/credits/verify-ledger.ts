@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
+import { verifyInvoicePurchases } from "./verify-invoice-purchases";
 import { verifyPurchaseClawbacks } from "./verify-purchase-clawbacks";
 import {
   checkExpiredReinstatementRepaysOwnDebt,
@@ -126,8 +127,9 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
 
   for (const row of await rows<{ id: string; payment_intent_id: string | null }>(
     db,
+    // A subscription invoice's grants are checked with the subscription's (verify-subscriptions.ts).
     sql`SELECT p.id, p.payment_intent_id FROM credit_purchase p
-        WHERE p.status = 'succeeded' AND NOT EXISTS (
+        WHERE p.status = 'succeeded' AND p.kind = 'package' AND NOT EXISTS (
           SELECT 1 FROM credit_entry e WHERE e.user_id = p.user_id AND e.type = 'purchase'
             AND e.reference = p.payment_intent_id)`,
   )) {
@@ -178,6 +180,7 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
   violations.push(...(await checkExpiredReinstatementRepaysOwnDebt(db)));
   violations.push(...(await checkSandboxPaymentsGranted(db)));
   violations.push(...(await verifySubscriptions(db)));
+  violations.push(...(await verifyInvoicePurchases(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

@@ -53,7 +53,7 @@ const dateOrNull = (value: string | null) => (value === null ? null : new Date(v
  */
 export async function verifyPurchaseClawbacks(db: DatabaseOrTransaction): Promise<Violation[]> {
   const result = (await db.execute(sql`
-    SELECT p.id, p.user_id, p.status, p.credits, p.amount, p.amount_refunded, p.disputed,
+    SELECT p.id, p.user_id, p.status, coalesce(p.credits_issued, p.credits) AS credits, p.amount, p.amount_refunded, p.disputed,
            p.charge_amount_refunded, p.charge_refunded_at,
            (SELECT json_agg(json_build_object('amount', r.amount, 'status', r.status, 'statusAt', r.status_at,
                                               'refundCreatedAt', r.refund_created_at, 'failedAt', r.failed_at))

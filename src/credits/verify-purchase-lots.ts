@@ -16,7 +16,7 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
 export async function checkPurchaseCreditsLeaveOnce(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
   const found = await rows<{ id: string; user_id: string; credits: number; taken: string; expired: string }>(
     db,
-    sql`SELECT p.id, p.user_id, p.credits, t.taken, x.expired FROM credit_purchase p
+    sql`SELECT p.id, p.user_id, coalesce(p.credits_issued, p.credits) AS credits, t.taken, x.expired FROM credit_purchase p
         CROSS JOIN LATERAL (
           SELECT coalesce(sum(CASE WHEN e.type = 'dispute_reversal' THEN -e.amount ELSE e.debt_change - e.amount END), 0) AS taken
           FROM credit_entry e
@@ -27,7 +27,7 @@ export async function checkPurchaseCreditsLeaveOnce(db: DatabaseOrTransaction): 
             JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
             JOIN credit_lot l ON l.id = al.lot_id
           WHERE l.purchase_id = p.id) x
-        WHERE p.payment_intent_id IS NOT NULL AND t.taken + x.expired > p.credits`,
+        WHERE p.payment_intent_id IS NOT NULL AND t.taken + x.expired > coalesce(p.credits_issued, p.credits)`,
   );
   return found.map((row) => ({
     check: "purchase_credits_leave_once",
@@ -54,7 +54,11 @@ export async function checkReinstatedCreditsKeepExpiry(
     db,
     sql`SELECT r.user_id, r.id AS lot_id, r.purchase_id, r.expires_at, o.expires_at AS purchase_expires_at
         FROM credit_lot r
-        JOIN credit_lot o ON o.purchase_id = r.purchase_id AND o.source = 'purchase'
+        JOIN LATERAL (
+          -- The purchase's own credits: a package's lot, or a subscription invoice's lots (latest expiry).
+          SELECT o.expires_at FROM credit_lot o
+          WHERE o.purchase_id = r.purchase_id AND o.source IN ('purchase', 'subscription')
+          ORDER BY o.expires_at DESC NULLS FIRST LIMIT 1) o ON true
         -- Within a millisecond: the app carries times as JavaScript dates, the database to the microsecond.
         WHERE r.source = 'dispute_reversal'
           AND ((r.expires_at IS NULL) <> (o.expires_at IS NULL)

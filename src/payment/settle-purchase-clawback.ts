@@ -1,5 +1,6 @@
 import { eq } from "drizzle-orm";
 import { packageName } from "@/catalog/packages";
+import { planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
 import { clawBackCredits } from "@/credits/claw-back-credits";
 import { internalKey } from "@/credits/idempotency-keys";
@@ -11,6 +12,29 @@ import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { disputesOf } from "./record-dispute-facts";
 import { updatePurchase } from "./webhooks/purchase-lookup";
+
+/**
+ * The words and metadata of a purchase's clawback entries: a package's name, or for a subscription
+ * invoice its plan's (the credits page rebuilds them in the reader's language from `packageId` / `planId`).
+ */
+function clawbackWords(purchase: typeof creditPurchase.$inferSelect) {
+  if (purchase.kind === "subscription_invoice") {
+    const name = planName({ id: purchase.packageId });
+    return {
+      refunded: `Refund of ${name} plan invoice`,
+      disputed: `Payment disputed: ${name} plan invoice`,
+      reinstated: `Dispute won: ${name} plan credits returned`,
+      metadata: { purchaseId: purchase.id, planId: purchase.packageId, invoiceId: purchase.invoiceId },
+    };
+  }
+  const name = packageName({ id: purchase.packageId });
+  return {
+    refunded: `Refund of ${name} package`,
+    disputed: `Payment disputed: ${name} package`,
+    reinstated: `Dispute won: ${name} package credits returned`,
+    metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+  };
+}
 
 /**
  * Moves a purchase's clawed-back credits to where its refunds and disputes say they should be. Every
@@ -45,7 +69,8 @@ export async function settlePurchaseClawback(
   const lots = await purchaseCreditLots(tx, purchase, now);
   const amountDisputed = disputedAmount(await disputesOf(tx, purchase.id));
   const target = clawbackTarget({
-    credits: purchase.credits,
+    // A yearly invoice's credits arrive slot by slot: only those issued can be taken back.
+    credits: purchase.creditsIssued ?? purchase.credits,
     amount: purchase.amount,
     amountRefunded: purchase.amountRefunded,
     amountDisputed,
@@ -55,7 +80,7 @@ export async function settlePurchaseClawback(
   if (target === taken) return "settled";
   const log = logger.child({ purchaseId, userId: purchase.userId });
   const step = purchase.clawbackSequence + 1;
-  const name = packageName({ id: purchase.packageId });
+  const words = clawbackWords(purchase);
 
   if (target > taken) {
     const ownLots = await tx
@@ -69,11 +94,11 @@ export async function settlePurchaseClawback(
         userId: purchase.userId,
         amount: target - taken,
         type: disputed ? "dispute" : "refund",
-        description: disputed ? `Payment disputed: ${name} package` : `Refund of ${name} package`,
+        description: disputed ? words.disputed : words.refunded,
         idempotencyKey: internalKey("clawback", purchase.id, step),
         preferLotIds: ownLots.map((lot) => lot.id),
         reference: purchase.paymentIntentId,
-        metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+        metadata: words.metadata,
       },
       now,
     );
@@ -97,12 +122,12 @@ export async function settlePurchaseClawback(
         userId: purchase.userId,
         amount: taken - target,
         type: "dispute_reversal",
-        description: `Dispute won: ${name} package credits returned`,
+        description: words.reinstated,
         idempotencyKey: internalKey("reinstate", purchase.id, step),
         ...(lots.expiresAt ? { expiresAt: lots.expiresAt } : {}),
         reference: purchase.paymentIntentId,
         purchaseId: purchase.id,
-        metadata: { purchaseId: purchase.id, packageId: purchase.packageId },
+        metadata: words.metadata,
       },
       now,
       { expiredRepayLimit: ownDebt },

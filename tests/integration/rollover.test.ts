@@ -1,4 +1,5 @@
 import { and, eq } from "drizzle-orm";
+import type Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findPlan, type Plan } from "../../src/catalog/plans";
 import { consumeCredits } from "../../src/credits/consume-credits";
@@ -6,6 +7,7 @@ import { getBalance } from "../../src/credits/get-balance";
 import { creditLot, subscription, subscriptionRollover } from "../../src/db/schema";
 import { grantCreditPeriod } from "../../src/payment/subscriptions/grant-credit-period";
 import { grantPendingRollovers } from "../../src/payment/subscriptions/grant-pending-rollovers";
+import { recordInvoicePurchase } from "../../src/payment/subscriptions/invoice-purchase";
 import type { SubscriptionRow } from "../../src/payment/subscriptions/lock-subscription";
 import { rollIntoPeriod } from "../../src/payment/subscriptions/roll-into-period";
 import { assertLedgerInvariants } from "../support/invariants";
@@ -51,11 +53,12 @@ describe.each(databaseKinds())("rollover policies (%s)", (kind) => {
   /** invoice.paid's work for one paid period: the grant, then the carry into it. */
   function payPeriod(sub: SubscriptionRow, paidPlan: Plan, period: { start: Date; end: Date }, now?: Date) {
     return database.db.transaction(async (tx) => {
+      const invoiceId = testId("in");
       const granted = await grantCreditPeriod(
         tx,
         {
           subscription: sub,
-          invoiceId: testId("in"),
+          invoiceId,
           providerSubscriptionId: sub.providerSubscriptionId ?? "",
           plan: paidPlan,
           period,
@@ -63,7 +66,11 @@ describe.each(databaseKinds())("rollover policies (%s)", (kind) => {
         },
         now,
       );
-      return { granted, rolled: await rollIntoPeriod(tx, sub, period, now) };
+      const rolled = await rollIntoPeriod(tx, sub, period, now);
+      // The paid invoice becomes a purchase, as invoice.paid records it (refunds find its credits there).
+      const invoice = { id: invoiceId, amount_paid: 1900, currency: "usd" } as Stripe.Invoice;
+      await recordInvoicePurchase(tx, { subscription: sub, invoice });
+      return { granted, rolled };
     });
   }
 

@@ -112,7 +112,8 @@ describe.each(databaseKinds())("renewals in the sandbox: advancing the clock (%s
       .select()
       .from(creditLot)
       .where(eq(creditLot.userId, userId))
-      .orderBy(asc(creditLot.createdAt));
+      // Lots written in one transaction share their time: the grant entry's id orders them as written.
+      .orderBy(asc(creditLot.createdAt), asc(creditLot.grantEntryId));
 
   /** The user's subscription lots and carries: [source, credits, remaining, expires]. */
   async function planLots(userId: string) {

@@ -2,7 +2,7 @@ import { ReceiptText } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
 import { formatMoney } from "@/catalog/format-money";
 import { DateTime } from "@/components/format/date-time";
-import { usePackageName } from "@/components/pricing/package-card";
+import { usePurchaseName } from "@/components/pricing/package-card";
 import { Badge, type BadgeProps } from "@/components/ui/badge";
 import { TableHead, TableRow } from "@/components/ui/table";
 import { Link } from "@/i18n/navigation";
@@ -27,6 +27,7 @@ export const PURCHASE_STATUSES = [
 
 export type AdminPurchase = {
   id: string;
+  kind: string;
   packageId: string;
   credits: number;
   amount: number;
@@ -68,7 +69,7 @@ export function PurchasesTable({
 }) {
   const t = useTranslations("admin");
   const locale = useLocale();
-  const packageName = usePackageName();
+  const purchaseName = usePurchaseName();
 
   if (purchases.length === 0) {
     return <EmptyState icon={ReceiptText} title={t("purchasesEmpty")} testId="admin-purchases-empty" />;
@@ -99,7 +100,7 @@ export function PurchasesTable({
             <StackedRow key={purchase.id} data-testid="admin-purchase-row" data-purchase-id={purchase.id}>
               <StackedCell className="pl-6">
                 <div className="flex flex-col gap-0.5">
-                  <span className="font-medium">{packageName({ id: purchase.packageId })}</span>
+                  <span className="font-medium">{purchaseName(purchase)}</span>
                   <span className="text-muted-foreground text-xs">
                     {t("creditsCount", { count: purchase.credits })}
                   </span>
@@ -152,6 +153,7 @@ export function PurchasesTable({
                   <RefundButton
                     purchase={{
                       id: purchase.id,
+                      kind: purchase.kind,
                       packageId: purchase.packageId,
                       credits: purchase.credits,
                       amount: purchase.amount,

@@ -8,7 +8,7 @@ import { toast } from "sonner";
 import { refundPurchaseAction } from "@/actions/admin";
 import { currencyRule, formatAmountText, parseAmountText } from "@/catalog/currencies";
 import { formatMoney } from "@/catalog/format-money";
-import { usePackageName } from "@/components/pricing/package-card";
+import { usePurchaseName } from "@/components/pricing/package-card";
 import { Button } from "@/components/ui/button";
 import {
   Dialog,
@@ -26,6 +26,7 @@ import { useRouter } from "@/i18n/navigation";
 
 export type RefundablePurchase = {
   id: string;
+  kind: string;
   packageId: string;
   credits: number;
   amount: number;
@@ -43,7 +44,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
   const locale = useLocale();
   const router = useRouter();
   const id = useId();
-  const packageName = usePackageName();
+  const purchaseName = usePurchaseName();
   const { executeAsync, isExecuting } = useAction(refundPurchaseAction);
   const [open, setOpen] = useState(false);
   const [amountText, setAmountText] = useState("");
@@ -139,7 +140,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
           size="sm"
           data-testid={`refund-${purchase.id}`}
           aria-label={t("refundAria", {
-            name: packageName({ id: purchase.packageId }),
+            name: purchaseName(purchase),
             amount: money(purchase.amount),
           })}
         >
@@ -152,7 +153,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
           <DialogTitle>{t("refundTitle")}</DialogTitle>
           <DialogDescription>
             {t("refundDescription", {
-              name: packageName({ id: purchase.packageId }),
+              name: purchaseName(purchase),
               credits: purchase.credits,
               amount: money(purchase.amount),
             })}

@@ -77,6 +77,10 @@ export function useTransactionText() {
     if (PACKAGE_TYPES.has(item.type) && item.packageId) {
       return t(`transactionDescriptions.${item.type}`, { name: packageName({ id: item.packageId }) });
     }
+    // A refund or dispute of a subscription invoice names its plan.
+    if (PACKAGE_TYPES.has(item.type) && item.planId) {
+      return t(`transactionDescriptions.${item.type}Plan`, { plan: planName({ id: item.planId }) });
+    }
     if (FIXED_TYPES.has(item.type)) return t(`transactionDescriptions.${item.type}`);
     if (item.type === "consume") {
       for (const [id, entry] of Object.entries(COST_CATALOG)) {

@@ -6,6 +6,7 @@ import type { CreditPackage } from "@/catalog/packages";
 import { Badge } from "@/components/ui/badge";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "@/components/ui/card";
 import { cn } from "@/lib/utils";
+import { usePlanName } from "./plan-card";
 
 /** The translated display name of a package; unknown ids (a package added without messages) show the id. */
 export function usePackageName(): (pkg: Pick<CreditPackage, "id">) => string {
@@ -14,6 +15,20 @@ export function usePackageName(): (pkg: Pick<CreditPackage, "id">) => string {
     const key = `${pkg.id}.name`;
     return t.has(key) ? t(key) : pkg.id;
   };
+}
+
+/**
+ * What a purchase bought, in the reader's language: a package's name, or for a paid subscription invoice
+ * (`kind` `subscription_invoice`, whose `packageId` names the plan) "Pro plan invoice".
+ */
+export function usePurchaseName(): (purchase: { kind: string; packageId: string }) => string {
+  const packageName = usePackageName();
+  const planName = usePlanName();
+  const t = useTranslations("pricing");
+  return (purchase) =>
+    purchase.kind === "subscription_invoice"
+      ? t("planInvoice", { plan: planName({ id: purchase.packageId }) })
+      : packageName({ id: purchase.packageId });
 }
 
 /**

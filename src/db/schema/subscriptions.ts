@@ -179,10 +179,7 @@ export const subscriptionPeriodGrant = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.invoiceId, t.kind, t.periodStart] }),
-    check(
-      "subscription_period_grant_kind_known",
-      sql`${t.kind} IN ('period', 'slot', 'proration', 'trial')`,
-    ),
+    check("subscription_period_grant_kind_known", sql`${t.kind} IN ('period', 'slot', 'proration', 'trial')`),
     check(
       "subscription_period_grant_status_known",
       sql`${t.status} IN ('granted', 'period_over', 'scheduled', 'stopped')`,
@@ -191,9 +188,7 @@ export const subscriptionPeriodGrant = pgTable(
     check("subscription_period_grant_period_ordered", sql`${t.periodStart} < ${t.periodEnd}`),
     index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),
     // The `subscription-credits` job looks for slots that have come due: it scans only scheduled ones.
-    index("subscription_period_grant_scheduled_idx")
-      .on(t.periodStart)
-      .where(sql`${t.status} = 'scheduled'`),
+    index("subscription_period_grant_scheduled_idx").on(t.periodStart).where(sql`${t.status} = 'scheduled'`),
   ],
 );
 

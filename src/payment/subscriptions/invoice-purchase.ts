@@ -1,43 +1,163 @@
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type Stripe from "stripe";
+import { disputedAmount } from "@/credits/purchase-clawback-rules";
+import { creditLot, creditPurchase, subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { logger } from "@/lib/logger";
+import { disputesOf } from "../record-dispute-facts";
+import { settlePurchaseClawback } from "../settle-purchase-clawback";
 import type { SubscriptionRow } from "./lock-subscription";
 
 /**
+ * The PaymentIntent that paid an invoice: the default `payment_intent` payment of the invoice's
+ * `payments` (API 2025-03-31 and later moved it there from `invoice.payment_intent`). Present when the
+ * event's invoice includes its payments (the sandbox's `invoice.paid` does); undefined otherwise.
+ */
+export function paymentIntentOfInvoice(invoice: Stripe.Invoice): string | undefined {
+  const payments = invoice.payments?.data ?? [];
+  const paid = payments.find((payment) => payment.status === "paid") ?? payments.find((p) => p.is_default);
+  const intent = paid?.payment?.type === "payment_intent" ? paid.payment.payment_intent : undefined;
+  return typeof intent === "string" ? intent : intent?.id;
+}
+
+/** Grant rows that entitle to credits: granted now, or a yearly slot still to come (or stopped since). */
+const ENTITLING_STATUSES = ["granted", "scheduled", "stopped"];
+
+/**
  * Records a paid subscription invoice as a purchase (credit_purchase, kind `subscription_invoice`), so its
- * refunds and disputes take back that invoice's credits by the rules packages follow. Called by
- * `invoice.paid` after every line's grant rows (subscription_period_grant) are written: the purchase's
- * credits are what those rows entitle to (scheduled yearly slots included), its issued credits what they
- * granted, and their lots are linked to it. Returns an outcome to log, or null for a $0 invoice.
- * (Work in progress: not applied yet.)
+ * refunds and disputes take back that invoice's credits by the rules packages follow
+ * (settle-purchase-clawback.ts: the refunded or disputed share of the price, rounded down, capped at the
+ * credits that have not expired unused, with debt for credits already spent).
+ *
+ * Called by `invoice.paid` (in its transaction, the subscription locked) after every line's grant rows
+ * (subscription_period_grant) are written. The purchase's
+ * - `credits`: what the invoice's rows entitle to, in credits (a yearly invoice's twelve slots included);
+ * - `creditsIssued`: what they have granted so far (null when all was granted at once);
+ * - `amount`: the invoice's `amount_paid` (minor units), `currency` its currency;
+ * - `paymentIntentId`: the PaymentIntent that paid it (paymentIntentOfInvoice), which refund and dispute
+ *   events name; the rows' lots are linked to the purchase (`credit_lot.purchase_id`).
+ *
+ * Once per invoice: the purchase's `invoice_id` is unique and the insert does nothing on a redelivery.
+ * Returns `purchase_recorded`, `purchase_already_recorded`, or null when there is nothing to refund from
+ * this invoice (it took no money, or granted no credits: a period paid after its end).
  */
 export async function recordInvoicePurchase(
-  _tx: DatabaseOrTransaction,
-  _input: { subscription: SubscriptionRow; invoice: Stripe.Invoice },
-  _now?: Date,
+  tx: DatabaseOrTransaction,
+  input: { subscription: SubscriptionRow; invoice: Stripe.Invoice },
 ): Promise<string | null> {
-  return null;
+  const { subscription, invoice } = input;
+  if (!(invoice.amount_paid > 0)) return null;
+  const rows = await tx
+    .select()
+    .from(subscriptionPeriodGrant)
+    .where(
+      and(
+        eq(subscriptionPeriodGrant.invoiceId, invoice.id),
+        eq(subscriptionPeriodGrant.subscriptionId, subscription.id),
+        inArray(subscriptionPeriodGrant.status, ENTITLING_STATUSES),
+      ),
+    );
+  const credits = rows.reduce((sum, row) => sum + row.credits, 0);
+  if (credits === 0) return null;
+  const issued = rows.filter((row) => row.status === "granted").reduce((sum, row) => sum + row.credits, 0);
+  // The plan the invoice bought most credits of (an upgrade's invoice: the new plan).
+  const planId = [...rows].sort((a, b) => b.credits - a.credits)[0]?.planId ?? subscription.planId;
+  const paymentIntentId = paymentIntentOfInvoice(invoice);
+  if (!paymentIntentId)
+    // Without its PaymentIntent no refund or dispute event can find the invoice: recorded anyway (the
+    // credits and the money are real), and logged so an operator knows refunds of it need a hand.
+    logger.warn(
+      { invoiceId: invoice.id, subscriptionId: subscription.id },
+      "paid invoice without its payment: its refunds cannot be matched",
+    );
+  const [purchase] = await tx
+    .insert(creditPurchase)
+    .values({
+      userId: subscription.userId,
+      kind: "subscription_invoice",
+      packageId: planId,
+      subscriptionId: subscription.id,
+      invoiceId: invoice.id,
+      credits,
+      creditsIssued: issued === credits ? null : issued,
+      amount: invoice.amount_paid,
+      currency: invoice.currency,
+      provider: subscription.provider,
+      status: "succeeded",
+      paymentIntentId: paymentIntentId ?? null,
+    })
+    .onConflictDoNothing()
+    .returning({ id: creditPurchase.id });
+  if (!purchase) return "purchase_already_recorded";
+  const lotIds = rows.flatMap((row) => (row.lotId ? [row.lotId] : []));
+  if (lotIds.length > 0)
+    await tx.update(creditLot).set({ purchaseId: purchase.id }).where(inArray(creditLot.id, lotIds));
+  await tx
+    .update(subscriptionPeriodGrant)
+    .set({ purchaseId: purchase.id })
+    .where(eq(subscriptionPeriodGrant.invoiceId, invoice.id));
+  return "purchase_recorded";
+}
+
+/**
+ * Locks the purchase of a paid invoice (FOR UPDATE), or finds none (a $0 invoice). The `subscription-credits`
+ * job takes this lock before it grants a yearly slot, so the order of locks is the one every purchase path
+ * keeps (purchase, then the ledger account): a refund event settling the same purchase waits, never deadlocks.
+ */
+export async function lockInvoicePurchase(
+  tx: DatabaseOrTransaction,
+  invoiceId: string,
+): Promise<typeof creditPurchase.$inferSelect | undefined> {
+  const [purchase] = await tx
+    .select()
+    .from(creditPurchase)
+    .where(eq(creditPurchase.invoiceId, invoiceId))
+    .for("update");
+  return purchase;
 }
 
 /**
  * A yearly slot of a paid invoice was granted later (by the `subscription-credits` job): its credits count
- * as issued on the invoice's purchase, its lot is linked to it, and the purchase's clawback is settled
- * again (a partial refund takes its share of each slot as it arrives). Call it in the slot's transaction.
- * (Work in progress: not applied yet.)
+ * as issued on the invoice's purchase (`creditsIssued`, never above `credits`), its lot is linked to the
+ * purchase, and the purchase's clawback is settled again, so a partial refund takes its share of each slot
+ * as the slot arrives (`clawbackTarget` of the issued credits). Call it in the slot's transaction, after
+ * lockInvoicePurchase. Does nothing for an invoice without a purchase (it took no money).
  */
 export async function noteSlotIssued(
-  _tx: DatabaseOrTransaction,
-  _input: { invoiceId: string; credits: number; lotId: string },
-  _now?: Date,
-): Promise<void> {}
+  tx: DatabaseOrTransaction,
+  input: { invoiceId: string; credits: number; lotId: string },
+  now?: Date,
+): Promise<void> {
+  const purchase = await lockInvoicePurchase(tx, input.invoiceId);
+  if (!purchase) return;
+  await tx
+    .update(creditPurchase)
+    .set({
+      creditsIssued: sql`least(${creditPurchase.credits}, coalesce(${creditPurchase.creditsIssued}, 0) + ${input.credits})`,
+      updatedAt: sql`now()`,
+    })
+    .where(eq(creditPurchase.id, purchase.id));
+  await tx.update(creditLot).set({ purchaseId: purchase.id }).where(eq(creditLot.id, input.lotId));
+  await tx
+    .update(subscriptionPeriodGrant)
+    .set({ purchaseId: purchase.id })
+    .where(eq(subscriptionPeriodGrant.lotId, input.lotId));
+  if (purchase.amountRefunded > 0 || purchase.disputed || purchase.clawedBackCredits > 0)
+    await settlePurchaseClawback(tx, purchase.id, now);
+}
 
 /**
- * Whether a paid invoice's money has gone back to the customer in full (refunded, or disputed with the
- * funds withdrawn): then the yearly slots not yet issued are stopped rather than granted.
- * (Work in progress: always false yet.)
+ * Whether a paid invoice's money has gone back to the customer in full: refunded, or disputed with the
+ * funds withdrawn (together at least the amount paid). Then the yearly slots not yet issued are stopped
+ * rather than granted: the customer paid nothing for them any more. A partial refund leaves them to come,
+ * each losing its refunded share (noteSlotIssued). False for an invoice without a purchase.
  */
 export async function isInvoiceReturnedInFull(
-  _tx: DatabaseOrTransaction,
-  _invoiceId: string,
+  tx: DatabaseOrTransaction,
+  invoiceId: string,
 ): Promise<boolean> {
-  return false;
+  const [purchase] = await tx.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId));
+  if (!purchase) return false;
+  const disputed = disputedAmount(await disputesOf(tx, purchase.id));
+  return purchase.amountRefunded + disputed >= purchase.amount;
 }

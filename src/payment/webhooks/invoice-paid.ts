@@ -104,12 +104,12 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     }
   }
   // The invoice as a purchase, so its refunds and disputes take back its credits (invoice-purchase.ts).
-  const recorded = await recordInvoicePurchase(tx, { subscription, invoice }, context?.now);
-  if (recorded) outcomes.push(recorded);
+  // (Logged, not part of the outcome: the outcome says what the customer got.)
+  const purchase = await recordInvoicePurchase(tx, { subscription, invoice });
   // The invoice a payment problem was about is paid now (a retry went through): the user is told no more.
   if (await clearPaymentProblem(tx, subscription.id, invoice.id)) outcomes.push("problem_lifted");
   log.info(
-    { subscriptionId: subscription.id, userId: subscription.userId, outcomes },
+    { subscriptionId: subscription.id, userId: subscription.userId, outcomes, purchase },
     "subscription invoice paid",
   );
   return outcomes.length > 0 ? outcomes.join("+") : "no_lines";

@@ -29,6 +29,12 @@ export const handlePaymentIntentSucceeded: WebhookHandler = async (tx, event, co
     );
     return "invoice_payment";
   }
+  if (purchase?.kind === "subscription_invoice") {
+    // The invoice was paid and recorded as a purchase first (events arrive in any order): its credits came
+    // with `invoice.paid`; this PaymentIntent grants nothing and checks nothing of a package's.
+    log.info({ invoiceId: purchase.invoiceId }, "payment_intent.succeeded of a recorded invoice");
+    return "invoice_payment";
+  }
   if (!purchase) {
     log.warn(
       { metadata: intent.metadata },

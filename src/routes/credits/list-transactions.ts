@@ -16,7 +16,11 @@ const querySchema = z
   })
   .strict();
 
-/** GET /api/credits/transactions: the signed-in user's ledger entries, newest first, a page at a time. */
+/**
+ * GET /api/credits/transactions: the signed-in user's ledger entries, newest first, a page at a time.
+ * `{items: [{id, type, amount (credits), balanceAfter (credits), description, createdAt, packageId?, planId?,
+ * periodStart?, periodEnd?}], nextCursor}`; 401 without a session, 400 for a bad `limit` or `cursor`.
+ */
 export default defineRoute({
   method: "GET",
   path: "/api/credits/transactions",
@@ -25,15 +29,17 @@ export default defineRoute({
     // The caller's own history only: the user id comes from the session, never from the request.
     const page = await listTransactions(await getDb(), { userId: user.id, ...query });
     return Response.json({
-      items: page.items.map(({ id, type, amount, balanceAfter, description, packageId, createdAt }) => ({
-        id,
-        type,
-        amount,
-        balanceAfter,
-        description,
-        ...(packageId ? { packageId } : {}),
-        createdAt,
-      })),
+      // A field is present only when the entry has it: the package a purchase was for, or the plan and
+      // billing period of a subscription's entry, so the page words each entry in the reader's language.
+      items: page.items.map(
+        ({ reference: _reference, packageId, planId, periodStart, periodEnd, ...item }) => ({
+          ...item,
+          ...(packageId ? { packageId } : {}),
+          ...(planId ? { planId } : {}),
+          ...(periodStart ? { periodStart } : {}),
+          ...(periodEnd ? { periodEnd } : {}),
+        }),
+      ),
       nextCursor: page.nextCursor,
     });
   }),

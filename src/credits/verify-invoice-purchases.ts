@@ -1,0 +1,63 @@
+import { sql } from "drizzle-orm";
+import type { DatabaseOrTransaction } from "@/db/types";
+import type { LedgerViolation } from "./verify-ledger";
+
+async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>): Promise<T[]> {
+  return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+}
+
+/**
+ * Paid subscription invoices are purchases (src/payment/subscriptions/invoice-purchase.ts), so refunds and
+ * disputes can find and take back their credits. Judged from the tables alone:
+ *
+ * - `invoice_credits_have_purchase`: a granted period, slot or proration whose lot holds `paid` credits
+ *   (the invoice took money) belongs to a purchase, and its lot to the same purchase: credits without one
+ *   could never be taken back by a refund.
+ * - `invoice_purchase_credits`: an invoice purchase's `credits` are what its grant rows entitle to, and its
+ *   issued credits (`credits_issued`, or all of `credits`) what they have granted: a refund's share is
+ *   computed from these, so a wrong figure would take too much or too little.
+ */
+export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
+  const violations: LedgerViolation[] = [];
+  for (const row of await rows<{ invoice_id: string; user_id: string; problem: string }>(
+    db,
+    sql`SELECT g.invoice_id, g.user_id,
+               CASE WHEN g.purchase_id IS NULL THEN 'paid credits without a purchase'
+                    ELSE 'lot belongs to purchase ' || coalesce(l.purchase_id::text, 'none') || ', row to ' || g.purchase_id END AS problem
+        FROM subscription_period_grant g
+        JOIN credit_lot l ON l.id = g.lot_id
+        WHERE g.status = 'granted' AND l.category = 'paid'
+          AND (g.purchase_id IS NULL OR l.purchase_id IS DISTINCT FROM g.purchase_id)`,
+  )) {
+    violations.push({
+      check: "invoice_credits_have_purchase",
+      userId: row.user_id,
+      detail: `invoice ${row.invoice_id}: ${row.problem}`,
+    });
+  }
+  for (const row of await rows<{
+    id: string;
+    user_id: string;
+    credits: number;
+    issued: number;
+    entitled: string;
+    granted: string;
+  }>(
+    db,
+    sql`SELECT p.id, p.user_id, p.credits, coalesce(p.credits_issued, p.credits) AS issued,
+               coalesce(sum(g.credits) FILTER (WHERE g.status IN ('granted', 'scheduled', 'stopped')), 0) AS entitled,
+               coalesce(sum(g.credits) FILTER (WHERE g.status = 'granted'), 0) AS granted
+        FROM credit_purchase p
+        LEFT JOIN subscription_period_grant g ON g.invoice_id = p.invoice_id
+        WHERE p.kind = 'subscription_invoice'
+        GROUP BY p.id`,
+  )) {
+    if (Number(row.entitled) !== Number(row.credits) || Number(row.granted) !== Number(row.issued))
+      violations.push({
+        check: "invoice_purchase_credits",
+        userId: row.user_id,
+        detail: `purchase ${row.id}: ${row.credits} credits (${row.issued} issued), its grants ${row.entitled} (${row.granted} granted)`,
+      });
+  }
+  return violations;
+}
