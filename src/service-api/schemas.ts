@@ -64,12 +64,30 @@ export const transactionsQuerySchema = z
   })
   .strict();
 
+export const currentPlanSchema = z
+  .object({
+    id: z.string().meta({ description: "The plan's id in the catalog (`free` without a subscription)." }),
+    name: z.string(),
+    status: z
+      .string()
+      .nullable()
+      .meta({ description: "The subscription's status (Stripe's: active, past_due, ...); null for Free." }),
+    creditsPerPeriod: z.number().int().meta({ description: "Credits granted each monthly period." }),
+    currentPeriodEnd: z
+      .string()
+      .nullable()
+      .meta({ description: "When the current billing period ends (ISO 8601); null for Free." }),
+    cancelAtPeriodEnd: z.boolean(),
+  })
+  .meta({ id: "CurrentPlan" });
+
 export const balanceResponseSchema = z
   .object({
     balance: z.number().int(),
     held: z.number().int(),
     available: z.number().int(),
     debt: z.number().int(),
+    plan: currentPlanSchema,
   })
   .meta({ id: "Balance" });
 export const entryResponseSchema = z

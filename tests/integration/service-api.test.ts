@@ -34,6 +34,16 @@ const API_PATHS = [
   "/users/{userId}/transactions",
 ];
 
+/** The plan a user without a subscription is on, as the balance answer gives it (the catalog's Free plan). */
+const FREE_PLAN = {
+  id: "free",
+  name: "Free",
+  status: null,
+  creditsPerPeriod: 50,
+  currentPeriodEnd: null,
+  cancelAtPeriodEnd: false,
+};
+
 describe.each(databaseKinds())("service API v1 on %s", (kind) => {
   let database: TestDatabase;
   let key: string;
@@ -131,14 +141,20 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
 
       expect(response).toEqual({
         status: 200,
-        body: { balance: 100, held: 30, available: 70, debt: 0 },
+        body: { balance: 100, held: 30, available: 70, debt: 0, plan: FREE_PLAN },
         replayed: false,
       });
     });
 
     it("reports zeros for a user who never had credits, and 404 for a user who does not exist", async () => {
       const userId = await userWith(0);
-      expect((await v1.balance(userId, as())).body).toEqual({ balance: 0, held: 0, available: 0, debt: 0 });
+      expect((await v1.balance(userId, as())).body).toEqual({
+        balance: 0,
+        held: 0,
+        available: 0,
+        debt: 0,
+        plan: FREE_PLAN,
+      });
 
       const missing = await v1.balance(randomUUID(), as());
       expect(missing.status).toBe(404);
@@ -261,6 +277,7 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
         held: 70,
         available: 30,
         debt: 0,
+        plan: FREE_PLAN,
       });
     });
 
@@ -287,7 +304,13 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
         body: { entryId: expect.stringMatching(/^\d+$/), balance: 75 },
         replayed: false,
       });
-      expect((await v1.balance(userId, as())).body).toEqual({ balance: 75, held: 0, available: 75, debt: 0 });
+      expect((await v1.balance(userId, as())).body).toEqual({
+        balance: 75,
+        held: 0,
+        available: 75,
+        debt: 0,
+        plan: FREE_PLAN,
+      });
       const history = await v1.transactions(userId, as());
       expect(
         history.body.items.map(({ type, amount, balanceAfter }) => [type, amount, balanceAfter]),
@@ -363,7 +386,13 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
         body: { holdId: hold.body.holdId, status: "released", balance: 60 },
         replayed: false,
       });
-      expect((await v1.balance(userId, as())).body).toEqual({ balance: 60, held: 0, available: 60, debt: 0 });
+      expect((await v1.balance(userId, as())).body).toEqual({
+        balance: 60,
+        held: 0,
+        available: 60,
+        debt: 0,
+        plan: FREE_PLAN,
+      });
       const capture = await v1.capture(hold.body.holdId, as({ json: { amount: 10 } }));
       expect([capture.status, capture.body.error?.code]).toEqual([409, "hold_not_open"]);
       // Releasing again is harmless.
@@ -392,6 +421,7 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
         held: 0,
         available: 100,
         debt: 0,
+        plan: FREE_PLAN,
       });
     });
 

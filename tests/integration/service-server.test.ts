@@ -169,7 +169,13 @@ describe.each(databaseKinds())("the service API over HTTP beside Next.js on %s",
 
     const balance = await getBalanceOver(userId);
     expect(balance.status).toBe(200);
-    expect(await balance.json()).toEqual({ balance: 30, held: 0, available: 30, debt: 0 });
+    expect(await balance.json()).toMatchObject({
+      balance: 30,
+      held: 0,
+      available: 30,
+      debt: 0,
+      plan: { id: "free" },
+    });
   });
 
   it("runs two versions of a prepared statement on one connection", async () => {

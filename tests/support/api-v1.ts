@@ -43,7 +43,20 @@ export type V1Response<Body> = {
   replayed: boolean;
 };
 
-export type BalanceBody = { balance: number; held: number; available: number; debt: number };
+export type BalanceBody = {
+  balance: number;
+  held: number;
+  available: number;
+  debt: number;
+  plan: {
+    id: string;
+    name: string;
+    status: string | null;
+    creditsPerPeriod: number;
+    currentPeriodEnd: string | null;
+    cancelAtPeriodEnd: boolean;
+  };
+};
 export type EntryBody = { entryId: string; balance: number };
 export type GrantBody = { entryId: string; lotId: string; balance: number };
 export type HoldBody = { holdId: string; expiresAt: string };
