@@ -1,4 +1,5 @@
 import { getDb } from "@/db/client";
+import { getPeriodUsage } from "@/payment/subscriptions/get-period-usage";
 import { getSubscriptionSummary } from "@/payment/subscriptions/get-subscription-summary";
 import { defineRoute } from "@/server/define-route";
 import { withUser } from "@/server/with-user";
@@ -7,12 +8,16 @@ import { withUser } from "@/server/with-user";
  * GET /api/credits/subscription: the signed-in user's subscription, `{id, planId, status,
  * currentPeriodStart, currentPeriodEnd, cancelAtPeriodEnd, paymentProblem}`, or `null` when there is none.
  * `paymentProblem` is `{kind: "payment_failed" | "action_required", invoiceId, at, actionUrl}` while a
- * renewal (or the first payment) could not be charged, else null (see SubscriptionSummary).
+ * renewal (or the first payment) could not be charged, else null (see SubscriptionSummary). `period` is this
+ * credit period's figures `{periodStart, periodEnd, granted, used, left, rollsOver, expiresAt}` (credits;
+ * see PeriodUsage), or null when no period is running.
  */
 export default defineRoute({
   method: "GET",
   path: "/api/credits/subscription",
   handler: withUser(async (_request, user) => {
-    return Response.json(await getSubscriptionSummary(await getDb(), user.id));
+    const db = await getDb();
+    const summary = await getSubscriptionSummary(db, user.id);
+    return Response.json(summary && { ...summary, period: await getPeriodUsage(db, summary.id) });
   }),
 });
