@@ -1,6 +1,7 @@
 import { and, asc, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findPlan } from "../../src/catalog/plans";
+import { verifySubscriptions } from "../../src/credits/verify-subscriptions";
 import { creditEntry, creditLot, freePlanGrant, subscription, user } from "../../src/db/schema";
 import { runSubscriptionCredits } from "../../src/jobs/run-subscription-credits";
 import { grantCreditPeriod } from "../../src/payment/subscriptions/grant-credit-period";
@@ -156,5 +157,31 @@ describe.each(databaseKinds())("Free plan credits (%s)", (kind) => {
       .values({ userId, provider: "sandbox", planId: "pro-monthly", status: "checkout" });
     await runSubscriptionCredits(database.db, at("2031-09-06T00:00:00Z"));
     expect((await freeEntriesOf(userId)).map((entry) => entry.amount)).toEqual([50]);
+  });
+
+  it("verify notices a Free lot that ends elsewhere and a Free entry without its period row", async () => {
+    const userId = await userSince("2031-10-03T00:00:00Z");
+    await grantFreePlanCredits(database.db, { now: at("2031-10-04T00:00:00Z") });
+    const [row] = await freeRowsOf(userId);
+    if (!row?.lotId) throw new Error("no Free grant");
+    const checksAfter = (corrupt: (tx: typeof database.db) => Promise<unknown>) =>
+      database.db
+        .transaction(async (tx) => {
+          await corrupt(tx);
+          const found = (await verifySubscriptions(tx)).map((violation) => violation.check);
+          throw Object.assign(new Error("rolled back"), { found });
+        })
+        .catch((error: { found?: string[] }) => error.found ?? []);
+    expect(
+      await checksAfter((tx) =>
+        tx
+          .update(creditLot)
+          .set({ expiresAt: at("2031-12-31T00:00:00Z") })
+          .where(eq(creditLot.id, row.lotId ?? "")),
+      ),
+    ).toContain("free_plan_grant_recorded");
+    expect(
+      await checksAfter((tx) => tx.delete(freePlanGrant).where(eq(freePlanGrant.userId, userId))),
+    ).toContain("free_plan_entry_has_row");
   });
 });

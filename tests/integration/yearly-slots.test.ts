@@ -2,6 +2,7 @@ import { and, asc, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addMonthsClamped } from "../../src/credits/credit-periods";
 import { getBalance } from "../../src/credits/get-balance";
+import { verifySubscriptions } from "../../src/credits/verify-subscriptions";
 import { useDatabaseConnection } from "../../src/db/client";
 import {
   creditEntry,
@@ -385,5 +386,51 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
       "period_over",
       "granted",
     ]);
+  });
+
+  it("verify notices a slot whose lot ends elsewhere, a year with a slot missing, and overlapping granted slots", async () => {
+    const { sub, invoice } = await paidYear();
+    const checksAfter = (corrupt: (tx: typeof database.db) => Promise<unknown>) =>
+      database.db
+        .transaction(async (tx) => {
+          await corrupt(tx);
+          const found = (await verifySubscriptions(tx)).map((violation) => violation.check);
+          throw Object.assign(new Error("rolled back"), { found });
+        })
+        .catch((error: { found?: string[] }) => error.found ?? []);
+    const [slot0] = await slotsOf(sub.row.id);
+    if (!slot0?.lotId) throw new Error("no granted slot");
+
+    expect(
+      await checksAfter((tx) =>
+        tx
+          .update(creditLot)
+          .set({ expiresAt: addMonthsClamped(slot0.periodEnd, 11) })
+          .where(eq(creditLot.id, slot0.lotId ?? "")),
+      ),
+    ).toContain("subscription_grant_recorded");
+    expect(
+      await checksAfter((tx) =>
+        tx
+          .delete(subscriptionPeriodGrant)
+          .where(
+            and(
+              eq(subscriptionPeriodGrant.invoiceId, invoice.id as string),
+              eq(subscriptionPeriodGrant.slotIndex, 5),
+            ),
+          ),
+      ),
+    ).toContain("slot_year_complete");
+    // A second invoice's slot granted over the same month.
+    expect(
+      await checksAfter((tx) =>
+        tx.insert(subscriptionPeriodGrant).values({
+          ...slot0,
+          invoiceId: testId("in"),
+          periodStart: new Date(slot0.periodStart.getTime() + 86_400_000),
+          periodEnd: new Date(slot0.periodEnd.getTime() + 86_400_000),
+        }),
+      ),
+    ).toContain("slot_grants_disjoint");
   });
 });
