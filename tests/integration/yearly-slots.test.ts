@@ -1,4 +1,4 @@
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addMonthsClamped } from "../../src/credits/credit-periods";
 import { getBalance } from "../../src/credits/get-balance";
@@ -12,6 +12,7 @@ import {
   subscriptionPeriodGrant,
 } from "../../src/db/schema";
 import { runSubscriptionCredits } from "../../src/jobs/run-subscription-credits";
+import { SUBSCRIPTION_CREDITS_QUEUE, startJobs } from "../../src/jobs/start-jobs";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import { yearlySlots } from "../../src/payment/subscriptions/schedule-yearly-slots";
@@ -433,4 +434,22 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
       ),
     ).toContain("slot_grants_disjoint");
   });
+
+  it.runIf(kind === "postgres")(
+    "the subscription-credits job is scheduled every minute in pg-boss, once for every instance",
+    async () => {
+      const url = database.url;
+      if (!url) throw new Error("no database url");
+      const stops = [await startJobs(database, url), await startJobs(database, url)];
+      try {
+        const schedules = (await database.db.execute(
+          sql`SELECT name, cron FROM pgboss.schedule WHERE name = ${SUBSCRIPTION_CREDITS_QUEUE}`,
+        )) as unknown as { rows: { name: string; cron: string }[] };
+        expect(schedules.rows).toEqual([{ name: SUBSCRIPTION_CREDITS_QUEUE, cron: "* * * * *" }]);
+      } finally {
+        for (const stop of stops) await stop();
+      }
+    },
+    60_000,
+  );
 });

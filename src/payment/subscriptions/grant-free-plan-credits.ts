@@ -84,7 +84,7 @@ export async function grantFreePlanCredits(
     const users: { id: string; created_at: Date | string }[] = sqlRows(
       await db.execute(sql`
         SELECT u.id, u.created_at FROM "user" u
-        WHERE (${after}::text IS NULL OR u.id > ${after}::text)
+        WHERE ${after === null ? sql`true` : sql`u.id > ${after}`}
           AND u.created_at <= ${at.toISOString()}::timestamptz
           AND NOT EXISTS (SELECT 1 FROM subscription s
                           WHERE s.user_id = u.id AND s.status IN (${quoted(PAID_PLAN_STATUSES)}))
