@@ -87,6 +87,8 @@ export const creditEntryTypes = [
   "subscription",
   /** A period's unspent credits carried into the next period (src/payment/subscriptions/roll-into-period.ts). */
   "rollover",
+  /** A Free plan period's credits (src/payment/subscriptions/grant-free-plan-credits.ts). */
+  "free_plan",
   "adjustment",
   "consume",
   "expire",
@@ -105,6 +107,7 @@ export const grantTypes = [
   "dispute_reversal",
   "subscription",
   "rollover",
+  "free_plan",
 ] as const;
 export type GrantType = (typeof grantTypes)[number];
 

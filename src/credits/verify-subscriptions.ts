@@ -24,6 +24,16 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  *   than what expired unused of the ending period's lots (nothing minted), and no more than that period's
  *   own credits (so carried credits never carry again);
  *   `rollover_entry_has_row`: every `rollover` entry is such a carry.
+ * - `slot_year_complete`: a yearly line's slots (kind `slot`) are twelve per invoice, indexed 0–11, each
+ *   starting where the previous ends (schedule-yearly-slots.ts); no other kind has a slot index.
+ * - `slot_not_issued_has_no_credits`: a `scheduled` or `stopped` slot has no entry or lot, and a stopped
+ *   one 0 credits: a stopped slot is never granted.
+ * - `slot_grants_disjoint`: no two granted slots of one subscription overlap in time (two years' slots for
+ *   one month would be a double grant).
+ * - `free_plan_grant_recorded`: a Free period row has its `free_plan` entry and lot with the row's credits,
+ *   expiring at the period's end (none only when the entry says the rollover is `unlimited`);
+ *   `free_plan_entry_has_row`: every `free_plan` entry is such a row's; `free_plan_periods_disjoint`: no
+ *   two Free periods of a user overlap (periods are anchored on the sign-up, so they never do).
  * - `sandbox_invoice_granted`: a paid sandbox invoice whose events have all been delivered has its
  *   period rows, and `sandbox_unpaid_invoice_not_granted`: no period row exists for a sandbox invoice that
  *   is not paid (a first payment that failed grants nothing).
@@ -150,13 +160,13 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
           SELECT
             (SELECT coalesce(sum(g.credits), 0) FROM subscription_period_grant g
              WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
-               AND g.kind IN ('period', 'proration') AND g.status = 'granted') AS own,
+               AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted') AS own,
             (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
                JOIN credit_entry xe ON xe.id = al.entry_id AND xe.type = 'expire'
              WHERE al.lot_id IN (
                SELECT g.lot_id FROM subscription_period_grant g
                WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
-                 AND g.kind IN ('period', 'proration')
+                 AND g.kind IN ('period', 'slot', 'proration')
                UNION ALL
                SELECT p.lot_id FROM subscription_rollover p
                WHERE p.subscription_id = r.subscription_id AND p.into_end = r.into_start)) AS expired) x
@@ -180,6 +190,111 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
       check: "rollover_entry_has_row",
       userId: row.user_id,
       detail: `entry ${row.id} carries credits that no rollover row accounts for`,
+    });
+  }
+
+  for (const row of await rows<{ invoice_id: string; user_id: string; problem: string }>(
+    db,
+    sql`SELECT invoice_id, min(user_id) AS user_id,
+               count(*) || ' slots, indexes ' || coalesce(string_agg(slot_index::text, ',' ORDER BY slot_index), 'none') AS problem
+        FROM subscription_period_grant WHERE kind = 'slot'
+        GROUP BY invoice_id
+        HAVING count(*) <> 12 OR count(DISTINCT slot_index) <> 12 OR min(slot_index) <> 0 OR max(slot_index) <> 11
+      UNION ALL
+        SELECT a.invoice_id, a.user_id, 'slot ' || b.slot_index || ' starts ' || b.period_start::text
+               || ' but slot ' || a.slot_index || ' ends ' || a.period_end::text
+        FROM subscription_period_grant a
+        JOIN subscription_period_grant b
+          ON b.invoice_id = a.invoice_id AND b.kind = 'slot' AND b.slot_index = a.slot_index + 1
+        WHERE a.kind = 'slot' AND a.period_end <> b.period_start
+      UNION ALL
+        SELECT invoice_id, user_id, 'a ' || kind || ' row has a slot index'
+        FROM subscription_period_grant WHERE kind <> 'slot' AND slot_index IS NOT NULL`,
+  )) {
+    violations.push({
+      check: "slot_year_complete",
+      userId: row.user_id,
+      detail: `invoice ${row.invoice_id}: ${row.problem}`,
+    });
+  }
+
+  for (const row of await rows<{ invoice_id: string; user_id: string; status: string }>(
+    db,
+    sql`SELECT invoice_id, user_id, status FROM subscription_period_grant
+        WHERE status IN ('scheduled', 'stopped')
+          AND (entry_id IS NOT NULL OR lot_id IS NOT NULL OR (status = 'stopped' AND credits <> 0))`,
+  )) {
+    violations.push({
+      check: "slot_not_issued_has_no_credits",
+      userId: row.user_id,
+      detail: `invoice ${row.invoice_id}: a ${row.status} slot has credits or an entry`,
+    });
+  }
+
+  for (const row of await rows<{ subscription_id: string; user_id: string; a: string; b: string }>(
+    db,
+    sql`SELECT a.subscription_id, a.user_id, a.period_start::text AS a, b.period_start::text AS b
+        FROM subscription_period_grant a
+        JOIN subscription_period_grant b
+          ON b.subscription_id = a.subscription_id AND b.kind = 'slot' AND b.status = 'granted'
+         AND (a.invoice_id, a.period_start) < (b.invoice_id, b.period_start)
+         AND a.period_start < b.period_end AND b.period_start < a.period_end
+        WHERE a.kind = 'slot' AND a.status = 'granted'`,
+  )) {
+    violations.push({
+      check: "slot_grants_disjoint",
+      userId: row.user_id,
+      detail: `subscription ${row.subscription_id}: granted slots starting ${row.a} and ${row.b} overlap`,
+    });
+  }
+
+  for (const row of await rows<{ user_id: string; period_start: string; problem: string }>(
+    db,
+    sql`SELECT f.user_id, f.period_start::text AS period_start,
+               CASE WHEN e.id IS NULL THEN 'no free_plan entry'
+                    WHEN l.id IS NULL THEN 'no lot'
+                    WHEN l.credits <> f.credits OR e.amount <> f.credits
+                      THEN 'entry ' || e.amount || ' / lot ' || l.credits || ' credits, row ' || f.credits
+                    WHEN l.expires_at IS NULL AND e.metadata ->> 'rollover' = 'unlimited' THEN NULL
+                    WHEN l.expires_at IS DISTINCT FROM f.period_end
+                      THEN 'lot expires ' || coalesce(l.expires_at::text, 'never') || ', period ends ' || f.period_end::text
+               END AS problem
+        FROM free_plan_grant f
+        LEFT JOIN credit_entry e ON e.id = f.entry_id AND e.user_id = f.user_id AND e.type = 'free_plan'
+        LEFT JOIN credit_lot l ON l.id = f.lot_id AND l.grant_entry_id = e.id`,
+  )) {
+    if (row.problem)
+      violations.push({
+        check: "free_plan_grant_recorded",
+        userId: row.user_id,
+        detail: `Free period from ${row.period_start}: ${row.problem}`,
+      });
+  }
+
+  for (const row of await rows<{ id: string; user_id: string }>(
+    db,
+    sql`SELECT e.id, e.user_id FROM credit_entry e
+        WHERE e.type = 'free_plan'
+          AND NOT EXISTS (SELECT 1 FROM free_plan_grant f WHERE f.entry_id = e.id)`,
+  )) {
+    violations.push({
+      check: "free_plan_entry_has_row",
+      userId: row.user_id,
+      detail: `entry ${row.id} grants Free plan credits that no Free period row accounts for`,
+    });
+  }
+
+  for (const row of await rows<{ user_id: string; a: string; b: string }>(
+    db,
+    sql`SELECT a.user_id, a.period_start::text AS a, b.period_start::text AS b
+        FROM free_plan_grant a
+        JOIN free_plan_grant b ON b.user_id = a.user_id AND b.period_start > a.period_start
+         AND b.period_start < a.period_end`,
+  )) {
+    violations.push({
+      check: "free_plan_periods_disjoint",
+      userId: row.user_id,
+      detail: `Free periods starting ${row.a} and ${row.b} overlap`,
     });
   }
 

@@ -6,6 +6,7 @@ import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { webhookSigningSecret } from "@/payment/payment-config";
 import { deliverDueSandboxEvents } from "@/payment/sandbox/deliver-sandbox-events";
 import { RECONCILE_EVERY_MINUTES, runPaymentMaintenance } from "./run-payment-maintenance";
+import { runSubscriptionCredits } from "./run-subscription-credits";
 import { runSweep } from "./run-sweep";
 
 export const SWEEP_QUEUE = "credits-sweep";
@@ -13,6 +14,8 @@ export const SWEEP_QUEUE = "credits-sweep";
 export const PAYMENTS_QUEUE = "payments-maintenance";
 /** Retries of the payment sandbox's event deliveries that failed. */
 export const SANDBOX_DELIVERY_QUEUE = "sandbox-deliveries";
+/** Yearly plans' monthly slots that came due, and the Free plan's monthly credits. */
+export const SUBSCRIPTION_CREDITS_QUEUE = "subscription-credits";
 
 /** On the embedded database the delivery worker looks for due sandbox events this often. */
 const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
@@ -47,7 +50,9 @@ async function deliverSandboxEvents(connection: DatabaseConnection) {
  * - the sweep (expired lots, holds past their TTL), every minute;
  * - payment maintenance (reconcile the last 7 days, abandon stale purchases), every 15 minutes;
  * - the payment sandbox's delivery worker, which retries failed event deliveries with backoff
- *   (every minute on pg-boss, every 5 seconds in process; the backoff itself is kept per event).
+ *   (every minute on pg-boss, every 5 seconds in process; the backoff itself is kept per event);
+ * - subscription credits (yearly slots that came due, the Free plan's periods), every minute: a run is
+ *   safe to repeat or to overlap another's (run-subscription-credits.ts), so a retried job grants nothing twice.
  */
 export async function startJobs(connection: DatabaseConnection, databaseUrl?: string): Promise<Stop> {
   if (connection.kind === "postgres" && databaseUrl) {
@@ -58,11 +63,12 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     // creation can deadlock against itself there (SQLSTATE 40P01; seen with three instances): the loser
     // tries again, and then finds the queues made.
     await retryOnDeadlock(async () => {
-      for (const queue of [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE])
+      for (const queue of [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE, SUBSCRIPTION_CREDITS_QUEUE])
         await boss.createQueue(queue);
       await boss.schedule(SWEEP_QUEUE, "* * * * *");
       await boss.schedule(PAYMENTS_QUEUE, `*/${RECONCILE_EVERY_MINUTES} * * * *`);
       await boss.schedule(SANDBOX_DELIVERY_QUEUE, "* * * * *");
+      await boss.schedule(SUBSCRIPTION_CREDITS_QUEUE, "* * * * *");
     });
     await boss.work(SWEEP_QUEUE, async () => {
       await runSweep(connection.db);
@@ -73,9 +79,12 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     await boss.work(SANDBOX_DELIVERY_QUEUE, async () => {
       await deliverSandboxEvents(connection);
     });
+    await boss.work(SUBSCRIPTION_CREDITS_QUEUE, async () => {
+      await runSubscriptionCredits(connection.db);
+    });
     logger.info(
-      { queues: [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE] },
-      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute",
+      { queues: [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE, SUBSCRIPTION_CREDITS_QUEUE] },
+      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute",
     );
     return () => boss.stop({ graceful: true });
   }
@@ -98,9 +107,10 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     every(60_000, "sweep", () => runSweep(connection.db)),
     every(RECONCILE_EVERY_MINUTES * 60_000, "payment maintenance", () => maintainPayments(connection)),
     every(SANDBOX_DELIVERY_INTERVAL_MS, "sandbox delivery", () => deliverSandboxEvents(connection)),
+    every(60_000, "subscription credits", () => runSubscriptionCredits(connection.db)),
   ];
   logger.info(
-    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds (embedded database)",
+    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute (embedded database)",
   );
   return async () => {
     for (const timer of timers) clearInterval(timer);

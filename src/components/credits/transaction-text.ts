@@ -13,12 +13,13 @@ const PACKAGE_TYPES = new Set(["purchase", "refund", "dispute", "dispute_reversa
 /** Entries whose stored description is always the same system text. */
 const FIXED_TYPES = new Set(["signup_gift", "expire", "debt_repayment"]);
 /**
- * Entries that name a plan and a period: a period's grant, a rollover into a period, and the expiry of
- * either (its message is `expireSubscription`).
+ * Entries that name a plan and a period: a period's grant, a rollover into a period, a Free plan period's
+ * credits, and the expiry of any of them (its message is `expireSubscription`).
  */
 const PLAN_PERIOD_MESSAGES: Record<string, string> = {
   subscription: "transactionDescriptions.subscription",
   rollover: "transactionDescriptions.rollover",
+  free_plan: "transactionDescriptions.free_plan",
   expire: "transactionDescriptions.expireSubscription",
 };
 
@@ -28,6 +29,7 @@ const BADGE_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   signup_gift: "success",
   subscription: "success",
   rollover: "success",
+  free_plan: "success",
   dispute_reversal: "success",
   refund: "destructive",
   dispute: "destructive",

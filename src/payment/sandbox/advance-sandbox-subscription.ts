@@ -9,6 +9,8 @@ import { sandboxInvoice, sandboxSubscription, subscription } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { getSubscriptionSummary, type SubscriptionSummary } from "../subscriptions/get-subscription-summary";
+import { issueDueSlots } from "../subscriptions/issue-due-slots";
+import { slotAnchorDay, yearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { SubscriptionNotAdvanceableError } from "../subscriptions/subscription-errors";
 import { deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
 import { createSandboxInvoice, sandboxPriceById } from "./sandbox-billing";
@@ -47,6 +49,13 @@ export type AdvanceResult = {
  * `past_due` subscription retries its open invoice instead of moving the clock (`invoice` in the answer
  * is that invoice, `paid` when the retry went through and granted the period).
  *
+ * A yearly plan is paid once a year but granted monthly (schedule-yearly-slots.ts), so its clock moves one
+ * monthly slot at a time: to the next slot's start within the year (due lots expire as above; no invoice
+ * and no event, as at Stripe, and `invoice` in the answer is the year's paid invoice), or at the year's
+ * end to the renewal as for a monthly plan (a new yearly invoice). Either way the slot that starts at the
+ * new clock is then issued through the `subscription-credits` job's own function (issueDueSlots, for this
+ * subscription only, at the sandbox's time), so the answer comes after that month's credits arrived.
+ *
  * Only the subscription's owner may advance it (anyone else, or an unknown id, gets NotFoundError, so ids
  * cannot be probed). SubscriptionNotAdvanceableError for one that is unpaid or over. The clock never falls
  * behind the real one: a boundary already past moves it to the boundary and expires nothing more than the
@@ -81,6 +90,8 @@ export async function advanceSandboxSubscription(
       (await latestInvoiceOf(db, peek.id));
     if (retried) {
       await deliverPendingEventsOfSubscription(db, input.webhookSecret, peek.id);
+      // A renewed year paid late: its first slot starts at the sandbox's clock, not the real one.
+      await issueSlotsAtClock(db, ours.id, peek.clock);
       logger.info(
         {
           subscriptionId: ours.id,
@@ -106,15 +117,32 @@ export async function advanceSandboxSubscription(
       .for("update");
     if (!current) throw new NotFoundError("Subscription");
     const plan = findPlan(current.planId);
-    if (!ADVANCEABLE.has(current.status) || !plan || intervalMonths(plan) !== 1)
+    if (!ADVANCEABLE.has(current.status) || !plan)
       throw new SubscriptionNotAdvanceableError({ subscriptionId: ours.id, status: current.status });
 
-    const boundary = current.currentPeriodEnd;
+    // A yearly plan's next stop is its next monthly slot, until the year's last slot has begun.
+    const nextSlot =
+      intervalMonths(plan) === 1
+        ? undefined
+        : yearlySlots(
+            { start: current.currentPeriodStart, end: current.currentPeriodEnd },
+            slotAnchorDay(current.currentPeriodStart, current.billingCycleAnchor),
+          ).find((slot) => slot.start.getTime() > current.clock.getTime());
+    const boundary = nextSlot?.start ?? current.currentPeriodEnd;
     const { future } = firstRow<{ future: boolean }>(
       await tx.execute(sql`SELECT ${boundary.toISOString()}::timestamptz > now() AS future`),
     );
     // Time passes for this user: what expired by the boundary expires now, dated the boundary.
     if (future) await expireLotsDueBy(tx, current.userId, boundary);
+
+    if (nextSlot) {
+      // Mid-year: nothing is billed, nothing is sent; only the clock moves (the slot is issued below).
+      await tx
+        .update(sandboxSubscription)
+        .set({ clock: boundary, updatedAt: sql`now()` })
+        .where(eq(sandboxSubscription.id, current.id));
+      return { providerSubscriptionId: current.id, invoice: undefined, clock: boundary };
+    }
     const price = await sandboxPriceById(tx, current.priceId);
 
     if (current.cancelAtPeriodEnd) {
@@ -192,15 +220,36 @@ export async function advanceSandboxSubscription(
   });
 
   await deliverPendingEventsOfSubscription(db, input.webhookSecret, moved.providerSubscriptionId);
+  // A yearly plan's slot that starts at the new clock (the first of a renewed year included).
+  await issueSlotsAtClock(db, ours.id, moved.clock);
+  // Mid-year the answer names the year's invoice, which paid for the slot just issued.
+  const invoice =
+    moved.invoice === undefined
+      ? await latestInvoiceOf(db, moved.providerSubscriptionId).then((row) =>
+          row ? { id: row.invoiceId, status: row.status } : null,
+        )
+      : moved.invoice;
   logger.info(
-    { subscriptionId: ours.id, userId: ours.userId, clock: moved.clock, invoiceId: moved.invoice?.id },
+    { subscriptionId: ours.id, userId: ours.userId, clock: moved.clock, invoiceId: invoice?.id },
     "sandbox: subscription clock advanced",
   );
   return {
     subscription: await getSubscriptionSummary(db, ours.userId),
-    invoice: moved.invoice,
+    invoice,
     clock: moved.clock.toISOString(),
   };
+}
+
+/**
+ * Issues the subscription's yearly slots due by the sandbox's clock (the job's own issueDueSlots, limited
+ * to this subscription): by `clock` when it is ahead of the database's, else by the database's own (the
+ * real job's time). Nothing for a monthly plan, which has no slots.
+ */
+async function issueSlotsAtClock(db: Database, subscriptionId: string, clock: Date): Promise<void> {
+  const { ahead } = firstRow<{ ahead: boolean }>(
+    await db.execute(sql`SELECT ${clock.toISOString()}::timestamptz > now() AS ahead`),
+  );
+  await issueDueSlots(db, { subscriptionId, ...(ahead ? { now: clock } : {}) });
 }
 
 /** The latest invoice of a sandbox subscription and its status, as stored now. */

@@ -8,27 +8,43 @@ import { subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import type { SubscriptionRow } from "./lock-subscription";
 
-export type CreditPeriodGrantOutcome = "granted" | "already_granted" | "period_over";
+export type CreditPeriodGrantOutcome = "granted" | "already_granted" | "period_over" | "scheduled";
+
+export type PeriodGrantRow = typeof subscriptionPeriodGrant.$inferSelect;
 
 /** The ledger key of one period's grant: the cause (invoice and period start), never a state or a month. */
 export function periodGrantKey(invoiceId: string, periodStart: Date): InternalKey {
   return internalKey("subscription-period", invoiceId, Math.floor(periodStart.getTime() / 1000));
 }
 
+/**
+ * The ledger key of one yearly slot's grant: the subscription and the slot's start. Keyed by the
+ * subscription rather than the invoice, so no path (a second invoice for the same year, a replayed job)
+ * can grant one subscription's month twice.
+ */
+export function slotGrantKey(subscriptionId: string, slotStart: Date): InternalKey {
+  return internalKey("subscription-slot", subscriptionId, Math.floor(slotStart.getTime() / 1000));
+}
+
 const day = (date: Date) => date.toISOString().slice(0, 10);
 
 /**
  * Grants the credits of one billing period of a paid invoice: `plan.creditsPerMonth` as a lot that expires
- * at the period's end (the invoice line's `period.end`, never a calendar month's), or never for a plan
- * whose rollover is `unlimited`. Call it inside the webhook event's transaction, with the subscription
- * row locked (lockSubscriptionForEvent), so the grant, its row and the event id commit together.
+ * at the period's end (the invoice line's `period.end`, or a yearly slot's end; never a calendar month's),
+ * or never for a plan whose rollover is `unlimited`. Call it inside the webhook event's transaction, with
+ * the subscription row locked (lockSubscriptionForEvent), so the grant, its row and the event id commit
+ * together.
+ *
+ * `slot` makes the period one of a yearly line's twelve monthly slots (kind `slot`, its index): a slot
+ * that has not started by the database's clock is only recorded, `scheduled`, for the
+ * `subscription-credits` job to grant when it comes due (issue-due-slots.ts). Without it the period is a
+ * monthly line's (kind `period`).
  *
  * Exactly once per (invoice, kind, period start):
  * - the `subscription_period_grant` row is inserted first, `ON CONFLICT DO NOTHING`: a redelivered,
  *   reordered or concurrent `invoice.paid` (under any event id) finds the key taken, waiting for the first
  *   transaction if it is still running, and grants nothing (`already_granted`);
- * - the ledger entry's key (`subscription-period:<invoice>:<start seconds>`) would refuse a second grant
- *   even without the row.
+ * - the ledger entry's key (periodGrantKey, slotGrantKey) would refuse a second grant even without the row.
  *
  * A period already over by the database's clock when its invoice is finally paid (a retry that succeeded
  * late) gets its row as `period_over` and no credits: a lot that expired at birth would only add noise,
@@ -46,53 +62,83 @@ export async function grantCreditPeriod(
     plan: Plan;
     period: { start: Date; end: Date };
     paidMoney: boolean;
+    slot?: { index: number };
   },
   now?: Date,
 ): Promise<CreditPeriodGrantOutcome> {
-  const { subscription, plan, period, invoiceId } = input;
-  const { over } = firstRow<{ over: boolean }>(
+  const { subscription, plan, period, invoiceId, slot } = input;
+  const { over, started } = firstRow<{ over: boolean; started: boolean }>(
     await tx.execute(
-      sql`SELECT coalesce(${clockParam(now)}::timestamptz, now()) >= ${period.end.toISOString()}::timestamptz AS over`,
+      sql`SELECT coalesce(${clockParam(now)}::timestamptz, now()) >= ${period.end.toISOString()}::timestamptz AS over,
+                 coalesce(${clockParam(now)}::timestamptz, now()) >= ${period.start.toISOString()}::timestamptz AS started`,
     ),
   );
-  const inserted = await tx
+  // Only a yearly slot waits for its start: a monthly line's period is granted when its invoice is paid.
+  const status = over ? "period_over" : slot && !started ? "scheduled" : "granted";
+  const [row] = await tx
     .insert(subscriptionPeriodGrant)
     .values({
       invoiceId,
-      kind: "period",
+      kind: slot ? "slot" : "period",
+      slotIndex: slot?.index ?? null,
       periodStart: period.start,
       periodEnd: period.end,
       subscriptionId: subscription.id,
       userId: subscription.userId,
       planId: plan.id,
       credits: over ? 0 : plan.creditsPerMonth,
-      status: over ? "period_over" : "granted",
+      status,
     })
     .onConflictDoNothing()
-    .returning({ invoiceId: subscriptionPeriodGrant.invoiceId });
-  if (inserted.length === 0) return "already_granted";
-  if (over) return "period_over";
+    .returning();
+  if (!row) return "already_granted";
+  if (status !== "granted") return status;
+  await grantRecordedPeriod(
+    tx,
+    { row, plan, providerSubscriptionId: input.providerSubscriptionId, paidMoney: input.paidMoney },
+    now,
+  );
+  return "granted";
+}
 
+/**
+ * Writes the ledger side of a period row that is to be granted now (a fresh row of grantCreditPeriod, or
+ * a `scheduled` slot the job found due): the `subscription` entry and its lot of `row.credits`, expiring
+ * at `row.periodEnd` (never for `unlimited` rollover), keyed by periodGrantKey (kind `period`) or
+ * slotGrantKey (kind `slot`), then marks the row `granted` with the entry and the lot. The caller holds
+ * the subscription's row lock and has checked that the period has started and is not over.
+ * Returns the entry and the lot.
+ */
+export async function grantRecordedPeriod(
+  tx: DatabaseOrTransaction,
+  input: { row: PeriodGrantRow; plan: Plan; providerSubscriptionId: string | null; paidMoney: boolean },
+  now?: Date,
+): Promise<{ entryId: number; lotId: string }> {
+  const { row, plan } = input;
+  const isSlot = row.kind === "slot";
   const grant = await addCredits(
     tx,
     {
-      userId: subscription.userId,
-      amount: plan.creditsPerMonth,
+      userId: row.userId,
+      amount: row.credits,
       type: "subscription",
-      description: `${planName(plan)} plan credits for ${day(period.start)} – ${day(period.end)}`,
-      idempotencyKey: periodGrantKey(invoiceId, period.start),
+      description: `${planName(plan)} plan credits for ${day(row.periodStart)} – ${day(row.periodEnd)}`,
+      idempotencyKey: isSlot
+        ? slotGrantKey(row.subscriptionId, row.periodStart)
+        : periodGrantKey(row.invoiceId, row.periodStart),
       // Unlimited rollover: the period's credits stay until spent. Otherwise they end with the period.
-      ...(plan.rollover.policy === "unlimited" ? {} : { expiresAt: period.end }),
+      ...(plan.rollover.policy === "unlimited" ? {} : { expiresAt: row.periodEnd }),
       category: input.paidMoney ? "paid" : "promotional",
-      reference: invoiceId,
+      reference: row.invoiceId,
       metadata: {
-        subscriptionId: subscription.id,
+        subscriptionId: row.subscriptionId,
         providerSubscriptionId: input.providerSubscriptionId,
-        invoiceId,
+        invoiceId: row.invoiceId,
         planId: plan.id,
-        kind: "period",
-        periodStart: period.start.toISOString(),
-        periodEnd: period.end.toISOString(),
+        kind: row.kind,
+        ...(isSlot ? { slotIndex: row.slotIndex } : {}),
+        periodStart: row.periodStart.toISOString(),
+        periodEnd: row.periodEnd.toISOString(),
         rollover: plan.rollover.policy,
       },
     },
@@ -100,13 +146,13 @@ export async function grantCreditPeriod(
   );
   await tx
     .update(subscriptionPeriodGrant)
-    .set({ entryId: grant.entryId, lotId: grant.lotId })
+    .set({ status: "granted", entryId: grant.entryId, lotId: grant.lotId })
     .where(
       and(
-        eq(subscriptionPeriodGrant.invoiceId, invoiceId),
-        eq(subscriptionPeriodGrant.kind, "period"),
-        eq(subscriptionPeriodGrant.periodStart, period.start),
+        eq(subscriptionPeriodGrant.invoiceId, row.invoiceId),
+        eq(subscriptionPeriodGrant.kind, row.kind),
+        eq(subscriptionPeriodGrant.periodStart, row.periodStart),
       ),
     );
-  return "granted";
+  return { entryId: grant.entryId, lotId: grant.lotId };
 }

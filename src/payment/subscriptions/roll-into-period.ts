@@ -21,7 +21,8 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
 
 /**
  * Carries the unspent credits of the period that ends where `into` starts into `into`, once, when the
- * ending period's plan has a capped rollover. Call it right after granting `into` (grantCreditPeriod), in
+ * ending period's plan has a capped rollover. A period is a monthly line's, or one monthly slot of a
+ * yearly line (kind `slot`): a yearly plan carries from slot to slot as a monthly plan does. Call it right after granting `into` (grantCreditPeriod), in
  * the same transaction and under the subscription's row lock: that grant has just expired the user's due
  * lots, so at a real renewal the ending period's credits are already expired and the carry is known now.
  *
@@ -45,10 +46,11 @@ export async function rollIntoPeriod(
         eq(subscriptionPeriodGrant.subscriptionId, subscription.id),
         eq(subscriptionPeriodGrant.periodEnd, into.start),
         eq(subscriptionPeriodGrant.status, "granted"),
-        inArray(subscriptionPeriodGrant.kind, ["period", "proration"]),
+        // A yearly plan's monthly slots are periods too: capped rollover carries from one slot to the next.
+        inArray(subscriptionPeriodGrant.kind, ["period", "slot", "proration"]),
       ),
     );
-  const base = sources.find((source) => source.kind === "period") ?? sources[0];
+  const base = sources.find((source) => source.kind !== "proration") ?? sources[0];
   const plan = base ? findPlan(base.planId) : undefined;
   if (plan?.rollover.policy !== "capped") return "no_rollover";
 
@@ -114,7 +116,7 @@ export async function settleRollover(
       WITH own_lots AS (
         SELECT g.lot_id FROM subscription_period_grant g
         WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
-          AND g.status = 'granted' AND g.kind IN ('period', 'proration') AND g.lot_id IS NOT NULL),
+          AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_id IS NOT NULL),
       period_lots AS (
         SELECT lot_id FROM own_lots
         UNION ALL

@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { findPaidPlanOnSale, intervalMonths } from "@/catalog/plans";
+import { findPaidPlanOnSale } from "@/catalog/plans";
 import { LIVE_SUBSCRIPTION_STATUSES, paymentCustomer, subscription } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
@@ -22,8 +22,8 @@ export type StartedSubscriptionAnswer =
  * The browser's "subscribe to a plan" use case (POST /api/credits/subscriptions):
  *
  * 1. The per-user purchase limit: each subscribe is a call to the provider.
- * 2. The plan from the catalog: on sale and paid (the free plan needs no subscription). Yearly plans are
- *    refused for now: their monthly grants are not applied yet, and a year must not be sold before.
+ * 2. The plan from the catalog: on sale and paid (the free plan needs no subscription). A yearly plan's
+ *    first invoice is the year's price for a year's period; its credits arrive monthly (schedule-yearly-slots.ts).
  * 3. The user's one customer at the provider (made once, reused).
  * 4. Under the customer row's lock (so two subscribes of one user run one after the other): refused with
  *    SubscriptionExistsError when the user has a live subscription; one still waiting for its first
@@ -45,8 +45,6 @@ export async function startSubscription(
   await limitPurchases(user.id);
   const plan = findPaidPlanOnSale(request.planId);
   if (!plan) throw new PlanUnavailableError(request.planId);
-  if (intervalMonths(plan) !== 1)
-    throw new PlanUnavailableError(plan.id, "Yearly plans cannot be subscribed to yet.");
   const customerId = await ensurePaymentCustomer(db, provider, user);
 
   const { row, fresh } = await db.transaction(async (tx) => {

@@ -1,0 +1,201 @@
+import { and, asc, eq, gt, lte, or, sql } from "drizzle-orm";
+import { findPlan } from "@/catalog/plans";
+import { clockParam } from "@/credits/database-clock";
+import { firstRow } from "@/credits/sql-rows";
+import { subscription, subscriptionPeriodGrant } from "@/db/schema";
+import type { Database, DatabaseOrTransaction } from "@/db/types";
+import { logger } from "@/lib/logger";
+import { grantRecordedPeriod, type PeriodGrantRow } from "./grant-credit-period";
+import { isInvoiceReturnedInFull, noteSlotIssued } from "./invoice-purchase";
+import type { SubscriptionRow } from "./lock-subscription";
+import { rollIntoPeriod } from "./roll-into-period";
+
+/** What one pass did with the due slots it looked at. */
+export type IssueDueSlotsResult = {
+  /** Slots granted: entry and lot written. */
+  granted: number;
+  /** Slots that will never be granted: the subscription ended before they started, or the year was returned. */
+  stopped: number;
+  /** Slots found only after their period ended (the job was down for a month): recorded, nothing granted. */
+  periodOver: number;
+  /** Slots another run held (its transaction was on them) or had settled already: left to it. */
+  skipped: number;
+};
+
+type SlotOutcome = "granted" | "stopped" | "period_over" | "skipped";
+
+/** Statuses of a subscription that is over for good: Stripe never moves them back to live. */
+const ENDED_STATUSES = new Set(["canceled", "incomplete_expired"]);
+
+/**
+ * Whether a slot of `sub` must not be granted because the subscription ended before the slot started.
+ * Judged from the final facts (`ended_at`), not from when the job happens to run: a slot that came due
+ * while the subscription was live is granted even when the job gets to it after the end. A subscription
+ * reported ended without an end time is taken as ended before the slot.
+ */
+export function endedBeforeSlot(sub: Pick<SubscriptionRow, "status" | "endedAt">, slotStart: Date): boolean {
+  if (sub.endedAt) return sub.endedAt.getTime() <= slotStart.getTime();
+  return ENDED_STATUSES.has(sub.status);
+}
+
+/**
+ * The job's part of yearly plans (issue 10, "Yearly plans grant monthly"): grants every `scheduled` slot
+ * whose start has come by the database's clock (`now` for tests and the sandbox's simulated time), oldest
+ * first, in batches of `batchSize`, until none is left. `subscriptionId` limits the pass to one
+ * subscription (the sandbox's advance, which moves one subscription's clock).
+ *
+ * Each slot in its own transaction, so a crash loses at most the slot under way and a failure of one
+ * (logged) does not hold back the others:
+ * 1. the subscription's row, then the slot's, are locked `FOR UPDATE SKIP LOCKED` (the subscription
+ *    first, the order of every subscription path, so a webhook and the job cannot deadlock): a row another
+ *    run or an event holds is skipped, and found settled or due again by the next run;
+ * 2. under the locks the slot is read again: only a slot still `scheduled` is touched, so running the job
+ *    twice, restarting it mid-run or running it on three instances grants each slot once (the ledger key,
+ *    subscription and slot start, is the second lock on the door);
+ * 3. a slot whose subscription ended before the slot started (endedBeforeSlot), or whose invoice's money
+ *    went back in full (isInvoiceReturnedInFull: refunded or disputed), becomes `stopped`, with 0 credits
+ *    and no entry: the customer keeps what was issued until it expires, and gets nothing more;
+ * 4. a slot already over is `period_over` (a lot that expired at birth would only add noise);
+ * 5. else it is granted (grantRecordedPeriod: the plan's credits as a lot expiring at the slot's end), the
+ *    capped carry of the previous slot follows (rollIntoPeriod), and the invoice's purchase is told
+ *    (noteSlotIssued), all in the slot's transaction.
+ *
+ * Returns the counts. Throws nothing for one slot's failure (logged, retried next run).
+ */
+export async function issueDueSlots(
+  db: Database,
+  options: { now?: Date; subscriptionId?: string; batchSize?: number } = {},
+): Promise<IssueDueSlotsResult> {
+  const result: IssueDueSlotsResult = { granted: 0, stopped: 0, periodOver: 0, skipped: 0 };
+  const clock = sql`coalesce(${clockParam(options.now)}::timestamptz, now())`;
+  let after: { start: Date; invoiceId: string } | null = null;
+  for (;;) {
+    // Keyset over (period_start, invoice_id): slots skipped because another run holds them are not
+    // looked at again in this pass, so the pass ends even while others work.
+    const due: PeriodGrantRow[] = await db
+      .select()
+      .from(subscriptionPeriodGrant)
+      .where(
+        and(
+          eq(subscriptionPeriodGrant.status, "scheduled"),
+          eq(subscriptionPeriodGrant.kind, "slot"),
+          lte(subscriptionPeriodGrant.periodStart, clock),
+          options.subscriptionId
+            ? eq(subscriptionPeriodGrant.subscriptionId, options.subscriptionId)
+            : undefined,
+          after
+            ? or(
+                gt(subscriptionPeriodGrant.periodStart, after.start),
+                and(
+                  eq(subscriptionPeriodGrant.periodStart, after.start),
+                  gt(subscriptionPeriodGrant.invoiceId, after.invoiceId),
+                ),
+              )
+            : undefined,
+        ),
+      )
+      .orderBy(asc(subscriptionPeriodGrant.periodStart), asc(subscriptionPeriodGrant.invoiceId))
+      .limit(options.batchSize ?? 100);
+    for (const slot of due) {
+      let outcome: SlotOutcome;
+      try {
+        outcome = await db.transaction((tx) => issueSlot(tx, slot, options.now));
+      } catch (error) {
+        logger.error(
+          { err: error, invoiceId: slot.invoiceId, subscriptionId: slot.subscriptionId, userId: slot.userId },
+          "subscription credits: a yearly slot could not be issued; the next run tries again",
+        );
+        outcome = "skipped";
+      }
+      if (outcome === "granted") result.granted++;
+      else if (outcome === "stopped") result.stopped++;
+      else if (outcome === "period_over") result.periodOver++;
+      else result.skipped++;
+    }
+    const last = due[due.length - 1];
+    if (!last || due.length < (options.batchSize ?? 100)) return result;
+    after = { start: last.periodStart, invoiceId: last.invoiceId };
+  }
+}
+
+/** One slot, in the caller's transaction: locks, re-checks and settles it (see issueDueSlots). */
+async function issueSlot(
+  tx: DatabaseOrTransaction,
+  candidate: PeriodGrantRow,
+  now?: Date,
+): Promise<SlotOutcome> {
+  const [sub] = await tx
+    .select()
+    .from(subscription)
+    .where(eq(subscription.id, candidate.subscriptionId))
+    .for("update", { skipLocked: true });
+  if (!sub) return "skipped";
+  const key = and(
+    eq(subscriptionPeriodGrant.invoiceId, candidate.invoiceId),
+    eq(subscriptionPeriodGrant.kind, "slot"),
+    eq(subscriptionPeriodGrant.periodStart, candidate.periodStart),
+  );
+  const [slot] = await tx
+    .select()
+    .from(subscriptionPeriodGrant)
+    .where(and(key, eq(subscriptionPeriodGrant.status, "scheduled")))
+    .for("update", { skipLocked: true });
+  // Settled by another run since it was listed (or held by one right now).
+  if (!slot) return "skipped";
+
+  const { started, over } = firstRow<{ started: boolean; over: boolean }>(
+    await tx.execute(sql`
+      SELECT coalesce(${clockParam(now)}::timestamptz, now()) >= ${slot.periodStart.toISOString()}::timestamptz AS started,
+             coalesce(${clockParam(now)}::timestamptz, now()) >= ${slot.periodEnd.toISOString()}::timestamptz AS over`),
+  );
+  if (!started) return "skipped";
+  const log = logger.child({
+    subscriptionId: sub.id,
+    userId: sub.userId,
+    invoiceId: slot.invoiceId,
+    slotIndex: slot.slotIndex,
+  });
+
+  if (endedBeforeSlot(sub, slot.periodStart) || (await isInvoiceReturnedInFull(tx, slot.invoiceId))) {
+    await tx.update(subscriptionPeriodGrant).set({ status: "stopped", credits: 0 }).where(key);
+    log.info({ status: sub.status, endedAt: sub.endedAt }, "subscription credits: yearly slot stopped");
+    return "stopped";
+  }
+  if (over) {
+    await tx.update(subscriptionPeriodGrant).set({ status: "period_over", credits: 0 }).where(key);
+    log.warn("subscription credits: yearly slot found after its period ended; nothing granted");
+    return "period_over";
+  }
+  const plan = findPlan(slot.planId);
+  if (!plan) throw new Error(`plan ${slot.planId} of a scheduled slot is not in the catalog`);
+  const grant = await grantRecordedPeriod(
+    tx,
+    {
+      row: slot,
+      plan,
+      providerSubscriptionId: sub.providerSubscriptionId,
+      paidMoney: await invoiceTookMoney(tx, slot),
+    },
+    now,
+  );
+  await rollIntoPeriod(tx, sub, { start: slot.periodStart, end: slot.periodEnd }, now);
+  await noteSlotIssued(tx, { invoiceId: slot.invoiceId, credits: slot.credits, lotId: grant.lotId }, now);
+  log.info({ entryId: grant.entryId, credits: slot.credits }, "subscription credits: yearly slot granted");
+  return "granted";
+}
+
+/**
+ * Whether the slot's invoice took money, so its credits are `paid` (else `promotional`, a 100% coupon):
+ * as the category of the invoice's first granted slot, which `invoice.paid` granted from the invoice's
+ * `amount_paid`. When none was granted (a year paid after its first slot ended) the slot rows cannot
+ * tell, and a yearly invoice is taken as paid: a 100% coupon on a year paid a month late is the rare case.
+ */
+async function invoiceTookMoney(tx: DatabaseOrTransaction, slot: PeriodGrantRow): Promise<boolean> {
+  const { category } = firstRow<{ category: string | null }>(
+    await tx.execute(sql`
+      SELECT (SELECT l.category FROM subscription_period_grant g JOIN credit_lot l ON l.id = g.lot_id
+              WHERE g.invoice_id = ${slot.invoiceId} AND g.kind = 'slot' AND g.status = 'granted'
+              ORDER BY g.period_start LIMIT 1) AS category`),
+  );
+  return category === null ? true : category === "paid";
+}
