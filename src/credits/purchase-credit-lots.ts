@@ -5,7 +5,11 @@ import { lockAccount } from "./lock-account";
 import { sqlRows } from "./sql-rows";
 
 export type PurchaseLots = {
-  /** Credits that expired unused from the purchase's own lots (its lot and its reinstatements' lots). */
+  /**
+   * Credits that expired unused from the purchase's own lots (its lot and its reinstatements' lots), less
+   * those a subscription's rollover carried on (a `rollover` lot of the purchase: they expired from one
+   * lot and came back in another, so they have not left the account).
+   */
   expiredUnused: number;
   /**
    * The expiry of the purchase's own lot (null: its credits never expire, or it was never granted). A
@@ -35,7 +39,9 @@ export async function purchaseCreditLots(
         (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
            JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
            JOIN credit_lot l ON l.id = al.lot_id
-         WHERE l.purchase_id = ${purchase.id}) AS expired,
+         WHERE l.purchase_id = ${purchase.id})
+        - (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l
+           WHERE l.purchase_id = ${purchase.id} AND l.source = 'rollover') AS expired,
         (SELECT l.expires_at FROM credit_lot l
          WHERE l.purchase_id = ${purchase.id} AND l.source IN ('purchase', 'subscription')
          ORDER BY l.expires_at DESC NULLS FIRST LIMIT 1) AS expires_at`),

@@ -13,9 +13,10 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  * - `invoice_credits_have_purchase`: a granted period, slot or proration whose lot holds `paid` credits
  *   (the invoice took money) belongs to a purchase, and its lot to the same purchase: credits without one
  *   could never be taken back by a refund.
- * - `invoice_purchase_credits`: an invoice purchase's `credits` are what its grant rows entitle to, and its
- *   issued credits (`credits_issued`, or all of `credits`) what they have granted: a refund's share is
- *   computed from these, so a wrong figure would take too much or too little.
+ * - `invoice_purchase_credits`: an invoice purchase's issued credits (`credits_issued`, or all of
+ *   `credits`) are what its grant rows have granted, and its grant rows entitle to no more than its
+ *   `credits` (a stopped yearly slot keeps none): a refund's share is computed from the issued credits, so
+ *   a wrong figure would take too much or too little.
  */
 export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
   const violations: LedgerViolation[] = [];
@@ -45,14 +46,15 @@ export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise
   }>(
     db,
     sql`SELECT p.id, p.user_id, p.credits, coalesce(p.credits_issued, p.credits) AS issued,
-               coalesce(sum(g.credits) FILTER (WHERE g.status IN ('granted', 'scheduled', 'stopped')), 0) AS entitled,
+               coalesce(sum(g.credits) FILTER (WHERE g.status IN ('granted', 'scheduled')), 0) AS entitled,
                coalesce(sum(g.credits) FILTER (WHERE g.status = 'granted'), 0) AS granted
         FROM credit_purchase p
         LEFT JOIN subscription_period_grant g ON g.invoice_id = p.invoice_id
         WHERE p.kind = 'subscription_invoice'
         GROUP BY p.id`,
   )) {
-    if (Number(row.entitled) !== Number(row.credits) || Number(row.granted) !== Number(row.issued))
+    // A stopped slot keeps no credits, so the grants may entitle to less than was sold, never more.
+    if (Number(row.entitled) > Number(row.credits) || Number(row.granted) !== Number(row.issued))
       violations.push({
         check: "invoice_purchase_credits",
         userId: row.user_id,

@@ -64,7 +64,10 @@ export async function verifyPurchaseClawbacks(db: DatabaseOrTransaction): Promis
            (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
               JOIN credit_entry x ON x.id = al.entry_id AND x.type = 'expire'
               JOIN credit_lot l ON l.id = al.lot_id
-             WHERE l.purchase_id = p.id) AS expired,
+             WHERE l.purchase_id = p.id)
+           -- Credits a rollover carried on did not leave the account (src/credits/purchase-credit-lots.ts).
+           - (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l
+               WHERE l.purchase_id = p.id AND l.source = 'rollover') AS expired,
            coalesce((SELECT sum(CASE WHEN e.type = 'dispute_reversal' THEN -e.amount ELSE e.debt_change - e.amount END)
                        FROM credit_entry e
                       WHERE e.user_id = p.user_id AND e.reference = p.payment_intent_id

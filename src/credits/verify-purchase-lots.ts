@@ -23,10 +23,13 @@ export async function checkPurchaseCreditsLeaveOnce(db: DatabaseOrTransaction): 
           WHERE e.user_id = p.user_id AND e.reference = p.payment_intent_id
             AND e.type IN ('refund', 'dispute', 'dispute_reversal')) t
         CROSS JOIN LATERAL (
-          SELECT coalesce(sum(al.amount), 0) AS expired FROM credit_allocation al
-            JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
-            JOIN credit_lot l ON l.id = al.lot_id
-          WHERE l.purchase_id = p.id) x
+          SELECT (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+                    JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
+                    JOIN credit_lot l ON l.id = al.lot_id
+                  WHERE l.purchase_id = p.id)
+               -- Credits a rollover carried on did not leave the account (purchase-credit-lots.ts).
+               - (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l
+                  WHERE l.purchase_id = p.id AND l.source = 'rollover') AS expired) x
         WHERE p.payment_intent_id IS NOT NULL AND t.taken + x.expired > coalesce(p.credits_issued, p.credits)`,
   );
   return found.map((row) => ({

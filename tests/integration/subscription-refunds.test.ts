@@ -8,7 +8,7 @@ import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { useDatabaseConnection } from "../../src/db/client";
-import { creditLot, creditPurchase } from "../../src/db/schema";
+import { creditLot, creditPurchase, subscriptionPeriodGrant } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { refundPurchase } from "../../src/payment/refund-purchase";
@@ -60,11 +60,11 @@ describe.each(databaseKinds())("refunds and disputes of subscription invoices (%
   });
 
   /** A new user subscribed to Pro (1,000 credits a month for $19) and paid with 4242, as the page does it. */
-  async function subscribedToPro() {
+  async function subscribedToPro(planId = "pro-monthly") {
     const user = await signUp(`sub-refund-${randomUUID()}@example.test`);
     const { body: started } = await readJson<{ subscriptionId: string; paymentIntentId: string }>(
       await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId: "pro-monthly" } }),
+        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
         routeContext({}),
       ),
     );
@@ -319,5 +319,47 @@ describe.each(databaseKinds())("refunds and disputes of subscription invoices (%
         .set({ credits: 1000 })
         .where(eq(creditPurchase.id, invoicePurchase!.id));
     }
+  });
+
+  it("a yearly invoice: a partial refund takes its share of each slot as it arrives; a full one stops the rest", async () => {
+    const { user, subscriptionId, invoicePurchase } = await subscribedToPro("pro-yearly");
+    expect(invoicePurchase).toMatchObject({ credits: 12_000, creditsIssued: 1000, amount: 19_000 });
+    const advance = async () => {
+      const answer = await advancePost(
+        appRequest(`/api/sandbox/subscriptions/${subscriptionId}/advance`, { cookie: user.cookie, json: {} }),
+        routeContext({ subscriptionId }),
+      );
+      expect(answer.status).toBe(200);
+    };
+    await advance();
+    // Two slots issued (the first month's 1,000 ended with its month, the carry is capped at 1,000).
+    const issued = async () =>
+      (await database.db.select().from(creditPurchase).where(eq(creditPurchase.id, invoicePurchase!.id)))[0];
+    expect((await issued())?.creditsIssued).toBe(2000);
+
+    // A quarter of the year refunded: a quarter of the credits issued so far (floor(2000 × 4750 / 19000)).
+    await refund(invoicePurchase!.id, 4750);
+    expect(await issued()).toMatchObject({ clawedBackCredits: 500, creditsIssued: 2000 });
+    // The next slot comes, and its quarter goes with it.
+    await advance();
+    expect(await issued()).toMatchObject({ clawedBackCredits: 750, creditsIssued: 3000 });
+
+    // The rest refunded: every issued credit still in the account is taken back (those that expired
+    // with their month left already; verify, after each test, checks the exact figure), and the months
+    // to come are stopped: advancing grants nothing more.
+    await refund(invoicePurchase!.id);
+    const refunded = await issued();
+    expect(refunded?.amountRefunded).toBe(19_000);
+    expect(refunded?.clawedBackCredits).toBeGreaterThan(750);
+    expect(await account(user.id)).toEqual({ balance: 0, debt: 0 });
+    await advance();
+    expect(await issued()).toMatchObject({ creditsIssued: 3000 });
+    expect(await account(user.id)).toEqual({ balance: 0, debt: 0 });
+    const slots = await database.db
+      .select()
+      .from(subscriptionPeriodGrant)
+      .where(eq(subscriptionPeriodGrant.invoiceId, invoicePurchase!.invoiceId ?? ""));
+    expect(slots.filter((slot) => slot.status === "stopped")).toHaveLength(1);
+    expect(slots.filter((slot) => slot.status === "scheduled")).toHaveLength(8);
   });
 });

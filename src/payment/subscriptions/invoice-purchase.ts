@@ -20,8 +20,8 @@ export function paymentIntentOfInvoice(invoice: Stripe.Invoice): string | undefi
   return typeof intent === "string" ? intent : intent?.id;
 }
 
-/** Grant rows that entitle to credits: granted now, or a yearly slot still to come (or stopped since). */
-const ENTITLING_STATUSES = ["granted", "scheduled", "stopped"];
+/** Grant rows that entitle to credits: granted now, or a yearly slot still to come. */
+const ENTITLING_STATUSES = ["granted", "scheduled"];
 
 /**
  * Records a paid subscription invoice as a purchase (credit_purchase, kind `subscription_invoice`), so its

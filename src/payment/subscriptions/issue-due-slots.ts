@@ -6,7 +6,7 @@ import { subscription, subscriptionPeriodGrant } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { grantRecordedPeriod, type PeriodGrantRow } from "./grant-credit-period";
-import { isInvoiceReturnedInFull, noteSlotIssued } from "./invoice-purchase";
+import { isInvoiceReturnedInFull, lockInvoicePurchase, noteSlotIssued } from "./invoice-purchase";
 import type { SubscriptionRow } from "./lock-subscription";
 import { rollIntoPeriod } from "./roll-into-period";
 
@@ -142,6 +142,9 @@ async function issueSlot(
     .for("update", { skipLocked: true });
   // Settled by another run since it was listed (or held by one right now).
   if (!slot) return "skipped";
+  // The invoice's purchase before the ledger account (the grant locks it): the order of every purchase
+  // path, so a refund event settling this invoice at the same moment waits instead of deadlocking.
+  await lockInvoicePurchase(tx, slot.invoiceId);
 
   const { started, over } = firstRow<{ started: boolean; over: boolean }>(
     await tx.execute(sql`

@@ -110,6 +110,7 @@ export async function settleRollover(
     expired: string | number;
     own: string | number;
     paid: boolean;
+    purchase_id: string | null;
     into_over: boolean;
   }>(
     await tx.execute(sql`
@@ -133,6 +134,10 @@ export async function settleRollover(
            JOIN period_lots s ON s.lot_id = al.lot_id) AS expired,
         (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS own,
         (SELECT coalesce(bool_or(l.category = 'paid'), false) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS paid,
+        (SELECT g.purchase_id FROM subscription_period_grant g
+         WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
+           AND g.status = 'granted' AND g.kind IN ('period', 'slot') AND g.purchase_id IS NOT NULL
+         LIMIT 1) AS purchase_id,
         coalesce(${at}::timestamptz, now()) >= ${row.intoEnd.toISOString()}::timestamptz AS into_over`),
   );
   if (Number(totals.open_lots) > 0) return "pending";
@@ -162,6 +167,9 @@ export async function settleRollover(
       expiresAt: row.intoEnd,
       category: totals.paid ? "paid" : "promotional",
       reference: row.subscriptionId,
+      // The carried credits are the ending period's, bought with its invoice: a refund or dispute of that
+      // invoice takes them back too (and counts them as no longer expired: purchase-credit-lots.ts).
+      ...(totals.purchase_id ? { purchaseId: totals.purchase_id } : {}),
       metadata: {
         subscriptionId: row.subscriptionId,
         planId: row.planId,
