@@ -11,7 +11,7 @@ import { logger } from "@/lib/logger";
 import { getSubscriptionSummary, type SubscriptionSummary } from "../subscriptions/get-subscription-summary";
 import { SubscriptionNotAdvanceableError } from "../subscriptions/subscription-errors";
 import { deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
-import { createSandboxInvoice, sandboxPriceById } from "./sandbox-billing";
+import { createSandboxInvoice, sandboxPriceById, takeScheduledPlanChange } from "./sandbox-billing";
 import { enqueueSandboxEvent } from "./sandbox-events";
 import { chargeSandboxInvoice, retrySandboxInvoice } from "./sandbox-invoice-payment";
 import { toStripeSubscription } from "./sandbox-subscription-events";
@@ -142,6 +142,8 @@ export async function advanceSandboxSubscription(
       return { providerSubscriptionId: ended.id, invoice: null, clock: boundary };
     }
 
+    // A change scheduled for the period's end (a downgrade) takes effect with the period that begins.
+    const renewalPrice = (await takeScheduledPlanChange(tx, current)) ?? price;
     const months = intervalMonths(plan);
     const index = creditPeriodIndexAt(current.billingCycleAnchor, current.currentPeriodStart, months);
     const next = creditPeriod(current.billingCycleAnchor, index + 1, months);
@@ -158,7 +160,7 @@ export async function advanceSandboxSubscription(
     if (!renewed) throw new Error("sandbox subscription was not updated");
     const { invoice } = await createSandboxInvoice(tx, {
       subscription: renewed,
-      price,
+      price: renewalPrice,
       period: next,
       billingReason: "subscription_cycle",
       at: boundary,
@@ -166,7 +168,7 @@ export async function advanceSandboxSubscription(
     await enqueueSandboxEvent(
       tx,
       "customer.subscription.updated",
-      toStripeSubscription({ ...renewed, latestInvoiceId: invoice.id }, price),
+      toStripeSubscription({ ...renewed, latestInvoiceId: invoice.id }, renewalPrice),
       null,
       {
         subscriptionId: renewed.id,
