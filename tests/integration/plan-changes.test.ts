@@ -380,6 +380,40 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     expect(await balanceOf(user)).toBe(1000);
   });
 
+  it("a past-due subscription cannot change plan until its renewal is paid (409 subscription_not_changeable)", async () => {
+    const { user, subscriptionId } = await subscribed("pro-monthly");
+    await cardPut(
+      appRequest(`/api/sandbox/subscriptions/${subscriptionId}/card`, {
+        cookie: user.cookie,
+        method: "PUT",
+        json: { cardNumber: CARD_CHARGE_FAILS },
+      }),
+      routeContext({ subscriptionId }),
+    );
+    expect((await advance(user, subscriptionId)).body.subscription.status).toBe("past_due");
+    expect(await changePlan(user, { planId: "max-monthly" })).toMatchObject({
+      status: 409,
+      body: { error: { code: "subscription_not_changeable" } },
+    });
+    expect(await summaryOf(user)).toMatchObject({ planId: "pro-monthly", status: "past_due" });
+  });
+
+  it.runIf(kind === "postgres")("two upgrades at once charge and grant once (PostgreSQL)", async () => {
+    const { user, subscriptionId } = await subscribed("pro-monthly");
+    const answers = await Promise.all([
+      changePlan(user, { planId: "max-monthly" }),
+      changePlan(user, { planId: "max-monthly" }),
+    ]);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409]);
+    expect(await invoicesOf(subscriptionId)).toHaveLength(2);
+    const grants = await database.db
+      .select()
+      .from(subscriptionPeriodGrant)
+      .where(and(eq(subscriptionPeriodGrant.userId, user.id), eq(subscriptionPeriodGrant.kind, "proration")));
+    expect(grants).toHaveLength(1);
+    expect(await balanceOf(user)).toBe(1000 + (grants[0]?.credits ?? 0));
+  });
+
   it("with Stripe as the provider the change is refused with subscriptions_unavailable (501) before any call", async () => {
     const user = await signUp(`plans-${randomUUID()}@example.test`);
     await database.db.insert(subscription).values({
