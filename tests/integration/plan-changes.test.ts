@@ -53,6 +53,7 @@ type Summary = {
   currentPeriodEnd: string;
   cancelAtPeriodEnd: boolean;
   scheduledPlanId: string | null;
+  period?: { granted: number; left: number } | null;
 };
 type Changed = {
   subscription: Summary;
@@ -223,6 +224,8 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     const extra = Math.floor((4000 * remaining) / whole);
     expect(extra).toBeLessThan(4000);
     expect(await balanceOf(user)).toBe(1000 + extra);
+    // The answer's period figures count the extra credits as this period's.
+    expect(body.subscription.period).toMatchObject({ granted: 1000 + extra, left: 1000 + extra });
     const lots = await subscriptionLots(user.id);
     expect(lots.map((lot) => [lot.credits, lot.expiresAt?.toISOString()])).toEqual([
       [1000, end.toISOString()],
