@@ -18,6 +18,8 @@ export const FAILURE_CODES = [
   "plan_unavailable",
   "subscription_exists",
   "subscription_not_advanceable",
+  "subscription_not_changeable",
+  "plan_unchanged",
   "subscriptions_unavailable",
   "unauthorized",
   "forbidden",

@@ -50,6 +50,15 @@ export type StartedSubscription =
   | { kind: "checkout"; checkoutSessionId: string; checkoutUrl: string }
   | { kind: "payment"; providerSubscriptionId: string; paymentIntentId: string; clientSecret: string };
 
+/** What a plan change did at the provider (changeSubscriptionPlan). */
+export type PlanChangeOutcome =
+  /** Applied now: the proration invoice (`invoiceId`) was paid and the item moved to the new price. */
+  | { kind: "changed_now"; invoiceId: string }
+  /** Scheduled for the end of the current period (`at`): the current plan and its credits stay until then. */
+  | { kind: "scheduled"; at: Date }
+  /** The change scheduled earlier was taken back: the plan in force simply renews. */
+  | { kind: "unscheduled" };
+
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
   createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent>;
@@ -87,6 +96,18 @@ export interface PaymentProvider {
    * PaymentProviderUnavailableError, SubscriptionsUnavailableError.
    */
   setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void>;
+  /**
+   * Moves a subscription to another plan the way Stripe's `subscriptions.update` does with
+   * `proration_behavior: always_invoice` and `payment_behavior: pending_if_incomplete`: an upgrade (or a
+   * switch of interval) is invoiced at once (the unused time of the old price credited, the new price
+   * charged) and applied only when that invoice is paid; a downgrade is scheduled for the period's end
+   * (a subscription schedule). Naming the plan in force takes back a scheduled change. The provider's
+   * `customer.subscription.updated` and `invoice.paid` report it (the sandbox delivers them before it
+   * answers). Errors: CardDeclinedError (the proration invoice was not paid: nothing changed),
+   * PlanUnchangedError, SubscriptionNotChangeableError, PaymentProviderUnavailableError,
+   * SubscriptionsUnavailableError.
+   */
+  changeSubscriptionPlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome>;
   /**
    * A subscription as the provider has it now, Stripe-shaped (API version STRIPE_API_VERSION: periods on
    * its items); undefined when the provider has none. Webhook handlers ask it where an event alone cannot

@@ -1,6 +1,7 @@
 import type { RouteDefinition } from "@/server/define-route";
 import auth from "./auth";
 import cancelSubscription from "./credits/cancel-subscription";
+import changeSubscription from "./credits/change-subscription";
 import createPurchase from "./credits/create-purchase";
 import createSubscription from "./credits/create-subscription";
 import getCreditsBalance from "./credits/get-balance";
@@ -54,6 +55,7 @@ export const routes: readonly RouteDefinition[] = [
   createSubscription,
   getSubscription,
   cancelSubscription,
+  changeSubscription,
   generateImage,
   confirmPaymentIntent,
   advanceSubscription,

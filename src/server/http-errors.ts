@@ -28,6 +28,9 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   plan_unavailable: 400,
   subscription_exists: 409,
   subscription_not_advanceable: 409,
+  subscription_not_changeable: 409,
+  // The plan asked for is the one in force: nothing to change.
+  plan_unchanged: 409,
   // Not implemented for the active payment provider: no retry will help until the server is upgraded.
   subscriptions_unavailable: 501,
   unauthorized: 401,

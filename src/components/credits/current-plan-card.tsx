@@ -11,6 +11,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardAction, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { cn } from "@/lib/utils";
 import { CancelSubscriptionDialog } from "./cancel-subscription-dialog";
+import { ChangePlanDialog } from "./change-plan-dialog";
 import { SandboxClockControl } from "./sandbox-clock-control";
 import type { PlanOnSale, Subscription } from "./subscription-api";
 import { PLAN_IN_FORCE } from "./use-subscription";
@@ -122,6 +123,11 @@ export function CurrentPlanCard({
               })}
             </p>
           ) : null}
+          {inForce && subscription.scheduledPlanId && endDay ? (
+            <p className="mt-1 font-medium text-sm" data-testid="current-plan-scheduled">
+              {t("scheduledChange", { name: planName({ id: subscription.scheduledPlanId }), date: endDay })}
+            </p>
+          ) : null}
         </div>
 
         {subscription.status === "incomplete" ? (
@@ -192,7 +198,8 @@ export function CurrentPlanCard({
         {sandbox && inForce ? <SandboxClockControl subscription={subscription} plan={plan} /> : null}
 
         {inForce && !subscription.cancelAtPeriodEnd ? (
-          <div className="flex justify-end">
+          <div className="flex justify-end gap-2">
+            {subscription.status === "active" ? <ChangePlanDialog subscription={subscription} /> : null}
             <CancelSubscriptionDialog planName={name} periodEnd={endDay} />
           </div>
         ) : null}

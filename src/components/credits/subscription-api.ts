@@ -37,6 +37,8 @@ export type Subscription = {
   currentPeriodStart: string | null;
   currentPeriodEnd: string | null;
   cancelAtPeriodEnd: boolean;
+  /** The plan a change scheduled for the period's end (a downgrade) moves to then; null when none is. */
+  scheduledPlanId?: string | null;
 };
 
 /** POST /api/credits/subscriptions: how the browser pays the first invoice. */
@@ -71,6 +73,24 @@ export function startSubscription(planId: string): Promise<StartedSubscription> 
 /** Cancels at the end of the current period: the plan and its credits stay until then. */
 export function cancelSubscription(): Promise<Subscription> {
   return requestJson("/api/credits/subscription", { method: "DELETE" });
+}
+
+/** PATCH /api/credits/subscription: the subscription after the change, and what the change did. */
+export type PlanChange = {
+  subscription: Subscription | null;
+  change:
+    | { kind: "changed_now"; invoiceId: string }
+    | { kind: "scheduled"; at: string }
+    | { kind: "unscheduled" };
+};
+
+/**
+ * Moves the subscription to another plan: an upgrade is charged (prorated) and applied now, a downgrade
+ * from the renewal; the current plan takes back a scheduled change. ApiError card_declined (402: nothing
+ * changed), plan_unchanged (409), subscription_not_changeable (409)…
+ */
+export function changeSubscriptionPlan(planId: string): Promise<PlanChange> {
+  return requestJson("/api/credits/subscription", { method: "PATCH", json: { planId } });
 }
 
 /** Test mode only: moves the subscription's clock to its next renewal and answers after it was applied. */

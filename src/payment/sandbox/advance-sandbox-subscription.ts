@@ -13,7 +13,7 @@ import { issueDueSlots } from "../subscriptions/issue-due-slots";
 import { slotAnchorDay, yearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { SubscriptionNotAdvanceableError } from "../subscriptions/subscription-errors";
 import { deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
-import { createSandboxInvoice, sandboxPriceById } from "./sandbox-billing";
+import { createSandboxInvoice, sandboxPriceById, takeScheduledPlanChange } from "./sandbox-billing";
 import { enqueueSandboxEvent } from "./sandbox-events";
 import { chargeSandboxInvoice, retrySandboxInvoice } from "./sandbox-invoice-payment";
 import { toStripeSubscription } from "./sandbox-subscription-events";
@@ -170,6 +170,8 @@ export async function advanceSandboxSubscription(
       return { providerSubscriptionId: ended.id, invoice: null, clock: boundary };
     }
 
+    // A change scheduled for the period's end (a downgrade) takes effect with the period that begins.
+    const renewalPrice = (await takeScheduledPlanChange(tx, current)) ?? price;
     const months = intervalMonths(plan);
     const index = creditPeriodIndexAt(current.billingCycleAnchor, current.currentPeriodStart, months);
     const next = creditPeriod(current.billingCycleAnchor, index + 1, months);
@@ -186,7 +188,7 @@ export async function advanceSandboxSubscription(
     if (!renewed) throw new Error("sandbox subscription was not updated");
     const { invoice } = await createSandboxInvoice(tx, {
       subscription: renewed,
-      price,
+      price: renewalPrice,
       period: next,
       billingReason: "subscription_cycle",
       at: boundary,
@@ -194,7 +196,7 @@ export async function advanceSandboxSubscription(
     await enqueueSandboxEvent(
       tx,
       "customer.subscription.updated",
-      toStripeSubscription({ ...renewed, latestInvoiceId: invoice.id }, price),
+      toStripeSubscription({ ...renewed, latestInvoiceId: invoice.id }, renewalPrice),
       null,
       {
         subscriptionId: renewed.id,

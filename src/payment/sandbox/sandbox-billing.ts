@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
-import { intervalMonths, type Plan } from "@/catalog/plans";
+import { findPlan, intervalMonths, type Plan } from "@/catalog/plans";
 import { creditPeriod } from "@/credits/credit-periods";
 import { firstRow } from "@/credits/sql-rows";
+import type { SandboxInvoiceLine } from "@/db/schema";
 import { planPrice, sandboxInvoice, sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { planLookupKey } from "../subscriptions/plan-prices";
@@ -13,6 +14,7 @@ import {
   type SandboxInvoiceRow,
   type SandboxPrice,
   type SandboxSubscriptionRow,
+  sandboxPriceIdOf,
   toStripeSubscription,
 } from "./sandbox-subscription-events";
 
@@ -32,7 +34,7 @@ export function sandboxCustomerId(userId: string): string {
 export async function ensureSandboxPrice(tx: DatabaseOrTransaction, plan: Plan): Promise<SandboxPrice> {
   if (!plan.price) throw new Error(`plan ${plan.id} has no price`);
   const lookupKey = planLookupKey(plan);
-  const priceId = `price_sbx_${createHash("sha256").update(lookupKey).digest("hex").slice(0, 24)}`;
+  const priceId = sandboxPriceIdOf(plan);
   const price = {
     priceId,
     planId: plan.id,
@@ -159,31 +161,74 @@ export async function startSandboxSubscription(
 export async function createSandboxInvoice(
   tx: DatabaseOrTransaction,
   input: {
-    subscription: Pick<
-      SandboxSubscriptionRow,
-      "id" | "userId" | "customerId" | "subscriptionRowId" | "planId"
-    >;
+    subscription: InvoicedSubscription;
     price: SandboxPrice;
     period: { start: Date; end: Date };
     billingReason: "subscription_create" | "subscription_cycle";
     at: Date;
   },
 ): Promise<{ invoice: SandboxInvoiceRow; paymentIntent: { id: string; clientSecret: string } }> {
-  const { subscription, price, period } = input;
+  const { price, period } = input;
+  return createSandboxInvoiceOfLines(tx, {
+    subscription: input.subscription,
+    currency: price.currency,
+    billingReason: input.billingReason,
+    at: input.at,
+    lines: [
+      {
+        amount: price.amount,
+        currency: price.currency,
+        description: `1 × ${price.planId} (at ${price.amount} ${price.currency} / ${price.interval})`,
+        priceId: price.priceId,
+        planId: price.planId,
+        proration: false,
+        period: { start: seconds(period.start), end: seconds(period.end) },
+      },
+    ],
+  });
+}
+
+type InvoicedSubscription = Pick<
+  SandboxSubscriptionRow,
+  "id" | "userId" | "customerId" | "subscriptionRowId" | "planId"
+>;
+
+const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
+/**
+ * One finalized (`open`) invoice of a sandbox subscription with the given lines (a period's price, or a
+ * plan change's proration lines: `subscription_update`), due their sum, with the PaymentIntent that pays
+ * it; it becomes the subscription's latest invoice. A sum below zero is refused: Stripe would put it on the
+ * customer's credit balance, which the sandbox's plan changes never need (a downgrade waits for the
+ * period's end). Call it in the transaction that holds the subscription's lock.
+ */
+export async function createSandboxInvoiceOfLines(
+  tx: DatabaseOrTransaction,
+  input: {
+    subscription: InvoicedSubscription;
+    currency: string;
+    lines: Omit<SandboxInvoiceLine, "id">[];
+    billingReason: "subscription_create" | "subscription_cycle" | "subscription_update";
+    at: Date;
+  },
+): Promise<{ invoice: SandboxInvoiceRow; paymentIntent: { id: string; clientSecret: string } }> {
+  const { subscription } = input;
+  const amountDue = input.lines.reduce((sum, line) => sum + line.amount, 0);
+  if (!Number.isInteger(amountDue) || amountDue < 0)
+    throw new Error(`a sandbox invoice cannot be due ${amountDue}`);
   const invoiceId = sandboxId("in");
   const paymentIntentId = sandboxId("pi");
   const clientSecret = `${paymentIntentId}_secret_${randomBytes(12).toString("hex")}`;
   await tx.insert(sandboxPaymentIntent).values({
     id: paymentIntentId,
     clientSecret,
-    amount: price.amount,
-    currency: price.currency,
+    amount: amountDue,
+    currency: input.currency,
     status: "requires_payment_method",
     metadata: { userId: subscription.userId, subscriptionId: subscription.subscriptionRowId, invoiceId },
     idempotencyKey: `invoice:${invoiceId}`,
     invoiceId,
   });
-  const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
   const [invoice] = await tx
     .insert(sandboxInvoice)
     .values({
@@ -192,20 +237,9 @@ export async function createSandboxInvoice(
       customerId: subscription.customerId,
       billingReason: input.billingReason,
       status: "open",
-      currency: price.currency,
-      amountDue: price.amount,
-      lines: [
-        {
-          id: sandboxId("il"),
-          amount: price.amount,
-          currency: price.currency,
-          description: `1 × ${price.planId} (at ${price.amount} ${price.currency} / ${price.interval})`,
-          priceId: price.priceId,
-          planId: price.planId,
-          proration: false,
-          period: { start: seconds(period.start), end: seconds(period.end) },
-        },
-      ],
+      currency: input.currency,
+      amountDue,
+      lines: input.lines.map((line) => ({ id: sandboxId("il"), ...line })),
       paymentIntentId,
       created: seconds(input.at),
       finalizedAt: input.at,
@@ -217,6 +251,29 @@ export async function createSandboxInvoice(
     .set({ latestInvoiceId: invoiceId })
     .where(eq(sandboxSubscription.id, subscription.id));
   return { invoice, paymentIntent: { id: paymentIntentId, clientSecret } };
+}
+
+/**
+ * At a renewal, the plan change scheduled for the period's end (a downgrade, PATCH
+ * /api/credits/subscription) takes effect, as the second phase of a Stripe subscription schedule does:
+ * the subscription's item moves to the new plan's price and the schedule is released. Call it in the
+ * renewal's transaction, under the subscription's lock, before the next period is invoiced; the invoice
+ * and the `customer.subscription.updated` of the renewal then carry the returned price, and the period's
+ * `invoice.paid` grants the new plan's credits. Returns null when no change was scheduled.
+ */
+export async function takeScheduledPlanChange(
+  tx: DatabaseOrTransaction,
+  current: Pick<SandboxSubscriptionRow, "id" | "pendingPlanId">,
+): Promise<SandboxPrice | null> {
+  if (!current.pendingPlanId) return null;
+  const plan = findPlan(current.pendingPlanId);
+  if (!plan?.price) throw new Error(`the scheduled plan ${current.pendingPlanId} has no price`);
+  const price = await ensureSandboxPrice(tx, plan);
+  await tx
+    .update(sandboxSubscription)
+    .set({ planId: plan.id, priceId: price.priceId, pendingPlanId: null, updatedAt: sql`now()` })
+    .where(eq(sandboxSubscription.id, current.id));
+  return price;
 }
 
 async function answerOf(

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { and, eq, gte, sql } from "drizzle-orm";
 import type Stripe from "stripe";
+import type { Plan } from "@/catalog/plans";
 import { CreditsError, NotFoundError } from "@/credits/errors";
 import { sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
@@ -10,9 +11,11 @@ import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
   type PaymentProvider,
+  type PlanChangeOutcome,
   type StartedSubscription,
   type StartSubscriptionRequest,
 } from "../types";
+import { changeSandboxPlan } from "./change-sandbox-plan";
 import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
 import {
   sandboxCustomerId,
@@ -189,6 +192,21 @@ export class SandboxPaymentProvider implements PaymentProvider {
       .from(sandboxSubscription)
       .where(eq(sandboxSubscription.id, providerSubscriptionId));
     return row ? toStripeSubscription(row, await sandboxPriceById(db, row.priceId)) : undefined;
+  }
+
+  /**
+   * Changes the plan now (an upgrade: its proration invoice charged to the card on file) or at the
+   * period's end (a downgrade), see changeSandboxPlan; then delivers the change's events, so an upgrade's
+   * extra credits are granted when this returns.
+   */
+  async changeSubscriptionPlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome> {
+    const outcome = await changeSandboxPlan(this.db, providerSubscriptionId, plan);
+    await deliverPendingEventsOfSubscription(
+      this.db,
+      this.webhookSecret ?? webhookSigningSecret(),
+      providerSubscriptionId,
+    );
+    return outcome;
   }
 
   /** Sets or clears the cancellation at the period's end, then delivers its `customer.subscription.updated`. */

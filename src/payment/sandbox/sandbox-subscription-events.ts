@@ -1,5 +1,9 @@
+import { createHash } from "node:crypto";
 import type Stripe from "stripe";
+import { findPlan, intervalMonths, type Plan } from "@/catalog/plans";
+import { addMonthsClamped } from "@/credits/credit-periods";
 import type { sandboxInvoice, sandboxSubscription } from "@/db/schema";
+import { planLookupKey } from "../subscriptions/plan-prices";
 
 export type SandboxSubscriptionRow = typeof sandboxSubscription.$inferSelect;
 export type SandboxInvoiceRow = typeof sandboxInvoice.$inferSelect;
@@ -19,6 +23,53 @@ const suffix = (id: string) => id.replace(/^[a-z]+_sbx_/, "");
 /** The one item of a sandbox subscription (plans have one price each). */
 export function sandboxSubscriptionItemId(subscriptionId: string): string {
   return `si_sbx_${suffix(subscriptionId)}`;
+}
+
+/** The sandbox's price id of a plan: derived from its lookup key, so every caller names the same price. */
+export function sandboxPriceIdOf(plan: Plan): string {
+  return `price_sbx_${createHash("sha256").update(planLookupKey(plan)).digest("hex").slice(0, 24)}`;
+}
+
+/**
+ * The subscription schedule of a sandbox subscription with a plan change waiting for its period's end (a
+ * downgrade), as Stripe models one: the current phase on the current price until the period ends, then a
+ * phase on the new price, after which the schedule releases the subscription. Sent expanded (what a
+ * handler would otherwise fetch with `expand: ['schedule']`), so `customer.subscription.updated` says which
+ * plan comes next. Null when no change waits.
+ */
+function scheduleOf(row: SandboxSubscriptionRow, price: SandboxPrice): Stripe.SubscriptionSchedule | null {
+  const next = row.pendingPlanId ? findPlan(row.pendingPlanId) : undefined;
+  if (!next?.price) return null;
+  const nextEnd = addMonthsClamped(
+    row.currentPeriodEnd,
+    intervalMonths(next),
+    row.billingCycleAnchor.getUTCDate(),
+  );
+  return {
+    id: `sub_sched_sbx_${suffix(row.id)}`,
+    object: "subscription_schedule",
+    customer: row.customerId,
+    end_behavior: "release",
+    status: "active",
+    subscription: row.id,
+    current_phase: { start_date: seconds(row.currentPeriodStart), end_date: seconds(row.currentPeriodEnd) },
+    phases: [
+      {
+        start_date: seconds(row.currentPeriodStart),
+        end_date: seconds(row.currentPeriodEnd),
+        items: [{ price: price.priceId, quantity: 1, metadata: {} }],
+        proration_behavior: "none",
+      },
+      {
+        start_date: seconds(row.currentPeriodEnd),
+        end_date: seconds(nextEnd),
+        items: [{ price: sandboxPriceIdOf(next), quantity: 1, metadata: {} }],
+        proration_behavior: "none",
+      },
+    ],
+    livemode: false,
+    metadata: {},
+  } as unknown as Stripe.SubscriptionSchedule;
 }
 
 export function sandboxProductId(planId: string): string {
@@ -83,7 +134,7 @@ export function toStripeSubscription(row: SandboxSubscriptionRow, price: Sandbox
     livemode: false,
     metadata: row.metadata,
     pending_update: null,
-    schedule: null,
+    schedule: scheduleOf(row, price),
     start_date: seconds(row.billingCycleAnchor),
     status: row.status,
     test_clock: null,

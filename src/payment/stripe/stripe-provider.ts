@@ -5,6 +5,7 @@ import {
   type CreatePaymentIntentRequest,
   type PaymentProvider,
   PaymentProviderUnavailableError,
+  type PlanChangeOutcome,
   type StartedSubscription,
   SubscriptionsUnavailableError,
 } from "../types";
@@ -106,6 +107,10 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 
   async setCancelAtPeriodEnd(): Promise<void> {
+    throw new SubscriptionsUnavailableError(this.name);
+  }
+
+  async changeSubscriptionPlan(): Promise<PlanChangeOutcome> {
     throw new SubscriptionsUnavailableError(this.name);
   }
 

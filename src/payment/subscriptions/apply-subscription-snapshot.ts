@@ -66,7 +66,8 @@ export type SnapshotOutcome = "applied" | "applied_current" | "stale" | "not_for
  *    still only forward, keeping `state_at` (`applied_current`). Without one the row is left as it is
  *    (`same_time_undecided`).
  * 4. Otherwise copied: status, plan (the item's price, through plan_price), the period (from the item:
- *    in this API version periods live on subscription items), the cancellation fields and the anchor.
+ *    in this API version periods live on subscription items), the cancellation fields, the anchor and the
+ *    plan a scheduled change moves to at the period's end (scheduledPlanOf).
  *
  * Never grants or takes credits: only a paid invoice grants, whatever the subscription's status.
  * Throws UnknownEventValueError for a status or price this code does not know.
@@ -126,11 +127,13 @@ async function writeSnapshot(
   const priceRef = item?.price;
   const priceId = typeof priceRef === "string" ? priceRef : priceRef?.id;
   const plan = priceId ? await planOfPrice(tx, priceId) : undefined;
+  const scheduledPlanId = await scheduledPlanOf(tx, object, plan?.id ?? row.planId);
   await tx
     .update(subscription)
     .set({
       status,
       ...(plan ? { planId: plan.id } : {}),
+      ...(scheduledPlanId === undefined ? {} : { scheduledPlanId }),
       ...(item ? { currentPeriodStart: date(item.current_period_start), currentPeriodEnd: periodEnd } : {}),
       cancelAtPeriodEnd: object.cancel_at_period_end ?? false,
       cancelAt: date(object.cancel_at),
@@ -142,4 +145,29 @@ async function writeSnapshot(
     })
     .where(eq(subscription.id, row.id));
   return "applied";
+}
+
+/**
+ * The plan a subscription schedule moves the subscription to when its current period ends (a downgrade
+ * waiting for the period's end): the price of the schedule's phase that starts at the item's
+ * `current_period_end`. Null when no schedule (or no later phase on another plan) is attached, or the
+ * schedule is no longer running. Undefined when the snapshot names a schedule without expanding it (Stripe's
+ * webhooks send only its id): what is known is kept. An unknown price is refused (planOfPrice).
+ */
+async function scheduledPlanOf(
+  tx: DatabaseOrTransaction,
+  object: Stripe.Subscription,
+  planInForce: string,
+): Promise<string | null | undefined> {
+  const schedule = object.schedule;
+  if (schedule == null) return null;
+  if (typeof schedule === "string") return undefined;
+  if (schedule.status !== "active" && schedule.status !== "not_started") return null;
+  const periodEnd = object.items?.data?.[0]?.current_period_end;
+  const next = schedule.phases?.find((phase) => phase.start_date === periodEnd);
+  const priceRef = next?.items?.[0]?.price;
+  const priceId = typeof priceRef === "string" ? priceRef : priceRef?.id;
+  if (!priceId) return null;
+  const plan = await planOfPrice(tx, priceId);
+  return plan.id === planInForce ? null : plan.id;
 }

@@ -10,6 +10,8 @@ export type SubscriptionSummary = {
   currentPeriodStart: string | null;
   currentPeriodEnd: string | null;
   cancelAtPeriodEnd: boolean;
+  /** The plan a change scheduled for the period's end (a downgrade) moves to then; null when none is. */
+  scheduledPlanId: string | null;
   /**
    * A payment of the subscription that failed (`payment_failed`) or waits for the customer to authenticate
    * (`action_required`), for the app to tell the user: the invoice, when the provider reported it (ISO
@@ -53,6 +55,7 @@ export async function getSubscriptionSummary(
         currentPeriodStart: row.currentPeriodStart?.toISOString() ?? null,
         currentPeriodEnd: row.currentPeriodEnd?.toISOString() ?? null,
         cancelAtPeriodEnd: row.cancelAtPeriodEnd,
+        scheduledPlanId: row.scheduledPlanId,
         paymentProblem:
           row.paymentProblem && row.paymentProblemInvoiceId && row.paymentProblemAt
             ? {

@@ -39,3 +39,27 @@ export class CardDeclinedError extends CreditsError<"card_declined"> {
     super("card_declined", message, { context });
   }
 }
+
+/**
+ * PATCH /api/credits/subscription named the plan the subscription is already on, with no change scheduled
+ * to take back: there is nothing to change, and charging a proration of 0 would only make noise.
+ */
+export class PlanUnchangedError extends CreditsError<"plan_unchanged"> {
+  constructor(context: { subscriptionId: string; planId: string }) {
+    super("plan_unchanged", "Your subscription is already on this plan.", { context });
+  }
+}
+
+/**
+ * The subscription cannot change plan now: it is not paid up (`incomplete`, `past_due`: pay or change the
+ * card first, as Stripe's portal asks), or its period is over and its renewal is still due.
+ */
+export class SubscriptionNotChangeableError extends CreditsError<"subscription_not_changeable"> {
+  constructor(context: { subscriptionId: string; status: string }, message?: string) {
+    super(
+      "subscription_not_changeable",
+      message ?? `A subscription that is ${context.status} cannot change plan.`,
+      { context },
+    );
+  }
+}

@@ -2,8 +2,8 @@ import type Stripe from "stripe";
 import { intervalMonths } from "@/catalog/plans";
 import { logger } from "@/lib/logger";
 import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
-import { grantProrationLine } from "../subscriptions/grant-proration-line";
-import { isProrationLine, priceIdOfLine } from "../subscriptions/invoice-line";
+import { grantProrationLines } from "../subscriptions/grant-proration-line";
+import { isProrationLine, type PaidInvoiceLine, priceIdOfLine } from "../subscriptions/invoice-line";
 import { recordInvoicePurchase } from "../subscriptions/invoice-purchase";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
@@ -39,7 +39,7 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
  * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
  * for (a retry that went through: the app stops telling the user), joined with `+`.
- * Each line goes by its kind: a proration line (a plan change) to grantProrationLine, a yearly plan's line
+ * Each line goes by its kind: the proration lines (a plan change), together, to grantProrationLines, a yearly plan's line
  * to scheduleYearlySlots (twelve monthly slots), a monthly plan's line to grantCreditPeriod. A line without
  * a price, or with a price of no plan, is refused with UnknownEventValueError rather than granted wrongly
  * or dropped: the event is stored and retried.
@@ -72,6 +72,8 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
 
   const outcomes: string[] = [];
   const paidMoney = invoice.amount_paid > 0;
+  // An upgrade's lines (a credit for the old price, a charge for the new) grant together, after the loop.
+  const prorations: PaidInvoiceLine[] = [];
   for (const line of lines) {
     const priceId = priceIdOfLine(line);
     if (!priceId)
@@ -83,7 +85,7 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     const period = { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
     const paidLine = { subscription, invoice, line, providerSubscriptionId, plan, period, paidMoney };
     if (isProrationLine(line)) {
-      outcomes.push(await grantProrationLine(tx, paidLine, context?.now));
+      prorations.push(paidLine);
       continue;
     }
     if (intervalMonths(plan) !== 1) {
@@ -103,6 +105,14 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
       if (rolled !== "no_rollover") outcomes.push(rolled);
     }
   }
+  if (prorations.length > 0)
+    outcomes.push(
+      await grantProrationLines(
+        tx,
+        { subscription, invoice, providerSubscriptionId, lines: prorations, paidMoney },
+        context?.now,
+      ),
+    );
   // The invoice as a purchase, so its refunds and disputes take back its credits (invoice-purchase.ts).
   // (Logged, not part of the outcome: the outcome says what the customer got.)
   const purchase = await recordInvoicePurchase(tx, { subscription, invoice });

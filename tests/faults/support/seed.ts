@@ -71,6 +71,9 @@ const offlineStripe: PaymentProvider = {
   setCancelAtPeriodEnd: async () => {
     throw new Error("the fault tests never subscribe");
   },
+  changeSubscriptionPlan: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
   retrieveSubscription: async () => undefined,
 };
 

@@ -1,0 +1,220 @@
+import { and, eq } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { getBalance } from "../../src/credits/get-balance";
+import { useDatabaseConnection } from "../../src/db/client";
+import { creditLot, planPrice, subscription, subscriptionPeriodGrant } from "../../src/db/schema";
+import { webhookSigningSecret } from "../../src/payment/payment-config";
+import { APP_ORIGIN } from "../support/app-requests";
+import { assertLedgerInvariants } from "../support/invariants";
+import { webhookPost } from "../support/route-handlers";
+import { seedUser } from "../support/seed";
+import { configureServerEnv } from "../support/server-env";
+import {
+  invoiceLineObject,
+  invoiceObject,
+  signPayload,
+  stripeEventPayload,
+  testId,
+} from "../support/stripe-events";
+import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+
+// Stripe's shapes, signed with the SDK, as Stripe sends an upgrade's invoice (`proration_behavior:
+// always_invoice`): a line crediting the old price's unused time and one charging the new price's.
+const serverEnv = configureServerEnv();
+afterAll(() => serverEnv.cleanup());
+
+const PRO_PRICE = testId("price");
+const MAX_PRICE = testId("price");
+const at = (iso: string) => new Date(iso);
+const MARCH = { start: at("2031-03-01T10:00:00Z"), end: at("2031-03-31T10:00:00Z") };
+/** Upgraded on March 11: 20 of the period's 30 days left. */
+const REST = { start: at("2031-03-11T10:00:00Z"), end: MARCH.end };
+const EXTRA = Math.floor((4000 * 20) / 30);
+
+type Delivery = { status: number; body: { outcome?: string; error?: { code: string } } };
+
+async function deliver(payload: string): Promise<Delivery> {
+  const response = await webhookPost(
+    new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "stripe-signature": signPayload(payload, webhookSigningSecret()),
+      },
+      body: payload,
+    }),
+  );
+  return { status: response.status, body: (await response.json()) as Delivery["body"] };
+}
+
+describe.each(databaseKinds())("an upgrade's proration invoice grants the difference once (%s)", (kind) => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(kind, { poolSize: 15 });
+    useDatabaseConnection(database);
+    await database.db.insert(planPrice).values([
+      {
+        priceId: PRO_PRICE,
+        provider: "stripe",
+        planId: "pro-monthly",
+        amount: 1900,
+        currency: "usd",
+        interval: "month",
+        lookupKey: "creditkit:pro-monthly:1900:usd",
+      },
+      {
+        priceId: MAX_PRICE,
+        provider: "stripe",
+        planId: "max-monthly",
+        amount: 4900,
+        currency: "usd",
+        interval: "month",
+        lookupKey: "creditkit:max-monthly:4900:usd",
+      },
+    ]);
+  });
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
+  });
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  async function proSubscription() {
+    const userId = await seedUser(database.db);
+    const customer = testId("cus");
+    const providerSubscriptionId = testId("sub");
+    const [row] = await database.db
+      .insert(subscription)
+      .values({
+        userId,
+        provider: "stripe",
+        customerId: customer,
+        planId: "pro-monthly",
+        status: "active",
+        providerSubscriptionId,
+      })
+      .returning();
+    if (!row) throw new Error("no subscription row");
+    return { userId, customer, providerSubscriptionId, row };
+  }
+  type Sub = Awaited<ReturnType<typeof proSubscription>>;
+
+  function invoice(
+    sub: Sub,
+    lines: { price: string; amount: number; period: { start: Date; end: Date }; proration: boolean }[],
+  ) {
+    const id = testId("in");
+    return invoiceObject({
+      id,
+      customer: sub.customer,
+      subscription: sub.providerSubscriptionId,
+      subscriptionMetadata: { subscriptionId: sub.row.id, userId: sub.userId },
+      amountPaid: Math.max(
+        0,
+        lines.reduce((sum, line) => sum + line.amount, 0),
+      ),
+      billingReason: lines.some((line) => line.proration) ? "subscription_update" : "subscription_cycle",
+      lines: lines.map((line) =>
+        invoiceLineObject({ invoice: id, subscription: sub.providerSubscriptionId, ...line }),
+      ),
+    });
+  }
+
+  const march = (sub: Sub) =>
+    invoice(sub, [{ price: PRO_PRICE, amount: 1900, period: MARCH, proration: false }]);
+  const upgrade = (sub: Sub) =>
+    invoice(sub, [
+      { price: PRO_PRICE, amount: -Math.round((1900 * 20) / 30), period: REST, proration: true },
+      { price: MAX_PRICE, amount: Math.round((4900 * 20) / 30), period: REST, proration: true },
+    ]);
+  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
+  const prorationGrants = (userId: string) =>
+    database.db
+      .select()
+      .from(subscriptionPeriodGrant)
+      .where(and(eq(subscriptionPeriodGrant.userId, userId), eq(subscriptionPeriodGrant.kind, "proration")));
+
+  it("grants floor(4000 × 20/30) = 2,666 expiring with the period; redelivered or under a new event id, once", async () => {
+    const sub = await proSubscription();
+    await deliver(stripeEventPayload("invoice.paid", march(sub)));
+    const paid = upgrade(sub);
+    const first = stripeEventPayload("invoice.paid", paid);
+
+    expect(await deliver(first)).toEqual({
+      status: 200,
+      body: { received: true, outcome: "proration_granted" },
+    });
+    expect(await deliver(first)).toEqual({ status: 200, body: { received: true, outcome: "duplicate" } });
+    expect((await deliver(stripeEventPayload("invoice.paid", paid))).body.outcome).toBe(
+      "proration_already_granted",
+    );
+
+    expect(EXTRA).toBe(2666);
+    expect(await balanceOf(sub.userId)).toBe(1000 + EXTRA);
+    expect(await prorationGrants(sub.userId)).toEqual([
+      expect.objectContaining({
+        invoiceId: paid.id,
+        planId: "max-monthly",
+        credits: EXTRA,
+        status: "granted",
+        periodStart: REST.start,
+        periodEnd: REST.end,
+      }),
+    ]);
+    const lots = await database.db.select().from(creditLot).where(eq(creditLot.userId, sub.userId));
+    expect(lots.map((lot) => [lot.credits, lot.expiresAt?.toISOString()]).sort()).toEqual(
+      [
+        [1000, MARCH.end.toISOString()],
+        [EXTRA, MARCH.end.toISOString()],
+      ].sort(),
+    );
+  });
+
+  it("reordered: before the period it prorates is known the event fails and is kept; its redelivery grants once", async () => {
+    const sub = await proSubscription();
+    const early = stripeEventPayload("invoice.paid", upgrade(sub));
+
+    const refused = await deliver(early);
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(await balanceOf(sub.userId)).toBe(0);
+
+    await deliver(stripeEventPayload("invoice.paid", march(sub)));
+    expect(await deliver(early)).toEqual({
+      status: 200,
+      body: { received: true, outcome: "proration_granted" },
+    });
+    expect(await balanceOf(sub.userId)).toBe(1000 + EXTRA);
+  });
+
+  it("lines that only credit (a move to a plan granting no more) grant nothing and take nothing", async () => {
+    const sub = await proSubscription();
+    await deliver(stripeEventPayload("invoice.paid", march(sub)));
+    const creditOnly = invoice(sub, [
+      { price: PRO_PRICE, amount: -Math.round((1900 * 20) / 30), period: REST, proration: true },
+    ]);
+    expect((await deliver(stripeEventPayload("invoice.paid", creditOnly))).body.outcome).toBe(
+      "proration_nothing",
+    );
+    expect(await balanceOf(sub.userId)).toBe(1000);
+    expect(await prorationGrants(sub.userId)).toEqual([]);
+  });
+
+  it.runIf(kind === "postgres")(
+    "10 concurrent deliveries under 10 event ids grant once (PostgreSQL)",
+    async () => {
+      const sub = await proSubscription();
+      await deliver(stripeEventPayload("invoice.paid", march(sub)));
+      const paid = upgrade(sub);
+      const deliveries = await Promise.all(
+        Array.from({ length: 10 }, () => deliver(stripeEventPayload("invoice.paid", paid))),
+      );
+      expect(deliveries.map((delivery) => delivery.body.outcome).sort()).toEqual(
+        ["proration_granted", ...Array.from({ length: 9 }, () => "proration_already_granted")].sort(),
+      );
+      expect(await balanceOf(sub.userId)).toBe(1000 + EXTRA);
+      expect(await prorationGrants(sub.userId)).toHaveLength(1);
+    },
+  );
+});
