@@ -6,6 +6,7 @@ import { listTransactions } from "@/credits/list-transactions";
 import { isStorableText } from "@/credits/schemas";
 import { auditLog, creditLot, creditPurchase, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { getUserSubscriptions } from "./get-user-subscriptions";
 import { purchaseView } from "./list-purchases";
 import { adminUserColumns } from "./list-users";
 
@@ -15,7 +16,7 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
   if (!isStorableText(userId)) throw new NotFoundError("User");
   const [account] = await db.select(adminUserColumns).from(user).where(eq(user.id, userId));
   if (!account) throw new NotFoundError("User", { userId });
-  const [balance, history, lots, purchases, audit] = await Promise.all([
+  const [balance, history, lots, purchases, audit, subscriptions] = await Promise.all([
     getBalance(db, userId),
     listTransactions(db, { userId, limit: 50 }),
     db
@@ -36,6 +37,7 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       .where(eq(auditLog.targetUserId, userId))
       .orderBy(desc(auditLog.createdAt))
       .limit(50),
+    getUserSubscriptions(db, userId),
   ]);
   return {
     // The role as the app applies it (verified address; ADMIN_EMAILS with a password set from an emailed
@@ -60,6 +62,7 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       createdAt: lot.createdAt.toISOString(),
     })),
     purchases: purchases.map(purchaseView),
+    subscriptions,
     audit: audit.map((row) => ({
       id: row.id,
       actor: row.actorLabel,

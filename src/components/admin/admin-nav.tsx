@@ -1,6 +1,6 @@
 "use client";
 
-import { KeyRound, ReceiptText, ScrollText, Users, Webhook } from "lucide-react";
+import { KeyRound, ReceiptText, Repeat, ScrollText, Users, Webhook } from "lucide-react";
 import { useTranslations } from "next-intl";
 import { Link, usePathname } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
@@ -20,6 +20,12 @@ export function AdminNav() {
       label: t("navPurchases"),
       icon: ReceiptText,
       active: pathname.startsWith("/admin/purchases"),
+    },
+    {
+      href: "/admin/subscriptions",
+      label: t("navSubscriptions"),
+      icon: Repeat,
+      active: pathname.startsWith("/admin/subscriptions"),
     },
     {
       href: "/admin/webhooks",

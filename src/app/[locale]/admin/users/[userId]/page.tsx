@@ -9,6 +9,7 @@ import { AuditTable } from "@/components/admin/audit-table";
 import { BalanceStats } from "@/components/admin/balance-stats";
 import { LotsTable } from "@/components/admin/lots-table";
 import { PurchasesTable } from "@/components/admin/purchases-table";
+import { UserSubscriptions } from "@/components/admin/user-subscriptions";
 import { TransactionTable } from "@/components/credits/transaction-history";
 import { DateTime } from "@/components/format/date-time";
 import { Badge } from "@/components/ui/badge";
@@ -82,6 +83,14 @@ export default async function AdminUserPage({ params }: PageProps) {
         testId="admin-user-purchases"
       >
         <PurchasesTable purchases={overview.purchases} showCustomer={false} />
+      </Section>
+
+      <Section
+        title={t("userSubscriptionsTitle")}
+        description={t("userSubscriptionsSubtitle")}
+        testId="admin-user-subscriptions"
+      >
+        <UserSubscriptions subscriptions={overview.subscriptions} />
       </Section>
 
       <Section title={t("lotsTitle")} description={t("lotsSubtitle")}>
