@@ -9,6 +9,7 @@ import type { Database } from "@/db/types";
 import { sendAuthLink } from "@/email/send-auth-link";
 import { CLIENT_ADDRESS_HEADER } from "@/lib/client-address";
 import { logger } from "@/lib/logger";
+import { grantFreePlanCredits } from "@/payment/subscriptions/grant-free-plan-credits";
 import { recordPasswordSetByEmail, requireMailboxPasswordForAdmin } from "./admin-mailbox";
 
 function trustedOrigins(): string[] {
@@ -42,6 +43,19 @@ async function giftOnVerifiedEmail(db: Database, user: { id: string; email: stri
 }
 
 /**
+ * The Free plan's credits of the current period, granted as soon as the address is verified (the
+ * `subscription-credits` job would grant them within a minute; the same use case, so once either way).
+ * Never fails the verification: the job tries again.
+ */
+async function freeCreditsOnVerifiedEmail(db: Database, user: { id: string }): Promise<void> {
+  try {
+    await grantFreePlanCredits(db, { userId: user.id });
+  } catch (error) {
+    logger.error({ err: error, userId: user.id }, "Free plan credits failed; the job tries again");
+  }
+}
+
+/**
  * Better Auth on the app's database. `kind` picks where its limiter counts: in the database on PostgreSQL
  * (every app instance shares the counts), in memory on the embedded database (one process by definition).
  */
@@ -71,6 +85,7 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
       sendVerificationEmail: ({ user, url }, request) => sendAuthLink("verify-email", { user, url, request }),
       afterEmailVerification: async (user, request) => {
         await giftOnVerifiedEmail(db, user);
+        await freeCreditsOnVerifiedEmail(db, user);
         await requireMailboxPasswordForAdmin(
           db,
           ({ email, redirectTo }) => auth.api.requestPasswordReset({ body: { email, redirectTo } }),
@@ -112,7 +127,10 @@ export function createAuth(db: Database, kind: "pglite" | "postgres" = "pglite")
         // Also covers an address verified some other way (an admin, a provider that vouches for it).
         update: {
           after: async (user) => {
-            if (user.emailVerified) await giftOnVerifiedEmail(db, user);
+            if (user.emailVerified) {
+              await giftOnVerifiedEmail(db, user);
+              await freeCreditsOnVerifiedEmail(db, user);
+            }
           },
         },
       },

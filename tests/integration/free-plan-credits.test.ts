@@ -1,4 +1,5 @@
 import { and, asc, eq } from "drizzle-orm";
+import type Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findPlan } from "../../src/catalog/plans";
 import { verifySubscriptions } from "../../src/credits/verify-subscriptions";
@@ -6,6 +7,7 @@ import { creditEntry, creditLot, freePlanGrant, subscription, user } from "../..
 import { runSubscriptionCredits } from "../../src/jobs/run-subscription-credits";
 import { grantCreditPeriod } from "../../src/payment/subscriptions/grant-credit-period";
 import { freePlan, grantFreePlanCredits } from "../../src/payment/subscriptions/grant-free-plan-credits";
+import { recordInvoicePurchase } from "../../src/payment/subscriptions/invoice-purchase";
 import { assertLedgerInvariants } from "../support/invariants";
 import { seedUser } from "../support/seed";
 import { testId } from "../support/stripe-events";
@@ -34,7 +36,7 @@ describe.each(databaseKinds())("Free plan credits (%s)", (kind) => {
     const userId = await seedUser(database.db);
     await database.db
       .update(user)
-      .set({ createdAt: at(signedUpAt) })
+      .set({ createdAt: at(signedUpAt), emailVerified: true })
       .where(eq(user.id, userId));
     return userId;
   }
@@ -87,6 +89,18 @@ describe.each(databaseKinds())("Free plan credits (%s)", (kind) => {
     expect((await freeEntriesOf(userId)).map((entry) => entry.amount)).toEqual([50]);
   });
 
+  it("an address not verified gets nothing until it is; then the pass for that user alone grants at once", async () => {
+    const userId = await userSince("2031-04-15T08:00:00Z");
+    await database.db.update(user).set({ emailVerified: false }).where(eq(user.id, userId));
+    const now = at("2031-04-20T00:00:00Z");
+    await runSubscriptionCredits(database.db, now);
+    expect(await freeEntriesOf(userId)).toEqual([]);
+
+    await database.db.update(user).set({ emailVerified: true }).where(eq(user.id, userId));
+    expect(await grantFreePlanCredits(database.db, { now, userId })).toEqual({ granted: 1, skipped: 0 });
+    expect((await freeEntriesOf(userId)).map((entry) => entry.amount)).toEqual([FREE_CREDITS]);
+  });
+
   it("works through users in batches: every user of a pass is granted whatever the batch size", async () => {
     const users = await Promise.all([1, 2, 3, 4, 5].map(() => userSince("2031-05-02T00:00:00Z")));
     const result = await grantFreePlanCredits(database.db, { now: at("2031-05-03T00:00:00Z"), batchSize: 2 });
@@ -117,20 +131,24 @@ describe.each(databaseKinds())("Free plan credits (%s)", (kind) => {
     if (!sub || !pro) throw new Error("no subscription");
     // Pro paid for Jun 10 – Jul 10, then cancelled at the period's end.
     const paidPeriod = { start: at("2031-06-10T00:00:00Z"), end: at("2031-07-10T00:00:00Z") };
-    await database.db.transaction((tx) =>
-      grantCreditPeriod(
+    const invoiceId = testId("in");
+    await database.db.transaction(async (tx) => {
+      await grantCreditPeriod(
         tx,
         {
           subscription: sub,
-          invoiceId: testId("in"),
+          invoiceId,
           providerSubscriptionId: sub.providerSubscriptionId ?? "",
           plan: pro,
           period: paidPeriod,
           paidMoney: true,
         },
         at("2031-06-10T00:00:01Z"),
-      ),
-    );
+      );
+      // As invoice.paid does: the paid invoice is a purchase its refunds can find.
+      const invoice = { id: invoiceId, amount_paid: 1900, currency: "usd" } as Stripe.Invoice;
+      await recordInvoicePurchase(tx, { subscription: sub, invoice });
+    });
 
     await runSubscriptionCredits(database.db, at("2031-06-20T00:00:00Z"));
     expect(await freeEntriesOf(userId)).toEqual([]);

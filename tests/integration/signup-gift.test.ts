@@ -40,11 +40,12 @@ describe("signup gift through email verification", () => {
     const url = new URL(link as string);
     const verified = await authGet(new Request(url, { redirect: "manual" }));
     expect(verified.status).toBeLessThan(400);
-    expect(await balanceOf(user.cookie)).toBe(50);
+    // The gift (50) and the Free plan's credits of this month (50).
+    expect(await balanceOf(user.cookie)).toBe(100);
 
     // Opening the link again does not pay again.
     await authGet(new Request(url, { redirect: "manual" }));
-    expect(await balanceOf(user.cookie)).toBe(50);
+    expect(await balanceOf(user.cookie)).toBe(100);
   });
 
   it("without SMTP the link is logged at warn level, so a developer at LOG_LEVEL=warn sees it", async () => {

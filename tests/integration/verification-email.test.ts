@@ -60,7 +60,8 @@ describe("verification emails are sent through SMTP", () => {
     expect(opened.status).toBeLessThan(400);
     const [row] = await database.db.select().from(user).where(eq(user.id, account.id));
     expect(row?.emailVerified).toBe(true);
-    expect(await balanceOf(account.cookie)).toBe(50);
+    // The signup gift (50 here) and the Free plan's credits of this month (50), both at once.
+    expect(await balanceOf(account.cookie)).toBe(100);
   });
 
   it("is written in the language of the page the user signed up on", async () => {

@@ -64,12 +64,16 @@ const quoted = (values: readonly string[]) => sql.raw(values.map((value) => `'${
  *    the second lock on the door;
  * 3. the entry and lot are written and recorded on the row.
  *
+ * Only users whose address is verified: free credits for any account made would be free credits for
+ * every script that makes accounts. `userId` limits the pass to one user (their address was just verified:
+ * the credits arrive at once instead of at the next run).
+ *
  * `now` is for tests only (the ledger's clock, database-clock.ts); without it the pass uses the database's
  * clock read once at its start. A user's failure is logged and left to the next run. Returns the counts.
  */
 export async function grantFreePlanCredits(
   db: Database,
-  options: { now?: Date; batchSize?: number } = {},
+  options: { now?: Date; batchSize?: number; userId?: string } = {},
 ): Promise<FreePlanCreditsResult> {
   const result: FreePlanCreditsResult = { granted: 0, skipped: 0 };
   const plan = freePlan();
@@ -85,6 +89,10 @@ export async function grantFreePlanCredits(
       await db.execute(sql`
         SELECT u.id, u.created_at FROM "user" u
         WHERE ${after === null ? sql`true` : sql`u.id > ${after}`}
+          AND ${options.userId === undefined ? sql`true` : sql`u.id = ${options.userId}`}
+          -- Free credits, like the signup gift, need a verified address: an account made by a script
+          -- with someone else's address (or none that works) gets nothing to spend.
+          AND u.email_verified
           AND u.created_at <= ${at.toISOString()}::timestamptz
           AND NOT EXISTS (SELECT 1 FROM subscription s
                           WHERE s.user_id = u.id AND s.status IN (${quoted(PAID_PLAN_STATUSES)}))
