@@ -29,6 +29,7 @@ import {
   cardPut,
   confirmPost,
   handlerOf,
+  subscriptionDelete,
   subscriptionGet,
   subscriptionsPost,
 } from "../support/route-handlers";
@@ -306,6 +307,32 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
         .from(subscriptionPeriodGrant)
         .where(eq(subscriptionPeriodGrant.userId, user.id)),
     ).toHaveLength(1);
+  });
+
+  it("after Pro → Max mid-period, the renewal carries what is left up to Max's cap, not Pro's", async () => {
+    const { user, subscriptionId } = await subscribed("pro-monthly");
+    await steps.clockInto(subscriptionId, 10);
+    expect((await changePlan(user, { planId: "max-monthly" })).status).toBe(200);
+    const upgraded = await balanceOf(user);
+    // Nothing spent: all of it (1,000 of Pro and the upgrade's extra, more than 1,000 in all) expires at the
+    // period's end, and the carry is capped by the plan the period ended on.
+    expect(upgraded).toBeGreaterThan(2000);
+
+    const renewed = await advance(user, subscriptionId);
+    expect(renewed.status).toBe(200);
+    expect(await balanceOf(user)).toBe(5000 + Math.min(upgraded, 5000));
+  });
+
+  it("cancelling drops a scheduled downgrade: nothing is left to change at a period that will not come", async () => {
+    const { user } = await subscribed("max-monthly");
+    expect((await changePlan(user, { planId: "pro-monthly" })).body.subscription).toMatchObject({
+      scheduledPlanId: "pro-monthly",
+    });
+    await subscriptionDelete(
+      appRequest("/api/credits/subscription", { cookie: user.cookie, method: "DELETE" }),
+      routeContext({}),
+    );
+    expect(await summaryOf(user)).toMatchObject({ cancelAtPeriodEnd: true, scheduledPlanId: null });
   });
 
   it("Max → Pro waits for the period's end: this period keeps its 5,000; the renewal bills $19 and grants 1,000", async () => {

@@ -321,6 +321,8 @@ export async function setSandboxCancelAtPeriodEnd(
       .set({
         cancelAtPeriodEnd: cancel,
         canceledAt: cancel ? sql`greatest(now(), ${current.clock.toISOString()}::timestamptz)` : null,
+        // A subscription that ends at the period's end has no next period for a scheduled plan change.
+        ...(cancel ? { pendingPlanId: null } : {}),
         updatedAt: sql`now()`,
       })
       .where(eq(sandboxSubscription.id, current.id))

@@ -50,8 +50,10 @@ export async function rollIntoPeriod(
         inArray(subscriptionPeriodGrant.kind, ["period", "slot", "proration"]),
       ),
     );
-  const base = sources.find((source) => source.kind !== "proration") ?? sources[0];
-  const plan = base ? findPlan(base.planId) : undefined;
+  // The plan in force when the period ended: an upgrade's proration row (the newest) names the plan the
+  // period finished on, so Pro → Max mid-period carries up to Max's cap; otherwise the period's own plan.
+  const last = [...sources].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).at(-1);
+  const plan = last ? findPlan(last.planId) : undefined;
   if (plan?.rollover.policy !== "capped") return "no_rollover";
 
   const [row] = await tx
