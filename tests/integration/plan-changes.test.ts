@@ -474,6 +474,28 @@ describe.each(databaseKinds())("switching monthly → yearly in the sandbox (%s)
     await database?.close();
   });
 
+  it("yearly → monthly waits for the year's end, then renews for one month at $19", async () => {
+    const { user, subscriptionId } = await steps.subscribed("pro-yearly");
+    const before = await steps.summaryOf(user);
+    const { body } = await steps.changePlan(user, { planId: "pro-monthly" });
+    expect(body.change).toEqual({ kind: "scheduled", at: before.currentPeriodEnd });
+    // Eleven more monthly slots, then the renewal.
+    for (let month = 1; month < 12; month++)
+      expect((await steps.advance(user, subscriptionId)).status).toBe(200);
+    const renewed = await steps.advance(user, subscriptionId);
+    expect(renewed.body.subscription).toMatchObject({
+      planId: "pro-monthly",
+      currentPeriodStart: before.currentPeriodEnd,
+    });
+    const start = new Date(before.currentPeriodEnd ?? "");
+    const end = new Date(renewed.body.subscription?.currentPeriodEnd ?? "");
+    const days = (end.getTime() - start.getTime()) / 86_400_000;
+    expect(days).toBeGreaterThanOrEqual(28);
+    expect(days).toBeLessThanOrEqual(31);
+    const invoices = await steps.invoicesOf(subscriptionId);
+    expect(invoices.at(-1)).toMatchObject({ billingReason: "subscription_cycle", amountPaid: 1900 });
+  });
+
   it("resets the cycle now with a credit for the unused month and the full year; the month's credits stay", async () => {
     const { user, subscriptionId } = await steps.subscribed("pro-monthly");
     const { sandbox, clock } = await steps.clockInto(subscriptionId, 12);

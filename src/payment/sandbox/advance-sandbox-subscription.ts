@@ -172,9 +172,13 @@ export async function advanceSandboxSubscription(
 
     // A change scheduled for the period's end (a downgrade) takes effect with the period that begins.
     const renewalPrice = (await takeScheduledPlanChange(tx, current)) ?? price;
-    const months = intervalMonths(plan);
-    const index = creditPeriodIndexAt(current.billingCycleAnchor, current.currentPeriodStart, months);
-    const next = creditPeriod(current.billingCycleAnchor, index + 1, months);
+    // The next period is the renewal plan's: a yearly plan switched to monthly renews for a month.
+    const months = intervalMonths(findPlan(renewalPrice.planId) ?? plan);
+    const next = creditPeriod(
+      current.billingCycleAnchor,
+      creditPeriodIndexAt(current.billingCycleAnchor, current.currentPeriodEnd, months),
+      months,
+    );
     const [renewed] = await tx
       .update(sandboxSubscription)
       .set({
