@@ -67,6 +67,10 @@ test("a newcomer subscribes to Pro with a test card, sees 1,000 credits, watches
   await expect(page.getByTestId("plan-pro-monthly")).toHaveAttribute("data-current", "true");
   await expect(page.getByTestId("plan-free")).not.toHaveAttribute("data-current", "true");
   await expect(page.getByTestId("plan-change-note")).toBeVisible();
+  // This period's credits: none used yet; up to the cap carries, the rest expires at the period's end.
+  await expect(page.getByTestId("period-usage-used")).toHaveText("0 of 1,000 used");
+  await expect(page.getByTestId("period-usage-left")).toContainText("1,000 left");
+  await expect(page.getByTestId("period-usage-left")).toContainText("up to 1,000 carry into the next period");
   const firstRenewal = (await page.getByTestId("current-plan-renewal").textContent()) ?? "";
   expect(firstRenewal).not.toBe("—");
 
@@ -83,6 +87,9 @@ test("a newcomer subscribes to Pro with a test card, sees 1,000 credits, watches
   await expect(result).toContainText("1,000 credits added");
   await expect(page.getByTestId("balance-value")).toHaveText("2,000");
   await expect(page.getByTestId("current-plan-status")).toHaveText("Active");
+  // The new period holds its own 1,000 and the 1,000 carried; only its own can carry again.
+  await expect(page.getByTestId("period-usage-used")).toHaveText("0 of 2,000 used");
+  await expect(page.getByTestId("period-usage-left")).toContainText("2,000 left");
   // The new period starts where the old one ended.
   await expect(page.getByTestId("current-plan-period")).toContainText(firstRenewal.replace(/, \d{4}$/, ""));
   await expect(page.getByTestId("current-plan-renewal")).not.toHaveText(firstRenewal);

@@ -176,6 +176,8 @@ export function CurrentPlanCard({
           </dl>
         )}
 
+        {inForce && subscription.period ? <PeriodUsageMeter period={subscription.period} /> : null}
+
         {subscription.status === "past_due" ? (
           <Notice
             tone="destructive"
@@ -258,5 +260,65 @@ function Notice({
       </div>
       {action ? <div className="shrink-0 max-sm:pl-6">{action}</div> : null}
     </div>
+  );
+}
+
+/**
+ * This period's credits: how many of them were used and are left (a meter), and what happens to those
+ * left at the period's end: carried over up to the plan's cap, expired, or kept.
+ */
+function PeriodUsageMeter({ period }: { period: NonNullable<Subscription["period"]> }) {
+  const t = useTranslations("subscription");
+  const format = useFormatter();
+  const timeZone = useTimeZone();
+  const range = format.dateTimeRange(new Date(period.periodStart), new Date(period.periodEnd), {
+    dateStyle: "medium",
+    timeZone,
+  });
+  const expires = period.expiresAt
+    ? format.dateTime(new Date(period.expiresAt), { dateStyle: "medium", timeZone })
+    : null;
+  const usedPercent = period.granted > 0 ? Math.round((period.used / period.granted) * 100) : 0;
+  return (
+    <section
+      className="flex flex-col gap-2 text-sm"
+      aria-labelledby="period-usage-title"
+      data-testid="period-usage"
+    >
+      <div className="flex flex-wrap items-baseline justify-between gap-x-3 gap-y-1">
+        <h3 id="period-usage-title" className="font-medium">
+          {t("usageTitle")} <span className="font-normal text-muted-foreground">{range}</span>
+        </h3>
+        <p className="text-muted-foreground tabular-nums" data-testid="period-usage-used">
+          {t("usageUsed", { used: period.used, granted: period.granted })}
+        </p>
+      </div>
+      {/* biome-ignore lint/a11y/useSemanticElements: a native <meter> cannot be styled alike in every browser. */}
+      <div
+        role="meter"
+        aria-label={t("usageTitle")}
+        aria-valuemin={0}
+        aria-valuemax={period.granted}
+        aria-valuenow={period.used}
+        aria-valuetext={t("usageUsed", { used: period.used, granted: period.granted })}
+        className="h-2 overflow-hidden rounded-full bg-muted"
+      >
+        <div
+          className="h-full rounded-full bg-primary transition-[width]"
+          style={{ width: `${usedPercent}%` }}
+        />
+      </div>
+      <p className="text-muted-foreground" data-testid="period-usage-left">
+        <span className="font-medium text-foreground tabular-nums">
+          {t("usageLeft", { left: period.left })}
+        </span>
+        {" · "}
+        {period.rollsOver === null || !expires
+          ? t("usageNeverExpire")
+          : period.rollsOver > 0
+            ? t("usageRollsOver", { count: period.rollsOver, date: expires })
+            : t("usageExpires", { date: expires })}
+      </p>
+    </section>
   );
 }

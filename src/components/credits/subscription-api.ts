@@ -39,6 +39,19 @@ export type Subscription = {
   cancelAtPeriodEnd: boolean;
   /** The plan a change scheduled for the period's end (a downgrade) moves to then; null when none is. */
   scheduledPlanId?: string | null;
+  /**
+   * This credit period's figures (a monthly period, or a yearly plan's month), in credits; null when no
+   * period is running. `rollsOver` is null when the plan's credits never expire.
+   */
+  period?: {
+    periodStart: string;
+    periodEnd: string;
+    granted: number;
+    used: number;
+    left: number;
+    rollsOver: number | null;
+    expiresAt: string | null;
+  } | null;
 };
 
 /** POST /api/credits/subscriptions: how the browser pays the first invoice. */
