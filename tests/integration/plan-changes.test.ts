@@ -323,6 +323,20 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     expect(await balanceOf(user)).toBe(5000 + Math.min(upgraded, 5000));
   });
 
+  it("four advances at once, or an upgrade racing an advance, end as the same steps one after another do", async () => {
+    const a = await subscribed("pro-monthly");
+    await Promise.all([1, 2, 3, 4].map(() => advance(a.user, a.subscriptionId)));
+    // Four renewals in a row: the last period's 1,000 and the 1,000 carried into it, nothing older.
+    expect(await balanceOf(a.user)).toBe(2000);
+
+    const b = await subscribed("pro-monthly");
+    await Promise.all([changePlan(b.user, { planId: "max-monthly" }), advance(b.user, b.subscriptionId)]);
+    // As one order or the other: upgrade then renew (Max's 5,000 and the 5,000 left carried, Max's cap),
+    // or renew then upgrade at the new period's start (1,000, the 1,000 carried, and the 4,000 difference).
+    // Interleaved, the first period's credits outlived it (8,999 and more were seen).
+    expect([10_000, 6000]).toContain(await balanceOf(b.user));
+  });
+
   it("cancelling drops a scheduled downgrade: nothing is left to change at a period that will not come", async () => {
     const { user } = await subscribed("max-monthly");
     expect((await changePlan(user, { planId: "pro-monthly" })).body.subscription).toMatchObject({

@@ -65,4 +65,22 @@ describe.each(databaseKinds())("the service API's balance names the user's plan 
       cancelAtPeriodEnd: true,
     });
   });
+
+  it("a subscription whose first payment was declined is no plan: the user is on Free", async () => {
+    const user = await signUp(`plan-api-${randomUUID()}@example.test`);
+    const { body: started } = await readJson<{ paymentIntentId: string }>(
+      await subscriptionsPost(
+        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId: "max-monthly" } }),
+        routeContext({}),
+      ),
+    );
+    await confirmPost(
+      appRequest(`/api/sandbox/payment-intents/${started.paymentIntentId}/confirm`, {
+        cookie: user.cookie,
+        json: { cardNumber: "4000 0000 0000 0002" },
+      }),
+      routeContext({ paymentIntentId: started.paymentIntentId }),
+    );
+    expect((await v1.balance(user.id, { key })).body.plan).toMatchObject({ id: "free", status: null });
+  });
 });

@@ -10,6 +10,7 @@ import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { getSubscriptionSummary, type SubscriptionSummary } from "../subscriptions/get-subscription-summary";
 import { issueDueSlots } from "../subscriptions/issue-due-slots";
+import { oneChangeAtATime } from "../subscriptions/one-change-at-a-time";
 import { slotAnchorDay, yearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { SubscriptionNotAdvanceableError } from "../subscriptions/subscription-errors";
 import { deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
@@ -62,6 +63,14 @@ export type AdvanceResult = {
  * ledger's own expiry does.
  */
 export async function advanceSandboxSubscription(
+  db: Database,
+  input: { subscriptionId: string; userId: string; webhookSecret: string },
+): Promise<AdvanceResult> {
+  // One change of a subscription at a time (a second click waits for the first, then moves on from there).
+  return oneChangeAtATime(input.subscriptionId, () => advanceOnce(db, input));
+}
+
+async function advanceOnce(
   db: Database,
   input: { subscriptionId: string; userId: string; webhookSecret: string },
 ): Promise<AdvanceResult> {

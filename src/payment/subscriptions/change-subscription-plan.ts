@@ -8,6 +8,7 @@ import { logger } from "@/lib/logger";
 import { limitPurchases } from "@/limits/rate-limit";
 import type { PaymentProvider } from "../types";
 import { getSubscriptionSummary, type SubscriptionSummary } from "./get-subscription-summary";
+import { oneChangeAtATime } from "./one-change-at-a-time";
 import {
   PlanUnavailableError,
   PlanUnchangedError,
@@ -69,7 +70,11 @@ export async function changeSubscriptionPlan(
     throw new PlanUnchangedError({ subscriptionId: row.id, planId: plan.id });
 
   const log = logger.child({ subscriptionId: row.id, userId, fromPlanId: row.planId, planId: plan.id });
-  const outcome = await provider.changeSubscriptionPlan(row.providerSubscriptionId, plan);
+  const providerSubscriptionId = row.providerSubscriptionId;
+  // After an advance of the same subscription under way (one-change-at-a-time.ts).
+  const outcome = await oneChangeAtATime(row.id, () =>
+    provider.changeSubscriptionPlan(providerSubscriptionId, plan),
+  );
   log.info({ change: outcome.kind }, "subscription plan change");
   return {
     subscription: await getSubscriptionSummary(db, userId),

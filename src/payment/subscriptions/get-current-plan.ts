@@ -17,11 +17,15 @@ export type CurrentPlan = {
 
 /**
  * The plan a user is on: their subscription's (getSubscriptionSummary: the newest shown one), or Free when
- * they have none or it has been canceled (its credits may still run, but no more will come from it).
+ * they have none, its first payment has not gone through, or it has been canceled (its credits may still
+ * run, but no more will come from it).
  */
 export async function getCurrentPlan(db: DatabaseOrTransaction, userId: string): Promise<CurrentPlan> {
   const summary = await getSubscriptionSummary(db, userId);
-  const plan = summary && summary.status !== "canceled" ? findPlan(summary.planId) : undefined;
+  // A subscription whose first payment has not gone through (`incomplete`) is no plan yet, and a canceled
+  // one is none any more: the user is on Free then (as the Free plan's credits treat them).
+  const onPlan = summary && summary.status !== "canceled" && summary.status !== "incomplete";
+  const plan = onPlan ? findPlan(summary.planId) : undefined;
   if (summary && plan)
     return {
       id: plan.id,
