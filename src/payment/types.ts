@@ -109,6 +109,13 @@ export interface PaymentProvider {
    */
   changeSubscriptionPlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome>;
   /**
+   * Ends a subscription whose first invoice was never paid (`incomplete` → `incomplete_expired`, as Stripe
+   * does after 23 hours, or by `subscriptions.cancel`), so the customer can choose another plan; its event
+   * is delivered (the sandbox, before it answers). Does nothing to a subscription that is not `incomplete`.
+   * Errors: PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   */
+  expireIncompleteSubscription(providerSubscriptionId: string): Promise<void>;
+  /**
    * A subscription as the provider has it now, Stripe-shaped (API version STRIPE_API_VERSION: periods on
    * its items); undefined when the provider has none. Webhook handlers ask it where an event alone cannot
    * tell the order of two reports. `within`: the sandbox reads its own tables through the caller's

@@ -331,10 +331,53 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
 
     const b = await subscribed("pro-monthly");
     await Promise.all([changePlan(b.user, { planId: "max-monthly" }), advance(b.user, b.subscriptionId)]);
-    // As one order or the other: upgrade then renew (Max's 5,000 and the 5,000 left carried, Max's cap),
-    // or renew then upgrade at the new period's start (1,000, the 1,000 carried, and the 4,000 difference).
+    // As one order or the other: upgrade then renew (Max's 5,000 and what was left carried, up to Max's
+    // cap), or renew then upgrade at the new period's start (1,000, the 1,000 carried, and the difference).
     // Interleaved, the first period's credits outlived it (8,999 and more were seen).
-    expect([10_000, 6000]).toContain(await balanceOf(b.user));
+    const [proration] = await database.db
+      .select()
+      .from(subscriptionPeriodGrant)
+      .where(
+        and(eq(subscriptionPeriodGrant.userId, b.user.id), eq(subscriptionPeriodGrant.kind, "proration")),
+      );
+    const extra = proration?.credits ?? 0;
+    expect(extra).toBeGreaterThan(0);
+    expect([5000 + Math.min(5000, 1000 + extra), 1000 + 1000 + extra]).toContain(await balanceOf(b.user));
+  });
+
+  it("a first payment that was declined does not hold the user to that plan: choosing another ends it", async () => {
+    const user = await signUp(`plans-${randomUUID()}@example.test`);
+    const start = async (planId: string) =>
+      readJson<{ subscriptionId: string; paymentIntentId: string }>(
+        await subscriptionsPost(
+          appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
+          routeContext({}),
+        ),
+      );
+    const pay = (paymentIntentId: string, cardNumber: string) =>
+      confirmPost(
+        appRequest(`/api/sandbox/payment-intents/${paymentIntentId}/confirm`, {
+          cookie: user.cookie,
+          json: { cardNumber },
+        }),
+        routeContext({ paymentIntentId }),
+      );
+    const first = await start("pro-monthly");
+    expect((await pay(first.body.paymentIntentId, "4000 0000 0000 0002")).status).toBe(402);
+
+    const second = await start("max-monthly");
+    expect(second.status).toBe(201);
+    expect(second.body.subscriptionId).not.toBe(first.body.subscriptionId);
+    // The first one's dialog can no longer take money; the new one's can.
+    expect((await pay(first.body.paymentIntentId, CARD_OK)).status).not.toBe(200);
+    expect((await pay(second.body.paymentIntentId, CARD_OK)).status).toBe(200);
+    expect(await balanceOf(user)).toBe(5000);
+    const [old] = await database.db
+      .select()
+      .from(subscription)
+      .where(eq(subscription.id, first.body.subscriptionId));
+    expect(old?.status).toBe("incomplete_expired");
+    expect(await summaryOf(user)).toMatchObject({ planId: "max-monthly", status: "active" });
   });
 
   it("cancelling drops a scheduled downgrade: nothing is left to change at a period that will not come", async () => {

@@ -17,6 +17,7 @@ import {
 } from "../types";
 import { changeSandboxPlan } from "./change-sandbox-plan";
 import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
+import { expireIncompleteSandboxSubscription } from "./expire-sandbox-subscription";
 import {
   sandboxCustomerId,
   sandboxPriceById,
@@ -179,6 +180,16 @@ export class SandboxPaymentProvider implements PaymentProvider {
       started.providerSubscriptionId,
     );
     return started;
+  }
+
+  /** Ends an unpaid `incomplete` subscription (expire-sandbox-subscription.ts), then delivers its events. */
+  async expireIncompleteSubscription(providerSubscriptionId: string): Promise<void> {
+    if (await expireIncompleteSandboxSubscription(this.db, providerSubscriptionId))
+      await deliverPendingEventsOfSubscription(
+        this.db,
+        this.webhookSecret ?? webhookSigningSecret(),
+        providerSubscriptionId,
+      );
   }
 
   /** The sandbox subscription as its own tables hold it now, in Stripe's shape. */

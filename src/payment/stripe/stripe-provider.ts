@@ -114,6 +114,10 @@ export class StripePaymentProvider implements PaymentProvider {
     throw new SubscriptionsUnavailableError(this.name);
   }
 
+  async expireIncompleteSubscription(): Promise<void> {
+    throw new SubscriptionsUnavailableError(this.name);
+  }
+
   /** `GET /v1/subscriptions/:id` in the pinned API version; undefined when Stripe has no such subscription. */
   async retrieveSubscription(providerSubscriptionId: string): Promise<Stripe.Subscription | undefined> {
     try {

@@ -46,6 +46,17 @@ export async function startSubscription(
   const plan = findPaidPlanOnSale(request.planId);
   if (!plan) throw new PlanUnavailableError(request.planId);
   const customerId = await ensurePaymentCustomer(db, provider, user);
+  // A subscription whose first payment never went through does not hold the user to its plan: choosing
+  // another plan ends it at the provider first (incomplete_expired; its event moves our row), as Stripe's
+  // own would after 23 hours. Choosing the same plan again resumes it (below).
+  const [unpaid] = await db
+    .select()
+    .from(subscription)
+    .where(and(eq(subscription.userId, user.id), eq(subscription.status, "incomplete")))
+    .orderBy(desc(subscription.createdAt))
+    .limit(1);
+  if (unpaid?.providerSubscriptionId && unpaid.provider === provider.name && unpaid.planId !== plan.id)
+    await provider.expireIncompleteSubscription(unpaid.providerSubscriptionId);
 
   const { row, fresh } = await db.transaction(async (tx) => {
     await tx

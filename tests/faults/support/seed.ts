@@ -74,6 +74,9 @@ const offlineStripe: PaymentProvider = {
   changeSubscriptionPlan: async () => {
     throw new Error("the fault tests never subscribe");
   },
+  expireIncompleteSubscription: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
   retrieveSubscription: async () => undefined,
 };
 
