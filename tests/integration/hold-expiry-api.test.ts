@@ -59,7 +59,12 @@ describe.each(databaseKinds())("service API: capture after the reserved credits 
     const refused = await v1.capture(hold.body.holdId, as({ json: { amount: 40 } }));
     expect(refused.status).toBe(402);
     expect(refused.body.error).toMatchObject({ code: "insufficient_credits", available: 10 });
-    expect((await v1.balance(userId, as())).body).toEqual({ balance: 10, held: 0, available: 10, debt: 0 });
+    expect((await v1.balance(userId, as())).body).toMatchObject({
+      balance: 10,
+      held: 0,
+      available: 10,
+      debt: 0,
+    });
     const history = await v1.transactions(userId, as());
     expect(history.body.items.map((item) => [item.type, item.amount, item.balanceAfter])).toEqual([
       ["expire", -50, 10],
