@@ -4,9 +4,10 @@ import { resetAuth } from "../../src/auth/session";
 import { useDatabaseConnection } from "../../src/db/client";
 import { createApiKey } from "../../src/service-api/api-keys";
 import { v1 } from "../support/api-v1";
-import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
-import { confirmPost, subscriptionDelete, subscriptionsPost } from "../support/route-handlers";
+import { appRequest, routeContext, signUp } from "../support/app-requests";
+import { subscriptionDelete } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
+import { subscribeAndPay } from "../support/subscriptions";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
 const serverEnv = configureServerEnv({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
@@ -30,19 +31,7 @@ describe.each(databaseKinds())("the service API's balance names the user's plan 
     const user = await signUp(`plan-api-${randomUUID()}@example.test`);
     expect((await v1.balance(user.id, { key })).body.plan).toMatchObject({ id: "free", status: null });
 
-    const { body: started } = await readJson<{ paymentIntentId: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId: "pro-monthly" } }),
-        routeContext({}),
-      ),
-    );
-    await confirmPost(
-      appRequest(`/api/sandbox/payment-intents/${started.paymentIntentId}/confirm`, {
-        cookie: user.cookie,
-        json: { cardNumber: "4242 4242 4242 4242" },
-      }),
-      routeContext({ paymentIntentId: started.paymentIntentId }),
-    );
+    expect((await subscribeAndPay(user, "pro-monthly")).paidStatus).toBe(200);
     const subscribed = (await v1.balance(user.id, { key })).body;
     expect(subscribed).toMatchObject({
       balance: 1000,
@@ -68,19 +57,7 @@ describe.each(databaseKinds())("the service API's balance names the user's plan 
 
   it("a subscription whose first payment was declined is no plan: the user is on Free", async () => {
     const user = await signUp(`plan-api-${randomUUID()}@example.test`);
-    const { body: started } = await readJson<{ paymentIntentId: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId: "max-monthly" } }),
-        routeContext({}),
-      ),
-    );
-    await confirmPost(
-      appRequest(`/api/sandbox/payment-intents/${started.paymentIntentId}/confirm`, {
-        cookie: user.cookie,
-        json: { cardNumber: "4000 0000 0000 0002" },
-      }),
-      routeContext({ paymentIntentId: started.paymentIntentId }),
-    );
+    expect((await subscribeAndPay(user, "max-monthly", "4000 0000 0000 0002")).paidStatus).toBe(402);
     expect((await v1.balance(user.id, { key })).body.plan).toMatchObject({ id: "free", status: null });
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { resetAuth } from "../../src/auth/session";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { useDatabaseConnection } from "../../src/db/client";
+import type { PeriodUsage } from "../../src/payment/subscriptions/get-period-usage";
 import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
 import { advancePost, confirmPost, subscriptionGet, subscriptionsPost } from "../support/route-handlers";
@@ -11,16 +12,6 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from "../support
 
 const serverEnv = configureServerEnv({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
 afterAll(() => serverEnv.cleanup());
-
-type Period = {
-  periodStart: string;
-  periodEnd: string;
-  granted: number;
-  used: number;
-  left: number;
-  rollsOver: number | null;
-  expiresAt: string | null;
-};
 
 describe.each(databaseKinds())("this period's credits on the credits page (%s)", (kind) => {
   let database: TestDatabase;
@@ -38,7 +29,7 @@ describe.each(databaseKinds())("this period's credits on the credits page (%s)",
   });
 
   async function period(cookie: string) {
-    const { body } = await readJson<{ period: Period | null } | null>(
+    const { body } = await readJson<{ period: PeriodUsage | null } | null>(
       await subscriptionGet(appRequest("/api/credits/subscription", { cookie }), routeContext({})),
     );
     return body?.period;

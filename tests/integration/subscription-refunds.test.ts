@@ -16,13 +16,7 @@ import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import { APP_ORIGIN, appRequest, readJson, routeContext, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
-import {
-  advancePost,
-  confirmPost,
-  subscriptionsPost,
-  transactionsGet,
-  webhookPost,
-} from "../support/route-handlers";
+import { advancePost, transactionsGet, webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import {
@@ -32,6 +26,7 @@ import {
   stripeEventPayload,
   testId,
 } from "../support/stripe-events";
+import { subscribeAndPay } from "../support/subscriptions";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
 const serverEnv = configureServerEnv({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
@@ -62,30 +57,13 @@ describe.each(databaseKinds())("refunds and disputes of subscription invoices (%
   /** A new user subscribed to Pro (1,000 credits a month for $19) and paid with 4242, as the page does it. */
   async function subscribedToPro(planId = "pro-monthly") {
     const user = await signUp(`sub-refund-${randomUUID()}@example.test`);
-    const { body: started } = await readJson<{ subscriptionId: string; paymentIntentId: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
-        routeContext({}),
-      ),
-    );
-    const paid = await confirmPost(
-      appRequest(`/api/sandbox/payment-intents/${started.paymentIntentId}/confirm`, {
-        cookie: user.cookie,
-        json: { cardNumber: CARD_OK },
-      }),
-      routeContext({ paymentIntentId: started.paymentIntentId }),
-    );
-    expect(paid.status).toBe(200);
+    const { subscriptionId, paymentIntentId, paidStatus } = await subscribeAndPay(user, planId);
+    expect(paidStatus).toBe(200);
     const [invoicePurchase] = await database.db
       .select()
       .from(creditPurchase)
       .where(and(eq(creditPurchase.userId, user.id), eq(creditPurchase.kind, "subscription_invoice")));
-    return {
-      user,
-      subscriptionId: started.subscriptionId,
-      paymentIntentId: started.paymentIntentId,
-      invoicePurchase,
-    };
+    return { user, subscriptionId, paymentIntentId, invoicePurchase };
   }
 
   const account = async (userId: string) => {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { CurrentPlan } from "../../src/payment/subscriptions/get-current-plan";
 import captureHold from "../../src/routes/v1/capture-hold";
 import consume from "../../src/routes/v1/consume";
 import createHold from "../../src/routes/v1/create-hold";
@@ -48,14 +49,7 @@ export type BalanceBody = {
   held: number;
   available: number;
   debt: number;
-  plan: {
-    id: string;
-    name: string;
-    status: string | null;
-    creditsPerPeriod: number;
-    currentPeriodEnd: string | null;
-    cancelAtPeriodEnd: boolean;
-  };
+  plan: CurrentPlan;
 };
 export type EntryBody = { entryId: string; balance: number };
 export type GrantBody = { entryId: string; lotId: string; balance: number };

@@ -1,5 +1,6 @@
 import type { Money } from "@/catalog/packages";
 import type { PlanInterval, Rollover } from "@/catalog/plans";
+import type { PeriodUsage } from "@/payment/subscriptions/get-period-usage";
 import { requestJson } from "./credits-api";
 
 /**
@@ -43,15 +44,7 @@ export type Subscription = {
    * This credit period's figures (a monthly period, or a yearly plan's month), in credits; null when no
    * period is running. `rollsOver` is null when the plan's credits never expire.
    */
-  period?: {
-    periodStart: string;
-    periodEnd: string;
-    granted: number;
-    used: number;
-    left: number;
-    rollsOver: number | null;
-    expiresAt: string | null;
-  } | null;
+  period?: PeriodUsage | null;
 };
 
 /** POST /api/credits/subscriptions: how the browser pays the first invoice. */
