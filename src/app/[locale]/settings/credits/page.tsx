@@ -10,6 +10,7 @@ import { TransactionHistory } from "@/components/credits/transaction-history";
 import { VerifyEmailNotice } from "@/components/credits/verify-email-notice";
 import { getServerEnv } from "@/config/env";
 import { getPaymentClientConfig } from "@/payment/client-config";
+import { freePlan } from "@/payment/subscriptions/grant-free-plan-credits";
 import {
   loadBalance,
   loadEmailVerified,
@@ -26,6 +27,12 @@ export async function generateMetadata({ params }: Pick<PageProps, "params">): P
   const { locale } = await params;
   const t = await getTranslations({ locale, namespace: "metadata" });
   return { title: t("creditsTitle") };
+}
+
+/** The Free plan's monthly credits, granted when the address is verified (0 when the plan is disabled). */
+function freePlanCreditsOnVerification(): number {
+  const plan = freePlan();
+  return plan && !plan.disabled ? plan.creditsPerMonth : 0;
 }
 
 export default async function CreditsPage({ params, searchParams }: PageProps) {
@@ -51,7 +58,8 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
           <VerifyEmailNotice
             userId={userId}
             email={session.user.email}
-            giftCredits={getServerEnv().SIGNUP_GIFT_CREDITS}
+            // What verifying brings: the signup gift and the Free plan's credits of this month.
+            giftCredits={getServerEnv().SIGNUP_GIFT_CREDITS + freePlanCreditsOnVerification()}
           />
         )}
         {emailVerified && session.user.awaitsAdminPassword ? (
