@@ -37,10 +37,13 @@ const FAIL_FAST_MS = 5_000;
 /** How long the app may take to serve again once the database is back (no restart). */
 const RECOVERY_MS = 15_000;
 /**
- * A database that stops answering (no reset) can only be detected by a client-side timeout. Allowed:
- * PostgreSQL's own statement_timeout (15 s, src/db/connect.ts) plus a margin. Later than that is a hang.
+ * A database that stops answering (no reset) can only be detected by a client-side timeout: the pool's
+ * `connectionTimeoutMillis` (5 s) for a connection and `query_timeout` (20 s) for a statement
+ * (src/db/connect.ts; the server's statement_timeout cannot fire when the server is silent), plus 2 s for
+ * the answer. A request that meets both waits ends after 25 s and a few milliseconds (seen: 25,019 ms);
+ * later than the bound is a hang.
  */
-const STALL_BOUND_MS = 25_000;
+const STALL_BOUND_MS = 27_000;
 const UNAVAILABLE_CODES = ["database_unavailable", "database_busy"];
 
 type SentSpend = { request: SpendRequest; answer: Answer<SpendBody>; afterCut: boolean };
