@@ -1,10 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { sqlRows } from "./sql-rows";
 import type { LedgerViolation } from "./verify-ledger";
-
-async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>): Promise<T[]> {
-  return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
-}
 
 /**
  * Paid subscription invoices are purchases (src/payment/subscriptions/invoice-purchase.ts), so refunds and
@@ -20,15 +17,16 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  */
 export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
   const violations: LedgerViolation[] = [];
-  for (const row of await rows<{ invoice_id: string; user_id: string; problem: string }>(
-    db,
-    sql`SELECT g.invoice_id, g.user_id,
+  for (const row of sqlRows<{ invoice_id: string; user_id: string; problem: string }>(
+    await db.execute(
+      sql`SELECT g.invoice_id, g.user_id,
                CASE WHEN g.purchase_id IS NULL THEN 'paid credits without a purchase'
                     ELSE 'lot belongs to purchase ' || coalesce(l.purchase_id::text, 'none') || ', row to ' || g.purchase_id END AS problem
         FROM subscription_period_grant g
         JOIN credit_lot l ON l.id = g.lot_id
         WHERE g.status = 'granted' AND l.category = 'paid'
           AND (g.purchase_id IS NULL OR l.purchase_id IS DISTINCT FROM g.purchase_id)`,
+    ),
   )) {
     violations.push({
       check: "invoice_credits_have_purchase",
@@ -36,7 +34,7 @@ export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise
       detail: `invoice ${row.invoice_id}: ${row.problem}`,
     });
   }
-  for (const row of await rows<{
+  for (const row of sqlRows<{
     id: string;
     user_id: string;
     credits: number;
@@ -44,14 +42,15 @@ export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise
     entitled: string;
     granted: string;
   }>(
-    db,
-    sql`SELECT p.id, p.user_id, p.credits, coalesce(p.credits_issued, p.credits) AS issued,
+    await db.execute(
+      sql`SELECT p.id, p.user_id, p.credits, coalesce(p.credits_issued, p.credits) AS issued,
                coalesce(sum(g.credits) FILTER (WHERE g.status IN ('granted', 'scheduled')), 0) AS entitled,
                coalesce(sum(g.credits) FILTER (WHERE g.status = 'granted'), 0) AS granted
         FROM credit_purchase p
         LEFT JOIN subscription_period_grant g ON g.invoice_id = p.invoice_id
         WHERE p.kind = 'subscription_invoice'
         GROUP BY p.id`,
+    ),
   )) {
     // A stopped slot keeps no credits, so the grants may entitle to less than was sold, never more.
     if (Number(row.entitled) > Number(row.credits) || Number(row.granted) !== Number(row.issued))
