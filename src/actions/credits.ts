@@ -21,4 +21,4 @@ export const getCreditsAction = authActionClient.action(async ({ ctx }) => {
  */
 export const createCreditPaymentIntent = authActionClient
   .inputSchema(purchaseRequestSchema)
-  .action(async ({ parsedInput, ctx }) => startPurchase(await getDb(), ctx.user.id, parsedInput));
+  .action(async ({ parsedInput, ctx }) => startPurchase(await getDb(), ctx.user, parsedInput));

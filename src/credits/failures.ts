@@ -20,7 +20,7 @@ export const FAILURE_CODES = [
   "subscription_not_advanceable",
   "subscription_not_changeable",
   "plan_unchanged",
-  "subscriptions_unavailable",
+  "billing_portal_unavailable",
   "unauthorized",
   "forbidden",
   "not_found",

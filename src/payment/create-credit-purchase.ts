@@ -21,7 +21,7 @@ export type CreatedPurchase = {
 export async function createCreditPurchase(
   db: Database,
   provider: PaymentProvider,
-  input: { userId: string; packageId: string },
+  input: { userId: string; packageId: string; customerId?: string },
   packages?: readonly CreditPackage[],
 ): Promise<CreatedPurchase> {
   const pkg = findPackageOnSale(input.packageId, packages);
@@ -51,6 +51,7 @@ export async function createCreditPurchase(
       description: `${pkg.credits} credits (${packageName(pkg)} package)`,
       metadata: { purchaseId: purchase.id, userId: input.userId, packageId: pkg.id },
       idempotencyKey: `purchase:${purchase.id}`,
+      ...(input.customerId ? { customerId: input.customerId } : {}),
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -10,7 +10,7 @@ export function getPaymentProvider(db: Database): PaymentProvider {
   const env = getServerEnv();
   if (activePaymentProvider() === "stripe") {
     if (!env.STRIPE_SECRET_KEY) throw new Error("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY");
-    return new StripePaymentProvider(createStripeClient(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE));
+    return new StripePaymentProvider(createStripeClient(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE), db);
   }
   return new SandboxPaymentProvider(db, webhookSigningSecret());
 }

@@ -21,6 +21,8 @@ export type CreatePaymentIntentRequest = {
   metadata: PurchaseMetadata;
   /** Derived from the purchase id so a retried request can never create a second PaymentIntent. */
   idempotencyKey: string;
+  /** The user's customer at the provider (one per user, shared with subscriptions), when known. */
+  customerId?: string;
 };
 
 export type CreatedPaymentIntent = { id: string; clientSecret: string };
@@ -81,19 +83,19 @@ export interface PaymentProvider {
   }): Promise<{ refundId: string }>;
   /**
    * The provider's customer for a user, made on first use (its idempotency key is the user's id, so two
-   * concurrent first uses make one). Errors: PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   * concurrent first uses make one). Errors: PaymentProviderUnavailableError.
    */
   ensureCustomer(user: { id: string; email: string }): Promise<string>;
   /**
    * Starts a subscription whose first invoice the customer still has to pay; nothing is granted until
    * that invoice's `invoice.paid` arrives. Idempotent per `subscriptionId`: asking again answers the same
-   * checkout or PaymentIntent. Errors: PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   * checkout or PaymentIntent. Errors: PaymentProviderUnavailableError.
    */
   startSubscription(request: StartSubscriptionRequest): Promise<StartedSubscription>;
   /**
    * Cancels the subscription at the end of its current period (`cancel` true) or takes that back: nothing
    * ends now and no credits change; the provider's `customer.subscription.updated` reports it. Errors:
-   * PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   * PaymentProviderUnavailableError.
    */
   setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void>;
   /**
@@ -104,17 +106,33 @@ export interface PaymentProvider {
    * (a subscription schedule). Naming the plan in force takes back a scheduled change. The provider's
    * `customer.subscription.updated` and `invoice.paid` report it (the sandbox delivers them before it
    * answers). Errors: CardDeclinedError (the proration invoice was not paid: nothing changed),
-   * PlanUnchangedError, SubscriptionNotChangeableError, PaymentProviderUnavailableError,
-   * SubscriptionsUnavailableError.
+   * PlanUnchangedError, SubscriptionNotChangeableError, PaymentProviderUnavailableError.
    */
   changeSubscriptionPlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome>;
   /**
    * Ends a subscription whose first invoice was never paid (`incomplete` → `incomplete_expired`, as Stripe
    * does after 23 hours, or by `subscriptions.cancel`), so the customer can choose another plan; its event
    * is delivered (the sandbox, before it answers). Does nothing to a subscription that is not `incomplete`.
-   * Errors: PaymentProviderUnavailableError, SubscriptionsUnavailableError.
+   * Errors: PaymentProviderUnavailableError.
    */
   expireIncompleteSubscription(providerSubscriptionId: string): Promise<void>;
+  /**
+   * Expires a hosted checkout the customer left open (a Checkout Session), so it can no longer be paid;
+   * answers its status afterwards (`complete`: the customer paid after all). The sandbox has no hosted
+   * checkout and answers `expired`. Errors: PaymentProviderUnavailableError.
+   */
+  expireCheckout(checkoutSessionId: string): Promise<"expired" | "complete">;
+  /**
+   * The provider's page where the customer manages the card, the plan and cancellation (Stripe's customer
+   * portal), returning to `returnUrl`. Errors: BillingPortalUnavailableError (the sandbox: its own dialog
+   * does this), PaymentProviderUnavailableError.
+   */
+  createBillingPortalSession(customerId: string, returnUrl: string): Promise<{ url: string }>;
+  /**
+   * The PaymentIntent that paid an invoice, asked when the invoice's event does not list its payments
+   * (Stripe's events never expand them); undefined when none is known. Errors: PaymentProviderUnavailableError.
+   */
+  retrieveInvoicePaymentIntent(invoiceId: string): Promise<string | undefined>;
   /**
    * A subscription as the provider has it now, Stripe-shaped (API version STRIPE_API_VERSION: periods on
    * its items); undefined when the provider has none. Webhook handlers ask it where an event alone cannot
@@ -128,15 +146,14 @@ export interface PaymentProvider {
   ): Promise<Stripe.Subscription | undefined>;
 }
 
-/**
- * Subscriptions cannot be started with this provider yet (Stripe Checkout for subscriptions is not wired
- * up): refused before anything is written or charged.
- */
-export class SubscriptionsUnavailableError extends CreditsError<"subscriptions_unavailable"> {
+/** The payment provider has no hosted page for managing a subscription (the sandbox has its own dialog). */
+export class BillingPortalUnavailableError extends CreditsError<"billing_portal_unavailable"> {
   constructor(provider: PaymentProviderName) {
-    super("subscriptions_unavailable", "Subscriptions are not available with this payment provider yet.", {
-      context: { provider },
-    });
+    super(
+      "billing_portal_unavailable",
+      "This payment provider has no customer portal; manage the subscription on the credits page.",
+      { context: { provider } },
+    );
   }
 }
 

@@ -11,6 +11,7 @@ import listExpiring from "./credits/list-expiring";
 import listPackages from "./credits/list-packages";
 import listPlans from "./credits/list-plans";
 import listCreditTransactions from "./credits/list-transactions";
+import openBillingPortal from "./credits/open-billing-portal";
 import generateImage from "./features/generate-image";
 import advanceSubscription from "./sandbox/advance-subscription";
 import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
@@ -56,6 +57,7 @@ export const routes: readonly RouteDefinition[] = [
   getSubscription,
   cancelSubscription,
   changeSubscription,
+  openBillingPortal,
   generateImage,
   confirmPaymentIntent,
   advanceSubscription,

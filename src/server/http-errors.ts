@@ -32,7 +32,7 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   // The plan asked for is the one in force: nothing to change.
   plan_unchanged: 409,
   // Not implemented for the active payment provider: no retry will help until the server is upgraded.
-  subscriptions_unavailable: 501,
+  billing_portal_unavailable: 501,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

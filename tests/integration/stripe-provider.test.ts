@@ -250,7 +250,7 @@ describe.each(databaseKinds())("Stripe payment provider on %s", (kind) => {
       expect((await purchaseRow(database.db, body.purchaseId)).status).toBe("succeeded");
     });
 
-    it("refuses subscriptions with Stripe until its Checkout is wired, writing nothing; the sandbox's clock is not there", async () => {
+    it("subscribing with Stripe answers a Checkout URL and grants nothing; the sandbox's clock is not there", async () => {
       fake.setMode("ok");
       const customer = await signUp(`stripe-subscribe-${randomUUID()}@example.test`);
       const refused = await readJson<{ error: { code: string } }>(
@@ -262,11 +262,12 @@ describe.each(databaseKinds())("Stripe payment provider on %s", (kind) => {
           noParams,
         ),
       );
-      expect(refused).toMatchObject({ status: 501, body: { error: { code: "subscriptions_unavailable" } } });
+      expect(refused).toMatchObject({ status: 201, body: { provider: "stripe" } });
+      expect(refused.body).toHaveProperty("checkoutUrl");
       expect(
         await database.db.select().from(subscription).where(eq(subscription.userId, customer.id)),
-      ).toEqual([]);
-      expect(fake.requests.filter((request) => request.path.startsWith("/v1/customers"))).toEqual([]);
+      ).toMatchObject([{ status: "checkout", provider: "stripe" }]);
+      expect((await getBalance(database.db, customer.id)).balance).toBe(0);
       const subscriptionId = randomUUID();
       const advance = await advancePost(
         appRequest(`/api/sandbox/subscriptions/${subscriptionId}/advance`, {

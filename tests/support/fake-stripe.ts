@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { createFakeBilling, type FakeBilling } from "./fake-stripe-billing";
 
 /** What the app sent to the Stripe API, as the server received it. */
 export type RecordedStripeRequest = {
@@ -19,6 +20,8 @@ export type FakeStripe = {
   requests: RecordedStripeRequest[];
   /** Subscriptions as Stripe has them now, by id: GET /v1/subscriptions/:id answers them (else 404). */
   subscriptions: Map<string, Record<string, unknown>>;
+  /** Customers, prices, Checkout, subscriptions, schedules, invoices and the portal (fake-stripe-billing.ts). */
+  billing: FakeBilling;
   setMode: (mode: FakeStripeMode) => void;
   close: () => Promise<void>;
 };
@@ -26,13 +29,17 @@ export type FakeStripe = {
 /**
  * A few lines of Stripe's API on 127.0.0.1, so the real SDK can be exercised without the network:
  * POST /v1/payment_intents answers a PaymentIntent and, like Stripe, replays the first answer for a
- * repeated Idempotency-Key; GET /v1/subscriptions/:id answers what the test put in `subscriptions`.
- * Everything else is a 404 in Stripe's error shape (`resource_missing` for an unknown subscription).
+ * repeated Idempotency-Key; GET /v1/subscriptions/:id answers what the test put in `subscriptions`;
+ * the billing routes (customers, prices, Checkout Sessions, subscription updates and schedules, invoices,
+ * invoice payments, portal sessions) are answered by fake-stripe-billing.ts, replaying by
+ * Idempotency-Key too. Everything else is a 404 in Stripe's error shape (`resource_missing` for an
+ * unknown object).
  */
 export async function startFakeStripe(): Promise<FakeStripe> {
   const requests: RecordedStripeRequest[] = [];
   const byIdempotencyKey = new Map<string, string>();
   const subscriptions = new Map<string, Record<string, unknown>>();
+  const billing = createFakeBilling(subscriptions);
   let mode: FakeStripeMode = "ok";
   let counter = 0;
 
@@ -40,7 +47,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
-      const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
+      const url = new URL(req.url ?? "/", "http://127.0.0.1");
+      const path = url.pathname;
       const idempotencyKey = header(req, "idempotency-key");
       const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
       requests.push({
@@ -58,6 +66,21 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       };
       if (mode === "error") {
         send(500, JSON.stringify({ error: { type: "api_error", message: "An unknown error occurred." } }));
+        return;
+      }
+      if (req.method === "POST" && path !== "/v1/payment_intents" && idempotencyKey) {
+        const replay = byIdempotencyKey.get(`${path}:${idempotencyKey}`);
+        if (replay) {
+          send(200, replay);
+          return;
+        }
+      }
+      const billed = billing.handle(req.method ?? "GET", path, form, url.searchParams);
+      if (billed) {
+        const body = JSON.stringify(billed.body);
+        if (req.method === "POST" && idempotencyKey && billed.status === 200)
+          byIdempotencyKey.set(`${path}:${idempotencyKey}`, body);
+        send(billed.status, body);
         return;
       }
       const subscriptionPath = /^\/v1\/subscriptions\/([^/]+)$/.exec(path);
@@ -119,6 +142,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     port,
     requests,
     subscriptions,
+    billing,
     setMode: (next) => {
       mode = next;
     },

@@ -3,10 +3,11 @@ import { and, eq, gte, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Plan } from "@/catalog/plans";
 import { CreditsError, NotFoundError } from "@/credits/errors";
-import { sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
+import { sandboxInvoice, sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { webhookSigningSecret } from "../payment-config";
 import {
+  BillingPortalUnavailableError,
   CANCELABLE_PAYMENT_INTENT_STATUSES,
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
@@ -224,5 +225,27 @@ export class SandboxPaymentProvider implements PaymentProvider {
   async setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void> {
     const id = await setSandboxCancelAtPeriodEnd(this.db, providerSubscriptionId, cancel);
     await deliverPendingEventsOfSubscription(this.db, this.webhookSecret ?? webhookSigningSecret(), id);
+  }
+
+  /** The sandbox pays in the app, never at a hosted checkout: there is none to expire. */
+  async expireCheckout(): Promise<"expired"> {
+    return "expired";
+  }
+
+  /** The sandbox has no hosted portal: the credits page's own dialog changes the card, the plan and cancels. */
+  async createBillingPortalSession(): Promise<{ url: string }> {
+    throw new BillingPortalUnavailableError(this.name);
+  }
+
+  /**
+   * The sandbox's invoice events list their payments (sandbox-subscription-events.ts), so nothing needs to
+   * be asked: the PaymentIntent of the invoice's paid payment, read from its own tables.
+   */
+  async retrieveInvoicePaymentIntent(invoiceId: string): Promise<string | undefined> {
+    const [row] = await this.db
+      .select({ paymentIntentId: sandboxInvoice.paymentIntentId })
+      .from(sandboxInvoice)
+      .where(eq(sandboxInvoice.id, invoiceId));
+    return row?.paymentIntentId ?? undefined;
   }
 }

@@ -1,5 +1,16 @@
 import Stripe from "stripe";
+import type { Plan } from "@/catalog/plans";
+import { publicUrl } from "@/config/env";
+import { CreditsError } from "@/credits/errors";
+import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { planChangeTiming } from "../sandbox/change-sandbox-plan";
+import { planOfPrice } from "../subscriptions/plan-prices";
+import {
+  CardDeclinedError,
+  PlanUnchangedError,
+  SubscriptionNotChangeableError,
+} from "../subscriptions/subscription-errors";
 import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
@@ -7,13 +18,18 @@ import {
   PaymentProviderUnavailableError,
   type PlanChangeOutcome,
   type StartedSubscription,
-  SubscriptionsUnavailableError,
+  type StartSubscriptionRequest,
 } from "../types";
+import { ensureStripePrice } from "./stripe-plan-price";
 
 export class StripePaymentProvider implements PaymentProvider {
   readonly name = "stripe" as const;
 
-  constructor(private readonly stripe: Stripe) {}
+  /** `db`: where plan prices are recorded (plan_price); needed by the subscription methods only. */
+  constructor(
+    private readonly stripe: Stripe,
+    private readonly db?: Database,
+  ) {}
 
   async createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent> {
     try {
@@ -24,6 +40,7 @@ export class StripePaymentProvider implements PaymentProvider {
           description: request.description,
           automatic_payment_methods: { enabled: true },
           metadata: request.metadata,
+          ...(request.customerId ? { customer: request.customerId } : {}),
         },
         { idempotencyKey: request.idempotencyKey },
       );
@@ -94,28 +111,221 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 
   /**
-   * Not yet: Stripe customers, prices and Checkout in subscription mode come with the Stripe side of
-   * subscriptions. Refusing here, before anything is created at Stripe, keeps the sandbox's flows usable
-   * while no Stripe customer or charge can be made half-way.
+   * `POST /v1/customers` with the user's email and `metadata.userId`, idempotency key `customer:<userId>`
+   * (two concurrent first uses make one customer; ensurePaymentCustomer stores it and reuses it after).
    */
-  async ensureCustomer(): Promise<string> {
-    throw new SubscriptionsUnavailableError(this.name);
+  async ensureCustomer(user: { id: string; email: string }): Promise<string> {
+    try {
+      const customer = await this.stripe.customers.create(
+        { email: user.email, metadata: { userId: user.id } },
+        { idempotencyKey: `customer:${user.id}` },
+      );
+      return customer.id;
+    } catch (error) {
+      throw unavailable(error, { userId: user.id }, "creating the customer failed");
+    }
   }
 
-  async startSubscription(): Promise<StartedSubscription> {
-    throw new SubscriptionsUnavailableError(this.name);
+  /**
+   * A Checkout Session in subscription mode (https://docs.stripe.com/payments/checkout/build-subscriptions):
+   * Stripe's hosted page collects the card, handles authentication and creates the subscription, so no
+   * card data or SCA flow lives in this app, and the customer portal manages what Checkout started. The
+   * Payment Element with a subscription was the other way; it needs our own page for every step Checkout
+   * and the portal already do. The session names the user's customer (one per user, reused for packages),
+   * the plan's price (ensureStripePrice), our row's id as `client_reference_id` and in the metadata of
+   * the session and of the subscription it creates (`subscription_data.metadata`), which every later
+   * `customer.subscription.*` and `invoice.*` event carries back. Idempotency key
+   * `subscription-checkout:<our id>`: asking again answers the same session.
+   */
+  async startSubscription(request: StartSubscriptionRequest): Promise<StartedSubscription> {
+    const { plan, subscriptionId, userId } = request;
+    const metadata = { subscriptionId, userId, planId: plan.id };
+    const base = publicUrl();
+    try {
+      const price = await ensureStripePrice(this.database(), this.stripe, plan);
+      const session = await this.stripe.checkout.sessions.create(
+        {
+          mode: "subscription",
+          customer: request.customerId,
+          client_reference_id: subscriptionId,
+          line_items: [{ price, quantity: 1 }],
+          metadata,
+          subscription_data: { metadata },
+          success_url: `${base}/settings/credits?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+          cancel_url: `${base}/settings/credits?checkout=canceled`,
+        },
+        { idempotencyKey: `subscription-checkout:${subscriptionId}` },
+      );
+      if (!session.url) throw new Error("Stripe returned a Checkout Session without a URL");
+      return { kind: "checkout", checkoutSessionId: session.id, checkoutUrl: session.url };
+    } catch (error) {
+      throw unavailable(error, { subscriptionId }, "starting the subscription checkout failed");
+    }
   }
 
-  async setCancelAtPeriodEnd(): Promise<void> {
-    throw new SubscriptionsUnavailableError(this.name);
+  /**
+   * `cancel_at_period_end` on the subscription. A subscription run by a schedule (a downgrade waiting for
+   * the period's end) refuses cancellation fields, and cancelling drops the waiting change anyway, so the
+   * schedule is released first.
+   */
+  async setCancelAtPeriodEnd(providerSubscriptionId: string, cancel: boolean): Promise<void> {
+    try {
+      const current = await this.stripe.subscriptions.retrieve(providerSubscriptionId);
+      const scheduleId = idOf(current.schedule);
+      if (scheduleId) await this.stripe.subscriptionSchedules.release(scheduleId);
+      await this.stripe.subscriptions.update(providerSubscriptionId, { cancel_at_period_end: cancel });
+    } catch (error) {
+      throw unavailable(error, { providerSubscriptionId }, "changing the cancellation failed");
+    }
   }
 
-  async changeSubscriptionPlan(): Promise<PlanChangeOutcome> {
-    throw new SubscriptionsUnavailableError(this.name);
+  /**
+   * Moves the subscription to `plan` (PaymentProvider.changeSubscriptionPlan), when planChangeTiming says:
+   * - now (an upgrade, monthly → yearly): `subscriptions.update` of the item's price with
+   *   `proration_behavior: always_invoice` and `payment_behavior: pending_if_incomplete`
+   *   (https://docs.stripe.com/billing/subscriptions/pending-updates): the proration invoice is charged at
+   *   once, and the change applies only if it is paid; unpaid, Stripe answers the subscription with a
+   *   `pending_update` and nothing changed (CardDeclinedError). A downgrade waiting is released first.
+   * - at the period's end (a downgrade, yearly → monthly): a subscription schedule
+   *   (https://docs.stripe.com/billing/subscriptions/subscription-schedules) whose current phase ends with
+   *   the period and whose next phase is the new price, released when it starts (`end_behavior: release`).
+   * - the plan in force while a change waits: the schedule is released (`unscheduled`).
+   * Errors: PlanUnchangedError, SubscriptionNotChangeableError (not `active`), CardDeclinedError,
+   * PaymentProviderUnavailableError.
+   */
+  async changeSubscriptionPlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome> {
+    try {
+      return await this.changePlan(providerSubscriptionId, plan);
+    } catch (error) {
+      if (error instanceof CreditsError) throw error;
+      throw unavailable(error, { providerSubscriptionId }, "changing the plan failed");
+    }
   }
 
-  async expireIncompleteSubscription(): Promise<void> {
-    throw new SubscriptionsUnavailableError(this.name);
+  private async changePlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome> {
+    const db = this.database();
+    const current = await this.stripe.subscriptions.retrieve(providerSubscriptionId);
+    const item = current.items.data[0];
+    if (!item) throw new Error(`Stripe subscription ${providerSubscriptionId} has no item`);
+    const inForce = await planOfPrice(db, item.price.id);
+    const scheduleId = idOf(current.schedule);
+    if (inForce.id === plan.id) {
+      if (!scheduleId)
+        throw new PlanUnchangedError({ subscriptionId: providerSubscriptionId, planId: plan.id });
+      await this.stripe.subscriptionSchedules.release(scheduleId);
+      return { kind: "unscheduled" };
+    }
+    if (current.status !== "active")
+      throw new SubscriptionNotChangeableError({
+        subscriptionId: providerSubscriptionId,
+        status: current.status,
+      });
+    const price = await ensureStripePrice(db, this.stripe, plan);
+
+    if (planChangeTiming(inForce, plan) === "now") {
+      if (scheduleId) await this.stripe.subscriptionSchedules.release(scheduleId);
+      const updated = await this.stripe.subscriptions.update(providerSubscriptionId, {
+        items: [{ id: item.id, price }],
+        proration_behavior: "always_invoice",
+        payment_behavior: "pending_if_incomplete",
+        expand: ["latest_invoice.payments"],
+      });
+      const invoice = typeof updated.latest_invoice === "object" ? updated.latest_invoice : null;
+      if (updated.pending_update || !invoice || invoice.status !== "paid") {
+        logger.warn(
+          { providerSubscriptionId, invoiceId: invoice?.id, planId: plan.id },
+          "stripe: the plan change's invoice was not paid; the subscription stays on its plan",
+        );
+        throw new CardDeclinedError(
+          "The card on file was declined or needs the customer's authentication; the plan was not changed.",
+          { declineCode: "pending_update" },
+        );
+      }
+      return { kind: "changed_now", invoiceId: invoice.id ?? "" };
+    }
+
+    const periodEnd = item.current_period_end;
+    const schedule = scheduleId
+      ? await this.stripe.subscriptionSchedules.retrieve(scheduleId)
+      : await this.stripe.subscriptionSchedules.create({ from_subscription: providerSubscriptionId });
+    const phaseStart =
+      schedule.current_phase?.start_date ?? schedule.phases[0]?.start_date ?? item.current_period_start;
+    await this.stripe.subscriptionSchedules.update(schedule.id, {
+      end_behavior: "release",
+      proration_behavior: "none",
+      phases: [
+        { items: [{ price: item.price.id, quantity: 1 }], start_date: phaseStart, end_date: periodEnd },
+        { items: [{ price, quantity: 1 }], duration: { interval: plan.interval, interval_count: 1 } },
+      ],
+    });
+    return { kind: "scheduled", at: new Date(periodEnd * 1000) };
+  }
+
+  /**
+   * Cancels a subscription still waiting for its first payment: Stripe ends an `incomplete` one as
+   * `incomplete_expired` (https://docs.stripe.com/billing/subscriptions/overview#subscription-statuses).
+   * Anything else is left alone.
+   */
+  async expireIncompleteSubscription(providerSubscriptionId: string): Promise<void> {
+    try {
+      const current = await this.stripe.subscriptions.retrieve(providerSubscriptionId);
+      if (current.status === "incomplete") await this.stripe.subscriptions.cancel(providerSubscriptionId);
+    } catch (error) {
+      throw unavailable(error, { providerSubscriptionId }, "expiring the unpaid subscription failed");
+    }
+  }
+
+  /**
+   * Expires an open Checkout Session (`POST /v1/checkout/sessions/:id/expire`), so it can no longer be
+   * paid; one already completed or expired is answered as it is. Returns its status afterwards.
+   */
+  async expireCheckout(checkoutSessionId: string): Promise<"expired" | "complete"> {
+    try {
+      const session = await this.stripe.checkout.sessions.retrieve(checkoutSessionId);
+      if (session.status === "complete") return "complete";
+      if (session.status !== "open") return "expired";
+      const expired = await this.stripe.checkout.sessions.expire(checkoutSessionId);
+      return expired.status === "complete" ? "complete" : "expired";
+    } catch (error) {
+      throw unavailable(error, { checkoutSessionId }, "expiring the checkout failed");
+    }
+  }
+
+  /**
+   * A customer portal session (https://docs.stripe.com/customer-management): Stripe's page where the
+   * customer changes the card, switches plans and cancels; its changes come back as the same events.
+   */
+  async createBillingPortalSession(customerId: string, returnUrl: string): Promise<{ url: string }> {
+    try {
+      const session = await this.stripe.billingPortal.sessions.create({
+        customer: customerId,
+        return_url: returnUrl,
+      });
+      return { url: session.url };
+    } catch (error) {
+      throw unavailable(error, { customerId }, "opening the customer portal failed");
+    }
+  }
+
+  /**
+   * The PaymentIntent that paid an invoice, from `GET /v1/invoice_payments?invoice=` (since API version
+   * 2025-03-31 an invoice names its payments there, and webhook events do not expand them).
+   */
+  async retrieveInvoicePaymentIntent(invoiceId: string): Promise<string | undefined> {
+    try {
+      const payments = await this.stripe.invoicePayments.list({ invoice: invoiceId, limit: 10 });
+      const paid =
+        payments.data.find((payment) => payment.status === "paid") ?? payments.data.find((p) => p.is_default);
+      const intent = paid?.payment?.type === "payment_intent" ? paid.payment.payment_intent : undefined;
+      return typeof intent === "string" ? intent : intent?.id;
+    } catch (error) {
+      throw unavailable(error, { invoiceId }, "listing the invoice's payments failed");
+    }
+  }
+
+  private database(): Database {
+    if (!this.db) throw new Error("the Stripe provider needs the database for subscriptions");
+    return this.db;
   }
 
   /** `GET /v1/subscriptions/:id` in the pinned API version; undefined when Stripe has no such subscription. */
@@ -133,8 +343,20 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 }
 
-function unavailable(error: unknown, paymentIntentId: string, what: string): PaymentProviderUnavailableError {
+function unavailable(
+  error: unknown,
+  context: string | Record<string, string>,
+  what: string,
+): PaymentProviderUnavailableError {
   const reason = error instanceof Error ? error.message : String(error);
-  logger.error({ paymentIntentId, reason }, `stripe: ${what}`);
+  logger.error(
+    { ...(typeof context === "string" ? { paymentIntentId: context } : context), reason },
+    `stripe: ${what}`,
+  );
   return new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
+}
+
+/** The id of an expandable reference (a string id or the object), or undefined. */
+function idOf(reference: string | { id: string } | null | undefined): string | undefined {
+  return typeof reference === "string" ? reference : reference?.id;
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { NotFoundError } from "@/credits/errors";
 import { subscription } from "@/db/schema";
 import type { Database } from "@/db/types";
@@ -29,6 +29,13 @@ export async function cancelSubscription(
     .limit(1);
   if (!row?.providerSubscriptionId || row.provider !== provider.name) throw new NotFoundError("Subscription");
   await provider.setCancelAtPeriodEnd(row.providerSubscriptionId, true);
+  // The answer shows the cancellation at once; the provider's `customer.subscription.updated` says the
+  // same (the sandbox's before this line, Stripe's whenever it arrives) and, cancelling drops a change
+  // waiting for the period's end (Stripe releases its schedule), so the scheduled plan goes too.
+  await db
+    .update(subscription)
+    .set({ cancelAtPeriodEnd: true, scheduledPlanId: null, updatedAt: sql`now()` })
+    .where(eq(subscription.id, row.id));
   logger.info({ subscriptionId: row.id, userId }, "subscription set to cancel at the end of its period");
   return getSubscriptionSummary(db, userId);
 }

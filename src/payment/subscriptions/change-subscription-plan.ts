@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import { findPaidPlanOnSale } from "@/catalog/plans";
 import { NotFoundError } from "@/credits/errors";
@@ -46,7 +46,7 @@ export type PlanChangeAnswer = {
  *
  * Errors: RateLimitedError, PlanUnavailableError, NotFoundError, SubscriptionNotChangeableError,
  * PlanUnchangedError, CardDeclinedError (the upgrade's invoice was not paid: nothing changed),
- * PaymentProviderUnavailableError, SubscriptionsUnavailableError (Stripe, until its side is built).
+ * PaymentProviderUnavailableError.
  */
 export async function changeSubscriptionPlan(
   db: Database,
@@ -76,6 +76,14 @@ export async function changeSubscriptionPlan(
     provider.changeSubscriptionPlan(providerSubscriptionId, plan),
   );
   log.info({ change: outcome.kind }, "subscription plan change");
+  // The answer shows what was asked at once. The sandbox's events have said it already; Stripe's
+  // `customer.subscription.updated` names a schedule only by id (applySubscriptionSnapshot keeps what is
+  // known then) and may come later. A changed_now waits for the events: the plan moves when the invoice is paid.
+  if (outcome.kind !== "changed_now")
+    await db
+      .update(subscription)
+      .set({ scheduledPlanId: outcome.kind === "scheduled" ? plan.id : null, updatedAt: sql`now()` })
+      .where(eq(subscription.id, row.id));
   return {
     subscription: await getSubscriptionSummary(db, userId),
     change: outcome.kind === "scheduled" ? { kind: "scheduled", at: outcome.at.toISOString() } : outcome,

@@ -11,6 +11,7 @@ import { clearPaymentProblem } from "../subscriptions/record-payment-problem";
 import { rollIntoPeriod } from "../subscriptions/roll-into-period";
 import { scheduleYearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { UnknownEventValueError } from "../types";
+import { withInvoicePayments } from "./invoice-payments";
 import { requirePinnedApiVersion } from "./pinned-api-version";
 import type { WebhookHandler } from "./types";
 
@@ -46,7 +47,7 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  */
 export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
   requirePinnedApiVersion(event);
-  const invoice = event.data.object as Stripe.Invoice;
+  const invoice = await withInvoicePayments(event.data.object as Stripe.Invoice, context);
   const details =
     invoice.parent?.type === "subscription_details" ? invoice.parent.subscription_details : null;
   if (!details) return "not_a_subscription_invoice";

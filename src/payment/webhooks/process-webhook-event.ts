@@ -14,6 +14,8 @@ import {
 } from "./charge-dispute";
 import { handleChargeRefundUpdated } from "./charge-refund-updated";
 import { handleChargeRefunded } from "./charge-refunded";
+import { handleCheckoutSessionCompleted } from "./checkout-session-completed";
+import { handleCheckoutSessionExpired } from "./checkout-session-expired";
 import { handleCustomerSubscriptionCreated } from "./customer-subscription-created";
 import { handleCustomerSubscriptionDeleted } from "./customer-subscription-deleted";
 import { handleCustomerSubscriptionUpdated } from "./customer-subscription-updated";
@@ -43,6 +45,8 @@ export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
   "refund.created": handleRefundCreated,
   "refund.updated": handleRefundUpdated,
   "refund.failed": handleRefundFailed,
+  "checkout.session.completed": handleCheckoutSessionCompleted,
+  "checkout.session.expired": handleCheckoutSessionExpired,
   "customer.subscription.created": handleCustomerSubscriptionCreated,
   "customer.subscription.updated": handleCustomerSubscriptionUpdated,
   "customer.subscription.deleted": handleCustomerSubscriptionDeleted,

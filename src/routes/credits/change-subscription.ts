@@ -17,7 +17,7 @@ import { withUser } from "@/server/with-user";
  * 8601) or `{kind: "unscheduled"}` (a scheduled change taken back).
  * Errors: 400 invalid_input / plan_unavailable, 402 card_declined (the upgrade's invoice was not paid;
  * nothing changed), 404 not_found (no subscription), 409 plan_unchanged / subscription_not_changeable,
- * 429 rate_limited, 501 subscriptions_unavailable (Stripe, for now), 502 payment_provider_unavailable.
+ * 429 rate_limited, 502 payment_provider_unavailable.
  */
 export default defineRoute({
   method: "PATCH",

@@ -15,6 +15,6 @@ export default defineRoute({
   path: "/api/credits/purchases",
   handler: withUser(async (request, user) => {
     const purchaseRequest = await readJsonBody(request, purchaseRequestSchema);
-    return Response.json(await startPurchase(await getDb(), user.id, purchaseRequest), { status: 201 });
+    return Response.json(await startPurchase(await getDb(), user, purchaseRequest), { status: 201 });
   }),
 });

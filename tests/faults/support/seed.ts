@@ -71,6 +71,15 @@ const offlineStripe: PaymentProvider = {
   setCancelAtPeriodEnd: async () => {
     throw new Error("the fault tests never subscribe");
   },
+  expireCheckout: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
+  createBillingPortalSession: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
+  retrieveInvoicePaymentIntent: async () => {
+    throw new Error("the fault tests never subscribe");
+  },
   changeSubscriptionPlan: async () => {
     throw new Error("the fault tests never subscribe");
   },
