@@ -12,6 +12,7 @@ import { Card, CardAction, CardContent, CardDescription, CardHeader, CardTitle }
 import { cn } from "@/lib/utils";
 import { CancelSubscriptionDialog } from "./cancel-subscription-dialog";
 import { ChangePlanDialog } from "./change-plan-dialog";
+import { ManageBillingButton } from "./manage-billing-button";
 import { SandboxClockControl } from "./sandbox-clock-control";
 import type { PlanOnSale, Subscription } from "./subscription-api";
 import { PLAN_IN_FORCE } from "./use-subscription";
@@ -201,6 +202,7 @@ export function CurrentPlanCard({
 
         {inForce && !subscription.cancelAtPeriodEnd ? (
           <div className="flex justify-end gap-2">
+            {sandbox ? null : <ManageBillingButton />}
             {subscription.status === "active" ? <ChangePlanDialog subscription={subscription} /> : null}
             <CancelSubscriptionDialog planName={name} periodEnd={endDay} />
           </div>

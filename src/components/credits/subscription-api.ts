@@ -105,3 +105,8 @@ export function advanceSubscription(subscriptionId: string): Promise<AdvancedSub
     method: "POST",
   });
 }
+
+/** POST /api/credits/subscription/portal: a one-time link to Stripe's customer portal (Stripe only). */
+export function openBillingPortal(): Promise<{ url: string }> {
+  return requestJson("/api/credits/subscription/portal", { method: "POST" });
+}

@@ -19,7 +19,6 @@ import { LIVE_STATUSES, PLAN_IN_FORCE, usePlans, useSubscription } from "./use-s
 const SUBSCRIBE_ERROR_KEYS: Record<string, string> = {
   plan_unavailable: "subscription.subscribeErrorPlanUnavailable",
   subscription_exists: "subscription.subscribeErrorExists",
-  subscriptions_unavailable: "subscription.subscribeErrorUnavailable",
   payment_provider_unavailable: "credits.buyErrorProviderUnavailable",
   rate_limited: "credits.buyErrorRateLimited",
 };

@@ -4,6 +4,7 @@ import { requireSession } from "@/auth/require-session";
 import { AdminPasswordNotice } from "@/components/credits/admin-password-notice";
 import { BalanceCard } from "@/components/credits/balance-card";
 import { BuyPackages } from "@/components/credits/buy-packages";
+import { CheckoutReturnNotice } from "@/components/credits/checkout-return-notice";
 import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
 import { SubscriptionPlans } from "@/components/credits/subscription-plans";
 import { TransactionHistory } from "@/components/credits/transaction-history";
@@ -20,7 +21,7 @@ import {
 
 type PageProps = {
   params: Promise<{ locale: string }>;
-  searchParams: Promise<{ buy?: string | string[] }>;
+  searchParams: Promise<{ buy?: string | string[]; checkout?: string | string[] }>;
 };
 
 export async function generateMetadata({ params }: Pick<PageProps, "params">): Promise<Metadata> {
@@ -40,7 +41,7 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
   setRequestLocale(locale);
   const session = await requireSession(locale, `/${locale}/settings/credits`);
   const userId = session.user.id;
-  const [{ buy }, t, balance, expiring, emailVerified, subscription] = await Promise.all([
+  const [{ buy, checkout }, t, balance, expiring, emailVerified, subscription] = await Promise.all([
     searchParams,
     getTranslations("credits"),
     loadBalance(userId),
@@ -69,6 +70,7 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
         <ExpiringCreditsCard initialData={expiring} />
       </div>
 
+      {checkout === "success" || checkout === "canceled" ? <CheckoutReturnNotice outcome={checkout} /> : null}
       <SubscriptionPlans paymentConfig={paymentConfig} initialSubscription={subscription} />
 
       <section aria-labelledby="buy-credits-title" className="flex flex-col gap-6">
