@@ -303,6 +303,35 @@ describe.each(databaseKinds())("subscriptions with Stripe (local stand-in) on %s
       return_url: `${APP_ORIGIN}/settings/credits`,
     });
 
+    // The portal applies the plan rules: plans on sale only, upgrades invoiced now, downgrades at the
+    // period's end, cancellation at the period's end; made once, found again by its metadata after.
+    const configuration = fake.billing.portalConfigurations.find((c) => c.id === session?.configuration);
+    expect(configuration).toMatchObject({
+      features: {
+        subscription_cancel: { enabled: "true", mode: "at_period_end" },
+        subscription_update: {
+          enabled: "true",
+          proration_behavior: "always_invoice",
+          schedule_at_period_end: {
+            conditions: { "0": { type: "decreasing_item_amount" }, "1": { type: "shortening_interval" } },
+          },
+        },
+      },
+    });
+    type Offered = { subscription_update: { products: Record<string, { prices: Record<string, string> }> } };
+    const offered = Object.values((configuration?.features as Offered).subscription_update.products).map(
+      (product) => product.prices["0"],
+    );
+    const lookupKeys = offered.map((id) => fake.billing.prices.get(id ?? "")?.lookup_key).sort();
+    expect(lookupKeys).toEqual([
+      "creditkit:max-monthly:4900:usd",
+      "creditkit:pro-monthly:1900:usd",
+      "creditkit:pro-yearly:19000:usd",
+    ]);
+    await portalPost(appRequest("/api/credits/subscription/portal", { method: "POST", cookie: user.cookie }));
+    expect(fake.billing.portalSessions.at(-1)?.configuration).toBe(session?.configuration);
+    expect(fake.billing.portalConfigurations).toHaveLength(1);
+
     const newcomer = await signUp(`${testId("stripe")}@example.com`);
     const none = await readJson(
       await portalPost(

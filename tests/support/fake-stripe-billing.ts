@@ -32,6 +32,8 @@ export type FakeBilling = {
   schedules: Map<string, Rec>;
   invoices: Map<string, Rec>;
   portalSessions: Rec[];
+  /** Customer portal configurations made (`features` as the app sent them, form values as strings). */
+  portalConfigurations: Rec[];
   /** While true, every invoice charged to the card on file is declined (upgrades and renewals). */
   cardDeclines: boolean;
   handle(method: string, path: string, form: URLSearchParams, query: URLSearchParams): Answer | undefined;
@@ -76,6 +78,7 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
   const invoices = new Map<string, Rec>();
   const invoicePayments = new Map<string, Rec[]>();
   const portalSessions: Rec[] = [];
+  const portalConfigurations: Rec[] = [];
   let counter = 0;
   const next = (prefix: string) => `${prefix}_fake_${++counter}`;
 
@@ -393,12 +396,29 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
       }
       return { status: 200, body: schedule };
     }
+    if (path === "/v1/billing_portal/configurations") {
+      if (method === "GET")
+        return { status: 200, body: list(portalConfigurations, "/v1/billing_portal/configurations") };
+      const configuration = {
+        id: next("bpc"),
+        object: "billing_portal.configuration",
+        active: true,
+        ...params,
+      };
+      portalConfigurations.push(configuration);
+      return { status: 200, body: configuration };
+    }
+    if (method === "GET" && resource === "prices" && id) {
+      const price = prices.get(id);
+      return price ? { status: 200, body: price } : notFound("price", id);
+    }
     if (method === "POST" && path === "/v1/billing_portal/sessions") {
       const session = {
         id: next("bps"),
         object: "billing_portal.session",
         customer: params.customer,
         return_url: params.return_url,
+        configuration: params.configuration,
         url: "",
       };
       session.url = `https://billing.stripe.com/p/session/${session.id}`;
@@ -425,6 +445,7 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
     schedules,
     invoices,
     portalSessions,
+    portalConfigurations,
     get cardDeclines() {
       return declineFlag;
     },

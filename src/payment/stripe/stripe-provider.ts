@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import Stripe from "stripe";
-import type { Plan } from "@/catalog/plans";
+import { listPlansOnSale, type Plan } from "@/catalog/plans";
 import { publicUrl } from "@/config/env";
 import { CreditsError } from "@/credits/errors";
 import type { Database } from "@/db/types";
@@ -297,9 +298,11 @@ export class StripePaymentProvider implements PaymentProvider {
    */
   async createBillingPortalSession(customerId: string, returnUrl: string): Promise<{ url: string }> {
     try {
+      const configuration = await this.portalConfiguration();
       const session = await this.stripe.billingPortal.sessions.create({
         customer: customerId,
         return_url: returnUrl,
+        configuration,
       });
       return { url: session.url };
     } catch (error) {
@@ -321,6 +324,57 @@ export class StripePaymentProvider implements PaymentProvider {
     } catch (error) {
       throw unavailable(error, { invoiceId }, "listing the invoice's payments failed");
     }
+  }
+
+  /**
+   * The portal configuration that applies this app's plan rules in Stripe's portal, made once and found
+   * again by its metadata (`creditkit`: a digest of the plans' prices), so a catalog change makes a new
+   * one and nobody configures the portal by hand:
+   * - switching between the plans on sale (each plan's price, ensureStripePrice), an upgrade invoiced at
+   *   once (`proration_behavior: always_invoice`: its `invoice.paid` grants the difference), a downgrade
+   *   or a shorter interval at the period's end (`schedule_at_period_end`: a subscription schedule, as
+   *   changeSubscriptionPlan makes);
+   * - cancelling at the period's end only (the period's credits stay; nothing is refunded);
+   * - updating the card; the invoice history.
+   * https://docs.stripe.com/api/customer_portal/configurations/create
+   */
+  private async portalConfiguration(): Promise<string> {
+    const db = this.database();
+    const plans = listPlansOnSale().filter((plan) => plan.price !== null);
+    const priceIds = await Promise.all(plans.map((plan) => ensureStripePrice(db, this.stripe, plan)));
+    const digest = createHash("sha256").update(priceIds.join(",")).digest("hex").slice(0, 16);
+    for await (const existing of this.stripe.billingPortal.configurations.list({
+      active: true,
+      limit: 100,
+    })) {
+      if (existing.metadata?.creditkit === digest) return existing.id;
+    }
+    const prices = await Promise.all(priceIds.map((id) => this.stripe.prices.retrieve(id)));
+    const configuration = await this.stripe.billingPortal.configurations.create(
+      {
+        name: "creditkit plans",
+        metadata: { creditkit: digest },
+        features: {
+          invoice_history: { enabled: true },
+          payment_method_update: { enabled: true },
+          subscription_cancel: { enabled: true, mode: "at_period_end", proration_behavior: "none" },
+          subscription_update: {
+            enabled: true,
+            default_allowed_updates: ["price"],
+            proration_behavior: "always_invoice",
+            products: prices.map((price) => ({
+              product: typeof price.product === "string" ? price.product : price.product.id,
+              prices: [price.id],
+            })),
+            schedule_at_period_end: {
+              conditions: [{ type: "decreasing_item_amount" }, { type: "shortening_interval" }],
+            },
+          },
+        },
+      },
+      { idempotencyKey: `portal-configuration:${digest}` },
+    );
+    return configuration.id;
   }
 
   private database(): Database {
