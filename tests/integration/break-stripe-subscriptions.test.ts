@@ -42,6 +42,14 @@ type Answer = { status: number; body: unknown };
 type Fault = (call: { method: string; path: string; form: URLSearchParams }) => Answer | undefined;
 
 let fault: Fault | undefined;
+/**
+ * Stripe saves the answer of the first request of an idempotency key once the endpoint began, and answers
+ * it again to every retry with that key for 24 hours, "including 500 errors"
+ * (https://docs.stripe.com/api/idempotent_requests). The stand-in does not; while this is set the proxy
+ * does, for the 5xx answers it injected.
+ */
+let stripeReplaysErrors = false;
+const savedErrors = new Map<string, Answer>();
 
 const apiError = (status: number, type: string, message: string, code?: string): Answer => ({
   status,
@@ -58,7 +66,12 @@ async function startFaultProxy(target: string): Promise<{ url: string; close: ()
       const body = Buffer.concat(chunks).toString("utf8");
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
       const method = req.method ?? "GET";
-      const injected = fault?.({ method, path: url.pathname, form: new URLSearchParams(body) });
+      const key =
+        typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : undefined;
+      const saved = key && stripeReplaysErrors ? savedErrors.get(`${url.pathname}:${key}`) : undefined;
+      const injected = saved ?? fault?.({ method, path: url.pathname, form: new URLSearchParams(body) });
+      if (injected && key && stripeReplaysErrors && injected.status >= 500)
+        savedErrors.set(`${url.pathname}:${key}`, injected);
       if (injected) {
         res.writeHead(injected.status, { "content-type": "application/json", "request-id": "req_proxy" });
         res.end(JSON.stringify(injected.body));
@@ -165,6 +178,7 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe on %s", (kind
   });
   afterEach(async () => {
     fault = undefined;
+    stripeReplaysErrors = false;
     fake.setMode("ok");
     fake.billing.cardDeclines = false;
     if (database) await assertLedgerInvariants(database.db);
@@ -331,6 +345,18 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe on %s", (kind
     expect(started.status).toBe(201);
   });
 
+  it("one Stripe 500 while making the user's customer does not lock the user out of subscribing for the 24 hours Stripe replays that answer to the same idempotency key", async () => {
+    stripeReplaysErrors = true;
+    const user = await newUser();
+    let failures = 1;
+    fault = ({ method, path }) =>
+      method === "POST" && path === "/v1/customers" && failures-- > 0 ? stripeDown() : undefined;
+    expect((await startCheckout(user, "pro-monthly")).status).toBe(502);
+    // Stripe is fine again; the customer's key (`customer:<userId>`) still answers the saved 500.
+    const again = await startCheckout(user, "pro-monthly");
+    expect(again.status).toBe(201);
+  });
+
   // ---- Prices ----
 
   it("a price with our lookup key that bills every two years is refused, as one of another amount is, not used to sell the yearly plan", async () => {
@@ -360,6 +386,19 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe on %s", (kind
     });
     const stripe = createStripeClient("sk_test_break_stripe_subscriptions", proxy.url);
     await expect(ensureStripePrice(database.db, stripe, plan)).rejects.toThrow(/not the plan's price/);
+  });
+
+  it("one Stripe 500 while making a plan's price does not make the plan unsellable for 24 hours (the price's idempotency key replays it)", async () => {
+    stripeReplaysErrors = true;
+    const base = findPlan("max-monthly");
+    if (!base) throw new Error("no max-monthly plan");
+    const plan = { ...base, id: `break-sticky-${kind}` };
+    const stripe = createStripeClient("sk_test_break_stripe_subscriptions", proxy.url);
+    let failures = 1;
+    fault = ({ method, path }) =>
+      method === "POST" && path === "/v1/prices" && failures-- > 0 ? stripeDown() : undefined;
+    await expect(ensureStripePrice(database.db, stripe, plan)).rejects.toThrow();
+    await expect(ensureStripePrice(database.db, stripe, plan)).resolves.toMatch(/^price_/);
   });
 
   // ---- Events duplicated, reordered, forged ----
@@ -557,6 +596,29 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe on %s", (kind
       await deliver("invoice.paid", fake.billing.invoices.get(upgraded.body.change?.invoiceId ?? "") ?? {});
     }
     expect(await periodCredits(user.id)).toBeLessThanOrEqual(5000);
+  });
+
+  it("opening the customer portal in a loop is rate limited like the other calls that cost a Stripe request", async () => {
+    const { user } = await subscribed();
+    const before = fake.billing.portalSessions.length;
+    const statuses: number[] = [];
+    for (let i = 0; i < 15; i++)
+      statuses.push(
+        (
+          await portalPost(
+            appRequest("/api/credits/subscription/portal", { method: "POST", cookie: user.cookie }),
+          )
+        ).status,
+      );
+    expect(statuses).toContain(429);
+    expect(fake.billing.portalSessions.length - before).toBeLessThanOrEqual(10);
+  });
+
+  it("held (the control of the portal test): subscribing in a loop is rate limited before it costs more than ten Stripe calls a minute", async () => {
+    const user = await newUser();
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await startCheckout(user, "max-monthly")).status);
+    expect(statuses).toContain(429);
   });
 
   // ---- Provider switched: sandbox → Stripe ----
