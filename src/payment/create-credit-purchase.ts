@@ -4,7 +4,12 @@ import { PackageUnavailableError } from "@/credits/errors";
 import { creditPurchase } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
-import { type PaymentProvider, type PaymentProviderName, PaymentProviderUnavailableError } from "./types";
+import {
+  PaymentCustomerMissingError,
+  type PaymentProvider,
+  type PaymentProviderName,
+  PaymentProviderUnavailableError,
+} from "./types";
 
 export type CreatedPurchase = {
   purchaseId: string;
@@ -55,17 +60,19 @@ export async function createCreditPurchase(
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    const customerMissing = error instanceof PaymentCustomerMissingError;
     await db
       .update(creditPurchase)
       .set({
         status: "failed",
-        failureCode: "provider_unavailable",
+        failureCode: customerMissing ? "customer_missing" : "provider_unavailable",
         failureMessage: message,
         updatedAt: sql`now()`,
       })
       .where(eq(creditPurchase.id, purchase.id));
     log.error({ reason: message }, "purchase failed: the payment provider did not create a PaymentIntent");
-    if (error instanceof PaymentProviderUnavailableError) throw error;
+    // The caller replaces the customer and starts a new purchase (startPurchase).
+    if (customerMissing || error instanceof PaymentProviderUnavailableError) throw error;
     throw new PaymentProviderUnavailableError("The payment service is unavailable.", error);
   }
   // Outside the provider's try: a database failure here is a database failure (5xx), not the provider's.

@@ -5,7 +5,8 @@ import { getPaymentClientConfig } from "./client-config";
 import { type CreatedPurchase, createCreditPurchase } from "./create-credit-purchase";
 import { getPaymentProvider } from "./get-payment-provider";
 import type { PurchaseRequest } from "./purchase-request";
-import { ensurePaymentCustomer } from "./subscriptions/payment-customers";
+import { ensurePaymentCustomer, replacePaymentCustomer } from "./subscriptions/payment-customers";
+import { PaymentCustomerMissingError } from "./types";
 
 /** A started purchase and what the browser needs to pay it. */
 export type StartedPurchase = CreatedPurchase & {
@@ -46,10 +47,17 @@ export async function startPurchase(
     logger.warn({ userId: user.id, err: error }, "the payment customer could not be made; buying without it");
     return undefined;
   });
-  const purchase = await createCreditPurchase(db, provider, {
-    userId: user.id,
-    packageId: request.packageId,
-    customerId,
+  const buy = (customer: string | undefined) =>
+    createCreditPurchase(db, provider, {
+      userId: user.id,
+      packageId: request.packageId,
+      customerId: customer,
+    });
+  const purchase = await buy(customerId).catch(async (error: unknown) => {
+    // A customer the provider no longer has: made again, and the purchase started once more (the first
+    // attempt is left `failed`, customer_missing).
+    if (!(error instanceof PaymentCustomerMissingError)) throw error;
+    return buy(await replacePaymentCustomer(db, provider, user, error.customerId));
   });
   return { ...purchase, publishableKey: getPaymentClientConfig().publishableKey };
 }

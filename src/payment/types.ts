@@ -82,10 +82,10 @@ export interface PaymentProvider {
     idempotencyKey: string;
   }): Promise<{ refundId: string }>;
   /**
-   * The provider's customer for a user, made on first use (its idempotency key is the user's id, so two
-   * concurrent first uses make one). Errors: PaymentProviderUnavailableError.
+   * The provider's customer for a user, made on first use (two concurrent first uses make one);
+   * `replacing`: the stored customer the provider no longer has (PaymentCustomerMissingError). Errors: PaymentProviderUnavailableError.
    */
-  ensureCustomer(user: { id: string; email: string }): Promise<string>;
+  ensureCustomer(user: { id: string; email: string }, replacing?: string): Promise<string>;
   /**
    * Starts a subscription whose first invoice the customer still has to pay; nothing is granted until
    * that invoice's `invoice.paid` arrives. Idempotent per `subscriptionId`: asking again answers the same
@@ -154,6 +154,18 @@ export class BillingPortalUnavailableError extends CreditsError<"billing_portal_
       "This payment provider has no customer portal; manage the subscription on the credits page.",
       { context: { provider } },
     );
+  }
+}
+
+/**
+ * The provider has no customer by the id the app stored for the user (deleted at the provider, or an id
+ * of the other mode after the keys changed). Use cases replace the customer (replacePaymentCustomer) and
+ * try once more; it never reaches a client as such.
+ */
+export class PaymentCustomerMissingError extends Error {
+  constructor(readonly customerId: string) {
+    super(`The payment provider has no customer ${customerId}.`);
+    this.name = "PaymentCustomerMissingError";
   }
 }
 

@@ -278,6 +278,18 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
         return { status: 200, body: list(found, "/v1/prices") };
       }
       const recurring = params.recurring as Rec;
+      const taken = [...prices.values()].find((p) => p.active && p.lookup_key === params.lookup_key);
+      if (params.lookup_key && taken)
+        return {
+          status: 400,
+          body: {
+            error: {
+              type: "invalid_request_error",
+              message: `A price (\`${taken.id}\`) already uses that lookup key.`,
+              param: "lookup_key",
+            },
+          },
+        };
       const price = {
         id: next("price"),
         object: "price",
@@ -285,7 +297,11 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
         currency: params.currency,
         unit_amount: Number(params.unit_amount),
         lookup_key: params.lookup_key ?? null,
-        recurring: { interval: recurring.interval, interval_count: 1, usage_type: "licensed" },
+        recurring: {
+          interval: recurring.interval,
+          interval_count: Number(recurring.interval_count ?? 1),
+          usage_type: "licensed",
+        },
         product: next("prod"),
         metadata: params.metadata ?? {},
         type: "recurring",

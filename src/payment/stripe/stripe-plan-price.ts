@@ -12,11 +12,11 @@ import { planLookupKey } from "../subscriptions/plan-prices";
  *
  * Found by its lookup key (`creditkit:<planId>:<amount>:<currency>`, Stripe's `lookup_key`, unique per
  * account): an operator never has to copy price ids into the configuration, and a second instance, or a
- * second database against the same account, finds the price the first one made. Made with the lookup key
- * as the idempotency key, so two first uses at once make one price
- * (https://docs.stripe.com/api/idempotent_requests); `transfer_lookup_key` is not used, so a price made by
- * hand with our key is used as it is — as long as it matches the catalog's amount, currency and interval,
- * else the catalog wins and the call fails loudly rather than charge another amount.
+ * second database against the same account, finds the price the first one made. Two first uses at once make
+ * one price: Stripe refuses a second price with a lookup key in use (`transfer_lookup_key` is not sent), and
+ * the refused call finds the other's. A price made by hand with our key is used as it is — as long as it
+ * matches the catalog's amount, currency and interval (every one interval), else the catalog wins and the
+ * call fails loudly rather than charge another amount.
  *
  * Errors: whatever the SDK throws (the caller maps it to PaymentProviderUnavailableError), and Error when
  * a price with our lookup key does not match the plan.
@@ -34,27 +34,37 @@ export async function ensureStripePrice(
     .where(and(eq(planPrice.provider, "stripe"), eq(planPrice.lookupKey, lookupKey)));
   if (known) return known.priceId;
 
-  const found = await stripe.prices.list({ lookup_keys: [lookupKey], active: true, limit: 1 });
-  const price =
-    found.data[0] ??
-    (await stripe.prices.create(
-      {
+  const find = async () =>
+    (await stripe.prices.list({ lookup_keys: [lookupKey], active: true, limit: 1 })).data[0];
+  let price = await find();
+  if (!price) {
+    try {
+      // No idempotency key: Stripe keeps a key's first answer for 24 hours, a 500 included, which would
+      // make the plan unsellable for a day after one failed call. The lookup key is the guard instead:
+      // Stripe refuses a second price with it, and the loser of two concurrent first uses finds the
+      // winner's price.
+      price = await stripe.prices.create({
         lookup_key: lookupKey,
         currency: plan.price.currency,
         unit_amount: plan.price.amount,
-        recurring: { interval: plan.interval },
+        recurring: { interval: plan.interval, interval_count: 1 },
         product_data: { name: planName(plan), metadata: { planId: plan.id } },
         metadata: { planId: plan.id },
-      },
-      { idempotencyKey: `price:${lookupKey}` },
-    ));
+      });
+    } catch (error) {
+      const made = await find();
+      if (!made) throw error;
+      price = made;
+    }
+  }
   if (
     price.unit_amount !== plan.price.amount ||
     price.currency !== plan.price.currency ||
-    price.recurring?.interval !== plan.interval
+    price.recurring?.interval !== plan.interval ||
+    (price.recurring?.interval_count ?? 1) !== 1
   )
     throw new Error(
-      `Stripe price ${price.id} has lookup key ${lookupKey} but charges ${price.unit_amount} ${price.currency} a ${price.recurring?.interval}, not the plan's price`,
+      `Stripe price ${price.id} has lookup key ${lookupKey} but charges ${price.unit_amount} ${price.currency} every ${price.recurring?.interval_count ?? 1} ${price.recurring?.interval}, not the plan's price`,
     );
   await db
     .insert(planPrice)

@@ -15,6 +15,7 @@ import {
 import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
+  PaymentCustomerMissingError,
   type PaymentProvider,
   PaymentProviderUnavailableError,
   type PlanChangeOutcome,
@@ -54,6 +55,8 @@ export class StripePaymentProvider implements PaymentProvider {
           : error instanceof Error
             ? error.message
             : String(error);
+      const missing = missingCustomer(error, request.customerId);
+      if (missing) throw missing;
       logger.error(
         { purchaseId: request.metadata.purchaseId, reason },
         "stripe: creating the PaymentIntent failed",
@@ -112,14 +115,19 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 
   /**
-   * `POST /v1/customers` with the user's email and `metadata.userId`, idempotency key `customer:<userId>`
-   * (two concurrent first uses make one customer; ensurePaymentCustomer stores it and reuses it after).
+   * `POST /v1/customers` with the user's email and `metadata.userId`; ensurePaymentCustomer stores it and
+   * reuses it after. The idempotency key `customer:<userId>:<replacing or "first">:<UTC minute>` makes two
+   * concurrent first uses (a double click) one customer, while a failed call blocks the user for a minute at
+   * most: Stripe answers a key's first result, a 500 included, to every retry for 24 hours
+   * (https://docs.stripe.com/api/idempotent_requests). Two calls a minute apart can make two customers;
+   * the first one stored wins and the other stays unused.
    */
-  async ensureCustomer(user: { id: string; email: string }): Promise<string> {
+  async ensureCustomer(user: { id: string; email: string }, replacing?: string): Promise<string> {
+    const minute = Math.floor(Date.now() / 60_000);
     try {
       const customer = await this.stripe.customers.create(
         { email: user.email, metadata: { userId: user.id } },
-        { idempotencyKey: `customer:${user.id}` },
+        { idempotencyKey: `customer:${user.id}:${replacing ?? "first"}:${minute}` },
       );
       return customer.id;
     } catch (error) {
@@ -160,7 +168,10 @@ export class StripePaymentProvider implements PaymentProvider {
       if (!session.url) throw new Error("Stripe returned a Checkout Session without a URL");
       return { kind: "checkout", checkoutSessionId: session.id, checkoutUrl: session.url };
     } catch (error) {
-      throw unavailable(error, { subscriptionId }, "starting the subscription checkout failed");
+      throw (
+        missingCustomer(error, request.customerId) ??
+        unavailable(error, { subscriptionId }, "starting the subscription checkout failed")
+      );
     }
   }
 
@@ -306,7 +317,10 @@ export class StripePaymentProvider implements PaymentProvider {
       });
       return { url: session.url };
     } catch (error) {
-      throw unavailable(error, { customerId }, "opening the customer portal failed");
+      throw (
+        missingCustomer(error, customerId) ??
+        unavailable(error, { customerId }, "opening the customer portal failed")
+      );
     }
   }
 
@@ -395,6 +409,22 @@ export class StripePaymentProvider implements PaymentProvider {
       throw new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
     }
   }
+}
+
+/**
+ * Stripe answered that a customer the app stored does not exist (deleted in the Dashboard, or an id of
+ * the other mode after the keys changed): PaymentCustomerMissingError, so the caller replaces it.
+ */
+function missingCustomer(
+  error: unknown,
+  customerId: string | undefined,
+): PaymentCustomerMissingError | undefined {
+  return customerId &&
+    error instanceof Stripe.errors.StripeInvalidRequestError &&
+    error.code === "resource_missing" &&
+    error.param === "customer"
+    ? new PaymentCustomerMissingError(customerId)
+    : undefined;
 }
 
 function unavailable(

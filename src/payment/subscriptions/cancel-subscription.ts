@@ -3,6 +3,7 @@ import { NotFoundError } from "@/credits/errors";
 import { subscription } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { limitPurchases } from "@/limits/rate-limit";
 import type { PaymentProvider } from "../types";
 import { getSubscriptionSummary, type SubscriptionSummary } from "./get-subscription-summary";
 
@@ -21,6 +22,8 @@ export async function cancelSubscription(
   provider: PaymentProvider,
   userId: string,
 ): Promise<SubscriptionSummary | null> {
+  // A call to the provider each time: one limit with purchases and plan changes.
+  await limitPurchases(userId);
   const [row] = await db
     .select()
     .from(subscription)

@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, lte, sql } from "drizzle-orm";
 import type Stripe from "stripe";
-import { intervalMonths, planName } from "@/catalog/plans";
+import { findPlan, intervalMonths, planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
 import { clockParam } from "@/credits/database-clock";
 import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
@@ -16,6 +16,29 @@ export type ProrationGrantOutcome =
   | "proration_already_granted"
   | "proration_period_over"
   | "proration_nothing";
+
+/**
+ * The highest monthly credits (creditsPerMonth of their plans) of the period and upgrade grants this
+ * subscription was given for the period ending at `periodEnd`; 0 when none is known.
+ */
+async function levelGranted(
+  tx: DatabaseOrTransaction,
+  subscriptionId: string,
+  periodEnd: Date,
+): Promise<number> {
+  const rows = await tx
+    .select({ planId: subscriptionPeriodGrant.planId })
+    .from(subscriptionPeriodGrant)
+    .where(
+      and(
+        eq(subscriptionPeriodGrant.subscriptionId, subscriptionId),
+        eq(subscriptionPeriodGrant.periodEnd, periodEnd),
+        eq(subscriptionPeriodGrant.status, "granted"),
+        inArray(subscriptionPeriodGrant.kind, ["period", "proration"]),
+      ),
+    );
+  return Math.max(0, ...rows.map((row) => findPlan(row.planId)?.creditsPerMonth ?? 0));
+}
 
 /** The ledger key of an upgrade's grant: the proration invoice and the start of the prorated time (the cause). */
 export function prorationGrantKey(invoiceId: string, from: Date): InternalKey {
@@ -86,10 +109,15 @@ export async function grantProrationLines(
       `Invoice ${invoice.id} prorates between periods or intervals this code does not grant for.`,
       { invoiceId: invoice.id, from: from.plan.id, to: to.plan.id },
     );
-  const difference = to.plan.creditsPerMonth - from.plan.creditsPerMonth;
+  const rest = to.period;
+  // The difference is measured from the most this period has already been granted at, not from the plan
+  // the lines credit: after a downgrade that took effect at once (the customer portal can prorate one),
+  // upgrading back would otherwise grant the period's upper plan a second time. Downgrades never take
+  // credits back, so the level a period reached stays reached until the period ends.
+  const reached = await levelGranted(tx, subscription.id, rest.end);
+  const difference = to.plan.creditsPerMonth - Math.max(from.plan.creditsPerMonth, reached);
   if (difference <= 0) return "proration_nothing";
 
-  const rest = to.period;
   const periodStart = await periodStartOf(tx, subscription, rest);
   if (!periodStart)
     throw new UnknownEventValueError(

@@ -14,6 +14,9 @@ import type { WebhookHandler } from "./types";
 export const handleCheckoutSessionExpired: WebhookHandler = async (tx, event) => {
   const session = event.data.object as Stripe.Checkout.Session;
   if (session.mode !== "subscription") return "ignored";
+  // Only an expired session abandons, and only a row no subscription was linked to: a replayed or forged
+  // expiry of a session the customer completed must not end what they paid for.
+  if (session.status !== "expired") return "not_expired";
   // By the session id the row stored, or by our id in `client_reference_id` when the row has not
   // stored it yet (the expiry raced the subscribe request's last write).
   const ourId = z.uuid().safeParse(session.client_reference_id);
@@ -24,6 +27,7 @@ export const handleCheckoutSessionExpired: WebhookHandler = async (tx, event) =>
     .where(
       and(
         eq(subscription.status, "checkout"),
+        isNull(subscription.providerSubscriptionId),
         ourId.success
           ? or(bySession, and(eq(subscription.id, ourId.data), isNull(subscription.checkoutSessionId)))
           : bySession,
