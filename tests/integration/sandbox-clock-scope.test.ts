@@ -1,0 +1,133 @@
+import { randomUUID } from "node:crypto";
+import { and, eq } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { resetAuth } from "../../src/auth/session";
+import { grantSignupGift } from "../../src/credits/grant-signup-gift";
+import { verifyLedger } from "../../src/credits/verify-ledger";
+import { useDatabaseConnection } from "../../src/db/client";
+import { creditAllocation, creditEntry, creditLot, user as userTable } from "../../src/db/schema";
+import { grantFreePlanCredits } from "../../src/payment/subscriptions/grant-free-plan-credits";
+import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
+import { assertLedgerInvariants } from "../support/invariants";
+import { advancePost, balanceGet, confirmPost, purchasesPost } from "../support/route-handlers";
+import { configureServerEnv } from "../support/server-env";
+import { CARD_OK, subscribeAndPay } from "../support/subscriptions";
+import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+
+const serverEnv = configureServerEnv({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
+afterAll(() => serverEnv.cleanup());
+
+/**
+ * The sandbox's test clock moves one subscription ahead of real time. Only that subscription's own lots
+ * may expire by it: a package bought today that lasts a year, the signup gift and the Free plan's credits
+ * are judged by the real clock, whatever the subscription's clock says ("credits from packages, gifts and
+ * grants are never touched by anything a subscription does").
+ */
+describe.each(databaseKinds())("the sandbox clock expires only its subscription's lots (%s)", (kind) => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(kind);
+    useDatabaseConnection(database);
+    resetAuth();
+  });
+  afterEach(async () => {
+    if (database) await assertLedgerInvariants(database.db);
+  });
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  async function buyPackage(user: SignedUpUser, packageId: string) {
+    const { body } = await readJson<{ paymentIntentId: string }>(
+      await purchasesPost(
+        appRequest("/api/credits/purchases", { cookie: user.cookie, json: { packageId } }),
+        routeContext({}),
+      ),
+    );
+    const paid = await confirmPost(
+      appRequest(`/api/sandbox/payment-intents/${body.paymentIntentId}/confirm`, {
+        cookie: user.cookie,
+        json: { cardNumber: CARD_OK },
+      }),
+      routeContext({ paymentIntentId: body.paymentIntentId }),
+    );
+    expect(paid.status).toBe(200);
+  }
+
+  async function balanceOf(user: SignedUpUser) {
+    const { body } = await readJson<{ balance: number }>(
+      await balanceGet(appRequest("/api/credits/balance", { cookie: user.cookie }), routeContext({})),
+    );
+    return body.balance;
+  }
+
+  it("a year and more of renewals leaves the package, the signup gift and the Free credits as they were", async () => {
+    const user = await signUp(`clock-scope-${randomUUID()}@example.test`);
+    // A verified address brings the Free plan's month and the signup gift (30 days), as at sign-up.
+    await database.db.update(userTable).set({ emailVerified: true }).where(eq(userTable.id, user.id));
+    await grantFreePlanCredits(database.db, { userId: user.id });
+    const gift = await grantSignupGift(database.db, {
+      userId: user.id,
+      email: user.email,
+      amount: 50,
+      expireDays: 30,
+    });
+    expect(gift.granted).toBe(true);
+    // The enterprise package: 5,000 credits that expire 365 days after today.
+    await buyPackage(user, "enterprise");
+    const before = await database.db.select().from(creditLot).where(eq(creditLot.userId, user.id));
+    const free = before.find((lot) => lot.source === "free_plan");
+    const pkg = before.find((lot) => lot.source === "purchase");
+    expect(free).toMatchObject({ remaining: 50 });
+    expect(pkg).toMatchObject({ credits: 5000, remaining: 5000 });
+    expect(pkg?.expiresAt).not.toBeNull();
+    const others = before.map((lot) => ({ id: lot.id, credits: lot.credits }));
+    expect(others).toHaveLength(3);
+    const othersTotal = others.reduce((sum, lot) => sum + lot.credits, 0);
+    expect(othersTotal).toBe(5100);
+
+    const { subscriptionId, paidStatus } = await subscribeAndPay(user, "pro-monthly");
+    expect(paidStatus).toBe(200);
+    // Thirteen renewals: fourteen periods, past the package's year and far past the gift's month.
+    let clock = "";
+    for (let i = 0; i < 13; i++) {
+      const moved = await readJson<{ clock: string; invoice: { status: string } | null }>(
+        await advancePost(
+          appRequest(`/api/sandbox/subscriptions/${subscriptionId}/advance`, {
+            cookie: user.cookie,
+            json: {},
+          }),
+          routeContext({ subscriptionId }),
+        ),
+      );
+      expect(moved.status).toBe(200);
+      expect(moved.body.invoice?.status).toBe("paid");
+      clock = moved.body.clock;
+    }
+    expect(new Date(clock).getTime()).toBeGreaterThan((pkg?.expiresAt?.getTime() ?? 0) + 24 * 3600_000);
+
+    // The package, the gift and the Free credits: untouched, no entry allocated from them.
+    for (const { id, credits } of others) {
+      const [lot] = await database.db.select().from(creditLot).where(eq(creditLot.id, id));
+      expect(lot).toMatchObject({ credits, remaining: credits });
+      const touched = await database.db
+        .select({ entryId: creditAllocation.entryId })
+        .from(creditAllocation)
+        .where(eq(creditAllocation.lotId, id));
+      expect(touched).toEqual([]);
+    }
+    // The subscription's own credits did expire by its clock: each ended period's unspent 1,000, and each
+    // carry (capped at one month) at the end of the period it was carried into. What is left of the plan
+    // is this period's 1,000 and the last period's carry of 1,000.
+    const expiries = await database.db
+      .select({ amount: creditEntry.amount, reference: creditEntry.reference })
+      .from(creditEntry)
+      .where(and(eq(creditEntry.userId, user.id), eq(creditEntry.type, "expire")));
+    expect(expiries.length).toBeGreaterThanOrEqual(13 + 12);
+    expect(expiries.every((entry) => entry.amount === -1000)).toBe(true);
+    expect(expiries.some((entry) => others.some((lot) => lot.id === entry.reference))).toBe(false);
+    expect(await balanceOf(user)).toBe(othersTotal + 2000);
+    expect((await verifyLedger(database.db)).violations).toEqual([]);
+  });
+});
