@@ -130,4 +130,38 @@ describe.each(databaseKinds())("the sandbox clock expires only its subscription'
     expect(await balanceOf(user)).toBe(othersTotal + 2000);
     expect((await verifyLedger(database.db)).violations).toEqual([]);
   });
+
+  it("a yearly plan's monthly slots, issued at the subscription's clock, leave a package of a year untouched", async () => {
+    const user = await signUp(`clock-scope-yearly-${randomUUID()}@example.test`);
+    await buyPackage(user, "enterprise");
+    const [pkg] = await database.db.select().from(creditLot).where(eq(creditLot.userId, user.id));
+    expect(pkg).toMatchObject({ credits: 5000, remaining: 5000 });
+
+    const { subscriptionId, paidStatus } = await subscribeAndPay(user, "pro-yearly");
+    expect(paidStatus).toBe(200);
+    for (let i = 0; i < 13; i++) {
+      const moved = await advancePost(
+        appRequest(`/api/sandbox/subscriptions/${subscriptionId}/advance`, { cookie: user.cookie, json: {} }),
+        routeContext({ subscriptionId }),
+      );
+      expect(moved.status).toBe(200);
+    }
+    const [after] = await database.db
+      .select()
+      .from(creditLot)
+      .where(eq(creditLot.id, pkg?.id ?? ""));
+    expect(after).toMatchObject({ credits: 5000, remaining: 5000 });
+    // Fourteen monthly slots issued (twelve of the first year, two of the renewed one), each written at
+    // the real clock; every ended slot's 1,000 and every carry expired by the subscription's clock.
+    const entries = await database.db.select().from(creditEntry).where(eq(creditEntry.userId, user.id));
+    expect(entries.filter((entry) => entry.type === "subscription")).toHaveLength(14);
+    const expiresAt = after?.expiresAt?.getTime() ?? 0;
+    expect(
+      entries
+        .filter((entry) => entry.type !== "expire")
+        .every((entry) => entry.createdAt.getTime() < expiresAt),
+    ).toBe(true);
+    expect(await balanceOf(user)).toBe(5000 + 1000 + 1000);
+    expect((await verifyLedger(database.db)).violations).toEqual([]);
+  });
 });

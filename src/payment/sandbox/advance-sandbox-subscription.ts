@@ -260,14 +260,16 @@ async function advanceOnce(
 
 /**
  * Issues the subscription's yearly slots due by the sandbox's clock (the job's own issueDueSlots, limited
- * to this subscription): by `clock` when it is ahead of the database's, else by the database's own (the
- * real job's time). Nothing for a monthly plan, which has no slots.
+ * to this subscription): due by `clock` when it is ahead of the database's, else by the database's own (the
+ * real job's time). The grants are written at the database's clock either way, as a renewal's `invoice.paid`
+ * is: only this subscription's lots expire by its clock (expireLotsDueBy above). Nothing for a monthly
+ * plan, which has no slots.
  */
 async function issueSlotsAtClock(db: Database, subscriptionId: string, clock: Date): Promise<void> {
   const { ahead } = firstRow<{ ahead: boolean }>(
     await db.execute(sql`SELECT ${clock.toISOString()}::timestamptz > now() AS ahead`),
   );
-  await issueDueSlots(db, { subscriptionId, ...(ahead ? { now: clock } : {}) });
+  await issueDueSlots(db, { subscriptionId, ...(ahead ? { dueBy: clock } : {}) });
 }
 
 /** The latest invoice of a sandbox subscription and its status, as stored now. */
