@@ -6,11 +6,20 @@ import { grantSignupGift } from "../../src/credits/grant-signup-gift";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import { useDatabaseConnection } from "../../src/db/client";
 import { creditAllocation, creditEntry, creditLot, user as userTable } from "../../src/db/schema";
+import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { grantFreePlanCredits } from "../../src/payment/subscriptions/grant-free-plan-credits";
-import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
+import {
+  APP_ORIGIN,
+  appRequest,
+  readJson,
+  routeContext,
+  type SignedUpUser,
+  signUp,
+} from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
-import { advancePost, balanceGet, confirmPost, purchasesPost } from "../support/route-handlers";
+import { advancePost, balanceGet, confirmPost, purchasesPost, webhookPost } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
+import { disputeObject, signPayload, stripeEventPayload, testId } from "../support/stripe-events";
 import { CARD_OK, subscribeAndPay } from "../support/subscriptions";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
@@ -163,5 +172,80 @@ describe.each(databaseKinds())("the sandbox clock expires only its subscription'
     ).toBe(true);
     expect(await balanceOf(user)).toBe(5000 + 1000 + 1000);
     expect((await verifyLedger(database.db)).violations).toEqual([]);
+  });
+
+  it("credits a won dispute gives back after the clock passed their period stay spendable until the next advance expires them", async () => {
+    const user = await signUp(`clock-scope-dispute-${randomUUID()}@example.test`);
+    const { subscriptionId, paymentIntentId } = await subscribeAndPay(user, "pro-monthly");
+    const advance = async () =>
+      (
+        await readJson<{ clock: string }>(
+          await advancePost(
+            appRequest(`/api/sandbox/subscriptions/${subscriptionId}/advance`, {
+              cookie: user.cookie,
+              json: {},
+            }),
+            routeContext({ subscriptionId }),
+          ),
+        )
+      ).body.clock;
+    const deliver = async (type: string, status: string, created: number) => {
+      const payload = stripeEventPayload(
+        type,
+        disputeObject({
+          id: "dp_clock_scope",
+          amount: 1900,
+          currency: "usd",
+          charge: testId("ch"),
+          payment_intent: paymentIntentId,
+          status,
+        }),
+        testId("evt"),
+        created,
+      );
+      const response = await webhookPost(
+        new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "stripe-signature": signPayload(payload, webhookSigningSecret()),
+          },
+          body: payload,
+        }),
+      );
+      expect(response.status).toBe(200);
+    };
+    // The first invoice is disputed while its period runs: its 1,000 are withdrawn (nothing to carry).
+    const now = Math.floor(Date.now() / 1000);
+    await deliver("charge.dispute.created", "needs_response", now);
+    const firstEnd = await advance();
+    // Won after the subscription's clock passed that period: the credits come back expiring with the
+    // period, a time the subscription's clock has passed but the real one has not.
+    await deliver("charge.dispute.closed", "won", now + 1);
+    const [returned] = await database.db
+      .select()
+      .from(creditLot)
+      .where(and(eq(creditLot.userId, user.id), eq(creditLot.source, "dispute_reversal")));
+    expect(returned).toMatchObject({ credits: 1000, remaining: 1000 });
+    expect(returned?.expiresAt?.toISOString()).toBe(firstEnd);
+    // Spendable by the real clock: the second period's 1,000 and the 1,000 given back.
+    expect(await balanceOf(user)).toBe(2000);
+    expect((await verifyLedger(database.db)).violations).toEqual([]);
+
+    // The next advance expires them with the second period's credits, dated its boundary.
+    const secondEnd = await advance();
+    const [expired] = await database.db
+      .select()
+      .from(creditLot)
+      .where(eq(creditLot.id, returned?.id ?? ""));
+    expect(expired).toMatchObject({ remaining: 0 });
+    const [entry] = await database.db
+      .select()
+      .from(creditEntry)
+      .where(and(eq(creditEntry.reference, returned?.id ?? ""), eq(creditEntry.type, "expire")));
+    expect(entry).toMatchObject({ amount: -1000 });
+    expect(entry?.createdAt.toISOString()).toBe(secondEnd);
+    // What is left: the third period's 1,000 and the second's unspent 1,000 carried into it.
+    expect(await balanceOf(user)).toBe(2000);
   });
 });
