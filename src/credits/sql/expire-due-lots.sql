@@ -12,9 +12,10 @@
 -- subscription ahead of real time, and only that subscription's own lots may expire by its clock; every
 -- other lot of the user (packages, gifts, grants, the Free plan) stays judged by the real clock.
 -- creditkit_expire_due_lots (below) is the whole account, what every spend, grant, hold and the sweep run.
--- A new function rather than a parameter added to the old one: CREATE OR REPLACE cannot change a
--- function's parameters, and a database migrated before this file keeps the old three-parameter function
--- (which the numbered migrations' functions call), so that one keeps its signature and delegates.
+-- A second function rather than a fourth parameter on the first: CREATE OR REPLACE with another
+-- parameter list would add an overload beside the three-parameter function every installed database
+-- already has (and every three-argument call would then be ambiguous), so the old signature stays as it
+-- was, delegating, and installing the files again over any database needs no DROP.
 CREATE OR REPLACE FUNCTION creditkit_expire_due_lots_among(p_user text, p_balance bigint, p_now timestamptz,
   p_lots uuid[], OUT o_balance bigint, OUT o_expired integer)
 LANGUAGE plpgsql AS $$
