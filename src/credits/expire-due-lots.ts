@@ -13,6 +13,10 @@ import { firstRow } from "./sql-rows";
  * next change; the scheduled sweep calls the same function. Exactly-once comes from the lock and the lot's
  * credits leaving it in the same transaction: a second run finds nothing due.
  *
+ * `only` limits the expiry to those lots (ids of credit_lot; the user's others are not judged at all):
+ * for the payment sandbox's test clock, which may expire only one subscription's lots at its own time
+ * (expire-lots-due-by.ts). Absent, every lot of the user is judged, as everywhere else.
+ *
  * Returns the balance and `held` after expiry (`held` is re-read only when something expired).
  */
 export async function expireDueLots(
@@ -20,10 +24,13 @@ export async function expireDueLots(
   userId: string,
   locked: { balance: number; held: number },
   now?: Date,
+  only?: readonly string[],
 ): Promise<{ balance: number; held: number; expiredLots: number }> {
   const row = firstRow<{ o_balance: string | number; o_expired: number }>(
     await tx.execute(
-      sql`SELECT o_balance, o_expired FROM creditkit_expire_due_lots(${userId}, ${locked.balance}, ${clockParam(now)}::timestamptz)`,
+      only
+        ? sql`SELECT o_balance, o_expired FROM creditkit_expire_due_lots_among(${userId}, ${locked.balance}, ${clockParam(now)}::timestamptz, ${`{${only.join(",")}}`}::uuid[])`
+        : sql`SELECT o_balance, o_expired FROM creditkit_expire_due_lots(${userId}, ${locked.balance}, ${clockParam(now)}::timestamptz)`,
     ),
   );
   const expiredLots = Number(row.o_expired);

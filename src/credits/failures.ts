@@ -13,6 +13,7 @@ export const FAILURE_CODES = [
   "malformed_json",
   "invalid_card",
   "card_declined",
+  "authentication_required",
   "invalid_signature",
   "package_unavailable",
   "plan_unavailable",

@@ -105,7 +105,8 @@ export interface PaymentProvider {
    * charged) and applied only when that invoice is paid; a downgrade is scheduled for the period's end
    * (a subscription schedule). Naming the plan in force takes back a scheduled change. The provider's
    * `customer.subscription.updated` and `invoice.paid` report it (the sandbox delivers them before it
-   * answers). Errors: CardDeclinedError (the proration invoice was not paid: nothing changed),
+   * answers). Errors: CardDeclinedError, AuthenticationRequiredError (the proration invoice was declined or
+   * needs authentication: nothing changed),
    * PlanUnchangedError, SubscriptionNotChangeableError, PaymentProviderUnavailableError.
    */
   changeSubscriptionPlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome>;

@@ -23,6 +23,8 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   invalid_card: 400,
   // The card was refused when it was to be kept on file; nothing changed (the old card stays).
   card_declined: 402,
+  // A payment the bank wants the cardholder to authenticate; nothing changed (a plan change not applied).
+  authentication_required: 402,
   invalid_signature: 400,
   package_unavailable: 400,
   plan_unavailable: 400,

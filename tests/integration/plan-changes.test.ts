@@ -275,9 +275,12 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     });
   });
 
-  it("an upgrade whose card on file is declined or needs authentication answers 402 and changes nothing", async () => {
+  it("an upgrade whose card on file is declined (card_declined) or needs authentication (authentication_required) answers 402 and changes nothing", async () => {
     const { user, subscriptionId } = await subscribed("pro-monthly");
-    for (const cardNumber of [CARD_CHARGE_FAILS, CARD_NEEDS_AUTH]) {
+    for (const [cardNumber, code] of [
+      [CARD_CHARGE_FAILS, "card_declined"],
+      [CARD_NEEDS_AUTH, "authentication_required"],
+    ] as const) {
       const card = await cardPut(
         appRequest(`/api/sandbox/subscriptions/${subscriptionId}/card`, {
           cookie: user.cookie,
@@ -290,7 +293,7 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
 
       expect(await changePlan(user, { planId: "max-monthly" })).toMatchObject({
         status: 402,
-        body: { error: { code: "card_declined" } },
+        body: { error: { code } },
       });
       expect(await summaryOf(user)).toMatchObject({ planId: "pro-monthly", status: "active" });
       expect(await sandboxOf(subscriptionId)).toMatchObject({ planId: "pro-monthly", status: "active" });

@@ -262,7 +262,8 @@ describe.each(databaseKinds())("failed payments of a subscription in the sandbox
       currentPeriodStart: first?.currentPeriodEnd,
       paymentProblem: { kind: "payment_failed", invoiceId: failedInvoice, actionUrl: null },
     });
-    expect(new Date(failed.body.subscription.paymentProblem?.at ?? "").getTime()).not.toBeNaN();
+    // Dated when the renewal failed on the subscription's clock (the boundary it moved to), not in real time.
+    expect(failed.body.subscription.paymentProblem?.at).toBe(failed.body.clock);
     // Only the first period was granted. The only new entry is the first period's expiry at its own end
     // (its time came with the clock); the gift is whole.
     expect((await grantsOf(user.id)).map((grant) => grant.status)).toEqual(["granted"]);

@@ -276,7 +276,9 @@ describe.each(databaseKinds())("renewals in the sandbox: advancing the clock (%s
   it("the clock's expiry moves only forward: expireLotsDueBy refuses a time before the database's now", async () => {
     const { user } = await subscribed();
     const past = new Date(Date.now() - 60_000);
-    await expect(database.db.transaction((tx) => expireLotsDueBy(tx, user.id, past))).rejects.toMatchObject({
+    await expect(
+      database.db.transaction((tx) => expireLotsDueBy(tx, user.id, past, [])),
+    ).rejects.toMatchObject({
       code: "invalid_input",
     });
     expect(await balanceOf(user)).toBe(1000);

@@ -82,9 +82,11 @@ export function ChangePlanDialog({ subscription }: { subscription: Subscription 
       toast.error(
         code === "card_declined"
           ? t("subscription.changeErrorDeclined")
-          : code === "subscription_not_changeable"
-            ? t("subscription.changeErrorNotChangeable")
-            : t("subscription.changeError"),
+          : code === "authentication_required"
+            ? t("subscription.changeErrorAuthentication")
+            : code === "subscription_not_changeable"
+              ? t("subscription.changeErrorNotChangeable")
+              : t("subscription.changeError"),
       );
     },
   });

@@ -267,7 +267,8 @@ function Notice({
 
 /**
  * This period's credits: how many of them were used and are left (a meter), and what happens to those
- * left at the period's end: carried over up to the plan's cap, expired, or kept.
+ * left at the period's end: carried over up to the plan's cap, expired, or kept. Credits a refund or a
+ * dispute took back are not "used" (the user did not spend them): a line of their own says so.
  */
 function PeriodUsageMeter({ period }: { period: NonNullable<Subscription["period"]> }) {
   const t = useTranslations("subscription");
@@ -321,6 +322,11 @@ function PeriodUsageMeter({ period }: { period: NonNullable<Subscription["period
             ? t("usageRollsOver", { count: period.rollsOver, date: expires })
             : t("usageExpires", { date: expires })}
       </p>
+      {period.takenBack > 0 ? (
+        <p className="text-muted-foreground tabular-nums" data-testid="period-usage-taken-back">
+          {t("usageTakenBack", { count: period.takenBack })}
+        </p>
+      ) : null}
     </section>
   );
 }

@@ -92,8 +92,8 @@ export type PlanChange = {
 
 /**
  * Moves the subscription to another plan: an upgrade is charged (prorated) and applied now, a downgrade
- * from the renewal; the current plan takes back a scheduled change. ApiError card_declined (402: nothing
- * changed), plan_unchanged (409), subscription_not_changeable (409)…
+ * from the renewal; the current plan takes back a scheduled change. ApiError card_declined or
+ * authentication_required (402: nothing changed), plan_unchanged (409), subscription_not_changeable (409)…
  */
 export function changeSubscriptionPlan(planId: string): Promise<PlanChange> {
   return requestJson("/api/credits/subscription", { method: "PATCH", json: { planId } });

@@ -6,8 +6,18 @@
 -- (creditkit_lock_account). Callers that keep the account's `held` in a variable re-read it when
 -- o_expired > 0. An expiry entry's metadata names the lot's origin (lotSource, planId, periodStart,
 -- periodEnd when the grant recorded them).
-CREATE OR REPLACE FUNCTION creditkit_expire_due_lots(p_user text, p_balance bigint, p_now timestamptz,
-  OUT o_balance bigint, OUT o_expired integer)
+--
+-- One rule, two entry points. creditkit_expire_due_lots_among judges only the lots in p_lots (NULL: all
+-- the user's lots): the payment sandbox's test clock (src/credits/expire-lots-due-by.ts) moves one
+-- subscription ahead of real time, and only that subscription's own lots may expire by its clock; every
+-- other lot of the user (packages, gifts, grants, the Free plan) stays judged by the real clock.
+-- creditkit_expire_due_lots (below) is the whole account, what every spend, grant, hold and the sweep run.
+-- A second function rather than a fourth parameter on the first: CREATE OR REPLACE with another
+-- parameter list would add an overload beside the three-parameter function every installed database
+-- already has (and every three-argument call would then be ambiguous), so the old signature stays as it
+-- was, delegating, and installing the files again over any database needs no DROP.
+CREATE OR REPLACE FUNCTION creditkit_expire_due_lots_among(p_user text, p_balance bigint, p_now timestamptz,
+  p_lots uuid[], OUT o_balance bigint, OUT o_expired integer)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now timestamptz := coalesce(p_now, now());
@@ -25,15 +35,18 @@ BEGIN
   -- Without open holds (the usual case) this is a single look-up of the due-lots index.
   IF coalesce(v_held, 0) = 0 THEN
     SELECT array_agg(l.id) INTO v_lots FROM credit_lot l
-    WHERE l.user_id = p_user AND l.spendable AND l.expires_at <= v_now;
+    WHERE l.user_id = p_user AND l.spendable AND l.expires_at <= v_now
+      AND (p_lots IS NULL OR l.id = ANY (p_lots));
   ELSE
     SELECT array_agg(DISTINCT due.id) INTO v_lots FROM (
       SELECT l.id FROM credit_lot l WHERE l.user_id = p_user AND l.spendable AND l.expires_at <= v_now
+        AND (p_lots IS NULL OR l.id = ANY (p_lots))
       UNION
       SELECT ha.lot_id FROM credit_hold h
         JOIN credit_hold_allocation ha ON ha.hold_id = h.id
         JOIN credit_lot l ON l.id = ha.lot_id
-      WHERE h.user_id = p_user AND h.status = 'open' AND l.expires_at <= v_now) due;
+      WHERE h.user_id = p_user AND h.status = 'open' AND l.expires_at <= v_now
+        AND (p_lots IS NULL OR l.id = ANY (p_lots))) due;
   END IF;
   IF v_lots IS NULL THEN
     RETURN;
@@ -81,4 +94,13 @@ BEGIN
     UPDATE credit_account SET balance = o_balance, held = held - v_held_expired, updated_at = now()
     WHERE user_id = p_user;
   END IF;
+END $$;
+
+-- The whole account: every lot of the user that is due (see above).
+CREATE OR REPLACE FUNCTION creditkit_expire_due_lots(p_user text, p_balance bigint, p_now timestamptz,
+  OUT o_balance bigint, OUT o_expired integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT x.o_balance, x.o_expired INTO o_balance, o_expired
+  FROM creditkit_expire_due_lots_among(p_user, p_balance, p_now, NULL) x;
 END $$;

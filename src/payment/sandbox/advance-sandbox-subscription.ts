@@ -13,6 +13,7 @@ import { issueDueSlots } from "../subscriptions/issue-due-slots";
 import { oneChangeAtATime } from "../subscriptions/one-change-at-a-time";
 import { slotAnchorDay, yearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { SubscriptionNotAdvanceableError } from "../subscriptions/subscription-errors";
+import { subscriptionLotIds } from "../subscriptions/subscription-lot-ids";
 import { deliverPendingEventsOfSubscription } from "./deliver-sandbox-events";
 import { createSandboxInvoice, sandboxPriceById, takeScheduledPlanChange } from "./sandbox-billing";
 import { enqueueSandboxEvent } from "./sandbox-events";
@@ -35,9 +36,10 @@ export type AdvanceResult = {
  * (the end of its current period, by Stripe's month-end rule from the anchor) and does there what Stripe
  * does at that moment, so a newcomer sees a month's credits arrive without waiting a month:
  *
- * 1. In one transaction, under the sandbox subscription's lock: the user's credits due by the new time
- *    expire (expireLotsDueBy: the period's unspent credits end when the period does; lots of packages,
- *    gifts and grants expire only if their own expiry has passed). Then either the subscription ends, when
+ * 1. In one transaction, under the sandbox subscription's lock: the subscription's own credits due by the
+ *    new time expire (expireLotsDueBy with subscriptionLotIds: the period's unspent credits end when the
+ *    period does); lots of packages, gifts, grants and the Free plan are not judged by this clock at all,
+ *    only by the real one. Then either the subscription ends, when
  *    it was set to cancel at the period's end (`customer.subscription.deleted`, no invoice), or the next
  *    period begins: a `subscription_cycle` invoice for it, charged to the kept card, with its events
  *    (`customer.subscription.updated`, `payment_intent.succeeded`, `invoice.paid`) in the outbox.
@@ -141,8 +143,9 @@ async function advanceOnce(
     const { future } = firstRow<{ future: boolean }>(
       await tx.execute(sql`SELECT ${boundary.toISOString()}::timestamptz > now() AS future`),
     );
-    // Time passes for this user: what expired by the boundary expires now, dated the boundary.
-    if (future) await expireLotsDueBy(tx, current.userId, boundary);
+    // Time passes for this subscription only: its own lots due by the boundary expire, dated the boundary;
+    // the user's other lots keep the real clock.
+    if (future) await expireLotsDueBy(tx, current.userId, boundary, await subscriptionLotIds(tx, ours.id));
 
     if (nextSlot) {
       // Mid-year: nothing is billed, nothing is sent; only the clock moves (the slot is issued below).
@@ -257,14 +260,16 @@ async function advanceOnce(
 
 /**
  * Issues the subscription's yearly slots due by the sandbox's clock (the job's own issueDueSlots, limited
- * to this subscription): by `clock` when it is ahead of the database's, else by the database's own (the
- * real job's time). Nothing for a monthly plan, which has no slots.
+ * to this subscription): due by `clock` when it is ahead of the database's, else by the database's own (the
+ * real job's time). The grants are written at the database's clock either way, as a renewal's `invoice.paid`
+ * is: only this subscription's lots expire by its clock (expireLotsDueBy above). Nothing for a monthly
+ * plan, which has no slots.
  */
 async function issueSlotsAtClock(db: Database, subscriptionId: string, clock: Date): Promise<void> {
   const { ahead } = firstRow<{ ahead: boolean }>(
     await db.execute(sql`SELECT ${clock.toISOString()}::timestamptz > now() AS ahead`),
   );
-  await issueDueSlots(db, { subscriptionId, ...(ahead ? { now: clock } : {}) });
+  await issueDueSlots(db, { subscriptionId, ...(ahead ? { dueBy: clock } : {}) });
 }
 
 /** The latest invoice of a sandbox subscription and its status, as stored now. */

@@ -6,6 +6,7 @@ import { firstRow } from "@/credits/sql-rows";
 import { type SandboxInvoiceLine, sandboxSubscription } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import {
+  AuthenticationRequiredError,
   CardDeclinedError,
   PlanUnchangedError,
   SubscriptionNotChangeableError,
@@ -69,8 +70,8 @@ export function prorate(amount: number, remainingSeconds: number, wholeSeconds: 
  *   the new price for the rest of the period (same interval: the period stays) or, when the interval
  *   changes, the new price's full line for a new cycle starting now. It is charged to the card on file.
  *   Stripe applies the update only once that invoice is paid (`pending_if_incomplete`); the sandbox knows
- *   the kept card's outcome beforehand, so a card that would be declined or need authentication refuses
- *   the change with CardDeclinedError before anything is written: the plan, the period and the credits
+ *   the kept card's outcome beforehand, so a card that would be declined (CardDeclinedError) or need
+ *   authentication (AuthenticationRequiredError) refuses the change before anything is written: the plan, the period and the credits
  *   stay as they were, and no invoice is left open. Paid: the item moves to the new price,
  *   `customer.subscription.updated`, `payment_intent.succeeded` and `invoice.paid` (whose handler grants
  *   an upgrade's extra credits, grant-proration-line.ts) go out through the same outbox as renewals.
@@ -123,10 +124,11 @@ export async function changeSandboxPlan(
     }
 
     const outcome = chargeKeptCard(current.cardBehavior);
+    // Stripe leaves such an invoice waiting for the customer and applies nothing: say that, not a decline.
+    if (outcome.kind === "requires_action")
+      throw new AuthenticationRequiredError({ subscriptionId: current.subscriptionRowId });
     if (outcome.kind !== "succeeded")
-      throw new CardDeclinedError(outcome.message, {
-        declineCode: outcome.kind === "declined" ? outcome.declineCode : "authentication_required",
-      });
+      throw new CardDeclinedError(outcome.message, { declineCode: outcome.declineCode });
 
     const next = await ensureSandboxPrice(tx, plan);
     const intervalChanges = intervalMonths(plan) !== intervalMonths(from);

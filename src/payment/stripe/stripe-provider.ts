@@ -8,6 +8,7 @@ import { logger } from "@/lib/logger";
 import { planChangeTiming } from "../sandbox/change-sandbox-plan";
 import { planOfPrice } from "../subscriptions/plan-prices";
 import {
+  AuthenticationRequiredError,
   CardDeclinedError,
   PlanUnchangedError,
   SubscriptionNotChangeableError,
@@ -197,13 +198,14 @@ export class StripePaymentProvider implements PaymentProvider {
    *   `proration_behavior: always_invoice` and `payment_behavior: pending_if_incomplete`
    *   (https://docs.stripe.com/billing/subscriptions/pending-updates): the proration invoice is charged at
    *   once, and the change applies only if it is paid; unpaid, Stripe answers the subscription with a
-   *   `pending_update` and nothing changed (CardDeclinedError). A downgrade waiting is released first.
+   *   `pending_update` and nothing changed (CardDeclinedError, or AuthenticationRequiredError when the
+   *   invoice's PaymentIntent `requires_action`). A downgrade waiting is released first.
    * - at the period's end (a downgrade, yearly → monthly): a subscription schedule
    *   (https://docs.stripe.com/billing/subscriptions/subscription-schedules) whose current phase ends with
    *   the period and whose next phase is the new price, released when it starts (`end_behavior: release`).
    * - the plan in force while a change waits: the schedule is released (`unscheduled`).
    * Errors: PlanUnchangedError, SubscriptionNotChangeableError (not `active`), CardDeclinedError,
-   * PaymentProviderUnavailableError.
+   * AuthenticationRequiredError, PaymentProviderUnavailableError.
    */
   async changeSubscriptionPlan(providerSubscriptionId: string, plan: Plan): Promise<PlanChangeOutcome> {
     try {
@@ -248,6 +250,13 @@ export class StripePaymentProvider implements PaymentProvider {
           { providerSubscriptionId, invoiceId: invoice?.id, planId: plan.id },
           "stripe: the plan change's invoice was not paid; the subscription stays on its plan",
         );
+        // A payment the bank wants authenticated (`requires_action`) is told apart from a decline: the
+        // customer can pay it by authenticating, which a new card would not need.
+        const payment = invoice?.payments?.data.find((entry) => entry.payment?.type === "payment_intent");
+        const intentId = idOf(payment?.payment?.payment_intent ?? null);
+        const intent = intentId ? await this.retrievePaymentIntent(intentId) : undefined;
+        if (intent?.status === "requires_action")
+          throw new AuthenticationRequiredError({ subscriptionId: providerSubscriptionId });
         throw new CardDeclinedError(
           "The card on file was declined or needs the customer's authentication; the plan was not changed.",
           { declineCode: "pending_update" },

@@ -45,7 +45,8 @@ export type PlanChangeAnswer = {
  *    force takes back a scheduled change. The provider's events update our row (applySubscriptionSnapshot).
  *
  * Errors: RateLimitedError, PlanUnavailableError, NotFoundError, SubscriptionNotChangeableError,
- * PlanUnchangedError, CardDeclinedError (the upgrade's invoice was not paid: nothing changed),
+ * PlanUnchangedError, CardDeclinedError or AuthenticationRequiredError (the upgrade's invoice was
+ * declined or needs the cardholder to authenticate it: nothing changed),
  * PaymentProviderUnavailableError.
  */
 export async function changeSubscriptionPlan(

@@ -42,7 +42,11 @@ export function endedBeforeSlot(sub: Pick<SubscriptionRow, "status" | "endedAt">
  * The job's part of yearly plans (issue 10, "Yearly plans grant monthly"): grants every `scheduled` slot
  * whose start has come by the database's clock (`now` for tests and the sandbox's simulated time), oldest
  * first, in batches of `batchSize`, until none is left. `subscriptionId` limits the pass to one
- * subscription (the sandbox's advance, which moves one subscription's clock).
+ * subscription (the sandbox's advance, which moves one subscription's clock). `dueBy` (the sandbox's
+ * advance, with that subscription's test clock) judges which slots have started or ended by that time
+ * while the ledger writes at the database's clock (`now`): the slot's entries are not dated in the future,
+ * and the grant's expiry of due lots judges the user's other credits (packages, gifts) by the real clock,
+ * never by one subscription's.
  *
  * Each slot in its own transaction, so a crash loses at most the slot under way and a failure of one
  * (logged) does not hold back the others:
@@ -64,10 +68,10 @@ export function endedBeforeSlot(sub: Pick<SubscriptionRow, "status" | "endedAt">
  */
 export async function issueDueSlots(
   db: Database,
-  options: { now?: Date; subscriptionId?: string; batchSize?: number } = {},
+  options: { now?: Date; dueBy?: Date; subscriptionId?: string; batchSize?: number } = {},
 ): Promise<IssueDueSlotsResult> {
   const result: IssueDueSlotsResult = { granted: 0, stopped: 0, periodOver: 0, skipped: 0 };
-  const clock = sql`coalesce(${clockParam(options.now)}::timestamptz, now())`;
+  const clock = sql`coalesce(${clockParam(options.dueBy ?? options.now)}::timestamptz, now())`;
   let after: { start: Date; invoiceId: string } | null = null;
   for (;;) {
     // Keyset over (period_start, invoice_id): slots skipped because another run holds them are not
@@ -99,7 +103,7 @@ export async function issueDueSlots(
     for (const slot of due) {
       let outcome: SlotOutcome;
       try {
-        outcome = await db.transaction((tx) => issueSlot(tx, slot, options.now));
+        outcome = await db.transaction((tx) => issueSlot(tx, slot, options.now, options.dueBy));
       } catch (error) {
         logger.error(
           { err: error, invoiceId: slot.invoiceId, subscriptionId: slot.subscriptionId, userId: slot.userId },
@@ -123,6 +127,7 @@ async function issueSlot(
   tx: DatabaseOrTransaction,
   candidate: PeriodGrantRow,
   now?: Date,
+  dueBy?: Date,
 ): Promise<SlotOutcome> {
   const [sub] = await tx
     .select()
@@ -148,8 +153,8 @@ async function issueSlot(
 
   const { started, over } = firstRow<{ started: boolean; over: boolean }>(
     await tx.execute(sql`
-      SELECT coalesce(${clockParam(now)}::timestamptz, now()) >= ${slot.periodStart.toISOString()}::timestamptz AS started,
-             coalesce(${clockParam(now)}::timestamptz, now()) >= ${slot.periodEnd.toISOString()}::timestamptz AS over`),
+      SELECT coalesce(${clockParam(dueBy ?? now)}::timestamptz, now()) >= ${slot.periodStart.toISOString()}::timestamptz AS started,
+             coalesce(${clockParam(dueBy ?? now)}::timestamptz, now()) >= ${slot.periodEnd.toISOString()}::timestamptz AS over`),
   );
   if (!started) return "skipped";
   const log = logger.child({

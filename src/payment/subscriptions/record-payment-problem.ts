@@ -16,9 +16,11 @@ export type PaymentProblemKind = "payment_failed" | "action_required";
  * Converges whatever the order and number of deliveries:
  * - an invoice already paid (its `status`, or a grant row of ours for it: `invoice.paid` came first) is
  *   `already_paid`, so a late failure never shows a problem that was solved;
- * - a report older (`event.created`) than the problem recorded is `stale`;
+ * - a report older (attemptTime) than the problem recorded is `stale`;
  * - a repeated report writes the same values again (`recorded`): harmless.
  * `invoice.paid` of the same invoice lifts the problem (clearPaymentProblem).
+ *
+ * The problem's time (`paymentProblemAt`, the summary's `paymentProblem.at`) is the attempt's: attemptTime.
  *
  * Outcomes: `not_a_subscription_invoice`, `already_paid`, `unknown_subscription`, `stale`, `recorded`.
  */
@@ -53,7 +55,7 @@ export async function recordPaymentProblem(
     .where(eq(subscriptionPeriodGrant.invoiceId, invoice.id))
     .limit(1);
   if (granted) return "already_paid";
-  const at = new Date(event.created * 1000);
+  const at = attemptTime(event, invoice);
   if (row.paymentProblemAt && at.getTime() < row.paymentProblemAt.getTime()) return "stale";
 
   await tx
@@ -72,6 +74,20 @@ export async function recordPaymentProblem(
     "subscription payment problem recorded",
   );
   return "recorded";
+}
+
+/**
+ * When the failed (or waiting) attempt to pay `invoice` was made: the event's `created`, the time Stripe
+ * reports the attempt, but never before the invoice was finalized (`status_transitions.finalized_at`; no
+ * attempt precedes finalization). At Stripe the two agree (the event comes at or after finalization). In
+ * the sandbox the invoice lives on the subscription's test clock, which runs ahead of the real one, while
+ * its events are stamped with the real time: there the finalization is the attempt's time on that clock
+ * (the renewal is charged when it is finalized, and a retry happens with the clock standing still), so a
+ * failed renewal is dated when it failed as the user sees time on the page, not when the button was pressed.
+ */
+function attemptTime(event: Stripe.Event, invoice: Stripe.Invoice): Date {
+  const finalizedAt = invoice.status_transitions?.finalized_at ?? null;
+  return new Date(Math.max(event.created, finalizedAt ?? 0) * 1000);
 }
 
 /**

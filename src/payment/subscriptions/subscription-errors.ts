@@ -41,6 +41,22 @@ export class CardDeclinedError extends CreditsError<"card_declined"> {
 }
 
 /**
+ * The payment a change asked for needs the cardholder to authenticate it (3-D Secure; the sandbox's
+ * 4000 0000 0000 3155 on file): a plan change paid with `pending_if_incomplete` is then not applied, so
+ * nothing changed (plan, period, credits, no charge). Not a decline: the card is good, the bank wants the
+ * customer to confirm, which a change made without them present cannot do.
+ */
+export class AuthenticationRequiredError extends CreditsError<"authentication_required"> {
+  constructor(context: { subscriptionId: string }) {
+    super(
+      "authentication_required",
+      "Your bank asks you to authenticate this payment, so nothing changed: the plan and your credits are as they were and nothing was charged.",
+      { context },
+    );
+  }
+}
+
+/**
  * PATCH /api/credits/subscription named the plan the subscription is already on, with no change scheduled
  * to take back: there is nothing to change, and charging a proration of 0 would only make noise.
  */

@@ -15,8 +15,9 @@ import { withUser } from "@/server/with-user";
  * `scheduledPlanId` and `period`, this credit period's figures after the change), `change` one of `{kind: "changed_now", invoiceId}` (an upgrade, its prorated invoice
  * paid and its extra credits granted), `{kind: "scheduled", at}` (a downgrade, from the period's end, ISO
  * 8601) or `{kind: "unscheduled"}` (a scheduled change taken back).
- * Errors: 400 invalid_input / plan_unavailable, 402 card_declined (the upgrade's invoice was not paid;
- * nothing changed), 404 not_found (no subscription), 409 plan_unchanged / subscription_not_changeable,
+ * Errors: 400 invalid_input / plan_unavailable, 402 card_declined (the upgrade's invoice was declined;
+ * nothing changed) / authentication_required (the bank asks the cardholder to authenticate the upgrade's
+ * payment; nothing changed), 404 not_found (no subscription), 409 plan_unchanged / subscription_not_changeable,
  * 429 rate_limited, 502 payment_provider_unavailable.
  */
 export default defineRoute({

@@ -9,7 +9,7 @@ import { withUser } from "@/server/with-user";
  * currentPeriodStart, currentPeriodEnd, cancelAtPeriodEnd, paymentProblem}`, or `null` when there is none.
  * `paymentProblem` is `{kind: "payment_failed" | "action_required", invoiceId, at, actionUrl}` while a
  * renewal (or the first payment) could not be charged, else null (see SubscriptionSummary). `period` is this
- * credit period's figures `{periodStart, periodEnd, granted, used, left, rollsOver, expiresAt}` (credits;
+ * credit period's figures `{periodStart, periodEnd, granted, used, left, takenBack, rollsOver, expiresAt}` (credits;
  * see PeriodUsage), or null when no period is running.
  */
 export default defineRoute({
