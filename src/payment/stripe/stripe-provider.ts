@@ -117,18 +117,18 @@ export class StripePaymentProvider implements PaymentProvider {
 
   /**
    * `POST /v1/customers` with the user's email and `metadata.userId`; ensurePaymentCustomer stores it and
-   * reuses it after. The idempotency key `customer:<userId>:<replacing or "first">:<UTC minute>` makes two
-   * concurrent first uses (a double click) one customer, while a failed call blocks the user for a minute at
-   * most: Stripe answers a key's first result, a 500 included, to every retry for 24 hours
-   * (https://docs.stripe.com/api/idempotent_requests). Two calls a minute apart can make two customers;
-   * the first one stored wins and the other stays unused.
+   * reuses it after. The idempotency key `customer:<userId>:<replacing or "first">:<10-second window>`
+   * makes two concurrent first uses (a double click) one customer, while a failed call blocks the user for
+   * ten seconds at most: Stripe answers a key's first result, a 500 included, to every retry for 24 hours
+   * (https://docs.stripe.com/api/idempotent_requests). Two calls in different windows can make two
+   * customers; the first one stored wins and the other stays unused.
    */
   async ensureCustomer(user: { id: string; email: string }, replacing?: string): Promise<string> {
-    const minute = Math.floor(Date.now() / 60_000);
+    const window = Math.floor(Date.now() / 10_000);
     try {
       const customer = await this.stripe.customers.create(
         { email: user.email, metadata: { userId: user.id } },
-        { idempotencyKey: `customer:${user.id}:${replacing ?? "first"}:${minute}` },
+        { idempotencyKey: `customer:${user.id}:${replacing ?? "first"}:${window}` },
       );
       return customer.id;
     } catch (error) {

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lte, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, lte, ne, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { findPlan, intervalMonths, planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
@@ -19,12 +19,14 @@ export type ProrationGrantOutcome =
 
 /**
  * The highest monthly credits (creditsPerMonth of their plans) of the period and upgrade grants this
- * subscription was given for the period ending at `periodEnd`; 0 when none is known.
+ * subscription was given for the period ending at `periodEnd` by other invoices; 0 when none is known.
  */
 async function levelGranted(
   tx: DatabaseOrTransaction,
   subscriptionId: string,
   periodEnd: Date,
+  /** This invoice's own rows do not count: a redelivery must find its row taken, not a lower difference. */
+  invoiceId: string,
 ): Promise<number> {
   const rows = await tx
     .select({ planId: subscriptionPeriodGrant.planId })
@@ -35,6 +37,7 @@ async function levelGranted(
         eq(subscriptionPeriodGrant.periodEnd, periodEnd),
         eq(subscriptionPeriodGrant.status, "granted"),
         inArray(subscriptionPeriodGrant.kind, ["period", "proration"]),
+        ne(subscriptionPeriodGrant.invoiceId, invoiceId),
       ),
     );
   return Math.max(0, ...rows.map((row) => findPlan(row.planId)?.creditsPerMonth ?? 0));
@@ -114,7 +117,7 @@ export async function grantProrationLines(
   // the lines credit: after a downgrade that took effect at once (the customer portal can prorate one),
   // upgrading back would otherwise grant the period's upper plan a second time. Downgrades never take
   // credits back, so the level a period reached stays reached until the period ends.
-  const reached = await levelGranted(tx, subscription.id, rest.end);
+  const reached = await levelGranted(tx, subscription.id, rest.end, invoice.id);
   const difference = to.plan.creditsPerMonth - Math.max(from.plan.creditsPerMonth, reached);
   if (difference <= 0) return "proration_nothing";
 
