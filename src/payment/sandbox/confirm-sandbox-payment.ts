@@ -128,15 +128,12 @@ async function confirmInTransaction(
     throw new CreditsError("payment_intent_unexpected_state", "This payment was canceled.");
 
   // A $0 invoice (a trial's first) charges nothing: confirming it collects the card for the charge at the
-  // trial's end, as Stripe Checkout's setup does. So the card is judged as one to keep on file
-  // (cardToKeep: 0341 attaches and fails only when charged later; 0002 is refused now), not as a charge.
-  const collectsCard = intent.amount === 0 && intent.invoiceId !== null;
-  const keptOnFile = collectsCard ? cardToKeep(input.cardNumber) : null;
-  const outcome: CardOutcome = keptOnFile
-    ? keptOnFile.ok
-      ? { kind: "succeeded" }
-      : keptOnFile.outcome
-    : cardOutcome(input.cardNumber);
+  // trial's end, as Stripe Checkout's setup does. A card that attaches but fails every charge (0341) is
+  // kept then, and fails at the trial's end; any other card goes as it would for a charge (0002 declined,
+  // 3155 waiting for an authentication the sandbox cannot give).
+  const collected = intent.amount === 0 && intent.invoiceId !== null ? cardToKeep(input.cardNumber) : null;
+  const keptOnFile = collected?.ok && collected.card.behavior === "charge_fails" ? collected.card : null;
+  const outcome: CardOutcome = keptOnFile ? { kind: "succeeded" } : cardOutcome(input.cardNumber);
   if (outcome.kind === "invalid") throw new InvalidCardError(outcome.message);
 
   const lastError =
@@ -177,8 +174,8 @@ async function confirmInTransaction(
       outcome,
       // Only a card that paid is kept for renewals (Stripe saves the payment method of a succeeded first
       // payment); a failed attempt keeps nothing.
-      ...(keptOnFile?.ok
-        ? { card: keptOnFile.card }
+      ...(keptOnFile
+        ? { card: keptOnFile }
         : outcome.kind === "succeeded"
           ? { card: { behavior: "succeeds" as const, last4: input.cardNumber.replace(/\D/g, "").slice(-4) } }
           : {}),
