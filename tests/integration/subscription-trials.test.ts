@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { and, asc, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { resetAuth } from "../../src/auth/session";
+import { verifyLedger } from "../../src/credits/verify-ledger";
 import { useDatabaseConnection } from "../../src/db/client";
 import {
   creditLot,
@@ -386,6 +387,21 @@ describe.each(databaseKinds())("trials: once per user ever, granted by the $0 in
     expect(rows.filter((row) => row.trialOfferedDays !== null)).toHaveLength(1);
     expect(await trialRows(user.id)).toHaveLength(1);
     expect((await planLots(user.id)).map(([credits]) => credits)).toEqual([500]);
+  });
+
+  it("verify flags a trial's credits that look bought (paid, or tied to a purchase): nothing of a trial is refundable", async () => {
+    const { user } = await trialing();
+    const [row] = await trialRows(user.id);
+    if (!row?.lotId) throw new Error("no trial lot");
+    await database.db.update(creditLot).set({ category: "paid" }).where(eq(creditLot.id, row.lotId));
+    try {
+      const report = await verifyLedger(database.db);
+      expect(report.violations).toContainEqual(
+        expect.objectContaining({ check: "trial_grant_not_purchase", userId: user.id }),
+      );
+    } finally {
+      await database.db.update(creditLot).set({ category: "promotional" }).where(eq(creditLot.id, row.lotId));
+    }
   });
 
   it("the database holds one trial grant per user even when two trial invoices arrive", async () => {
