@@ -171,7 +171,12 @@ export function CurrentPlanCard({
               {end ? <time dateTime={end}>{endDay}</time> : "—"}
             </Detail>
             <Detail label={t("creditsLabel")} testId="current-plan-credits">
-              {plan && inForce ? t("creditsValue", { count: plan.creditsPerPeriod }) : "—"}
+              {plan && inForce
+                ? t("creditsValue", {
+                    // During the trial, what the trial granted; the monthly credits begin at its end.
+                    count: trialing && plan.trial ? plan.trial.credits : plan.creditsPerPeriod,
+                  })
+                : "—"}
             </Detail>
             {plan ? (
               <div className="sm:col-span-3">
