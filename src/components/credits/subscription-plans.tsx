@@ -55,8 +55,10 @@ export function SubscriptionPlans({
   // Another subscription cannot start while one is live (the server answers subscription_exists).
   const live = subscription !== null && LIVE_STATUSES.has(subscription.status);
   const awaitingPayment = subscription?.status === "incomplete" ? subscription.planId : null;
-  // A trial is once per user ever: shown to someone who never subscribed, or whose subscription says so.
-  const trialAvailable = subscription === null || subscription.trialAvailable !== false;
+  // A trial is once per user ever: shown to someone who never subscribed, or whose subscription says so
+  // (the server-rendered first answer does not say: then it waits for the JSON API's, never promising a
+  // trial the user already had).
+  const trialAvailable = subscription === null || subscription.trialAvailable === true;
 
   async function subscribe(plan: PlanOnSale) {
     if (pendingPlanId) return;
