@@ -119,4 +119,16 @@ describe("the plan catalog refuses values that cannot be granted, stored or char
     expect(refusal({ trial: { days: 7, credits: -1 } })).toMatch(/plan "team" trial\.credits/);
     expect(() => parsePlans([free, { ...base, trial: { days: 14, credits: 200 } }])).not.toThrow();
   });
+
+  it("trial: only a paid plan has one (the free plan has nothing to try)", () => {
+    expect(() => parsePlans([{ ...free, trial: { days: 7, credits: 10 } }, base])).toThrow(
+      /plan "free" trial: the free plan has nothing to try/,
+    );
+  });
+
+  it("the default catalog: Max monthly alone offers a trial, 7 days and 500 credits", () => {
+    expect(PLANS.filter((plan) => plan.trial).map((plan) => [plan.id, plan.trial])).toEqual([
+      ["max-monthly", { days: 7, credits: 500 }],
+    ]);
+  });
 });

@@ -46,7 +46,11 @@ export const planSchema = z.object({
     .positive("must be positive")
     .max(MAX_CREDITS_PER_OPERATION, `must be at most ${MAX_CREDITS_PER_OPERATION} credits per month`),
   rollover: rolloverSchema,
-  /** An optional trial: its length and the credits it grants, once per person ever. */
+  /**
+   * An optional trial: its length in days and the credits it grants (a lot that expires when the trial
+   * ends), once per person ever, whatever plan they had it on. The card is collected at subscribe time;
+   * the first full-price invoice is charged when the trial ends (start-subscription.ts, grant-trial-credits.ts).
+   */
   trial: z
     .object({
       days: z.number().int().min(1).max(730),
@@ -98,6 +102,7 @@ export const PLANS: readonly Plan[] = parsePlans([
     price: { amount: 4900, currency: "usd" },
     creditsPerMonth: 5000,
     rollover: { policy: "capped", cap: 5000 },
+    trial: { days: 7, credits: 500 },
   },
 ]);
 
@@ -114,7 +119,8 @@ export function intervalMonths(plan: Pick<Plan, "interval">): 1 | 12 {
  * - exactly one plan has no price: the free plan, and it bills monthly;
  * - a year of a plan's credits fits the purchase's `integer` column (a yearly invoice records them);
  * - a rollover cap is at most a year of the plan's credits (a larger cap would never be reached and
- *   suggests a typo).
+ *   suggests a typo);
+ * - only a paid plan has a trial.
  */
 export function parsePlans(input: unknown[]): Plan[] {
   const parsed = z.array(planSchema).safeParse(input);
@@ -147,6 +153,8 @@ export function parsePlans(input: unknown[]): Plan[] {
       );
     if (plan.price === null && plan.interval !== "month")
       problems.push(`${named} interval: the free plan grants monthly`);
+    if (plan.price === null && plan.trial)
+      problems.push(`${named} trial: the free plan has nothing to try (a trial precedes a paid plan)`);
   }
   const free = plans.filter((plan) => plan.price === null);
   if (free.length !== 1)

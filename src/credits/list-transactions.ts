@@ -21,6 +21,8 @@ export type CreditTransaction = {
   planId: string | null;
   periodStart: string | null;
   periodEnd: string | null;
+  /** What a subscription grant was for: `trial` for a trial's credits (else `period`, `slot`, `proration`…). */
+  periodKind: string | null;
   createdAt: string;
 };
 
@@ -61,6 +63,7 @@ export async function listTransactions(
       planId: text(row.metadata?.planId),
       periodStart: text(row.metadata?.periodStart),
       periodEnd: text(row.metadata?.periodEnd),
+      periodKind: text(row.metadata?.kind),
       createdAt: row.createdAt.toISOString(),
     })),
     nextCursor: rows.length > input.limit && last ? String(last.id) : null,

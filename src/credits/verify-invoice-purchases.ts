@@ -14,6 +14,9 @@ import type { LedgerViolation } from "./verify-ledger";
  *   `credits`) are what its grant rows have granted, and its grant rows entitle to no more than its
  *   `credits` (a stopped yearly slot keeps none): a refund's share is computed from the issued credits, so
  *   a wrong figure would take too much or too little.
+ * - `trial_grant_not_purchase`: a trial's grant (kind `trial`, its $0 invoice) belongs to no purchase and
+ *   its lot holds `promotional` credits: no money was taken and there is no PaymentIntent, so nothing of a
+ *   trial may look refundable.
  */
 export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise<LedgerViolation[]> {
   const violations: LedgerViolation[] = [];
@@ -59,6 +62,25 @@ export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise
         userId: row.user_id,
         detail: `purchase ${row.id}: ${row.credits} credits (${row.issued} issued), its grants ${row.entitled} (${row.granted} granted)`,
       });
+  }
+  for (const row of sqlRows<{ invoice_id: string; user_id: string; problem: string }>(
+    await db.execute(
+      sql`SELECT g.invoice_id, g.user_id,
+               CASE WHEN g.purchase_id IS NOT NULL THEN 'trial grant belongs to purchase ' || g.purchase_id
+                    WHEN l.purchase_id IS NOT NULL THEN 'trial lot belongs to purchase ' || l.purchase_id
+                    ELSE 'trial lot holds ' || l.category || ' credits' END AS problem
+        FROM subscription_period_grant g
+        LEFT JOIN credit_lot l ON l.id = g.lot_id
+        WHERE g.kind = 'trial'
+          AND (g.purchase_id IS NOT NULL OR l.purchase_id IS NOT NULL OR l.category IS DISTINCT FROM 'promotional')
+          AND (g.lot_id IS NOT NULL OR g.purchase_id IS NOT NULL)`,
+    ),
+  )) {
+    violations.push({
+      check: "trial_grant_not_purchase",
+      userId: row.user_id,
+      detail: `invoice ${row.invoice_id}: ${row.problem}`,
+    });
   }
   return violations;
 }

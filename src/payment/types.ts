@@ -42,6 +42,12 @@ export type StartSubscriptionRequest = {
   userId: string;
   customerId: string;
   plan: Plan;
+  /**
+   * A trial of this many days before the first charge (Stripe's `subscription_data.trial_period_days`),
+   * decided by the server: the plan has one and the user never had one. The card is still collected; the
+   * first invoice is $0 for the trial and the plan's price is charged when the trial ends. Absent: none.
+   */
+  trialDays?: number;
 };
 
 /**

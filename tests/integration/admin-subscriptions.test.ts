@@ -165,9 +165,10 @@ describe.each(databaseKinds())("admin: subscriptions, their periods and grants (
       paymentProblem: "payment_failed",
       paymentProblemAt: expect.any(String),
     });
+    // Max starts with its trial: cancelled during it.
     expect(listed.find((row) => row.userId === leaving.user.id)).toMatchObject({
       planId: "max-monthly",
-      status: "active",
+      status: "trialing",
       cancelAtPeriodEnd: true,
     });
     expect(listed.find((row) => row.userId === unpaid.user.id)).toMatchObject({
@@ -182,9 +183,9 @@ describe.each(databaseKinds())("admin: subscriptions, their periods and grants (
     expect((await listedFor(users, { status: "incomplete" })).map((row) => row.userId)).toEqual([
       unpaid.user.id,
     ]);
-    expect((await listedFor(users, { status: "active" })).map((row) => row.userId)).toEqual([
+    expect((await listedFor(users, { status: "active" })).map((row) => row.userId)).toEqual([active.user.id]);
+    expect((await listedFor(users, { status: "trialing" })).map((row) => row.userId)).toEqual([
       leaving.user.id,
-      active.user.id,
     ]);
     expect(await listedFor(users, { status: "canceled" })).toEqual([]);
     for (const row of await listSubscriptions(database.db, { status: "active", limit: 200 }))
@@ -306,10 +307,11 @@ describe.each(databaseKinds())("admin: subscriptions, their periods and grants (
 
     const both = await getUserSubscriptions(database.db, user.id);
     expect(both.map((row) => [row.id, row.planId, row.status])).toEqual([
-      [secondId, "max-monthly", "active"],
+      [secondId, "max-monthly", "trialing"],
       [subscriptionId, "pro-monthly", "canceled"],
     ]);
-    expect(both[0]?.grants).toMatchObject([{ kind: "period", credits: 5000, status: "granted" }]);
+    // The user never had a trial (Pro has none): Max's is theirs, its 500 credits the grant shown.
+    expect(both[0]?.grants).toMatchObject([{ kind: "trial", credits: 500, status: "granted" }]);
     expect(both[1]?.endedAt).not.toBeNull();
     // Ending stops future grants and takes none back: the two granted periods are still there.
     expect(both[1]?.grants.map((grant) => grant.status)).toEqual(["granted", "granted"]);

@@ -76,7 +76,18 @@ function subscriberSteps(database: () => TestDatabase) {
       routeContext({ paymentIntentId: started.paymentIntentId }),
     );
     expect(paid.status).toBe(200);
+    // Max starts with its 7-day trial: these tests change an active plan, so the trial ends first (its
+    // first full-price invoice paid), as it would a week later.
+    if (planId === "max-monthly") await endTrial(user, started.subscriptionId);
     return { user, subscriptionId: started.subscriptionId };
+  }
+
+  async function endTrial(user: SignedUpUser, subscriptionId: string) {
+    const ended = await advancePost(
+      appRequest(`/api/sandbox/subscriptions/${subscriptionId}/advance`, { cookie: user.cookie, json: {} }),
+      routeContext({ subscriptionId }),
+    );
+    expect(ended.status).toBe(200);
   }
 
   const changePlan = async (user: SignedUpUser | undefined, json: unknown) =>
@@ -370,13 +381,14 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     // The first one's dialog can no longer take money; the new one's can.
     expect((await pay(first.body.paymentIntentId, CARD_OK)).status).not.toBe(200);
     expect((await pay(second.body.paymentIntentId, CARD_OK)).status).toBe(200);
-    expect(await balanceOf(user)).toBe(5000);
+    // Max's trial: its 500 credits now, the plan's price when the trial ends.
+    expect(await balanceOf(user)).toBe(500);
     const [old] = await database.db
       .select()
       .from(subscription)
       .where(eq(subscription.id, first.body.subscriptionId));
     expect(old?.status).toBe("incomplete_expired");
-    expect(await summaryOf(user)).toMatchObject({ planId: "max-monthly", status: "active" });
+    expect(await summaryOf(user)).toMatchObject({ planId: "max-monthly", status: "trialing" });
   });
 
   it("cancelling drops a scheduled downgrade: nothing is left to change at a period that will not come", async () => {
@@ -401,7 +413,8 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     expect(body.change).toEqual({ kind: "scheduled", at: before.currentPeriodEnd });
     expect(body.subscription).toMatchObject({ planId: "max-monthly", scheduledPlanId: "pro-monthly" });
     expect(await balanceOf(user)).toBe(5000);
-    expect(await invoicesOf(subscriptionId)).toHaveLength(1);
+    // The trial's $0 invoice and the first full-price one (subscribed() ended the trial).
+    expect(await invoicesOf(subscriptionId)).toHaveLength(2);
 
     const renewed = await advance(user, subscriptionId);
     expect(renewed.body.invoice?.status).toBe("paid");
@@ -414,7 +427,8 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     expect(invoices.at(-1)).toMatchObject({ billingReason: "subscription_cycle", amountPaid: 1900 });
     expect(invoices.at(-1)?.lines.map((line) => line.planId)).toEqual(["pro-monthly"]);
     const lots = await subscriptionLots(user.id);
-    expect(lots.map((lot) => lot.credits)).toEqual([5000, 1000]);
+    // The trial's 500 (expired at its end), Max's first period, then Pro's.
+    expect(lots.map((lot) => lot.credits)).toEqual([500, 5000, 1000]);
     // The new period's 1,000, plus what Max's period left unspent carried over (Max's cap is 5,000).
     expect(await balanceOf(user)).toBe(1000 + 5000);
   });
@@ -439,7 +453,7 @@ describe.each(databaseKinds())("changing plan in the sandbox (%s)", (kind) => {
     const invoices = await invoicesOf(subscriptionId);
     expect(invoices.at(-1)).toMatchObject({ billingReason: "subscription_cycle", amountPaid: 4900 });
     expect(await summaryOf(user)).toMatchObject({ planId: "max-monthly", scheduledPlanId: null });
-    expect((await subscriptionLots(user.id)).map((lot) => lot.credits)).toEqual([5000, 5000]);
+    expect((await subscriptionLots(user.id)).map((lot) => lot.credits)).toEqual([500, 5000, 5000]);
   });
 
   it("refuses what cannot change: no subscription 404, unknown or free plan 400, the plan in force 409, strangers 401", async () => {

@@ -230,9 +230,10 @@ describe.each(databaseKinds())("failed payments of a subscription in the sandbox
       paymentProblem: { kind: "action_required" },
     });
 
+    // Max starts with its trial: the $0 first invoice collected the card and grants the trial's 500.
     expect((await pay(user, started.paymentIntentId, CARD_OK)).status).toBe(200);
-    expect(await balanceOf(user)).toBe(5000);
-    expect(await summaryOf(user)).toMatchObject({ status: "active", paymentProblem: null });
+    expect(await balanceOf(user)).toBe(500);
+    expect(await summaryOf(user)).toMatchObject({ status: "trialing", paymentProblem: null });
   });
 
   it("rule 12: a renewal with 0341 on file fails: past_due, the user is told, nothing granted and nothing taken; a card change retries and grants that period once", async () => {

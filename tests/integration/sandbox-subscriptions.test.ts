@@ -111,6 +111,7 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
         price: { amount: 0, currency: "usd" },
         creditsPerPeriod: 50,
         rollover: { policy: "none" },
+        trial: null,
       },
       {
         id: "pro-monthly",
@@ -119,6 +120,7 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
         price: { amount: 1900, currency: "usd" },
         creditsPerPeriod: 1000,
         rollover: { policy: "capped", cap: 1000 },
+        trial: null,
       },
       {
         id: "pro-yearly",
@@ -127,6 +129,7 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
         price: { amount: 19000, currency: "usd" },
         creditsPerPeriod: 1000,
         rollover: { policy: "capped", cap: 1000 },
+        trial: null,
       },
       {
         id: "max-monthly",
@@ -135,6 +138,7 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
         price: { amount: 4900, currency: "usd" },
         creditsPerPeriod: 5000,
         rollover: { policy: "capped", cap: 5000 },
+        trial: { days: 7, credits: 500 },
       },
     ]);
   });
@@ -248,10 +252,11 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
     const again = await subscribe(user, { planId: "max-monthly" });
     expect(again).toEqual({ status: 201, body: started.body });
 
-    // Another card for the same invoice: paid now, and only now granted.
+    // Another card for the same invoice: paid now, and only now granted (Max starts with its trial: the
+    // $0 first invoice collected the card and grants the trial's 500).
     expect((await pay(user, started.body.paymentIntentId, CARD_OK)).status).toBe(200);
-    expect(await balanceOf(user)).toBe(5000);
-    expect((await subscriptionOf(user)).body).toMatchObject({ status: "active" });
+    expect(await balanceOf(user)).toBe(500);
+    expect((await subscriptionOf(user)).body).toMatchObject({ status: "trialing" });
   });
 
   it("one subscription at a time: a second subscribe answers 409 subscription_exists", async () => {
@@ -268,7 +273,8 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
         body: { error: { code: "subscription_exists" } },
       });
     }
-    expect(await balanceOf(user)).toBe(5000);
+    // Max's trial: 500 credits until it ends.
+    expect(await balanceOf(user)).toBe(500);
   });
 
   it.runIf(kind === "postgres")("two subscribes at once start one subscription (PostgreSQL)", async () => {

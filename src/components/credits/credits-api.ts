@@ -61,6 +61,8 @@ export type Transaction = {
   planId?: string | null;
   periodStart?: string | null;
   periodEnd?: string | null;
+  /** What a subscription grant was for: `trial` for a trial's credits, worded as such. */
+  periodKind?: string | null;
   createdAt: string;
 };
 

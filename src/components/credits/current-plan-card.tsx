@@ -62,8 +62,13 @@ export function CurrentPlanCard({
   const day = (iso: string) => format.dateTime(new Date(iso), { dateStyle: "medium", timeZone });
   const endDay = end ? day(end) : null;
 
+  const trialing = subscription.status === "trialing";
   const statusText =
-    ending && endDay ? t("status.ending", { date: endDay }) : statusLabel(subscription.status);
+    ending && endDay
+      ? t("status.ending", { date: endDay })
+      : trialing && endDay
+        ? t("trialUntil", { date: endDay })
+        : statusLabel(subscription.status);
   function statusLabel(status: string): string {
     const key = `status.${status}`;
     return t.has(key) ? t(key) : t("status.unknown");
@@ -160,11 +165,19 @@ export function CurrentPlanCard({
                 ? format.dateTimeRange(new Date(start), new Date(end), { dateStyle: "medium", timeZone })
                 : "—"}
             </Detail>
-            <Detail label={ending ? t("endsLabel") : t("renewsLabel")} testId="current-plan-renewal">
+            <Detail
+              label={ending ? t("endsLabel") : trialing ? t("firstChargeLabel") : t("renewsLabel")}
+              testId="current-plan-renewal"
+            >
               {end ? <time dateTime={end}>{endDay}</time> : "—"}
             </Detail>
             <Detail label={t("creditsLabel")} testId="current-plan-credits">
-              {plan && inForce ? t("creditsValue", { count: plan.creditsPerPeriod }) : "—"}
+              {plan && inForce
+                ? t("creditsValue", {
+                    // During the trial, what the trial granted; the monthly credits begin at its end.
+                    count: trialing && plan.trial ? plan.trial.credits : plan.creditsPerPeriod,
+                  })
+                : "—"}
             </Detail>
             {plan ? (
               <div className="sm:col-span-3">
@@ -179,6 +192,15 @@ export function CurrentPlanCard({
 
         {inForce && subscription.period ? <PeriodUsageMeter period={subscription.period} /> : null}
 
+        {trialing && !ending && endDay && plan ? (
+          <Notice
+            tone="muted"
+            icon={<CalendarClock className="mt-0.5 size-4 shrink-0 text-muted-foreground" aria-hidden />}
+            title={t("trialUntil", { date: endDay })}
+            text={t("trialText", { price: formatMoney(plan.price, locale), date: endDay })}
+            testId="current-plan-trial"
+          />
+        ) : null}
         {subscription.status === "past_due" ? (
           <Notice
             tone="destructive"

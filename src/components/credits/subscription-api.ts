@@ -17,6 +17,8 @@ export type PlanOnSale = {
   price: Money;
   creditsPerPeriod: number;
   rollover: Rollover;
+  /** The plan's trial, once per user ever: its length in days and the credits it grants; null for none. */
+  trial: { days: number; credits: number } | null;
 };
 
 /** `status` as our subscription row says it (Stripe's words): active, past_due, incomplete, canceled… */
@@ -45,6 +47,8 @@ export type Subscription = {
    * period is running. `rollsOver` is null when the plan's credits never expire.
    */
   period?: PeriodUsage | null;
+  /** Whether a plan's trial would still be offered to this user (a trial is once per user ever). */
+  trialAvailable?: boolean;
 };
 
 /** POST /api/credits/subscriptions: how the browser pays the first invoice. */

@@ -54,6 +54,10 @@ export function SubscriptionPlans({
   // Another subscription cannot start while one is live (the server answers subscription_exists).
   const live = subscription !== null && LIVE_STATUSES.has(subscription.status);
   const awaitingPayment = subscription?.status === "incomplete" ? subscription.planId : null;
+  // A trial is once per user ever: shown to someone who never subscribed, or whose subscription says so
+  // (the server-rendered first answer does not say: then it waits for the JSON API's, never promising a
+  // trial the user already had).
+  const trialAvailable = subscription === null || subscription.trialAvailable === true;
 
   async function subscribe(plan: PlanOnSale) {
     if (pendingPlanId) return;
@@ -160,7 +164,13 @@ export function SubscriptionPlans({
           ) : null}
           <div className="grid items-stretch gap-6 pt-2 sm:grid-cols-2">
             {plans.data.map((plan) => (
-              <PlanCard key={plan.id} plan={plan} current={plan.id === currentPlanId} action={action(plan)} />
+              <PlanCard
+                key={plan.id}
+                plan={plan}
+                current={plan.id === currentPlanId}
+                action={action(plan)}
+                trialAvailable={trialAvailable}
+              />
             ))}
           </div>
         </>

@@ -57,10 +57,14 @@ export function useTransactionText() {
    * days in `timeZone` (the reader's: the caller passes it, since this hook also runs on the server).
    */
   function planPeriod(
-    item: Pick<Transaction, "type" | "planId" | "periodStart" | "periodEnd">,
+    item: Pick<Transaction, "type" | "planId" | "periodStart" | "periodEnd" | "periodKind">,
     timeZone: string,
   ): string | null {
-    const key = PLAN_PERIOD_MESSAGES[item.type];
+    // A trial's grant says it is one: its credits end with the trial and never roll over.
+    const key =
+      item.type === "subscription" && item.periodKind === "trial"
+        ? "transactionDescriptions.subscriptionTrial"
+        : PLAN_PERIOD_MESSAGES[item.type];
     if (!key || !item.planId || !item.periodStart || !item.periodEnd) return null;
     const day = (iso: string) => format.dateTime(new Date(iso), { dateStyle: "medium", timeZone });
     return t(key, {
@@ -71,7 +75,10 @@ export function useTransactionText() {
   }
 
   function description(
-    item: Pick<Transaction, "type" | "description" | "packageId" | "planId" | "periodStart" | "periodEnd">,
+    item: Pick<
+      Transaction,
+      "type" | "description" | "packageId" | "planId" | "periodStart" | "periodEnd" | "periodKind"
+    >,
     timeZone = "UTC",
   ): string | null {
     const period = planPeriod(item, timeZone);

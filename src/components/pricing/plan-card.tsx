@@ -1,4 +1,4 @@
-import { Check, CircleCheck } from "lucide-react";
+import { Check, CircleCheck, Gift } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
 import type { ReactNode } from "react";
 import { formatMoney } from "@/catalog/format-money";
@@ -15,6 +15,8 @@ export type PlanCardPlan = {
   price: Money;
   creditsPerPeriod: number;
   rollover: Rollover;
+  /** The plan's trial (days, credits), or null; the card shows it only when `trialAvailable` says so. */
+  trial?: { days: number; credits: number } | null;
 };
 
 /** The translated display name of a plan; unknown ids (a plan added without messages) show the id. */
@@ -38,8 +40,8 @@ export function useRolloverText(): (rollover: Rollover) => string {
 }
 
 /**
- * One plan on the credits page: price per interval, credits per month, the rollover policy, and the
- * user's current plan marked. Hook-only (no "use client"), like PackageCard, so a server page can render
+ * One plan on the credits page: price per interval, credits per month, the rollover policy, the trial
+ * (when the user can still have it), and the user's current plan marked. Hook-only (no "use client"), like PackageCard, so a server page can render
  * it too; `action` is the button.
  */
 export function PlanCard({
@@ -47,11 +49,14 @@ export function PlanCard({
   current,
   action,
   className,
+  trialAvailable = true,
 }: {
   plan: PlanCardPlan;
   current: boolean;
   action: ReactNode;
   className?: string;
+  /** False for a user who has had their trial (once per user ever): the plan's trial is not shown. */
+  trialAvailable?: boolean;
 }) {
   const t = useTranslations();
   const locale = useLocale();
@@ -100,6 +105,15 @@ export function PlanCard({
             {t("subscription.creditsPerMonth", { count: plan.creditsPerPeriod })}
           </p>
         </div>
+        {plan.trial && trialAvailable ? (
+          <p
+            className="flex items-center gap-2 rounded-md bg-primary/10 px-2.5 py-1.5 font-medium text-primary text-sm"
+            data-testid={`plan-trial-${plan.id}`}
+          >
+            <Gift className="size-4 shrink-0" aria-hidden />
+            {t("subscription.trialOffer", { days: plan.trial.days, credits: plan.trial.credits })}
+          </p>
+        ) : null}
         <ul className="flex flex-col gap-2 text-muted-foreground text-sm">
           <li className="flex items-start gap-2" data-testid={`plan-rollover-${plan.id}`}>
             <Check className="mt-0.5 size-4 shrink-0 text-success" aria-hidden />

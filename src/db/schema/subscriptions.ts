@@ -189,6 +189,9 @@ export const subscriptionPeriodGrant = pgTable(
     index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),
     // The `subscription-credits` job looks for slots that have come due: it scans only scheduled ones.
     index("subscription_period_grant_scheduled_idx").on(t.periodStart).where(sql`${t.status} = 'scheduled'`),
+    // A trial is once per user ever: a second trial invoice of the same user (another subscription, a
+    // replay, a concurrent delivery) finds this key taken and grants nothing (grant-trial-credits.ts).
+    uniqueIndex("subscription_period_grant_one_trial_per_user").on(t.userId).where(sql`${t.kind} = 'trial'`),
   ],
 );
 

@@ -59,6 +59,13 @@ export type AdvanceResult = {
  * new clock is then issued through the `subscription-credits` job's own function (issueDueSlots, for this
  * subscription only, at the sandbox's time), so the answer comes after that month's credits arrived.
  *
+ * A `trialing` subscription moves to its trial's end (its current period), where the first real invoice
+ * (`subscription_cycle`, the plan's full price, for the first period from the trial's end) is charged to
+ * the card collected at subscribe time: paid, the subscription becomes `active` and that invoice grants
+ * the first period; declined, it becomes `past_due` and nothing is granted, as for a renewal. One set to
+ * cancel at the period's end ends at the trial's end instead and is charged nothing; the trial's credits
+ * expire then, with their lot.
+ *
  * Only the subscription's owner may advance it (anyone else, or an unknown id, gets NotFoundError, so ids
  * cannot be probed). SubscriptionNotAdvanceableError for one that is unpaid or over. The clock never falls
  * behind the real one: a boundary already past moves it to the boundary and expires nothing more than the
@@ -131,9 +138,10 @@ async function advanceOnce(
     if (!ADVANCEABLE.has(current.status) || !plan)
       throw new SubscriptionNotAdvanceableError({ subscriptionId: ours.id, status: current.status });
 
-    // A yearly plan's next stop is its next monthly slot, until the year's last slot has begun.
+    // A yearly plan's next stop is its next monthly slot, until the year's last slot has begun. A trial
+    // has no slots: its next stop is its end, where the first year is charged.
     const nextSlot =
-      intervalMonths(plan) === 1
+      intervalMonths(plan) === 1 || current.status === "trialing"
         ? undefined
         : yearlySlots(
             { start: current.currentPeriodStart, end: current.currentPeriodEnd },

@@ -6,7 +6,7 @@ import { deliverPendingEventsOf, deliverPendingEventsOfSubscription } from "./de
 import { enqueueSandboxEvent, toStripePaymentIntent } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
 import { onSandboxInvoicePayment } from "./sandbox-invoice-payment";
-import { cardOutcome } from "./test-cards";
+import { type CardOutcome, cardOutcome, cardToKeep } from "./test-cards";
 
 export type SandboxConfirmResult =
   | { status: "succeeded"; paymentIntentId: string }
@@ -45,6 +45,10 @@ type Confirmed = {
  * the confirm still answers, and the jobs retry the delivery with backoff until it is applied. A
  * confirm of a PaymentIntent that already succeeded delivers anything of it still waiting, and answers
  * "succeeded" again. Only the purchase's owner may confirm it.
+ *
+ * A trial's $0 first invoice is confirmed the same way: nothing is charged, the card is collected and
+ * kept for the charge at the trial's end (a card Stripe would refuse to attach is declined now, and the
+ * trial does not start).
  *
  * With an `idempotencyKey` (the route's Idempotency-Key header) the confirm is idempotent as Stripe's
  * is: the same key and card replay the first answer; another card under the same key is refused
@@ -123,7 +127,13 @@ async function confirmInTransaction(
   if (intent.status === "canceled")
     throw new CreditsError("payment_intent_unexpected_state", "This payment was canceled.");
 
-  const outcome = cardOutcome(input.cardNumber);
+  // A $0 invoice (a trial's first) charges nothing: confirming it collects the card for the charge at the
+  // trial's end, as Stripe Checkout's setup does. A card that attaches but fails every charge (0341) is
+  // kept then, and fails at the trial's end; any other card goes as it would for a charge (0002 declined,
+  // 3155 waiting for an authentication the sandbox cannot give).
+  const collected = intent.amount === 0 && intent.invoiceId !== null ? cardToKeep(input.cardNumber) : null;
+  const keptOnFile = collected?.ok && collected.card.behavior === "charge_fails" ? collected.card : null;
+  const outcome: CardOutcome = keptOnFile ? { kind: "succeeded" } : cardOutcome(input.cardNumber);
   if (outcome.kind === "invalid") throw new InvalidCardError(outcome.message);
 
   const lastError =
@@ -164,9 +174,11 @@ async function confirmInTransaction(
       outcome,
       // Only a card that paid is kept for renewals (Stripe saves the payment method of a succeeded first
       // payment); a failed attempt keeps nothing.
-      ...(outcome.kind === "succeeded"
-        ? { card: { behavior: "succeeds" as const, last4: input.cardNumber.replace(/\D/g, "").slice(-4) } }
-        : {}),
+      ...(keptOnFile
+        ? { card: keptOnFile }
+        : outcome.kind === "succeeded"
+          ? { card: { behavior: "succeeds" as const, last4: input.cardNumber.replace(/\D/g, "").slice(-4) } }
+          : {}),
     });
   }
 

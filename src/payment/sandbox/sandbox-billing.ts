@@ -71,7 +71,10 @@ export async function sandboxPriceById(tx: DatabaseOrTransaction, priceId: strin
  * In one transaction: the subscription (anchor = its test clock = the database's now), the first invoice
  * (`subscription_create`, one line for [anchor, anchor + interval) by Stripe's month-end rule), its
  * PaymentIntent (metadata `{userId, subscriptionId, invoiceId}`) and the `customer.subscription.created`
- * event. Idempotent as Stripe's create is, under the key `subscription:<our subscription id>`; past the
+ * event. With `trialDays` (Stripe's `trial_period_days`) the first period is the trial, the billing cycle
+ * is anchored on its end and the first invoice is $0: paying it (the card collected) makes the
+ * subscription `trialing`, and the first advance charges the plan's price at the trial's end.
+ * Idempotent as Stripe's create is, under the key `subscription:<our subscription id>`; past the
  * key's lifetime, a subscription already made for our row is answered again instead of a second one.
  * Returns the ids to deliver the events of and to pay with.
  */
@@ -89,6 +92,7 @@ export async function startSandboxSubscription(
         customer: request.customerId,
         plan: plan.id,
         price: plan.price,
+        trial_period_days: request.trialDays ?? null,
         metadata: { subscriptionId: request.subscriptionId, userId: request.userId },
       },
     },
@@ -104,8 +108,14 @@ export async function startSandboxSubscription(
       const { clock } = firstRow<{ clock: Date | string }>(
         await tx.execute(sql`SELECT date_trunc('second', now()) AS clock`),
       );
-      const anchor = new Date(clock);
-      const period = creditPeriod(anchor, 0, intervalMonths(plan));
+      const start = new Date(clock);
+      // With a trial, as at Stripe: the first period is the trial itself (whole days from the start), the
+      // billing cycle is anchored on the trial's end, and the first invoice is $0.
+      const trialDays = request.trialDays ?? 0;
+      const trial =
+        trialDays > 0 ? { start, end: new Date(start.getTime() + trialDays * 86_400_000) } : undefined;
+      const anchor = trial?.end ?? start;
+      const period = trial ?? creditPeriod(anchor, 0, intervalMonths(plan));
       const id = sandboxId("sub");
       const metadata = { subscriptionId: request.subscriptionId, userId: request.userId, planId: plan.id };
       const [created] = await tx
@@ -121,19 +131,40 @@ export async function startSandboxSubscription(
           billingCycleAnchor: anchor,
           currentPeriodStart: period.start,
           currentPeriodEnd: period.end,
-          clock: anchor,
+          clock: start,
           metadata,
         })
         .returning();
       if (!created) throw new Error("sandbox subscription was not stored");
 
-      const { invoice, paymentIntent } = await createSandboxInvoice(tx, {
-        subscription: created,
-        price,
-        period,
-        billingReason: "subscription_create",
-        at: anchor,
-      });
+      const { invoice, paymentIntent } = trial
+        ? // The trial's $0 invoice: confirming its $0 PaymentIntent collects the card (kept for the first
+          // real charge at the trial's end), and its invoice.paid grants the trial's credits. A declined
+          // card leaves the subscription `incomplete` and grants nothing, as a failed first payment does.
+          await createSandboxInvoiceOfLines(tx, {
+            subscription: created,
+            currency: price.currency,
+            billingReason: "subscription_create",
+            at: start,
+            lines: [
+              {
+                amount: 0,
+                currency: price.currency,
+                description: `Trial period for ${price.planId}`,
+                priceId: price.priceId,
+                planId: price.planId,
+                proration: false,
+                period: { start: seconds(trial.start), end: seconds(trial.end) },
+              },
+            ],
+          })
+        : await createSandboxInvoice(tx, {
+            subscription: created,
+            price,
+            period,
+            billingReason: "subscription_create",
+            at: start,
+          });
       const withInvoice = { ...created, latestInvoiceId: invoice.id };
       await enqueueSandboxEvent(
         tx,

@@ -6,6 +6,7 @@ import { enqueueSandboxEvent, toStripePaymentIntent } from "./sandbox-events";
 import {
   type SandboxInvoiceRow,
   type SandboxSubscriptionRow,
+  sandboxTrialOf,
   toStripeInvoice,
   toStripeSubscription,
 } from "./sandbox-subscription-events";
@@ -24,7 +25,8 @@ const RENEWING = new Set(["active", "trialing"]);
  * invoices behave. Runs in the transaction that moved the invoice's PaymentIntent, so the invoice, the
  * subscription and their events change together with the payment.
  *
- * - Paid: the invoice becomes `paid`, the subscription `active` (from `incomplete` or `past_due`), and
+ * - Paid: the invoice becomes `paid`, the subscription `active` (from `incomplete`, `past_due` or
+ *   `trialing`; a trial's $0 first invoice makes it `trialing` instead, statusAfterPaid), and
  *   `card` (when given: the card the customer just paid with) is kept for renewals; `invoice.paid` (with
  *   its payments, so the handler need not ask for the PaymentIntent) and, when the status moved,
  *   `customer.subscription.updated` are written to the outbox.
@@ -94,11 +96,10 @@ export async function onSandboxInvoicePayment(
     .where(eq(sandboxInvoice.id, invoice.id))
     .returning();
   if (!paid) throw new Error("sandbox invoice was not updated");
-  const becomesActive = current.status === "incomplete" || current.status === "past_due";
   const [subscription] = await tx
     .update(sandboxSubscription)
     .set({
-      status: becomesActive ? "active" : current.status,
+      status: statusAfterPaid(current, paid),
       ...(input.card ? { cardBehavior: input.card.behavior, cardLast4: input.card.last4 } : {}),
       updatedAt: sql`now()`,
     })
@@ -116,6 +117,27 @@ export async function onSandboxInvoicePayment(
   if (subscription.status !== current.status) await enqueueStatusChange(tx, subscription, current.status);
   return { subscriptionId: subscription.id };
 }
+
+/**
+ * A subscription's status once an invoice of it is paid, as at Stripe: the $0 first invoice of a trial
+ * (the card collected) starts the trial, `trialing`; any other paid invoice of one that was waiting for
+ * its first payment, past due or trialing (the first real charge at the trial's end) makes it `active`.
+ */
+function statusAfterPaid(current: SandboxSubscriptionRow, invoice: SandboxInvoiceRow): string {
+  if (
+    current.status === "incomplete" &&
+    invoice.billingReason === "subscription_create" &&
+    invoice.amountDue === 0 &&
+    sandboxTrialOf(current)
+  )
+    return "trialing";
+  // A plan change's invoice during the trial leaves it a trial; only the charge at its end closes it.
+  if (current.status === "trialing" && invoice.billingReason !== "subscription_cycle") return "trialing";
+  return BECOMES_ACTIVE.has(current.status) ? "active" : current.status;
+}
+
+/** Statuses a paid invoice makes `active`. */
+const BECOMES_ACTIVE = new Set(["incomplete", "past_due", "trialing"]);
 
 async function enqueueStatusChange(
   tx: DatabaseOrTransaction,

@@ -171,7 +171,8 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
   /**
    * Starts an `incomplete` subscription whose first invoice is paid by confirming the returned
-   * PaymentIntent (see startSandboxSubscription), then delivers its `customer.subscription.created`.
+   * PaymentIntent (see startSandboxSubscription), then delivers its `customer.subscription.created`. With
+   * `trialDays` that invoice is the trial's $0 one: confirming it collects the card and starts the trial.
    */
   async startSubscription(request: StartSubscriptionRequest): Promise<StartedSubscription> {
     const started = await startSandboxSubscription(this.db, request);

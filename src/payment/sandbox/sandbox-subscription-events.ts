@@ -20,6 +20,19 @@ export type SandboxPrice = {
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 const suffix = (id: string) => id.replace(/^[a-z]+_sbx_/, "");
 
+/**
+ * The trial a sandbox subscription began with, or null. A trial anchors the billing cycle on its end
+ * (startSandboxSubscription), days after the subscription was made; without one the anchor is the moment
+ * it was made. So the trial is [created, anchor) whenever the anchor lies after the creation.
+ */
+export function sandboxTrialOf(
+  row: Pick<SandboxSubscriptionRow, "createdAt" | "billingCycleAnchor">,
+): { start: Date; end: Date } | null {
+  return row.billingCycleAnchor.getTime() > row.createdAt.getTime()
+    ? { start: row.createdAt, end: row.billingCycleAnchor }
+    : null;
+}
+
 /** The one item of a sandbox subscription (plans have one price each). */
 export function sandboxSubscriptionItemId(subscriptionId: string): string {
   return `si_sbx_${suffix(subscriptionId)}`;
@@ -99,6 +112,7 @@ function stripePrice(price: SandboxPrice): Stripe.Price {
  * item (`items.data[0].current_period_start/end`), not on the subscription.
  */
 export function toStripeSubscription(row: SandboxSubscriptionRow, price: SandboxPrice): Stripe.Subscription {
+  const trial = sandboxTrialOf(row);
   return {
     id: row.id,
     object: "subscription",
@@ -135,11 +149,11 @@ export function toStripeSubscription(row: SandboxSubscriptionRow, price: Sandbox
     metadata: row.metadata,
     pending_update: null,
     schedule: scheduleOf(row, price),
-    start_date: seconds(row.billingCycleAnchor),
+    start_date: seconds(trial?.start ?? row.billingCycleAnchor),
     status: row.status,
     test_clock: null,
-    trial_end: null,
-    trial_start: null,
+    trial_end: trial ? seconds(trial.end) : null,
+    trial_start: trial ? seconds(trial.start) : null,
   } as unknown as Stripe.Subscription;
 }
 

@@ -39,13 +39,16 @@ const ENTITLING_STATUSES = ["granted", "scheduled"];
  *
  * Once per invoice: the purchase's `invoice_id` is unique and the insert does nothing on a redelivery.
  * Returns `purchase_recorded`, `purchase_already_recorded`, or null when there is nothing to refund from
- * this invoice (it took no money, or granted no credits: a period paid after its end).
+ * this invoice (it took no money, or granted no credits: a period paid after its end). A trial's $0
+ * invoice is never a purchase: it has no PaymentIntent and nothing to refund, and its credits are
+ * `promotional` (grant-trial-credits.ts); verify checks that no trial grant is linked to one.
  */
 export async function recordInvoicePurchase(
   tx: DatabaseOrTransaction,
   input: { subscription: SubscriptionRow; invoice: Stripe.Invoice },
 ): Promise<string | null> {
   const { subscription, invoice } = input;
+  // Nothing was paid (a trial's $0 invoice, a 100% coupon): nothing to refund, no PaymentIntent to match.
   if (!(invoice.amount_paid > 0)) return null;
   const rows = await tx
     .select()

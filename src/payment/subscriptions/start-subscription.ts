@@ -1,8 +1,13 @@
-import { and, desc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, notInArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import { findPaidPlanOnSale } from "@/catalog/plans";
-import { LIVE_SUBSCRIPTION_STATUSES, paymentCustomer, subscription } from "@/db/schema";
-import type { Database } from "@/db/types";
+import {
+  LIVE_SUBSCRIPTION_STATUSES,
+  paymentCustomer,
+  subscription,
+  subscriptionPeriodGrant,
+} from "@/db/schema";
+import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { limitPurchases } from "@/limits/rate-limit";
 import type { PaymentProvider } from "../types";
@@ -29,9 +34,12 @@ export type StartedSubscriptionAnswer =
  *    SubscriptionExistsError when the user has a live subscription; one still waiting for its first
  *    payment (`checkout` or `incomplete`) of the same plan is answered again instead, so a customer who
  *    reloads the page pays the subscription already started rather than a second one. Else our row,
- *    `checkout`, is written.
- * 5. The provider starts the subscription (idempotent per our row's id): a Checkout URL (Stripe) or the
- *    first invoice's PaymentIntent (the sandbox). Nothing is granted here; `invoice.paid` grants.
+ *    `checkout`, is written, with `trialOfferedDays` when the plan has a trial and the user never had one
+ *    (hasHadTrial): decided here, by the server, once per user ever.
+ * 5. The provider starts the subscription (idempotent per our row's id), with the trial when one was
+ *    offered (`trialDays`): a Checkout URL (Stripe) or the first invoice's PaymentIntent (the sandbox; $0
+ *    for a trial, confirming it keeps the card). Nothing is granted here; `invoice.paid` grants (the
+ *    trial's $0 invoice: the trial credits, grant-trial-credits.ts).
  *
  * Errors: RateLimitedError, PlanUnavailableError, SubscriptionExistsError,
  * PaymentProviderUnavailableError and SubscriptionsUnavailableError (the row, if made, is `abandoned`).
@@ -76,9 +84,20 @@ export async function startSubscription(
         return { row: live, fresh: false };
       throw new SubscriptionExistsError({ subscriptionId: live.id, status: live.status });
     }
+    // Decided under the customer lock, so two subscribes at once cannot both see "never had a trial" and
+    // start two; the unique trial grant per user (subscription_period_grant_one_trial_per_user) is the
+    // lock that holds even against a replayed or reordered invoice.paid.
+    const trialDays = plan.trial && !(await hasHadTrial(tx, user.id)) ? plan.trial.days : null;
     const [created] = await tx
       .insert(subscription)
-      .values({ userId: user.id, provider: provider.name, customerId, planId: plan.id, status: "checkout" })
+      .values({
+        userId: user.id,
+        provider: provider.name,
+        customerId,
+        planId: plan.id,
+        status: "checkout",
+        trialOfferedDays: trialDays,
+      })
       .returning();
     if (!created) throw new Error("subscription was not written");
     return { row: created, fresh: true };
@@ -87,7 +106,13 @@ export async function startSubscription(
 
   let started: Awaited<ReturnType<PaymentProvider["startSubscription"]>>;
   try {
-    started = await provider.startSubscription({ subscriptionId: row.id, userId: user.id, customerId, plan });
+    started = await provider.startSubscription({
+      subscriptionId: row.id,
+      userId: user.id,
+      customerId,
+      plan,
+      ...(row.trialOfferedDays ? { trialDays: row.trialOfferedDays } : {}),
+    });
   } catch (error) {
     if (fresh) {
       // Nothing was started at the provider: the row must not block the next attempt.
@@ -121,4 +146,34 @@ export async function startSubscription(
     .where(and(eq(subscription.id, row.id), isNull(subscription.checkoutSessionId)));
   log.info({ checkoutSessionId: started.checkoutSessionId }, "subscription checkout started");
   return { subscriptionId: row.id, checkoutUrl: started.checkoutUrl, provider: "stripe" };
+}
+
+/** Statuses of a subscription that never got past its first payment: its offered trial was never had. */
+const NEVER_STARTED = ["checkout", "abandoned", "incomplete", "incomplete_expired"];
+
+/**
+ * Whether the user has had a trial (a trial is once per user ever, on any plan): a trial grant was made
+ * for them, or a subscription of theirs that was offered a trial got past its first ($0) payment
+ * (trialing, or anything after: its `invoice.paid` may not have been applied yet). A trial offered on a
+ * subscription whose card was declined or never given was not had.
+ */
+export async function hasHadTrial(db: DatabaseOrTransaction, userId: string): Promise<boolean> {
+  const [grant] = await db
+    .select({ invoiceId: subscriptionPeriodGrant.invoiceId })
+    .from(subscriptionPeriodGrant)
+    .where(and(eq(subscriptionPeriodGrant.userId, userId), eq(subscriptionPeriodGrant.kind, "trial")))
+    .limit(1);
+  if (grant) return true;
+  const [trialed] = await db
+    .select({ id: subscription.id })
+    .from(subscription)
+    .where(
+      and(
+        eq(subscription.userId, userId),
+        isNotNull(subscription.trialOfferedDays),
+        notInArray(subscription.status, NEVER_STARTED),
+      ),
+    )
+    .limit(1);
+  return Boolean(trialed);
 }

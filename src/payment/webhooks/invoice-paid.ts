@@ -3,6 +3,7 @@ import { intervalMonths } from "@/catalog/plans";
 import { logger } from "@/lib/logger";
 import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { grantProrationLines } from "../subscriptions/grant-proration-line";
+import { grantTrialCredits, isTrialInvoice } from "../subscriptions/grant-trial-credits";
 import { isProrationLine, type PaidInvoiceLine, priceIdOfLine } from "../subscriptions/invoice-line";
 import { recordInvoicePurchase } from "../subscriptions/invoice-purchase";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
@@ -40,6 +41,10 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
  * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
  * for (a retry that went through: the app stops telling the user), joined with `+`.
+ * A trial's $0 first invoice (isTrialInvoice) grants the plan's trial credits instead, once per user ever
+ * (grant-trial-credits.ts: `trial_granted`, `trial_already_granted`, `trial_already_used`, `trial_over`),
+ * and no carry (trial credits never roll over); the first full-price invoice at the trial's end grants
+ * the first period as any other.
  * Each line goes by its kind: the proration lines (a plan change), together, to grantProrationLines, a yearly plan's line
  * to scheduleYearlySlots (twelve monthly slots), a monthly plan's line to grantCreditPeriod. A line without
  * a price, or with a price of no plan, is refused with UnknownEventValueError rather than granted wrongly
@@ -73,6 +78,8 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
 
   const outcomes: string[] = [];
   const paidMoney = invoice.amount_paid > 0;
+  // A trialing subscription's $0 first invoice grants the trial's credits, not a period's.
+  const trial = isTrialInvoice(invoice, subscription);
   // An upgrade's lines (a credit for the old price, a charge for the new) grant together, after the loop.
   const prorations: PaidInvoiceLine[] = [];
   for (const line of lines) {
@@ -87,6 +94,20 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     const paidLine = { subscription, invoice, line, providerSubscriptionId, plan, period, paidMoney };
     if (isProrationLine(line)) {
       prorations.push(paidLine);
+      continue;
+    }
+    if (trial) {
+      const granted = await grantTrialCredits(
+        tx,
+        { subscription, invoiceId: invoice.id, providerSubscriptionId, plan, period },
+        context?.now,
+      );
+      if (granted === "trial_already_used" || granted === "trial_not_in_plan")
+        log.warn(
+          { subscriptionId: subscription.id, outcome: granted },
+          "trial invoice paid: nothing granted",
+        );
+      outcomes.push(granted);
       continue;
     }
     if (intervalMonths(plan) !== 1) {

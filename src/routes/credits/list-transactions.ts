@@ -19,7 +19,7 @@ const querySchema = z
 /**
  * GET /api/credits/transactions: the signed-in user's ledger entries, newest first, a page at a time.
  * `{items: [{id, type, amount (credits), balanceAfter (credits), description, createdAt, packageId?, planId?,
- * periodStart?, periodEnd?}], nextCursor}`; 401 without a session, 400 for a bad `limit` or `cursor`.
+ * periodStart?, periodEnd?, periodKind?}], nextCursor}` (`periodKind` `trial` for a trial's credits); 401 without a session, 400 for a bad `limit` or `cursor`.
  */
 export default defineRoute({
   method: "GET",
@@ -32,12 +32,13 @@ export default defineRoute({
       // A field is present only when the entry has it: the package a purchase was for, or the plan and
       // billing period of a subscription's entry, so the page words each entry in the reader's language.
       items: page.items.map(
-        ({ reference: _reference, packageId, planId, periodStart, periodEnd, ...item }) => ({
+        ({ reference: _reference, packageId, planId, periodStart, periodEnd, periodKind, ...item }) => ({
           ...item,
           ...(packageId ? { packageId } : {}),
           ...(planId ? { planId } : {}),
           ...(periodStart ? { periodStart } : {}),
           ...(periodEnd ? { periodEnd } : {}),
+          ...(periodKind ? { periodKind } : {}),
         }),
       ),
       nextCursor: page.nextCursor,

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "subscription_period_grant_one_trial_per_user" ON "subscription_period_grant" USING btree ("user_id") WHERE "subscription_period_grant"."kind" = 'trial';
