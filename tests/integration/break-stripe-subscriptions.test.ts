@@ -332,7 +332,17 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe on %s", (kind
     fault = ({ method, form }) => {
       const customer = form.get("customer");
       if (method === "POST" && customer && !fake.billing.customers.has(customer))
-        return apiError(400, "invalid_request_error", `No such customer: '${customer}'`, "resource_missing");
+        return {
+          status: 400,
+          body: {
+            error: {
+              type: "invalid_request_error",
+              code: "resource_missing",
+              param: "customer",
+              message: `No such customer: '${customer}'`,
+            },
+          },
+        };
       return undefined;
     };
     const bought = await readJson(

@@ -160,7 +160,12 @@ export class StripePaymentProvider implements PaymentProvider {
           client_reference_id: subscriptionId,
           line_items: [{ price, quantity: 1 }],
           metadata,
-          subscription_data: { metadata },
+          // A trial the server offered (once per user ever, start-subscription.ts): Checkout still collects
+          // the card, and Stripe's $0 first invoice grants the trial's credits (grant-trial-credits.ts).
+          subscription_data: {
+            metadata,
+            ...(request.trialDays ? { trial_period_days: request.trialDays } : {}),
+          },
           success_url: `${base}/settings/credits?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
           cancel_url: `${base}/settings/credits?checkout=canceled`,
         },
@@ -431,7 +436,7 @@ function missingCustomer(
   return customerId &&
     error instanceof Stripe.errors.StripeInvalidRequestError &&
     error.code === "resource_missing" &&
-    error.param === "customer"
+    (error.param === "customer" || /^No such customer/.test(error.message))
     ? new PaymentCustomerMissingError(customerId)
     : undefined;
 }

@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, isNotNull, isNull, notInArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { findPaidPlanOnSale } from "@/catalog/plans";
+import { findPaidPlanOnSale, type Plan } from "@/catalog/plans";
 import {
   LIVE_SUBSCRIPTION_STATUSES,
   paymentCustomer,
@@ -10,8 +10,8 @@ import {
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { limitPurchases } from "@/limits/rate-limit";
-import type { PaymentProvider } from "../types";
-import { ensurePaymentCustomer } from "./payment-customers";
+import { PaymentCustomerMissingError, type PaymentProvider } from "../types";
+import { ensurePaymentCustomer, replacePaymentCustomer } from "./payment-customers";
 import { PlanUnavailableError, SubscriptionExistsError } from "./subscription-errors";
 
 /** The body of POST /api/credits/subscriptions: the plan only; price and credits come from the catalog. */
@@ -41,8 +41,12 @@ export type StartedSubscriptionAnswer =
  *    for a trial, confirming it keeps the card). Nothing is granted here; `invoice.paid` grants (the
  *    trial's $0 invoice: the trial credits, grant-trial-credits.ts).
  *
+ * Before step 4, a first payment the user walked away from (an `incomplete` subscription, a Checkout
+ * left open) of another plan is released (releaseUnpaidStarts). A customer the provider no longer has is
+ * replaced and the subscribe tried once more.
+ *
  * Errors: RateLimitedError, PlanUnavailableError, SubscriptionExistsError,
- * PaymentProviderUnavailableError and SubscriptionsUnavailableError (the row, if made, is `abandoned`).
+ * PaymentProviderUnavailableError (the row, if made, is `abandoned`).
  */
 export async function startSubscription(
   db: Database,
@@ -54,17 +58,75 @@ export async function startSubscription(
   const plan = findPaidPlanOnSale(request.planId);
   if (!plan) throw new PlanUnavailableError(request.planId);
   const customerId = await ensurePaymentCustomer(db, provider, user);
-  // A subscription whose first payment never went through does not hold the user to its plan: choosing
-  // another plan ends it at the provider first (incomplete_expired; its event moves our row), as Stripe's
-  // own would after 23 hours. Choosing the same plan again resumes it (below).
-  const [unpaid] = await db
+  try {
+    return await startWithCustomer(db, provider, user, plan, customerId);
+  } catch (error) {
+    // A customer the provider no longer has (deleted in Stripe's Dashboard, or an id of the other mode
+    // after the keys changed) would refuse every subscribe: made again, and tried once more.
+    if (!(error instanceof PaymentCustomerMissingError)) throw error;
+    const replaced = await replacePaymentCustomer(db, provider, user, error.customerId);
+    return startWithCustomer(db, provider, user, plan, replaced);
+  }
+}
+
+/** A waiting Checkout row without a session this old was left by a request that died before the provider. */
+const STALE_CHECKOUT_MS = 10 * 60 * 1000;
+
+/**
+ * Frees the user from a first payment they walked away from when they choose another plan, as Stripe
+ * would on its own a day later: an unpaid `incomplete` subscription is ended at the provider
+ * (incomplete_expired; its event moves our row), and a Checkout left open is expired there
+ * (expireCheckout) and our row abandoned, unless the customer paid it after all (`complete`: the
+ * subscription it made stands and the live check below refuses a second). A `checkout` row that never got
+ * a session, older than ten minutes, is abandoned too. Choosing the same plan again resumes instead.
+ */
+async function releaseUnpaidStarts(
+  db: Database,
+  provider: PaymentProvider,
+  userId: string,
+  planId: string,
+): Promise<void> {
+  const waiting = await db
     .select()
     .from(subscription)
-    .where(and(eq(subscription.userId, user.id), eq(subscription.status, "incomplete")))
-    .orderBy(desc(subscription.createdAt))
-    .limit(1);
-  if (unpaid?.providerSubscriptionId && unpaid.provider === provider.name && unpaid.planId !== plan.id)
-    await provider.expireIncompleteSubscription(unpaid.providerSubscriptionId);
+    .where(
+      and(
+        eq(subscription.userId, userId),
+        eq(subscription.provider, provider.name),
+        inArray(subscription.status, ["incomplete", "checkout"]),
+      ),
+    );
+  for (const row of waiting) {
+    if (row.planId === planId) continue;
+    if (row.status === "incomplete" && row.providerSubscriptionId) {
+      await provider.expireIncompleteSubscription(row.providerSubscriptionId);
+      continue;
+    }
+    if (row.status !== "checkout" || row.providerSubscriptionId) continue;
+    if (row.checkoutSessionId) {
+      if ((await provider.expireCheckout(row.checkoutSessionId)) === "complete") continue;
+    } else if (Date.now() - row.createdAt.getTime() < STALE_CHECKOUT_MS) continue;
+    await db
+      .update(subscription)
+      .set({ status: "abandoned", updatedAt: sql`now()` })
+      .where(
+        and(
+          eq(subscription.id, row.id),
+          eq(subscription.status, "checkout"),
+          isNull(subscription.providerSubscriptionId),
+        ),
+      );
+  }
+}
+
+async function startWithCustomer(
+  db: Database,
+  provider: PaymentProvider,
+  user: { id: string; email: string },
+  plan: Plan,
+  customerId: string,
+): Promise<StartedSubscriptionAnswer> {
+  await releaseUnpaidStarts(db, provider, user.id, plan.id);
 
   const { row, fresh } = await db.transaction(async (tx) => {
     await tx
@@ -72,10 +134,18 @@ export async function startSubscription(
       .from(paymentCustomer)
       .where(and(eq(paymentCustomer.userId, user.id), eq(paymentCustomer.provider, provider.name)))
       .for("update");
+    // Live at this provider: a subscription left at another one (the sandbox's, before Stripe's keys were
+    // set) can never renew or be cancelled from here, and must not keep the user from subscribing.
     const [live] = await tx
       .select()
       .from(subscription)
-      .where(and(eq(subscription.userId, user.id), inArray(subscription.status, LIVE_SUBSCRIPTION_STATUSES)))
+      .where(
+        and(
+          eq(subscription.userId, user.id),
+          eq(subscription.provider, provider.name),
+          inArray(subscription.status, LIVE_SUBSCRIPTION_STATUSES),
+        ),
+      )
       .orderBy(desc(subscription.createdAt))
       .limit(1);
     if (live) {
