@@ -363,6 +363,33 @@ describe.each(databaseKinds())("subscriptions with Stripe (local stand-in) on %s
     ).toHaveLength(1);
   });
 
+  it("a plan's trial goes to Checkout as trial_period_days, once per user; its $0 invoice grants the trial's credits", async () => {
+    const user = await signUp(`${testId("stripe")}@example.com`);
+    const started = await startCheckout(user, "max-monthly");
+    const sessionId = started.body.checkoutUrl.split("/").pop() ?? "";
+    expect(fake.billing.sessions.get(sessionId)?.subscription_data).toMatchObject({ trial_period_days: "7" });
+    const step = fake.billing.completeCheckout(sessionId);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    expect((await deliver("invoice.paid", step.invoice)).outcome).toMatch(/trial_granted/);
+    await deliver("invoice.paid", step.invoice);
+    expect(await balanceOf(user.id)).toBe(500);
+    expect(await rowOf(user.id)).toMatchObject({ status: "trialing", planId: "max-monthly" });
+
+    // Cancelled, then subscribed again: no second trial.
+    await subscriptionDelete(
+      appRequest("/api/credits/subscription", { method: "DELETE", cookie: user.cookie }),
+    );
+    await deliver(
+      "customer.subscription.deleted",
+      fake.billing.renew(step.subscription.id as string).subscription,
+    );
+    const again = await startCheckout(user, "max-monthly");
+    expect(again.status).toBe(201);
+    const second = fake.billing.sessions.get(again.body.checkoutUrl.split("/").pop() ?? "");
+    expect(second?.subscription_data).not.toHaveProperty("trial_period_days");
+  });
+
   it("checkout.session.expired abandons the waiting subscription, so the user can subscribe again", async () => {
     const user = await signUp(`${testId("stripe")}@example.com`);
     const first = await startCheckout(user, "pro-monthly");

@@ -481,10 +481,18 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
         metadata,
       });
       const item = itemOf(subscription);
+      // A trial (`subscription_data.trial_period_days`): the subscription is `trialing`, its first period is
+      // the trial, and its first invoice is $0 for that period, as Stripe makes them.
+      const trialDays = Number((session.subscription_data as Rec).trial_period_days ?? 0);
+      if (trialDays > 0) {
+        const trialEnd = seconds(at) + trialDays * 86_400;
+        Object.assign(subscription, { status: "trialing", trial_start: seconds(at), trial_end: trialEnd });
+        item.current_period_end = trialEnd;
+      }
       const invoice = makeInvoice(subscription, "subscription_create", [
         {
           price,
-          amount: priceOf(price).unit_amount,
+          amount: trialDays > 0 ? 0 : priceOf(price).unit_amount,
           start: at,
           end: new Date((item.current_period_end as number) * 1000),
         },
