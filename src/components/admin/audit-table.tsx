@@ -27,6 +27,10 @@ export type AdminAuditEntry = {
 /** Message keys of the recorded actions (message keys cannot contain the actions' dots). */
 const ACTION_KEYS: Record<string, string> = {
   "credits.grant": "creditsGrant",
+  "credits.consume": "creditsConsume",
+  "hold.create": "holdCreate",
+  "hold.capture": "holdCapture",
+  "hold.release": "holdRelease",
   "credits.deduct": "creditsDeduct",
   "purchase.refund_requested": "refundRequested",
   "api_key.create": "apiKeyCreate",
