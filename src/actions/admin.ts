@@ -60,7 +60,11 @@ export const createApiKeyAction = adminActionClient
     z
       .object({
         name: storableTextSchema.trim().min(1).max(100),
-        scopes: z.array(apiScopeSchema).min(1).max(API_SCOPES.length).default([...DEFAULT_API_SCOPES]),
+        scopes: z
+          .array(apiScopeSchema)
+          .min(1)
+          .max(API_SCOPES.length)
+          .default([...DEFAULT_API_SCOPES]),
       })
       .strict(),
   )

@@ -22,10 +22,7 @@ export const apiKey = pgTable(
      * default, every scope, is what keys made before scopes existed got when this column was added, so they
      * keep the full access they had (and so does a key written by an older app during a rolling upgrade).
      */
-    scopes: text()
-      .array()
-      .notNull()
-      .default(sql`ARRAY['read', 'spend', 'grant', 'holds', 'admin']::text[]`),
+    scopes: text().array().notNull().default(sql`ARRAY['read', 'spend', 'grant', 'holds', 'admin']::text[]`),
   },
   (t) => [index("api_key_active_idx").on(t.keyHash).where(sql`${t.revokedAt} IS NULL`)],
 );
