@@ -1,13 +1,15 @@
 import { recordAudit } from "@/audit/record-audit";
 import type { DatabaseOrTransaction } from "@/db/types";
-import type { ApiCaller } from "@/server/with-api-key";
+
+/** The key making the call, as src/server/with-api-key.ts authenticated it. */
+type ApiKeyCaller = { apiKeyId: string; apiKeyName: string };
 
 /**
  * The audit log's actor for a service-API call: `api-key:<name>`, the name an operator gave the key, so
  * Admin → Audit says which integration did it (the id is in the details, for a key renamed or revoked).
  * The spend's SQL function writes the same label (src/service-api/sql/api-consume.sql).
  */
-export function apiKeyActor(caller: Pick<ApiCaller, "apiKeyName">) {
+export function apiKeyActor(caller: Pick<ApiKeyCaller, "apiKeyName">) {
   return { userId: null, label: `api-key:${caller.apiKeyName}` };
 }
 
@@ -18,7 +20,7 @@ export function apiKeyActor(caller: Pick<ApiCaller, "apiKeyName">) {
  */
 export async function recordApiUse(
   tx: DatabaseOrTransaction,
-  caller: Pick<ApiCaller, "apiKeyId" | "apiKeyName">,
+  caller: ApiKeyCaller,
   action: "credits.grant" | "hold.create" | "hold.capture" | "hold.release",
   targetUserId: string | null,
   details: Record<string, unknown>,
