@@ -11,8 +11,8 @@ const SERVICE_API_PREFIX = "/api/v1";
 const ERROR_TEXT: Record<number, string> = {
   400: "Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way",
   401: "Missing, unknown or revoked API key",
-  403: "The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope",
   402: "Not enough credits (`insufficient_credits`)",
+  403: "The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope",
   404: "Unknown user or hold",
   409: "Idempotency-Key reused with a different request, or the hold is no longer open",
   413: "Body too large",

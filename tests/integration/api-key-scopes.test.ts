@@ -9,9 +9,11 @@ import { listAuditLog } from "../../src/admin/list-audit-log";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { apiIdempotency, auditLog } from "../../src/db/schema";
+import { defineRoute } from "../../src/server/define-route";
+import { withApiKey } from "../../src/server/with-api-key";
 import { createApiKey, hashApiKey, listApiKeys } from "../../src/service-api/api-keys";
 import { API_SCOPES, type ApiScope } from "../../src/service-api/api-scopes";
-import { v1 } from "../support/api-v1";
+import { observedAnswers, undocumentedAnswers, v1 } from "../support/api-v1";
 import { assertLedgerInvariants } from "../support/invariants";
 import { runCli } from "../support/processes";
 import { openApiGet } from "../support/route-handlers";
@@ -261,6 +263,24 @@ describe("the OpenAPI document", () => {
       );
     }
     expect(document.components.schemas.InsufficientScopeError).toBeDefined();
+    // Every 403 the tests above received is documented for the operation that answered it.
+    expect(observedAnswers.filter((answer) => answer.status === 403).length).toBeGreaterThan(0);
+    expect(undocumentedAnswers(document as never, observedAnswers)).toEqual([]);
+  });
+});
+
+describe("defineRoute", () => {
+  it("refuses a route that checks API keys without naming its scope, and a scope on a route that checks none", () => {
+    const handler = withApiKey(async () => new Response(null));
+    expect(() => defineRoute({ method: "GET", path: "/api/v1/unscoped", handler })).toThrow(
+      "must name its scope",
+    );
+    expect(() =>
+      defineRoute({ method: "GET", path: "/api/v1/open", scope: "read", handler: () => new Response(null) }),
+    ).toThrow("does not check API keys");
+    expect(defineRoute({ method: "GET", path: "/api/v1/x", scope: "admin", handler }).handler).toBeTypeOf(
+      "function",
+    );
   });
 });
 
