@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listAuditLog } from "../../src/admin/list-audit-log";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
-import { apiIdempotency, auditLog } from "../../src/db/schema";
+import { apiIdempotency, apiKey, auditLog } from "../../src/db/schema";
 import { defineRoute } from "../../src/server/define-route";
 import { withApiKey } from "../../src/server/with-api-key";
-import { createApiKey, hashApiKey, listApiKeys } from "../../src/service-api/api-keys";
+import { createApiKey, forgetVerifiedApiKeys, hashApiKey, listApiKeys } from "../../src/service-api/api-keys";
 import { API_SCOPES, type ApiScope } from "../../src/service-api/api-scopes";
 import { observedAnswers, undocumentedAnswers, v1 } from "../support/api-v1";
 import { assertLedgerInvariants } from "../support/invariants";
@@ -88,6 +88,29 @@ describe.each(databaseKinds())("scoped API keys on %s", (kind) => {
     const response = await v1.grant(userId, { key, idempotencyKey: null, body: "{not json" });
 
     expect([response.status, response.body.error?.code]).toEqual([403, "insufficient_scope"]);
+  });
+
+  it("the scope is checked before a stored answer is replayed", async () => {
+    const created = await createApiKey(database.db, `narrowed-${randomUUID().slice(0, 8)}`, OPERATOR);
+    const userId = await seedUserWithCredits(database.db, 10);
+    const idempotencyKey = `grant-${randomUUID()}`;
+    const first = await v1.grant(userId, { key: created.key, idempotencyKey, json: { amount: 5 } });
+    expect(first.status).toBe(201);
+    // An operator takes `grant` away from the key in the database (the app has no way to narrow a key).
+    await database.db
+      .update(apiKey)
+      .set({ scopes: ["read"] })
+      .where(eq(apiKey.id, created.apiKey.id));
+    forgetVerifiedApiKeys();
+
+    const retry = await v1.grant(userId, { key: created.key, idempotencyKey, json: { amount: 5 } });
+
+    expect([retry.status, retry.body.error?.code, retry.replayed]).toEqual([
+      403,
+      "insufficient_scope",
+      false,
+    ]);
+    expect((await getBalance(database.db, userId)).balance).toBe(15);
   });
 
   it("a read-only key reads, and every mutation names the scope it lacks", async () => {
