@@ -23,6 +23,13 @@ import { parseDecimalInteger, quote, unstorableTextReason } from "@/lib/strict-i
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { reconcilePayments } from "@/payment/reconcile-payments";
 import { createApiKey, listApiKeys, revokeApiKey } from "@/service-api/api-keys";
+import {
+  API_SCOPE_DESCRIPTIONS,
+  API_SCOPES,
+  type ApiScope,
+  DEFAULT_API_SCOPES,
+  parseScopeList,
+} from "@/service-api/api-scopes";
 
 const cli = { userId: null, label: "cli" };
 
@@ -42,6 +49,14 @@ function parseIntegerOption(option: string, text: string, bounds: { min: number;
  * A text option: not blank, at most `max` characters, and storable by PostgreSQL (no NUL characters,
  * well-formed Unicode), the same rule as the HTTP API. Surrounding spaces are removed.
  */
+function parseScopesOption(text: string): ApiScope[] {
+  try {
+    return parseScopeList(text);
+  } catch (error) {
+    throw new CliError(`--scopes: ${(error as Error).message}`);
+  }
+}
+
 function parseTextOption(option: string, text: string, max: number): string {
   const value = text.trim();
   const unstorable = unstorableTextReason(value);
@@ -221,12 +236,18 @@ const apiKeyCommand = program.command("api-key").description("service API keys")
 apiKeyCommand
   .command("create")
   .requiredOption("--name <name>")
+  .option(
+    "--scopes <scopes>",
+    `what the key may do, comma-separated, of: ${API_SCOPES.map((scope) => `${scope} (${API_SCOPE_DESCRIPTIONS[scope]})`).join(", ")}`,
+    DEFAULT_API_SCOPES.join(","),
+  )
   .description("create a key; the key is printed once, on the last line")
-  .action(async (options: { name: string }) => {
+  .action(async (options: { name: string; scopes: string }) => {
     const name = parseTextOption("--name", options.name, 100);
-    const created = await withDatabase((db) => createApiKey(db, name, cli));
+    const scopes = parseScopesOption(options.scopes);
+    const created = await withDatabase((db) => createApiKey(db, name, cli, scopes));
     console.log(
-      `created API key "${created.apiKey.name}" (${created.apiKey.id}); store it now, it is not shown again:`,
+      `created API key "${created.apiKey.name}" (${created.apiKey.id}) with scopes ${created.apiKey.scopes.join(",")}; store it now, it is not shown again:`,
     );
     console.log(created.key);
   });
@@ -234,7 +255,7 @@ apiKeyCommand.command("list").action(async () => {
   const keys = await withDatabase((db) => listApiKeys(db));
   for (const key of keys) {
     console.log(
-      `${key.id}  ${key.prefix}…  ${key.name}  created ${key.createdAt}  last used ${key.lastUsedAt ?? "never"}${key.revokedAt ? `  REVOKED ${key.revokedAt}` : ""}`,
+      `${key.id}  ${key.prefix}…  ${key.name}  scopes ${key.scopes.join(",")}  created ${key.createdAt}  last used ${key.lastUsedAt ?? "never"}${key.revokedAt ? `  REVOKED ${key.revokedAt}` : ""}`,
     );
   }
 });

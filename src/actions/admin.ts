@@ -7,6 +7,7 @@ import { getDb } from "@/db/client";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { refundPurchase } from "@/payment/refund-purchase";
 import { createApiKey, revokeApiKey } from "@/service-api/api-keys";
+import { API_SCOPES, apiScopeSchema, DEFAULT_API_SCOPES } from "@/service-api/api-scopes";
 import { adminActionClient } from "./safe-action";
 
 // Text follows the shared rule (no U+0000, no unpaired surrogate): a reason is stored in the ledger and
@@ -50,9 +51,26 @@ export const refundPurchaseAction = adminActionClient
     return refundPurchase(db, getPaymentProvider(db), parsedInput, ctx.actor);
   });
 
+/**
+ * Creates a key with the scopes the operator ticked (the form always sends them; DEFAULT_API_SCOPES when a
+ * caller leaves them out, never every scope: grant and admin are chosen on purpose).
+ */
 export const createApiKeyAction = adminActionClient
-  .inputSchema(z.object({ name: storableTextSchema.trim().min(1).max(100) }).strict())
-  .action(async ({ parsedInput, ctx }) => createApiKey(await getDb(), parsedInput.name, ctx.actor));
+  .inputSchema(
+    z
+      .object({
+        name: storableTextSchema.trim().min(1).max(100),
+        scopes: z
+          .array(apiScopeSchema)
+          .min(1)
+          .max(API_SCOPES.length)
+          .default([...DEFAULT_API_SCOPES]),
+      })
+      .strict(),
+  )
+  .action(async ({ parsedInput, ctx }) =>
+    createApiKey(await getDb(), parsedInput.name, ctx.actor, parsedInput.scopes),
+  );
 
 export const revokeApiKeyAction = adminActionClient
   .inputSchema(z.object({ id: z.uuid() }).strict())

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { ApiScope } from "@/service-api/api-scopes";
 
 /**
  * A service-API operation as its OpenAPI document describes it (src/server/openapi-document.ts adds what
@@ -39,6 +40,13 @@ export type RouteDefinition = {
   /** The service API's document entry; routes without one are not in the document. */
   operation?: ServiceOperation;
   /**
+   * The API-key scope the route needs (src/service-api/api-scopes.ts): required of every route whose
+   * handler checks an API key (withApiKey, withApiMutation), and absent from every other route. The key is
+   * checked against it before the handler runs (403 `insufficient_scope`), and the OpenAPI document shows
+   * it; a later route names its scope here and gets both.
+   */
+  scope?: ApiScope;
+  /**
    * The largest request body the route takes, in bytes (default DEFAULT_MAX_BODY_BYTES). A larger one is
    * refused with 413 `payload_too_large` before the handler runs (src/server/body-limit.ts), so no handler
    * reads a body past its route's limit.
@@ -66,9 +74,36 @@ export type RouteDefinition = {
  */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
 
-/** Declares a route (the identity, typed: src/routes/index.ts lists every route declared). */
-export function defineRoute(route: RouteDefinition): RouteDefinition {
-  return route;
+/** A route's handler. */
+export type RouteHandler = RouteDefinition["handler"];
+
+/**
+ * A handler that checks an API key and so needs its route's scope (what withApiKey and withApiMutation
+ * make, src/server/with-api-key.ts): defineRoute gives it the route's `scope`. It cannot be called before:
+ * a route that checks keys cannot be served without naming the scope it needs.
+ */
+export type ScopedHandler = { readonly forScope: (scope: ApiScope) => RouteHandler };
+
+/** What a route file declares: a RouteDefinition whose handler may still need the route's scope. */
+export type RouteDeclaration = Omit<RouteDefinition, "handler"> & { handler: RouteHandler | ScopedHandler };
+
+function isScopedHandler(handler: RouteHandler | ScopedHandler): handler is ScopedHandler {
+  return typeof (handler as Partial<ScopedHandler>).forScope === "function";
+}
+
+/**
+ * Declares a route (src/routes/index.ts lists every route declared). A handler that checks API keys gets
+ * the route's `scope` here. Throws when the route loads if a key-checking route names no scope, or a route
+ * names a scope its handler never checks: either would be a route whose access is not what it says.
+ */
+export function defineRoute(route: RouteDeclaration): RouteDefinition {
+  const { handler } = route;
+  if (isScopedHandler(handler)) {
+    if (!route.scope) throw new Error(`${route.path}: a route that checks API keys must name its scope`);
+    return { ...route, handler: handler.forScope(route.scope) };
+  }
+  if (route.scope) throw new Error(`${route.path}: names a scope, but its handler does not check API keys`);
+  return { ...route, handler };
 }
 
 /** The methods a route answers. */

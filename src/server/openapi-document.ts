@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { CALLER_KEY_RULE, IDEMPOTENCY_KEY_MAX_LENGTH } from "@/credits/idempotency-keys";
-import { errorResponseSchema } from "@/service-api/schemas";
+import { API_SCOPE_DESCRIPTIONS, API_SCOPES, type ApiScope } from "@/service-api/api-scopes";
+import { errorResponseSchema, insufficientScopeResponseSchema } from "@/service-api/schemas";
 import type { RouteDefinition, ServiceOperation } from "./define-route";
 import { routeMethods } from "./define-route";
 
@@ -11,6 +12,7 @@ const ERROR_TEXT: Record<number, string> = {
   400: "Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way",
   401: "Missing, unknown or revoked API key",
   402: "Not enough credits (`insufficient_credits`)",
+  403: "The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope",
   404: "Unknown user or hold",
   409: "Idempotency-Key reused with a different request, or the hold is no longer open",
   413: "Body too large",
@@ -51,11 +53,14 @@ const idempotencyKeyHeader = z.object({
 /**
  * Answers every operation can give besides its own: any request can be refused without a valid API key,
  * rate limited, meet a busy database or an unexpected failure; every mutation can lack its
- * Idempotency-Key (400), and its body can be too large (over 16 kB) or not JSON.
+ * Idempotency-Key (400), and its body can be too large (over 16 kB) or not JSON; every operation that needs
+ * a scope can be refused a key without it (403).
  */
-function errorStatuses(method: "GET" | "POST", own: number[]): number[] {
+function errorStatuses(method: "GET" | "POST", own: number[], scope: ApiScope | undefined): number[] {
   const common = method === "POST" ? [400, 401, 413, 415, 429, 500, 503] : [401, 429, 500, 503];
-  return [...new Set([...own, ...common])].sort((a, b) => a - b);
+  // A route that names a scope refuses keys without it (src/server/with-api-key.ts).
+  const scoped = scope ? [403] : [];
+  return [...new Set([...own, ...common, ...scoped])].sort((a, b) => a - b);
 }
 
 function pathParameters(path: string) {
@@ -64,7 +69,12 @@ function pathParameters(path: string) {
 }
 
 /** The route's entry in the document, as @hono/zod-openapi's route configuration. */
-function operationRoute(path: string, method: "GET" | "POST", op: ServiceOperation) {
+function operationRoute(
+  path: string,
+  method: "GET" | "POST",
+  op: ServiceOperation,
+  scope: ApiScope | undefined,
+) {
   const replayable = new Set(method === "POST" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
   const responses: Record<string, unknown> = {
     [op.ok.status]: {
@@ -73,7 +83,7 @@ function operationRoute(path: string, method: "GET" | "POST", op: ServiceOperati
       content: { "application/json": { schema: op.ok.schema } },
     },
   };
-  for (const status of errorStatuses(method, op.errors)) {
+  for (const status of errorStatuses(method, op.errors, scope)) {
     const headers = {
       ...(status === 429 || status === 503 ? RETRY_AFTER_HEADER : {}),
       ...(replayable.has(status) ? REPLAYED_HEADER : {}),
@@ -81,7 +91,11 @@ function operationRoute(path: string, method: "GET" | "POST", op: ServiceOperati
     responses[status] = {
       description: ERROR_TEXT[status] ?? "Error",
       ...(Object.keys(headers).length > 0 ? { headers } : {}),
-      content: { "application/json": { schema: errorResponseSchema } },
+      content: {
+        "application/json": {
+          schema: status === 403 ? insufficientScopeResponseSchema : errorResponseSchema,
+        },
+      },
     };
   }
   const params = pathParameters(path);
@@ -89,7 +103,10 @@ function operationRoute(path: string, method: "GET" | "POST", op: ServiceOperati
     method: method === "GET" ? "get" : "post",
     path,
     summary: op.summary,
-    description: op.description,
+    description: scope ? `${op.description}\n\nRequires the \`${scope}\` scope.` : op.description,
+    // The scope as data, for generators and tools, and in the security requirement (OpenAPI 3.1 lets a
+    // non-OAuth scheme list the roles an operation needs).
+    ...(scope ? { "x-required-scope": scope } : {}),
     request: {
       ...(params ? { params } : {}),
       ...(op.query ? { query: op.query } : {}),
@@ -105,7 +122,7 @@ function operationRoute(path: string, method: "GET" | "POST", op: ServiceOperati
         : {}),
     },
     responses: responses as Parameters<typeof createRoute>[0]["responses"],
-    security: [{ apiKey: [] }],
+    security: [{ apiKey: scope ? [scope] : [] }],
   });
 }
 
@@ -124,7 +141,7 @@ export function buildServiceApiDocument(routes: readonly RouteDefinition[], serv
       // The service API's operations are reads (GET) and mutations with an Idempotency-Key (POST).
       if (method !== "GET" && method !== "POST")
         throw new Error(`${method} ${route.path}: the service API's document describes GET and POST only`);
-      registry.registerPath(operationRoute(path, method, route.operation));
+      registry.registerPath(operationRoute(path, method, route.operation, route.scope));
     }
   }
   return app.getOpenAPI31Document({
@@ -134,7 +151,8 @@ export function buildServiceApiDocument(routes: readonly RouteDefinition[], serv
       version: "1.0.0",
       description:
         "Spend, grant and reserve credits from other backends. Authenticate with `Authorization: Bearer <API key>`. " +
-        "Every mutation takes an `Idempotency-Key` header. Errors are `{error: {code, message}}`.",
+        "Every mutation takes an `Idempotency-Key` header. Errors are `{error: {code, message}}`. " +
+        `Each key has scopes, chosen when it is made; each operation names the one it needs (\`x-required-scope\`), and a key without it is answered 403 \`insufficient_scope\` with \`requiredScope\`. Scopes: ${API_SCOPES.map((scope) => `\`${scope}\` (${API_SCOPE_DESCRIPTIONS[scope]})`).join(", ")}.`,
     },
     servers: [{ url: `${serverUrl}${SERVICE_API_PREFIX}` }],
   });

@@ -8,23 +8,43 @@ import { user } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { limitApiKey } from "@/limits/rate-limit";
 import { authenticateApiKey } from "@/service-api/api-keys";
+import { type ApiScope, hasScope } from "@/service-api/api-scopes";
 import { type ApiResponse, runIdempotent } from "@/service-api/run-idempotent";
+import type { ScopedHandler } from "./define-route";
 import { errorResponse, jsonError } from "./http-errors";
 import { jsonResponse } from "./json-response";
 import { RequestError, readJsonBody } from "./request";
 
-export type ApiCaller = { apiKeyId: string; apiKeyName: string };
-type RouteContext<Params> = { params: Promise<Params> };
+/** Who is calling: the API key, by id and by name (the name is what the audit log shows). */
+export type ApiCaller = { apiKeyId: string; apiKeyName: string; scopes: readonly string[] };
 
 async function authenticate(request: Request, db: Database): Promise<ApiCaller | null> {
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (!match?.[1]) return null;
   const key = await authenticateApiKey(db, match[1]);
-  return key ? { apiKeyId: key.id, apiKeyName: key.name } : null;
+  return key ? { apiKeyId: key.id, apiKeyName: key.name, scopes: key.scopes } : null;
 }
 
-/** Service-API reads: a valid API key, then the handler; every failure is one JSON error shape. */
+/**
+ * The answer to a key used outside its scopes: 403 `insufficient_scope`, naming the scope the route needs
+ * in `requiredScope` so the operator knows which key to make.
+ */
+export function insufficientScopeResponse(requiredScope: ApiScope): Response {
+  return jsonError(
+    403,
+    "insufficient_scope",
+    `This API key does not have the "${requiredScope}" scope that this operation needs.`,
+    { requiredScope },
+  );
+}
+
+/**
+ * Service-API routes: a valid API key with the route's scope, then the handler; every failure is one JSON
+ * error shape. The scope comes from the route's definition (defineRoute gives it, src/server/define-route.ts)
+ * and is checked right after the key, before the rate limit, the body or the Idempotency-Key are looked
+ * at: a key without the scope changes nothing, replays nothing and spends none of its rate budget.
+ */
 export function withApiKey<Params>(
   handler: (input: {
     request: Request;
@@ -32,18 +52,21 @@ export function withApiKey<Params>(
     caller: ApiCaller;
     params: Params;
   }) => Promise<Response>,
-) {
-  return async (request: Request, context: RouteContext<Params>): Promise<Response> => {
-    try {
-      const db = await getDb();
-      const caller = await authenticate(request, db);
-      if (!caller)
-        return jsonError(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.");
-      await limitApiKey(caller.apiKeyId);
-      return await handler({ request, db, caller, params: await context.params });
-    } catch (error) {
-      return errorResponse(error, { path: new URL(request.url).pathname });
-    }
+): ScopedHandler {
+  return {
+    forScope: (scope) => async (request, context) => {
+      try {
+        const db = await getDb();
+        const caller = await authenticate(request, db);
+        if (!caller)
+          return jsonError(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.");
+        if (!hasScope(caller.scopes, scope)) return insufficientScopeResponse(scope);
+        await limitApiKey(caller.apiKeyId);
+        return await handler({ request, db, caller, params: (await context.params) as Params });
+      } catch (error) {
+        return errorResponse(error, { path: new URL(request.url).pathname });
+      }
+    },
   };
 }
 

@@ -1,5 +1,4 @@
 import { z } from "zod";
-
 // Schemas with `meta({ id })` become named entries of `components.schemas` in the OpenAPI document.
 import {
   creditAmountSchema,
@@ -9,6 +8,7 @@ import {
   storableTextSchema,
 } from "@/credits/schemas";
 import { queryIntegerSchema } from "@/lib/strict-input";
+import { apiScopeSchema } from "./api-scopes";
 
 // Text fields follow the shared rule (no U+0000, no unpaired surrogate: see isStorableText).
 const description = descriptionSchema;
@@ -139,3 +139,14 @@ export const errorResponseSchema = z
     }),
   })
   .meta({ id: "Error" });
+
+/** 403: the API key lacks the scope the operation needs (src/server/with-api-key.ts). */
+export const insufficientScopeResponseSchema = z
+  .object({
+    error: z.object({
+      code: z.literal("insufficient_scope"),
+      message: z.string().describe("What went wrong, for people."),
+      requiredScope: apiScopeSchema.describe("The scope the operation needs and the key does not have."),
+    }),
+  })
+  .meta({ id: "InsufficientScopeError" });

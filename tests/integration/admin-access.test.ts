@@ -255,6 +255,22 @@ describe.each(databaseKinds())(
       boss = { ...boss, cookie: owner.cookie };
     });
 
+    it("the admin makes API keys with the scopes ticked; none ticked is refused, left out means read, spend, holds", async () => {
+      as(boss);
+      const chosen = await createApiKeyAction({ name: "granter", scopes: ["grant", "read"] });
+      expect(chosen?.serverError).toBeUndefined();
+      expect(chosen?.data?.apiKey.scopes).toEqual(["read", "grant"]);
+      const plain = await createApiKeyAction({ name: "plain" });
+      expect(plain?.data?.apiKey.scopes).toEqual(["read", "spend", "holds"]);
+      const none = await createApiKeyAction({ name: "none", scopes: [] });
+      expect(none?.data).toBeUndefined();
+      const keys = await database.db.select({ name: apiKey.name, scopes: apiKey.scopes }).from(apiKey);
+      expect(keys.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        { name: "granter", scopes: ["read", "grant"] },
+        { name: "plain", scopes: ["read", "spend", "holds"] },
+      ]);
+    });
+
     it("the owner who signs up themselves: verify, set the password from the second link, then admin", async () => {
       const owner = await signUp(OPS, "Ops");
       await authGet(new Request(links.get(OPS) as string, { redirect: "manual" }));

@@ -34,6 +34,7 @@ export function ApiKeysTable({ keys }: { keys: ApiKeyView[] }) {
         <TableRow className="hover:bg-transparent">
           <TableHead className="pl-6">{t("colName")}</TableHead>
           <TableHead>{t("colKey")}</TableHead>
+          <TableHead>{t("colScopes")}</TableHead>
           <TableHead>{t("colStatus")}</TableHead>
           <TableHead>{t("colCreated")}</TableHead>
           <TableHead>{t("colLastUsed")}</TableHead>
@@ -52,6 +53,15 @@ export function ApiKeysTable({ keys }: { keys: ApiKeyView[] }) {
             </StackedCell>
             <StackedCell label={t("colKey")}>
               <code className="rounded bg-muted px-1.5 py-0.5 font-mono text-xs">{key.prefix}…</code>
+            </StackedCell>
+            <StackedCell label={t("colScopes")}>
+              <span className="inline-flex flex-wrap gap-1 max-md:justify-end" data-testid="api-key-scopes">
+                {key.scopes.map((scope) => (
+                  <Badge key={scope} variant="outline" className="font-mono">
+                    {scope}
+                  </Badge>
+                ))}
+              </span>
             </StackedCell>
             <StackedCell label={t("colStatus")}>
               {key.revokedAt ? (

@@ -27,6 +27,10 @@ export type AdminAuditEntry = {
 /** Message keys of the recorded actions (message keys cannot contain the actions' dots). */
 const ACTION_KEYS: Record<string, string> = {
   "credits.grant": "creditsGrant",
+  "credits.consume": "creditsConsume",
+  "hold.create": "holdCreate",
+  "hold.capture": "holdCapture",
+  "hold.release": "holdRelease",
   "credits.deduct": "creditsDeduct",
   "purchase.refund_requested": "refundRequested",
   "api_key.create": "apiKeyCreate",
@@ -78,7 +82,10 @@ function AuditDetails({
               : format.number(value)
             : typeof value === "string" || typeof value === "number"
               ? String(value)
-              : JSON.stringify(value);
+              : // A list of names (an API key's scopes) reads as one.
+                Array.isArray(value) && value.every((item) => typeof item === "string")
+                ? value.join(", ")
+                : JSON.stringify(value);
         return (
           <div key={key} className="flex min-w-0 gap-1.5">
             <dt className="shrink-0 text-muted-foreground">{t.has(labelKey) ? t(labelKey) : key}</dt>

@@ -19,16 +19,22 @@ import {
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { useRouter } from "@/i18n/navigation";
+import { API_SCOPES, type ApiScope, DEFAULT_API_SCOPES } from "@/service-api/api-scopes";
 
 const NAME_MAX = 100;
 
-/** Creates a key and shows it once: only its hash is stored, so closing the dialog loses it for good. */
+/**
+ * Creates a key with the scopes ticked and shows it once: only its hash is stored, so closing the dialog
+ * loses it for good. The boxes start at DEFAULT_API_SCOPES (read, spend, holds: what a backend metering
+ * usage needs); grant, which mints credits, and admin are ticked on purpose.
+ */
 export function CreateApiKey() {
   const t = useTranslations("admin");
   const tc = useTranslations("common");
   const router = useRouter();
   const { executeAsync, isExecuting } = useAction(createApiKeyAction);
   const [name, setName] = useState("");
+  const [scopes, setScopes] = useState<ApiScope[]>([...DEFAULT_API_SCOPES]);
   const [error, setError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ key: string; name: string } | null>(null);
   const [copied, setCopied] = useState(false);
@@ -40,9 +46,13 @@ export function CreateApiKey() {
       setError(t("keyNameInvalid"));
       return;
     }
+    if (scopes.length === 0) {
+      setError(t("scopesInvalid"));
+      return;
+    }
     setError(null);
     try {
-      const result = await executeAsync({ name: trimmed });
+      const result = await executeAsync({ name: trimmed, scopes });
       if (result?.serverError || !result?.data) {
         setError(result?.serverError?.code === "forbidden" ? t("errorForbidden") : t("errorGeneric"));
         return;
@@ -50,10 +60,15 @@ export function CreateApiKey() {
       setCreated({ key: result.data.key, name: result.data.apiKey.name });
       setCopied(false);
       setName("");
+      setScopes([...DEFAULT_API_SCOPES]);
       router.refresh();
     } catch {
       setError(t("errorGeneric"));
     }
+  }
+
+  function toggle(scope: ApiScope, checked: boolean) {
+    setScopes((current) => API_SCOPES.filter((s) => (s === scope ? checked : current.includes(s))));
   }
 
   async function copy() {
@@ -88,6 +103,29 @@ export function CreateApiKey() {
             {t("createKey")}
           </Button>
         </div>
+        <fieldset className="flex flex-col gap-1.5" data-testid="api-key-scopes">
+          <legend className="mb-1 font-medium text-sm">{t("scopes")}</legend>
+          <div className="flex flex-wrap gap-x-5 gap-y-1.5">
+            {API_SCOPES.map((scope) => (
+              <label
+                key={scope}
+                className="flex items-center gap-2 text-sm"
+                title={t(`scopeDescriptions.${scope}`)}
+              >
+                <input
+                  type="checkbox"
+                  className="size-4 accent-primary"
+                  checked={scopes.includes(scope)}
+                  onChange={(event) => toggle(scope, event.target.checked)}
+                  data-testid={`api-key-scope-${scope}`}
+                />
+                <code className="font-mono text-xs">{scope}</code>
+                <span className="text-muted-foreground text-xs">{t(`scopeDescriptions.${scope}`)}</span>
+              </label>
+            ))}
+          </div>
+          <p className="text-muted-foreground text-xs">{t("scopesHint")}</p>
+        </fieldset>
         {error ? (
           <p id="api-key-name-error" className="text-destructive text-sm">
             {error}

@@ -17,6 +17,12 @@ export const apiKey = pgTable(
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     lastUsedAt: timestamp({ withTimezone: true }),
     revokedAt: timestamp({ withTimezone: true }),
+    /**
+     * What the key may do (src/service-api/api-scopes.ts). The app always writes the operator's choice; the
+     * default, every scope, is what keys made before scopes existed got when this column was added, so they
+     * keep the full access they had (and so does a key written by an older app during a rolling upgrade).
+     */
+    scopes: text().array().notNull().default(sql`ARRAY['read', 'spend', 'grant', 'holds', 'admin']::text[]`),
   },
   (t) => [index("api_key_active_idx").on(t.keyHash).where(sql`${t.revokedAt} IS NULL`)],
 );

@@ -6,12 +6,14 @@ import { defineRoute } from "@/server/define-route";
 import { refusalAnswer } from "@/server/http-errors";
 import { withApiMutation } from "@/server/with-api-key";
 import { isUuid } from "@/service-api/is-uuid";
+import { recordApiUse } from "@/service-api/record-api-use";
 import { captureBodySchema, captureResponseSchema } from "@/service-api/schemas";
 
 /** POST /api/v1/holds/{holdId}/capture: spends the actual amount (credits) and returns the rest. */
 export default defineRoute({
   method: "POST",
   path: "/api/v1/holds/{holdId}/capture",
+  scope: "holds",
   operation: {
     summary: "Capture a hold",
     description:
@@ -23,7 +25,7 @@ export default defineRoute({
   },
   handler: withApiMutation<{ holdId: string }, typeof captureBodySchema>(
     captureBodySchema,
-    async ({ tx, params, body }) => {
+    async ({ tx, caller, params, body }) => {
       if (!isUuid(params.holdId)) throw new NotFoundError("Hold");
       const input = parseInput(captureHoldInputSchema, { holdId: params.holdId, ...body });
       const result = await settleHold(tx, {
@@ -47,6 +49,13 @@ export default defineRoute({
           `This hold is ${result.status}, not open.`,
         );
       }
+      // Once per change: a call that found the work already done (replayed) changed nothing.
+      if (!result.replayed)
+        await recordApiUse(tx, caller, "hold.capture", result.userId, {
+          amount: result.captured,
+          holdId: result.holdId,
+          entryId: result.entryId,
+        });
       return {
         status: 200,
         body: { entryId: result.entryId === null ? null : String(result.entryId), balance: result.balance },

@@ -12,6 +12,7 @@ import { consumeBodySchema, entryResponseSchema } from "@/service-api/schemas";
 export default defineRoute({
   method: "POST",
   path: "/api/v1/users/{userId}/consume",
+  scope: "spend",
   operation: {
     summary: "Spend credits",
     description: "Spends credits now, soonest-expiring first. All or nothing.",

@@ -3,12 +3,14 @@ import { defineRoute } from "@/server/define-route";
 import { refusalAnswer } from "@/server/http-errors";
 import { assertUserExists, withApiMutation } from "@/server/with-api-key";
 import { apiLedgerKey } from "@/service-api/api-ledger-key";
+import { recordApiUse } from "@/service-api/record-api-use";
 import { holdBodySchema, holdResponseSchema } from "@/service-api/schemas";
 
 /** POST /api/v1/users/{userId}/holds: reserves credits until captured, released or past its TTL (seconds). */
 export default defineRoute({
   method: "POST",
   path: "/api/v1/users/{userId}/holds",
+  scope: "holds",
   operation: {
     summary: "Reserve credits",
     description: "Reserves credits for work whose cost is known later. Capture or release it before its TTL.",
@@ -29,6 +31,12 @@ export default defineRoute({
         ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
       });
       if (!result.ok) return refusalAnswer(result, "Not enough credits available.");
+      // Once per change: a call that found the work already done (replayed) changed nothing.
+      if (!result.replayed)
+        await recordApiUse(tx, caller, "hold.create", params.userId, {
+          amount: body.amount,
+          holdId: result.holdId,
+        });
       return { status: 201, body: { holdId: result.holdId, expiresAt: result.expiresAt.toISOString() } };
     },
   ),

@@ -13,6 +13,7 @@ import { balanceResponseSchema } from "@/service-api/schemas";
 export default defineRoute({
   method: "GET",
   path: "/api/v1/users/{userId}/balance",
+  scope: "read",
   operation: {
     summary: "Get a user's balance",
     description:

@@ -1,14 +1,15 @@
-import { recordAudit } from "@/audit/record-audit";
 import { addCredits } from "@/credits/add-credits";
 import { defineRoute } from "@/server/define-route";
 import { assertUserExists, withApiMutation } from "@/server/with-api-key";
 import { apiLedgerKey } from "@/service-api/api-ledger-key";
+import { recordApiUse } from "@/service-api/record-api-use";
 import { grantBodySchema, grantResponseSchema } from "@/service-api/schemas";
 
 /** POST /api/v1/users/{userId}/grants: adds a lot of credits (optionally expiring); debt is repaid first. */
 export default defineRoute({
   method: "POST",
   path: "/api/v1/users/{userId}/grants",
+  scope: "grant",
   operation: {
     summary: "Grant credits",
     description: "Adds a lot of credits, optionally expiring. Outstanding debt is repaid from it first.",
@@ -31,13 +32,10 @@ export default defineRoute({
         ...(expiresAt ? { expiresAt } : {}),
         ...(body.category ? { category: body.category } : {}),
       });
-      await recordAudit(
-        tx,
-        { userId: null, label: `api-key:${caller.apiKeyName}` },
-        "credits.grant",
-        params.userId,
-        { amount: body.amount, entryId: result.entryId },
-      );
+      await recordApiUse(tx, caller, "credits.grant", params.userId, {
+        amount: body.amount,
+        entryId: result.entryId,
+      });
       return {
         status: 201,
         body: { entryId: String(result.entryId), lotId: result.lotId, balance: result.balance },

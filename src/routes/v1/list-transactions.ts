@@ -10,6 +10,7 @@ import { transactionsQuerySchema, transactionsResponseSchema } from "@/service-a
 export default defineRoute({
   method: "GET",
   path: "/api/v1/users/{userId}/transactions",
+  scope: "read",
   operation: {
     summary: "List a user's ledger entries",
     description: "Newest first. Pass `nextCursor` as `cursor` to get the next page.",
