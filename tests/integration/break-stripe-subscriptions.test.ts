@@ -2,18 +2,16 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { resetAuth } from "../../src/auth/session";
 import { findPlan } from "../../src/catalog/plans";
 import { getBalance } from "../../src/credits/get-balance";
-import { useDatabaseConnection } from "../../src/db/client";
 import { paymentCustomer, subscription, subscriptionPeriodGrant, webhookEvent } from "../../src/db/schema";
 import { createStripeClient } from "../../src/payment/stripe/stripe-client";
 import { ensureStripePrice } from "../../src/payment/stripe/stripe-plan-price";
 import changeSubscription from "../../src/routes/credits/change-subscription";
 import openBillingPortal from "../../src/routes/credits/open-billing-portal";
-import { APP_ORIGIN, appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
+import { useAppDatabase } from "../support/app-database";
+import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
-import { assertLedgerInvariants } from "../support/invariants";
 import {
   handlerOf,
   purchasesPost,
@@ -23,13 +21,13 @@ import {
 } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
 import {
+  type Delivery,
+  deliverStripeEvent,
   invoiceLineObject,
   invoiceObject,
-  signPayload,
-  stripeEventPayload,
   testId,
 } from "../support/stripe-events";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds } from "../support/test-database";
 
 // Hostile and careless uses of the Stripe side of subscriptions, against the local Stripe stand-in
 // (fake-stripe.ts + fake-stripe-billing.ts). Between the app and the stand-in sits a small proxy (below)
@@ -145,46 +143,20 @@ const portalPost = handlerOf(openBillingPortal);
 let clock = Math.floor(Date.now() / 1000) - 3600;
 
 /** A signed event through the real webhook route; `eventId` fixed to play Stripe's redelivery of one event. */
-async function deliver(
-  type: string,
-  object: Rec,
-  eventId = testId("evt"),
-): Promise<{ status: number; outcome?: string }> {
-  const payload = stripeEventPayload(type, object, eventId, ++clock);
-  const response = await webhookPost(
-    new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "stripe-signature": signPayload(payload, WEBHOOK_SECRET),
-      },
-      body: payload,
-    }),
-  );
-  const body = (await response.json()) as { outcome?: string };
-  return { status: response.status, outcome: body.outcome };
-}
+const deliver = (type: string, object: Rec, eventId = testId("evt")): Promise<Delivery> =>
+  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock, eventId });
 
 const sessionIdOf = (checkoutUrl: string) => checkoutUrl.split("/").pop() ?? "";
 const priceIdOfKey = (lookupKey: string) =>
   [...fake.billing.prices.values()].find((price) => price.lookup_key === lookupKey)?.id as string;
 
 describe.each(databaseKinds())("breaking subscriptions with Stripe on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    useDatabaseConnection(database);
-    resetAuth();
-  });
-  afterEach(async () => {
+  const database = useAppDatabase(kind);
+  afterEach(() => {
     fault = undefined;
     stripeReplaysErrors = false;
     fake.setMode("ok");
     fake.billing.cardDeclines = false;
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await database?.close();
   });
 
   const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
@@ -223,6 +195,17 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe on %s", (kind
 
   async function subscribed(planId = "pro-monthly") {
     const user = await newUser();
+    // A plan's trial is once per user ever: these users had theirs (a subscription that was offered one
+    // and started, long ended), so the plan is paid and granted in full from the first invoice.
+    if (findPlan(planId)?.trial)
+      await database.db.insert(subscription).values({
+        userId: user.id,
+        provider: "stripe",
+        planId,
+        status: "canceled",
+        trialOfferedDays: findPlan(planId)?.trial?.days,
+        createdAt: new Date(Date.now() - 86_400_000),
+      });
     const started = await startCheckout(user, planId);
     expect(started.status).toBe(201);
     const step = fake.billing.completeCheckout(sessionIdOf(started.body.checkoutUrl));

@@ -1,13 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { resetAuth } from "../../src/auth/session";
+import { afterAll, describe, expect, it } from "vitest";
 import { grantSignupGift } from "../../src/credits/grant-signup-gift";
 import { verifyLedger } from "../../src/credits/verify-ledger";
-import { useDatabaseConnection } from "../../src/db/client";
 import { creditAllocation, creditEntry, creditLot, user as userTable } from "../../src/db/schema";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { grantFreePlanCredits } from "../../src/payment/subscriptions/grant-free-plan-credits";
+import { useAppDatabase } from "../support/app-database";
 import {
   APP_ORIGIN,
   appRequest,
@@ -16,12 +15,11 @@ import {
   type SignedUpUser,
   signUp,
 } from "../support/app-requests";
-import { assertLedgerInvariants } from "../support/invariants";
 import { advancePost, balanceGet, confirmPost, purchasesPost, webhookPost } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { disputeObject, signPayload, stripeEventPayload, testId } from "../support/stripe-events";
 import { CARD_OK, subscribeAndPay } from "../support/subscriptions";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds } from "../support/test-database";
 
 const serverEnv = configureServerEnv({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
 afterAll(() => serverEnv.cleanup());
@@ -33,19 +31,7 @@ afterAll(() => serverEnv.cleanup());
  * grants are never touched by anything a subscription does").
  */
 describe.each(databaseKinds())("the sandbox clock expires only its subscription's lots (%s)", (kind) => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    useDatabaseConnection(database);
-    resetAuth();
-  });
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await database?.close();
-  });
+  const database = useAppDatabase(kind);
 
   async function buyPackage(user: SignedUpUser, packageId: string) {
     const { body } = await readJson<{ paymentIntentId: string }>(

@@ -1,14 +1,12 @@
 import { and, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { resetAuth } from "../../src/auth/session";
 import { getBalance } from "../../src/credits/get-balance";
-import { useDatabaseConnection } from "../../src/db/client";
 import { creditPurchase, paymentCustomer, subscription, subscriptionPeriodGrant } from "../../src/db/schema";
 import changeSubscription from "../../src/routes/credits/change-subscription";
 import openBillingPortal from "../../src/routes/credits/open-billing-portal";
+import { useAppDatabase } from "../support/app-database";
 import { APP_ORIGIN, appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
-import { assertLedgerInvariants } from "../support/invariants";
 import {
   handlerOf,
   purchasesPost,
@@ -18,8 +16,8 @@ import {
   webhookPost,
 } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { signPayload, stripeEventPayload, testId } from "../support/stripe-events";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { deliverStripeEvent, testId } from "../support/stripe-events";
+import { databaseKinds } from "../support/test-database";
 
 // Stripe is the provider; its API is the local stand-in (fake-stripe.ts with fake-stripe-billing.ts), which
 // also plays Stripe's own side (a customer finishing Checkout, a renewal). Its objects come back to the app
@@ -47,38 +45,13 @@ const portalPost = handlerOf(openBillingPortal);
 // Events are dated one second apart in the order they are delivered: the order Stripe would send them.
 let clock = Math.floor(Date.now() / 1000) - 3600;
 
-async function deliver(
-  type: string,
-  object: Record<string, unknown>,
-): Promise<{ status: number; outcome?: string }> {
-  const payload = stripeEventPayload(type, object, testId("evt"), ++clock);
-  const response = await webhookPost(
-    new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "stripe-signature": signPayload(payload, WEBHOOK_SECRET),
-      },
-      body: payload,
-    }),
-  );
-  const body = (await response.json()) as { outcome?: string };
-  return { status: response.status, outcome: body.outcome };
-}
+const deliver = (type: string, object: Record<string, unknown>) =>
+  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
 
 describe.each(databaseKinds())("subscriptions with Stripe (local stand-in) on %s", (kind) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    useDatabaseConnection(database);
-    resetAuth();
-  });
-  afterEach(async () => {
+  const database = useAppDatabase(kind);
+  afterEach(() => {
     fake.billing.cardDeclines = false;
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await database?.close();
   });
 
   const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
@@ -319,9 +292,9 @@ describe.each(databaseKinds())("subscriptions with Stripe (local stand-in) on %s
       },
     });
     type Offered = { subscription_update: { products: Record<string, { prices: Record<string, string> }> } };
-    const offered = Object.values((configuration?.features as Offered).subscription_update.products).map(
-      (product) => product.prices["0"],
-    );
+    const offered = Object.values(
+      (configuration?.features as Offered | undefined)?.subscription_update.products ?? {},
+    ).map((product) => product.prices["0"]);
     const lookupKeys = offered.map((id) => fake.billing.prices.get(id ?? "")?.lookup_key).sort();
     expect(lookupKeys).toEqual([
       "creditkit:max-monthly:4900:usd",

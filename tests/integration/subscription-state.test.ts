@@ -3,17 +3,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { planPrice, subscription, subscriptionPeriodGrant } from "../../src/db/schema";
-import { APP_ORIGIN } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
 import { webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
 import {
+  type Delivery,
+  deliverStripeEvent,
   invoiceLineObject,
   invoiceObject,
-  signPayload,
-  stripeEventPayload,
   subscriptionObject,
   testId,
 } from "../support/stripe-events";
@@ -42,23 +41,8 @@ const PRO_PRICE = testId("price");
 const MARCH = { start: new Date("2031-03-01T10:00:00Z"), end: new Date("2031-03-31T10:00:00Z") };
 const T0 = Math.floor(Date.now() / 1000) - 600;
 
-type Delivery = { status: number; outcome?: string };
-
-async function deliver(type: string, object: Record<string, unknown>, created: number): Promise<Delivery> {
-  const payload = stripeEventPayload(type, object, testId("evt"), created);
-  const response = await webhookPost(
-    new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "stripe-signature": signPayload(payload, WEBHOOK_SECRET),
-      },
-      body: payload,
-    }),
-  );
-  const body = (await response.json()) as { outcome?: string };
-  return { status: response.status, outcome: body.outcome };
-}
+const deliver = (type: string, object: Record<string, unknown>, created: number): Promise<Delivery> =>
+  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created });
 
 /** Every order of a list (n! of them). */
 function permutations<T>(items: readonly T[]): T[][] {

@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { resetAuth } from "../../src/auth/session";
+import { afterAll, describe, expect, it } from "vitest";
 import { verifyLedger } from "../../src/credits/verify-ledger";
-import { useDatabaseConnection } from "../../src/db/client";
 import {
   creditLot,
   creditPurchase,
@@ -14,6 +12,7 @@ import {
 } from "../../src/db/schema";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { toStripeInvoice } from "../../src/payment/sandbox/sandbox-subscription-events";
+import { useAppDatabase } from "../support/app-database";
 import {
   APP_ORIGIN,
   appRequest,
@@ -22,7 +21,6 @@ import {
   type SignedUpUser,
   signUp,
 } from "../support/app-requests";
-import { assertLedgerInvariants } from "../support/invariants";
 import {
   advancePost,
   cardPut,
@@ -37,7 +35,7 @@ import {
 import { configureServerEnv } from "../support/server-env";
 import { signPayload, stripeEventPayload } from "../support/stripe-events";
 import { CARD_OK } from "../support/subscriptions";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
+import { databaseKinds } from "../support/test-database";
 
 const serverEnv = configureServerEnv({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
 afterAll(() => serverEnv.cleanup());
@@ -58,19 +56,7 @@ type Summary = {
 type Started = { subscriptionId: string; paymentIntentId: string };
 
 describe.each(databaseKinds())("trials: once per user ever, granted by the $0 invoice (%s)", (kind) => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    useDatabaseConnection(database);
-    resetAuth();
-  });
-  afterEach(async () => {
-    if (database) await assertLedgerInvariants(database.db);
-  });
-  afterAll(async () => {
-    await database?.close();
-  });
+  const database = useAppDatabase(kind);
 
   const newUser = () => signUp(`trial-${randomUUID()}@example.test`);
 

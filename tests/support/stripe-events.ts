@@ -270,3 +270,29 @@ export function subscriptionObject(fields: {
     },
   });
 }
+
+/** What the webhook route answered a delivered event: its status and the handler's outcome. */
+export type Delivery = { status: number; outcome?: string };
+
+/**
+ * Sends an event to the app's webhook route as Stripe would: the payload built by stripeEventPayload
+ * (`created` in seconds, `eventId` fixed to replay one event), signed with `secret` by the SDK.
+ */
+export async function deliverStripeEvent(
+  send: (request: Request) => Promise<Response>,
+  secret: string,
+  type: string,
+  object: Record<string, unknown>,
+  { created, eventId = testId("evt") }: { created?: number; eventId?: string } = {},
+): Promise<Delivery> {
+  const payload = stripeEventPayload(type, object, eventId, created);
+  const response = await send(
+    new Request("http://localhost:3000/api/webhooks/stripe", {
+      method: "POST",
+      headers: { "content-type": "application/json", "stripe-signature": signPayload(payload, secret) },
+      body: payload,
+    }),
+  );
+  const body = (await response.json()) as { outcome?: string };
+  return { status: response.status, outcome: body.outcome };
+}

@@ -58,7 +58,10 @@ export async function createTestDatabase(
  * One database for a suite: created before its first test, checked with `verify` after every test (a
  * test can pass and still leave the ledger inconsistent), and dropped after the last.
  */
-export function useTestDatabase(kind: DatabaseKind, options: { poolSize?: number } = {}): TestDatabase {
+export function useTestDatabase(
+  kind: DatabaseKind,
+  options: { poolSize?: number; onReady?: (database: TestDatabase) => void } = {},
+): TestDatabase {
   let current: TestDatabase | undefined;
   const get = (): TestDatabase => {
     if (!current) throw new Error("the suite's database is used before beforeAll ran");
@@ -66,6 +69,7 @@ export function useTestDatabase(kind: DatabaseKind, options: { poolSize?: number
   };
   beforeAll(async () => {
     current = await createTestDatabase(kind, options);
+    options.onReady?.(current);
   });
   afterEach(async () => {
     if (current) await assertLedgerInvariants(current.db);
