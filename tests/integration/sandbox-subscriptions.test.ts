@@ -155,6 +155,7 @@ describe.each(databaseKinds())("subscribing in the sandbox (%s)", (kind) => {
         paymentIntentId: expect.stringMatching(/^pi_sbx_/),
         clientSecret: expect.stringContaining("_secret_"),
         provider: "sandbox",
+        trial: null,
       },
     });
     // Started, not paid: the subscription waits for its first payment, with no credits.

@@ -53,7 +53,11 @@ type Summary = {
   cancelAtPeriodEnd: boolean;
   trialAvailable?: boolean;
 };
-type Started = { subscriptionId: string; paymentIntentId: string };
+type Started = {
+  subscriptionId: string;
+  paymentIntentId: string;
+  trial: { days: number; credits: number } | null;
+};
 
 describe.each(databaseKinds())("trials: once per user ever, granted by the $0 invoice (%s)", (kind) => {
   const database = useAppDatabase(kind);
@@ -120,6 +124,8 @@ describe.each(databaseKinds())("trials: once per user ever, granted by the $0 in
     const user = await newUser();
     const started = await subscribe(user);
     expect(started.status).toBe(201);
+    // The answer says what the pay dialog shows: a trial, nothing charged now.
+    expect(started.body.trial).toEqual({ days: 7, credits: 500 });
     expect((await pay(user, started.body.paymentIntentId, cardNumber)).status).toBe(200);
     return { user, subscriptionId: started.body.subscriptionId };
   }
@@ -347,6 +353,7 @@ describe.each(databaseKinds())("trials: once per user ever, granted by the $0 in
       .from(subscription)
       .where(eq(subscription.id, again.body.subscriptionId));
     expect(second?.trialOfferedDays).toBeNull();
+    expect(again.body.trial).toBeNull();
     expect((await pay(user, again.body.paymentIntentId)).status).toBe(200);
     expect(await summaryOf(user)).toMatchObject({ id: again.body.subscriptionId, status: "active" });
     const [firstInvoice] = await database.db

@@ -48,6 +48,8 @@ export type PlanCheckout = PaymentIntentCheckout & {
   plan: PlanCardPlan;
   subscriptionId: string;
   provider: "sandbox";
+  /** The trial the subscription starts with: nothing is charged now, the plan's price at its end. */
+  trial: { days: number; credits: number } | null;
 };
 
 export type Checkout = PackageCheckout | PlanCheckout;
@@ -118,6 +120,16 @@ function usePayText(checkout: Checkout) {
     const { plan } = checkout;
     const price = formatMoney(plan.price, locale);
     const credits = plan.creditsPerPeriod;
+    const { trial } = checkout;
+    if (trial)
+      return {
+        price: formatMoney({ amount: 0, currency: plan.price.currency }, locale),
+        credits: trial.credits,
+        title: t("trialTitle", { name: planName(plan), days: trial.days }),
+        summary: t("trialSummary", { days: trial.days, trialCredits: trial.credits, credits, price }),
+        successTitle: t("trialSuccessTitle"),
+        successText: t("trialSuccessText", { credits: trial.credits, days: trial.days }),
+      };
     return {
       price,
       credits,

@@ -54,7 +54,14 @@ export type Subscription = {
 /** POST /api/credits/subscriptions: how the browser pays the first invoice. */
 export type StartedSubscription =
   | { subscriptionId: string; checkoutUrl: string; provider: "stripe" }
-  | { subscriptionId: string; paymentIntentId: string; clientSecret: string; provider: "sandbox" };
+  | {
+      subscriptionId: string;
+      paymentIntentId: string;
+      clientSecret: string;
+      provider: "sandbox";
+      /** The trial it starts with: the payment is then the $0 that keeps the card. */
+      trial: { days: number; credits: number } | null;
+    };
 
 /** POST /api/sandbox/subscriptions/{id}/advance: the subscription after its clock moved to the renewal. */
 export type AdvancedSubscription = {

@@ -77,6 +77,7 @@ export function SubscriptionPlans({
         clientSecret: started.clientSecret,
         provider: "sandbox",
         publishableKey: null,
+        trial: started.trial ?? null,
       });
     } catch (error) {
       if (!(error instanceof ApiError && error.code)) {

@@ -21,7 +21,17 @@ export type SubscriptionRequest = z.output<typeof subscriptionRequestSchema>;
 /** A started subscription and how the browser pays its first invoice. */
 export type StartedSubscriptionAnswer =
   | { subscriptionId: string; checkoutUrl: string; provider: "stripe" }
-  | { subscriptionId: string; paymentIntentId: string; clientSecret: string; provider: "sandbox" };
+  | {
+      subscriptionId: string;
+      paymentIntentId: string;
+      clientSecret: string;
+      provider: "sandbox";
+      /**
+       * The trial this subscription starts with (days, and the credits it grants), or null: then the
+       * PaymentIntent is the $0 that keeps the card, and the plan's price is charged at the trial's end.
+       */
+      trial: { days: number; credits: number } | null;
+    };
 
 /**
  * The browser's "subscribe to a plan" use case (POST /api/credits/subscriptions):
@@ -208,6 +218,10 @@ async function startWithCustomer(
       paymentIntentId: started.paymentIntentId,
       clientSecret: started.clientSecret,
       provider: "sandbox",
+      trial:
+        row.trialOfferedDays && plan.trial
+          ? { days: row.trialOfferedDays, credits: plan.trial.credits }
+          : null,
     };
   }
   await db
