@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../../src/audit/record-audit";
 import { resetAuth } from "../../src/auth/session";
 import { captureHold } from "../../src/credits/capture-hold";
+import { consumeCredits } from "../../src/credits/consume-credits";
 import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -221,5 +222,24 @@ describe.each(databaseKinds())("breaking trials and the sandbox clock (%s)", (ki
     expect(await authenticateApiKey(database.db, created.key)).toMatchObject({ scopes: ["read"] });
     await revokeApiKey(database.db, created.apiKey.id, admin);
     expect(await authenticateApiKey(database.db, created.key)).toBeNull();
+  });
+
+  it("two users subscribing to Max at once each get their own trial; spending during a trial then advancing stays consistent", async () => {
+    const [first, second] = await Promise.all([trialing(), trialing()]);
+    for (const { user } of [first, second]) {
+      expect((await trialRows(user.id)).map((row) => row.credits)).toEqual([500]);
+      expect((await getBalance(database.db, user.id)).balance).toBe(500);
+    }
+    await consumeCredits(database.db, {
+      userId: first.user.id,
+      amount: 120,
+      description: "work",
+      idempotencyKey: `spend-${randomUUID()}`,
+    });
+    await advance(first.user, first.subscriptionId);
+    await assertLedgerInvariants(database.db);
+    expect((await getBalance(database.db, first.user.id)).balance).toBe(5000);
+    // The other user's trial is untouched by the first one's clock.
+    expect((await getBalance(database.db, second.user.id)).balance).toBe(500);
   });
 });
