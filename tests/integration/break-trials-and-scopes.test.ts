@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../../src/audit/record-audit";
 import { resetAuth } from "../../src/auth/session";
@@ -242,4 +243,29 @@ describe.each(databaseKinds())("breaking trials and the sandbox clock (%s)", (ki
     // The other user's trial is untouched by the first one's clock.
     expect((await getBalance(database.db, second.user.id)).balance).toBe(500);
   });
+
+  it.skipIf(kind !== "postgres")(
+    "a key used while its revocation is committing is not trusted after the revocation committed",
+    async () => {
+      const created = await createApiKey(database.db, `revoke-race-${randomUUID()}`, admin, ["read"]);
+      // Another session holds the audit log so the revocation waits after updating the key (uncommitted)
+      // and after clearing the process's cache, before its commit: the window a busy server has.
+      const locker = new pg.Client({ connectionString: database.url });
+      await locker.connect();
+      try {
+        await locker.query("BEGIN");
+        await locker.query("LOCK TABLE audit_log IN EXCLUSIVE MODE");
+        const revoking = revokeApiKey(database.db, created.apiKey.id, admin);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        // A request in that window still sees the key (the revocation has not committed): fine.
+        expect(await authenticateApiKey(database.db, created.key)).not.toBeNull();
+        await locker.query("COMMIT");
+        await revoking;
+      } finally {
+        await locker.end();
+      }
+      // Revoked and committed: the next request must be refused, not served from a cache filled in the window.
+      expect(await authenticateApiKey(database.db, created.key)).toBeNull();
+    },
+  );
 });
