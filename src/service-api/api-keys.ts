@@ -83,7 +83,7 @@ export async function listApiKeys(db: Database): Promise<ApiKeyView[]> {
 }
 
 export async function revokeApiKey(db: Database, id: string, actor: Actor): Promise<ApiKeyView> {
-  return db.transaction(async (tx) => {
+  const revoked = await db.transaction(async (tx) => {
     const [row] = await tx
       .update(apiKey)
       .set({ revokedAt: sql`coalesce(${apiKey.revokedAt}, now())` })
@@ -94,6 +94,10 @@ export async function revokeApiKey(db: Database, id: string, actor: Actor): Prom
     await recordAudit(tx, actor, "api_key.revoke", null, { apiKeyId: id, name: row.name });
     return toView(row);
   });
+  // Again once committed: a request that read the key while the revocation was still uncommitted must
+  // not have left it trusted (authenticateApiKey caches only what it read in the same generation).
+  forgetVerifiedApiKeys();
+  return revoked;
 }
 
 /** How long a verified key is trusted without asking the database again (a revocation elsewhere takes this long). */
@@ -103,12 +107,18 @@ const LAST_USED_WRITE_MS = 60_000;
 
 type VerifiedKey = { id: string; name: string; scopes: string[] };
 type CachedKey = VerifiedKey & { verifiedAt: number };
-type KeyCache = { verifiedKeys: Map<string, CachedKey>; lastUsedWrites: Map<string, number> };
+type KeyCache = {
+  verifiedKeys: Map<string, CachedKey>;
+  lastUsedWrites: Map<string, number>;
+  /** Moves on every forget: a key read before a forget is not cached after it. */
+  generation: { value: number };
+};
 // One cache per process (src/lib/process-registry.ts): a revocation through any copy of this module must
 // clear the one cache.
-const { verifiedKeys, lastUsedWrites } = processSlot<KeyCache>("apiKeyCache", () => ({
+const { verifiedKeys, lastUsedWrites, generation } = processSlot<KeyCache>("apiKeyCache", () => ({
   verifiedKeys: new Map(),
   lastUsedWrites: new Map(),
+  generation: { value: 0 },
 }));
 
 /**
@@ -123,6 +133,7 @@ export async function authenticateApiKey(db: Database, key: string): Promise<Ver
   const now = Date.now();
   let found: VerifiedKey | undefined = verifiedKeys.get(hash);
   if (!found || now - (found as CachedKey).verifiedAt > AUTH_CACHE_MS) {
+    const readIn = generation.value;
     [found] = await db
       .select({ id: apiKey.id, name: apiKey.name, scopes: apiKey.scopes })
       .from(apiKey)
@@ -131,7 +142,9 @@ export async function authenticateApiKey(db: Database, key: string): Promise<Ver
       verifiedKeys.delete(hash);
       return null;
     }
-    verifiedKeys.set(hash, { ...found, verifiedAt: now });
+    // Only if no revocation cleared the cache while this read ran: what it read may be from before the
+    // revocation committed, good for this one request at most, never for the next ten seconds.
+    if (generation.value === readIn) verifiedKeys.set(hash, { ...found, verifiedAt: now });
   }
   const key_ = found;
   if (now - (lastUsedWrites.get(key_.id) ?? 0) > LAST_USED_WRITE_MS) {
@@ -146,5 +159,6 @@ export async function authenticateApiKey(db: Database, key: string): Promise<Ver
 
 /** Forgets verified keys at once (a revocation in this process must not wait for the cache). */
 export function forgetVerifiedApiKeys(): void {
+  generation.value += 1;
   verifiedKeys.clear();
 }
