@@ -105,7 +105,9 @@ function PricingSection({ locale, signedIn }: { locale: string; signedIn: boolea
                         ? { pathname: "/settings/credits", query: { buy: pkg.id } }
                         : { pathname: "/sign-up", query: { next: target } }
                     }
-                    aria-label={t("pricing.buyPackage", { name: packageName(pkg) })}
+                    aria-label={t(signedIn ? "pricing.buyPackage" : "pricing.getStartedWith", {
+                      name: packageName(pkg),
+                    })}
                   >
                     {signedIn ? t("pricing.buy") : t("pricing.getStarted")}
                   </Link>

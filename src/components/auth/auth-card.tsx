@@ -18,7 +18,10 @@ export function AuthCard({
       />
       <Card className="w-full max-w-sm gap-6 shadow-sm">
         <CardHeader className="text-center">
-          <CardTitle className="text-2xl tracking-tight">{title}</CardTitle>
+          <CardTitle className="text-2xl tracking-tight">
+            {/* The page's one top-level heading: sign-in, sign-up and reset-password have no other. */}
+            <h1>{title}</h1>
+          </CardTitle>
           <CardDescription>{subtitle}</CardDescription>
         </CardHeader>
         <CardContent>{children}</CardContent>

@@ -37,7 +37,7 @@ export function LocaleSwitcher() {
         <Button
           variant="ghost"
           size="sm"
-          aria-label={t("header.language")}
+          aria-label={t("header.languageCurrent", { name: t(`locales.${locale === "zh" ? "zh" : "en"}`) })}
           disabled={isPending}
           data-testid="locale-switcher"
           className="px-2"
