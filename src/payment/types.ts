@@ -137,9 +137,14 @@ export interface PaymentProvider {
   createBillingPortalSession(customerId: string, returnUrl: string): Promise<{ url: string }>;
   /**
    * The PaymentIntent that paid an invoice, asked when the invoice's event does not list its payments
-   * (Stripe's events never expand them); undefined when none is known. Errors: PaymentProviderUnavailableError.
+   * (Stripe's events never expand them); undefined when none is known. `within`: the sandbox reads its own
+   * tables through the caller's transaction (the webhook's: with PGlite's single connection another would
+   * wait for it forever); Stripe ignores it. Errors: PaymentProviderUnavailableError.
    */
-  retrieveInvoicePaymentIntent(invoiceId: string): Promise<string | undefined>;
+  retrieveInvoicePaymentIntent(
+    invoiceId: string,
+    within?: DatabaseOrTransaction,
+  ): Promise<string | undefined>;
   /**
    * A subscription as the provider has it now, Stripe-shaped (API version STRIPE_API_VERSION: periods on
    * its items); undefined when the provider has none. Webhook handlers ask it where an event alone cannot

@@ -242,8 +242,11 @@ export class SandboxPaymentProvider implements PaymentProvider {
    * The sandbox's invoice events list their payments (sandbox-subscription-events.ts), so nothing needs to
    * be asked: the PaymentIntent of the invoice's paid payment, read from its own tables.
    */
-  async retrieveInvoicePaymentIntent(invoiceId: string): Promise<string | undefined> {
-    const [row] = await this.db
+  async retrieveInvoicePaymentIntent(
+    invoiceId: string,
+    within?: DatabaseOrTransaction,
+  ): Promise<string | undefined> {
+    const [row] = await (within ?? this.db)
       .select({ paymentIntentId: sandboxInvoice.paymentIntentId })
       .from(sandboxInvoice)
       .where(eq(sandboxInvoice.id, invoiceId));

@@ -144,15 +144,27 @@ export async function grantRecordedPeriod(
     },
     now,
   );
+  await markGrantRowGranted(tx, row, grant);
+  return { entryId: grant.entryId, lotId: grant.lotId };
+}
+
+/**
+ * Marks a grant row (by its key: the invoice, the kind, the period's start) `granted` with the ledger
+ * entry and lot that granted it, in the grant's transaction: what Admin, refunds and rollover follow.
+ */
+export async function markGrantRowGranted(
+  tx: DatabaseOrTransaction,
+  key: { invoiceId: string; kind: string; periodStart: Date },
+  grant: { entryId: number; lotId: string },
+): Promise<void> {
   await tx
     .update(subscriptionPeriodGrant)
     .set({ status: "granted", entryId: grant.entryId, lotId: grant.lotId })
     .where(
       and(
-        eq(subscriptionPeriodGrant.invoiceId, row.invoiceId),
-        eq(subscriptionPeriodGrant.kind, row.kind),
-        eq(subscriptionPeriodGrant.periodStart, row.periodStart),
+        eq(subscriptionPeriodGrant.invoiceId, key.invoiceId),
+        eq(subscriptionPeriodGrant.kind, key.kind),
+        eq(subscriptionPeriodGrant.periodStart, key.periodStart),
       ),
     );
-  return { entryId: grant.entryId, lotId: grant.lotId };
 }

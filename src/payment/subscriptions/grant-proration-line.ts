@@ -8,6 +8,7 @@ import { firstRow } from "@/credits/sql-rows";
 import { subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { UnknownEventValueError } from "../types";
+import { markGrantRowGranted } from "./grant-credit-period";
 import type { PaidInvoiceLine } from "./invoice-line";
 import type { SubscriptionRow } from "./lock-subscription";
 
@@ -181,16 +182,7 @@ export async function grantProrationLines(
     },
     now,
   );
-  await tx
-    .update(subscriptionPeriodGrant)
-    .set({ entryId: grant.entryId, lotId: grant.lotId })
-    .where(
-      and(
-        eq(subscriptionPeriodGrant.invoiceId, invoice.id),
-        eq(subscriptionPeriodGrant.kind, "proration"),
-        eq(subscriptionPeriodGrant.periodStart, rest.start),
-      ),
-    );
+  await markGrantRowGranted(tx, { invoiceId: invoice.id, kind: "proration", periodStart: rest.start }, grant);
   return "proration_granted";
 }
 

@@ -7,6 +7,7 @@ import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { firstRow } from "@/credits/sql-rows";
 import { subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { markGrantRowGranted } from "./grant-credit-period";
 import type { SubscriptionRow } from "./lock-subscription";
 
 export type TrialGrantOutcome =
@@ -129,15 +130,6 @@ export async function grantTrialCredits(
     },
     now,
   );
-  await tx
-    .update(subscriptionPeriodGrant)
-    .set({ entryId: grant.entryId, lotId: grant.lotId })
-    .where(
-      and(
-        eq(subscriptionPeriodGrant.invoiceId, invoiceId),
-        eq(subscriptionPeriodGrant.kind, "trial"),
-        eq(subscriptionPeriodGrant.periodStart, period.start),
-      ),
-    );
+  await markGrantRowGranted(tx, { invoiceId, kind: "trial", periodStart: period.start }, grant);
   return "trial_granted";
 }

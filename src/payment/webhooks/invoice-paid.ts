@@ -52,7 +52,7 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  */
 export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
   requirePinnedApiVersion(event);
-  const invoice = await withInvoicePayments(event.data.object as Stripe.Invoice, context);
+  const invoice = await withInvoicePayments(tx, event.data.object as Stripe.Invoice, context);
   const details =
     invoice.parent?.type === "subscription_details" ? invoice.parent.subscription_details : null;
   if (!details) return "not_a_subscription_invoice";

@@ -1,4 +1,5 @@
 import type Stripe from "stripe";
+import type { DatabaseOrTransaction } from "@/db/types";
 import { paymentIntentOfInvoice } from "../subscriptions/invoice-purchase";
 import type { WebhookContext } from "./types";
 
@@ -12,11 +13,12 @@ import type { WebhookContext } from "./types";
  * Stripe's retry applies it whole later: granting now and matching refunds never would lose money.
  */
 export async function withInvoicePayments(
+  tx: DatabaseOrTransaction,
   invoice: Stripe.Invoice,
   context: WebhookContext | undefined,
 ): Promise<Stripe.Invoice> {
   if (!(invoice.amount_paid > 0) || paymentIntentOfInvoice(invoice) || !context?.provider) return invoice;
-  const paymentIntentId = await context.provider().retrieveInvoicePaymentIntent(invoice.id ?? "");
+  const paymentIntentId = await context.provider().retrieveInvoicePaymentIntent(invoice.id ?? "", tx);
   if (!paymentIntentId) return invoice;
   const payment = {
     object: "invoice_payment",
