@@ -7,17 +7,10 @@ import { creditAllocation, creditEntry, creditLot, user as userTable } from "../
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { grantFreePlanCredits } from "../../src/payment/subscriptions/grant-free-plan-credits";
 import { useAppDatabase } from "../support/app-database";
-import {
-  APP_ORIGIN,
-  appRequest,
-  readJson,
-  routeContext,
-  type SignedUpUser,
-  signUp,
-} from "../support/app-requests";
+import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { advancePost, balanceGet, confirmPost, purchasesPost, webhookPost } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
-import { disputeObject, signPayload, stripeEventPayload, testId } from "../support/stripe-events";
+import { deliverStripeEvent, disputeObject, testId } from "../support/stripe-events";
 import { CARD_OK, subscribeAndPay } from "../support/subscriptions";
 import { databaseKinds } from "../support/test-database";
 
@@ -176,30 +169,18 @@ describe.each(databaseKinds())("the sandbox clock expires only its subscription'
         )
       ).body.clock;
     const deliver = async (type: string, status: string, created: number) => {
-      const payload = stripeEventPayload(
-        type,
-        disputeObject({
-          id: "dp_clock_scope",
-          amount: 1900,
-          currency: "usd",
-          charge: testId("ch"),
-          payment_intent: paymentIntentId,
-          status,
-        }),
-        testId("evt"),
+      const dispute = disputeObject({
+        id: "dp_clock_scope",
+        amount: 1900,
+        currency: "usd",
+        charge: testId("ch"),
+        payment_intent: paymentIntentId,
+        status,
+      });
+      const delivered = await deliverStripeEvent(webhookPost, webhookSigningSecret(), type, dispute, {
         created,
-      );
-      const response = await webhookPost(
-        new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "stripe-signature": signPayload(payload, webhookSigningSecret()),
-          },
-          body: payload,
-        }),
-      );
-      expect(response.status).toBe(200);
+      });
+      expect(delivered.status).toBe(200);
     };
     // The first invoice is disputed while its period runs: its 1,000 are withdrawn (nothing to carry).
     const now = Math.floor(Date.now() / 1000);

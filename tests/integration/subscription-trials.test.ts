@@ -13,14 +13,7 @@ import {
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { toStripeInvoice } from "../../src/payment/sandbox/sandbox-subscription-events";
 import { useAppDatabase } from "../support/app-database";
-import {
-  APP_ORIGIN,
-  appRequest,
-  readJson,
-  routeContext,
-  type SignedUpUser,
-  signUp,
-} from "../support/app-requests";
+import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import {
   advancePost,
   cardPut,
@@ -33,7 +26,7 @@ import {
   webhookPost,
 } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
-import { signPayload, stripeEventPayload } from "../support/stripe-events";
+import { deliverStripeEvent } from "../support/stripe-events";
 import { CARD_OK } from "../support/subscriptions";
 import { databaseKinds } from "../support/test-database";
 
@@ -139,21 +132,13 @@ describe.each(databaseKinds())("trials: once per user ever, granted by the $0 in
       .from(sandboxSubscription)
       .where(eq(sandboxSubscription.id, invoice.subscriptionId));
     if (!sub) throw new Error("no subscription");
-    const payload = stripeEventPayload(
+    const delivered = await deliverStripeEvent(
+      webhookPost,
+      webhookSigningSecret(),
       "invoice.paid",
       toStripeInvoice(invoice, sub, { withPayments: true }) as unknown as Record<string, unknown>,
     );
-    const response = await webhookPost(
-      new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "stripe-signature": signPayload(payload, webhookSigningSecret()),
-        },
-        body: payload,
-      }),
-    );
-    return { status: response.status, body: (await response.json()) as { outcome?: string } };
+    return { status: delivered.status, body: { outcome: delivered.outcome } };
   }
 
   it("the catalog: Max monthly offers 7 days and 500 credits, the other plans no trial", async () => {

@@ -8,6 +8,15 @@ import { subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import type { SubscriptionRow } from "./lock-subscription";
 
+/** What grants a subscription's credits for a paid invoice's period start from (period, slot or trial). */
+export type InvoicePeriodInput = {
+  subscription: SubscriptionRow;
+  invoiceId: string;
+  providerSubscriptionId: string;
+  plan: Plan;
+  period: { start: Date; end: Date };
+};
+
 export type CreditPeriodGrantOutcome = "granted" | "already_granted" | "period_over" | "scheduled";
 
 export type PeriodGrantRow = typeof subscriptionPeriodGrant.$inferSelect;
@@ -55,15 +64,7 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
  */
 export async function grantCreditPeriod(
   tx: DatabaseOrTransaction,
-  input: {
-    subscription: SubscriptionRow;
-    invoiceId: string;
-    providerSubscriptionId: string;
-    plan: Plan;
-    period: { start: Date; end: Date };
-    paidMoney: boolean;
-    slot?: { index: number };
-  },
+  input: InvoicePeriodInput & { paidMoney: boolean; slot?: { index: number } },
   now?: Date,
 ): Promise<CreditPeriodGrantOutcome> {
   const { subscription, plan, period, invoiceId, slot } = input;

@@ -1,13 +1,13 @@
 import { and, eq, sql } from "drizzle-orm";
 import type Stripe from "stripe";
-import { type Plan, planName } from "@/catalog/plans";
+import { planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
 import { clockParam } from "@/credits/database-clock";
 import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { firstRow } from "@/credits/sql-rows";
 import { subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { markGrantRowGranted } from "./grant-credit-period";
+import { type InvoicePeriodInput, markGrantRowGranted } from "./grant-credit-period";
 import type { SubscriptionRow } from "./lock-subscription";
 
 export type TrialGrantOutcome =
@@ -60,13 +60,7 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
  */
 export async function grantTrialCredits(
   tx: DatabaseOrTransaction,
-  input: {
-    subscription: SubscriptionRow;
-    invoiceId: string;
-    providerSubscriptionId: string;
-    plan: Plan;
-    period: { start: Date; end: Date };
-  },
+  input: InvoicePeriodInput,
   now?: Date,
 ): Promise<TrialGrantOutcome> {
   const { subscription, plan, period, invoiceId } = input;
