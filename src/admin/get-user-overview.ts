@@ -6,6 +6,7 @@ import { listTransactions } from "@/credits/list-transactions";
 import { isStorableText } from "@/credits/schemas";
 import { auditLog, creditLot, creditPurchase, user } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { amountsCreditedByProration } from "@/payment/subscriptions/proration-credits";
 import { getUserSubscriptions } from "./get-user-subscriptions";
 import { purchaseView } from "./list-purchases";
 import { adminUserColumns } from "./list-users";
@@ -39,6 +40,10 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       .limit(50),
     getUserSubscriptions(db, userId),
   ]);
+  const credited = await amountsCreditedByProration(
+    db,
+    purchases.map((purchase) => purchase.invoiceId),
+  );
   return {
     // The role as the app applies it (verified address; ADMIN_EMAILS with a password set from an emailed
     // link, or a stored grant), not the column.
@@ -61,7 +66,7 @@ export async function getUserOverview(db: DatabaseOrTransaction, userId: string)
       expiresAt: lot.expiresAt?.toISOString() ?? null,
       createdAt: lot.createdAt.toISOString(),
     })),
-    purchases: purchases.map(purchaseView),
+    purchases: purchases.map((purchase) => purchaseView(purchase, credited)),
     subscriptions,
     audit: audit.map((row) => ({
       id: row.id,

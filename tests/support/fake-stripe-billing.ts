@@ -119,7 +119,14 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
   function makeInvoice(
     sub: Rec,
     billingReason: string,
-    lines: { price: string; amount: number; start: Date; end: Date; proration?: boolean }[],
+    lines: {
+      price: string;
+      amount: number;
+      start: Date;
+      end: Date;
+      proration?: boolean;
+      creditedItems?: { invoice: string; invoiceLineItems: string[] } | null;
+    }[],
   ): Rec {
     const id = next("in");
     const total = lines.reduce((sum, line) => sum + line.amount, 0);
@@ -140,6 +147,7 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
           amount: line.amount,
           period: { start: line.start, end: line.end },
           proration: line.proration,
+          creditedItems: line.creditedItems ?? null,
         }),
       ),
     });
@@ -159,6 +167,18 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
         },
       ]);
     return invoice;
+  }
+  /** The last paid invoice of the subscription and its lines charging `priceId` (a credit's debit), if any. */
+  function creditedItemsOf(sub: Rec, priceId: string) {
+    const invoice = typeof sub.latest_invoice === "string" ? invoices.get(sub.latest_invoice) : undefined;
+    if (!invoice || invoice.status !== "paid") return null;
+    const lines = (invoice.lines as { data: Rec[] }).data.filter((line) => {
+      const pricing = line.pricing as { price_details: { price: string } };
+      return pricing.price_details.price === priceId && (line.amount as number) > 0;
+    });
+    return lines.length > 0
+      ? { invoice: invoice.id as string, invoiceLineItems: lines.map((line) => line.id as string) }
+      : null;
   }
   let declineFlag = false;
   const declines = () => declineFlag;
@@ -189,6 +209,8 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
           start: now,
           end,
           proration: true,
+          // As Stripe does: the credit names the debit it reverses (the line that charged the old price).
+          creditedItems: creditedItemsOf(sub, oldPrice),
         },
         sameInterval
           ? {

@@ -155,6 +155,8 @@ export function invoiceLineObject(fields: {
   currency?: string;
   period: { start: Date; end: Date };
   proration?: boolean;
+  /** A proration credit's debit: the invoice (and its lines) whose time it credits back. */
+  creditedItems?: { invoice: string; invoiceLineItems: string[] } | null;
 }): Record<string, unknown> {
   return overlay(stripeObjects.line_item, {
     id: testId("il"),
@@ -169,7 +171,11 @@ export function invoiceLineObject(fields: {
       subscription_item_details: {
         invoice_item: null,
         proration: fields.proration ?? false,
-        proration_details: { credited_items: null },
+        proration_details: {
+          credited_items: fields.creditedItems
+            ? { invoice: fields.creditedItems.invoice, invoice_line_items: fields.creditedItems.invoiceLineItems }
+            : null,
+        },
         subscription: fields.subscription,
         subscription_item: testId("si"),
       },

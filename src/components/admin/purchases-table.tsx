@@ -34,6 +34,10 @@ export type AdminPurchase = {
   currency: string;
   status: string;
   amountRefunded: number;
+  /** Minor units a later plan change's proration credited back against this invoice (0 for packages). */
+  creditedByProration: number;
+  /** What may still be refunded, in minor units: amount − refunded − credited by proration. */
+  refundable: number;
   disputed: boolean;
   flaggedReason: string | null;
   createdAt: string;
@@ -94,7 +98,7 @@ export function PurchasesTable({
           const money = (amount: number) => formatMoney({ amount, currency: purchase.currency }, locale);
           const refundable =
             purchase.status === "succeeded" &&
-            purchase.amountRefunded < purchase.amount &&
+            purchase.refundable > 0 &&
             !purchase.disputed;
           return (
             <StackedRow key={purchase.id} data-testid="admin-purchase-row" data-purchase-id={purchase.id}>
@@ -159,6 +163,8 @@ export function PurchasesTable({
                       amount: purchase.amount,
                       currency: purchase.currency,
                       amountRefunded: purchase.amountRefunded,
+                      creditedByProration: purchase.creditedByProration,
+                      refundable: purchase.refundable,
                     }}
                   />
                 ) : null}

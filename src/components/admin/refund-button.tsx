@@ -32,6 +32,10 @@ export type RefundablePurchase = {
   amount: number;
   currency: string;
   amountRefunded: number;
+  /** Minor units a later plan change's proration already credited back against this invoice. */
+  creditedByProration: number;
+  /** What may still be refunded (minor units), as the server computes it (refund-purchase.ts caps the same). */
+  refundable: number;
 };
 
 /**
@@ -56,7 +60,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
   // Stripe) is never answered with the first one.
   const [requestId, setRequestId] = useState(() => crypto.randomUUID());
 
-  const refundable = purchase.amount - purchase.amountRefunded;
+  const refundable = purchase.refundable;
   const money = (amount: number) => formatMoney({ amount, currency: purchase.currency }, locale);
   // Minor units as Stripe counts them in this currency (src/catalog/currencies.ts): an amount Stripe
   // would refuse (an ISK fraction, a KWD amount not ending in 0) is refused here, with the nearest
@@ -197,6 +201,14 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
                 ? error.message
                 : t("refundAmountHint", { amount: money(refundable) })}
             </p>
+            {purchase.creditedByProration > 0 ? (
+              <p className="text-muted-foreground text-xs" data-testid="refund-credited-note">
+                {t("refundCreditedNote", {
+                  credited: money(purchase.creditedByProration),
+                  amount: money(refundable),
+                })}
+              </p>
+            ) : null}
           </div>
           <div className="flex flex-col gap-2">
             <Label htmlFor={`${id}-reason`}>{t("refundReason")}</Label>

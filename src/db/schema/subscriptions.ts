@@ -121,6 +121,12 @@ export const subscription = pgTable(
     paymentActionUrl: text(),
     /** Why an event could not be trusted for this row (a customer that is not the user's, say). */
     flaggedReason: text(),
+    /**
+     * Set when the row was made from the provider's events for a subscription started outside the app (a
+     * Stripe Dashboard or API subscription of a customer the app made, on a price of ours):
+     * adopt-external-subscription.ts. Null for subscriptions started here.
+     */
+    adoptedAt: timestamp({ withTimezone: true }),
     stateAt: timestamp({ withTimezone: true }),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
@@ -257,5 +263,40 @@ export const subscriptionRollover = pgTable(
       sql`${t.credits} IS NULL OR (${t.credits} >= 0 AND ${t.credits} <= ${t.cap})`,
     ),
     index("subscription_rollover_pending_idx").on(t.intoStart).where(sql`${t.status} = 'pending'`),
+  ],
+);
+
+/**
+ * Money a later invoice credited back against a paid invoice: one proration line that credits unused time
+ * (a negative line of a plan change: Pro → Max, or monthly → yearly, whose credit for the unused month is
+ * taken off the yearly invoice). The credited invoice's money was in part handed back already, as a credit
+ * on the later invoice, so an admin refund of it may not give that part back a second time
+ * (refund-purchase.ts subtracts the sum of `amount` by `credited_invoice_id`).
+ *
+ * Keyed by the cause (the crediting invoice and its line), written in the `invoice.paid` transaction of the
+ * crediting invoice together with its grants, so a repeated, reordered or concurrent delivery records it once.
+ * `amount` is positive, in the invoice currency's minor units. No foreign key to credit_purchase: the
+ * credited invoice's own `invoice.paid` may arrive later, and the row is found by the invoice id.
+ */
+export const invoiceProrationCredit = pgTable(
+  "invoice_proration_credit",
+  {
+    creditingInvoiceId: text().notNull(),
+    lineId: text().notNull(),
+    creditedInvoiceId: text().notNull(),
+    subscriptionId: uuid()
+      .notNull()
+      .references(() => subscription.id, { onDelete: "cascade" }),
+    amount: integer().notNull(),
+    currency: text().notNull(),
+    /** `line`: named by the line (`proration_details.credited_items`); `period`: found by the period it credits. */
+    source: text().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.creditingInvoiceId, t.lineId] }),
+    check("invoice_proration_credit_amount_positive", sql`${t.amount} > 0`),
+    check("invoice_proration_credit_source_known", sql`${t.source} IN ('line', 'period')`),
+    index("invoice_proration_credit_credited_idx").on(t.creditedInvoiceId),
   ],
 );

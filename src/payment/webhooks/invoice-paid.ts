@@ -8,6 +8,7 @@ import { isProrationLine, type PaidInvoiceLine, priceIdOfLine } from "../subscri
 import { recordInvoicePurchase } from "../subscriptions/invoice-purchase";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
+import { recordProrationCredits } from "../subscriptions/proration-credits";
 import { clearPaymentProblem } from "../subscriptions/record-payment-problem";
 import { rollIntoPeriod } from "../subscriptions/roll-into-period";
 import { scheduleYearlySlots } from "../subscriptions/schedule-yearly-slots";
@@ -127,6 +128,9 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
       if (rolled !== "no_rollover") outcomes.push(rolled);
     }
   }
+  // What this invoice's credit lines gave back against earlier invoices, in the same transaction as the
+  // upgrade's grant: a refund of those invoices may not pay that money out a second time.
+  if (prorations.length > 0) await recordProrationCredits(tx, prorations);
   if (prorations.length > 0)
     outcomes.push(
       await grantProrationLines(
