@@ -34,6 +34,8 @@ export type FakeBilling = {
   portalSessions: Rec[];
   /** Customer portal configurations made (`features` as the app sent them, form values as strings). */
   portalConfigurations: Rec[];
+  /** Refunds asked for (`POST /v1/refunds`: the PaymentIntent and the amount, in minor units, if one was sent). */
+  refunds: { id: string; paymentIntent: string; amount: number | null }[];
   /** While true, every invoice charged to the card on file is declined (upgrades and renewals). */
   cardDeclines: boolean;
   handle(method: string, path: string, form: URLSearchParams, query: URLSearchParams): Answer | undefined;
@@ -41,6 +43,13 @@ export type FakeBilling = {
   completeCheckout(sessionId: string, at?: Date): Required<BillingStep>;
   /** The subscription's next period: renewed and invoiced (a scheduled phase applied), or ended. */
   renew(subscriptionId: string): BillingStep;
+  /**
+   * An operator subscribes a customer in Stripe's Dashboard (or any API client other than the app): no
+   * metadata of ours, the first invoice paid by the card on file. `price` must be one of `prices`.
+   */
+  subscribeOutsideApp(customerId: string, price: string, at?: Date): Required<Omit<BillingStep, "session">>;
+  /** A price made outside the app (`lookupKey` null: not ours), as the Dashboard makes one. */
+  addPrice(fields: { unitAmount: number; interval: "month" | "year"; lookupKey: string | null }): string;
 };
 
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
@@ -79,6 +88,7 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
   const invoicePayments = new Map<string, Rec[]>();
   const portalSessions: Rec[] = [];
   const portalConfigurations: Rec[] = [];
+  const refunds: FakeBilling["refunds"] = [];
   let counter = 0;
   const next = (prefix: string) => `${prefix}_fake_${++counter}`;
 
@@ -109,6 +119,7 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
     Object.assign(itemOf(sub).price as Rec, {
       unit_amount: priceOf(fields.price).unit_amount,
       recurring: priceOf(fields.price).recurring,
+      lookup_key: priceOf(fields.price).lookup_key ?? null,
     });
     sub.schedule = null;
     subscriptions.set(id, sub);
@@ -288,6 +299,26 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
       };
       customers.set(customer.id, customer);
       return { status: 200, body: customer };
+    }
+    if (method === "POST" && resource === "refunds" && !id) {
+      // Recorded and answered pending, as Stripe answers a card refund; its events are the test's to send.
+      const refund = {
+        id: next("re"),
+        paymentIntent: params.payment_intent as string,
+        amount: params.amount === undefined ? null : Number(params.amount),
+      };
+      refunds.push(refund);
+      return {
+        status: 200,
+        body: {
+          id: refund.id,
+          object: "refund",
+          amount: refund.amount,
+          currency: "usd",
+          payment_intent: refund.paymentIntent,
+          status: "pending",
+        },
+      };
     }
     if (resource === "prices" && !id) {
       if (method === "GET") {
@@ -484,6 +515,7 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
     invoices,
     portalSessions,
     portalConfigurations,
+    refunds,
     get cardDeclines() {
       return declineFlag;
     },
@@ -522,6 +554,36 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
       subscription.latest_invoice = invoice.id;
       Object.assign(session, { status: "complete", payment_status: "paid", subscription: subscription.id });
       return { session, subscription, invoice };
+    },
+    subscribeOutsideApp(customerId, price, at = new Date()) {
+      if (!customers.has(customerId)) throw new Error(`fake Stripe: no customer ${customerId}`);
+      const subscription = makeSubscription({ customer: customerId, price, start: at, metadata: {} });
+      const item = itemOf(subscription);
+      const invoice = makeInvoice(subscription, "subscription_create", [
+        {
+          price,
+          amount: priceOf(price).unit_amount,
+          start: at,
+          end: new Date((item.current_period_end as number) * 1000),
+        },
+      ]);
+      subscription.latest_invoice = invoice.id;
+      return { subscription, invoice };
+    },
+    addPrice({ unitAmount, interval, lookupKey }) {
+      const id = next("price");
+      prices.set(id, {
+        id,
+        object: "price",
+        active: true,
+        currency: "usd",
+        unit_amount: unitAmount,
+        lookup_key: lookupKey,
+        recurring: { interval, interval_count: 1 },
+        type: "recurring",
+        metadata: {},
+      });
+      return id;
     },
     renew(subscriptionId) {
       const sub = subscriptions.get(subscriptionId);

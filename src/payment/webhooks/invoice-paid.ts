@@ -1,6 +1,10 @@
 import type Stripe from "stripe";
 import { intervalMonths } from "@/catalog/plans";
 import { logger } from "@/lib/logger";
+import {
+  adoptExternalSubscription,
+  SubscriptionNotAdoptableError,
+} from "../subscriptions/adopt-external-subscription";
 import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { grantProrationLines } from "../subscriptions/grant-proration-line";
 import { grantTrialCredits, isTrialInvoice } from "../subscriptions/grant-trial-credits";
@@ -37,8 +41,13 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  * the subscription's `updated`, or after its `deleted`): a paid invoice grants its period whatever state
  * the subscription is reported in. Events of other API versions are refused (requirePinnedApiVersion).
  *
- * Outcomes: `not_a_subscription_invoice`, `not_paid`, `unknown_subscription` (no row of ours: nothing to
- * grant to; logged), else each line's `granted` / `already_granted` / `period_over`, followed by the
+ * A subscription started outside the app (no row, no `subscriptionId` in its metadata) is adopted first
+ * when it is plainly ours (adopt-external-subscription.ts: a customer the app made, a price of ours, no
+ * other live subscription), then granted as any; otherwise the event is refused with
+ * SubscriptionNotAdoptableError and stored as a failed webhook with the reason (Admin → Failed webhooks).
+ *
+ * Outcomes: `not_a_subscription_invoice`, `not_paid`, `unknown_subscription` (metadata naming a row that
+ * is not ours to link: nothing to grant to; logged, the row flagged), else each line's `granted` / `already_granted` / `period_over`, followed by the
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
  * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
  * for (a retry that went through: the app stops telling the user), joined with `+`.
@@ -64,11 +73,28 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
   const customerId = typeof invoice.customer === "string" ? invoice.customer : invoice.customer?.id;
   const log = logger.child({ eventId: event.id, invoiceId: invoice.id, providerSubscriptionId });
 
-  const subscription = await lockSubscriptionForEvent(tx, {
+  let subscription = await lockSubscriptionForEvent(tx, {
     providerSubscriptionId,
     ourId: details.metadata?.subscriptionId,
     customerId,
   });
+  if (!subscription && !details.metadata?.subscriptionId) {
+    // Started outside the app (Stripe's Dashboard or API): money was paid, so it is adopted when it is
+    // plainly ours, else refused and stored for an operator (SubscriptionNotAdoptableError); never granted
+    // from a guess. The provider's current object tells the customer's price (with its lookup key) and
+    // state; asked before any row is locked.
+    const object = await context?.provider?.().retrieveSubscription(providerSubscriptionId, tx);
+    if (!object)
+      throw new SubscriptionNotAdoptableError(
+        `Subscription ${providerSubscriptionId} of invoice ${invoice.id} is not known here and the payment provider could not show it: nothing was granted.`,
+        { providerSubscriptionId, invoiceId: invoice.id, customerId },
+      );
+    const adoption = await adoptExternalSubscription(tx, object, new Date(event.created * 1000), {
+      eventId: event.id,
+      invoiceId: invoice.id,
+    });
+    subscription = adoption.row;
+  }
   if (!subscription) {
     log.warn(
       { metadata: details.metadata },
