@@ -10,6 +10,7 @@ import {
   webhookFailure,
 } from "../../src/db/schema";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
+import { resolveWebhookFailure } from "../../src/payment/webhooks/record-webhook-failure";
 import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
 import { webhookPost } from "../support/route-handlers";
@@ -210,11 +211,20 @@ describe.each(databaseKinds())(
         expect((await deliver(stripeEventPayload("invoice.paid", manual))).body.outcome).toBe(
           "not_a_subscription_invoice",
         );
+        // A subscription of the user's customer that no row of ours knows (no metadata of ours): it is no
+        // subscription the app started, and the user already has one, so it is not adopted; the paid
+        // invoice is refused and stored for an operator, with the reason (adopt-external-subscription.ts).
         const stranger = { ...sub, providerSubscriptionId: testId("sub") };
         const foreign = paidInvoice(stranger, MARCH, { metadata: {} });
-        expect((await deliver(stripeEventPayload("invoice.paid", foreign))).body.outcome).toBe(
-          "unknown_subscription",
-        );
+        const eventId = testId("evt");
+        const refused = await deliver(stripeEventPayload("invoice.paid", foreign, eventId));
+        expect(refused.status).toBeGreaterThanOrEqual(400);
+        const [failure] = await database.db
+          .select()
+          .from(webhookFailure)
+          .where(eq(webhookFailure.eventId, eventId));
+        expect(failure?.reason).toMatch(new RegExp(`${stranger.providerSubscriptionId} .*not adopted`));
+        await resolveWebhookFailure(database.db, eventId, { by: "test", outcome: "dismissed" });
         expect(await balanceOf(sub.userId)).toBe(0);
         expect(await grantsOf(sub.userId)).toEqual([]);
       });

@@ -86,7 +86,7 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     const object = await context?.provider?.().retrieveSubscription(providerSubscriptionId, tx);
     if (!object)
       throw new SubscriptionNotAdoptableError(
-        `Subscription ${providerSubscriptionId} of invoice ${invoice.id} is not known here and the payment provider could not show it: nothing was granted.`,
+        `Subscription ${providerSubscriptionId} was not started by this app and is not adopted: the payment provider does not know it. Nothing was granted for invoice ${invoice.id}.`,
         { providerSubscriptionId, invoiceId: invoice.id, customerId },
       );
     const adoption = await adoptExternalSubscription(tx, object, new Date(event.created * 1000), {
