@@ -133,7 +133,9 @@ describe.each(databaseKinds())("refunds of an invoice a proration already credit
       context: { refundable: 1900 - credit, creditedByProration: credit },
       message: expect.stringContaining("credited back by a plan change's proration"),
     });
-    await expect(refund(monthly.id, 1900 - credit + 1)).rejects.toMatchObject({ code: "refund_not_possible" });
+    await expect(refund(monthly.id, 1900 - credit + 1)).rejects.toMatchObject({
+      code: "refund_not_possible",
+    });
     expect((await purchasesOf(user.id))[0]?.amountRefunded).toBe(0);
 
     // "Refund the rest" refunds exactly the rest; then nothing is left.
@@ -148,9 +150,9 @@ describe.each(databaseKinds())("refunds of an invoice a proration already credit
     expect(after?.refundable).toBe(0);
 
     // The yearly invoice itself is refundable in full (what it charged after the credit).
-    expect((await listPurchases(database.db, { limit: 200 })).find((row) => row.id === yearly.id)).toMatchObject(
-      { refundable: yearly.amount, creditedByProration: 0 },
-    );
+    expect(
+      (await listPurchases(database.db, { limit: 200 })).find((row) => row.id === yearly.id),
+    ).toMatchObject({ refundable: yearly.amount, creditedByProration: 0 });
   });
 
   it("a partial refund within the rest goes through; a second one past the rest is refused", async () => {

@@ -71,7 +71,10 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
       .orderBy(creditPurchase.createdAt);
   /** The stored failure of an event; then dismissed, as an operator would once read (verify counts open ones). */
   const failureOf = async (eventId: string) => {
-    const [failure] = await database.db.select().from(webhookFailure).where(eq(webhookFailure.eventId, eventId));
+    const [failure] = await database.db
+      .select()
+      .from(webhookFailure)
+      .where(eq(webhookFailure.eventId, eventId));
     await resolveWebhookFailure(database.db, eventId, { by: "ops@example.test", outcome: "dismissed" });
     return failure;
   };
@@ -152,7 +155,9 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
       const [monthly] = await purchasesOf(user.id);
       if (!monthly) throw new Error("no monthly purchase");
       const rest = 1900 - credit;
-      expect((await listPurchases(database.db, { limit: 200 })).find((p) => p.id === monthly.id)).toMatchObject({
+      expect(
+        (await listPurchases(database.db, { limit: 200 })).find((p) => p.id === monthly.id),
+      ).toMatchObject({
         creditedByProration: credit,
         refundable: rest,
       });
@@ -176,7 +181,10 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
       expect(fake.billing.refunds).toHaveLength(asked);
       // "Refund the rest" sends Stripe the rest as an amount: left to Stripe, it would refund the whole charge.
       await refund();
-      expect(fake.billing.refunds.at(-1)).toMatchObject({ paymentIntent: monthly.paymentIntentId, amount: rest });
+      expect(fake.billing.refunds.at(-1)).toMatchObject({
+        paymentIntent: monthly.paymentIntentId,
+        amount: rest,
+      });
 
       // A refund made in Stripe's Dashboard of the whole charge is a fact: recorded, never refused.
       const charge = chargeObject({
@@ -189,7 +197,9 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
       expect((await deliver("charge.refunded", charge)).status).toBe(200);
       const [after] = await purchasesOf(user.id);
       expect(after?.amountRefunded).toBe(1900);
-      expect((await listPurchases(database.db, { limit: 200 })).find((p) => p.id === monthly.id)?.refundable).toBe(0);
+      expect(
+        (await listPurchases(database.db, { limit: 200 })).find((p) => p.id === monthly.id)?.refundable,
+      ).toBe(0);
     });
 
     it("after Pro → Max the Pro invoice's refundable amount drops by the upgrade's credit", async () => {
@@ -205,7 +215,9 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
       );
       const invoice = fake.billing.invoices.get(upgraded.body.change.invoiceId) ?? {};
       expect((await deliver("invoice.paid", invoice)).outcome).toBe("proration_granted");
-      const credit = -((invoice.lines as { data: { amount: number }[] }).data.find((l) => l.amount < 0)?.amount ?? 0);
+      const credit = -(
+        (invoice.lines as { data: { amount: number }[] }).data.find((l) => l.amount < 0)?.amount ?? 0
+      );
       expect(credit).toBeGreaterThan(0);
       const pro = (await purchasesOf(user.id)).find((p) => p.invoiceId === step.invoice.id);
       expect((await listPurchases(database.db, { limit: 200 })).find((p) => p.id === pro?.id)).toMatchObject({
@@ -249,7 +261,10 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
       const renewal = fake.billing.renew(outside.subscription.id as string);
       expect((await deliver("invoice.paid", renewal.invoice ?? {})).outcome).toMatch(/^granted/);
       expect(
-        await database.db.select().from(subscriptionPeriodGrant).where(eq(subscriptionPeriodGrant.userId, user.id)),
+        await database.db
+          .select()
+          .from(subscriptionPeriodGrant)
+          .where(eq(subscriptionPeriodGrant.userId, user.id)),
       ).toHaveLength(2);
     });
 
@@ -259,7 +274,9 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
       const price = priceWithKey("creditkit:max-monthly:4900:usd", 4900, "month");
       const outside = fake.billing.subscribeOutsideApp(customerId, price);
       expect((await deliver("customer.subscription.created", outside.subscription)).outcome).toBe("adopted");
-      expect((await deliver("customer.subscription.created", outside.subscription)).outcome).not.toBe("adopted");
+      expect((await deliver("customer.subscription.created", outside.subscription)).outcome).not.toBe(
+        "adopted",
+      );
       expect(await balanceOf(user.id)).toBe(0);
       expect((await deliver("invoice.paid", outside.invoice)).outcome).toBe("granted");
       expect((await deliver("invoice.paid", outside.invoice)).outcome).toBe("already_granted");
@@ -285,7 +302,12 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
 
     it("a customer the app did not make: refused, stored as a failed webhook with the reason, nothing granted", async () => {
       const customerId = `cus_${randomUUID().slice(0, 8)}`;
-      fake.billing.customers.set(customerId, { id: customerId, object: "customer", email: null, metadata: {} });
+      fake.billing.customers.set(customerId, {
+        id: customerId,
+        object: "customer",
+        email: null,
+        metadata: {},
+      });
       const price = priceWithKey("creditkit:pro-monthly:1900:usd", 1900, "month");
       const outside = fake.billing.subscribeOutsideApp(customerId, price);
       expect((await deliver("customer.subscription.created", outside.subscription)).outcome).toBe(

@@ -182,7 +182,8 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
   /** The last paid invoice of the subscription and its lines charging `priceId` (a credit's debit), if any. */
   function creditedItemsOf(sub: Rec, priceId: string) {
     const invoice = typeof sub.latest_invoice === "string" ? invoices.get(sub.latest_invoice) : undefined;
-    if (!invoice || invoice.status !== "paid") return null;
+    if (!invoice) return null;
+    if (invoice.status !== "paid") return null;
     const lines = (invoice.lines as { data: Rec[] }).data.filter((line) => {
       const pricing = line.pricing as { price_details: { price: string } };
       return pricing.price_details.price === priceId && (line.amount as number) > 0;

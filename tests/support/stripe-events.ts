@@ -173,7 +173,10 @@ export function invoiceLineObject(fields: {
         proration: fields.proration ?? false,
         proration_details: {
           credited_items: fields.creditedItems
-            ? { invoice: fields.creditedItems.invoice, invoice_line_items: fields.creditedItems.invoiceLineItems }
+            ? {
+                invoice: fields.creditedItems.invoice,
+                invoice_line_items: fields.creditedItems.invoiceLineItems,
+              }
             : null,
         },
         subscription: fields.subscription,

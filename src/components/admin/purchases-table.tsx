@@ -96,10 +96,7 @@ export function PurchasesTable({
       <StackedBody>
         {purchases.map((purchase) => {
           const money = (amount: number) => formatMoney({ amount, currency: purchase.currency }, locale);
-          const refundable =
-            purchase.status === "succeeded" &&
-            purchase.refundable > 0 &&
-            !purchase.disputed;
+          const refundable = purchase.status === "succeeded" && purchase.refundable > 0 && !purchase.disputed;
           return (
             <StackedRow key={purchase.id} data-testid="admin-purchase-row" data-purchase-id={purchase.id}>
               <StackedCell className="pl-6">

@@ -115,7 +115,9 @@ export async function adoptExternalSubscription(
     );
   };
   if (object.metadata?.subscriptionId)
-    refuse(`its metadata names subscription ${object.metadata.subscriptionId}, which this database does not hold`);
+    refuse(
+      `its metadata names subscription ${object.metadata.subscriptionId}, which this database does not hold`,
+    );
   if (!customerId) return refuse("it names no customer");
   const [customer] = await tx
     .select()
@@ -126,7 +128,9 @@ export async function adoptExternalSubscription(
   const items = object.items?.data ?? [];
   const [item] = items;
   if (!item || items.length > 1 || (item.quantity ?? 1) !== 1)
-    return refuse(`it has ${items.length} items (quantities ${items.map((i) => i.quantity).join(", ")}), not one plan`);
+    return refuse(
+      `it has ${items.length} items (quantities ${items.map((i) => i.quantity).join(", ")}), not one plan`,
+    );
   const priced = await planOfItemPrice(tx, customer.provider, item.price);
   if ("problem" in priced) return refuse(priced.problem);
 
