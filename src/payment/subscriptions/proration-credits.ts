@@ -15,7 +15,12 @@ async function creditedInvoiceOf(
   tx: DatabaseOrTransaction,
   line: PaidInvoiceLine,
 ): Promise<{ invoiceId: string; source: "line" | "period" } | null> {
-  const named = line.line.parent?.subscription_item_details?.proration_details?.credited_items?.invoice;
+  // A subscription item's proration, or a pending invoice item's (a change made with create_prorations,
+  // billed on the next invoice).
+  const parent = line.line.parent;
+  const named =
+    parent?.subscription_item_details?.proration_details?.credited_items?.invoice ??
+    parent?.invoice_item_details?.proration_details?.credited_items?.invoice;
   if (named) return { invoiceId: named, source: "line" };
   const [row] = await tx
     .select({ invoiceId: subscriptionPeriodGrant.invoiceId })
