@@ -57,7 +57,8 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe, events out o
       new URLSearchParams(),
       new URLSearchParams({ invoice: invoiceId }),
     );
-    const [payment] = (answer?.body as { data: { payment: { payment_intent: string } }[] }).data;
+    const body = answer?.body as { data: { payment: { payment_intent: string } }[] } | undefined;
+    const [payment] = body?.data ?? [];
     return payment?.payment.payment_intent ?? "";
   };
   const refundedCharge = (invoice: Record<string, unknown>, amountRefunded: number) =>
