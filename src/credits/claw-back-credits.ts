@@ -88,7 +88,15 @@ export async function clawBackCredits(
         )
         // Several preferred lots (a purchase's own lot and the lots its reinstatements granted) are taken
         // in spending order, so the result never depends on the order the database happens to return.
-        .orderBy(sql`${creditLot.expiresAt} ASC NULLS LAST`, asc(creditLot.createdAt), asc(creditLot.id));
+        // Of lots that expire together, a carry (`rollover`) goes last: a yearly slot and the carry into
+        // it share the year's purchase and were written in one transaction, and the refunded share must
+        // come off the slot's own lot, or the slot's credits would look unspent and carry again.
+        .orderBy(
+          sql`${creditLot.expiresAt} ASC NULLS LAST`,
+          sql`(${creditLot.source} = 'rollover') ASC`,
+          asc(creditLot.createdAt),
+          asc(creditLot.id),
+        );
       for (const lot of preferred) {
         const take = Math.min(lot.remaining, outstanding);
         if (take <= 0) break;

@@ -22,7 +22,8 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  * - `subscription_rollover_recorded`: a granted carry has its `rollover` entry and lot, with the row's
  *   credits (at most the cap, by the table's CHECK), expiring when the period carried into ends, no more
  *   than what expired unused of the ending period's lots (nothing minted), and no more than that period's
- *   own credits (so carried credits never carry again);
+ *   own credits less what refunds and disputes took back from them (so carried credits never carry
+ *   again, and a refunded period's carry-in is not carried in its place);
  *   `rollover_entry_has_row`: every `rollover` entry is such a carry.
  * - `slot_year_complete`: a yearly line's slots (kind `slot`) are twelve per invoice, indexed 0–11, each
  *   starting where the previous ends (schedule-yearly-slots.ts); no other kind has a slot index.
@@ -160,7 +161,13 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
           SELECT
             (SELECT coalesce(sum(g.credits), 0) FROM subscription_period_grant g
              WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
-               AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted') AS own,
+               AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted')
+            - (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+                 JOIN credit_entry ce ON ce.id = al.entry_id AND ce.type IN ('refund', 'dispute')
+               WHERE al.lot_id IN (
+                 SELECT g.lot_id FROM subscription_period_grant g
+                 WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
+                   AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted')) AS own,
             (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
                JOIN credit_entry xe ON xe.id = al.entry_id AND xe.type = 'expire'
              WHERE al.lot_id IN (

@@ -76,8 +76,9 @@ export function prorate(amount: number, remainingSeconds: number, wholeSeconds: 
  *   `customer.subscription.updated`, `payment_intent.succeeded` and `invoice.paid` (whose handler grants
  *   an upgrade's extra credits, grant-proration-line.ts) go out through the same outbox as renewals.
  *
- * SubscriptionNotChangeableError when the subscription is not `active`, or its period is over (the
- * renewal is due: advance the clock first). Returns what was done.
+ * SubscriptionNotChangeableError when the subscription is not `active`, its period is over (the
+ * renewal is due: advance the clock first), or a change for the period's end is asked of a subscription
+ * set to cancel then (there is no next period). Returns what was done.
  */
 export async function changeSandboxPlan(
   db: Database,
@@ -118,6 +119,14 @@ export async function changeSandboxPlan(
       );
 
     if (planChangeTiming(from, plan) === "period_end") {
+      // A subscription set to cancel has no next period for the change to start in. Stripe refuses a
+      // schedule on it too; without this a downgrade racing a cancel left both waiting, and the answer
+      // promised a switch at a period that never comes.
+      if (current.cancelAtPeriodEnd)
+        throw new SubscriptionNotChangeableError(
+          context,
+          "This subscription ends at the end of its period: there is no next period to change plan in.",
+        );
       await ensureSandboxPrice(tx, plan);
       await setPendingPlan(tx, current, price, plan.id);
       return { kind: "scheduled", at: current.currentPeriodEnd };

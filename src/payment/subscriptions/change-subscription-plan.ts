@@ -80,11 +80,13 @@ export async function changeSubscriptionPlan(
   // The answer shows what was asked at once. The sandbox's events have said it already; Stripe's
   // `customer.subscription.updated` names a schedule only by id (applySubscriptionSnapshot keeps what is
   // known then) and may come later. A changed_now waits for the events: the plan moves when the invoice is paid.
+  // A cancellation written since (DELETE racing this change) wins: it drops any scheduled change, and a
+  // plan scheduled over it would promise a switch at a period that never comes.
   if (outcome.kind !== "changed_now")
     await db
       .update(subscription)
       .set({ scheduledPlanId: outcome.kind === "scheduled" ? plan.id : null, updatedAt: sql`now()` })
-      .where(eq(subscription.id, row.id));
+      .where(and(eq(subscription.id, row.id), eq(subscription.cancelAtPeriodEnd, false)));
   return {
     subscription: await getSubscriptionSummary(db, userId),
     change: outcome.kind === "scheduled" ? { kind: "scheduled", at: outcome.at.toISOString() } : outcome,

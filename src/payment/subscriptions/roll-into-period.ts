@@ -80,7 +80,10 @@ export async function rollIntoPeriod(
  *
  * carry = min(cap, the period's own credits, what expired unused of all its lots): the credits carried
  * into the period count as spent first, because they can never carry again, so what is left unspent is
- * the period's own up to their amount. Judged from sums rather than lot by lot, the answer is the same
+ * the period's own up to their amount. The period's own credits are those its lots were granted less what
+ * a refund or dispute took back from them: a refunded period has nothing of its own left to carry, and
+ * without this its carry-in, expiring unused beside the clawed-back lot, would be carried a second time.
+ * (Credits a won dispute gives back come as a lot of their own, outside the period, and never carry.) Judged from sums rather than lot by lot, the answer is the same
  * whichever of two lots with the same expiry the ledger drew from. So credits carry once, never more than
  * expired unused, and at most `cap`.
  *
@@ -134,7 +137,10 @@ export async function settleRollover(
         (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
            JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
            JOIN period_lots s ON s.lot_id = al.lot_id) AS expired,
-        (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS own,
+        (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id)
+          - (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+             JOIN credit_entry e ON e.id = al.entry_id AND e.type IN ('refund', 'dispute')
+             JOIN own_lots s ON s.lot_id = al.lot_id) AS own,
         (SELECT coalesce(bool_or(l.category = 'paid'), false) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS paid,
         (SELECT g.purchase_id FROM subscription_period_grant g
          WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz

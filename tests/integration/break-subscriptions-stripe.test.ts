@@ -1,0 +1,210 @@
+import { and, eq } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { getBalance } from "../../src/credits/get-balance";
+import { creditPurchase, subscription } from "../../src/db/schema";
+import changeSubscription from "../../src/routes/credits/change-subscription";
+import { useAppDatabase } from "../support/app-database";
+import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
+import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
+import { assertLedgerInvariants } from "../support/invariants";
+import { handlerOf, subscriptionDelete, subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { configureServerEnv, type TestServerEnv } from "../support/server-env";
+import { chargeObject, deliverStripeEvent, disputeObject, testId } from "../support/stripe-events";
+import { databaseKinds } from "../support/test-database";
+
+// Stripe is the provider; its API is the local stand-in, and its events reach the app signed, through the
+// real webhook route, in the orders a hostile network (or a webhook endpoint that was down) delivers them.
+const WEBHOOK_SECRET = "whsec_test_break_subscriptions_stripe";
+let fake: FakeStripe;
+let serverEnv: TestServerEnv;
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  serverEnv = configureServerEnv({
+    STRIPE_SECRET_KEY: "sk_test_break_subscriptions",
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_break_subscriptions",
+    STRIPE_API_BASE: fake.url,
+    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
+  });
+});
+afterAll(async () => {
+  await fake?.close();
+  serverEnv?.cleanup();
+});
+
+const subscriptionPatch = handlerOf(changeSubscription);
+let clock = Math.floor(Date.now() / 1000) - 3600;
+const deliver = (type: string, object: Record<string, unknown>, eventId?: string) =>
+  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, {
+    created: ++clock,
+    ...(eventId ? { eventId } : {}),
+  });
+
+describe.each(databaseKinds())("breaking subscriptions with Stripe, events out of order, on %s", (kind) => {
+  const database = useAppDatabase(kind);
+  afterEach(async () => {
+    fake.billing.cardDeclines = false;
+    await assertLedgerInvariants(database.db);
+  });
+
+  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
+  const newUser = () => signUp(`${testId("break-st")}@example.com`);
+  /** The PaymentIntent that paid a fake invoice, as Stripe's invoice_payments lists it. */
+  const paymentIntentOf = (invoiceId: string) => {
+    const answer = fake.billing.handle(
+      "GET",
+      "/v1/invoice_payments",
+      new URLSearchParams(),
+      new URLSearchParams({ invoice: invoiceId }),
+    );
+    const body = answer?.body as { data: { payment: { payment_intent: string } }[] } | undefined;
+    const [payment] = body?.data ?? [];
+    return payment?.payment.payment_intent ?? "";
+  };
+  const refundedCharge = (invoice: Record<string, unknown>, amountRefunded: number) =>
+    chargeObject({
+      id: `ch_${invoice.id as string}`,
+      amount: invoice.amount_paid as number,
+      currency: "usd",
+      payment_intent: paymentIntentOf(invoice.id as string),
+      amount_refunded: amountRefunded,
+    });
+
+  async function checkedOut(user: SignedUpUser, planId = "pro-monthly") {
+    const started = await readJson<{ subscriptionId: string; checkoutUrl: string }>(
+      await subscriptionsPost(
+        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
+      ),
+    );
+    expect(started.status).toBe(201);
+    return fake.billing.completeCheckout(started.body.checkoutUrl.split("/").pop() ?? "");
+  }
+
+  // FINDING: a refund (charge.refunded) of a subscription invoice that arrives before that invoice's
+  // invoice.paid finds no purchase (invoice purchases are recorded by invoice.paid), is answered
+  // `unknown_payment_intent` and dropped for good; the invoice.paid that follows grants the whole period:
+  // the customer has the money back and keeps the 1,000 credits. Realistic when invoice.paid was refused
+  // once (5xx, Stripe retries it later) and the merchant refunded in the Dashboard meanwhile.
+  // src/payment/webhooks/charge-refunded.ts is being edited elsewhere; left for that change.
+  it.skip("a full refund delivered before the invoice's invoice.paid still takes the period's credits back", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    const early = await deliver("charge.refunded", refundedCharge(step.invoice, 1900));
+    expect(early.status).toBeLessThan(500);
+    await deliver("invoice.paid", step.invoice);
+    expect(await balanceOf(user.id)).toBe(0);
+  });
+
+  // FINDING: the same for a dispute: charge.dispute.created/funds_withdrawn before invoice.paid is dropped
+  // as unknown, so a lost chargeback of a first invoice leaves its credits with the customer.
+  it.skip("a lost dispute delivered before the invoice's invoice.paid still takes the period's credits back", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    const dispute = disputeObject({
+      id: testId("dp"),
+      amount: 1900,
+      currency: "usd",
+      charge: `ch_${step.invoice.id as string}`,
+      payment_intent: paymentIntentOf(step.invoice.id as string),
+      status: "lost",
+    });
+    await deliver("charge.dispute.created", dispute);
+    await deliver("charge.dispute.closed", dispute);
+    await deliver("invoice.paid", step.invoice);
+    expect(await balanceOf(user.id)).toBe(0);
+  });
+
+  it("a refund after the grant, then invoice.paid replayed days later under a new event id: nothing is granted again", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    expect((await deliver("invoice.paid", step.invoice)).outcome).toBe("granted");
+    await deliver("charge.refunded", refundedCharge(step.invoice, 1900));
+    expect(await balanceOf(user.id)).toBe(0);
+    clock += 3 * 86_400;
+    const replayed = await deliver("invoice.paid", step.invoice);
+    expect(replayed.status).toBe(200);
+    expect(await balanceOf(user.id)).toBe(0);
+    const [purchase] = await database.db
+      .select()
+      .from(creditPurchase)
+      .where(and(eq(creditPurchase.userId, user.id), eq(creditPurchase.kind, "subscription_invoice")));
+    expect(purchase).toMatchObject({ amountRefunded: 1900, clawedBackCredits: 1000 });
+  });
+
+  it("each event of subscribing, renewing and upgrading delivered twice at once, all together: one grant per invoice", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    const first = [
+      ["checkout.session.completed", step.session],
+      ["customer.subscription.created", structuredClone(step.subscription)],
+      ["invoice.paid", step.invoice],
+    ] as const;
+    const ids = first.map(() => testId("evt"));
+    await Promise.all(
+      first.flatMap(([type, object], i) => [deliver(type, object, ids[i]), deliver(type, object)]),
+    );
+    // Some deliveries may be refused while the link is not there yet; Stripe retries them.
+    for (const [type, object] of first) await deliver(type, object);
+    expect(await balanceOf(user.id)).toBe(1000);
+
+    const up = await readJson<{ change: { kind: string; invoiceId: string } }>(
+      await subscriptionPatch(
+        appRequest("/api/credits/subscription", {
+          method: "PATCH",
+          cookie: user.cookie,
+          json: { planId: "max-monthly" },
+        }),
+      ),
+    );
+    expect(up.body.change.kind).toBe("changed_now");
+    const providerId = step.subscription.id as string;
+    const upgraded = structuredClone(fake.subscriptions.get(providerId) ?? {});
+    const upgradeInvoice = fake.billing.invoices.get(up.body.change.invoiceId) ?? {};
+    await Promise.all([
+      deliver("invoice.paid", upgradeInvoice),
+      deliver("invoice.paid", upgradeInvoice),
+      deliver("customer.subscription.updated", upgraded),
+      deliver("customer.subscription.updated", upgraded),
+    ]);
+    await deliver("invoice.paid", upgradeInvoice);
+    const afterUpgrade = await balanceOf(user.id);
+    expect(afterUpgrade).toBeGreaterThan(4900);
+    expect(afterUpgrade).toBeLessThanOrEqual(5000);
+    const row = (await database.db.select().from(subscription).where(eq(subscription.userId, user.id)))[0];
+    expect(row?.planId).toBe("max-monthly");
+  });
+
+  it("cancel at Stripe, then a late customer.subscription.updated from before the cancel: the cancellation stands", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    await deliver("checkout.session.completed", step.session);
+    const before = structuredClone(step.subscription);
+    await deliver("customer.subscription.created", before);
+    await deliver("invoice.paid", step.invoice);
+    const cancelled = await subscriptionDelete(
+      appRequest("/api/credits/subscription", { method: "DELETE", cookie: user.cookie }),
+    );
+    expect(cancelled.status).toBe(200);
+    const providerId = step.subscription.id as string;
+    await deliver("customer.subscription.updated", structuredClone(fake.subscriptions.get(providerId) ?? {}));
+    // The pre-cancel snapshot, re-sent late with an older time.
+    await deliverStripeEvent(webhookPost, WEBHOOK_SECRET, "customer.subscription.updated", before, {
+      created: clock - 100,
+    });
+    const row = (await database.db.select().from(subscription).where(eq(subscription.userId, user.id)))[0];
+    expect(row?.cancelAtPeriodEnd).toBe(true);
+    const ended = fake.billing.renew(providerId);
+    await deliver("customer.subscription.deleted", ended.subscription);
+    // The pre-cancel snapshot again, after the end: nothing reopens.
+    await deliver("customer.subscription.updated", before);
+    const after = (await database.db.select().from(subscription).where(eq(subscription.userId, user.id)))[0];
+    expect(after?.status).toBe("canceled");
+    expect(await balanceOf(user.id)).toBe(1000);
+  });
+});
