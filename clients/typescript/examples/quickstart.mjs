@@ -29,9 +29,19 @@ try {
 
 // 2. Spend 10 with your own idempotency key: sending the same call again applies it once.
 const orderId = `quickstart-${randomUUID()}`;
-const spent = await credits.consume(userId, { amount: 10, description: "quickstart spend" }, { idempotencyKey: orderId });
-const again = await credits.consume(userId, { amount: 10, description: "quickstart spend" }, { idempotencyKey: orderId });
-console.log(`spent 10 credits: entry ${spent.entryId}, balance ${spent.balance} (repeat: same entry ${again.entryId === spent.entryId})`);
+const spent = await credits.consume(
+  userId,
+  { amount: 10, description: "quickstart spend" },
+  { idempotencyKey: orderId },
+);
+const again = await credits.consume(
+  userId,
+  { amount: 10, description: "quickstart spend" },
+  { idempotencyKey: orderId },
+);
+console.log(
+  `spent 10 credits: entry ${spent.entryId}, balance ${spent.balance} (repeat: same entry ${again.entryId === spent.entryId})`,
+);
 
 // 3. Reserve 20 before a long job, then capture what the job used (15); the other 5 go back.
 const hold = await credits.createHold(userId, { amount: 20, ttlSeconds: 600, description: "quickstart job" });
