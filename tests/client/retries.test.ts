@@ -15,7 +15,7 @@ import { closedPort } from "../support/net";
 type Seen = { method: string; url: string; idempotencyKey: string | undefined; body: string; at: number };
 type Scripted = { status: number; headers?: Record<string, string>; body?: unknown } | "drop";
 
-const OK = { status: 200, body: { entryId: "7", balance: 90 } };
+const OK: Scripted = { status: 200, body: { entryId: "7", balance: 90 } };
 const seen: Seen[] = [];
 let script: Scripted[] = [];
 let server: http.Server;
