@@ -4,7 +4,7 @@
 //   CREDITKIT_URL=http://localhost:3000 CREDITKIT_API_KEY=ck_... CREDITKIT_USER_ID=<a user's id> \
 //     node clients/typescript/examples/quickstart.mjs
 //
-// Make the key in Admin → API keys (or `npm run credits -- api-key create quickstart --scopes read,spend,grant,holds`);
+// Make the key in Admin → API keys (or `npm run -s credits -- api-key create --name quickstart --scopes read,spend,grant,holds`);
 // without the `grant` scope the grant step is refused and the script says so. The user id is a signed-up
 // user's (Admin → Users). Each step prints one line; the script exits 1 on anything unexpected.
 import { randomUUID } from "node:crypto";
