@@ -1,0 +1,37 @@
+/**
+ * @creditkit/client: a typed client for the creditkit service API (/api/v1), generated from its OpenAPI
+ * document (openapi.json), and the verifier of creditkit's signed outbound events. See README.md.
+ */
+export {
+  type Balance,
+  type CallOptions,
+  type CaptureRequest,
+  type CaptureResult,
+  type ConsumeRequest,
+  type CreditkitClient,
+  type CreditkitClientOptions,
+  createCreditkitClient,
+  type EntryResult,
+  type GrantRequest,
+  type GrantResult,
+  type HoldRequest,
+  type HoldResult,
+  type MutationOptions,
+  type ReleaseResult,
+  type ServiceApi,
+  type TransactionPage,
+} from "./client.js";
+export {
+  type ApiScope,
+  CreditkitConnectionError,
+  CreditkitError,
+  type CreditkitErrorCode,
+} from "./errors.js";
+export type { components, paths } from "./generated/openapi.js";
+export {
+  verifyWebhook,
+  type WebhookEvent,
+  type WebhookEventType,
+  type WebhookHeaders,
+  WebhookVerificationError,
+} from "./webhooks.js";
