@@ -122,12 +122,7 @@ export function HistoryFilters({
   const features = useMemo(() => Object.keys(COST_CATALOG), []);
 
   return (
-    <div
-      role="search"
-      aria-label={t("historyFilters")}
-      className="flex flex-col gap-3"
-      data-testid="history-filters"
-    >
+    <search aria-label={t("historyFilters")} className="flex flex-col gap-3" data-testid="history-filters">
       <div className="grid grid-cols-1 gap-3 sm:grid-cols-2 lg:grid-cols-5">
         <div className="flex flex-col gap-1.5">
           <Label htmlFor={`${id}-type`}>{t("historyFilterType")}</Label>
@@ -232,6 +227,6 @@ export function HistoryFilters({
           </Button>
         )}
       </div>
-    </div>
+    </search>
   );
 }
