@@ -123,6 +123,8 @@ const serverEnvSchema = z.object({
   STRIPE_API_BASE: optionalString.pipe(httpUrl.optional()),
   RATE_LIMIT_PURCHASES_PER_MINUTE: integerSetting(10, { min: 0, max: 1_000_000_000 }),
   RATE_LIMIT_API_PER_MINUTE: integerSetting(60_000, { min: 0, max: 1_000_000_000 }),
+  // History exports per signed-in user per minute: each reads a whole (possibly very long) ledger.
+  RATE_LIMIT_EXPORTS_PER_MINUTE: integerSetting(10, { min: 0, max: 1_000_000_000 }),
   // Sign-ups and sign-ins per client address per minute: the brute-force targets (Better Auth's limiter).
   RATE_LIMIT_AUTH_PER_MINUTE: integerSetting(20, { min: 1, max: 1_000_000 }),
   SIGNUP_GIFT_CREDITS: integerSetting(50, { min: 0, max: 1_000_000 }),

@@ -1,6 +1,7 @@
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, lt } from "drizzle-orm";
 import { creditEntry } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { entryFeature, type HistoryFilter, historyConditions, historyFilterSchema } from "./history-filter";
 import { parseInput } from "./parse-input";
 import { type ListTransactionsInput, listTransactionsInputSchema } from "./schemas";
 
@@ -23,6 +24,8 @@ export type CreditTransaction = {
   periodEnd: string | null;
   /** What a subscription grant was for: `trial` for a trial's credits (else `period`, `slot`, `proration`…). */
   periodKind: string | null;
+  /** The feature a spend paid for (see entryFeature in history-filter.ts); null for other entries. */
+  feature: string | null;
   createdAt: string;
 };
 
@@ -30,19 +33,29 @@ export type TransactionPage = { items: CreditTransaction[]; nextCursor: string |
 
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
 
-/** Newest first. The cursor is the id of the last entry seen, so pages stay stable while new entries arrive. */
+/**
+ * A user's ledger entries, newest first, `limit` (1-100, default 20) at a time, narrowed by `filter`
+ * (type, feature, date range, description search: see historyFilterSchema). The cursor is the id of the
+ * last entry seen (keyset pagination): the next page is the entries below it that match the same filter,
+ * so pages neither skip nor repeat entries while new ones arrive, with or without a filter. A cursor from
+ * one filter used with another is still a valid position (entries below that id), never an error.
+ * Throws InvalidInputError (400) for a bad limit, cursor or filter.
+ */
 export async function listTransactions(
   db: DatabaseOrTransaction,
-  rawInput: ListTransactionsInput,
+  rawInput: ListTransactionsInput & { filter?: HistoryFilter | undefined },
 ): Promise<TransactionPage> {
-  const input = parseInput(listTransactionsInputSchema, rawInput);
+  const { filter: rawFilter, ...rest } = rawInput;
+  const input = parseInput(listTransactionsInputSchema, rest);
+  const filter = parseInput(historyFilterSchema, rawFilter ?? {});
   const rows = await db
-    .select()
+    .select({ ...getTableColumns(creditEntry), feature: entryFeature })
     .from(creditEntry)
     .where(
       and(
         eq(creditEntry.userId, input.userId),
         input.cursor ? lt(creditEntry.id, Number(input.cursor)) : undefined,
+        historyConditions(filter),
       ),
     )
     // Ordered like the (user_id, id) index, so the plan walks that index for any user, however large
@@ -64,6 +77,7 @@ export async function listTransactions(
       periodStart: text(row.metadata?.periodStart),
       periodEnd: text(row.metadata?.periodEnd),
       periodKind: text(row.metadata?.kind),
+      feature: row.feature,
       createdAt: row.createdAt.toISOString(),
     })),
     nextCursor: rows.length > input.limit && last ? String(last.id) : null,

@@ -123,7 +123,7 @@ export function createRateLimiter(
   return new BlockLimiter(store, limit.points);
 }
 
-type Limiters = { purchases: RateLimiter | null; apiKeys: RateLimiter | null };
+type Limiters = { purchases: RateLimiter | null; apiKeys: RateLimiter | null; exports: RateLimiter | null };
 // One set per process (src/lib/process-registry.ts): every copy of this module counts against the same limits.
 const holder = processSlot<{ current?: { connection: DatabaseConnection; limiters: Limiters } }>(
   "rateLimiters",
@@ -150,6 +150,15 @@ function buildLimiters(connection: DatabaseConnection): Limiters {
             duration: 60,
           })
         : null,
+    // An export reads a user's whole filtered ledger: a loop of them would keep the database busy.
+    exports:
+      env.RATE_LIMIT_EXPORTS_PER_MINUTE > 0
+        ? createRateLimiter(connection, {
+            keyPrefix: "exports",
+            points: env.RATE_LIMIT_EXPORTS_PER_MINUTE,
+            duration: 60,
+          })
+        : null,
   };
 }
 
@@ -169,4 +178,9 @@ export async function limitPurchases(userId: string): Promise<void> {
 /** Service API calls, per API key. */
 export async function limitApiKey(apiKeyId: string): Promise<void> {
   await (await getLimiters()).apiKeys?.take(apiKeyId);
+}
+
+/** CSV exports of the credit history, per signed-in user (the operator's own id for an operator's export). */
+export async function limitExports(userId: string): Promise<void> {
+  await (await getLimiters()).exports?.take(userId);
 }

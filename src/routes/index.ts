@@ -1,9 +1,12 @@
 import type { RouteDefinition } from "@/server/define-route";
+import exportUserTransactions from "./admin/export-user-transactions";
+import listUserTransactions from "./admin/list-user-transactions";
 import auth from "./auth";
 import cancelSubscription from "./credits/cancel-subscription";
 import changeSubscription from "./credits/change-subscription";
 import createPurchase from "./credits/create-purchase";
 import createSubscription from "./credits/create-subscription";
+import exportCreditTransactions from "./credits/export-transactions";
 import getCreditsBalance from "./credits/get-balance";
 import getPurchase from "./credits/get-purchase";
 import getSubscription from "./credits/get-subscription";
@@ -48,6 +51,7 @@ export const routes: readonly RouteDefinition[] = [
   // The browser's JSON API (the session cookie).
   getCreditsBalance,
   listCreditTransactions,
+  exportCreditTransactions,
   listExpiring,
   listPackages,
   createPurchase,
@@ -62,5 +66,8 @@ export const routes: readonly RouteDefinition[] = [
   confirmPaymentIntent,
   advanceSubscription,
   setSubscriptionCard,
+  // The admin console's JSON API (the session cookie of an admin).
+  listUserTransactions,
+  exportUserTransactions,
   auth,
 ];

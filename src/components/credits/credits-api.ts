@@ -10,7 +10,9 @@ export const creditsKeys = {
   all: ["credits"] as const,
   balance: ["credits", "balance"] as const,
   expiring: ["credits", "expiring"] as const,
-  transactions: (cursor: string | null) => ["credits", "transactions", cursor] as const,
+  /** One page of a history: whose (its list URL), under which filter (the API query), from which cursor. */
+  transactions: (listUrl: string, filter: string, cursor: string | null) =>
+    ["credits", "transactions", listUrl, filter, cursor] as const,
   /** The caller's subscription: under ["credits"], so a payment or a renewal refreshes it with the balance. */
   subscription: ["credits", "subscription"] as const,
   /** The plans on sale: the same for everyone and not changed by anything the user does. */
@@ -63,6 +65,8 @@ export type Transaction = {
   periodEnd?: string | null;
   /** What a subscription grant was for: `trial` for a trial's credits, worded as such. */
   periodKind?: string | null;
+  /** The feature a spend paid for (metadata `feature`, or the metered feature's hold). */
+  feature?: string | null;
   createdAt: string;
 };
 
@@ -182,14 +186,21 @@ export function fetchExpiringCredits(signal?: AbortSignal): Promise<ExpiringCred
   return getJson("/api/credits/expiring", signal);
 }
 
+/**
+ * One page of a history: GET `listUrl` (the user's /api/credits/transactions, or an operator's
+ * /api/admin/users/{id}/transactions) with the filter's query (`filter`, URL-encoded) and the cursor.
+ */
 export function fetchTransactions(
   cursor: string | null,
   limit: number,
   signal?: AbortSignal,
+  listUrl = "/api/credits/transactions",
+  filter = "",
 ): Promise<TransactionPage> {
-  const params = new URLSearchParams({ limit: String(limit) });
+  const params = new URLSearchParams(filter);
+  params.set("limit", String(limit));
   if (cursor) params.set("cursor", cursor);
-  return getJson(`/api/credits/transactions?${params.toString()}`, signal);
+  return getJson(`${listUrl}?${params.toString()}`, signal);
 }
 
 export function fetchPurchase(purchaseId: string, signal?: AbortSignal): Promise<Purchase> {

@@ -3,7 +3,7 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ChevronLeft, ChevronRight, Inbox } from "lucide-react";
 import { useFormatter, useTranslations } from "next-intl";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { useTimeZone } from "@/components/format/date-time";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
@@ -12,25 +12,58 @@ import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { cn } from "@/lib/utils";
 import { creditsKeys, fetchTransactions, type Transaction } from "./credits-api";
+import { apiQuery, HistoryFilters, rangeIsValid, useHistoryFilter } from "./history-filters";
 import { useTransactionText } from "./transaction-text";
 
 const PAGE_SIZE = 10;
 
+/** Whose history a view shows: the signed-in user's (the default) or, for operators, any user's. */
+export type HistorySource = { listUrl: string; exportUrl: string };
+
+const OWN_HISTORY: HistorySource = {
+  listUrl: "/api/credits/transactions",
+  exportUrl: "/api/credits/transactions/export",
+};
+
 /**
- * Cursor pagination: `cursors[i]` is the cursor that loads page i (null for the first page). Going back
- * re-reads a known cursor, so Previous never needs a backwards cursor from the API.
+ * The history with its filters (type, feature, days, search; kept in the URL) and the CSV export of
+ * exactly what is filtered. Cursor pagination: `cursors[i]` is the cursor that loads page i (null for the
+ * first page), reset when the filter changes. Going back re-reads a known cursor, so Previous never needs
+ * a backwards cursor from the API.
  */
-export function TransactionHistory() {
+export function TransactionHistory({
+  source = OWN_HISTORY,
+  title,
+  subtitle,
+  testId,
+}: {
+  source?: HistorySource;
+  title?: string;
+  subtitle?: string;
+  testId?: string;
+}) {
   const t = useTranslations("credits");
+  const filter = useHistoryFilter();
+  const valid = rangeIsValid(filter.applied);
+  const filterQuery = apiQuery(filter.applied).toString();
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [page, setPage] = useState(0);
   const cursor = cursors[page] ?? null;
 
+  // A new filter starts again from its first page: cursors of another filter are positions, not pages.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs on a filter change only.
+  useEffect(() => {
+    setCursors([null]);
+    setPage(0);
+  }, [filterQuery]);
+
   const query = useQuery({
-    queryKey: creditsKeys.transactions(cursor),
-    queryFn: ({ signal }) => fetchTransactions(cursor, PAGE_SIZE, signal),
+    queryKey: creditsKeys.transactions(source.listUrl, filterQuery, cursor),
+    queryFn: ({ signal }) => fetchTransactions(cursor, PAGE_SIZE, signal, source.listUrl, filterQuery),
     placeholderData: keepPreviousData,
+    enabled: valid,
   });
+  const exportHref = valid ? `${source.exportUrl}${filterQuery ? `?${filterQuery}` : ""}` : null;
 
   const nextCursor = query.data?.nextCursor ?? null;
   const items = query.data?.items ?? [];
@@ -47,15 +80,18 @@ export function TransactionHistory() {
   }
 
   return (
-    <Card className="gap-4" role="region" aria-labelledby="history-title">
-      <CardHeader>
-        <CardTitle id="history-title" className="text-xl tracking-tight">
-          {t("historyTitle")}
-        </CardTitle>
-        <CardDescription>{t("historySubtitle")}</CardDescription>
+    <Card className="gap-4" role="region" aria-labelledby="history-title" data-testid={testId}>
+      <CardHeader className="gap-4">
+        <div className="flex flex-col gap-1.5">
+          <CardTitle id="history-title" className="text-xl tracking-tight">
+            {title ?? t("historyTitle")}
+          </CardTitle>
+          <CardDescription>{subtitle ?? t("historySubtitle")}</CardDescription>
+        </div>
+        <HistoryFilters filter={filter} exportHref={exportHref} />
       </CardHeader>
       <CardContent className={cn("px-0 transition-opacity", query.isPlaceholderData && "opacity-60")}>
-        {query.isPending ? (
+        {!valid ? null : query.isPending ? (
           <HistorySkeleton />
         ) : query.isError ? (
           <div role="alert" className="flex flex-col items-center gap-3 px-6 py-10 text-center">
@@ -72,8 +108,12 @@ export function TransactionHistory() {
             <span className="flex size-11 items-center justify-center rounded-full bg-muted text-muted-foreground">
               <Inbox className="size-5" aria-hidden />
             </span>
-            <p className="mt-1 font-medium">{t("historyEmptyTitle")}</p>
-            <p className="text-muted-foreground text-sm">{t("historyEmptyText")}</p>
+            <p className="mt-1 font-medium">
+              {filter.active ? t("historyNoMatchTitle") : t("historyEmptyTitle")}
+            </p>
+            <p className="text-muted-foreground text-sm">
+              {filter.active ? t("historyNoMatchText") : t("historyEmptyText")}
+            </p>
           </div>
         ) : (
           <TransactionTable items={items} />

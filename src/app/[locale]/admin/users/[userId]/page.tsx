@@ -10,7 +10,7 @@ import { BalanceStats } from "@/components/admin/balance-stats";
 import { LotsTable } from "@/components/admin/lots-table";
 import { PurchasesTable } from "@/components/admin/purchases-table";
 import { UserSubscriptions } from "@/components/admin/user-subscriptions";
-import { TransactionTable } from "@/components/credits/transaction-history";
+import { TransactionHistory } from "@/components/credits/transaction-history";
 import { DateTime } from "@/components/format/date-time";
 import { Badge } from "@/components/ui/badge";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
@@ -97,13 +97,14 @@ export default async function AdminUserPage({ params }: PageProps) {
         <LotsTable lots={overview.lots} />
       </Section>
 
-      <Section title={t("historyTitle")} description={t("historySubtitle")} testId="admin-user-history">
-        {overview.history.length > 0 ? (
-          <TransactionTable items={overview.history} />
-        ) : (
-          <p className="px-6 py-6 text-center text-muted-foreground text-sm">{t("historyEmpty")}</p>
-        )}
-      </Section>
+      <TransactionHistory
+        title={t("historyTitle")}
+        testId="admin-user-history"
+        source={{
+          listUrl: `/api/admin/users/${encodeURIComponent(user.id)}/transactions`,
+          exportUrl: `/api/admin/users/${encodeURIComponent(user.id)}/transactions/export`,
+        }}
+      />
 
       <Section title={t("auditTitle")} description={t("auditUserSubtitle")}>
         <AuditTable
