@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
+import { sqlRows } from "../../src/credits/sql-rows";
 import { useDatabaseConnection } from "../../src/db/client";
 import { apiKey, auditLog, creditAccount, creditEntry, user } from "../../src/db/schema";
 import { createApiKey } from "../../src/service-api/api-keys";
@@ -275,6 +276,8 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
     it("keeps every balance, entry and API key of a database made before customers existed", async () => {
       const userId = await seedUserWithCredits(database.db, 25);
       await v1.consume(userId, as({ json: { amount: 5 } }));
+      // The table as it was before 0018 (customers' accounts cannot exist then: they go first).
+      await database.db.execute(sql`DELETE FROM credit_account WHERE external_id IS NOT NULL`);
       const keysBefore = await database.db.select().from(apiKey);
       const accountsBefore = await database.db
         .select({ userId: creditAccount.userId, balance: creditAccount.balance, held: creditAccount.held })
@@ -282,8 +285,6 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
         .where(sql`${creditAccount.externalId} IS NULL`);
       const entriesBefore = await database.db.select().from(creditEntry);
 
-      // The table as it was before 0018 (customers' accounts cannot exist then: they go first).
-      await database.db.execute(sql`DELETE FROM credit_account WHERE external_id IS NOT NULL`);
       for (const statement of [
         "ALTER TABLE credit_account DROP CONSTRAINT credit_account_customer_id",
         'ALTER TABLE credit_account DROP CONSTRAINT "credit_account_externalId_unique"',
@@ -309,10 +310,12 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
       // Spending and making customers work after it.
       expect((await v1.consume(userId, as({ json: { amount: 5 } }))).body).toMatchObject({ balance: 15 });
       expect((await v1Customers.put(newExternalId(), as())).status).toBe(201);
-      const [fk] = await database.db.execute<{ conname: string }>(
-        sql`SELECT conname FROM pg_constraint WHERE conrelid = 'credit_account'::regclass AND contype = 'f'`,
-      ).then((result) => ("rows" in result ? result.rows : result) as { conname: string }[]);
-      expect(fk?.conname).toBe("credit_account_owner_user_id_user_id_fk");
+      const keys = sqlRows<{ conname: string }>(
+        await database.db.execute(
+          sql`SELECT conname FROM pg_constraint WHERE conrelid = 'credit_account'::regclass AND contype = 'f'`,
+        ),
+      );
+      expect(keys.map((key) => key.conname)).toEqual(["credit_account_owner_user_id_user_id_fk"]);
     });
 
     async function runMigration(file: string): Promise<void> {
