@@ -127,4 +127,3 @@ export async function listUsers(
     nextBefore: merged.length > limit ? (page.at(-1)?.createdAt ?? null) : null,
   };
 }
-

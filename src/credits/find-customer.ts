@@ -45,7 +45,10 @@ export function toCustomer(row: {
  */
 export async function findCustomer(db: DatabaseOrTransaction, externalId: string): Promise<Customer | null> {
   assertExternalId(externalId);
-  const [row] = await db.select(customerColumns).from(creditAccount).where(eq(creditAccount.externalId, externalId));
+  const [row] = await db
+    .select(customerColumns)
+    .from(creditAccount)
+    .where(eq(creditAccount.externalId, externalId));
   return row ? toCustomer(row) : null;
 }
 

@@ -153,7 +153,9 @@ export function buildServiceApiDocument(routes: readonly RouteDefinition[], serv
     const path = route.path.slice(SERVICE_API_PREFIX.length);
     for (const method of routeMethods(route)) {
       if (method !== "GET" && method !== "POST" && method !== "PUT")
-        throw new Error(`${method} ${route.path}: the service API's document describes GET, POST and PUT only`);
+        throw new Error(
+          `${method} ${route.path}: the service API's document describes GET, POST and PUT only`,
+        );
       registry.registerPath(operationRoute(path, method, route.operation, route.scope));
     }
   }

@@ -10,12 +10,9 @@ import { balanceResponseSchema, metadataSchema } from "./schemas";
  */
 export const customerBodySchema = z
   .object({
-    email: z
-      .email()
-      .max(254)
-      .nullable()
-      .optional()
-      .meta({ description: "The customer's email address (up to 254 characters), for operators; null clears it." }),
+    email: z.email().max(254).nullable().optional().meta({
+      description: "The customer's email address (up to 254 characters), for operators; null clears it.",
+    }),
     name: storableTextSchema
       .trim()
       .min(1)

@@ -21,7 +21,13 @@ export function apiKeyActor(caller: Pick<ApiKeyCaller, "apiKeyName">) {
 export async function recordApiUse(
   tx: DatabaseOrTransaction,
   caller: ApiKeyCaller,
-  action: "credits.grant" | "hold.create" | "hold.capture" | "hold.release" | "customer.create" | "customer.update",
+  action:
+    | "credits.grant"
+    | "hold.create"
+    | "hold.capture"
+    | "hold.release"
+    | "customer.create"
+    | "customer.update",
   targetUserId: string | null,
   details: Record<string, unknown>,
 ): Promise<void> {

@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { getUserOverview } from "../../src/admin/get-user-overview";
+import { listAuditLog } from "../../src/admin/list-audit-log";
+import { listUsers } from "../../src/admin/list-users";
 import { getBalance } from "../../src/credits/get-balance";
 import { sqlRows } from "../../src/credits/sql-rows";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -81,7 +84,13 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
       const read = await v1Customers.get(externalId, as());
       expect(read.status).toBe(200);
       expect(read.body).toMatchObject({ externalId, userId: created.body.userId, name: "Ann B." });
-      expect(read.body.balance).toMatchObject({ balance: 0, held: 0, available: 0, debt: 0, plan: { id: "free" } });
+      expect(read.body.balance).toMatchObject({
+        balance: 0,
+        held: 0,
+        available: 0,
+        debt: 0,
+        plan: { id: "free" },
+      });
       expect(await accountsOf(externalId)).toHaveLength(1);
 
       const audit = await database.db
@@ -149,7 +158,10 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
       ["an unknown field", { nickname: "x" }],
       ["an email that is not one", { email: "not-an-email" }],
       ["an empty name", { name: "  " }],
-      ["metadata over 20 keys", { metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, i])) }],
+      [
+        "metadata over 20 keys",
+        { metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, i])) },
+      ],
       ["a nested metadata value", { metadata: { deep: { a: 1 } } }],
       ["a metadata value over 500 characters", { metadata: { note: "z".repeat(501) } }],
     ])("refuses a body with %s (400, nothing created)", async (_label, json) => {
@@ -179,13 +191,23 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
 
       const hold = await v1Customers.hold(externalId, as({ json: { amount: 20 } }));
       expect(hold.status).toBe(201);
-      expect((await v1Customers.balance(externalId, as())).body).toMatchObject({ balance: 70, held: 20, available: 50 });
+      expect((await v1Customers.balance(externalId, as())).body).toMatchObject({
+        balance: 70,
+        held: 20,
+        available: 50,
+      });
       // Holds are addressed by their id, whoever owns them: the same capture route as a user's hold.
       const captured = await v1.capture(hold.body.holdId, as({ json: { amount: 15 } }));
       expect(captured).toMatchObject({ status: 200, body: { balance: 55 } });
 
       const balance = await v1Customers.balance(externalId, as());
-      expect(balance.body).toMatchObject({ balance: 55, held: 0, available: 55, debt: 0, plan: { id: "free" } });
+      expect(balance.body).toMatchObject({
+        balance: 55,
+        held: 0,
+        available: 55,
+        debt: 0,
+        plan: { id: "free" },
+      });
       expect((await v1Customers.get(externalId, as())).body.balance).toEqual(balance.body);
       expect(await getBalance(database.db, userId)).toMatchObject({ balance: 55 });
 
@@ -195,7 +217,10 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
         ["consume", -15],
         ["consume", -30],
       ]);
-      const rest = await v1Customers.transactions(externalId, as({ query: `cursor=${page.body.nextCursor}` }));
+      const rest = await v1Customers.transactions(
+        externalId,
+        as({ query: `cursor=${page.body.nextCursor}` }),
+      );
       expect(rest.body.items.map((item) => [item.type, item.amount])).toEqual([["grant", 100]]);
       // The same account through its id: /users/{userId} takes a customer's account id too.
       expect((await v1.balance(userId, as())).body).toEqual(balance.body);
@@ -234,9 +259,13 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
       expect((await v1Customers.get(externalId, { key: admin })).body.error?.code).toBe("insufficient_scope");
       expect((await v1Customers.get(externalId, { key: readOnly })).status).toBe(200);
       expect((await v1Customers.grant(externalId, { key: spendOnly, json: { amount: 5 } })).status).toBe(403);
-      expect((await v1Customers.consume(externalId, { key: readOnly, json: { amount: 5 } })).status).toBe(403);
+      expect((await v1Customers.consume(externalId, { key: readOnly, json: { amount: 5 } })).status).toBe(
+        403,
+      );
       // A key without the scope learns nothing about which customers exist: 403 before the look-up.
-      expect((await v1Customers.grant(newExternalId(), { key: spendOnly, json: { amount: 5 } })).status).toBe(403);
+      expect((await v1Customers.grant(newExternalId(), { key: spendOnly, json: { amount: 5 } })).status).toBe(
+        403,
+      );
       expect((await v1Customers.balance(externalId, {})).status).toBe(401);
     });
 
@@ -246,7 +275,10 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
       expect((await v1.balance(userId, as())).body).toMatchObject({ balance: 30 });
       // A user's id names no customer: customers are found by their external id only.
       expect((await v1Customers.balance(userId, as())).body.error?.code).toBe("customer_not_found");
-      const [account] = await database.db.select().from(creditAccount).where(eq(creditAccount.userId, userId));
+      const [account] = await database.db
+        .select()
+        .from(creditAccount)
+        .where(eq(creditAccount.userId, userId));
       expect(account).toMatchObject({ externalId: null, ownerUserId: userId });
     });
 
@@ -256,8 +288,12 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
       const { userId: customerAccount } = (await v1Customers.put(externalId, as())).body;
       await v1Customers.grant(externalId, as({ json: { amount: 7 } }));
       await database.db.delete(user).where(eq(user.id, userId));
-      expect(await database.db.select().from(creditAccount).where(eq(creditAccount.userId, userId))).toHaveLength(0);
-      expect(await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId))).toHaveLength(0);
+      expect(
+        await database.db.select().from(creditAccount).where(eq(creditAccount.userId, userId)),
+      ).toHaveLength(0);
+      expect(await database.db.select().from(creditEntry).where(eq(creditEntry.userId, userId))).toHaveLength(
+        0,
+      );
       expect(await getBalance(database.db, customerAccount)).toMatchObject({ balance: 7 });
     });
 
@@ -269,6 +305,54 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
       await expect(
         database.db.insert(creditAccount).values({ userId: "abc", externalId: "abc" }),
       ).rejects.toMatchObject({ cause: { code: "23514" } });
+    });
+  });
+
+  describe("the admin console", () => {
+    it("finds customers by external id, email or name, marked as customers, beside users", async () => {
+      const externalId = `admin-search|${kind}:7@acme`;
+      const { userId: accountId } = (
+        await v1Customers.put(externalId, as({ json: { email: "buyer@acme.test", name: "Acme Buyer" } }))
+      ).body;
+      await v1Customers.grant(externalId, as({ json: { amount: 12 } }));
+      const userId = await seedUserWithCredits(database.db, 3);
+
+      for (const query of [`search|${kind}:7`, "buyer@acme", "acme buyer"]) {
+        const { users } = await listUsers(database.db, { query });
+        expect(
+          users.map((row) => row.id),
+          query,
+        ).toEqual([accountId]);
+        expect(users[0]).toMatchObject({
+          externalId,
+          email: "buyer@acme.test",
+          name: "Acme Buyer",
+          balance: 12,
+        });
+      }
+      // A `_` or `%` in the query is matched as itself, not as a wildcard.
+      expect((await listUsers(database.db, { query: "search_" })).users).toEqual([]);
+      // Users are listed and found as before, without an external id.
+      const all = await listUsers(database.db, { limit: 100 });
+      expect(all.users.find((row) => row.id === userId)).toMatchObject({ externalId: null, balance: 3 });
+      expect(all.users.find((row) => row.id === accountId)).toMatchObject({ externalId });
+      const [newest, second] = all.users;
+      expect(newest?.id).toBe(userId);
+      expect(second?.id).toBe(accountId);
+      // The cursor pages through users and customers alike.
+      const first = await listUsers(database.db, { limit: 1 });
+      expect(first.users.map((row) => row.id)).toEqual([userId]);
+      const next = await listUsers(database.db, { limit: 1, before: first.nextBefore ?? "" });
+      expect(next.users.map((row) => row.id)).toEqual([accountId]);
+
+      const overview = await getUserOverview(database.db, accountId);
+      expect(overview.user).toMatchObject({ id: accountId, externalId, email: "buyer@acme.test" });
+      expect(overview.balance).toMatchObject({ balance: 12 });
+      expect(overview.history.map((entry) => entry.amount)).toEqual([12]);
+      expect((await getUserOverview(database.db, userId)).user).toMatchObject({ externalId: null });
+
+      const audit = await listAuditLog(database.db);
+      expect(audit.find((entry) => entry.targetUserId === accountId)?.targetEmail).toBe(externalId);
     });
   });
 
@@ -302,7 +386,10 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
           .from(creditAccount),
       ).toEqual(expect.arrayContaining(accountsBefore));
       expect(
-        await database.db.select().from(creditAccount).where(sql`${creditAccount.ownerUserId} IS DISTINCT FROM ${creditAccount.userId}`),
+        await database.db
+          .select()
+          .from(creditAccount)
+          .where(sql`${creditAccount.ownerUserId} IS DISTINCT FROM ${creditAccount.userId}`),
       ).toEqual([]);
       expect(await database.db.select().from(creditEntry).where(sql`true`)).toEqual(
         expect.arrayContaining(entriesBefore),
@@ -331,7 +418,10 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
   it("the OpenAPI document describes every customer route and every answer the tests saw", async () => {
     const response = await openApiGet(new Request("http://localhost:3000/api/v1/openapi.json"));
     const document = (await response.json()) as {
-      paths: Record<string, Record<string, { "x-required-scope"?: string; responses: Record<string, unknown> }>>;
+      paths: Record<
+        string,
+        Record<string, { "x-required-scope"?: string; responses: Record<string, unknown> }>
+      >;
     };
     const scopes = {
       "put /customers/{externalId}": "admin",

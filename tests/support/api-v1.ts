@@ -3,12 +3,12 @@ import type { CurrentPlan } from "../../src/payment/subscriptions/get-current-pl
 import captureHold from "../../src/routes/v1/capture-hold";
 import consume from "../../src/routes/v1/consume";
 import createHold from "../../src/routes/v1/create-hold";
-import getBalance from "../../src/routes/v1/get-balance";
 import customerConsume from "../../src/routes/v1/customers/consume";
 import customerCreateHold from "../../src/routes/v1/customers/create-hold";
 import customerGetBalance from "../../src/routes/v1/customers/get-balance";
 import customerGrant from "../../src/routes/v1/customers/grant";
 import customerListTransactions from "../../src/routes/v1/customers/list-transactions";
+import getBalance from "../../src/routes/v1/get-balance";
 import getCustomer from "../../src/routes/v1/get-customer";
 import grant from "../../src/routes/v1/grant";
 import listTransactions from "../../src/routes/v1/list-transactions";
@@ -216,7 +216,13 @@ const customers = (externalId: string) => `/api/v1/customers/${encodeURIComponen
  */
 export const v1Customers = {
   put: (externalId: string, call: V1Call) =>
-    send<CustomerBody, { externalId: string }>(customerPut, "PUT", customers(externalId), { externalId }, call),
+    send<CustomerBody, { externalId: string }>(
+      customerPut,
+      "PUT",
+      customers(externalId),
+      { externalId },
+      call,
+    ),
   get: (externalId: string, call: V1Call) =>
     send<CustomerBody & { balance: BalanceBody }, { externalId: string }>(
       customerGet,

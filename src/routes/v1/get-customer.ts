@@ -24,6 +24,9 @@ export default defineRoute({
   handler: withApiKey<{ externalId: string }>(async ({ db, params }) => {
     const customer = await findCustomer(db, params.externalId);
     if (!customer) throw new CustomerNotFoundError(params.externalId);
-    return jsonResponse({ ...customerBody(customer), balance: await readAccountBalance(db, customer.userId) });
+    return jsonResponse({
+      ...customerBody(customer),
+      balance: await readAccountBalance(db, customer.userId),
+    });
   }),
 });
