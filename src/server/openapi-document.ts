@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_RULE } from "@/credits/external-id";
 import { CALLER_KEY_RULE, IDEMPOTENCY_KEY_MAX_LENGTH } from "@/credits/idempotency-keys";
 import { API_SCOPE_DESCRIPTIONS, API_SCOPES, type ApiScope } from "@/service-api/api-scopes";
 import { errorResponseSchema, insufficientScopeResponseSchema } from "@/service-api/schemas";
@@ -63,9 +64,21 @@ function errorStatuses(method: DocumentedMethod, own: number[], scope: ApiScope 
   return [...new Set([...own, ...common, ...scoped])].sort((a, b) => a - b);
 }
 
+/** Path parameters with a documented rule: a customer's external id (its alphabet and length). */
+const PATH_PARAMETER_SCHEMAS: Record<string, z.ZodType> = {
+  externalId: z
+    .string()
+    .min(1)
+    .max(EXTERNAL_ID_MAX_LENGTH)
+    .regex(/^[A-Za-z0-9_\-.:@|]+$/)
+    .meta({ description: `The customer's id in your system: ${EXTERNAL_ID_RULE}.` }),
+};
+
 function pathParameters(path: string) {
   const names = [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1] as string);
-  return names.length > 0 ? z.object(Object.fromEntries(names.map((name) => [name, z.string()]))) : undefined;
+  return names.length > 0
+    ? z.object(Object.fromEntries(names.map((name) => [name, PATH_PARAMETER_SCHEMAS[name] ?? z.string()])))
+    : undefined;
 }
 
 /** The route's entry in the document, as @hono/zod-openapi's route configuration. */
