@@ -6,18 +6,20 @@
 // failure is one line on stderr with exit status 1.
 import "./credits-env";
 import { Command } from "commander";
-import { eq } from "drizzle-orm";
+import { and, eq, isNotNull } from "drizzle-orm";
 import { recordAudit } from "@/audit/record-audit";
 import { ConfigurationError } from "@/config/env";
 import { addCredits } from "@/credits/add-credits";
 import { CreditsError } from "@/credits/errors";
+import { EXTERNAL_ID_RULE, isExternalId } from "@/credits/external-id";
+import { findCustomer } from "@/credits/find-customer";
 import { CALLER_KEY_RULE, internalKey, isCallerIdempotencyKey } from "@/credits/idempotency-keys";
 import { MAX_CREDITS_PER_OPERATION } from "@/credits/schemas";
 import { verifyLedger } from "@/credits/verify-ledger";
 import { getConnection } from "@/db/client";
 import { DatabaseOpenError } from "@/db/connect";
 import { DataDirLockedError } from "@/db/data-dir-lock";
-import { user } from "@/db/schema";
+import { creditAccount, user } from "@/db/schema";
 import { runSweep } from "@/jobs/run-sweep";
 import { parseDecimalInteger, quote, unstorableTextReason } from "@/lib/strict-input";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
@@ -174,9 +176,13 @@ program
 program
   .command("grant")
   .description(
-    "grant credits to a user, with a reason (recorded in the audit log); idempotent: a repeat with the same --key changes nothing",
+    "grant credits to a user, or to a customer by its external id, with a reason (recorded in the audit log); idempotent: a repeat with the same --key changes nothing",
   )
-  .requiredOption("--user <userId>", "the user's id")
+  .option("--user <userId>", "the user's id (or the account id, cus_…, of a customer)")
+  .option(
+    "--customer <externalId>",
+    `instead of --user: the customer with this external id (made by PUT /api/v1/customers/{externalId}; ${EXTERNAL_ID_RULE})`,
+  )
   .requiredOption("--amount <credits>", `whole credits, 1 to ${MAX_CREDITS_PER_OPERATION}`)
   .requiredOption("--reason <text>", "why, at most 500 characters (shown in the user's history)")
   .requiredOption(
@@ -185,8 +191,21 @@ program
   )
   .option("--expire-days <days>", "the credits expire after this many days, 1 to 36500")
   .action(
-    async (options: { user: string; amount: string; reason: string; key: string; expireDays?: string }) => {
-      const userId = parseTextOption("--user", options.user, 200);
+    async (options: {
+      user?: string;
+      customer?: string;
+      amount: string;
+      reason: string;
+      key: string;
+      expireDays?: string;
+    }) => {
+      // Exactly one way to name the account: two would let a typo in one go unnoticed.
+      if ((options.user === undefined) === (options.customer === undefined))
+        throw new CliError("name the account with exactly one of --user <userId> or --customer <externalId>");
+      const externalId = options.customer?.trim();
+      if (externalId !== undefined && !isExternalId(externalId))
+        throw new CliError(`--customer: an external id is ${EXTERNAL_ID_RULE}, got ${quote(externalId)}`);
+      const namedUser = options.user === undefined ? undefined : parseTextOption("--user", options.user, 200);
       const amount = parseIntegerOption("--amount", options.amount, {
         min: 1,
         max: MAX_CREDITS_PER_OPERATION,
@@ -201,8 +220,24 @@ program
           : parseIntegerOption("--expire-days", options.expireDays, { min: 1, max: 36_500 });
       const result = await withDatabase((db) =>
         db.transaction(async (tx) => {
-          const [found] = await tx.select({ id: user.id }).from(user).where(eq(user.id, userId));
-          if (!found) throw new CliError(`--user: no user has the id ${quote(userId)}`);
+          let userId: string;
+          if (externalId !== undefined) {
+            // Never created here: a grant for a misspelt external id must fail, not open a new ledger.
+            const customer = await findCustomer(tx, externalId);
+            if (!customer)
+              throw new CliError(`--customer: no customer has the external id ${quote(externalId)}`);
+            userId = customer.userId;
+          } else {
+            userId = namedUser ?? "";
+            const [found] = await tx.select({ id: user.id }).from(user).where(eq(user.id, userId));
+            const [customer] = found
+              ? [found]
+              : await tx
+                  .select({ id: creditAccount.userId })
+                  .from(creditAccount)
+                  .where(and(eq(creditAccount.userId, userId), isNotNull(creditAccount.externalId)));
+            if (!customer) throw new CliError(`--user: no user has the id ${quote(userId)}`);
+          }
           // Keyed by the operator's key, like every other mutation: running the same command twice (a
           // retried script, a pasted line) grants once; the same key with other arguments is refused.
           const grant = await addCredits(tx, {

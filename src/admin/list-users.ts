@@ -1,4 +1,4 @@
-import { and, desc, eq, ilike, lt, or } from "drizzle-orm";
+import { and, desc, eq, ilike, isNotNull, lt, or } from "drizzle-orm";
 import { effectiveRole } from "@/auth/admin-role";
 import { isStorableText } from "@/credits/schemas";
 import { creditAccount, user } from "@/db/schema";
@@ -14,6 +14,12 @@ export type AdminUserRow = {
   held: number;
   debt: number;
   createdAt: string;
+  /**
+   * A customer's external id (an account another backend made by PUT /api/v1/customers/{externalId});
+   * null for a signed-up user. A customer has no sign-in: `email` and `name` are what that backend sent
+   * (empty when it sent none), `role` is always `user` and `emailVerified` false.
+   */
+  externalId: string | null;
 };
 
 /** The user columns the admin console reads (the role as stored; effectiveRole applies it). */
@@ -27,7 +33,11 @@ export const adminUserColumns = {
   createdAt: user.createdAt,
 };
 
-/** Users newest first, with their balances; `query` matches email or name. */
+/**
+ * Accounts newest first, with their balances: signed-up users and customers by external id, one list
+ * (merged by creation time, so the `before` cursor pages through both). `query` matches a user's email or
+ * name, and a customer's external id, email or name.
+ */
 export async function listUsers(
   db: DatabaseOrTransaction,
   input: { query?: string; limit?: number; before?: string } = {},
@@ -56,9 +66,35 @@ export async function listUsers(
     )
     .orderBy(desc(user.createdAt))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  return {
-    users: page.map((row) => ({
+  const customers = await db
+    .select({
+      id: creditAccount.userId,
+      externalId: creditAccount.externalId,
+      email: creditAccount.email,
+      name: creditAccount.name,
+      balance: creditAccount.balance,
+      held: creditAccount.held,
+      debt: creditAccount.debt,
+      createdAt: creditAccount.createdAt,
+    })
+    .from(creditAccount)
+    .where(
+      and(
+        isNotNull(creditAccount.externalId),
+        pattern
+          ? or(
+              ilike(creditAccount.externalId, pattern),
+              ilike(creditAccount.email, pattern),
+              ilike(creditAccount.name, pattern),
+            )
+          : undefined,
+        before && beforeUsable ? lt(creditAccount.createdAt, before) : undefined,
+      ),
+    )
+    .orderBy(desc(creditAccount.createdAt))
+    .limit(limit + 1);
+  const merged: AdminUserRow[] = [
+    ...rows.map((row) => ({
       id: row.id,
       email: row.email,
       name: row.name,
@@ -70,7 +106,24 @@ export async function listUsers(
       held: row.held ?? 0,
       debt: row.debt ?? 0,
       createdAt: row.createdAt.toISOString(),
+      externalId: null,
     })),
-    nextBefore: rows.length > limit ? (page.at(-1)?.createdAt.toISOString() ?? null) : null,
+    ...customers.map((row) => ({
+      id: row.id,
+      email: row.email ?? "",
+      name: row.name ?? "",
+      role: "user",
+      emailVerified: false,
+      balance: row.balance,
+      held: row.held,
+      debt: row.debt,
+      createdAt: row.createdAt.toISOString(),
+      externalId: row.externalId,
+    })),
+  ].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const page = merged.slice(0, limit);
+  return {
+    users: page,
+    nextBefore: merged.length > limit ? (page.at(-1)?.createdAt ?? null) : null,
   };
 }

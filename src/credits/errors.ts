@@ -40,6 +40,16 @@ export class NotFoundError extends CreditsError<"not_found"> {
   }
 }
 
+/**
+ * No account has this external id (src/credits/find-customer.ts). Routes under /customers/{externalId}
+ * answer it instead of creating the account: a spend or a grant for a misspelt id must not open a new ledger.
+ */
+export class CustomerNotFoundError extends CreditsError<"customer_not_found"> {
+  constructor(externalId: string) {
+    super("customer_not_found", "No customer has this external id.", { context: { externalId } });
+  }
+}
+
 export class PackageUnavailableError extends CreditsError<"package_unavailable"> {
   constructor(packageId: string) {
     super("package_unavailable", "This credit package does not exist or is not on sale.", {

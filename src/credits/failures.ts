@@ -25,6 +25,7 @@ export const FAILURE_CODES = [
   "unauthorized",
   "forbidden",
   "not_found",
+  "customer_not_found",
   "idempotency_conflict",
   "idempotency_error",
   "payment_intent_unexpected_state",

@@ -22,11 +22,18 @@ import setSubscriptionCard from "./sandbox/set-subscription-card";
 import captureHold from "./v1/capture-hold";
 import consume from "./v1/consume";
 import createHold from "./v1/create-hold";
+import customerConsume from "./v1/customers/consume";
+import customerCreateHold from "./v1/customers/create-hold";
+import customerGetBalance from "./v1/customers/get-balance";
+import customerGrant from "./v1/customers/grant";
+import customerListTransactions from "./v1/customers/list-transactions";
 import docsPage from "./v1/docs-page";
 import getBalance from "./v1/get-balance";
+import getCustomer from "./v1/get-customer";
 import grant from "./v1/grant";
 import listTransactions from "./v1/list-transactions";
 import openApiJson from "./v1/openapi-json";
+import putCustomer from "./v1/put-customer";
 import releaseHold from "./v1/release-hold";
 import stripeWebhook from "./webhooks/stripe";
 
@@ -44,6 +51,14 @@ export const routes: readonly RouteDefinition[] = [
   captureHold,
   releaseHold,
   listTransactions,
+  // Customers by external id, and the user-scoped routes again for them (src/server/customer-route.ts).
+  putCustomer,
+  getCustomer,
+  customerGetBalance,
+  customerConsume,
+  customerGrant,
+  customerCreateHold,
+  customerListTransactions,
   openApiJson,
   docsPage,
   // Stripe's webhook (signed).

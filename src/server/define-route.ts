@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { Database } from "@/db/types";
 import type { ApiScope } from "@/service-api/api-scopes";
 
 /**
@@ -13,6 +14,8 @@ export type ServiceOperation = {
   /** The query string's parameters, as the document shows them. */
   query?: z.ZodObject;
   ok: { status: number; schema: z.ZodType };
+  /** A second success status with the same body (PUT: 201 when it created, `ok` when it updated). */
+  alsoOk?: { status: number; description: string };
   /** The operation's own error statuses; the common ones are added. */
   errors: number[];
   /**
@@ -66,6 +69,11 @@ export type RouteDefinition = {
     request: Request,
     context: { params: Promise<Record<string, string>> },
   ): Response | Promise<Response>;
+  /**
+   * A key-checking route's handler before its scope was given (what withApiKey made): kept so that another
+   * route can serve the same handler under another path (src/server/customer-route.ts).
+   */
+  scopedHandler?: ScopedHandler;
 };
 
 /**
@@ -82,7 +90,19 @@ export type RouteHandler = RouteDefinition["handler"];
  * make, src/server/with-api-key.ts): defineRoute gives it the route's `scope`. It cannot be called before:
  * a route that checks keys cannot be served without naming the scope it needs.
  */
-export type ScopedHandler = { readonly forScope: (scope: ApiScope) => RouteHandler };
+export type ScopedHandler = {
+  readonly forScope: (scope: ApiScope, options?: ScopedHandlerOptions) => RouteHandler;
+};
+
+/**
+ * How a key-checking handler reads its path parameters. `resolveParams` turns the path's parameters into
+ * the ones the handler was written for, after the key and its scope were checked and before anything else
+ * (src/server/customer-route.ts: `{externalId}` becomes the customer's `{userId}`), so one handler serves
+ * a user's path and a customer's path alike.
+ */
+export type ScopedHandlerOptions = {
+  resolveParams?: (db: Database, params: Record<string, string>) => Promise<Record<string, string>>;
+};
 
 /** What a route file declares: a RouteDefinition whose handler may still need the route's scope. */
 export type RouteDeclaration = Omit<RouteDefinition, "handler"> & { handler: RouteHandler | ScopedHandler };
@@ -100,7 +120,7 @@ export function defineRoute(route: RouteDeclaration): RouteDefinition {
   const { handler } = route;
   if (isScopedHandler(handler)) {
     if (!route.scope) throw new Error(`${route.path}: a route that checks API keys must name its scope`);
-    return { ...route, handler: handler.forScope(route.scope) };
+    return { ...route, handler: handler.forScope(route.scope), scopedHandler: handler };
   }
   if (route.scope) throw new Error(`${route.path}: names a scope, but its handler does not check API keys`);
   return { ...route, handler };

@@ -38,6 +38,7 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  customer_not_found: 404,
   idempotency_conflict: 409,
   idempotency_error: 400,
   payment_intent_unexpected_state: 409,

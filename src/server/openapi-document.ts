@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_RULE } from "@/credits/external-id";
 import { CALLER_KEY_RULE, IDEMPOTENCY_KEY_MAX_LENGTH } from "@/credits/idempotency-keys";
 import { API_SCOPE_DESCRIPTIONS, API_SCOPES, type ApiScope } from "@/service-api/api-scopes";
 import { errorResponseSchema, insufficientScopeResponseSchema } from "@/service-api/schemas";
@@ -13,7 +14,7 @@ const ERROR_TEXT: Record<number, string> = {
   401: "Missing, unknown or revoked API key",
   402: "Not enough credits (`insufficient_credits`)",
   403: "The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope",
-  404: "Unknown user or hold",
+  404: "Unknown user, customer (`customer_not_found`) or hold",
   409: "Idempotency-Key reused with a different request, or the hold is no longer open",
   413: "Body too large",
   415: "Body is not application/json",
@@ -56,22 +57,40 @@ const idempotencyKeyHeader = z.object({
  * Idempotency-Key (400), and its body can be too large (over 16 kB) or not JSON; every operation that needs
  * a scope can be refused a key without it (403).
  */
-function errorStatuses(method: "GET" | "POST", own: number[], scope: ApiScope | undefined): number[] {
-  const common = method === "POST" ? [400, 401, 413, 415, 429, 500, 503] : [401, 429, 500, 503];
+function errorStatuses(method: DocumentedMethod, own: number[], scope: ApiScope | undefined): number[] {
+  const common = method !== "GET" ? [400, 401, 413, 415, 429, 500, 503] : [401, 429, 500, 503];
   // A route that names a scope refuses keys without it (src/server/with-api-key.ts).
   const scoped = scope ? [403] : [];
   return [...new Set([...own, ...common, ...scoped])].sort((a, b) => a - b);
 }
 
+/** Path parameters with a documented rule: a customer's external id (its alphabet and length). */
+const PATH_PARAMETER_SCHEMAS: Record<string, z.ZodType> = {
+  externalId: z
+    .string()
+    .min(1)
+    .max(EXTERNAL_ID_MAX_LENGTH)
+    .regex(/^[A-Za-z0-9_\-.:@|]+$/)
+    .meta({ description: `The customer's id in your system: ${EXTERNAL_ID_RULE}.` }),
+};
+
 function pathParameters(path: string) {
   const names = [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1] as string);
-  return names.length > 0 ? z.object(Object.fromEntries(names.map((name) => [name, z.string()]))) : undefined;
+  return names.length > 0
+    ? z.object(Object.fromEntries(names.map((name) => [name, PATH_PARAMETER_SCHEMAS[name] ?? z.string()])))
+    : undefined;
 }
 
 /** The route's entry in the document, as @hono/zod-openapi's route configuration. */
+/**
+ * The methods the document describes: reads (GET), mutations with an Idempotency-Key (POST), and PUT for
+ * what is idempotent by nature (a customer by its external id: the same PUT twice leaves the same state).
+ */
+type DocumentedMethod = "GET" | "POST" | "PUT";
+
 function operationRoute(
   path: string,
-  method: "GET" | "POST",
+  method: DocumentedMethod,
   op: ServiceOperation,
   scope: ApiScope | undefined,
 ) {
@@ -82,6 +101,14 @@ function operationRoute(
       ...(replayable.has(op.ok.status) ? { headers: REPLAYED_HEADER } : {}),
       content: { "application/json": { schema: op.ok.schema } },
     },
+    ...(op.alsoOk
+      ? {
+          [op.alsoOk.status]: {
+            description: op.alsoOk.description,
+            content: { "application/json": { schema: op.ok.schema } },
+          },
+        }
+      : {}),
   };
   for (const status of errorStatuses(method, op.errors, scope)) {
     const headers = {
@@ -100,7 +127,7 @@ function operationRoute(
   }
   const params = pathParameters(path);
   return createRoute({
-    method: method === "GET" ? "get" : "post",
+    method: method === "GET" ? "get" : method === "PUT" ? "put" : "post",
     path,
     summary: op.summary,
     description: scope ? `${op.description}\n\nRequires the \`${scope}\` scope.` : op.description,
@@ -138,9 +165,10 @@ export function buildServiceApiDocument(routes: readonly RouteDefinition[], serv
     if (!route.operation || !route.path.startsWith(`${SERVICE_API_PREFIX}/`)) continue;
     const path = route.path.slice(SERVICE_API_PREFIX.length);
     for (const method of routeMethods(route)) {
-      // The service API's operations are reads (GET) and mutations with an Idempotency-Key (POST).
-      if (method !== "GET" && method !== "POST")
-        throw new Error(`${method} ${route.path}: the service API's document describes GET and POST only`);
+      if (method !== "GET" && method !== "POST" && method !== "PUT")
+        throw new Error(
+          `${method} ${route.path}: the service API's document describes GET, POST and PUT only`,
+        );
       registry.registerPath(operationRoute(path, method, route.operation, route.scope));
     }
   }

@@ -110,10 +110,10 @@ export function renderApiDocs(document: Document): string {
       const curl = [
         `curl -X ${method.toUpperCase()} ${server}${path}`,
         `  -H "Authorization: Bearer $CREDITKIT_API_KEY"`,
-        ...(method === "post"
-          ? [`  -H "Idempotency-Key: $(uuidgen)"`, `  -H "Content-Type: application/json"`]
-          : []),
-        ...(body ? [`  -d '{"amount": 10}'`] : []),
+        ...(method === "post" ? [`  -H "Idempotency-Key: $(uuidgen)"`] : []),
+        ...(method === "post" || method === "put" ? [`  -H "Content-Type: application/json"`] : []),
+        // PUT is a customer's create-or-update (the only PUT); every POST body takes an amount.
+        ...(body ? [method === "put" ? `  -d '{"name": "Ann"}'` : `  -d '{"amount": 10}'`] : []),
       ].join(" \\\n");
       const responses = Object.entries(op.responses)
         .map(([status, response]) => {

@@ -1,10 +1,10 @@
-import { eq } from "drizzle-orm";
+import { and, eq, isNotNull } from "drizzle-orm";
 import type { z } from "zod";
 import { NotFoundError } from "@/credits/errors";
 import { CALLER_KEY_RULE, isCallerIdempotencyKey } from "@/credits/idempotency-keys";
 import { isStorableText } from "@/credits/schemas";
 import { getDb } from "@/db/client";
-import { user } from "@/db/schema";
+import { creditAccount, user } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { limitApiKey } from "@/limits/rate-limit";
 import { authenticateApiKey } from "@/service-api/api-keys";
@@ -54,7 +54,7 @@ export function withApiKey<Params>(
   }) => Promise<Response>,
 ): ScopedHandler {
   return {
-    forScope: (scope) => async (request, context) => {
+    forScope: (scope, options) => async (request, context) => {
       try {
         const db = await getDb();
         const caller = await authenticate(request, db);
@@ -62,7 +62,10 @@ export function withApiKey<Params>(
           return jsonError(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.");
         if (!hasScope(caller.scopes, scope)) return insufficientScopeResponse(scope);
         await limitApiKey(caller.apiKeyId);
-        return await handler({ request, db, caller, params: (await context.params) as Params });
+        // After the key and its scope: a caller without them learns nothing, not even whether a customer exists.
+        const raw = await context.params;
+        const params = options?.resolveParams ? await options.resolveParams(db, raw) : raw;
+        return await handler({ request, db, caller, params: params as Params });
       } catch (error) {
         return errorResponse(error, { path: new URL(request.url).pathname });
       }
@@ -119,11 +122,19 @@ export function withApiMutation<Params, Schema extends z.ZodType>(
 }
 
 /**
- * 404 for a user id that does not exist, before anything is written for it. An id no user can have (too
- * long, or text PostgreSQL cannot store, e.g. `%00` in the path) is answered without asking the database.
+ * 404 for an account id that does not exist, before anything is written for it: a signed-up user's id, or
+ * a customer's account id (`cus_…`, src/credits/upsert-customer.ts), which the /customers/{externalId}/…
+ * routes resolve to before they run the same handler. An id no account can have (too long, or text
+ * PostgreSQL cannot store, e.g. `%00` in the path) is answered without asking the database. A user's id
+ * is looked up first, as before customers existed; the customer look-up runs only when that misses.
  */
 export async function assertUserExists(db: DatabaseOrTransaction, userId: string): Promise<void> {
   if (userId.length > 200 || !isStorableText(userId)) throw new NotFoundError("User");
   const [row] = await db.select({ id: user.id }).from(user).where(eq(user.id, userId));
-  if (!row) throw new NotFoundError("User", { userId });
+  if (row) return;
+  const [customer] = await db
+    .select({ id: creditAccount.userId })
+    .from(creditAccount)
+    .where(and(eq(creditAccount.userId, userId), isNotNull(creditAccount.externalId)));
+  if (!customer) throw new NotFoundError("User", { userId });
 }

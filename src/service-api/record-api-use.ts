@@ -14,14 +14,20 @@ export function apiKeyActor(caller: Pick<ApiKeyCaller, "apiKeyName">) {
 }
 
 /**
- * Records a service-API mutation (grant, hold create, capture, release) in the audit log, in the caller's
+ * Records a service-API mutation (grant, hold create, capture, release, customer create or update) in the audit log, in the caller's
  * transaction: the entry commits with the change it describes, or neither does. Reads are not recorded.
  * Cost: one audit_log row per mutation with three index entries (about 550 bytes of WAL).
  */
 export async function recordApiUse(
   tx: DatabaseOrTransaction,
   caller: ApiKeyCaller,
-  action: "credits.grant" | "hold.create" | "hold.capture" | "hold.release",
+  action:
+    | "credits.grant"
+    | "hold.create"
+    | "hold.capture"
+    | "hold.release"
+    | "customer.create"
+    | "customer.update",
   targetUserId: string | null,
   details: Record<string, unknown>,
 ): Promise<void> {

@@ -23,6 +23,9 @@ const metadata = z
       "At most 20 keys of up to 64 characters (not `__proto__`, refused in every body); values: text of up to 500 characters, numbers, booleans or null.",
   });
 
+/** The same bounded metadata object, for customers (src/service-api/customer-schemas.ts). */
+export const metadataSchema = metadata;
+
 export const consumeBodySchema = z
   .object({ amount: creditAmountSchema, description: description.optional(), metadata: metadata.optional() })
   .strict()

@@ -272,6 +272,13 @@ describe("the OpenAPI document", () => {
       "post /users/{userId}/holds": "holds",
       "post /holds/{holdId}/capture": "holds",
       "post /holds/{holdId}/release": "holds",
+      "put /customers/{externalId}": "admin",
+      "get /customers/{externalId}": "read",
+      "get /customers/{externalId}/balance": "read",
+      "get /customers/{externalId}/transactions": "read",
+      "post /customers/{externalId}/consume": "spend",
+      "post /customers/{externalId}/grants": "grant",
+      "post /customers/{externalId}/holds": "holds",
     };
     expect(Object.keys(scopes).sort()).toEqual(Object.keys(expected).sort());
     for (const [operationName, scope] of Object.entries(expected)) {

@@ -4,8 +4,9 @@ import path from "node:path";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
+import { upsertCustomer } from "../../src/credits/upsert-customer";
 import { connectDatabase } from "../../src/db/connect";
-import { apiKey, auditLog } from "../../src/db/schema";
+import { apiKey, auditLog, creditAccount } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import { PGLITE_SNAPSHOT_FILE, testDatabaseUrl } from "../support/paths";
 import { type Finished, REPO_ROOT, runCli } from "../support/processes";
@@ -154,6 +155,68 @@ describe("grant", { timeout: 180_000 }, () => {
         .select()
         .from(auditLog)
         .where(and(eq(auditLog.targetUserId, userId), eq(auditLog.action, "credits.grant")));
+      expect(audited).toHaveLength(1);
+    });
+  });
+});
+
+describe("grant --customer <externalId>", { timeout: 240_000 }, () => {
+  const dataDir = tempDir();
+  const externalId = "acme|user:42";
+  let accountId: string;
+  beforeAll(async () => {
+    accountId = await withEmbedded(dataDir, async (db) => {
+      await seedUser(db);
+      return (await upsertCustomer(db, externalId, { name: "Acme user" })).customer.userId;
+    });
+  });
+
+  it("grants to the customer with this external id, and never creates one for an unknown or invalid id", async () => {
+    const granted = await runCli(
+      ["grant", "--customer", externalId, "--amount", "7", "--reason", "support", "--key", "c-1"],
+      { DATA_DIR: dataDir },
+    );
+    expect(granted.code, output(granted)).toBe(0);
+    expect(granted.stdout).toMatch(/granted 7 credits; entry \d+, balance 7/);
+
+    // One at a time: the embedded database takes one process.
+    const unknown = await runCli(
+      ["grant", "--customer", "acme|user:43", "--amount", "7", "--reason", "r", "--key", "c-2"],
+      { DATA_DIR: dataDir },
+    );
+    const invalid = await runCli(
+      ["grant", "--customer", "has space", "--amount", "7", "--reason", "r", "--key", "c-3"],
+      { DATA_DIR: dataDir },
+    );
+    const both = await runCli(
+      [
+        "grant",
+        "--user",
+        accountId,
+        "--customer",
+        externalId,
+        "--amount",
+        "7",
+        "--reason",
+        "r",
+        "--key",
+        "c-4",
+      ],
+      { DATA_DIR: dataDir },
+    );
+    expectOneLineRefusal(unknown, '--customer: no customer has the external id "acme|user:43"');
+    expectOneLineRefusal(invalid, "--customer: an external id is 1-255 characters");
+    expectOneLineRefusal(both, "exactly one of --user <userId> or --customer <externalId>");
+
+    await withEmbedded(dataDir, async (db) => {
+      expect((await getBalance(db, accountId)).balance).toBe(7);
+      expect(
+        await db.select().from(creditAccount).where(eq(creditAccount.externalId, "acme|user:43")),
+      ).toEqual([]);
+      const audited = await db
+        .select()
+        .from(auditLog)
+        .where(and(eq(auditLog.targetUserId, accountId), eq(auditLog.action, "credits.grant")));
       expect(audited).toHaveLength(1);
     });
   });

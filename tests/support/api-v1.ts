@@ -3,9 +3,16 @@ import type { CurrentPlan } from "../../src/payment/subscriptions/get-current-pl
 import captureHold from "../../src/routes/v1/capture-hold";
 import consume from "../../src/routes/v1/consume";
 import createHold from "../../src/routes/v1/create-hold";
+import customerConsume from "../../src/routes/v1/customers/consume";
+import customerCreateHold from "../../src/routes/v1/customers/create-hold";
+import customerGetBalance from "../../src/routes/v1/customers/get-balance";
+import customerGrant from "../../src/routes/v1/customers/grant";
+import customerListTransactions from "../../src/routes/v1/customers/list-transactions";
 import getBalance from "../../src/routes/v1/get-balance";
+import getCustomer from "../../src/routes/v1/get-customer";
 import grant from "../../src/routes/v1/grant";
 import listTransactions from "../../src/routes/v1/list-transactions";
+import putCustomer from "../../src/routes/v1/put-customer";
 import releaseHold from "../../src/routes/v1/release-hold";
 import { handlerOf } from "./route-handlers";
 
@@ -16,6 +23,13 @@ const consumePost = handlerOf(consume);
 const grantsPost = handlerOf(grant);
 const holdsPost = handlerOf(createHold);
 const transactionsGet = handlerOf(listTransactions);
+const customerPut = handlerOf(putCustomer);
+const customerGet = handlerOf(getCustomer);
+const customerBalanceGet = handlerOf(customerGetBalance);
+const customerConsumePost = handlerOf(customerConsume);
+const customerGrantsPost = handlerOf(customerGrant);
+const customerHoldsPost = handlerOf(customerCreateHold);
+const customerTransactionsGet = handlerOf(customerListTransactions);
 
 /** How another backend calls the service API. */
 export type V1Call = {
@@ -78,7 +92,7 @@ type RouteHandler<Params> = (
 
 /** One answer a test received: which operation (as the OpenAPI document names it), its status and headers. */
 export type ObservedAnswer = {
-  method: "get" | "post";
+  method: "get" | "post" | "put";
   path: string;
   status: number;
   retryAfter: boolean;
@@ -93,14 +107,15 @@ export const observedAnswers: ObservedAnswer[] = [];
 
 async function send<Body, Params>(
   handler: RouteHandler<Params>,
-  method: "GET" | "POST",
+  method: "GET" | "POST" | "PUT",
   pathname: string,
   params: Params,
   call: V1Call,
 ): Promise<V1Response<Body>> {
   const template = pathname
     .replace(/^\/api\/v1\/users\/[^/]+/, "/users/{userId}")
-    .replace(/^\/api\/v1\/holds\/[^/]+/, "/holds/{holdId}");
+    .replace(/^\/api\/v1\/holds\/[^/]+/, "/holds/{holdId}")
+    .replace(/^\/api\/v1\/customers\/[^/]+/, "/customers/{externalId}");
   const headers = new Headers();
   const authorization = call.authorization === undefined ? `Bearer ${call.key}` : call.authorization;
   if (authorization !== null) headers.set("authorization", authorization);
@@ -120,7 +135,7 @@ async function send<Body, Params>(
   });
   const replayed = response.headers.get("idempotent-replayed") === "true";
   observedAnswers.push({
-    method: method === "GET" ? "get" : "post",
+    method: method === "GET" ? "get" : method === "PUT" ? "put" : "post",
     path: template,
     status: response.status,
     retryAfter: response.headers.has("retry-after"),
@@ -182,4 +197,78 @@ export const v1 = {
     send<CaptureBody, { holdId: string }>(capturePost, "POST", `${holds(holdId)}/capture`, { holdId }, call),
   release: (holdId: string, call: V1Call) =>
     send<ReleaseBody, { holdId: string }>(releasePost, "POST", `${holds(holdId)}/release`, { holdId }, call),
+};
+
+export type CustomerBody = {
+  externalId: string;
+  userId: string;
+  email: string | null;
+  name: string | null;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+};
+
+const customers = (externalId: string) => `/api/v1/customers/${encodeURIComponent(externalId)}`;
+
+/**
+ * The customer endpoints (PUT and GET /customers/{externalId}) and the user-scoped endpoints under
+ * /customers/{externalId}/, called through the app's dispatch like `v1`.
+ */
+export const v1Customers = {
+  put: (externalId: string, call: V1Call) =>
+    send<CustomerBody, { externalId: string }>(
+      customerPut,
+      "PUT",
+      customers(externalId),
+      { externalId },
+      call,
+    ),
+  get: (externalId: string, call: V1Call) =>
+    send<CustomerBody & { balance: BalanceBody }, { externalId: string }>(
+      customerGet,
+      "GET",
+      customers(externalId),
+      { externalId },
+      call,
+    ),
+  balance: (externalId: string, call: V1Call) =>
+    send<BalanceBody, { externalId: string }>(
+      customerBalanceGet,
+      "GET",
+      `${customers(externalId)}/balance`,
+      { externalId },
+      call,
+    ),
+  transactions: (externalId: string, call: V1Call) =>
+    send<TransactionsBody, { externalId: string }>(
+      customerTransactionsGet,
+      "GET",
+      `${customers(externalId)}/transactions`,
+      { externalId },
+      call,
+    ),
+  consume: (externalId: string, call: V1Call) =>
+    send<EntryBody, { externalId: string }>(
+      customerConsumePost,
+      "POST",
+      `${customers(externalId)}/consume`,
+      { externalId },
+      call,
+    ),
+  grant: (externalId: string, call: V1Call) =>
+    send<GrantBody, { externalId: string }>(
+      customerGrantsPost,
+      "POST",
+      `${customers(externalId)}/grants`,
+      { externalId },
+      call,
+    ),
+  hold: (externalId: string, call: V1Call) =>
+    send<HoldBody, { externalId: string }>(
+      customerHoldsPost,
+      "POST",
+      `${customers(externalId)}/holds`,
+      { externalId },
+      call,
+    ),
 };

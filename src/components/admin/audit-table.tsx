@@ -38,6 +38,8 @@ const ACTION_KEYS: Record<string, string> = {
   "webhook.retry": "webhookRetry",
   "admin.grant": "adminGrant",
   "admin.revoke": "adminRevoke",
+  "customer.create": "customerCreate",
+  "customer.update": "customerUpdate",
 };
 
 const ID_KEYS = new Set(["purchaseId", "refundId", "apiKeyId", "lotId", "holdId", "eventId"]);

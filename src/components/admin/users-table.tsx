@@ -46,7 +46,12 @@ export function UsersTable({ users, query }: { users: AdminUserRow[]; query: str
       </StackedHeader>
       <StackedBody>
         {users.map((user) => (
-          <StackedRow key={user.id} data-testid="admin-user-row" data-user-id={user.id}>
+          <StackedRow
+            key={user.id}
+            data-testid="admin-user-row"
+            data-user-id={user.id}
+            data-external-id={user.externalId ?? undefined}
+          >
             <StackedCell className="max-w-72 pl-6">
               <div className="flex min-w-0 flex-col gap-0.5">
                 <span className="flex min-w-0 items-center gap-2">
@@ -55,12 +60,21 @@ export function UsersTable({ users, query }: { users: AdminUserRow[]; query: str
                     className="truncate font-medium underline-offset-4 hover:underline"
                     data-testid="admin-user-link"
                   >
-                    {user.email}
+                    {/* A customer is named by its external id: its email is optional. */}
+                    {user.externalId ?? user.email}
                   </Link>
                   {user.role === "admin" ? <Badge variant="default">{t("roleAdmin")}</Badge> : null}
-                  {user.emailVerified ? null : <Badge variant="outline">{t("unverified")}</Badge>}
+                  {user.externalId !== null ? (
+                    <Badge variant="secondary" title={t("customerHint")} data-testid="admin-customer-badge">
+                      {t("customer")}
+                    </Badge>
+                  ) : user.emailVerified ? null : (
+                    <Badge variant="outline">{t("unverified")}</Badge>
+                  )}
                 </span>
-                <span className="truncate text-muted-foreground text-xs">{user.name}</span>
+                <span className="truncate text-muted-foreground text-xs">
+                  {user.externalId !== null ? [user.email, user.name].filter(Boolean).join(" · ") : user.name}
+                </span>
               </div>
             </StackedCell>
             <StackedCell label={t("colAvailable")} className="text-right font-medium tabular-nums">
@@ -87,7 +101,7 @@ export function UsersTable({ users, query }: { users: AdminUserRow[]; query: str
             <StackedCell className="pr-6 text-right max-md:hidden">
               <Link
                 href={`/admin/users/${user.id}`}
-                aria-label={t("viewUser", { email: user.email })}
+                aria-label={t("viewUser", { email: user.externalId ?? user.email })}
                 className="inline-flex items-center gap-1 text-muted-foreground text-sm hover:text-foreground"
               >
                 {t("view")}

@@ -16,16 +16,36 @@ import {
 import { user } from "./auth";
 
 /**
- * One row per user that owns credits. Its row lock serializes every ledger mutation of that user
- * (see src/credits/lock-account.ts), and `balance` is the running total of the ledger: the
+ * One row per credit account: the ledger's owner. Its row lock serializes every ledger mutation of that
+ * account (see src/credits/lock-account.ts), and `balance` is the running total of the ledger: the
  * `balance_after` of the newest entry. The CHECK is the last line of defence against a negative balance.
+ *
+ * An account belongs to a signed-up user (`user_id` is the user's id, `external_id` null) or to another
+ * backend's customer, named by that backend's `external_id` (`user_id` is then an id made for it,
+ * `cus_<uuid>`, which Better Auth never makes: its ids are letters and digits only). Every ledger table keeps
+ * pointing at `user_id`, so the ledger, its SQL functions and the API's `userId` are the same for both.
  */
 export const creditAccount = pgTable(
   "credit_account",
   {
-    userId: text()
-      .primaryKey()
+    userId: text().primaryKey(),
+    /**
+     * The owning user, for a user's account only (generated: `user_id` when `external_id` is null). The
+     * foreign key sits on this column rather than on `user_id`, so a customer's account needs no user row,
+     * while a user's account still needs its user and is still deleted with it (ON DELETE CASCADE, and the
+     * ledger with it).
+     */
+    ownerUserId: text()
+      .generatedAlwaysAs(sql`CASE WHEN external_id IS NULL THEN user_id END`)
       .references(() => user.id, { onDelete: "cascade" }),
+    /** The customer's id in the backend that created it (src/credits/customers.ts); unique per installation. */
+    externalId: text().unique(),
+    email: text(),
+    name: text(),
+    /** The customer's metadata: a small JSON object (limits in src/service-api/schemas.ts). */
+    metadata: jsonb().$type<Record<string, unknown>>(),
+    /** When the account was made (accounts made before this column: when it was added). */
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     balance: bigint({ mode: "number" }).notNull().default(0),
     /** Credits reserved by open holds: taken out of the lots, still part of the balance until captured. */
     held: bigint({ mode: "number" }).notNull().default(0),
@@ -37,6 +57,12 @@ export const creditAccount = pgTable(
     check("credit_account_balance_non_negative", sql`${t.balance} >= 0`),
     check("credit_account_held_within_balance", sql`${t.held} >= 0 AND ${t.held} <= ${t.balance}`),
     check("credit_account_debt_non_negative", sql`${t.debt} >= 0`),
+    // A customer's account id is one Better Auth cannot make (its ids have no `_`), so a user signing up
+    // can never be handed a customer's ledger; and the external id keeps the documented length.
+    check(
+      "credit_account_customer_id",
+      sql`${t.externalId} IS NULL OR (left(${t.userId}, 4) = 'cus_' AND char_length(${t.externalId}) BETWEEN 1 AND 255)`,
+    ),
   ],
 );
 

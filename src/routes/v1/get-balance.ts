@@ -1,8 +1,7 @@
-import { getBalance } from "@/credits/get-balance";
-import { getCurrentPlan } from "@/payment/subscriptions/get-current-plan";
 import { defineRoute } from "@/server/define-route";
 import { jsonResponse } from "@/server/json-response";
 import { assertUserExists, withApiKey } from "@/server/with-api-key";
+import { readAccountBalance } from "@/service-api/read-account-balance";
 import { balanceResponseSchema } from "@/service-api/schemas";
 
 /**
@@ -23,10 +22,6 @@ export default defineRoute({
   },
   handler: withApiKey<{ userId: string }>(async ({ db, params }) => {
     await assertUserExists(db, params.userId);
-    const [balance, plan] = await Promise.all([
-      getBalance(db, params.userId),
-      getCurrentPlan(db, params.userId),
-    ]);
-    return jsonResponse({ ...balance, plan });
+    return jsonResponse(await readAccountBalance(db, params.userId));
   }),
 });

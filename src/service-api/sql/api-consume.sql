@@ -45,7 +45,11 @@ BEGIN
     RETURN;
   END IF;
 
-  IF NOT EXISTS (SELECT 1 FROM "user" u WHERE u.id = p_user) THEN
+  -- The account's owner must exist: a signed-up user, or a customer made by PUT /customers/{externalId}
+  -- (whose route resolved its external id to this account id). A customer is looked up only when no user
+  -- has the id, so a user's spend costs what it did before customers existed.
+  IF NOT EXISTS (SELECT 1 FROM "user" u WHERE u.id = p_user)
+     AND NOT EXISTS (SELECT 1 FROM credit_account a WHERE a.user_id = p_user AND a.external_id IS NOT NULL) THEN
     o_outcome := 'unknown_user';
     RETURN;
   END IF;

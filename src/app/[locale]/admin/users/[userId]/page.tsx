@@ -55,16 +55,35 @@ export default async function AdminUserPage({ params }: PageProps) {
               className="min-w-0 break-all font-semibold text-xl tracking-tight"
               data-testid="admin-user-email"
             >
-              {user.email}
+              {user.externalId ?? user.email}
             </h2>
             {user.role === "admin" ? <Badge>{t("roleAdmin")}</Badge> : null}
-            <Badge variant={user.emailVerified ? "success" : "outline"}>
-              {user.emailVerified ? t("verified") : t("unverified")}
-            </Badge>
+            {user.externalId !== null ? (
+              <Badge variant="secondary" title={t("customerHint")} data-testid="admin-customer-badge">
+                {t("customer")}
+              </Badge>
+            ) : (
+              <Badge variant={user.emailVerified ? "success" : "outline"}>
+                {user.emailVerified ? t("verified") : t("unverified")}
+              </Badge>
+            )}
           </div>
           <p className="text-muted-foreground text-sm">
-            {user.name} · {t("joined")} <DateTime value={user.createdAt} timeStyle={null} />
+            {user.externalId !== null ? `${user.email || t("noEmail")} · ` : null}
+            {user.externalId === null || user.name ? `${user.name} · ` : null}
+            {t("joined")} <DateTime value={user.createdAt} timeStyle={null} />
           </p>
+          {user.externalId !== null ? (
+            <p className="break-all text-muted-foreground text-xs">
+              {t("externalId")} <span className="font-mono">{user.externalId}</span>
+              {user.metadata && Object.keys(user.metadata).length > 0 ? (
+                <>
+                  {" · "}
+                  {t("customerMetadata")} <span className="font-mono">{JSON.stringify(user.metadata)}</span>
+                </>
+              ) : null}
+            </p>
+          ) : null}
           <p className="text-muted-foreground text-xs">
             {t("userId")} <span className="font-mono">{user.id}</span>
           </p>
