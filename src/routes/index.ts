@@ -19,12 +19,18 @@ import setSubscriptionCard from "./sandbox/set-subscription-card";
 import captureHold from "./v1/capture-hold";
 import consume from "./v1/consume";
 import createHold from "./v1/create-hold";
+import createWebhookEndpoint from "./v1/create-webhook-endpoint";
+import deleteWebhookEndpoint from "./v1/delete-webhook-endpoint";
 import docsPage from "./v1/docs-page";
 import getBalance from "./v1/get-balance";
 import grant from "./v1/grant";
 import listTransactions from "./v1/list-transactions";
+import listWebhookDeliveries from "./v1/list-webhook-deliveries";
+import listWebhookEndpoints from "./v1/list-webhook-endpoints";
 import openApiJson from "./v1/openapi-json";
 import releaseHold from "./v1/release-hold";
+import resendWebhookDelivery from "./v1/resend-webhook-delivery";
+import setLowBalanceThreshold from "./v1/set-low-balance-threshold";
 import stripeWebhook from "./webhooks/stripe";
 
 /**
@@ -41,6 +47,12 @@ export const routes: readonly RouteDefinition[] = [
   captureHold,
   releaseHold,
   listTransactions,
+  setLowBalanceThreshold,
+  createWebhookEndpoint,
+  listWebhookEndpoints,
+  deleteWebhookEndpoint,
+  listWebhookDeliveries,
+  resendWebhookDelivery,
   openApiJson,
   docsPage,
   // Stripe's webhook (signed).

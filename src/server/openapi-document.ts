@@ -56,12 +56,15 @@ const idempotencyKeyHeader = z.object({
  * Idempotency-Key (400), and its body can be too large (over 16 kB) or not JSON; every operation that needs
  * a scope can be refused a key without it (403).
  */
-function errorStatuses(method: "GET" | "POST", own: number[], scope: ApiScope | undefined): number[] {
-  const common = method === "POST" ? [400, 401, 413, 415, 429, 500, 503] : [401, 429, 500, 503];
+function errorStatuses(method: DocumentedMethod, own: number[], scope: ApiScope | undefined): number[] {
+  const common = method !== "GET" ? [400, 401, 413, 415, 429, 500, 503] : [401, 429, 500, 503];
   // A route that names a scope refuses keys without it (src/server/with-api-key.ts).
   const scoped = scope ? [403] : [];
   return [...new Set([...own, ...common, ...scoped])].sort((a, b) => a - b);
 }
+
+/** The methods of the service API: GET reads; POST, PUT and DELETE are mutations with an Idempotency-Key. */
+type DocumentedMethod = "GET" | "POST" | "PUT" | "DELETE";
 
 function pathParameters(path: string) {
   const names = [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1] as string);
@@ -71,11 +74,11 @@ function pathParameters(path: string) {
 /** The route's entry in the document, as @hono/zod-openapi's route configuration. */
 function operationRoute(
   path: string,
-  method: "GET" | "POST",
+  method: DocumentedMethod,
   op: ServiceOperation,
   scope: ApiScope | undefined,
 ) {
-  const replayable = new Set(method === "POST" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
+  const replayable = new Set(method !== "GET" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
   const responses: Record<string, unknown> = {
     [op.ok.status]: {
       description: "Success",
@@ -100,7 +103,7 @@ function operationRoute(
   }
   const params = pathParameters(path);
   return createRoute({
-    method: method === "GET" ? "get" : "post",
+    method: method.toLowerCase() as Lowercase<DocumentedMethod>,
     path,
     summary: op.summary,
     description: scope ? `${op.description}\n\nRequires the \`${scope}\` scope.` : op.description,
@@ -110,7 +113,7 @@ function operationRoute(
     request: {
       ...(params ? { params } : {}),
       ...(op.query ? { query: op.query } : {}),
-      ...(method === "POST" ? { headers: idempotencyKeyHeader } : {}),
+      ...(method !== "GET" ? { headers: idempotencyKeyHeader } : {}),
       // A body whose every field is optional (capture: the amount defaults to all reserved) may be left out.
       ...(op.body
         ? {
@@ -138,9 +141,11 @@ export function buildServiceApiDocument(routes: readonly RouteDefinition[], serv
     if (!route.operation || !route.path.startsWith(`${SERVICE_API_PREFIX}/`)) continue;
     const path = route.path.slice(SERVICE_API_PREFIX.length);
     for (const method of routeMethods(route)) {
-      // The service API's operations are reads (GET) and mutations with an Idempotency-Key (POST).
-      if (method !== "GET" && method !== "POST")
-        throw new Error(`${method} ${route.path}: the service API's document describes GET and POST only`);
+      // The service API's operations are reads (GET) and mutations with an Idempotency-Key (the others).
+      if (method === "PATCH")
+        throw new Error(
+          `${method} ${route.path}: the service API's document describes GET, POST, PUT and DELETE`,
+        );
       registry.registerPath(operationRoute(path, method, route.operation, route.scope));
     }
   }

@@ -21,7 +21,15 @@ export function apiKeyActor(caller: Pick<ApiKeyCaller, "apiKeyName">) {
 export async function recordApiUse(
   tx: DatabaseOrTransaction,
   caller: ApiKeyCaller,
-  action: "credits.grant" | "hold.create" | "hold.capture" | "hold.release",
+  action:
+    | "credits.grant"
+    | "hold.create"
+    | "hold.capture"
+    | "hold.release"
+    | "webhook_endpoint.create"
+    | "webhook_endpoint.delete"
+    | "webhook_delivery.resend"
+    | "account.low_balance_threshold",
   targetUserId: string | null,
   details: Record<string, unknown>,
 ): Promise<void> {

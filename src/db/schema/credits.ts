@@ -31,12 +31,21 @@ export const creditAccount = pgTable(
     held: bigint({ mode: "number" }).notNull().default(0),
     /** Credits owed after a refund or dispute took back more than was left; repaid first from credits that come back. */
     debt: bigint({ mode: "number" }).notNull().default(0),
+    /**
+     * Credits under which the account's available balance (balance - held) counts as low: crossing it
+     * downwards writes a `balance.low` event (src/outbound/sql/outbound-events.sql). Null: no such event.
+     */
+    lowBalanceThreshold: bigint({ mode: "number" }),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     check("credit_account_balance_non_negative", sql`${t.balance} >= 0`),
     check("credit_account_held_within_balance", sql`${t.held} >= 0 AND ${t.held} <= ${t.balance}`),
     check("credit_account_debt_non_negative", sql`${t.debt} >= 0`),
+    check(
+      "credit_account_low_balance_threshold_positive",
+      sql`${t.lowBalanceThreshold} IS NULL OR ${t.lowBalanceThreshold} > 0`,
+    ),
   ],
 );
 
