@@ -73,7 +73,9 @@ BEGIN
     WHEN NEW.amount > 0 THEN 'credits.granted'
     WHEN NEW.amount < 0 THEN 'credits.consumed'
   END;
-  IF v_type IS NULL OR NOT creditkit_event_wanted(v_type) THEN
+  -- The check every spend pays when nobody listens, written inline (a plan plpgsql caches) rather than as a
+  -- call of creditkit_event_wanted: the same question, one function call less on the hot path.
+  IF v_type IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_endpoint WHERE enabled AND v_type = ANY (event_types)) THEN
     RETURN NULL;
   END IF;
   v_data := jsonb_build_object(
