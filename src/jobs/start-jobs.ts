@@ -2,12 +2,14 @@ import PgBoss from "pg-boss";
 import { sqlStateOf } from "@/credits/sql-rows";
 import type { DatabaseConnection } from "@/db/connect";
 import { logger } from "@/lib/logger";
+import { runWebhookDelivery } from "@/outbound/deliver-webhooks";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { webhookSigningSecret } from "@/payment/payment-config";
 import { deliverDueSandboxEvents } from "@/payment/sandbox/deliver-sandbox-events";
 import { RECONCILE_EVERY_MINUTES, runPaymentMaintenance } from "./run-payment-maintenance";
 import { runSubscriptionCredits } from "./run-subscription-credits";
 import { runSweep } from "./run-sweep";
+import { runWebhookDeliveryFor } from "./run-webhook-delivery";
 
 export const SWEEP_QUEUE = "credits-sweep";
 /** Reconciliation of recent payments and abandoning stale purchases. */
@@ -16,9 +18,15 @@ export const PAYMENTS_QUEUE = "payments-maintenance";
 export const SANDBOX_DELIVERY_QUEUE = "sandbox-deliveries";
 /** Yearly plans' monthly slots that came due, and the Free plan's monthly credits. */
 export const SUBSCRIPTION_CREDITS_QUEUE = "subscription-credits";
+/** Delivery of outbound events (webhooks to the operator's backend). */
+export const OUTBOUND_DELIVERY_QUEUE = "outbound-deliveries";
 
 /** On the embedded database the delivery worker looks for due sandbox events this often. */
 const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
+/** On the embedded database the outbound-event worker looks for due deliveries this often. */
+const OUTBOUND_DELIVERY_INTERVAL_MS = 2_000;
+/** On pg-boss, each minute's delivery job keeps polling this long (see run-webhook-delivery.ts). */
+const OUTBOUND_DELIVERY_JOB_MS = 50_000;
 
 type Stop = () => Promise<void>;
 
@@ -52,7 +60,10 @@ async function deliverSandboxEvents(connection: DatabaseConnection) {
  * - the payment sandbox's delivery worker, which retries failed event deliveries with backoff
  *   (every minute on pg-boss, every 5 seconds in process; the backoff itself is kept per event);
  * - subscription credits (yearly slots that came due, the Free plan's periods), every minute: a run is
- *   safe to repeat or to overlap another's (run-subscription-credits.ts), so a retried job grants nothing twice.
+ *   safe to repeat or to overlap another's (run-subscription-credits.ts), so a retried job grants nothing twice;
+ * - outbound events to the operator's endpoints (src/outbound): each minute's job polls every 2 seconds for
+ *   50 seconds on pg-boss; every 2 seconds in process. Deliveries are leased with SKIP LOCKED, so runs on
+ *   several instances never send the same delivery at once.
  */
 export async function startJobs(connection: DatabaseConnection, databaseUrl?: string): Promise<Stop> {
   if (connection.kind === "postgres" && databaseUrl) {
@@ -63,12 +74,19 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     // creation can deadlock against itself there (SQLSTATE 40P01; seen with three instances): the loser
     // tries again, and then finds the queues made.
     await retryOnDeadlock(async () => {
-      for (const queue of [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE, SUBSCRIPTION_CREDITS_QUEUE])
+      for (const queue of [
+        SWEEP_QUEUE,
+        PAYMENTS_QUEUE,
+        SANDBOX_DELIVERY_QUEUE,
+        SUBSCRIPTION_CREDITS_QUEUE,
+        OUTBOUND_DELIVERY_QUEUE,
+      ])
         await boss.createQueue(queue);
       await boss.schedule(SWEEP_QUEUE, "* * * * *");
       await boss.schedule(PAYMENTS_QUEUE, `*/${RECONCILE_EVERY_MINUTES} * * * *`);
       await boss.schedule(SANDBOX_DELIVERY_QUEUE, "* * * * *");
       await boss.schedule(SUBSCRIPTION_CREDITS_QUEUE, "* * * * *");
+      await boss.schedule(OUTBOUND_DELIVERY_QUEUE, "* * * * *");
     });
     await boss.work(SWEEP_QUEUE, async () => {
       await runSweep(connection.db);
@@ -82,11 +100,26 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     await boss.work(SUBSCRIPTION_CREDITS_QUEUE, async () => {
       await runSubscriptionCredits(connection.db);
     });
+    let stopping = false;
+    await boss.work(OUTBOUND_DELIVERY_QUEUE, async () => {
+      await runWebhookDeliveryFor(connection.db, OUTBOUND_DELIVERY_JOB_MS, () => stopping);
+    });
     logger.info(
-      { queues: [SWEEP_QUEUE, PAYMENTS_QUEUE, SANDBOX_DELIVERY_QUEUE, SUBSCRIPTION_CREDITS_QUEUE] },
-      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute",
+      {
+        queues: [
+          SWEEP_QUEUE,
+          PAYMENTS_QUEUE,
+          SANDBOX_DELIVERY_QUEUE,
+          SUBSCRIPTION_CREDITS_QUEUE,
+          OUTBOUND_DELIVERY_QUEUE,
+        ],
+      },
+      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute, outbound deliveries continuously",
     );
-    return () => boss.stop({ graceful: true });
+    return () => {
+      stopping = true;
+      return boss.stop({ graceful: true });
+    };
   }
   const every = (ms: number, name: string, run: () => Promise<unknown>) => {
     let running = false;
@@ -108,9 +141,10 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     every(RECONCILE_EVERY_MINUTES * 60_000, "payment maintenance", () => maintainPayments(connection)),
     every(SANDBOX_DELIVERY_INTERVAL_MS, "sandbox delivery", () => deliverSandboxEvents(connection)),
     every(60_000, "subscription credits", () => runSubscriptionCredits(connection.db)),
+    every(OUTBOUND_DELIVERY_INTERVAL_MS, "outbound delivery", () => runWebhookDelivery(connection.db)),
   ];
   logger.info(
-    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute (embedded database)",
+    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, outbound deliveries every 2 seconds (embedded database)",
   );
   return async () => {
     for (const timer of timers) clearInterval(timer);

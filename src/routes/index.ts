@@ -27,14 +27,20 @@ import customerCreateHold from "./v1/customers/create-hold";
 import customerGetBalance from "./v1/customers/get-balance";
 import customerGrant from "./v1/customers/grant";
 import customerListTransactions from "./v1/customers/list-transactions";
+import createWebhookEndpoint from "./v1/create-webhook-endpoint";
+import deleteWebhookEndpoint from "./v1/delete-webhook-endpoint";
 import docsPage from "./v1/docs-page";
 import getBalance from "./v1/get-balance";
 import getCustomer from "./v1/get-customer";
 import grant from "./v1/grant";
 import listTransactions from "./v1/list-transactions";
+import listWebhookDeliveries from "./v1/list-webhook-deliveries";
+import listWebhookEndpoints from "./v1/list-webhook-endpoints";
 import openApiJson from "./v1/openapi-json";
 import putCustomer from "./v1/put-customer";
 import releaseHold from "./v1/release-hold";
+import resendWebhookDelivery from "./v1/resend-webhook-delivery";
+import setLowBalanceThreshold from "./v1/set-low-balance-threshold";
 import stripeWebhook from "./webhooks/stripe";
 
 /**
@@ -59,6 +65,12 @@ export const routes: readonly RouteDefinition[] = [
   customerGrant,
   customerCreateHold,
   customerListTransactions,
+  setLowBalanceThreshold,
+  createWebhookEndpoint,
+  listWebhookEndpoints,
+  deleteWebhookEndpoint,
+  listWebhookDeliveries,
+  resendWebhookDelivery,
   openApiJson,
   docsPage,
   // Stripe's webhook (signed).

@@ -83,10 +83,10 @@ function pathParameters(path: string) {
 
 /** The route's entry in the document, as @hono/zod-openapi's route configuration. */
 /**
- * The methods the document describes: reads (GET), mutations with an Idempotency-Key (POST), and PUT for
+ * The methods the document describes: reads (GET), mutations with an Idempotency-Key (POST, DELETE), and PUT for
  * what is idempotent by nature (a customer by its external id: the same PUT twice leaves the same state).
  */
-type DocumentedMethod = "GET" | "POST" | "PUT";
+type DocumentedMethod = "GET" | "POST" | "PUT" | "DELETE";
 
 function operationRoute(
   path: string,
@@ -94,7 +94,7 @@ function operationRoute(
   op: ServiceOperation,
   scope: ApiScope | undefined,
 ) {
-  const replayable = new Set(method === "POST" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
+  const replayable = new Set(method === "POST" || method === "DELETE" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
   const responses: Record<string, unknown> = {
     [op.ok.status]: {
       description: "Success",
@@ -127,7 +127,7 @@ function operationRoute(
   }
   const params = pathParameters(path);
   return createRoute({
-    method: method === "GET" ? "get" : method === "PUT" ? "put" : "post",
+    method: method.toLowerCase() as Lowercase<DocumentedMethod>,
     path,
     summary: op.summary,
     description: scope ? `${op.description}\n\nRequires the \`${scope}\` scope.` : op.description,
@@ -137,7 +137,7 @@ function operationRoute(
     request: {
       ...(params ? { params } : {}),
       ...(op.query ? { query: op.query } : {}),
-      ...(method === "POST" ? { headers: idempotencyKeyHeader } : {}),
+      ...(method === "POST" || method === "DELETE" ? { headers: idempotencyKeyHeader } : {}),
       // A body whose every field is optional (capture: the amount defaults to all reserved) may be left out.
       ...(op.body
         ? {
@@ -165,9 +165,10 @@ export function buildServiceApiDocument(routes: readonly RouteDefinition[], serv
     if (!route.operation || !route.path.startsWith(`${SERVICE_API_PREFIX}/`)) continue;
     const path = route.path.slice(SERVICE_API_PREFIX.length);
     for (const method of routeMethods(route)) {
-      if (method !== "GET" && method !== "POST" && method !== "PUT")
+      // The service API's operations are reads (GET) and mutations with an Idempotency-Key (the others).
+      if (method === "PATCH")
         throw new Error(
-          `${method} ${route.path}: the service API's document describes GET, POST and PUT only`,
+          `${method} ${route.path}: the service API's document describes GET, POST, PUT and DELETE`,
         );
       registry.registerPath(operationRoute(path, method, route.operation, route.scope));
     }

@@ -10,8 +10,8 @@ import { z } from "zod";
  * - `grant`: add credits (POST …/grants). Grants create credits nobody paid for: a leaked key with this
  *   scope can mint them, so it is not among the defaults of the admin console and the CLI.
  * - `holds`: reserve credits and capture or release the reservation (POST …/holds, …/capture, …/release).
- * - `admin`: endpoint and customer management (webhook endpoints, customers by external id: PUT
- *   /customers/{externalId}; reading a customer is `read`).
+ * - `admin`: endpoint and customer management: webhook endpoints, their deliveries and resends, an
+ *   account's low-balance threshold (…/low-balance-threshold), customers by external id.
  */
 export const API_SCOPES = ["read", "spend", "grant", "holds", "admin"] as const;
 

@@ -27,7 +27,11 @@ export async function recordApiUse(
     | "hold.capture"
     | "hold.release"
     | "customer.create"
-    | "customer.update",
+    | "customer.update"
+    | "webhook_endpoint.create"
+    | "webhook_endpoint.delete"
+    | "webhook_delivery.resend"
+    | "account.low_balance_threshold",
   targetUserId: string | null,
   details: Record<string, unknown>,
 ): Promise<void> {

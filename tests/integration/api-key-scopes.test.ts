@@ -279,6 +279,12 @@ describe("the OpenAPI document", () => {
       "post /customers/{externalId}/consume": "spend",
       "post /customers/{externalId}/grants": "grant",
       "post /customers/{externalId}/holds": "holds",
+      "put /users/{userId}/low-balance-threshold": "admin",
+      "post /webhook-endpoints": "admin",
+      "get /webhook-endpoints": "admin",
+      "delete /webhook-endpoints/{endpointId}": "admin",
+      "get /webhook-endpoints/{endpointId}/deliveries": "admin",
+      "post /webhook-deliveries/{deliveryId}/resend": "admin",
     };
     expect(Object.keys(scopes).sort()).toEqual(Object.keys(expected).sort());
     for (const [operationName, scope] of Object.entries(expected)) {

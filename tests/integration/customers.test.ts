@@ -360,7 +360,7 @@ describe.each(databaseKinds())("customers by external id on %s", (kind) => {
     it("keeps every balance, entry and API key of a database made before customers existed", async () => {
       const userId = await seedUserWithCredits(database.db, 25);
       await v1.consume(userId, as({ json: { amount: 5 } }));
-      // The table as it was before 0018 (customers' accounts cannot exist then: they go first).
+      // The table as it was before 0019 (customers' accounts cannot exist then: they go first).
       await database.db.execute(sql`DELETE FROM credit_account WHERE external_id IS NOT NULL`);
       const keysBefore = await database.db.select().from(apiKey);
       const accountsBefore = await database.db

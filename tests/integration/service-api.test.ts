@@ -23,7 +23,7 @@ afterAll(() => serverEnv.cleanup());
 const OPERATOR = { userId: null, label: "service-api tests" };
 const KEY_NAME = "billing-backend";
 
-/** The seven endpoints as the OpenAPI document names them. */
+/** The service API's paths as the OpenAPI document names them. */
 const API_PATHS = [
   "/users/{userId}/balance",
   "/users/{userId}/consume",
@@ -32,6 +32,11 @@ const API_PATHS = [
   "/holds/{holdId}/capture",
   "/holds/{holdId}/release",
   "/users/{userId}/transactions",
+  "/users/{userId}/low-balance-threshold",
+  "/webhook-endpoints",
+  "/webhook-endpoints/{endpointId}",
+  "/webhook-endpoints/{endpointId}/deliveries",
+  "/webhook-deliveries/{deliveryId}/resend",
 ];
 
 /** The plan a user without a subscription is on, as the balance answer gives it (the catalog's Free plan). */
@@ -837,9 +842,10 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
       expect(response.headers.get("content-type")).toMatch(/^text\/html/);
       const html = await response.text();
       expect(html).toMatch(/^<!doctype html>/i);
+      const document = await openApiDocument();
       for (const path of API_PATHS) {
-        const method = path.endsWith("/balance") || path.endsWith("/transactions") ? "GET" : "POST";
-        expect(html).toContain(`<span class="method">${method}</span> <code>${path}</code>`);
+        for (const method of Object.keys(document.paths[path] ?? {}))
+          expect(html).toContain(`<span class="method">${method.toUpperCase()}</span> <code>${path}</code>`);
       }
       expect(html).toContain("http://localhost:3000/api/v1/openapi.json");
       expect(html).toContain("Idempotency-Key");

@@ -49,6 +49,7 @@ const LAYERS: [prefix: string, layer: Layer][] = [
   ["src/audit/", "use cases"],
   ["src/email/", "use cases"],
   ["src/limits/", "use cases"],
+  ["src/outbound/", "use cases"],
   ["src/catalog/", "catalog"],
   ["src/credits/", "core"],
   ["src/db/", "database"],

@@ -1,6 +1,6 @@
 "use client";
 
-import { KeyRound, ReceiptText, Repeat, ScrollText, Users, Webhook } from "lucide-react";
+import { KeyRound, ReceiptText, Repeat, ScrollText, Send, Users, Webhook } from "lucide-react";
 import { useTranslations } from "next-intl";
 import { Link, usePathname } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
@@ -32,6 +32,12 @@ export function AdminNav() {
       label: t("navWebhooks"),
       icon: Webhook,
       active: pathname.startsWith("/admin/webhooks"),
+    },
+    {
+      href: "/admin/outbound-webhooks",
+      label: t("navOutbound"),
+      icon: Send,
+      active: pathname.startsWith("/admin/outbound-webhooks"),
     },
     {
       href: "/admin/api-keys",

@@ -40,6 +40,12 @@ const ACTION_KEYS: Record<string, string> = {
   "admin.revoke": "adminRevoke",
   "customer.create": "customerCreate",
   "customer.update": "customerUpdate",
+  "webhook_endpoint.create": "webhookEndpointCreate",
+  "webhook_endpoint.delete": "webhookEndpointDelete",
+  "webhook_endpoint.enable": "webhookEndpointEnable",
+  "webhook_endpoint.disable": "webhookEndpointDisable",
+  "webhook_delivery.resend": "webhookDeliveryResend",
+  "account.low_balance_threshold": "lowBalanceThreshold",
 };
 
 const ID_KEYS = new Set(["purchaseId", "refundId", "apiKeyId", "lotId", "holdId", "eventId"]);

@@ -51,6 +51,11 @@ export const creditAccount = pgTable(
     held: bigint({ mode: "number" }).notNull().default(0),
     /** Credits owed after a refund or dispute took back more than was left; repaid first from credits that come back. */
     debt: bigint({ mode: "number" }).notNull().default(0),
+    /**
+     * Credits under which the account's available balance (balance - held) counts as low: crossing it
+     * downwards writes a `balance.low` event (src/outbound/sql/outbound-events.sql). Null: no such event.
+     */
+    lowBalanceThreshold: bigint({ mode: "number" }),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -62,6 +67,10 @@ export const creditAccount = pgTable(
     check(
       "credit_account_customer_id",
       sql`${t.externalId} IS NULL OR (left(${t.userId}, 4) = 'cus_' AND char_length(${t.externalId}) BETWEEN 1 AND 255)`,
+    ),
+    check(
+      "credit_account_low_balance_threshold_positive",
+      sql`${t.lowBalanceThreshold} IS NULL OR ${t.lowBalanceThreshold} > 0`,
     ),
   ],
 );

@@ -2,6 +2,7 @@ export * from "./auth";
 export * from "./credits";
 export * from "./holds";
 export * from "./operations";
+export * from "./outbound";
 export * from "./payment-delivery";
 export * from "./rate-limits";
 export * from "./refunds";
