@@ -94,7 +94,9 @@ function operationRoute(
   op: ServiceOperation,
   scope: ApiScope | undefined,
 ) {
-  const replayable = new Set(method === "POST" || method === "DELETE" ? [op.ok.status, ...(op.replayedErrors ?? [])] : []);
+  const replayable = new Set(
+    method === "POST" || method === "DELETE" ? [op.ok.status, ...(op.replayedErrors ?? [])] : [],
+  );
   const responses: Record<string, unknown> = {
     [op.ok.status]: {
       description: "Success",

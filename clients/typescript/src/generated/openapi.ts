@@ -54,7 +54,7 @@ export interface paths {
                         "application/json": components["schemas"]["InsufficientScopeError"];
                     };
                 };
-                /** @description Unknown user or hold */
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -183,7 +183,7 @@ export interface paths {
                         "application/json": components["schemas"]["InsufficientScopeError"];
                     };
                 };
-                /** @description Unknown user or hold */
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -326,7 +326,7 @@ export interface paths {
                         "application/json": components["schemas"]["InsufficientScopeError"];
                     };
                 };
-                /** @description Unknown user or hold */
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -480,7 +480,7 @@ export interface paths {
                         "application/json": components["schemas"]["InsufficientScopeError"];
                     };
                 };
-                /** @description Unknown user or hold */
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -634,7 +634,7 @@ export interface paths {
                         "application/json": components["schemas"]["InsufficientScopeError"];
                     };
                 };
-                /** @description Unknown user or hold */
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -775,7 +775,7 @@ export interface paths {
                         "application/json": components["schemas"]["InsufficientScopeError"];
                     };
                 };
-                /** @description Unknown user or hold */
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -915,7 +915,7 @@ export interface paths {
                         "application/json": components["schemas"]["InsufficientScopeError"];
                     };
                 };
-                /** @description Unknown user or hold */
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -959,6 +959,1627 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/customers/{externalId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a customer
+         * @description The customer with this external id (email, name, metadata, its account id `userId`) and its balance, in the shape of GET /users/{userId}/balance.
+         *
+         *     Requires the `read` scope.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CustomerWithBalance"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /**
+         * Create or update a customer
+         * @description Creates an account for a customer of your system, named by your own id (no sign-in), or updates its email, name or metadata. 201 when created, 200 when updated. A field left out keeps its value; `null` clears it. External ids: 1-255 characters, each a letter, a digit, or one of `_ - . : @ |` (case-sensitive), unique per installation. No Idempotency-Key: the same PUT twice leaves the same customer.
+         *
+         *     Requires the `admin` scope.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["CustomerRequest"];
+                };
+            };
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Customer"];
+                    };
+                };
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Customer"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/customers/{externalId}/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a user's balance (customer by external id)
+         * @description Total credits, credits held by open holds, credits available to spend, outstanding debt, and the plan the user is on (Free without a subscription).
+         *
+         *     The account is the customer's with this external id (made by PUT /customers/{externalId}); 404 `customer_not_found` when there is none (nothing is created), 400 for an external id outside the documented alphabet.
+         *
+         *     Requires the `read` scope.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Balance"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/customers/{externalId}/consume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Spend credits (customer by external id)
+         * @description Spends credits now, soonest-expiring first. All or nothing.
+         *
+         *     The account is the customer's with this external id (made by PUT /customers/{externalId}); 404 `customer_not_found` when there is none (nothing is created), 400 for an external id outside the documented alphabet.
+         *
+         *     Requires the `spend` scope.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ConsumeRequest"];
+                };
+            };
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EntryResult"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not enough credits (`insufficient_credits`) */
+                402: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Idempotency-Key reused with a different request, or the hold is no longer open */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/customers/{externalId}/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grant credits (customer by external id)
+         * @description Adds a lot of credits, optionally expiring. Outstanding debt is repaid from it first.
+         *
+         *     The account is the customer's with this external id (made by PUT /customers/{externalId}); 404 `customer_not_found` when there is none (nothing is created), 400 for an external id outside the documented alphabet.
+         *
+         *     Requires the `grant` scope.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["GrantRequest"];
+                };
+            };
+            responses: {
+                /** @description Success */
+                201: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GrantResult"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Idempotency-Key reused with a different request, or the hold is no longer open */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/customers/{externalId}/holds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reserve credits (customer by external id)
+         * @description Reserves credits for work whose cost is known later. Capture or release it before its TTL.
+         *
+         *     The account is the customer's with this external id (made by PUT /customers/{externalId}); 404 `customer_not_found` when there is none (nothing is created), 400 for an external id outside the documented alphabet.
+         *
+         *     Requires the `holds` scope.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["HoldRequest"];
+                };
+            };
+            responses: {
+                /** @description Success */
+                201: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HoldResult"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not enough credits (`insufficient_credits`) */
+                402: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Idempotency-Key reused with a different request, or the hold is no longer open */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/customers/{externalId}/transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a user's ledger entries (customer by external id)
+         * @description Newest first. Pass `nextCursor` as `cursor` to get the next page.
+         *
+         *     The account is the customer's with this external id (made by PUT /customers/{externalId}); 404 `customer_not_found` when there is none (nothing is created), 400 for an external id outside the documented alphabet.
+         *
+         *     Requires the `read` scope.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Entries per page, in plain decimal digits (`1e2`, `0x10`, `10.0` and ` 10` are refused with 400). */
+                    limit?: number;
+                    /** @description The `nextCursor` of the previous page. */
+                    cursor?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TransactionPage"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{userId}/low-balance-threshold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the low-balance threshold
+         * @description Credits under which the available balance (balance minus held) counts as low: when a change takes it from at or above the threshold to below it, a `balance.low` event is sent. Setting it sends nothing by itself. `null` turns it off.
+         *
+         *     Requires the `admin` scope.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LowBalanceThresholdRequest"];
+                };
+            };
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LowBalanceThreshold"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook endpoints
+         * @description Every endpoint, newest first. Secrets are never listed (they are shown once, at creation).
+         *
+         *     Requires the `admin` scope.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpointList"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create a webhook endpoint
+         * @description Registers a URL (http or https) that receives the chosen event types, signed per Standard Webhooks. The answer's `secret` (`whsec_...`) is shown only here: keep it to verify deliveries. Events written from now on are delivered to it.
+         *
+         *     Requires the `admin` scope.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+                };
+            };
+            responses: {
+                /** @description Success */
+                201: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CreatedWebhookEndpoint"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook-endpoints/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Removes the endpoint, its pending deliveries and their attempt log: nothing more is sent to it. The body may be empty or `{}`.
+         *
+         *     Requires the `admin` scope.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpointId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeletedWebhookEndpoint"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook-endpoints/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an endpoint's deliveries
+         * @description The newest deliveries to this endpoint, newest first, each with its status (`pending`, `delivered`, `failed`) and its latest attempts (HTTP status or error, the first 1,000 characters of the answer, duration).
+         *
+         *     Requires the `admin` scope.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Deliveries to list. */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    endpointId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookDeliveryList"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook-deliveries/{deliveryId}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend a delivery
+         * @description Queues the delivery again, due now, with three more days of retries: the same event with the same `webhook-id`, so the receiver can drop it if it already has it. Later pending events of the same account wait for it. The body may be empty or `{}`.
+         *
+         *     Requires the `admin` scope.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deliveryId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again); absent on a first answer. */
+                        "Idempotent-Replayed"?: "true";
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ResentWebhookDelivery"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -1070,6 +2691,125 @@ export interface components {
                 createdAt: string;
             }[];
             nextCursor: string | null;
+        };
+        Customer: {
+            /** @description The customer's id in your system. */
+            externalId: string;
+            /** @description The customer's account id in the ledger (`cus_…`): the `userId` of outbound events and audit entries, also accepted by the /users/{userId}/… routes. */
+            userId: string;
+            email: string | null;
+            name: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description When the customer was created (ISO 8601). */
+            createdAt: string;
+        };
+        CustomerRequest: {
+            /**
+             * Format: email
+             * @description The customer's email address (up to 254 characters), for operators; null clears it.
+             */
+            email?: string | null;
+            /** @description The customer's name (1-200 characters), for operators; null clears it. */
+            name?: string | null;
+            /** @description At most 20 keys of up to 64 characters (not `__proto__`, refused in every body); values: text of up to 500 characters, numbers, booleans or null. */
+            metadata?: {
+                [key: string]: string | number | boolean | null;
+            } | null;
+        };
+        CustomerWithBalance: {
+            /** @description The customer's id in your system. */
+            externalId: string;
+            /** @description The customer's account id in the ledger (`cus_…`): the `userId` of outbound events and audit entries, also accepted by the /users/{userId}/… routes. */
+            userId: string;
+            email: string | null;
+            name: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description When the customer was created (ISO 8601). */
+            createdAt: string;
+            balance: components["schemas"]["Balance"];
+        };
+        LowBalanceThreshold: {
+            userId: string;
+            threshold: number | null;
+            available: number;
+        };
+        LowBalanceThresholdRequest: {
+            /** @description Credits; `balance.low` is sent when the available balance falls below it. null turns it off. */
+            threshold: number | null;
+        };
+        CreatedWebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string | null;
+            eventTypes: string[];
+            enabled: boolean;
+            /** @description ISO 8601. */
+            createdAt: string;
+            /** @description The signing secret (`whsec_...`, Standard Webhooks). Shown in this answer only: store it in the receiver. */
+            secret: string;
+        };
+        /** @description Event types: `credits.granted`, `credits.consumed`, `credits.expired`, `credits.clawed_back`, `balance.low`, `balance.depleted`, `balance.recovered`, `purchase.succeeded`, `purchase.refunded`, `purchase.disputed`, `hold.expired`, `subscription.started`, `subscription.updated`, `subscription.canceled`. */
+        CreateWebhookEndpointRequest: {
+            /**
+             * @description Where events are POSTed: an absolute http:// or https:// URL.
+             * @example https://example.com/hooks/creditkit
+             */
+            url: string;
+            description?: string;
+            eventTypes: ("credits.granted" | "credits.consumed" | "credits.expired" | "credits.clawed_back" | "balance.low" | "balance.depleted" | "balance.recovered" | "purchase.succeeded" | "purchase.refunded" | "purchase.disputed" | "hold.expired" | "subscription.started" | "subscription.updated" | "subscription.canceled")[];
+        };
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
+        };
+        WebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string | null;
+            eventTypes: string[];
+            enabled: boolean;
+            /** @description ISO 8601. */
+            createdAt: string;
+        };
+        DeletedWebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {boolean} */
+            deleted: true;
+        };
+        WebhookDeliveryList: {
+            items: {
+                /** Format: uuid */
+                id: string;
+                eventId: string;
+                eventType: string;
+                userId: string;
+                /** @enum {string} */
+                status: "pending" | "delivered" | "failed";
+                attempts: number;
+                nextAttemptAt: string;
+                deliveredAt: string | null;
+                createdAt: string;
+                recentAttempts: {
+                    attemptedAt: string;
+                    statusCode: number | null;
+                    error: string | null;
+                    responseBody: string | null;
+                    durationMs: number;
+                }[];
+            }[];
+        };
+        ResentWebhookDelivery: {
+            /** Format: uuid */
+            deliveryId: string;
+            eventId: string;
+            /** @enum {string} */
+            status: "pending";
         };
     };
     responses: never;
