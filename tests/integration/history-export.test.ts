@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
-import { HISTORY_CSV_COLUMNS, protectCell } from "../../src/credits/export-transactions-csv";
 import { likeLiteral } from "../../src/credits/history-filter";
 import { listTransactions } from "../../src/credits/list-transactions";
 import { useDatabaseConnection } from "../../src/db/client";
 import { user } from "../../src/db/schema";
 import { runMeteredFeature } from "../../src/features/run-metered-feature";
+import { HISTORY_CSV_COLUMNS, protectCell } from "../../src/server/export-transactions-csv";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import {
   adminTransactionsExportGet,

@@ -1,7 +1,7 @@
-import { exportTransactionsCsv } from "@/credits/export-transactions-csv";
 import { getDb } from "@/db/client";
 import { limitExports } from "@/limits/rate-limit";
 import { defineRoute } from "@/server/define-route";
+import { exportTransactionsCsv } from "@/server/export-transactions-csv";
 import { csvDownload, filterOf, historyExportQuerySchema } from "@/server/history-query";
 import { readQuery } from "@/server/request";
 import { withAdmin } from "@/server/with-admin";

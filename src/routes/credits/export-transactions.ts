@@ -1,7 +1,7 @@
-import { exportTransactionsCsv } from "@/credits/export-transactions-csv";
 import { getDb } from "@/db/client";
 import { limitExports } from "@/limits/rate-limit";
 import { defineRoute } from "@/server/define-route";
+import { exportTransactionsCsv } from "@/server/export-transactions-csv";
 import { csvDownload, filterOf, historyExportQuerySchema } from "@/server/history-query";
 import { readQuery } from "@/server/request";
 import { withUser } from "@/server/with-user";
@@ -9,7 +9,7 @@ import { withUser } from "@/server/with-user";
 /**
  * GET /api/credits/transactions/export: the signed-in user's history as CSV, exactly the entries the same
  * filter lists on GET /api/credits/transactions (every page of it), newest first. Streamed in batches
- * with backpressure (src/credits/export-transactions-csv.ts: columns, CSV-injection protection), saved as
+ * with backpressure (src/server/export-transactions-csv.ts: columns, CSV-injection protection), saved as
  * `credits-history-YYYY-MM-DD.csv`. 401 without a session, 400 for a bad filter, 429 past
  * RATE_LIMIT_EXPORTS_PER_MINUTE.
  */

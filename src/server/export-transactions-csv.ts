@@ -1,11 +1,16 @@
 import { stringify } from "csv-stringify/sync";
 import { and, desc, eq, lt } from "drizzle-orm";
 import { z } from "zod";
+import {
+  entryFeature,
+  type HistoryFilter,
+  historyConditions,
+  historyFilterSchema,
+} from "@/credits/history-filter";
+import { parseInput } from "@/credits/parse-input";
+import { userIdSchema } from "@/credits/schemas";
 import { creditEntry } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
-import { entryFeature, type HistoryFilter, historyConditions, historyFilterSchema } from "./history-filter";
-import { parseInput } from "./parse-input";
-import { userIdSchema } from "./schemas";
 
 /** The export's columns, in order; the first line of every file names them. */
 export const HISTORY_CSV_COLUMNS = [
