@@ -1,6 +1,7 @@
 "use client";
 
 import { zodResolver } from "@hookform/resolvers/zod";
+import { useQueryClient } from "@tanstack/react-query";
 import { CircleX, LoaderCircle, Minus, Plus } from "lucide-react";
 import { useTranslations } from "next-intl";
 import { useAction } from "next-safe-action/hooks";
@@ -9,6 +10,7 @@ import { useForm } from "react-hook-form";
 import { toast } from "sonner";
 import { z } from "zod";
 import { adjustCreditsAction } from "@/actions/admin";
+import { creditsKeys } from "@/components/credits/credits-api";
 import { Button } from "@/components/ui/button";
 import { Field } from "@/components/ui/field";
 import { Input } from "@/components/ui/input";
@@ -21,6 +23,7 @@ import { useRouter } from "@/i18n/navigation";
 export function AdjustCreditsForm({ userId }: { userId: string }) {
   const t = useTranslations("admin");
   const router = useRouter();
+  const queryClient = useQueryClient();
   const { executeAsync } = useAction(adjustCreditsAction);
   const [formError, setFormError] = useState<string | null>(null);
 
@@ -79,6 +82,8 @@ export function AdjustCreditsForm({ userId }: { userId: string }) {
       );
       form.reset();
       router.refresh();
+      // The history below is fetched in the browser: refreshing the server's part does not reach it.
+      void queryClient.invalidateQueries({ queryKey: creditsKeys.all });
     } catch {
       setFormError(t("errorGeneric"));
     }

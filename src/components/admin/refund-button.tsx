@@ -1,5 +1,6 @@
 "use client";
 
+import { useQueryClient } from "@tanstack/react-query";
 import { CircleX, LoaderCircle, Undo2 } from "lucide-react";
 import { useLocale, useTranslations } from "next-intl";
 import { useAction } from "next-safe-action/hooks";
@@ -8,6 +9,7 @@ import { toast } from "sonner";
 import { refundPurchaseAction } from "@/actions/admin";
 import { currencyRule, formatAmountText, parseAmountText } from "@/catalog/currencies";
 import { formatMoney } from "@/catalog/format-money";
+import { creditsKeys } from "@/components/credits/credits-api";
 import { usePurchaseName } from "@/components/pricing/package-card";
 import { Button } from "@/components/ui/button";
 import {
@@ -47,6 +49,7 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
   const tc = useTranslations("common");
   const locale = useLocale();
   const router = useRouter();
+  const queryClient = useQueryClient();
   const id = useId();
   const purchaseName = usePurchaseName();
   const { executeAsync, isExecuting } = useAction(refundPurchaseAction);
@@ -131,6 +134,8 @@ export function RefundButton({ purchase }: { purchase: RefundablePurchase }) {
       toast.success(t("refundDone"), { description: money(parsed) });
       reset(false);
       router.refresh();
+      // The history below is fetched in the browser: refreshing the server's part does not reach it.
+      void queryClient.invalidateQueries({ queryKey: creditsKeys.all });
     } catch {
       setError({ field: "form", message: t("errorGeneric") });
     }
