@@ -18,8 +18,15 @@ let failed = 0;
 let skipped = 0;
 let crashed = false;
 
+const startedAt = Date.now();
+/** Minutes and seconds since `npm test` started, printed before each step (CI keeps its time in view). */
+const elapsed = () => {
+  const seconds = Math.round((Date.now() - startedAt) / 1000);
+  return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, "0")}s`;
+};
+
 function run(command, args, extraEnv = {}) {
-  console.log(`\n$ ${command} ${args.join(" ")}`);
+  console.log(`\n$ ${command} ${args.join(" ")}    [${elapsed()}]`);
   const result = spawnSync(command, args, { stdio: "inherit", env: { ...env, ...extraEnv } });
   return result.status ?? 1;
 }
@@ -91,5 +98,6 @@ if (only === "faults" || (!only && process.env.CREDITKIT_RUN_FAULTS === "1")) {
 }
 
 if (crashed) failed += 1;
+console.log(`\n[npm test took ${elapsed()}]`);
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 ? 1 : 0);

@@ -206,8 +206,11 @@ describe.each(databaseKinds())("refund and dispute events in any order on %s", (
         ...(outcome === "won" ? [p.dispute("charge.dispute.funds_reinstated", "won", p.t0 + 20)] : []),
       ];
       const count = lifecycle(template).length;
-      // Every order of the four events of a lost dispute; every third of the 120 of a won one.
-      const orders = permutations([...Array(count).keys()]).filter((_, i) => count < 5 || i % 3 === 0);
+      // On PostgreSQL every order of the four events of a lost dispute and every third of the 120 of a
+      // won one. PGlite runs the same SQL functions, so it takes a spread sample of those (every fifth):
+      // the full set there doubled this suite's share of CI time and found nothing the other did not.
+      const stride = (count < 5 ? 1 : 3) * (kind === "pglite" ? 5 : 1);
+      const orders = permutations([...Array(count).keys()]).filter((_, i) => i % stride === 0);
       for (const order of orders) {
         const p = await purchase();
         // This purchase's events in this order, the first one delivered again at the end.
