@@ -61,7 +61,10 @@ test("an admin registers an endpoint, sees its secret once, sees the signed deli
     await page.goto("/en/admin");
     await page.getByRole("link", { name: "Outbound webhooks" }).first().click();
     await page.waitForURL("**/en/admin/outbound-webhooks");
-    await expect(page.getByRole("heading", { name: "Outbound webhooks" })).toBeVisible();
+    await expect(page.getByRole("link", { name: "Outbound webhooks" }).first()).toHaveAttribute(
+      "aria-current",
+      "page",
+    );
 
     // Register the receiver for credits.granted only.
     const form = page.getByTestId("outbound-create");
