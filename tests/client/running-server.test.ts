@@ -192,6 +192,108 @@ describe.each(databaseKinds())("the typed client against the running service API
     }
   });
 
+  it("creates and updates a customer by external id, and reads it with its balance", async () => {
+    const externalId = `acme|user:${randomUUID().slice(0, 8)}`;
+    const created = await credits.customers.upsert(externalId, { email: "a@example.com", name: "Ada" });
+    expect(created).toMatchObject({
+      created: true,
+      externalId,
+      userId: expect.stringMatching(/^cus_/),
+      email: "a@example.com",
+      name: "Ada",
+      metadata: {},
+    });
+    // The same PUT again changes nothing and says so; a field left out keeps its value, null clears it.
+    const again = await credits.customers.upsert(externalId, { email: "a@example.com", name: "Ada" });
+    expect(again).toEqual({ ...created, created: false });
+    const updated = await credits.customers.upsert(externalId, { name: null, metadata: { tier: "pro" } });
+    expect(updated).toMatchObject({
+      created: false,
+      email: "a@example.com",
+      name: null,
+      metadata: { tier: "pro" },
+    });
+    expect(await credits.customers.get(externalId)).toMatchObject({
+      externalId,
+      userId: created.userId,
+      balance: { balance: 0, held: 0, available: 0, debt: 0 },
+    });
+    const missing = await apiError(credits.customers.get(`nobody-${randomUUID()}`));
+    expect(missing).toMatchObject({ status: 404, code: "customer_not_found" });
+  });
+
+  it("grants, spends, holds and reads a customer's ledger by external id", async () => {
+    const externalId = `cust-${randomUUID()}`;
+    const { userId } = await credits.customers.upsert(externalId);
+    const granted = await credits.customers.grant(externalId, { amount: 100, description: "welcome" });
+    expect(granted).toMatchObject({ balance: 100, lotId: expect.any(String) });
+    const idempotencyKey = `order-${randomUUID()}`;
+    const spent = await credits.customers.consume(externalId, { amount: 30 }, { idempotencyKey });
+    expect(await credits.customers.consume(externalId, { amount: 30 }, { idempotencyKey })).toEqual(spent);
+    expect(spent.balance).toBe(70);
+    const refused = await apiError(credits.customers.consume(externalId, { amount: 71 }));
+    expect(refused).toMatchObject({ status: 402, code: "insufficient_credits", available: 70 });
+
+    const hold = await credits.customers.createHold(externalId, { amount: 50, ttlSeconds: 600 });
+    expect(await credits.customers.getBalance(externalId)).toMatchObject({
+      balance: 70,
+      held: 50,
+      available: 20,
+    });
+    expect((await credits.captureHold(hold.holdId, { amount: 40 })).balance).toBe(30);
+
+    const page = await credits.customers.listTransactions(externalId, { limit: 10 });
+    expect(page.items.map((item) => [item.type, item.amount, item.balanceAfter])).toEqual([
+      ["consume", -40, 30],
+      ["consume", -30, 70],
+      ["grant", 100, 100],
+    ]);
+    // The same account as the user routes and the ledger see.
+    expect((await credits.getBalance(userId)).balance).toBe(30);
+    expect((await getBalance(database.db, userId)).balance).toBe(30);
+    // A customer that was never created is not made by a grant.
+    const unknown = await apiError(credits.customers.grant(`nobody-${randomUUID()}`, { amount: 1 }));
+    expect(unknown).toMatchObject({ status: 404, code: "customer_not_found" });
+  });
+
+  it("names the missing scope when a key may not manage customers or grant to them", async () => {
+    const externalId = `cust-${randomUUID()}`;
+    await credits.customers.upsert(externalId);
+    const metering = await clientWith(["read", "spend", "holds"]);
+    expect(await apiError(metering.customers.upsert(externalId, { name: "x" }))).toMatchObject({
+      status: 403,
+      code: "insufficient_scope",
+      requiredScope: "admin",
+    });
+    expect(await apiError(metering.customers.grant(externalId, { amount: 5 }))).toMatchObject({
+      status: 403,
+      code: "insufficient_scope",
+      requiredScope: "grant",
+    });
+    expect((await metering.customers.get(externalId)).balance.balance).toBe(0);
+  });
+
+  it("registers, lists and deletes a webhook endpoint, its secret in the creation's answer only", async () => {
+    const endpoint = await credits.webhookEndpoints.create({
+      url: "https://example.com/hooks/creditkit",
+      eventTypes: ["credits.granted"],
+    });
+    expect(endpoint).toMatchObject({
+      id: expect.any(String),
+      enabled: true,
+      secret: expect.stringMatching(/^whsec_/),
+    });
+    const listed = await credits.webhookEndpoints.list();
+    const mine = listed.find((item) => item.id === endpoint.id);
+    expect(mine).toMatchObject({ url: endpoint.url, eventTypes: ["credits.granted"] });
+    expect(mine).not.toHaveProperty("secret");
+    expect(await credits.webhookEndpoints.listDeliveries(endpoint.id)).toEqual([]);
+    expect(await credits.webhookEndpoints.delete(endpoint.id)).toEqual({ id: endpoint.id, deleted: true });
+    expect((await credits.webhookEndpoints.list()).map((item) => item.id)).not.toContain(endpoint.id);
+    const gone = await apiError(credits.webhookEndpoints.delete(endpoint.id));
+    expect(gone).toMatchObject({ status: 404, code: "not_found" });
+  });
+
   it("reaches every operation of the document through `api`, typed, with the same errors", async () => {
     const userId = await seedUser(database.db);
     await credits.grant(userId, { amount: 12 });

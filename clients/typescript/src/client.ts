@@ -14,6 +14,70 @@ export type CaptureRequest = Schemas["CaptureRequest"];
 export type CaptureResult = Schemas["CaptureResult"];
 export type ReleaseResult = Schemas["ReleaseResult"];
 export type TransactionPage = Schemas["TransactionPage"];
+export type Customer = Schemas["Customer"];
+export type CustomerRequest = Schemas["CustomerRequest"];
+export type CustomerWithBalance = Schemas["CustomerWithBalance"];
+export type WebhookEndpoint = Schemas["WebhookEndpoint"];
+export type CreateWebhookEndpointRequest = Schemas["CreateWebhookEndpointRequest"];
+export type CreatedWebhookEndpoint = Schemas["CreatedWebhookEndpoint"];
+export type DeletedWebhookEndpoint = Schemas["DeletedWebhookEndpoint"];
+export type WebhookDeliveryList = Schemas["WebhookDeliveryList"];
+export type ResentWebhookDelivery = Schemas["ResentWebhookDelivery"];
+
+/** A customer's account after a PUT: `created` is true when this call made it (201), false when it updated it (200). */
+export type UpsertedCustomer = Customer & { created: boolean };
+
+/**
+ * The accounts of your own customers, named by your external id (1-255 characters: letters, digits and
+ * `_ - . : @ |`, case-sensitive). The same operations as for signed-up users, under
+ * `/customers/{externalId}/…`; a customer that does not exist answers 404 `customer_not_found` (create it with
+ * `upsert` first). Holds made here are captured and released with `captureHold` and `releaseHold`.
+ */
+export type CustomersClient = {
+  /**
+   * Creates the customer (`created: true`) or updates its email, name or metadata (`created: false`).
+   * A field left out keeps its value; `null` clears it. Idempotent by nature: the same call twice leaves the
+   * same customer, so it sends no Idempotency-Key. Scope `admin`.
+   */
+  upsert(externalId: string, body?: CustomerRequest, options?: CallOptions): Promise<UpsertedCustomer>;
+  /** The customer with its balance. Throws 404 `customer_not_found` for an unknown external id. Scope `read`. */
+  get(externalId: string, options?: CallOptions): Promise<CustomerWithBalance>;
+  /** The customer's balance: total, held, available, debt and plan. Scope `read`. */
+  getBalance(externalId: string, options?: CallOptions): Promise<Balance>;
+  /** One page of the customer's ledger entries, newest first (`limit` 1–100, default 20). Scope `read`. */
+  listTransactions(
+    externalId: string,
+    query?: { limit?: number; cursor?: string },
+    options?: CallOptions,
+  ): Promise<TransactionPage>;
+  /** Spends `amount` credits, all or nothing; 402 `insufficient_credits` (with `available`). Scope `spend`. */
+  consume(externalId: string, body: ConsumeRequest, options?: MutationOptions): Promise<EntryResult>;
+  /** Adds a lot of `amount` credits (optionally expiring at `expiresAt`). Scope `grant`. */
+  grant(externalId: string, body: GrantRequest, options?: MutationOptions): Promise<GrantResult>;
+  /** Reserves `amount` credits for up to `ttlSeconds`; 402 `insufficient_credits` when not available. Scope `holds`. */
+  createHold(externalId: string, body: HoldRequest, options?: MutationOptions): Promise<HoldResult>;
+};
+
+/**
+ * Receivers of creditkit's outbound events (scope `admin` for all of them). Each endpoint gets the event
+ * types it asks for, signed with its own secret (`whsec_…`), shown only in `create`'s answer.
+ */
+export type WebhookEndpointsClient = {
+  /** Registers `url` (http or https) for `eventTypes`; the answer carries the signing secret, once. */
+  create(body: CreateWebhookEndpointRequest, options?: MutationOptions): Promise<CreatedWebhookEndpoint>;
+  /** Every registered endpoint (without secrets). */
+  list(options?: CallOptions): Promise<WebhookEndpoint[]>;
+  /** Removes an endpoint with its deliveries and their log: nothing more is sent to it. 404 `not_found` for an unknown id. */
+  delete(endpointId: string, options?: MutationOptions): Promise<DeletedWebhookEndpoint>;
+  /** The endpoint's newest deliveries with their recent attempts (`limit` 1–100). */
+  listDeliveries(
+    endpointId: string,
+    query?: { limit?: number },
+    options?: CallOptions,
+  ): Promise<WebhookDeliveryList["items"]>;
+  /** Sends a delivery again now (same event, same `webhook-id`), whatever its status. */
+  resendDelivery(deliveryId: string, options?: MutationOptions): Promise<ResentWebhookDelivery>;
+};
 
 /** The service API's operations as openapi-fetch types them (generated from openapi.json). */
 export type ServiceApi = Client<paths>;
@@ -88,6 +152,10 @@ export type CreditkitClient = {
   captureHold(holdId: string, body?: CaptureRequest, options?: MutationOptions): Promise<CaptureResult>;
   /** Releases a hold without spending anything. Throws 409 `hold_not_open` when it is not open. Scope `holds`. */
   releaseHold(holdId: string, options?: MutationOptions): Promise<ReleaseResult>;
+  /** Your own customers' accounts, by external id. */
+  customers: CustomersClient;
+  /** Where creditkit sends its signed events. */
+  webhookEndpoints: WebhookEndpointsClient;
   /**
    * Every operation of the OpenAPI document, typed (openapi-fetch), with the same key, Idempotency-Keys,
    * retries and errors as the methods above: for operations without a method here. Failures throw, so
@@ -141,8 +209,91 @@ export function createCreditkitClient(options: CreditkitClientOptions): Creditki
       fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     }),
   });
+  const customers: CustomersClient = {
+    upsert: async (externalId, body, callOptions) => {
+      const result = await api.PUT("/customers/{externalId}", {
+        params: { path: { externalId } },
+        body: body ?? {},
+        ...readInit(callOptions),
+      });
+      return { ...dataOf(result), created: result.response.status === 201 };
+    },
+    get: async (externalId, callOptions) =>
+      dataOf(
+        await api.GET("/customers/{externalId}", {
+          params: { path: { externalId } },
+          ...readInit(callOptions),
+        }),
+      ),
+    getBalance: async (externalId, callOptions) =>
+      dataOf(
+        await api.GET("/customers/{externalId}/balance", {
+          params: { path: { externalId } },
+          ...readInit(callOptions),
+        }),
+      ),
+    listTransactions: async (externalId, query, callOptions) =>
+      dataOf(
+        await api.GET("/customers/{externalId}/transactions", {
+          params: { path: { externalId }, ...(query ? { query } : {}) },
+          ...readInit(callOptions),
+        }),
+      ),
+    consume: async (externalId, body, callOptions) =>
+      dataOf(
+        await api.POST("/customers/{externalId}/consume", {
+          params: { path: { externalId } },
+          body,
+          ...mutationInit(callOptions),
+        }),
+      ),
+    grant: async (externalId, body, callOptions) =>
+      dataOf(
+        await api.POST("/customers/{externalId}/grants", {
+          params: { path: { externalId } },
+          body,
+          ...mutationInit(callOptions),
+        }),
+      ),
+    createHold: async (externalId, body, callOptions) =>
+      dataOf(
+        await api.POST("/customers/{externalId}/holds", {
+          params: { path: { externalId } },
+          body,
+          ...mutationInit(callOptions),
+        }),
+      ),
+  };
+  const webhookEndpoints: WebhookEndpointsClient = {
+    create: async (body, callOptions) =>
+      dataOf(await api.POST("/webhook-endpoints", { body, ...mutationInit(callOptions) })),
+    list: async (callOptions) => dataOf(await api.GET("/webhook-endpoints", readInit(callOptions))).items,
+    delete: async (endpointId, callOptions) =>
+      dataOf(
+        await api.DELETE("/webhook-endpoints/{endpointId}", {
+          params: { path: { endpointId } },
+          ...mutationInit(callOptions),
+        }),
+      ),
+    listDeliveries: async (endpointId, query, callOptions) =>
+      dataOf(
+        await api.GET("/webhook-endpoints/{endpointId}/deliveries", {
+          params: { path: { endpointId }, ...(query ? { query } : {}) },
+          ...readInit(callOptions),
+        }),
+      ).items,
+    resendDelivery: async (deliveryId, callOptions) =>
+      dataOf(
+        await api.POST("/webhook-deliveries/{deliveryId}/resend", {
+          params: { path: { deliveryId } },
+          ...mutationInit(callOptions),
+        }),
+      ),
+  };
   return {
     api,
+    customers,
+    webhookEndpoints,
     getBalance: async (userId, callOptions) =>
       dataOf(
         await api.GET("/users/{userId}/balance", { params: { path: { userId } }, ...readInit(callOptions) }),

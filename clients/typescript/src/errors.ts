@@ -12,6 +12,7 @@ export type CreditkitErrorCode =
   | "insufficient_credits"
   | "insufficient_scope"
   | "not_found"
+  | "customer_not_found"
   | "idempotency_conflict"
   | "hold_not_open"
   | "payload_too_large"

@@ -17,6 +17,8 @@ import {
 export type AdminAuditEntry = {
   id: string;
   actor: string;
+  /** Who acted: "admin" (the console), "api_key" or "cli" (src/admin/list-audit-log.ts), where known. */
+  actorKind?: string;
   action: string;
   targetUserId?: string | null;
   targetEmail?: string | null;
@@ -140,7 +142,12 @@ export function AuditTable({
         {entries.map((entry) => {
           const actionKey = ACTION_KEYS[entry.action];
           return (
-            <StackedRow key={entry.id} data-testid="audit-row" data-action={entry.action}>
+            <StackedRow
+              key={entry.id}
+              data-testid="audit-row"
+              data-action={entry.action}
+              data-actor-kind={entry.actorKind}
+            >
               <StackedCell className="pl-6">
                 <span className="font-medium">
                   {actionKey ? t(`auditActions.${actionKey}`) : entry.action}
