@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findPlan, PLANS } from "../../src/catalog/plans";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
+import { setLowBalanceThreshold } from "../../src/credits/set-low-balance-threshold";
+import { upsertCustomer } from "../../src/credits/upsert-customer";
 import { emailOutbox } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import {
@@ -237,6 +239,39 @@ describe.each(databaseKinds())("low-balance alerts on %s", (kind) => {
     );
     await runEmailDelivery(database.db, { now: due });
     expect(alertsTo(user.email)).toHaveLength(1);
+  });
+
+  it("a spend that rolls back takes its email with it; the next crossing spend queues it", async () => {
+    const user = await newUser();
+    await grant(database.db, user.id, 100, "g");
+    await putAlert(user, { threshold: { credits: 50 } });
+    await expect(
+      database.db.transaction(async (tx) => {
+        await consumeCredits(tx, { userId: user.id, amount: 60, description: "s", idempotencyKey: "rolled" });
+        throw new Error("the caller's work failed");
+      }),
+    ).rejects.toThrow("the caller's work failed");
+    expect(await outboxOf(database.db, user.id)).toHaveLength(0);
+    expect((await getAlert(user)).low).toBe(false);
+    await spend(database.db, user.id, 60, "kept");
+    expect(await outboxOf(database.db, user.id)).toHaveLength(1);
+  });
+
+  it("another backend's threshold (service API) alerts its customer at the account's address, or skips one without", async () => {
+    const withAddress = `alert-customer-${kind}-${Date.now()}@example.test`;
+    const { customer } = await upsertCustomer(database.db, `ext-${kind}-${Date.now()}-a`, {
+      email: withAddress,
+    });
+    const { customer: silent } = await upsertCustomer(database.db, `ext-${kind}-${Date.now()}-b`, {});
+    for (const account of [customer, silent]) {
+      await grant(database.db, account.userId, 100, "g");
+      await setLowBalanceThreshold(database.db, { userId: account.userId, threshold: 50 });
+      await spend(database.db, account.userId, 60, "s");
+    }
+    await runEmailDelivery(database.db);
+    expect(alertsTo(withAddress)).toHaveLength(1);
+    expect(await outboxOf(database.db, customer.userId)).toMatchObject([{ status: "sent" }]);
+    expect(await outboxOf(database.db, silent.userId)).toMatchObject([{ status: "skipped" }]);
   });
 
   it("the page's API refuses thresholds that are not whole credits or a percentage from 1 to 100", async () => {
