@@ -14,6 +14,7 @@ import {
   runEmailDelivery,
 } from "../../src/email/deliver-email-outbox";
 import { resetMailer } from "../../src/email/mailer";
+import { startJobs } from "../../src/jobs/start-jobs";
 import getLowBalanceAlertRoute from "../../src/routes/credits/get-low-balance-alert";
 import setLowBalanceAlertRoute from "../../src/routes/credits/set-low-balance-alert";
 import { useAppDatabase } from "../support/app-database";
@@ -59,6 +60,16 @@ function alertsTo(address: string): ReceivedEmail[] {
   return smtp.messages.filter(
     (message) => message.to.includes(address) && message.raw.includes("@creditkit.alerts>"),
   );
+}
+
+/** The alerts to an address once the first has arrived (the jobs send on their own schedule), within 30 s. */
+async function waitForAlerts(address: string): Promise<ReceivedEmail[]> {
+  const deadline = Date.now() + 30_000;
+  while (alertsTo(address).length === 0) {
+    if (Date.now() > deadline) throw new Error(`no low-balance alert to ${address} within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return alertsTo(address);
 }
 
 async function getAlert(user: SignedUpUser): Promise<AlertAnswer> {
@@ -239,6 +250,20 @@ describe.each(databaseKinds())("low-balance alerts on %s", (kind) => {
     );
     await runEmailDelivery(database.db, { now: due });
     expect(alertsTo(user.email)).toHaveLength(1);
+  });
+
+  it("the app's jobs send the email after the spend commits, with nobody calling the worker", async () => {
+    const user = await newUser();
+    await grant(database.db, user.id, 100, "g");
+    await putAlert(user, { threshold: { credits: 50 } });
+    // The in-process schedule (no database URL given: the embedded database's timers, on either kind).
+    const stop = await startJobs(database);
+    try {
+      await spend(database.db, user.id, 60, "s");
+      expect(await waitForAlerts(user.email)).toHaveLength(1);
+    } finally {
+      await stop();
+    }
   });
 
   it("a spend that rolls back takes its email with it; the next crossing spend queues it", async () => {
