@@ -21,6 +21,9 @@ export async function register(): Promise<void> {
   // A catalog price Stripe would refuse throws when the module loads: at start, not at a customer's payment.
   await import("./catalog/packages");
   const env = getServerEnv();
+  // The plans' monthly credits, where a spend's transaction resolves a percentage low-balance threshold.
+  const { syncPlanAllocations } = await import("./alerts/sync-plan-allocations");
+  await syncPlanAllocations((await getConnection()).db);
   try {
     if (env.CREDITKIT_JOBS !== "off") await startJobs(await getConnection(), env.DATABASE_URL);
   } catch (error) {

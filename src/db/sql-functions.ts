@@ -19,6 +19,8 @@ export const sqlFunctionFiles = [
   "src/credits/sql/sweep-expired-lots.sql",
   "src/service-api/sql/api-consume.sql",
   "src/service-api/sql/api-consume-batch.sql",
+  // Low-balance alerts: the threshold (credits or a plan's percentage) and the crossing, decided per change.
+  "src/alerts/sql/low-balance-alerts.sql",
   // Triggers on the ledger's tables that write outbound events in the transaction of each change.
   "src/outbound/sql/outbound-events.sql",
 ] as const;

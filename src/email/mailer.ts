@@ -3,7 +3,14 @@ import { getServerEnv, type ServerEnv } from "@/config/env";
 import { processSlot } from "@/lib/process-registry";
 
 /** A message ready to send: one template's output plus its recipient. */
-export type OutgoingEmail = { to: string; subject: string; text: string; html: string };
+export type OutgoingEmail = {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** A Message-ID to send with (`<id@domain>`): stable across retries, so a duplicate can be recognised. */
+  messageId?: string;
+};
 
 type Holder = { transporter?: Transporter | null };
 // One transport (and its connection pool) per process (src/lib/process-registry.ts).

@@ -1,11 +1,13 @@
 import PgBoss from "pg-boss";
 import { sqlStateOf } from "@/credits/sql-rows";
 import type { DatabaseConnection } from "@/db/connect";
+import { runEmailDelivery } from "@/email/deliver-email-outbox";
 import { logger } from "@/lib/logger";
 import { runWebhookDelivery } from "@/outbound/deliver-webhooks";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { webhookSigningSecret } from "@/payment/payment-config";
 import { deliverDueSandboxEvents } from "@/payment/sandbox/deliver-sandbox-events";
+import { runEmailDeliveryFor } from "./run-email-delivery";
 import { RECONCILE_EVERY_MINUTES, runPaymentMaintenance } from "./run-payment-maintenance";
 import { runSubscriptionCredits } from "./run-subscription-credits";
 import { runSweep } from "./run-sweep";
@@ -20,6 +22,8 @@ export const SANDBOX_DELIVERY_QUEUE = "sandbox-deliveries";
 export const SUBSCRIPTION_CREDITS_QUEUE = "subscription-credits";
 /** Delivery of outbound events (webhooks to the operator's backend). */
 export const OUTBOUND_DELIVERY_QUEUE = "outbound-deliveries";
+/** Emails of the email outbox (low-balance alerts). */
+export const EMAIL_QUEUE = "email-outbox";
 
 /** On the embedded database the delivery worker looks for due sandbox events this often. */
 const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
@@ -27,6 +31,10 @@ const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
 const OUTBOUND_DELIVERY_INTERVAL_MS = 2_000;
 /** On pg-boss, each minute's delivery job keeps polling this long (see run-webhook-delivery.ts). */
 const OUTBOUND_DELIVERY_JOB_MS = 50_000;
+/** On the embedded database the email worker looks for due emails this often. */
+const EMAIL_INTERVAL_MS = 2_000;
+/** On pg-boss, each minute's email job keeps polling this long (see run-email-delivery.ts). */
+const EMAIL_JOB_MS = 50_000;
 
 type Stop = () => Promise<void>;
 
@@ -63,7 +71,8 @@ async function deliverSandboxEvents(connection: DatabaseConnection) {
  *   safe to repeat or to overlap another's (run-subscription-credits.ts), so a retried job grants nothing twice;
  * - outbound events to the operator's endpoints (src/outbound): each minute's job polls every 2 seconds for
  *   50 seconds on pg-boss; every 2 seconds in process. Deliveries are leased with SKIP LOCKED, so runs on
- *   several instances never send the same delivery at once.
+ *   several instances never send the same delivery at once;
+ * - the email outbox (low-balance alerts), the same way: every 2 seconds, leased with SKIP LOCKED.
  */
 export async function startJobs(connection: DatabaseConnection, databaseUrl?: string): Promise<Stop> {
   if (connection.kind === "postgres" && databaseUrl) {
@@ -80,6 +89,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
         SANDBOX_DELIVERY_QUEUE,
         SUBSCRIPTION_CREDITS_QUEUE,
         OUTBOUND_DELIVERY_QUEUE,
+        EMAIL_QUEUE,
       ])
         await boss.createQueue(queue);
       await boss.schedule(SWEEP_QUEUE, "* * * * *");
@@ -87,6 +97,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
       await boss.schedule(SANDBOX_DELIVERY_QUEUE, "* * * * *");
       await boss.schedule(SUBSCRIPTION_CREDITS_QUEUE, "* * * * *");
       await boss.schedule(OUTBOUND_DELIVERY_QUEUE, "* * * * *");
+      await boss.schedule(EMAIL_QUEUE, "* * * * *");
     });
     await boss.work(SWEEP_QUEUE, async () => {
       await runSweep(connection.db);
@@ -104,6 +115,9 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     await boss.work(OUTBOUND_DELIVERY_QUEUE, async () => {
       await runWebhookDeliveryFor(connection.db, OUTBOUND_DELIVERY_JOB_MS, () => stopping);
     });
+    await boss.work(EMAIL_QUEUE, async () => {
+      await runEmailDeliveryFor(connection.db, EMAIL_JOB_MS, () => stopping);
+    });
     logger.info(
       {
         queues: [
@@ -112,9 +126,10 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
           SANDBOX_DELIVERY_QUEUE,
           SUBSCRIPTION_CREDITS_QUEUE,
           OUTBOUND_DELIVERY_QUEUE,
+          EMAIL_QUEUE,
         ],
       },
-      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute, outbound deliveries continuously",
+      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute, outbound deliveries and emails continuously",
     );
     return () => {
       stopping = true;
@@ -142,9 +157,10 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     every(SANDBOX_DELIVERY_INTERVAL_MS, "sandbox delivery", () => deliverSandboxEvents(connection)),
     every(60_000, "subscription credits", () => runSubscriptionCredits(connection.db)),
     every(OUTBOUND_DELIVERY_INTERVAL_MS, "outbound delivery", () => runWebhookDelivery(connection.db)),
+    every(EMAIL_INTERVAL_MS, "email delivery", () => runEmailDelivery(connection.db)),
   ];
   logger.info(
-    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, outbound deliveries every 2 seconds (embedded database)",
+    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, outbound deliveries and emails every 2 seconds (embedded database)",
   );
   return async () => {
     for (const timer of timers) clearInterval(timer);

@@ -8,6 +8,7 @@ import createPurchase from "./credits/create-purchase";
 import createSubscription from "./credits/create-subscription";
 import exportCreditTransactions from "./credits/export-transactions";
 import getCreditsBalance from "./credits/get-balance";
+import getLowBalanceAlert from "./credits/get-low-balance-alert";
 import getPurchase from "./credits/get-purchase";
 import getSubscription from "./credits/get-subscription";
 import listExpiring from "./credits/list-expiring";
@@ -15,6 +16,7 @@ import listPackages from "./credits/list-packages";
 import listPlans from "./credits/list-plans";
 import listCreditTransactions from "./credits/list-transactions";
 import openBillingPortal from "./credits/open-billing-portal";
+import setLowBalanceAlert from "./credits/set-low-balance-alert";
 import generateImage from "./features/generate-image";
 import advanceSubscription from "./sandbox/advance-subscription";
 import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
@@ -80,6 +82,8 @@ export const routes: readonly RouteDefinition[] = [
   listCreditTransactions,
   exportCreditTransactions,
   listExpiring,
+  getLowBalanceAlert,
+  setLowBalanceAlert,
   listPackages,
   createPurchase,
   getPurchase,

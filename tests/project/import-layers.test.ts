@@ -50,6 +50,7 @@ const LAYERS: [prefix: string, layer: Layer][] = [
   ["src/email/", "use cases"],
   ["src/limits/", "use cases"],
   ["src/outbound/", "use cases"],
+  ["src/alerts/", "use cases"],
   ["src/catalog/", "catalog"],
   ["src/credits/", "core"],
   ["src/db/", "database"],

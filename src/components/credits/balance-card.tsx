@@ -7,11 +7,21 @@ import { Button } from "@/components/ui/button";
 import { Card, CardAction, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { cn } from "@/lib/utils";
-import { type Balance, creditsKeys } from "./credits-api";
+import { type Balance, creditsKeys, type LowBalanceAlert } from "./credits-api";
+import { LowBalanceBanner } from "./low-balance-banner";
 import { useBalance } from "./use-balance";
 
-/** The big number is what the user can spend now; held credits and debt are explained below it when present. */
-export function BalanceCard({ initialBalance }: { initialBalance: Balance | null }) {
+/**
+ * The big number is what the user can spend now; held credits and debt are explained below it when present,
+ * and the low-balance banner while the balance is under the user's alert threshold.
+ */
+export function BalanceCard({
+  initialBalance,
+  initialLowBalanceAlert,
+}: {
+  initialBalance: Balance | null;
+  initialLowBalanceAlert?: LowBalanceAlert | null;
+}) {
   const t = useTranslations("credits");
   const format = useFormatter();
   const queryClient = useQueryClient();
@@ -64,6 +74,7 @@ export function BalanceCard({ initialBalance }: { initialBalance: Balance | null
           <Skeleton className="h-12 w-40" />
         )}
         <p className="mt-2 text-muted-foreground text-sm">{t("balanceDescription")}</p>
+        <LowBalanceBanner initialAlert={initialLowBalanceAlert} />
         {query.data && (query.data.held > 0 || query.data.debt > 0) ? (
           <div className="mt-4 flex flex-col gap-2 border-t pt-4 text-sm">
             {query.data.held > 0 ? (

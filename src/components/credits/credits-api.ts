@@ -10,6 +10,8 @@ export const creditsKeys = {
   all: ["credits"] as const,
   balance: ["credits", "balance"] as const,
   expiring: ["credits", "expiring"] as const,
+  /** The low-balance alert: under ["credits"], so a spend or a purchase that refreshes the balance refreshes the banner. */
+  lowBalanceAlert: ["credits", "low-balance-alert"] as const,
   /** One page of a history: whose (its list URL), under which filter (the API query), from which cursor. */
   transactions: (listUrl: string, filter: string, cursor: string | null) =>
     ["credits", "transactions", listUrl, filter, cursor] as const,
@@ -36,6 +38,20 @@ export type Balance = {
   available: number;
   /** Owed after a refund took back credits that were already spent; repaid from the next grant. */
   debt: number;
+};
+
+/** A low-balance threshold: credits, or a percentage of the plan's monthly credits. */
+export type LowBalanceThreshold = { credits: number } | { percent: number };
+
+/** The same shape as GET /api/credits/low-balance-alert (src/credits/set-low-balance-alert.ts). */
+export type LowBalanceAlert = {
+  threshold: LowBalanceThreshold | null;
+  /** The threshold in credits now (a percentage resolved against the current plan). */
+  effectiveThreshold: number | null;
+  available: number;
+  /** The balance fell below the threshold and has not come back above it: the banner shows. */
+  low: boolean;
+  crossedAt: string | null;
 };
 
 export type ExpiringCredits = {
@@ -144,7 +160,7 @@ export async function requestJson<T>(
     json,
     method,
     signal,
-  }: { json?: unknown; method?: "POST" | "PATCH" | "DELETE"; signal?: AbortSignal | undefined } = {},
+  }: { json?: unknown; method?: "POST" | "PUT" | "PATCH" | "DELETE"; signal?: AbortSignal | undefined } = {},
 ): Promise<T> {
   const response = await fetch(url, {
     credentials: "same-origin",
@@ -180,6 +196,18 @@ function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
 
 export function fetchBalance(signal?: AbortSignal): Promise<Balance> {
   return getJson("/api/credits/balance", signal);
+}
+
+export function fetchLowBalanceAlert(signal?: AbortSignal): Promise<LowBalanceAlert> {
+  return getJson("/api/credits/low-balance-alert", signal);
+}
+
+/** PUT /api/credits/low-balance-alert: sets (or, with null, clears) the threshold; emails in `locale`. */
+export function saveLowBalanceAlert(
+  threshold: LowBalanceThreshold | null,
+  locale: string,
+): Promise<LowBalanceAlert> {
+  return requestJson("/api/credits/low-balance-alert", { method: "PUT", json: { threshold, locale } });
 }
 
 export function fetchExpiringCredits(signal?: AbortSignal): Promise<ExpiringCredits> {

@@ -56,6 +56,20 @@ export const creditAccount = pgTable(
      * downwards writes a `balance.low` event (src/outbound/sql/outbound-events.sql). Null: no such event.
      */
     lowBalanceThreshold: bigint({ mode: "number" }),
+    /**
+     * The other way to say the threshold: a percentage (1-100) of the monthly credits of the plan in force
+     * at the moment of each balance change (`plan_allocation`, src/alerts/sql/low-balance-alerts.sql).
+     * At most one of the two is set.
+     */
+    lowBalanceThresholdPercent: integer(),
+    /**
+     * When the available balance last crossed the threshold downwards; null while the alert is armed. Set
+     * and cleared by the database in the transaction of the change that crosses (low-balance-alerts.sql):
+     * the row lock every ledger change takes makes that decision once per crossing.
+     */
+    lowBalanceAlertedAt: timestamp({ withTimezone: true }),
+    /** The language of the account's alert emails: the locale of the page the alert was set on. */
+    alertLocale: text(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -71,6 +85,19 @@ export const creditAccount = pgTable(
     check(
       "credit_account_low_balance_threshold_positive",
       sql`${t.lowBalanceThreshold} IS NULL OR ${t.lowBalanceThreshold} > 0`,
+    ),
+    check(
+      "credit_account_low_balance_percent_in_range",
+      sql`${t.lowBalanceThresholdPercent} IS NULL OR ${t.lowBalanceThresholdPercent} BETWEEN 1 AND 100`,
+    ),
+    // One threshold, said one way: credits or a percentage, never both.
+    check(
+      "credit_account_low_balance_one_threshold",
+      sql`${t.lowBalanceThreshold} IS NULL OR ${t.lowBalanceThresholdPercent} IS NULL`,
+    ),
+    check(
+      "credit_account_alert_locale_known",
+      sql`${t.alertLocale} IS NULL OR ${t.alertLocale} IN ('en', 'zh')`,
     ),
   ],
 );

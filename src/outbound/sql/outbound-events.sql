@@ -106,7 +106,7 @@ CREATE OR REPLACE TRIGGER credit_entry_outbound_event AFTER INSERT ON credit_ent
 FOR EACH ROW EXECUTE FUNCTION creditkit_credit_entry_event();
 
 -- balance.low / balance.depleted / balance.recovered, decided from the account row's old and new
--- available balance (balance - held). Every ledger change updates this row under its lock, so concurrent
+-- available balance (balance - held) and, for balance.low, the alert's mark. Every ledger change updates this row under its lock, so concurrent
 -- spends see each other's results in turn and a crossing is seen by exactly one of them: once per crossing.
 CREATE OR REPLACE FUNCTION creditkit_account_balance_event() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -117,8 +117,9 @@ DECLARE
   v_type text;
   v_data jsonb;
 BEGIN
-  IF NEW.low_balance_threshold IS NOT NULL AND v_before >= NEW.low_balance_threshold
-     AND v_after < NEW.low_balance_threshold THEN
+  -- The low-balance alert's own decision (src/alerts/sql/low-balance-alerts.sql, a BEFORE trigger on this
+  -- row): one rule for the email, the banner and the event, whether the threshold is credits or a percentage.
+  IF OLD.low_balance_alerted_at IS NULL AND NEW.low_balance_alerted_at IS NOT NULL THEN
     v_types := v_types || 'balance.low'::text;
   END IF;
   IF v_before > 0 AND v_after <= 0 THEN
@@ -131,7 +132,9 @@ BEGIN
       IF v_data IS NULL THEN
         v_data := jsonb_build_object(
           'available', v_after, 'availableBefore', v_before, 'balance', NEW.balance, 'held', NEW.held,
-          'debt', NEW.debt, 'lowBalanceThreshold', NEW.low_balance_threshold,
+          'debt', NEW.debt,
+          'lowBalanceThreshold', creditkit_low_balance_threshold(NEW.user_id, NEW.low_balance_threshold,
+                                                                 NEW.low_balance_threshold_percent),
           -- The newest entry, when the change wrote one (a hold's reservation writes none).
           'lastEntryId', (SELECT max(e.id)::text FROM credit_entry e WHERE e.user_id = NEW.user_id));
       END IF;

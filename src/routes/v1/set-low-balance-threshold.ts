@@ -20,7 +20,7 @@ export default defineRoute({
   operation: {
     summary: "Set the low-balance threshold",
     description:
-      "Credits under which the available balance (balance minus held) counts as low: when a change takes it from at or above the threshold to below it, a `balance.low` event is sent. Setting it sends nothing by itself. `null` turns it off.",
+      "Credits under which the available balance (balance minus held) counts as low: when a change takes it from at or above the threshold to below it, a `balance.low` event is sent and the account's low-balance alert fires (one email to the account's address, and the banner on a user's credits page), once per crossing. Setting it sends nothing by itself. It replaces a percentage threshold set on the credits page. `null` turns it off.",
     body: lowBalanceThresholdBodySchema,
     ok: { status: 200, schema: lowBalanceThresholdResponseSchema },
     errors: [400, 401, 404],

@@ -4,6 +4,7 @@ import { getSessionFromHeaders } from "@/auth/session";
 import type { ExpiringCredits } from "@/components/credits/credits-api";
 import { type Balance, getBalance } from "@/credits/get-balance";
 import { listExpiringCredits } from "@/credits/list-expiring-credits";
+import { getLowBalanceAlert, type LowBalanceAlert } from "@/credits/set-low-balance-alert";
 import { getDb } from "@/db/client";
 import {
   getSubscriptionSummary,
@@ -32,4 +33,9 @@ export async function loadEmailVerified(): Promise<boolean> {
 /** The user's subscription as GET /api/credits/subscription answers it, or null when they have none. */
 export async function loadSubscription(userId: string): Promise<SubscriptionSummary | null> {
   return getSubscriptionSummary(await getDb(), userId);
+}
+
+/** The user's low-balance alert (setting and banner state), as GET /api/credits/low-balance-alert answers it. */
+export async function loadLowBalanceAlert(userId: string): Promise<LowBalanceAlert> {
+  return getLowBalanceAlert(await getDb(), userId);
 }

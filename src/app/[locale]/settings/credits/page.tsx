@@ -6,6 +6,7 @@ import { BalanceCard } from "@/components/credits/balance-card";
 import { BuyPackages } from "@/components/credits/buy-packages";
 import { CheckoutReturnNotice } from "@/components/credits/checkout-return-notice";
 import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
+import { LowBalanceAlertCard } from "@/components/credits/low-balance-alert-card";
 import { SubscriptionPlans } from "@/components/credits/subscription-plans";
 import { TransactionHistory } from "@/components/credits/transaction-history";
 import { VerifyEmailNotice } from "@/components/credits/verify-email-notice";
@@ -16,6 +17,7 @@ import {
   loadBalance,
   loadEmailVerified,
   loadExpiringCredits,
+  loadLowBalanceAlert,
   loadSubscription,
 } from "../../_loaders/load-credits";
 
@@ -41,14 +43,16 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
   setRequestLocale(locale);
   const session = await requireSession(locale, `/${locale}/settings/credits`);
   const userId = session.user.id;
-  const [{ buy, checkout }, t, balance, expiring, emailVerified, subscription] = await Promise.all([
-    searchParams,
-    getTranslations("credits"),
-    loadBalance(userId),
-    loadExpiringCredits(userId),
-    loadEmailVerified(),
-    loadSubscription(userId),
-  ]);
+  const [{ buy, checkout }, t, balance, expiring, emailVerified, subscription, lowBalanceAlert] =
+    await Promise.all([
+      searchParams,
+      getTranslations("credits"),
+      loadBalance(userId),
+      loadExpiringCredits(userId),
+      loadEmailVerified(),
+      loadSubscription(userId),
+      loadLowBalanceAlert(userId),
+    ]);
   // Only the provider and the publishable key leave the server; the key is read at run time, not build time.
   const paymentConfig = getPaymentClientConfig();
 
@@ -66,8 +70,9 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
         {emailVerified && session.user.awaitsAdminPassword ? (
           <AdminPasswordNotice email={session.user.email} />
         ) : null}
-        <BalanceCard initialBalance={balance} />
+        <BalanceCard initialBalance={balance} initialLowBalanceAlert={lowBalanceAlert} />
         <ExpiringCreditsCard initialData={expiring} />
+        <LowBalanceAlertCard initialAlert={lowBalanceAlert} />
       </div>
 
       {checkout === "success" || checkout === "canceled" ? <CheckoutReturnNotice outcome={checkout} /> : null}
