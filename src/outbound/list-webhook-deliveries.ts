@@ -1,5 +1,6 @@
 import { and, desc, eq, inArray } from "drizzle-orm";
-import { outboundEvent, webhookDelivery, webhookDeliveryAttempt } from "@/db/schema";
+import { NotFoundError } from "@/credits/errors";
+import { outboundEvent, webhookDelivery, webhookDeliveryAttempt, webhookEndpoint } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 
 export type WebhookAttemptView = {
@@ -29,7 +30,8 @@ export type WebhookDeliveryView = {
 
 /**
  * The newest deliveries (of one endpoint, or all), newest first, with their latest attempts: what the
- * admin console shows and the service API lists. `limit` at most 200.
+ * admin console shows and the service API lists. `limit` at most 200. Throws NotFoundError for an
+ * `endpointId` that names no endpoint (unknown or deleted): an empty list would say "nothing sent yet".
  */
 export async function listWebhookDeliveries(
   db: DatabaseOrTransaction,
@@ -56,7 +58,16 @@ export async function listWebhookDeliveries(
     .where(and(options.endpointId ? eq(webhookDelivery.endpointId, options.endpointId) : undefined))
     .orderBy(desc(webhookDelivery.createdAt), desc(outboundEvent.seq))
     .limit(limit);
-  if (rows.length === 0) return [];
+  if (rows.length === 0) {
+    if (options.endpointId) {
+      const [endpoint] = await db
+        .select({ id: webhookEndpoint.id })
+        .from(webhookEndpoint)
+        .where(eq(webhookEndpoint.id, options.endpointId));
+      if (!endpoint) throw new NotFoundError("Webhook endpoint");
+    }
+    return [];
+  }
   const attempts = await db
     .select()
     .from(webhookDeliveryAttempt)

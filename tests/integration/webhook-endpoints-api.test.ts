@@ -90,6 +90,29 @@ describe.each(databaseKinds())("webhook endpoints in the service API on %s", (ki
     expect(deleted).toEqual({ status: 200, body: { id: created.body.id, deleted: true } });
     const gone = await call(deleteEndpoint, "DELETE", `/api/v1/webhook-endpoints/${created.body.id}`, admin);
     expect(gone.status).toBe(404);
+    // A deleted or unknown endpoint's deliveries are a 404 (as documented), not an empty list that
+    // would read as "nothing sent yet"; a live endpoint with nothing sent lists none.
+    for (const id of [created.body.id, randomUUID()]) {
+      const deliveries = await call(
+        listDeliveries,
+        "GET",
+        `/api/v1/webhook-endpoints/${id}/deliveries`,
+        admin,
+      );
+      expect(deliveries.status).toBe(404);
+    }
+    const fresh = await call(createEndpoint, "POST", "/api/v1/webhook-endpoints", admin, {
+      url: body.url,
+      eventTypes: ["hold.expired"],
+    });
+    const none = await call(
+      listDeliveries,
+      "GET",
+      `/api/v1/webhook-endpoints/${fresh.body.id}/deliveries`,
+      admin,
+    );
+    expect(none).toEqual({ status: 200, body: { items: [] } });
+    await call(deleteEndpoint, "DELETE", `/api/v1/webhook-endpoints/${fresh.body.id}`, admin);
   });
 
   it("refuses URLs that are not http(s), unknown event types, and keys without `admin`", async () => {
