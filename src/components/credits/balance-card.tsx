@@ -4,7 +4,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { CircleAlert, Hourglass, RefreshCw, Zap } from "lucide-react";
 import { useFormatter, useTranslations } from "next-intl";
 import { Button } from "@/components/ui/button";
-import { Card, CardAction, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
+import { Card, CardAction, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { cn } from "@/lib/utils";
 import { type Balance, creditsKeys, type LowBalanceAlert } from "./credits-api";
@@ -43,7 +43,6 @@ export function BalanceCard({
           <Zap className="size-4 text-primary" aria-hidden />
           {t("balanceTitle")}
         </CardTitle>
-        <CardDescription className="sr-only">{t("balanceDescription")}</CardDescription>
         <CardAction>
           <Button
             variant="outline"
