@@ -10,6 +10,7 @@ import exportCreditTransactions from "./credits/export-transactions";
 import getCreditsBalance from "./credits/get-balance";
 import getPurchase from "./credits/get-purchase";
 import getSubscription from "./credits/get-subscription";
+import getCreditUsage from "./credits/get-usage";
 import listExpiring from "./credits/list-expiring";
 import listPackages from "./credits/list-packages";
 import listPlans from "./credits/list-plans";
@@ -80,6 +81,7 @@ export const routes: readonly RouteDefinition[] = [
   listCreditTransactions,
   exportCreditTransactions,
   listExpiring,
+  getCreditUsage,
   listPackages,
   createPurchase,
   getPurchase,
