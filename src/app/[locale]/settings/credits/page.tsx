@@ -8,6 +8,7 @@ import { CheckoutReturnNotice } from "@/components/credits/checkout-return-notic
 import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
 import { SubscriptionPlans } from "@/components/credits/subscription-plans";
 import { TransactionHistory } from "@/components/credits/transaction-history";
+import { UsageAnalytics } from "@/components/credits/usage-analytics";
 import { VerifyEmailNotice } from "@/components/credits/verify-email-notice";
 import { getServerEnv } from "@/config/env";
 import { getPaymentClientConfig } from "@/payment/client-config";
@@ -82,6 +83,8 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
         </div>
         <BuyPackages paymentConfig={paymentConfig} autoBuy={typeof buy === "string" ? buy : null} />
       </section>
+
+      <UsageAnalytics />
 
       <TransactionHistory />
     </div>
