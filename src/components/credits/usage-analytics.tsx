@@ -143,6 +143,15 @@ function useUsageFormat() {
       format.dateTime(calendarDay(date), { month: "short", day: "numeric", timeZone: "UTC" }),
     long: (date: string) => format.dateTime(calendarDay(date), { dateStyle: "medium", timeZone: "UTC" }),
     number: (value: number) => format.number(value),
+    /** "Dec 8 – 14" / "12月8日至14日": a week as the locale writes a range of days. */
+    week: (start: string, end: string) =>
+      format.dateTimeRange(calendarDay(start), calendarDay(end), {
+        month: "short",
+        day: "numeric",
+        timeZone: "UTC",
+      }),
+    longWeek: (start: string, end: string) =>
+      format.dateTimeRange(calendarDay(start), calendarDay(end), { dateStyle: "medium", timeZone: "UTC" }),
   };
 }
 
@@ -382,7 +391,7 @@ function ExpiringCard({ data }: { data: CreditUsage }) {
   const f = useUsageFormat();
   const total = data.expiring.reduce((sum, week) => sum + week.credits, 0);
   const rows = data.expiring.map((week) => ({
-    label: t("usageWeek", { start: f.short(week.start), end: f.short(week.end) }),
+    label: f.week(week.start, week.end),
     credits: week.credits,
   }));
 
@@ -411,9 +420,7 @@ function ExpiringCard({ data }: { data: CreditUsage }) {
               <tbody>
                 {data.expiring.map((week) => (
                   <tr key={week.start}>
-                    <th scope="row">
-                      {t("usageWeek", { start: f.long(week.start), end: f.long(week.end) })}
-                    </th>
+                    <th scope="row">{f.longWeek(week.start, week.end)}</th>
                     <td>{f.number(week.credits)}</td>
                   </tr>
                 ))}

@@ -206,21 +206,33 @@ export function BalanceChart({ rows, name }: { rows: { label: string; balance: n
   );
 }
 
-/** Credits that expire per coming week. */
+/** Credits that expire per coming week: horizontal bars, so each week's dates have room on a phone. */
 export function ExpiringChart({ rows, name }: { rows: { label: string; credits: number }[]; name: string }) {
   const format = useFormatter();
   return (
     <ResponsiveContainer width="100%" height="100%">
-      <BarChart data={rows} accessibilityLayer={false} margin={{ top: 4, right: 4, bottom: 0, left: 0 }}>
-        <CartesianGrid vertical={false} stroke="var(--border)" />
-        <XAxis dataKey="label" tick={axisTick} tickLine={false} axisLine={false} interval={0} />
-        <YAxis
+      <BarChart
+        data={rows}
+        layout="vertical"
+        accessibilityLayer={false}
+        margin={{ top: 4, right: 12, bottom: 0, left: 0 }}
+      >
+        <CartesianGrid horizontal={false} stroke="var(--border)" />
+        <XAxis
+          type="number"
           tick={axisTick}
           tickLine={false}
           axisLine={false}
           allowDecimals={false}
-          width="auto"
           tickFormatter={(value: number) => format.number(value, { notation: "compact" })}
+        />
+        <YAxis
+          type="category"
+          dataKey="label"
+          tick={axisTick}
+          tickLine={false}
+          axisLine={false}
+          width="auto"
         />
         <Tooltip
           cursor={{ fill: "var(--muted)" }}
@@ -240,7 +252,8 @@ export function ExpiringChart({ rows, name }: { rows: { label: string; credits: 
           dataKey="credits"
           name={name}
           fill="var(--chart-3)"
-          radius={[3, 3, 0, 0]}
+          radius={[0, 3, 3, 0]}
+          maxBarSize={36}
           isAnimationActive={false}
         />
       </BarChart>
