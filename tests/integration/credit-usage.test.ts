@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type SQL, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resetAuth } from "../../src/auth/session";
 import { addCredits } from "../../src/credits/add-credits";
@@ -356,6 +357,41 @@ describe.each(databaseKinds())("credit usage analytics (%s)", (kind) => {
       await expect(getCreditUsage(db, { userId, timeZone }, NOW)).rejects.toMatchObject({
         code: "invalid_input",
       });
+  });
+
+  it("reads the range through the (user_id, created_at, id) index, never the user's whole history", async () => {
+    const userId = await seedUser(db);
+    await grant(userId, 10_000, ago(400 * DAY));
+    // A long history before the range, so reading the whole history would be the costly plan.
+    await db.execute(sql`
+      INSERT INTO credit_entry (user_id, type, amount, balance_after, description, idempotency_key, request_hash,
+                                created_at)
+      SELECT ${userId}, 'adjustment', 1, 10000, 'History', 'history-' || g, 'h',
+             ${ago(399 * DAY).toISOString()}::timestamptz + g * interval '1 hour'
+      FROM generate_series(1, 5000) g`);
+    await db.execute(sql`ANALYZE credit_entry`);
+    const plans: string[] = [];
+    await db.transaction(async (tx) => {
+      // Sequential scans off, so the plan shows which index serves the read, whatever the table's size.
+      await tx.execute(sql`SET LOCAL enable_seqscan = off`);
+      const explaining = new Proxy(tx, {
+        get(target, property, receiver) {
+          if (property !== "execute") return Reflect.get(target, property, receiver);
+          return async (query: SQL) => {
+            const plan = (await target.execute(sql`EXPLAIN ${query}`)) as unknown as {
+              rows: Record<string, string>[];
+            };
+            plans.push(plan.rows.map((row) => Object.values(row).join("")).join("\n"));
+            return target.execute(query);
+          };
+        },
+      });
+      await getCreditUsage(explaining as unknown as Database, { userId, rangeDays: 30 }, NOW);
+    });
+    const plan = plans.join("\n");
+    expect(plan).toContain("credit_entry_user_created_idx");
+    expect(plan).not.toContain("credit_entry_user_history_idx");
+    expect(plan).not.toMatch(/Seq Scan on credit_entry/);
   });
 
   describe("GET /api/credits/usage", () => {
