@@ -1,4 +1,4 @@
-import type { CreditUsage, UsageRange } from "@/credits/get-credit-usage";
+import type { CreditUsage, UsageRange } from "@/credits/schemas";
 import { type CreditEntryType, creditEntryTypes } from "@/credits/schemas";
 import type { StartedPurchase } from "@/payment/start-purchase";
 

@@ -8,6 +8,7 @@ import { useTimeZone } from "@/components/format/date-time";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
+import { USAGE_RANGES } from "@/credits/schemas";
 import type { FeatureId } from "@/features/cost-catalog";
 import { cn } from "@/lib/utils";
 import { type CreditUsage, creditsKeys, fetchUsage, type UsageRange } from "./credits-api";
@@ -21,9 +22,6 @@ import {
   SpendChart,
   type SpendRow,
 } from "./usage-charts";
-
-/** The ranges offered (the API takes these three: src/credits/get-credit-usage.ts). */
-const RANGES = [7, 30, 90] as const satisfies readonly UsageRange[];
 
 function subscribeNever(): () => void {
   return () => undefined;
@@ -78,7 +76,7 @@ export function UsageAnalytics() {
         </div>
         <fieldset className="flex gap-1 self-start rounded-lg border bg-muted/40 p-1 sm:self-auto">
           <legend className="sr-only">{t("usageRange")}</legend>
-          {RANGES.map((days) => (
+          {USAGE_RANGES.map((days) => (
             <Button
               key={days}
               type="button"
