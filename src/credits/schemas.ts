@@ -187,3 +187,65 @@ export const captureHoldInputSchema = z
   })
   .strict();
 export type CaptureHoldInput = z.input<typeof captureHoldInputSchema>;
+
+/*
+ * Usage analytics (src/credits/get-credit-usage.ts): the ranges and the answer's shape, here so the browser
+ * (src/components/credits) shares them without importing the read itself.
+ */
+
+/** The ranges the usage view offers, in days ending today (the reader's today). */
+export const USAGE_RANGES = [7, 30, 90] as const;
+export type UsageRange = (typeof USAGE_RANGES)[number];
+
+export type UsageDay = {
+  /** The reader's calendar day, `YYYY-MM-DD`. */
+  date: string;
+  /** Credits spent that day (consume entries: spends and hold captures). */
+  spent: number;
+  /** The day's spend per series of `features`, in the same order. */
+  spentByFeature: number[];
+  /** Credits added that day (every entry with a positive amount: purchases, grants, plan credits…). */
+  granted: number;
+  /** Credits that expired that day (expire entries). */
+  expired: number;
+  /** The balance at the end of the day (the running total of the ledger, held credits included). */
+  balance: number;
+};
+
+export type CreditUsage = {
+  timeZone: string;
+  rangeDays: UsageRange;
+  /** The first and last day of the range (`YYYY-MM-DD`, the reader's days); `to` is today. */
+  from: string;
+  to: string;
+  /**
+   * The spend chart's series, largest first: a feature name, or null for the rest (spends with no feature,
+   * and features past the MAX_FEATURE_SERIES - 1 largest).
+   */
+  features: { feature: string | null; spent: number }[];
+  /** One entry per day of the range, oldest first, days without entries included. */
+  days: UsageDay[];
+  totals: { spent: number; granted: number; expired: number };
+  /** Credits that expire in each of the next EXPIRING_WEEKS weeks (week 0 starts today). */
+  expiring: { start: string; end: string; credits: number }[];
+  forecast: UsageForecast;
+};
+
+export type UsageForecast = {
+  windowDays: number;
+  /** Credits spent in the last FORECAST_WINDOW_DAYS × 24 hours. */
+  spentInWindow: number;
+  /** Credits available now (unexpired credits left in lots: the balance less held credits). */
+  available: number;
+  /**
+   * Whole days until the available credits run out at that pace, counting expiry (credits that expire
+   * before the pace reaches them do not last); null when nothing was spent in the window.
+   */
+  daysLeft: number | null;
+  /** The reader's day the credits run out on; null when nothing was spent or past the horizon. */
+  runsOutOn: string | null;
+  /** True when the credits last more than FORECAST_HORIZON_DAYS at that pace. */
+  beyondHorizon: boolean;
+  /** Credits that expire before that pace would spend them (whole credits, rounded down). */
+  expiresUnused: number;
+};

@@ -11,6 +11,7 @@ import getCreditsBalance from "./credits/get-balance";
 import getLowBalanceAlert from "./credits/get-low-balance-alert";
 import getPurchase from "./credits/get-purchase";
 import getSubscription from "./credits/get-subscription";
+import getCreditUsage from "./credits/get-usage";
 import listExpiring from "./credits/list-expiring";
 import listPackages from "./credits/list-packages";
 import listPlans from "./credits/list-plans";
@@ -84,6 +85,7 @@ export const routes: readonly RouteDefinition[] = [
   listExpiring,
   getLowBalanceAlert,
   setLowBalanceAlert,
+  getCreditUsage,
   listPackages,
   createPurchase,
   getPurchase,

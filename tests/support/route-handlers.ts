@@ -9,6 +9,7 @@ import exportCreditTransactions from "../../src/routes/credits/export-transactio
 import getCreditsBalance from "../../src/routes/credits/get-balance";
 import getPurchase from "../../src/routes/credits/get-purchase";
 import getSubscription from "../../src/routes/credits/get-subscription";
+import getCreditUsage from "../../src/routes/credits/get-usage";
 import listPackages from "../../src/routes/credits/list-packages";
 import listPlans from "../../src/routes/credits/list-plans";
 import listCreditTransactions from "../../src/routes/credits/list-transactions";
@@ -52,6 +53,7 @@ export const subscriptionDelete = handlerOf(cancelSubscription);
 export const advancePost = handlerOf(advanceSubscription);
 export const cardPut = handlerOf(setSubscriptionCard);
 export const transactionsGet = handlerOf(listCreditTransactions);
+export const usageGet = handlerOf(getCreditUsage);
 export const transactionsExportGet = handlerOf(exportCreditTransactions);
 export const adminTransactionsGet = handlerOf(listUserTransactions);
 export const adminTransactionsExportGet = handlerOf(exportUserTransactions);

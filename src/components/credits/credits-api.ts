@@ -1,3 +1,4 @@
+import type { CreditUsage, UsageRange } from "@/credits/schemas";
 import { type CreditEntryType, creditEntryTypes } from "@/credits/schemas";
 import type { StartedPurchase } from "@/payment/start-purchase";
 
@@ -12,6 +13,8 @@ export const creditsKeys = {
   expiring: ["credits", "expiring"] as const,
   /** The low-balance alert: under ["credits"], so a spend or a purchase that refreshes the balance refreshes the banner. */
   lowBalanceAlert: ["credits", "low-balance-alert"] as const,
+  /** The usage view's data for a range in a time zone: under ["credits"], so a spend or a purchase moves it. */
+  usage: (range: UsageRange, timeZone: string) => ["credits", "usage", range, timeZone] as const,
   /** One page of a history: whose (its list URL), under which filter (the API query), from which cursor. */
   transactions: (listUrl: string, filter: string, cursor: string | null) =>
     ["credits", "transactions", listUrl, filter, cursor] as const,
@@ -212,6 +215,14 @@ export function saveLowBalanceAlert(
 
 export function fetchExpiringCredits(signal?: AbortSignal): Promise<ExpiringCredits> {
   return getJson("/api/credits/expiring", signal);
+}
+
+export type { CreditUsage, UsageRange };
+
+/** GET /api/credits/usage: spends by feature, balance, expiry and the forecast, days in `timeZone`. */
+export function fetchUsage(range: UsageRange, timeZone: string, signal?: AbortSignal): Promise<CreditUsage> {
+  const params = new URLSearchParams({ range: String(range), timeZone });
+  return getJson(`/api/credits/usage?${params.toString()}`, signal);
 }
 
 /**

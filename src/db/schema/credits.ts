@@ -171,6 +171,9 @@ export const creditEntry = pgTable(
     check("credit_entry_balance_after_non_negative", sql`${t.balanceAfter} >= 0`),
     uniqueIndex("credit_entry_user_idempotency_key").on(t.userId, t.idempotencyKey),
     index("credit_entry_user_history_idx").on(t.userId, t.id),
+    // Usage analytics read one user's entries in a time range (src/credits/get-credit-usage.ts) and the
+    // newest entry before it: this index bounds both by the range, never the user's whole history.
+    index("credit_entry_user_created_idx").on(t.userId, t.createdAt, t.id),
   ],
 );
 

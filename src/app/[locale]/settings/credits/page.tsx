@@ -9,6 +9,7 @@ import { ExpiringCreditsCard } from "@/components/credits/expiring-credits";
 import { LowBalanceAlertCard } from "@/components/credits/low-balance-alert-card";
 import { SubscriptionPlans } from "@/components/credits/subscription-plans";
 import { TransactionHistory } from "@/components/credits/transaction-history";
+import { UsageAnalytics } from "@/components/credits/usage-analytics";
 import { VerifyEmailNotice } from "@/components/credits/verify-email-notice";
 import { getServerEnv } from "@/config/env";
 import { getPaymentClientConfig } from "@/payment/client-config";
@@ -87,6 +88,8 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
         </div>
         <BuyPackages paymentConfig={paymentConfig} autoBuy={typeof buy === "string" ? buy : null} />
       </section>
+
+      <UsageAnalytics />
 
       <TransactionHistory />
     </div>

@@ -1,0 +1,1 @@
+CREATE INDEX "credit_entry_user_created_idx" ON "credit_entry" USING btree ("user_id","created_at","id");
