@@ -9,7 +9,7 @@ import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { grantProrationLines } from "../subscriptions/grant-proration-line";
 import { grantTrialCredits, isTrialInvoice } from "../subscriptions/grant-trial-credits";
 import { isProrationLine, type PaidInvoiceLine, priceIdOfLine } from "../subscriptions/invoice-line";
-import { recordInvoicePurchase } from "../subscriptions/invoice-purchase";
+import { lockInvoicePurchase, recordInvoicePurchase } from "../subscriptions/invoice-purchase";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
 import { recordProrationCredits } from "../subscriptions/proration-credits";
@@ -103,6 +103,10 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     return "unknown_subscription";
   }
 
+  // The invoice's purchase, when a refund or dispute recorded it first (purchase-of-payment.ts), is locked
+  // before any grant takes the ledger account's lock: the order every purchase path keeps.
+  await lockInvoicePurchase(tx, invoice.id);
+
   const outcomes: string[] = [];
   const paidMoney = invoice.amount_paid > 0;
   // A trialing subscription's $0 first invoice grants the trial's credits, not a period's.
@@ -167,7 +171,7 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     );
   // The invoice as a purchase, so its refunds and disputes take back its credits (invoice-purchase.ts).
   // (Logged, not part of the outcome: the outcome says what the customer got.)
-  const purchase = await recordInvoicePurchase(tx, { subscription, invoice });
+  const purchase = await recordInvoicePurchase(tx, { subscription, invoice }, context?.now);
   // The invoice a payment problem was about is paid now (a retry went through): the user is told no more.
   if (await clearPaymentProblem(tx, subscription.id, invoice.id)) outcomes.push("problem_lifted");
   log.info(
