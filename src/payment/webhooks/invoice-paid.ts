@@ -14,7 +14,7 @@ import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
 import { recordProrationCredits } from "../subscriptions/proration-credits";
 import { clearPaymentProblem } from "../subscriptions/record-payment-problem";
-import { rollIntoPeriod } from "../subscriptions/roll-into-period";
+import { rollIntoFollowingPeriod, rollIntoPeriod } from "../subscriptions/roll-into-period";
 import { scheduleYearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { UnknownEventValueError } from "../types";
 import { withInvoicePayments } from "./invoice-payments";
@@ -156,6 +156,9 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     if (granted === "granted") {
       const rolled = await rollIntoPeriod(tx, subscription, period, context?.now);
       if (rolled !== "no_rollover") outcomes.push(rolled);
+      // A period paid late, after the next one was granted: its own carry into that next period, once.
+      const onward = await rollIntoFollowingPeriod(tx, subscription, period, context?.now);
+      if (onward !== "no_rollover") outcomes.push(`onward_${onward}`);
     }
   }
   // What this invoice's credit lines gave back against earlier invoices, in the same transaction as the
