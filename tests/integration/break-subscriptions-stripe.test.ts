@@ -2,6 +2,8 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
 import { creditPurchase, subscription } from "../../src/db/schema";
+import { getPaymentProvider } from "../../src/payment/get-payment-provider";
+import { refundPurchase } from "../../src/payment/refund-purchase";
 import changeSubscription from "../../src/routes/credits/change-subscription";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
@@ -177,6 +179,36 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe, events out o
     await deliver("invoice.paid", step.invoice);
     expect(await balanceOf(user.id)).toBe(0);
     expect(await invoicePurchaseOf(user.id)).toMatchObject({ disputed: true, clawedBackCredits: 1000 });
+  });
+
+  it("an admin refunds an invoice twice before Stripe's events arrive: the second is refused, one refund is made", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    await deliver("invoice.paid", step.invoice);
+    const purchase = await invoicePurchaseOf(user.id);
+    if (!purchase) throw new Error("the invoice is a purchase");
+    const provider = getPaymentProvider(database.db);
+    const actor = { userId: user.id, label: "ops@example.test" };
+    const refund = (amount?: number) =>
+      refundPurchase(
+        database.db,
+        provider,
+        { purchaseId: purchase.id, reason: "customer asked", ...(amount ? { amount } : {}) },
+        actor,
+      );
+    const before = fake.billing.refunds.length;
+    await refund(1000);
+    // Stripe has not reported the first refund: the purchase still shows nothing refunded.
+    expect((await invoicePurchaseOf(user.id))?.amountRefunded).toBe(0);
+    await expect(refund(1000)).rejects.toMatchObject({
+      code: "refund_not_possible",
+      context: { refundable: 900 },
+    });
+    await refund();
+    expect(fake.billing.refunds.slice(before).map((made) => made.amount)).toEqual([1000, 900]);
+    await expect(refund()).rejects.toMatchObject({ code: "refund_not_possible" });
   });
 
   it("a refund after the grant, then invoice.paid replayed days later under a new event id: nothing is granted again", async () => {
