@@ -1,7 +1,8 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
 import { creditPurchase, subscription } from "../../src/db/schema";
+import { abandonStalePurchases } from "../../src/payment/abandon-stale-purchases";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import changeSubscription from "../../src/routes/credits/change-subscription";
@@ -120,6 +121,24 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe, events out o
     // invoice.paid again (Stripe's retry of the refused delivery, a new event id): nothing more.
     await deliver("invoice.paid", step.invoice);
     expect(await balanceOf(user.id)).toBe(0);
+  });
+
+  it("the pending purchase an early refund recorded outlives the maintenance job's day: invoice.paid days later still settles it", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    await deliver("charge.refunded", refundedCharge(step.invoice, 1900));
+    // Two days pass (Stripe retries invoice.paid for three): the maintenance job gives up stale pay
+    // dialogs, and must not take the invoice's pending purchase for one.
+    await database.db.execute(
+      sql`UPDATE credit_purchase SET created_at = now() - interval '2 days' WHERE user_id = ${user.id}`,
+    );
+    await abandonStalePurchases(database.db, getPaymentProvider(database.db));
+    expect((await invoicePurchaseOf(user.id))?.status).toBe("pending");
+    await deliver("invoice.paid", step.invoice);
+    expect(await balanceOf(user.id)).toBe(0);
+    expect(await invoicePurchaseOf(user.id)).toMatchObject({ status: "succeeded", clawedBackCredits: 1000 });
   });
 
   it("a partial refund reported by refund.created before invoice.paid takes back its share once the invoice is paid", async () => {
