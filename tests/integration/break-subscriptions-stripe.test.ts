@@ -16,6 +16,7 @@ import {
   chargeObject,
   deliverStripeEvent,
   disputeObject,
+  paymentIntentObject,
   refundObject,
   testId,
 } from "../support/stripe-events";
@@ -136,6 +137,29 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe, events out o
     );
     await abandonStalePurchases(database.db, getPaymentProvider(database.db));
     expect((await invoicePurchaseOf(user.id))?.status).toBe("pending");
+    await deliver("invoice.paid", step.invoice);
+    expect(await balanceOf(user.id)).toBe(0);
+    expect(await invoicePurchaseOf(user.id)).toMatchObject({ status: "succeeded", clawedBackCredits: 1000 });
+  });
+
+  it("an early refund, then a late payment_intent.payment_failed of an earlier attempt: invoice.paid still settles the refund", async () => {
+    const user = await newUser();
+    const step = await checkedOut(user);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    await deliver("charge.refunded", refundedCharge(step.invoice, 1900));
+    // The invoice's first attempt was declined; its event arrives now, after the refund of the second.
+    const failed = await deliver(
+      "payment_intent.payment_failed",
+      paymentIntentObject({
+        id: paymentIntentOf(step.invoice.id as string),
+        amount: 1900,
+        currency: "usd",
+        status: "requires_payment_method",
+        metadata: {},
+      }),
+    );
+    expect(failed.status).toBe(200);
     await deliver("invoice.paid", step.invoice);
     expect(await balanceOf(user.id)).toBe(0);
     expect(await invoicePurchaseOf(user.id)).toMatchObject({ status: "succeeded", clawedBackCredits: 1000 });

@@ -133,8 +133,9 @@ export async function recordInvoicePurchase(
 }
 
 /**
- * The pending purchase a refund or dispute recorded for this invoice before its `invoice.paid`
- * (purchase-of-payment.ts), locked; undefined when the invoice's purchase is already complete.
+ * The purchase a refund or dispute recorded for this invoice before its `invoice.paid`
+ * (purchase-of-payment.ts: recorded `pending`), locked; undefined when the invoice's purchase is already
+ * complete (`succeeded`).
  */
 async function pendingInvoicePurchase(
   tx: DatabaseOrTransaction,
@@ -150,7 +151,9 @@ async function pendingInvoicePurchase(
         : eq(creditPurchase.invoiceId, invoiceId),
     )
     .for("update");
-  return row?.status === "pending" && row.kind === "subscription_invoice" ? row : undefined;
+  // Any status but `succeeded`: none of the paths that mark a package's purchase failed, canceled or
+  // abandoned may keep an invoice's refund facts from being settled when it is paid.
+  return row && row.status !== "succeeded" && row.kind === "subscription_invoice" ? row : undefined;
 }
 
 /**
