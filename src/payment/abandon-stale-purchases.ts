@@ -27,12 +27,15 @@ export type AbandonReport = {
  * the webhook has not arrived), the purchase is granted through the webhook's own handler, idempotently,
  * instead. A cancel that cannot reach the provider is retried by reconciliation, which checks abandoned
  * purchases too (src/payment/reconcile-payments.ts). Judged by the database's clock, so instances with
- * skewed clocks agree.
+ * skewed clocks agree. Only packages: a subscription invoice's purchase is pending only when a refund or
+ * dispute of it came before its `invoice.paid` (purchase-of-payment.ts); its PaymentIntent has been paid,
+ * and the late `invoice.paid` (Stripe retries for days) must still find it to settle the clawback.
  */
 export async function abandonStalePurchases(db: Database, provider: PaymentProvider): Promise<AbandonReport> {
   const result = (await db.execute(sql`
     UPDATE credit_purchase SET status = 'abandoned', updated_at = now()
     WHERE status IN ('pending', 'failed')
+      AND kind = 'package'
       AND created_at < now() - make_interval(hours => ${ABANDON_AFTER_HOURS})
     RETURNING id, payment_intent_id, provider`)) as unknown as {
     rows: { id: string; payment_intent_id: string | null; provider: string }[];

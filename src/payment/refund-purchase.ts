@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { type Actor, recordAudit } from "@/audit/record-audit";
 import { stripeAmountProblem } from "@/catalog/currencies";
 import { CreditsError, InvalidInputError, NotFoundError } from "@/credits/errors";
 import { isStorableText } from "@/credits/schemas";
-import { creditPurchase } from "@/db/schema";
-import type { Database } from "@/db/types";
+import { sqlRows } from "@/credits/sql-rows";
+import { creditPurchase, refundRequest } from "@/db/schema";
+import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { amountsCreditedByProration, refundableAmount } from "./subscriptions/proration-credits";
 import type { PaymentProvider } from "./types";
@@ -85,36 +86,33 @@ export async function refundPurchase(
     if (problem)
       throw new InvalidInputError(`Stripe would refuse this refund: ${problem}.`, { amount: input.amount });
   }
-  // A subscription invoice whose unused time a later invoice already credited back (a plan change's
-  // proration: Pro → Max, monthly → yearly) has that much less to refund: paying it out again would give the
-  // customer the same money twice. Stripe does not know that link for a refund, so the cap is ours.
-  const credited = purchase.invoiceId
-    ? ((await amountsCreditedByProration(db, [purchase.invoiceId])).get(purchase.invoiceId) ?? 0)
-    : 0;
-  const refundable = refundableAmount({ ...purchase, creditedByProration: credited });
-  if (input.amount !== undefined ? input.amount > refundable : refundable <= 0)
-    throw new RefundExceedsRefundableError({
-      purchaseId: purchase.id,
-      refundable,
-      requested: input.amount ?? null,
-      currency: purchase.currency,
-      amount: purchase.amount,
-      amountRefunded: purchase.amountRefunded,
-      creditedByProration: credited,
-    });
-  const amount = input.amount ?? refundable;
-  const { refundId } = await provider.refundPayment({
-    paymentIntentId: purchase.paymentIntentId,
-    // "The rest" is left to the provider (the charge's remainder at that moment) unless part of the charge
-    // was credited by a proration: then the rest the provider knows is more than may be refunded.
-    ...(input.amount !== undefined || credited > 0 ? { amount } : {}),
-    // The request id (the admin form makes one per dialog) makes a double click or a retry one refund.
-    // Without one, every call is a refund of its own: a key derived from the purchase's refund state
-    // repeats when that state comes round again (a second refund asked for on purpose before the first
-    // one's event arrived, or a refund asked for again after Stripe reported the first failed), and the
-    // provider would answer it with the first refund, which the admin would be told was made.
-    idempotencyKey: `refund:${purchase.id}:${input.requestId ?? randomUUID()}`,
-  });
+  // The request id (the admin form makes one per dialog) makes a double click or a retry one refund.
+  // Without one, every call is a refund of its own: a key derived from the purchase's refund state
+  // repeats when that state comes round again (a second refund asked for on purpose before the first
+  // one's event arrived, or a refund asked for again after Stripe reported the first failed), and the
+  // provider would answer it with the first refund, which the admin would be told was made.
+  const idempotencyKey = `refund:${purchase.id}:${input.requestId ?? randomUUID()}`;
+  const reserved = await reserveRefund(db, purchase.id, input.amount, idempotencyKey);
+  let refundId: string;
+  try {
+    ({ refundId } = await provider.refundPayment({
+      paymentIntentId: reserved.paymentIntentId,
+      // "The rest" is left to the provider (the charge's remainder at that moment) unless part of the
+      // charge was credited by a proration, or another refund asked for here is still on its way: then the
+      // rest the provider knows is more than may be refunded.
+      ...(input.amount !== undefined || reserved.credited > 0 || reserved.inFlight > 0
+        ? { amount: reserved.amount }
+        : {}),
+      idempotencyKey,
+    }));
+  } catch (error) {
+    // Refused, or the provider could not be reached: the reservation stops counting. (A request whose
+    // refund the provider made without answering shows in the refund's own events.)
+    await settleRefundRequest(db, idempotencyKey, { status: "refused" });
+    throw error;
+  }
+  await settleRefundRequest(db, idempotencyKey, { status: "accepted", refundId });
+  const amount = reserved.amount;
   // Recorded once the provider accepted the refund, so a refused request leaves no trace of a refund.
   await recordAudit(db, actor, "purchase.refund_requested", purchase.userId, {
     purchaseId: purchase.id,
@@ -128,4 +126,119 @@ export async function refundPurchase(
     "refund requested",
   );
   return { refundId };
+}
+
+/**
+ * A `requested` refund whose provider call has had this long to answer is taken as lost (the process
+ * stopped mid-call); if the provider made it, its events show it in the refunded amount.
+ */
+const REQUEST_COUNTS_FOR_MINUTES = 15;
+
+/**
+ * An accepted refund that no event has shown for this long stops counting: Stripe retries its events for
+ * three days, so by then they have arrived or never will (an endpoint not subscribed to them).
+ */
+const ACCEPTED_COUNTS_FOR_DAYS = 3;
+
+/**
+ * Checks the refundable cap and reserves the refund, in one short transaction holding the purchase's row
+ * lock, so concurrent refunds of one purchase check one after another and each sees the others: the
+ * amount paid, less what was refunded (the refund facts), less what prorations credited back, less the
+ * refunds asked for here whose events have not arrived yet (refundsInFlight). The provider is asked
+ * after the commit: no row lock waits on the network, and the sandbox, which delivers the refund's events
+ * before it answers, can lock the purchase. A request already reserved under the same key (a double
+ * click, a retry) is asked again as it is: the provider answers it with the same refund.
+ * Errors: RefundExceedsRefundableError, CreditsError `refund_not_possible`.
+ */
+async function reserveRefund(
+  db: Database,
+  purchaseId: string,
+  requested: number | undefined,
+  idempotencyKey: string,
+): Promise<{ paymentIntentId: string; amount: number; credited: number; inFlight: number }> {
+  return db.transaction(async (tx) => {
+    const [purchase] = await tx
+      .select()
+      .from(creditPurchase)
+      .where(eq(creditPurchase.id, purchaseId))
+      .for("update");
+    if (purchase?.status !== "succeeded" || !purchase.paymentIntentId)
+      throw new CreditsError("refund_not_possible", "Only a succeeded purchase can be refunded.");
+    const [again] = await tx
+      .select()
+      .from(refundRequest)
+      .where(eq(refundRequest.idempotencyKey, idempotencyKey));
+    // Asked again as it was asked this time: a different amount under the same key is the provider's to
+    // refuse (idempotency_error), as it would be without this row.
+    if (again)
+      return {
+        paymentIntentId: purchase.paymentIntentId,
+        amount: requested ?? again.amount,
+        credited: 0,
+        inFlight: 1,
+      };
+    // A subscription invoice whose unused time a later invoice already credited back (a plan change's
+    // proration: Pro → Max, monthly → yearly) has that much less to refund: paying it out again would give
+    // the customer the same money twice. Stripe does not know that link for a refund, so the cap is ours.
+    const credited = purchase.invoiceId
+      ? ((await amountsCreditedByProration(tx, [purchase.invoiceId])).get(purchase.invoiceId) ?? 0)
+      : 0;
+    const inFlight = await refundsInFlight(tx, purchase);
+    const refundable = Math.max(
+      0,
+      refundableAmount({ ...purchase, creditedByProration: credited }) - inFlight,
+    );
+    if (requested !== undefined ? requested > refundable : refundable <= 0)
+      throw new RefundExceedsRefundableError({
+        purchaseId: purchase.id,
+        refundable,
+        requested: requested ?? null,
+        currency: purchase.currency,
+        amount: purchase.amount,
+        amountRefunded: purchase.amountRefunded + inFlight,
+        creditedByProration: credited,
+      });
+    const amount = requested ?? refundable;
+    await tx.insert(refundRequest).values({ purchaseId: purchase.id, amount, idempotencyKey });
+    return { paymentIntentId: purchase.paymentIntentId, amount, credited, inFlight };
+  });
+}
+
+/**
+ * The refunds asked for here that the purchase's refunded amount may not show yet, in minor units: those
+ * being asked (for REQUEST_COUNTS_FOR_MINUTES), and those the provider accepted whose refund no refund
+ * event has named (credit_refund) and no charge figure taken after them can include (`charge_refunded_at`
+ * before the request's second: Stripe's event times are whole seconds), for ACCEPTED_COUNTS_FOR_DAYS. Counting one twice for a moment (a figure that does include it, with a clock a
+ * little behind ours) only refuses a refund that would fit; counting it never could pay out twice.
+ */
+async function refundsInFlight(
+  tx: DatabaseOrTransaction,
+  purchase: typeof creditPurchase.$inferSelect,
+): Promise<number> {
+  const [row] = sqlRows<{ amount: string | number }>(
+    await tx.execute(sql`
+      SELECT coalesce(sum(r.amount), 0) AS amount FROM refund_request r
+      WHERE r.purchase_id = ${purchase.id}
+        AND ((r.status = 'requested'
+              AND r.created_at > now() - make_interval(mins => ${REQUEST_COUNTS_FOR_MINUTES}))
+          OR (r.status = 'accepted'
+              AND r.created_at > now() - make_interval(days => ${ACCEPTED_COUNTS_FOR_DAYS})
+              AND NOT EXISTS (SELECT 1 FROM credit_refund f WHERE f.refund_id = r.refund_id)
+              AND (${purchase.chargeRefundedAt?.toISOString() ?? null}::timestamptz IS NULL
+                   OR ${purchase.chargeRefundedAt?.toISOString() ?? null}::timestamptz
+                      < date_trunc('second', r.created_at))))`),
+  );
+  return Number(row?.amount ?? 0);
+}
+
+/** The provider's answer to a reserved refund: `accepted` with its refund id, or `refused`. */
+async function settleRefundRequest(
+  db: Database,
+  idempotencyKey: string,
+  outcome: { status: "accepted"; refundId: string } | { status: "refused" },
+): Promise<void> {
+  await db
+    .update(refundRequest)
+    .set({ ...outcome, updatedAt: sql`now()` })
+    .where(eq(refundRequest.idempotencyKey, idempotencyKey));
 }

@@ -146,6 +146,18 @@ export interface PaymentProvider {
     within?: DatabaseOrTransaction,
   ): Promise<string | undefined>;
   /**
+   * The subscription invoice a PaymentIntent paid, asked when a refund or dispute names a PaymentIntent
+   * the app has no purchase for yet (the invoice's `invoice.paid` has not been applied: refused once and
+   * waiting for Stripe's retry). Undefined when the PaymentIntent paid no subscription invoice (a payment
+   * made outside the app). `within`: as for retrieveInvoicePaymentIntent. Stripe: `GET
+   * /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=` with the invoice expanded.
+   * Errors: PaymentProviderUnavailableError.
+   */
+  retrieveInvoiceOfPayment(
+    paymentIntentId: string,
+    within?: DatabaseOrTransaction,
+  ): Promise<InvoiceOfPayment | undefined>;
+  /**
    * A subscription as the provider has it now, Stripe-shaped (API version STRIPE_API_VERSION: periods on
    * its items); undefined when the provider has none. Webhook handlers ask it where an event alone cannot
    * tell the order of two reports. `within`: the sandbox reads its own tables through the caller's
@@ -205,3 +217,17 @@ export class UnknownEventValueError extends CreditsError<"unknown_event_value"> 
     super("unknown_event_value", message, { context });
   }
 }
+
+/**
+ * A subscription invoice as a refund or dispute that arrives before its `invoice.paid` needs it: the
+ * invoice, the provider's subscription (and ours, from its metadata, when the provider carries it) and the
+ * money paid (minor units).
+ */
+export type InvoiceOfPayment = {
+  invoiceId: string;
+  providerSubscriptionId: string;
+  ourSubscriptionId: string | null;
+  customerId: string | null;
+  amountPaid: number;
+  currency: string;
+};

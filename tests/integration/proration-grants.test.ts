@@ -1,12 +1,15 @@
 import { and, eq } from "drizzle-orm";
+import type Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { creditLot, planPrice, subscription, subscriptionPeriodGrant } from "../../src/db/schema";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
+import { processWebhookEvent } from "../../src/payment/webhooks/process-webhook-event";
 import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
 import { webhookPost } from "../support/route-handlers";
+import { entriesOf } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import {
@@ -14,6 +17,7 @@ import {
   invoiceObject,
   signPayload,
   stripeEventPayload,
+  subscriptionObject,
   testId,
 } from "../support/stripe-events";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
@@ -217,4 +221,110 @@ describe.each(databaseKinds())("an upgrade's proration invoice grants the differ
       expect(await prorationGrants(sub.userId)).toHaveLength(1);
     },
   );
+
+  // A change made with `proration_behavior: create_prorations` (a merchant's own portal configuration or
+  // API call) invoices nothing at once: its proration lines wait as pending invoice items and ride on the
+  // next invoice. The rule: the difference is granted only when the invoice carrying the lines is paid
+  // while the prorated time still runs. On the renewal the prorated time is over, so nothing is granted
+  // for it (the new plan's credits come with the renewal's own period); nothing is ever granted for the
+  // change itself, before any money is paid.
+  describe("create_prorations: the proration lines are paid with a later invoice", () => {
+    const APRIL = { start: MARCH.end, end: at("2031-04-30T10:00:00Z") };
+    const apply = (type: string, object: Record<string, unknown>, now: Date) =>
+      processWebhookEvent(database.db, JSON.parse(stripeEventPayload(type, object)) as Stripe.Event, { now });
+    /** A pending invoice item's proration line, as Stripe puts it on the invoice that collects it. */
+    const pendingItemLine = (sub: Sub, invoiceId: string, price: string, amount: number) => {
+      const line = invoiceLineObject({
+        invoice: invoiceId,
+        subscription: sub.providerSubscriptionId,
+        price,
+        amount,
+        period: REST,
+        proration: true,
+      });
+      line.parent = {
+        type: "invoice_item_details",
+        subscription_item_details: null,
+        invoice_item_details: {
+          invoice_item: testId("ii"),
+          proration: true,
+          proration_details: { credited_items: null },
+          subscription: sub.providerSubscriptionId,
+        },
+      };
+      return line;
+    };
+    const withPendingItems = (sub: Sub, billingReason: string, base?: Record<string, unknown>) => {
+      const id = testId("in");
+      const lines = [
+        pendingItemLine(sub, id, PRO_PRICE, -Math.round((1900 * 20) / 30)),
+        pendingItemLine(sub, id, MAX_PRICE, Math.round((4900 * 20) / 30)),
+        ...(base ? [{ ...base, invoice: id }] : []),
+      ];
+      return invoiceObject({
+        id,
+        customer: sub.customer,
+        subscription: sub.providerSubscriptionId,
+        subscriptionMetadata: { subscriptionId: sub.row.id, userId: sub.userId },
+        amountPaid: lines.reduce((sum, line) => sum + (line.amount as number), 0),
+        billingReason,
+        lines,
+      });
+    };
+    const subscriptionEntries = async (userId: string) =>
+      (await entriesOf(database.db, userId)).filter((entry) => entry.type === "subscription");
+
+    it("the change alone grants nothing; the renewal carrying its lines grants Max's period, not the past difference", async () => {
+      const sub = await proSubscription();
+      await apply("invoice.paid", march(sub), at("2031-03-02T00:00:00Z"));
+      // The portal moved the subscription to Max with create_prorations: no invoice, no money, no credits.
+      await apply(
+        "customer.subscription.updated",
+        subscriptionObject({
+          id: sub.providerSubscriptionId,
+          customer: sub.customer,
+          status: "active",
+          price: MAX_PRICE,
+          period: MARCH,
+          metadata: { subscriptionId: sub.row.id, userId: sub.userId },
+        }),
+        at("2031-03-11T11:00:00Z"),
+      );
+      expect((await subscriptionEntries(sub.userId)).map((entry) => entry.amount)).toEqual([1000]);
+
+      const april = invoiceLineObject({
+        invoice: "",
+        subscription: sub.providerSubscriptionId,
+        price: MAX_PRICE,
+        amount: 4900,
+        period: APRIL,
+      });
+      const renewal = withPendingItems(sub, "subscription_cycle", april);
+      const afterRenewal = at("2031-03-31T10:05:00Z");
+      const outcome = await apply("invoice.paid", renewal, afterRenewal);
+      expect(outcome).toContain("proration_period_over");
+      await apply("invoice.paid", renewal, afterRenewal);
+      expect(
+        (await subscriptionEntries(sub.userId)).map((entry) => entry.amount).sort((a, b) => a - b),
+      ).toEqual([1000, 5000]);
+      expect(await prorationGrants(sub.userId)).toEqual([
+        expect.objectContaining({ invoiceId: renewal.id, status: "period_over", credits: 0 }),
+      ]);
+    });
+
+    it("pending proration items invoiced mid-period (an invoice made at once) grant the difference when paid", async () => {
+      const sub = await proSubscription();
+      await apply("invoice.paid", march(sub), at("2031-03-02T00:00:00Z"));
+      const now = at("2031-03-11T12:00:00Z");
+      const manual = withPendingItems(sub, "manual");
+      // Not paid yet: an open invoice grants nothing.
+      await apply("invoice.finalized", { ...manual, status: "open", amount_paid: 0 }, now);
+      expect((await subscriptionEntries(sub.userId)).map((entry) => entry.amount)).toEqual([1000]);
+      expect(await apply("invoice.paid", manual, now)).toBe("proration_granted");
+      expect(await apply("invoice.paid", manual, now)).toBe("proration_already_granted");
+      expect(await prorationGrants(sub.userId)).toEqual([
+        expect.objectContaining({ invoiceId: manual.id, status: "granted", credits: EXTRA }),
+      ]);
+    });
+  });
 });

@@ -168,4 +168,25 @@ describe.each(databaseKinds())("refunds of an invoice a proration already credit
     await refund(monthly.id, rest - 100);
     expect((await purchasesOf(user.id))[0]?.amountRefunded).toBe(rest);
   });
+
+  it("two admins refunding the rest at once: one goes through, the other is refused, never more than the rest", async () => {
+    const { user, monthly, credit } = await switchedToYearly(15);
+    const rest = 1900 - credit;
+    // The rest is more than half the amount not credited, so two refunds of it would pay out too much.
+    const results = await Promise.allSettled([refund(monthly.id), refund(monthly.id)]);
+    expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
+    expect(results.find((result) => result.status === "rejected")).toMatchObject({
+      reason: { code: "refund_not_possible" },
+    });
+    expect((await purchasesOf(user.id))[0]?.amountRefunded).toBe(rest);
+  });
+
+  it("two partial refunds at once that together pass the rest: only what fits goes through", async () => {
+    const { user, monthly, credit } = await switchedToYearly(15);
+    const rest = 1900 - credit;
+    const part = Math.floor(rest / 2) + 1;
+    const results = await Promise.allSettled([refund(monthly.id, part), refund(monthly.id, part)]);
+    expect(results.map((result) => result.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect((await purchasesOf(user.id))[0]?.amountRefunded).toBe(part);
+  });
 });

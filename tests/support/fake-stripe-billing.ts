@@ -500,6 +500,22 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
       return invoice ? { status: 200, body: invoice } : notFound("invoice", id);
     }
     if (method === "GET" && path === "/v1/invoice_payments") {
+      const byPayment = query.get("payment[payment_intent]");
+      if (byPayment) {
+        // Filtered by the PaymentIntent, the invoice expanded when asked (`expand[]=data.invoice`).
+        const expand = [...query.entries()].some(
+          ([key, value]) => key.startsWith("expand") && value === "data.invoice",
+        );
+        const found = [...invoicePayments.values()]
+          .flat()
+          .filter((payment) => (payment.payment as Rec).payment_intent === byPayment)
+          .map((payment) =>
+            expand
+              ? { ...payment, invoice: invoices.get(payment.invoice as string) ?? payment.invoice }
+              : payment,
+          );
+        return { status: 200, body: list(found, "/v1/invoice_payments") };
+      }
       return {
         status: 200,
         body: list(invoicePayments.get(query.get("invoice") ?? "") ?? [], "/v1/invoice_payments"),

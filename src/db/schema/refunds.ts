@@ -63,3 +63,36 @@ export const creditDispute = pgTable(
     index("credit_dispute_purchase_idx").on(t.purchaseId),
   ],
 );
+
+/**
+ * Refunds asked for through the app (refundPurchase), recorded before the provider is asked: until the
+ * refund's own events arrive, the purchase's refunded amount does not show it, so the refundable cap
+ * counts these too. Two admins refunding the same invoice at once, or one refunding twice before
+ * Stripe's events arrive, can then never refund more than was paid less what a proration credited back.
+ *
+ * `status`: `requested` (the provider is being asked; counts), `accepted` (the provider made `refundId`;
+ * counts until a refund event names it or a charge figure taken after it includes it), `refused` (the
+ * provider refused or could not be reached; never counts).
+ */
+export const refundRequest = pgTable(
+  "refund_request",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    purchaseId: uuid()
+      .notNull()
+      .references(() => creditPurchase.id, { onDelete: "cascade" }),
+    /** Minor units of the purchase's currency. */
+    amount: integer().notNull(),
+    status: text().notNull().default("requested"),
+    refundId: text(),
+    /** The key the provider is asked with: a double click or a retry of one request is this one row. */
+    idempotencyKey: text().notNull().unique(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("refund_request_amount_positive", sql`${t.amount} > 0`),
+    check("refund_request_status_known", sql`${t.status} IN ('requested', 'accepted', 'refused')`),
+    index("refund_request_purchase_idx").on(t.purchaseId),
+  ],
+);

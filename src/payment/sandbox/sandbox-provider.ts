@@ -11,6 +11,7 @@ import {
   CANCELABLE_PAYMENT_INTENT_STATUSES,
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
+  type InvoiceOfPayment,
   type PaymentProvider,
   type PlanChangeOutcome,
   type StartedSubscription,
@@ -251,5 +252,25 @@ export class SandboxPaymentProvider implements PaymentProvider {
       .from(sandboxInvoice)
       .where(eq(sandboxInvoice.id, invoiceId));
     return row?.paymentIntentId ?? undefined;
+  }
+
+  /** The sandbox's invoice paid by a PaymentIntent, read from its own tables (see the interface). */
+  async retrieveInvoiceOfPayment(
+    paymentIntentId: string,
+    within?: DatabaseOrTransaction,
+  ): Promise<InvoiceOfPayment | undefined> {
+    const [row] = await (within ?? this.db)
+      .select({
+        invoiceId: sandboxInvoice.id,
+        providerSubscriptionId: sandboxInvoice.subscriptionId,
+        ourSubscriptionId: sandboxSubscription.subscriptionRowId,
+        customerId: sandboxInvoice.customerId,
+        amountPaid: sandboxInvoice.amountPaid,
+        currency: sandboxInvoice.currency,
+      })
+      .from(sandboxInvoice)
+      .leftJoin(sandboxSubscription, eq(sandboxSubscription.id, sandboxInvoice.subscriptionId))
+      .where(eq(sandboxInvoice.paymentIntentId, paymentIntentId));
+    return row;
   }
 }

@@ -16,6 +16,7 @@ import {
 import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
+  type InvoiceOfPayment,
   PaymentCustomerMissingError,
   type PaymentProvider,
   PaymentProviderUnavailableError,
@@ -351,6 +352,41 @@ export class StripePaymentProvider implements PaymentProvider {
       return typeof intent === "string" ? intent : intent?.id;
     } catch (error) {
       throw unavailable(error, { invoiceId }, "listing the invoice's payments failed");
+    }
+  }
+
+  /**
+   * The subscription invoice a PaymentIntent paid: `GET /v1/invoice_payments` filtered by the payment,
+   * with the invoice expanded (one request). Undefined when the PaymentIntent paid no invoice, or an
+   * invoice of no subscription.
+   */
+  async retrieveInvoiceOfPayment(paymentIntentId: string): Promise<InvoiceOfPayment | undefined> {
+    try {
+      const payments = await this.stripe.invoicePayments.list({
+        payment: { type: "payment_intent", payment_intent: paymentIntentId },
+        expand: ["data.invoice"],
+        limit: 10,
+      });
+      for (const payment of payments.data) {
+        const invoice = payment.invoice;
+        if (typeof invoice === "string" || !invoice || "deleted" in invoice) continue;
+        const details =
+          invoice.parent?.type === "subscription_details" ? invoice.parent.subscription_details : null;
+        if (!details || !invoice.id) continue;
+        return {
+          invoiceId: invoice.id,
+          providerSubscriptionId:
+            typeof details.subscription === "string" ? details.subscription : details.subscription.id,
+          ourSubscriptionId: details.metadata?.subscriptionId ?? null,
+          customerId:
+            typeof invoice.customer === "string" ? invoice.customer : (invoice.customer?.id ?? null),
+          amountPaid: payment.amount_paid ?? invoice.amount_paid,
+          currency: invoice.currency,
+        };
+      }
+      return undefined;
+    } catch (error) {
+      throw unavailable(error, { paymentIntentId }, "finding the invoice of a payment failed");
     }
   }
 

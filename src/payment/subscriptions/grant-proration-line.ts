@@ -73,6 +73,13 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
  * expires at the period's end, with the period's own credits (roll-into-period.ts counts it as the ending
  * period's). Only a paid invoice reaches here (`invoice.paid`), so a declined upgrade grants nothing.
  *
+ * A change made with `proration_behavior: create_prorations` invoices nothing at once: its lines wait as
+ * pending invoice items (`invoice_item_details`) and ride on a later invoice, and they grant only when that
+ * invoice is paid. Paid while the prorated time still runs (items invoiced mid-period), they grant the
+ * difference as above; paid with the next renewal, that time is over and they grant nothing
+ * (`period_over`): credits for a period already past would expire at birth, and the new plan's credits
+ * arrive with the renewal's own period. Nothing is granted for the change itself (no money yet).
+ *
  * Grants nothing (`proration_nothing`, no row): lines that only credit (a switch of interval, whose new
  * price is a full line of its own, or a move to a plan granting no more). A change found over by the
  * database's clock when paid, or worth 0 credits, gets its row as `period_over` with 0 credits. Nothing

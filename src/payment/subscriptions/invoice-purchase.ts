@@ -1,11 +1,13 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, or, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { disputedAmount } from "@/credits/purchase-clawback-rules";
 import { creditLot, creditPurchase, subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { disputesOf } from "../record-dispute-facts";
+import { updateRefundedAmount } from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
+import { type PurchaseRow, updatePurchase } from "../webhooks/purchase-lookup";
 import type { SubscriptionRow } from "./lock-subscription";
 
 /**
@@ -46,6 +48,7 @@ const ENTITLING_STATUSES = ["granted", "scheduled"];
 export async function recordInvoicePurchase(
   tx: DatabaseOrTransaction,
   input: { subscription: SubscriptionRow; invoice: Stripe.Invoice },
+  now?: Date,
 ): Promise<string | null> {
   const { subscription, invoice } = input;
   // Nothing was paid (a trial's $0 invoice, a 100% coupon): nothing to refund, no PaymentIntent to match.
@@ -73,25 +76,43 @@ export async function recordInvoicePurchase(
       { invoiceId: invoice.id, subscriptionId: subscription.id },
       "paid invoice without its payment: its refunds cannot be matched",
     );
-  const [purchase] = await tx
+  const values = {
+    kind: "subscription_invoice",
+    packageId: planId,
+    subscriptionId: subscription.id,
+    invoiceId: invoice.id,
+    credits,
+    creditsIssued: issued === credits ? null : issued,
+    amount: invoice.amount_paid,
+    currency: invoice.currency,
+    provider: subscription.provider,
+    status: "succeeded",
+    paymentIntentId: paymentIntentId ?? null,
+  };
+  const [inserted] = await tx
     .insert(creditPurchase)
-    .values({
-      userId: subscription.userId,
-      kind: "subscription_invoice",
-      packageId: planId,
-      subscriptionId: subscription.id,
-      invoiceId: invoice.id,
-      credits,
-      creditsIssued: issued === credits ? null : issued,
-      amount: invoice.amount_paid,
-      currency: invoice.currency,
-      provider: subscription.provider,
-      status: "succeeded",
-      paymentIntentId: paymentIntentId ?? null,
-    })
+    .values({ userId: subscription.userId, ...values })
     .onConflictDoNothing()
     .returning({ id: creditPurchase.id });
-  if (!purchase) return "purchase_already_recorded";
+  const pending = inserted ? undefined : await pendingInvoicePurchase(tx, invoice.id, paymentIntentId);
+  if (!inserted && !pending) return "purchase_already_recorded";
+  if (pending && pending.userId !== subscription.userId) {
+    logger.error(
+      { invoiceId: invoice.id, purchaseId: pending.id, userId: subscription.userId },
+      "the invoice's pending purchase belongs to another user: left as it is",
+    );
+    return "purchase_already_recorded";
+  }
+  const purchase = inserted ?? { id: (pending as PurchaseRow).id };
+  if (pending) {
+    // A refund or dispute of this invoice came first and recorded its facts on a pending purchase
+    // (purchase-of-payment.ts): it becomes the invoice's purchase now, with what the invoice granted.
+    await updatePurchase(tx, pending.id, {
+      ...values,
+      // The refund facts stay; the refunded amount is derived again against the invoice's amount below.
+      amountRefunded: Math.min(pending.amountRefunded, values.amount),
+    });
+  }
   const lotIds = rows.flatMap((row) => (row.lotId ? [row.lotId] : []));
   if (lotIds.length > 0)
     await tx.update(creditLot).set({ purchaseId: purchase.id }).where(inArray(creditLot.id, lotIds));
@@ -99,7 +120,40 @@ export async function recordInvoicePurchase(
     .update(subscriptionPeriodGrant)
     .set({ purchaseId: purchase.id })
     .where(eq(subscriptionPeriodGrant.invoiceId, invoice.id));
-  return "purchase_recorded";
+  if (!pending) return "purchase_recorded";
+  // The facts the early events recorded are settled now, in the grant's transaction: the customer never
+  // holds the credits of money they were given back.
+  await updateRefundedAmount(tx, {
+    ...pending,
+    ...values,
+    amountRefunded: Math.min(pending.amountRefunded, values.amount),
+  });
+  const settled = await settlePurchaseClawback(tx, pending.id, now);
+  return `purchase_recorded_after_refund_or_dispute:${settled}`;
+}
+
+/**
+ * The purchase a refund or dispute recorded for this invoice before its `invoice.paid`
+ * (purchase-of-payment.ts: recorded `pending`), locked; undefined when the invoice's purchase is already
+ * complete (`succeeded`).
+ */
+async function pendingInvoicePurchase(
+  tx: DatabaseOrTransaction,
+  invoiceId: string,
+  paymentIntentId: string | undefined,
+): Promise<PurchaseRow | undefined> {
+  const [row] = await tx
+    .select()
+    .from(creditPurchase)
+    .where(
+      paymentIntentId
+        ? or(eq(creditPurchase.invoiceId, invoiceId), eq(creditPurchase.paymentIntentId, paymentIntentId))
+        : eq(creditPurchase.invoiceId, invoiceId),
+    )
+    .for("update");
+  // Any status but `succeeded`: none of the paths that mark a package's purchase failed, canceled or
+  // abandoned may keep an invoice's refund facts from being settled when it is paid.
+  return row && row.status !== "succeeded" && row.kind === "subscription_invoice" ? row : undefined;
 }
 
 /**

@@ -74,6 +74,37 @@ export async function rollIntoPeriod(
 }
 
 /**
+ * The carry out of a period granted late: when `from` was granted after the period that follows it (a
+ * failed renewal retried and paid, or its `invoice.paid` delivered late, once the next invoice had been
+ * applied), the next period's own rollIntoPeriod found nothing to carry from and wrote no row. So the
+ * carry from `from` into that next period is recorded now, by the same rollIntoPeriod: keyed by the next
+ * period's start, it is written once whichever invoice came first, and a period that carried already
+ * (its row exists) is left as it is. Call it right after granting `from`, under the subscription's row
+ * lock. Returns `no_rollover` when no granted period starts where `from` ends.
+ */
+export async function rollIntoFollowingPeriod(
+  tx: DatabaseOrTransaction,
+  subscription: SubscriptionRow,
+  from: { start: Date; end: Date },
+  now?: Date,
+): Promise<RolloverOutcome> {
+  const [following] = await tx
+    .select({ start: subscriptionPeriodGrant.periodStart, end: subscriptionPeriodGrant.periodEnd })
+    .from(subscriptionPeriodGrant)
+    .where(
+      and(
+        eq(subscriptionPeriodGrant.subscriptionId, subscription.id),
+        eq(subscriptionPeriodGrant.periodStart, from.end),
+        eq(subscriptionPeriodGrant.status, "granted"),
+        inArray(subscriptionPeriodGrant.kind, ["period", "slot"]),
+      ),
+    )
+    .limit(1);
+  if (!following) return "no_rollover";
+  return rollIntoPeriod(tx, subscription, following, now);
+}
+
+/**
  * Grants a pending carry once the ending period's credits are settled, i.e. every one of its lots (its
  * own base and proration lots, and the carry into it) has nothing left that could still be spent or expire:
  * remaining 0 and no open hold on it. Until then the row stays `pending` (`pending`).

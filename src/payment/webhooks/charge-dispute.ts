@@ -5,7 +5,8 @@ import { recordDisputeFact } from "../record-dispute-facts";
 import { eventTime } from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
 import { UnknownEventValueError } from "../types";
-import { findPurchaseByPaymentIntentId, paymentIntentIdOf } from "./purchase-lookup";
+import { paymentIntentIdOf } from "./purchase-lookup";
+import { findPurchaseOfPayment } from "./purchase-of-payment";
 import type { WebhookHandler } from "./types";
 
 /**
@@ -21,7 +22,8 @@ import type { WebhookHandler } from "./types";
 export const handleDisputeEvent: WebhookHandler = async (tx, event, context) => {
   const dispute = event.data.object as Stripe.Dispute;
   const paymentIntentId = paymentIntentIdOf(dispute.payment_intent);
-  const purchase = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
+  // A subscription invoice refunded or disputed before its invoice.paid: see purchase-of-payment.ts.
+  const purchase = await findPurchaseOfPayment(tx, paymentIntentId, context, event.id);
   const log = logger.child({
     eventId: event.id,
     disputeId: dispute.id,

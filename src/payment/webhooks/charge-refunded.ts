@@ -7,7 +7,8 @@ import {
   updateRefundedAmount,
 } from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
-import { findPurchaseByPaymentIntentId, paymentIntentIdOf } from "./purchase-lookup";
+import { paymentIntentIdOf } from "./purchase-lookup";
+import { findPurchaseOfPayment } from "./purchase-of-payment";
 import type { WebhookHandler } from "./types";
 
 /**
@@ -20,7 +21,8 @@ import type { WebhookHandler } from "./types";
 export const handleChargeRefunded: WebhookHandler = async (tx, event, context) => {
   const charge = event.data.object as Stripe.Charge;
   const paymentIntentId = paymentIntentIdOf(charge.payment_intent);
-  const found = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
+  // A subscription invoice refunded or disputed before its invoice.paid: see purchase-of-payment.ts.
+  const found = await findPurchaseOfPayment(tx, paymentIntentId, context, event.id);
   if (!found) {
     logger.warn(
       { eventId: event.id, chargeId: charge.id, paymentIntentId },

@@ -9,12 +9,12 @@ import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { grantProrationLines } from "../subscriptions/grant-proration-line";
 import { grantTrialCredits, isTrialInvoice } from "../subscriptions/grant-trial-credits";
 import { isProrationLine, type PaidInvoiceLine, priceIdOfLine } from "../subscriptions/invoice-line";
-import { recordInvoicePurchase } from "../subscriptions/invoice-purchase";
+import { lockInvoicePurchase, recordInvoicePurchase } from "../subscriptions/invoice-purchase";
 import { lockSubscriptionForEvent } from "../subscriptions/lock-subscription";
 import { planOfPrice } from "../subscriptions/plan-prices";
 import { recordProrationCredits } from "../subscriptions/proration-credits";
 import { clearPaymentProblem } from "../subscriptions/record-payment-problem";
-import { rollIntoPeriod } from "../subscriptions/roll-into-period";
+import { rollIntoFollowingPeriod, rollIntoPeriod } from "../subscriptions/roll-into-period";
 import { scheduleYearlySlots } from "../subscriptions/schedule-yearly-slots";
 import { UnknownEventValueError } from "../types";
 import { withInvoicePayments } from "./invoice-payments";
@@ -103,6 +103,10 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     return "unknown_subscription";
   }
 
+  // The invoice's purchase, when a refund or dispute recorded it first (purchase-of-payment.ts), is locked
+  // before any grant takes the ledger account's lock: the order every purchase path keeps.
+  await lockInvoicePurchase(tx, invoice.id);
+
   const outcomes: string[] = [];
   const paidMoney = invoice.amount_paid > 0;
   // A trialing subscription's $0 first invoice grants the trial's credits, not a period's.
@@ -152,6 +156,9 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     if (granted === "granted") {
       const rolled = await rollIntoPeriod(tx, subscription, period, context?.now);
       if (rolled !== "no_rollover") outcomes.push(rolled);
+      // A period paid late, after the next one was granted: its own carry into that next period, once.
+      const onward = await rollIntoFollowingPeriod(tx, subscription, period, context?.now);
+      if (onward !== "no_rollover") outcomes.push(`onward_${onward}`);
     }
   }
   // What this invoice's credit lines gave back against earlier invoices, in the same transaction as the
@@ -167,7 +174,7 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     );
   // The invoice as a purchase, so its refunds and disputes take back its credits (invoice-purchase.ts).
   // (Logged, not part of the outcome: the outcome says what the customer got.)
-  const purchase = await recordInvoicePurchase(tx, { subscription, invoice });
+  const purchase = await recordInvoicePurchase(tx, { subscription, invoice }, context?.now);
   // The invoice a payment problem was about is paid now (a retry went through): the user is told no more.
   if (await clearPaymentProblem(tx, subscription.id, invoice.id)) outcomes.push("problem_lifted");
   log.info(

@@ -10,6 +10,10 @@ export const handlePaymentIntentCanceled: WebhookHandler = async (tx, event) => 
   const intent = event.data.object as Stripe.PaymentIntent;
   const purchase = await findPurchaseForPaymentIntent(tx, intent);
   if (!purchase) return "unknown_payment_intent";
+  // A subscription invoice's purchase follows the invoice's own events: its PaymentIntent's attempts are
+  // the invoice's (a declined first attempt reported late, after a refund of the paid one recorded the
+  // invoice's pending purchase: purchase-of-payment.ts), and `invoice.paid` settles it.
+  if (purchase.kind === "subscription_invoice") return "invoice_payment";
   // Only an open purchase changes: a paid one, or one flagged for review, must not be overwritten by a
   // late event about an earlier attempt (Stripe does not guarantee delivery order).
   if (purchase.status === "succeeded") return "ignored_already_succeeded";

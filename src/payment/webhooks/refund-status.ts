@@ -2,7 +2,8 @@ import type Stripe from "stripe";
 import { logger } from "@/lib/logger";
 import { eventTime, recordRefundStatus, updateRefundedAmount } from "../record-refund-facts";
 import { settlePurchaseClawback } from "../settle-purchase-clawback";
-import { findPurchaseByPaymentIntentId, paymentIntentIdOf } from "./purchase-lookup";
+import { paymentIntentIdOf } from "./purchase-lookup";
+import { findPurchaseOfPayment } from "./purchase-of-payment";
 import type { WebhookHandler } from "./types";
 
 /**
@@ -15,7 +16,8 @@ import type { WebhookHandler } from "./types";
 export const handleRefundStatus: WebhookHandler = async (tx, event, context) => {
   const refund = event.data.object as Stripe.Refund;
   const paymentIntentId = paymentIntentIdOf(refund.payment_intent);
-  const purchase = paymentIntentId ? await findPurchaseByPaymentIntentId(tx, paymentIntentId) : undefined;
+  // A subscription invoice refunded or disputed before its invoice.paid: see purchase-of-payment.ts.
+  const purchase = await findPurchaseOfPayment(tx, paymentIntentId, context, event.id);
   if (!purchase) {
     logger.warn(
       { eventId: event.id, refundId: refund.id, paymentIntentId },

@@ -80,6 +80,7 @@ const offlineStripe: PaymentProvider = {
   retrieveInvoicePaymentIntent: async () => {
     throw new Error("the fault tests never subscribe");
   },
+  retrieveInvoiceOfPayment: async () => undefined,
   changeSubscriptionPlan: async () => {
     throw new Error("the fault tests never subscribe");
   },
