@@ -7,11 +7,10 @@ import { runWebhookDelivery } from "@/outbound/deliver-webhooks";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { webhookSigningSecret } from "@/payment/payment-config";
 import { deliverDueSandboxEvents } from "@/payment/sandbox/deliver-sandbox-events";
-import { runEmailDeliveryFor } from "./run-email-delivery";
+import { drainFor } from "./drain-for";
 import { RECONCILE_EVERY_MINUTES, runPaymentMaintenance } from "./run-payment-maintenance";
 import { runSubscriptionCredits } from "./run-subscription-credits";
 import { runSweep } from "./run-sweep";
-import { runWebhookDeliveryFor } from "./run-webhook-delivery";
 
 export const SWEEP_QUEUE = "credits-sweep";
 /** Reconciliation of recent payments and abandoning stale purchases. */
@@ -29,11 +28,11 @@ export const EMAIL_QUEUE = "email-outbox";
 const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
 /** On the embedded database the outbound-event worker looks for due deliveries this often. */
 const OUTBOUND_DELIVERY_INTERVAL_MS = 2_000;
-/** On pg-boss, each minute's delivery job keeps polling this long (see run-webhook-delivery.ts). */
+/** On pg-boss, each minute's delivery job keeps polling this long (see drain-for.ts). */
 const OUTBOUND_DELIVERY_JOB_MS = 50_000;
 /** On the embedded database the email worker looks for due emails this often. */
 const EMAIL_INTERVAL_MS = 2_000;
-/** On pg-boss, each minute's email job keeps polling this long (see run-email-delivery.ts). */
+/** On pg-boss, each minute's email job keeps polling this long (see drain-for.ts). */
 const EMAIL_JOB_MS = 50_000;
 
 type Stop = () => Promise<void>;
@@ -113,10 +112,18 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     });
     let stopping = false;
     await boss.work(OUTBOUND_DELIVERY_QUEUE, async () => {
-      await runWebhookDeliveryFor(connection.db, OUTBOUND_DELIVERY_JOB_MS, () => stopping);
+      await drainFor(
+        OUTBOUND_DELIVERY_JOB_MS,
+        () => stopping,
+        (options) => runWebhookDelivery(connection.db, options),
+      );
     });
     await boss.work(EMAIL_QUEUE, async () => {
-      await runEmailDeliveryFor(connection.db, EMAIL_JOB_MS, () => stopping);
+      await drainFor(
+        EMAIL_JOB_MS,
+        () => stopping,
+        (options) => runEmailDelivery(connection.db, options),
+      );
     });
     logger.info(
       {

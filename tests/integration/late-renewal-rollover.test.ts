@@ -3,21 +3,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
-import { creditLot, planPrice, subscription, subscriptionRollover } from "../../src/db/schema";
-import { webhookSigningSecret } from "../../src/payment/payment-config";
+import { creditLot, subscriptionRollover } from "../../src/db/schema";
 import { grantPendingRollovers } from "../../src/payment/subscriptions/grant-pending-rollovers";
-import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
-import { webhookPost } from "../support/route-handlers";
-import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
+import { invoiceLineObject, invoiceObject, stripeEventPayload, testId } from "../support/stripe-events";
 import {
-  invoiceLineObject,
-  invoiceObject,
-  signPayload,
-  stripeEventPayload,
-  testId,
-} from "../support/stripe-events";
+  deliverSignedPayload,
+  insertStripePlanPrices,
+  seedStripeSubscription,
+} from "../support/stripe-subscriptions";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
 // A renewal invoice paid late: period N's invoice.paid applied after period N+1's was already granted
@@ -35,35 +30,18 @@ const P3 = { start: P2.end, end: at("2032-06-01T00:00:00Z") };
 const AFTER_P1 = at("2032-04-01T00:00:01Z");
 const AFTER_P2 = at("2032-05-01T00:00:01Z");
 
-async function deliver(payload: string): Promise<{ status: number; outcome?: string }> {
-  const response = await webhookPost(
-    new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "stripe-signature": signPayload(payload, webhookSigningSecret()),
-      },
-      body: payload,
-    }),
-  );
-  const body = (await response.json()) as { outcome?: string };
-  return { status: response.status, outcome: body.outcome };
-}
+/** Delivers a signed payload; what these tests read is the handler's outcome. */
+const deliver = async (payload: string) => {
+  const { status, body } = await deliverSignedPayload(payload);
+  return { status, outcome: body.outcome };
+};
 
 describe.each(databaseKinds())("a late renewal invoice and the rollover carry (%s)", (kind) => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase(kind);
     useDatabaseConnection(database);
-    await database.db.insert(planPrice).values({
-      priceId: PRO_PRICE,
-      provider: "stripe",
-      planId: "pro-monthly",
-      amount: 1900,
-      currency: "usd",
-      interval: "month",
-      lookupKey: "creditkit:pro-monthly:1900:usd",
-    });
+    await insertStripePlanPrices(database.db, [{ priceId: PRO_PRICE, planId: "pro-monthly" }]);
   });
   afterEach(async () => {
     if (database) await assertLedgerInvariants(database.db);
@@ -73,21 +51,7 @@ describe.each(databaseKinds())("a late renewal invoice and the rollover carry (%
   });
 
   async function proSubscriber() {
-    const userId = await seedUser(database.db);
-    const customer = testId("cus");
-    const providerSubscriptionId = testId("sub");
-    const [row] = await database.db
-      .insert(subscription)
-      .values({
-        userId,
-        provider: "stripe",
-        customerId: customer,
-        planId: "pro-monthly",
-        status: "active",
-        providerSubscriptionId,
-      })
-      .returning();
-    if (!row) throw new Error("no subscription row");
+    const { userId, customer, providerSubscriptionId, row } = await seedStripeSubscription(database.db);
     const paid = (period: { start: Date; end: Date }) => {
       const id = testId("in");
       return stripeEventPayload(

@@ -3,23 +3,23 @@ import type Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
-import { creditLot, planPrice, subscription, subscriptionPeriodGrant } from "../../src/db/schema";
-import { webhookSigningSecret } from "../../src/payment/payment-config";
+import { creditLot, subscriptionPeriodGrant } from "../../src/db/schema";
 import { processWebhookEvent } from "../../src/payment/webhooks/process-webhook-event";
-import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
-import { webhookPost } from "../support/route-handlers";
 import { entriesOf } from "../support/rows";
-import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import {
   invoiceLineObject,
   invoiceObject,
-  signPayload,
   stripeEventPayload,
   subscriptionObject,
   testId,
 } from "../support/stripe-events";
+import {
+  deliverSignedPayload,
+  insertStripePlanPrices,
+  seedStripeSubscription,
+} from "../support/stripe-subscriptions";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
 // Stripe's shapes, signed with the SDK, as Stripe sends an upgrade's invoice (`proration_behavior:
@@ -35,21 +35,7 @@ const MARCH = { start: at("2031-03-01T10:00:00Z"), end: at("2031-03-31T10:00:00Z
 const REST = { start: at("2031-03-11T10:00:00Z"), end: MARCH.end };
 const EXTRA = Math.floor((4000 * 20) / 30);
 
-type Delivery = { status: number; body: { outcome?: string; error?: { code: string } } };
-
-async function deliver(payload: string): Promise<Delivery> {
-  const response = await webhookPost(
-    new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "stripe-signature": signPayload(payload, webhookSigningSecret()),
-      },
-      body: payload,
-    }),
-  );
-  return { status: response.status, body: (await response.json()) as Delivery["body"] };
-}
+const deliver = deliverSignedPayload;
 
 describe.each(databaseKinds())("an upgrade's proration invoice grants the difference once (%s)", (kind) => {
   let database: TestDatabase;
@@ -57,25 +43,9 @@ describe.each(databaseKinds())("an upgrade's proration invoice grants the differ
   beforeAll(async () => {
     database = await createTestDatabase(kind, { poolSize: 15 });
     useDatabaseConnection(database);
-    await database.db.insert(planPrice).values([
-      {
-        priceId: PRO_PRICE,
-        provider: "stripe",
-        planId: "pro-monthly",
-        amount: 1900,
-        currency: "usd",
-        interval: "month",
-        lookupKey: "creditkit:pro-monthly:1900:usd",
-      },
-      {
-        priceId: MAX_PRICE,
-        provider: "stripe",
-        planId: "max-monthly",
-        amount: 4900,
-        currency: "usd",
-        interval: "month",
-        lookupKey: "creditkit:max-monthly:4900:usd",
-      },
+    await insertStripePlanPrices(database.db, [
+      { priceId: PRO_PRICE, planId: "pro-monthly" },
+      { priceId: MAX_PRICE, planId: "max-monthly" },
     ]);
   });
   afterEach(async () => {
@@ -85,24 +55,7 @@ describe.each(databaseKinds())("an upgrade's proration invoice grants the differ
     await database?.close();
   });
 
-  async function proSubscription() {
-    const userId = await seedUser(database.db);
-    const customer = testId("cus");
-    const providerSubscriptionId = testId("sub");
-    const [row] = await database.db
-      .insert(subscription)
-      .values({
-        userId,
-        provider: "stripe",
-        customerId: customer,
-        planId: "pro-monthly",
-        status: "active",
-        providerSubscriptionId,
-      })
-      .returning();
-    if (!row) throw new Error("no subscription row");
-    return { userId, customer, providerSubscriptionId, row };
-  }
+  const proSubscription = () => seedStripeSubscription(database.db);
   type Sub = Awaited<ReturnType<typeof proSubscription>>;
 
   function invoice(
