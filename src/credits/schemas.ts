@@ -249,3 +249,23 @@ export type UsageForecast = {
   /** Credits that expire before that pace would spend them (whole credits, rounded down). */
   expiresUnused: number;
 };
+
+/** A low-balance threshold: a number of credits, or a percentage (1-100) of the plan's monthly credits. */
+export type LowBalanceThreshold = { credits: number } | { percent: number };
+
+/** The account's alert setting and state, as the credits page shows it. */
+export type LowBalanceAlert = {
+  threshold: LowBalanceThreshold | null;
+  /** The threshold in credits now (a percentage resolved against the plan in force); null when none. */
+  effectiveThreshold: number | null;
+  /** What can be spent now (balance - held), in credits. */
+  available: number;
+  /**
+   * True from the change that took the available balance below the threshold until one takes it back to
+   * or above it: what the banner shows. Setting a threshold the balance is already under does not make it
+   * true (an alert marks a crossing, not a state), and is never true while the balance is at or above it.
+   */
+  low: boolean;
+  /** When that crossing happened (ISO 8601), while `low`. */
+  crossedAt: string | null;
+};

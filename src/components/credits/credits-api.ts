@@ -1,6 +1,8 @@
-import type { CreditUsage, UsageRange } from "@/credits/schemas";
+import type { CreditUsage, LowBalanceAlert, LowBalanceThreshold, UsageRange } from "@/credits/schemas";
 import { type CreditEntryType, creditEntryTypes } from "@/credits/schemas";
 import type { StartedPurchase } from "@/payment/start-purchase";
+
+export type { LowBalanceAlert, LowBalanceThreshold };
 
 /**
  * Browser-side calls to the credits JSON API (same origin, session cookie) and the query keys that cache them.
@@ -41,20 +43,6 @@ export type Balance = {
   available: number;
   /** Owed after a refund took back credits that were already spent; repaid from the next grant. */
   debt: number;
-};
-
-/** A low-balance threshold: credits, or a percentage of the plan's monthly credits. */
-export type LowBalanceThreshold = { credits: number } | { percent: number };
-
-/** The same shape as GET /api/credits/low-balance-alert (src/credits/set-low-balance-alert.ts). */
-export type LowBalanceAlert = {
-  threshold: LowBalanceThreshold | null;
-  /** The threshold in credits now (a percentage resolved against the current plan). */
-  effectiveThreshold: number | null;
-  available: number;
-  /** The balance fell below the threshold and has not come back above it: the banner shows. */
-  low: boolean;
-  crossedAt: string | null;
 };
 
 export type ExpiringCredits = {
