@@ -9,3 +9,4 @@ export * from "./rate-limits";
 export * from "./refunds";
 export * from "./sandbox-billing";
 export * from "./subscriptions";
+export * from "./overview";
