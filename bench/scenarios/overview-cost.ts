@@ -171,7 +171,7 @@ async function seed(pool: pg.Pool, entries: number, withTriggers: boolean): Prom
       await client.query(
         `INSERT INTO credit_entry (user_id, type, amount, balance_after, debt_change, description, idempotency_key, request_hash, created_at)
          SELECT 'ov-' || (i / ${ENTRIES_PER_ACCOUNT}), k.type, k.amount, 1000, k.debt, 'bench', 'ov:' || i, 'bench',
-                now() - make_interval(days => i % ${SPREAD_DAYS}, secs => i % 86400)
+                now() - make_interval(days => (i % ${SPREAD_DAYS})::int, secs => (i % 86400)::float8)
          FROM generate_series($1::bigint, $2::bigint) i
          CROSS JOIN LATERAL (SELECT
            CASE WHEN i % ${ENTRIES_PER_ACCOUNT} = 0 THEN 'purchase' WHEN i % 97 = 0 THEN 'grant'
