@@ -185,15 +185,15 @@ async function seed(pool: pg.Pool, entries: number, withTriggers: boolean): Prom
     if (!withTriggers) {
       await client.query("SET session_replication_role = origin");
       // The migration's backfill, statement for statement (src/db/migrations/0022_ledger_aggregates.sql).
-      await client.query(`INSERT INTO credit_daily_total (day, entry_type, shard, credits_in, credits_out, debt_change, entries)
-        SELECT (created_at AT TIME ZONE 'UTC')::date, type, creditkit_aggregate_shard(user_id),
+      await client.query("DELETE FROM credit_account_total");
+      await client.query(`INSERT INTO credit_daily_total (day, entry_type, credits_in, credits_out, debt_change, entries)
+        SELECT (created_at AT TIME ZONE 'UTC')::date, type,
                sum(greatest(amount, 0)), sum(greatest(-amount, 0)), sum(debt_change), count(*)
-        FROM credit_entry GROUP BY 1, 2, 3`);
-      await client.query(`INSERT INTO credit_outstanding (category, source, shard, remaining)
-        SELECT category, source, creditkit_aggregate_shard(user_id), sum(remaining)
-        FROM credit_lot WHERE remaining <> 0 GROUP BY 1, 2, 3`);
-      await client.query(`INSERT INTO credit_account_total (shard, balance, held, debt)
-        SELECT creditkit_aggregate_shard(user_id), sum(balance), sum(held), sum(debt) FROM credit_account GROUP BY 1`);
+        FROM credit_entry GROUP BY 1, 2`);
+      await client.query(`INSERT INTO credit_outstanding (category, source, remaining)
+        SELECT category, source, sum(remaining) FROM credit_lot WHERE remaining <> 0 GROUP BY 1, 2`);
+      await client.query(`INSERT INTO credit_account_total (id, balance, held, debt)
+        SELECT 1, coalesce(sum(balance), 0), coalesce(sum(held), 0), coalesce(sum(debt), 0) FROM credit_account`);
       await client.query(`INSERT INTO purchase_daily_revenue (day, kind, package_id, currency, purchases, amount, refunded)
         SELECT (created_at AT TIME ZONE 'UTC')::date, kind, package_id, currency, count(*), sum(amount), sum(amount_refunded)
         FROM credit_purchase WHERE status = 'succeeded' GROUP BY 1, 2, 3, 4`);

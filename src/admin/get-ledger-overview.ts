@@ -92,8 +92,10 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  * consumed, expired and clawed back, day by day and in total; revenue by package and by plan; the
  * outstanding liability now; the subscriptions live now.
  *
- * Reads only the daily aggregates the ledger's triggers keep (src/credits/sql/ledger-aggregates.sql), never
- * the entries: the cost depends on the number of days, entry types and packages, not on the ledger's size.
+ * Reads only the aggregates the ledger's triggers keep (src/credits/sql/ledger-aggregates.sql): their sums
+ * plus the deltas written since the last compaction (the sweep job's, every minute), never the entries. The
+ * cost depends on the number of days, entry types and packages and on the writes of the last minute, not on
+ * the ledger's size.
  *
  * Units: credits (integers); money in minor units of its own currency, one row per currency (currencies are
  * never added together). Days are UTC dates `YYYY-MM-DD`; a purchase counts on the day it was created, with
@@ -127,7 +129,11 @@ export async function getLedgerOverview(db: DatabaseOrTransaction, rawInput: unk
       db,
       sql`SELECT day::text AS day, entry_type, sum(credits_in) AS credits_in, sum(credits_out) AS credits_out,
                  sum(debt_change) AS debt_change, sum(entries) AS entries
-          FROM credit_daily_total WHERE day BETWEEN ${span.from}::date AND ${span.to}::date
+          FROM (SELECT day, entry_type, credits_in, credits_out, debt_change, entries FROM credit_daily_total
+                WHERE day BETWEEN ${span.from}::date AND ${span.to}::date
+                UNION ALL
+                SELECT day, entry_type, credits_in, credits_out, debt_change, entries FROM credit_daily_total_delta
+                WHERE day BETWEEN ${span.from}::date AND ${span.to}::date) u
           GROUP BY day, entry_type ORDER BY day, entry_type`,
     ),
     rows<{
@@ -141,18 +147,26 @@ export async function getLedgerOverview(db: DatabaseOrTransaction, rawInput: unk
       db,
       sql`SELECT kind, package_id, currency, sum(purchases) AS purchases, sum(amount) AS amount,
                  sum(refunded) AS refunded
-          FROM purchase_daily_revenue WHERE day BETWEEN ${span.from}::date AND ${span.to}::date
+          FROM (SELECT kind, package_id, currency, purchases, amount, refunded FROM purchase_daily_revenue
+                WHERE day BETWEEN ${span.from}::date AND ${span.to}::date
+                UNION ALL
+                SELECT kind, package_id, currency, purchases, amount, refunded FROM purchase_daily_revenue_delta
+                WHERE day BETWEEN ${span.from}::date AND ${span.to}::date) u
           GROUP BY kind, package_id, currency HAVING sum(purchases) <> 0
           ORDER BY currency, sum(amount) DESC, package_id`,
     ),
     rows<{ category: string; source: string; remaining: string }>(
       db,
-      sql`SELECT category, source, sum(remaining) AS remaining FROM credit_outstanding
+      sql`SELECT category, source, sum(remaining) AS remaining
+          FROM (SELECT category, source, remaining FROM credit_outstanding
+                UNION ALL SELECT category, source, remaining FROM credit_outstanding_delta) u
           GROUP BY category, source HAVING sum(remaining) <> 0 ORDER BY category, source`,
     ),
     rows<{ balance: string | null; held: string | null; debt: string | null }>(
       db,
-      sql`SELECT sum(balance) AS balance, sum(held) AS held, sum(debt) AS debt FROM credit_account_total`,
+      sql`SELECT sum(balance) AS balance, sum(held) AS held, sum(debt) AS debt
+          FROM (SELECT balance, held, debt FROM credit_account_total
+                UNION ALL SELECT balance, held, debt FROM credit_account_total_delta) u`,
     ),
     // The subscription table has one row per subscription (not per entry); live_idx serves the filter.
     rows<{ status: string; n: string }>(

@@ -2,40 +2,34 @@
 -- triggers in the transaction of every write, whichever entry point made it (SQL functions, TypeScript use
 -- cases, the service API, webhooks, jobs, the CLI): a write cannot commit without its aggregate change, and
 -- one that rolls back takes it along. So the overview never scans the ledger, and is exact at every commit.
--- `verify` recomputes every aggregate from the ledger (src/credits/verify-ledger-aggregates.ts).
+--
+-- Each aggregate is a table of sums (one row per key) and a table of deltas. The triggers only INSERT deltas:
+-- no row is shared between writers, so a spend never waits on another account's write, and a transaction
+-- that locks several accounts in order (the expiry sweep, a batch of spends) can never deadlock against a
+-- spend over an aggregate row, as it could if every write updated shared sum rows.
+-- creditkit_compact_ledger_aggregates folds the deltas into the sums (the sweep job calls it every minute),
+-- so readers, which add sums and deltas, read few rows. `verify` recomputes sums + deltas from the ledger
+-- (src/credits/verify-ledger-aggregates.ts).
 --
 -- Each trigger adds the row's new contribution and subtracts its old one (INSERT: new only; DELETE: old
 -- only), so updates and the cascade of a deleted account keep the sums equal to the tables' contents.
--- Aggregate rows are split into 16 shards by the account id's hash: spends of different accounts rarely
--- wait on one row lock, and a transaction that changes one account touches one shard.
 --
 -- Installed on every migrate with the other functions (src/db/sql-functions.ts); the numbered migration
--- 0022 created the tables, the first version of these triggers and backfilled the sums.
-
-CREATE OR REPLACE FUNCTION creditkit_aggregate_shard(p_user text) RETURNS smallint
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT (hashtext(p_user) & 15)::smallint
-$$;
+-- 0022 created the tables, the first version of these triggers, and backfilled the sums.
 
 -- credit_entry: per UTC day and type, credits in, credits out, debt change, count.
 CREATE OR REPLACE FUNCTION creditkit_credit_entry_aggregate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO credit_daily_total AS t (day, entry_type, shard, credits_in, credits_out, debt_change, entries)
-    VALUES ((OLD.created_at AT TIME ZONE 'UTC')::date, OLD.type, creditkit_aggregate_shard(OLD.user_id),
-            -greatest(OLD.amount, 0), -greatest(-OLD.amount, 0), -OLD.debt_change, -1)
-    ON CONFLICT (day, entry_type, shard) DO UPDATE
-      SET credits_in = t.credits_in + excluded.credits_in, credits_out = t.credits_out + excluded.credits_out,
-          debt_change = t.debt_change + excluded.debt_change, entries = t.entries + excluded.entries;
+    INSERT INTO credit_daily_total_delta (day, entry_type, credits_in, credits_out, debt_change, entries)
+    VALUES ((OLD.created_at AT TIME ZONE 'UTC')::date, OLD.type,
+            -greatest(OLD.amount, 0), -greatest(-OLD.amount, 0), -OLD.debt_change, -1);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO credit_daily_total AS t (day, entry_type, shard, credits_in, credits_out, debt_change, entries)
-    VALUES ((NEW.created_at AT TIME ZONE 'UTC')::date, NEW.type, creditkit_aggregate_shard(NEW.user_id),
-            greatest(NEW.amount, 0), greatest(-NEW.amount, 0), NEW.debt_change, 1)
-    ON CONFLICT (day, entry_type, shard) DO UPDATE
-      SET credits_in = t.credits_in + excluded.credits_in, credits_out = t.credits_out + excluded.credits_out,
-          debt_change = t.debt_change + excluded.debt_change, entries = t.entries + excluded.entries;
+    INSERT INTO credit_daily_total_delta (day, entry_type, credits_in, credits_out, debt_change, entries)
+    VALUES ((NEW.created_at AT TIME ZONE 'UTC')::date, NEW.type,
+            greatest(NEW.amount, 0), greatest(-NEW.amount, 0), NEW.debt_change, 1);
   END IF;
   RETURN NULL;
 END $$;
@@ -44,23 +38,24 @@ CREATE OR REPLACE TRIGGER credit_entry_aggregate AFTER INSERT OR UPDATE OR DELET
 FOR EACH ROW EXECUTE FUNCTION creditkit_credit_entry_aggregate();
 
 -- credit_lot: credits left per category and source. Only a change of `remaining` (or of what it is counted
--- under) does anything, so the lot updates that change nothing here cost one comparison.
+-- under) writes a delta, so lot updates that change nothing here cost one comparison.
 CREATE OR REPLACE FUNCTION creditkit_credit_lot_aggregate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND OLD.remaining = NEW.remaining AND OLD.category = NEW.category
-     AND OLD.source = NEW.source AND OLD.user_id = NEW.user_id THEN
+     AND OLD.source = NEW.source THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'UPDATE' AND OLD.category = NEW.category AND OLD.source = NEW.source THEN
+    INSERT INTO credit_outstanding_delta (category, source, remaining)
+    VALUES (NEW.category, NEW.source, NEW.remaining - OLD.remaining);
     RETURN NULL;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.remaining <> 0 THEN
-    INSERT INTO credit_outstanding AS o (category, source, shard, remaining)
-    VALUES (OLD.category, OLD.source, creditkit_aggregate_shard(OLD.user_id), -OLD.remaining)
-    ON CONFLICT (category, source, shard) DO UPDATE SET remaining = o.remaining + excluded.remaining;
+    INSERT INTO credit_outstanding_delta (category, source, remaining) VALUES (OLD.category, OLD.source, -OLD.remaining);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.remaining <> 0 THEN
-    INSERT INTO credit_outstanding AS o (category, source, shard, remaining)
-    VALUES (NEW.category, NEW.source, creditkit_aggregate_shard(NEW.user_id), NEW.remaining)
-    ON CONFLICT (category, source, shard) DO UPDATE SET remaining = o.remaining + excluded.remaining;
+    INSERT INTO credit_outstanding_delta (category, source, remaining) VALUES (NEW.category, NEW.source, NEW.remaining);
   END IF;
   RETURN NULL;
 END $$;
@@ -72,27 +67,19 @@ FOR EACH ROW EXECUTE FUNCTION creditkit_credit_lot_aggregate();
 -- any lot; the overview shows them beside the lots' paid and promotional credits.
 CREATE OR REPLACE FUNCTION creditkit_credit_account_aggregate() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-  v_balance bigint := 0;
-  v_held bigint := 0;
-  v_debt bigint := 0;
-  v_shard smallint;
 BEGIN
-  IF TG_OP = 'UPDATE' AND OLD.balance = NEW.balance AND OLD.held = NEW.held AND OLD.debt = NEW.debt THEN
-    RETURN NULL;
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.balance <> 0 OR NEW.held <> 0 OR NEW.debt <> 0 THEN
+      INSERT INTO credit_account_total_delta (balance, held, debt) VALUES (NEW.balance, NEW.held, NEW.debt);
+    END IF;
+  ELSIF TG_OP = 'DELETE' THEN
+    IF OLD.balance <> 0 OR OLD.held <> 0 OR OLD.debt <> 0 THEN
+      INSERT INTO credit_account_total_delta (balance, held, debt) VALUES (-OLD.balance, -OLD.held, -OLD.debt);
+    END IF;
+  ELSIF OLD.balance <> NEW.balance OR OLD.held <> NEW.held OR OLD.debt <> NEW.debt THEN
+    INSERT INTO credit_account_total_delta (balance, held, debt)
+    VALUES (NEW.balance - OLD.balance, NEW.held - OLD.held, NEW.debt - OLD.debt);
   END IF;
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    v_balance := -OLD.balance; v_held := -OLD.held; v_debt := -OLD.debt;
-    v_shard := creditkit_aggregate_shard(OLD.user_id);
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    v_balance := v_balance + NEW.balance; v_held := v_held + NEW.held; v_debt := v_debt + NEW.debt;
-    v_shard := creditkit_aggregate_shard(NEW.user_id);
-  END IF;
-  INSERT INTO credit_account_total AS a (shard, balance, held, debt)
-  VALUES (v_shard, v_balance, v_held, v_debt)
-  ON CONFLICT (shard) DO UPDATE
-    SET balance = a.balance + excluded.balance, held = a.held + excluded.held, debt = a.debt + excluded.debt;
   RETURN NULL;
 END $$;
 
@@ -111,23 +98,72 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'succeeded' THEN
-    INSERT INTO purchase_daily_revenue AS r (day, kind, package_id, currency, purchases, amount, refunded)
+    INSERT INTO purchase_daily_revenue_delta (day, kind, package_id, currency, purchases, amount, refunded)
     VALUES ((OLD.created_at AT TIME ZONE 'UTC')::date, OLD.kind, OLD.package_id, OLD.currency, -1, -OLD.amount,
-            -OLD.amount_refunded)
-    ON CONFLICT (day, kind, package_id, currency) DO UPDATE
-      SET purchases = r.purchases + excluded.purchases, amount = r.amount + excluded.amount,
-          refunded = r.refunded + excluded.refunded;
+            -OLD.amount_refunded);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.status = 'succeeded' THEN
-    INSERT INTO purchase_daily_revenue AS r (day, kind, package_id, currency, purchases, amount, refunded)
+    INSERT INTO purchase_daily_revenue_delta (day, kind, package_id, currency, purchases, amount, refunded)
     VALUES ((NEW.created_at AT TIME ZONE 'UTC')::date, NEW.kind, NEW.package_id, NEW.currency, 1, NEW.amount,
-            NEW.amount_refunded)
-    ON CONFLICT (day, kind, package_id, currency) DO UPDATE
-      SET purchases = r.purchases + excluded.purchases, amount = r.amount + excluded.amount,
-          refunded = r.refunded + excluded.refunded;
+            NEW.amount_refunded);
   END IF;
   RETURN NULL;
 END $$;
 
 CREATE OR REPLACE TRIGGER credit_purchase_revenue_aggregate AFTER INSERT OR UPDATE OR DELETE ON credit_purchase
 FOR EACH ROW EXECUTE FUNCTION creditkit_purchase_revenue_aggregate();
+
+-- Folds every committed delta into the sums, in one transaction: each DELETE ... RETURNING takes exactly the
+-- deltas its snapshot sees and adds them, so a delta is counted in the sums or in the deltas, never in both
+-- or neither (one committed later stays for the next run). Compactions queue on an advisory lock, so two app
+-- instances' jobs never update the same sum rows at once. Returns how many deltas were folded.
+CREATE OR REPLACE FUNCTION creditkit_compact_ledger_aggregates() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_folded bigint := 0;
+  v_n bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(727002);
+  WITH moved AS (DELETE FROM credit_daily_total_delta RETURNING *),
+  folded AS (
+    INSERT INTO credit_daily_total AS t (day, entry_type, credits_in, credits_out, debt_change, entries)
+    SELECT day, entry_type, sum(credits_in), sum(credits_out), sum(debt_change), sum(entries)
+    FROM moved GROUP BY day, entry_type
+    ON CONFLICT (day, entry_type) DO UPDATE
+      SET credits_in = t.credits_in + excluded.credits_in, credits_out = t.credits_out + excluded.credits_out,
+          debt_change = t.debt_change + excluded.debt_change, entries = t.entries + excluded.entries
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  v_folded := v_folded + v_n;
+
+  WITH moved AS (DELETE FROM credit_outstanding_delta RETURNING *),
+  folded AS (
+    INSERT INTO credit_outstanding AS o (category, source, remaining)
+    SELECT category, source, sum(remaining) FROM moved GROUP BY category, source
+    ON CONFLICT (category, source) DO UPDATE SET remaining = o.remaining + excluded.remaining
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  v_folded := v_folded + v_n;
+
+  WITH moved AS (DELETE FROM credit_account_total_delta RETURNING *),
+  folded AS (
+    INSERT INTO credit_account_total AS a (id, balance, held, debt)
+    SELECT 1, sum(balance), sum(held), sum(debt) FROM moved HAVING count(*) > 0
+    ON CONFLICT (id) DO UPDATE
+      SET balance = a.balance + excluded.balance, held = a.held + excluded.held, debt = a.debt + excluded.debt
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  v_folded := v_folded + v_n;
+
+  WITH moved AS (DELETE FROM purchase_daily_revenue_delta RETURNING *),
+  folded AS (
+    INSERT INTO purchase_daily_revenue AS r (day, kind, package_id, currency, purchases, amount, refunded)
+    SELECT day, kind, package_id, currency, sum(purchases), sum(amount), sum(refunded)
+    FROM moved GROUP BY day, kind, package_id, currency
+    ON CONFLICT (day, kind, package_id, currency) DO UPDATE
+      SET purchases = r.purchases + excluded.purchases, amount = r.amount + excluded.amount,
+          refunded = r.refunded + excluded.refunded
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  RETURN v_folded + v_n;
+END $$;

@@ -1,27 +1,49 @@
 CREATE TABLE "credit_account_total" (
-	"shard" smallint PRIMARY KEY NOT NULL,
+	"id" integer PRIMARY KEY NOT NULL,
 	"balance" bigint DEFAULT 0 NOT NULL,
 	"held" bigint DEFAULT 0 NOT NULL,
 	"debt" bigint DEFAULT 0 NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE "credit_account_total_delta" (
+	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "credit_account_total_delta_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
+	"balance" bigint NOT NULL,
+	"held" bigint NOT NULL,
+	"debt" bigint NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "credit_daily_total" (
 	"day" date NOT NULL,
 	"entry_type" text NOT NULL,
-	"shard" smallint NOT NULL,
 	"credits_in" bigint DEFAULT 0 NOT NULL,
 	"credits_out" bigint DEFAULT 0 NOT NULL,
 	"debt_change" bigint DEFAULT 0 NOT NULL,
 	"entries" bigint DEFAULT 0 NOT NULL,
-	CONSTRAINT "credit_daily_total_day_entry_type_shard_pk" PRIMARY KEY("day","entry_type","shard")
+	CONSTRAINT "credit_daily_total_day_entry_type_pk" PRIMARY KEY("day","entry_type")
+);
+--> statement-breakpoint
+CREATE TABLE "credit_daily_total_delta" (
+	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "credit_daily_total_delta_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
+	"day" date NOT NULL,
+	"entry_type" text NOT NULL,
+	"credits_in" bigint NOT NULL,
+	"credits_out" bigint NOT NULL,
+	"debt_change" bigint NOT NULL,
+	"entries" bigint NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "credit_outstanding" (
 	"category" text NOT NULL,
 	"source" text NOT NULL,
-	"shard" smallint NOT NULL,
 	"remaining" bigint DEFAULT 0 NOT NULL,
-	CONSTRAINT "credit_outstanding_category_source_shard_pk" PRIMARY KEY("category","source","shard")
+	CONSTRAINT "credit_outstanding_category_source_pk" PRIMARY KEY("category","source")
+);
+--> statement-breakpoint
+CREATE TABLE "credit_outstanding_delta" (
+	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "credit_outstanding_delta_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
+	"category" text NOT NULL,
+	"source" text NOT NULL,
+	"remaining" bigint NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "purchase_daily_revenue" (
@@ -33,32 +55,32 @@ CREATE TABLE "purchase_daily_revenue" (
 	"amount" bigint DEFAULT 0 NOT NULL,
 	"refunded" bigint DEFAULT 0 NOT NULL,
 	CONSTRAINT "purchase_daily_revenue_day_kind_package_id_currency_pk" PRIMARY KEY("day","kind","package_id","currency")
+);
+--> statement-breakpoint
+CREATE TABLE "purchase_daily_revenue_delta" (
+	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "purchase_daily_revenue_delta_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
+	"day" date NOT NULL,
+	"kind" text NOT NULL,
+	"package_id" text NOT NULL,
+	"currency" text NOT NULL,
+	"purchases" integer NOT NULL,
+	"amount" bigint NOT NULL,
+	"refunded" bigint NOT NULL
 );--> statement-breakpoint
 -- The triggers of src/credits/sql/ledger-aggregates.sql as first installed (every migrate reinstalls the file),
 -- then the sums of the ledger as it stands.
-CREATE OR REPLACE FUNCTION creditkit_aggregate_shard(p_user text) RETURNS smallint
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT (hashtext(p_user) & 15)::smallint
-$$;
---> statement-breakpoint
 CREATE OR REPLACE FUNCTION creditkit_credit_entry_aggregate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO credit_daily_total AS t (day, entry_type, shard, credits_in, credits_out, debt_change, entries)
-    VALUES ((OLD.created_at AT TIME ZONE 'UTC')::date, OLD.type, creditkit_aggregate_shard(OLD.user_id),
-            -greatest(OLD.amount, 0), -greatest(-OLD.amount, 0), -OLD.debt_change, -1)
-    ON CONFLICT (day, entry_type, shard) DO UPDATE
-      SET credits_in = t.credits_in + excluded.credits_in, credits_out = t.credits_out + excluded.credits_out,
-          debt_change = t.debt_change + excluded.debt_change, entries = t.entries + excluded.entries;
+    INSERT INTO credit_daily_total_delta (day, entry_type, credits_in, credits_out, debt_change, entries)
+    VALUES ((OLD.created_at AT TIME ZONE 'UTC')::date, OLD.type,
+            -greatest(OLD.amount, 0), -greatest(-OLD.amount, 0), -OLD.debt_change, -1);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO credit_daily_total AS t (day, entry_type, shard, credits_in, credits_out, debt_change, entries)
-    VALUES ((NEW.created_at AT TIME ZONE 'UTC')::date, NEW.type, creditkit_aggregate_shard(NEW.user_id),
-            greatest(NEW.amount, 0), greatest(-NEW.amount, 0), NEW.debt_change, 1)
-    ON CONFLICT (day, entry_type, shard) DO UPDATE
-      SET credits_in = t.credits_in + excluded.credits_in, credits_out = t.credits_out + excluded.credits_out,
-          debt_change = t.debt_change + excluded.debt_change, entries = t.entries + excluded.entries;
+    INSERT INTO credit_daily_total_delta (day, entry_type, credits_in, credits_out, debt_change, entries)
+    VALUES ((NEW.created_at AT TIME ZONE 'UTC')::date, NEW.type,
+            greatest(NEW.amount, 0), greatest(-NEW.amount, 0), NEW.debt_change, 1);
   END IF;
   RETURN NULL;
 END $$;
@@ -70,18 +92,19 @@ CREATE OR REPLACE FUNCTION creditkit_credit_lot_aggregate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND OLD.remaining = NEW.remaining AND OLD.category = NEW.category
-     AND OLD.source = NEW.source AND OLD.user_id = NEW.user_id THEN
+     AND OLD.source = NEW.source THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'UPDATE' AND OLD.category = NEW.category AND OLD.source = NEW.source THEN
+    INSERT INTO credit_outstanding_delta (category, source, remaining)
+    VALUES (NEW.category, NEW.source, NEW.remaining - OLD.remaining);
     RETURN NULL;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.remaining <> 0 THEN
-    INSERT INTO credit_outstanding AS o (category, source, shard, remaining)
-    VALUES (OLD.category, OLD.source, creditkit_aggregate_shard(OLD.user_id), -OLD.remaining)
-    ON CONFLICT (category, source, shard) DO UPDATE SET remaining = o.remaining + excluded.remaining;
+    INSERT INTO credit_outstanding_delta (category, source, remaining) VALUES (OLD.category, OLD.source, -OLD.remaining);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.remaining <> 0 THEN
-    INSERT INTO credit_outstanding AS o (category, source, shard, remaining)
-    VALUES (NEW.category, NEW.source, creditkit_aggregate_shard(NEW.user_id), NEW.remaining)
-    ON CONFLICT (category, source, shard) DO UPDATE SET remaining = o.remaining + excluded.remaining;
+    INSERT INTO credit_outstanding_delta (category, source, remaining) VALUES (NEW.category, NEW.source, NEW.remaining);
   END IF;
   RETURN NULL;
 END $$;
@@ -91,27 +114,19 @@ FOR EACH ROW EXECUTE FUNCTION creditkit_credit_lot_aggregate();
 --> statement-breakpoint
 CREATE OR REPLACE FUNCTION creditkit_credit_account_aggregate() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-  v_balance bigint := 0;
-  v_held bigint := 0;
-  v_debt bigint := 0;
-  v_shard smallint;
 BEGIN
-  IF TG_OP = 'UPDATE' AND OLD.balance = NEW.balance AND OLD.held = NEW.held AND OLD.debt = NEW.debt THEN
-    RETURN NULL;
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.balance <> 0 OR NEW.held <> 0 OR NEW.debt <> 0 THEN
+      INSERT INTO credit_account_total_delta (balance, held, debt) VALUES (NEW.balance, NEW.held, NEW.debt);
+    END IF;
+  ELSIF TG_OP = 'DELETE' THEN
+    IF OLD.balance <> 0 OR OLD.held <> 0 OR OLD.debt <> 0 THEN
+      INSERT INTO credit_account_total_delta (balance, held, debt) VALUES (-OLD.balance, -OLD.held, -OLD.debt);
+    END IF;
+  ELSIF OLD.balance <> NEW.balance OR OLD.held <> NEW.held OR OLD.debt <> NEW.debt THEN
+    INSERT INTO credit_account_total_delta (balance, held, debt)
+    VALUES (NEW.balance - OLD.balance, NEW.held - OLD.held, NEW.debt - OLD.debt);
   END IF;
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    v_balance := -OLD.balance; v_held := -OLD.held; v_debt := -OLD.debt;
-    v_shard := creditkit_aggregate_shard(OLD.user_id);
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    v_balance := v_balance + NEW.balance; v_held := v_held + NEW.held; v_debt := v_debt + NEW.debt;
-    v_shard := creditkit_aggregate_shard(NEW.user_id);
-  END IF;
-  INSERT INTO credit_account_total AS a (shard, balance, held, debt)
-  VALUES (v_shard, v_balance, v_held, v_debt)
-  ON CONFLICT (shard) DO UPDATE
-    SET balance = a.balance + excluded.balance, held = a.held + excluded.held, debt = a.debt + excluded.debt;
   RETURN NULL;
 END $$;
 --> statement-breakpoint
@@ -127,20 +142,14 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'succeeded' THEN
-    INSERT INTO purchase_daily_revenue AS r (day, kind, package_id, currency, purchases, amount, refunded)
+    INSERT INTO purchase_daily_revenue_delta (day, kind, package_id, currency, purchases, amount, refunded)
     VALUES ((OLD.created_at AT TIME ZONE 'UTC')::date, OLD.kind, OLD.package_id, OLD.currency, -1, -OLD.amount,
-            -OLD.amount_refunded)
-    ON CONFLICT (day, kind, package_id, currency) DO UPDATE
-      SET purchases = r.purchases + excluded.purchases, amount = r.amount + excluded.amount,
-          refunded = r.refunded + excluded.refunded;
+            -OLD.amount_refunded);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.status = 'succeeded' THEN
-    INSERT INTO purchase_daily_revenue AS r (day, kind, package_id, currency, purchases, amount, refunded)
+    INSERT INTO purchase_daily_revenue_delta (day, kind, package_id, currency, purchases, amount, refunded)
     VALUES ((NEW.created_at AT TIME ZONE 'UTC')::date, NEW.kind, NEW.package_id, NEW.currency, 1, NEW.amount,
-            NEW.amount_refunded)
-    ON CONFLICT (day, kind, package_id, currency) DO UPDATE
-      SET purchases = r.purchases + excluded.purchases, amount = r.amount + excluded.amount,
-          refunded = r.refunded + excluded.refunded;
+            NEW.amount_refunded);
   END IF;
   RETURN NULL;
 END $$;
@@ -148,22 +157,71 @@ END $$;
 CREATE OR REPLACE TRIGGER credit_purchase_revenue_aggregate AFTER INSERT OR UPDATE OR DELETE ON credit_purchase
 FOR EACH ROW EXECUTE FUNCTION creditkit_purchase_revenue_aggregate();
 --> statement-breakpoint
+CREATE OR REPLACE FUNCTION creditkit_compact_ledger_aggregates() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_folded bigint := 0;
+  v_n bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(727002);
+  WITH moved AS (DELETE FROM credit_daily_total_delta RETURNING *),
+  folded AS (
+    INSERT INTO credit_daily_total AS t (day, entry_type, credits_in, credits_out, debt_change, entries)
+    SELECT day, entry_type, sum(credits_in), sum(credits_out), sum(debt_change), sum(entries)
+    FROM moved GROUP BY day, entry_type
+    ON CONFLICT (day, entry_type) DO UPDATE
+      SET credits_in = t.credits_in + excluded.credits_in, credits_out = t.credits_out + excluded.credits_out,
+          debt_change = t.debt_change + excluded.debt_change, entries = t.entries + excluded.entries
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  v_folded := v_folded + v_n;
+
+  WITH moved AS (DELETE FROM credit_outstanding_delta RETURNING *),
+  folded AS (
+    INSERT INTO credit_outstanding AS o (category, source, remaining)
+    SELECT category, source, sum(remaining) FROM moved GROUP BY category, source
+    ON CONFLICT (category, source) DO UPDATE SET remaining = o.remaining + excluded.remaining
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  v_folded := v_folded + v_n;
+
+  WITH moved AS (DELETE FROM credit_account_total_delta RETURNING *),
+  folded AS (
+    INSERT INTO credit_account_total AS a (id, balance, held, debt)
+    SELECT 1, sum(balance), sum(held), sum(debt) FROM moved HAVING count(*) > 0
+    ON CONFLICT (id) DO UPDATE
+      SET balance = a.balance + excluded.balance, held = a.held + excluded.held, debt = a.debt + excluded.debt
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  v_folded := v_folded + v_n;
+
+  WITH moved AS (DELETE FROM purchase_daily_revenue_delta RETURNING *),
+  folded AS (
+    INSERT INTO purchase_daily_revenue AS r (day, kind, package_id, currency, purchases, amount, refunded)
+    SELECT day, kind, package_id, currency, sum(purchases), sum(amount), sum(refunded)
+    FROM moved GROUP BY day, kind, package_id, currency
+    ON CONFLICT (day, kind, package_id, currency) DO UPDATE
+      SET purchases = r.purchases + excluded.purchases, amount = r.amount + excluded.amount,
+          refunded = r.refunded + excluded.refunded
+    RETURNING 1)
+  SELECT count(*) INTO v_n FROM moved;
+  RETURN v_folded + v_n;
+END $$;
+--> statement-breakpoint
 -- Exact from the first commit: no ledger write may land between the sums below and the triggers above
 -- (they commit together), so writers wait for this migration.
 LOCK TABLE credit_account, credit_lot, credit_entry, credit_purchase IN SHARE ROW EXCLUSIVE MODE;
 --> statement-breakpoint
-INSERT INTO credit_daily_total (day, entry_type, shard, credits_in, credits_out, debt_change, entries)
-SELECT (created_at AT TIME ZONE 'UTC')::date, type, creditkit_aggregate_shard(user_id),
+INSERT INTO credit_daily_total (day, entry_type, credits_in, credits_out, debt_change, entries)
+SELECT (created_at AT TIME ZONE 'UTC')::date, type,
        sum(greatest(amount, 0)), sum(greatest(-amount, 0)), sum(debt_change), count(*)
-FROM credit_entry GROUP BY 1, 2, 3;
+FROM credit_entry GROUP BY 1, 2;
 --> statement-breakpoint
-INSERT INTO credit_outstanding (category, source, shard, remaining)
-SELECT category, source, creditkit_aggregate_shard(user_id), sum(remaining)
-FROM credit_lot WHERE remaining <> 0 GROUP BY 1, 2, 3;
+INSERT INTO credit_outstanding (category, source, remaining)
+SELECT category, source, sum(remaining) FROM credit_lot WHERE remaining <> 0 GROUP BY 1, 2;
 --> statement-breakpoint
-INSERT INTO credit_account_total (shard, balance, held, debt)
-SELECT creditkit_aggregate_shard(user_id), sum(balance), sum(held), sum(debt)
-FROM credit_account GROUP BY 1;
+INSERT INTO credit_account_total (id, balance, held, debt)
+SELECT 1, coalesce(sum(balance), 0), coalesce(sum(held), 0), coalesce(sum(debt), 0) FROM credit_account;
 --> statement-breakpoint
 INSERT INTO purchase_daily_revenue (day, kind, package_id, currency, purchases, amount, refunded)
 SELECT (created_at AT TIME ZONE 'UTC')::date, kind, package_id, currency, count(*), sum(amount), sum(amount_refunded)

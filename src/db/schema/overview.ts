@@ -1,48 +1,74 @@
-import { bigint, date, integer, pgTable, primaryKey, smallint, text } from "drizzle-orm/pg-core";
+import { bigint, date, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 
 /**
  * The operators' overview reads these instead of the ledger, so a page view costs the same on 1,000 entries
- * as on 10,000,000. They are kept by triggers in the transaction of every ledger write
- * (src/credits/sql/ledger-aggregates.sql): a write that rolls back takes its aggregate change with it, and
- * `verify` recomputes them from the ledger (src/credits/verify-ledger-aggregates.ts).
- *
- * `shard` (0-15, from a hash of the account id) spreads the accounts over sixteen rows per key, so
- * concurrent spends of different accounts rarely wait on the same aggregate row; readers sum the shards.
+ * as on 10,000,000. Each aggregate is two tables: the compacted sums (one row per key) and the deltas that
+ * triggers append in the transaction of every ledger write (src/credits/sql/ledger-aggregates.sql). The truth
+ * at any commit is sums + deltas. A trigger only ever inserts a delta row, so ledger writes never wait on one
+ * another for an aggregate row (an upsert of shared rows would: and a transaction that locks several accounts,
+ * like the expiry sweep, would deadlock against a spend waiting for the same row). The sweep job folds the
+ * deltas into the sums every minute (creditkit_compact_ledger_aggregates), which keeps the deltas few.
+ * `verify` recomputes sums + deltas from the ledger (src/credits/verify-ledger-aggregates.ts).
  */
 
-/** Per UTC day, entry type and shard: credits in (positive amounts), credits out (negative amounts, as a positive number), debt change and entry count. */
+/** Per UTC day and entry type: credits in (positive amounts), credits out (negative amounts, as a positive number), debt change and entry count. */
 export const creditDailyTotal = pgTable(
   "credit_daily_total",
   {
     day: date({ mode: "string" }).notNull(),
     entryType: text().notNull(),
-    shard: smallint().notNull(),
     creditsIn: bigint({ mode: "number" }).notNull().default(0),
     creditsOut: bigint({ mode: "number" }).notNull().default(0),
     debtChange: bigint({ mode: "number" }).notNull().default(0),
     entries: bigint({ mode: "number" }).notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.day, t.entryType, t.shard] })],
+  (t) => [primaryKey({ columns: [t.day, t.entryType] })],
 );
 
-/** Credits left in lots, per category (paid / promotional), lot source and shard: the liability not reserved by holds. */
+/** Deltas of credit_daily_total not yet compacted. */
+export const creditDailyTotalDelta = pgTable("credit_daily_total_delta", {
+  id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  day: date({ mode: "string" }).notNull(),
+  entryType: text().notNull(),
+  creditsIn: bigint({ mode: "number" }).notNull(),
+  creditsOut: bigint({ mode: "number" }).notNull(),
+  debtChange: bigint({ mode: "number" }).notNull(),
+  entries: bigint({ mode: "number" }).notNull(),
+});
+
+/** Credits left in lots, per category (paid / promotional) and lot source: the liability not reserved by holds. */
 export const creditOutstanding = pgTable(
   "credit_outstanding",
   {
     category: text().notNull(),
     source: text().notNull(),
-    shard: smallint().notNull(),
     remaining: bigint({ mode: "number" }).notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.category, t.source, t.shard] })],
+  (t) => [primaryKey({ columns: [t.category, t.source] })],
 );
 
-/** Per shard: the sum of the accounts' balance, held and debt columns. */
+/** Deltas of credit_outstanding not yet compacted. */
+export const creditOutstandingDelta = pgTable("credit_outstanding_delta", {
+  id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  category: text().notNull(),
+  source: text().notNull(),
+  remaining: bigint({ mode: "number" }).notNull(),
+});
+
+/** The sums of the accounts' balance, held and debt columns: one row (`id` 1) once compacted. */
 export const creditAccountTotal = pgTable("credit_account_total", {
-  shard: smallint().primaryKey(),
+  id: integer().primaryKey(),
   balance: bigint({ mode: "number" }).notNull().default(0),
   held: bigint({ mode: "number" }).notNull().default(0),
   debt: bigint({ mode: "number" }).notNull().default(0),
+});
+
+/** Deltas of credit_account_total not yet compacted. */
+export const creditAccountTotalDelta = pgTable("credit_account_total_delta", {
+  id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  balance: bigint({ mode: "number" }).notNull(),
+  held: bigint({ mode: "number" }).notNull(),
+  debt: bigint({ mode: "number" }).notNull(),
 });
 
 /**
@@ -62,3 +88,15 @@ export const purchaseDailyRevenue = pgTable(
   },
   (t) => [primaryKey({ columns: [t.day, t.kind, t.packageId, t.currency] })],
 );
+
+/** Deltas of purchase_daily_revenue not yet compacted. */
+export const purchaseDailyRevenueDelta = pgTable("purchase_daily_revenue_delta", {
+  id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  day: date({ mode: "string" }).notNull(),
+  kind: text().notNull(),
+  packageId: text().notNull(),
+  currency: text().notNull(),
+  purchases: integer().notNull(),
+  amount: bigint({ mode: "number" }).notNull(),
+  refunded: bigint({ mode: "number" }).notNull(),
+});
