@@ -213,14 +213,19 @@ async function seed(pool: pg.Pool, entries: number, withTriggers: boolean): Prom
 
 /** The overview's totals against sums over the entries and lots themselves: speed means nothing if wrong. */
 async function check(pool: pg.Pool, overview: LedgerOverview, label: string): Promise<string[]> {
-  const { rows } = await pool.query<{
-    consumed: string;
-    expired: string;
-    sold: string;
-    paid: string;
-    promotional: string;
-  }>(
-    `SELECT
+  // A full scan of 10,000,000 entries takes longer than the app's statement_timeout (15 s): lift it here.
+  const client = await pool.connect();
+  let rows: { consumed: string; expired: string; sold: string; paid: string; promotional: string }[];
+  try {
+    await client.query("SET statement_timeout = 0");
+    ({ rows } = await client.query<{
+      consumed: string;
+      expired: string;
+      sold: string;
+      paid: string;
+      promotional: string;
+    }>(
+      `SELECT
        (SELECT coalesce(sum(-amount), 0) FROM credit_entry WHERE amount < 0 AND type NOT IN ('expire', 'refund', 'dispute')
           AND (created_at AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date) AS consumed,
        (SELECT coalesce(sum(-amount), 0) FROM credit_entry WHERE type = 'expire'
@@ -229,8 +234,12 @@ async function check(pool: pg.Pool, overview: LedgerOverview, label: string): Pr
           AND (created_at AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date) AS sold,
        (SELECT coalesce(sum(remaining), 0) FROM credit_lot WHERE category = 'paid') AS paid,
        (SELECT coalesce(sum(remaining), 0) FROM credit_lot WHERE category = 'promotional') AS promotional`,
-    [overview.from, overview.to],
-  );
+      [overview.from, overview.to],
+    ));
+  } finally {
+    await client.query("RESET statement_timeout").catch(() => {});
+    client.release();
+  }
   const expected = rows[0];
   if (!expected) return [`${label}: no answer`];
   const failures: string[] = [];

@@ -209,7 +209,10 @@ BEGIN
 END $$;
 --> statement-breakpoint
 -- Exact from the first commit: no ledger write may land between the sums below and the triggers above
--- (they commit together), so writers wait for this migration.
+-- (they commit together), so writers wait for this migration. Summing a large ledger takes longer than the
+-- app's statement_timeout (src/db/connect.ts), which would fail the start: lifted for this transaction only.
+SET LOCAL statement_timeout = 0;
+--> statement-breakpoint
 LOCK TABLE credit_account, credit_lot, credit_entry, credit_purchase IN SHARE ROW EXCLUSIVE MODE;
 --> statement-breakpoint
 INSERT INTO credit_daily_total (day, entry_type, credits_in, credits_out, debt_change, entries)
