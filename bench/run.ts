@@ -26,6 +26,7 @@ import { type AppServer, ensureBuild, startAppServer } from "./lib/server";
 import { STRIPE_SECRET_KEY, WEBHOOK_SECRET } from "./lib/webhooks";
 import { runExpirySweep } from "./scenarios/expiry-sweep";
 import { runHistoryCost } from "./scenarios/history-cost";
+import { runOverviewCost } from "./scenarios/overview-cost";
 import { runSpendHttp } from "./scenarios/spend-http";
 import { runSpendInProcess } from "./scenarios/spend-in-process";
 import { createBaselineTables } from "./scenarios/spend-operations";
@@ -37,6 +38,7 @@ const SCENARIOS: { id: number; name: string; run: (ctx: BenchContext) => Promise
   { id: 3, name: "cost against history", run: runHistoryCost },
   { id: 4, name: "webhook intake", run: runWebhookIntake },
   { id: 5, name: "expiry sweep", run: runExpirySweep },
+  { id: 6, name: "admin overview against ledger size", run: runOverviewCost },
 ];
 
 /**
@@ -196,6 +198,7 @@ function writeResults(
       history: config.history,
       webhook: config.webhook,
       sweep: config.sweep,
+      overview: config.overview,
     },
     totalSeconds: Math.round((Date.now() - started) / 1000),
     loadAverage1m5m15m: loads,

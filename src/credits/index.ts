@@ -1,4 +1,5 @@
 export * from "./add-credits";
+export * from "./compact-ledger-aggregates";
 export * from "./consume-credits";
 export * from "./errors";
 export * from "./get-balance";

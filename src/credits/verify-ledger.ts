@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { checkDebtLeavesNothingSpendable, checkNoEntryAfterExpiry } from "./verify-debt-and-expiry";
 import { verifyInvoicePurchases } from "./verify-invoice-purchases";
+import { verifyLedgerAggregates } from "./verify-ledger-aggregates";
 import { verifyPurchaseClawbacks } from "./verify-purchase-clawbacks";
 import {
   checkExpiredReinstatementRepaysOwnDebt,
@@ -181,6 +182,7 @@ export async function verifyLedger(db: DatabaseOrTransaction): Promise<LedgerRep
   violations.push(...(await checkSandboxPaymentsGranted(db)));
   violations.push(...(await verifySubscriptions(db)));
   violations.push(...(await verifyInvoicePurchases(db)));
+  violations.push(...(await verifyLedgerAggregates(db)));
 
   const [counts] = await rows<{ accounts: string; entries: string }>(
     db,

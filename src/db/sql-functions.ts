@@ -23,6 +23,8 @@ export const sqlFunctionFiles = [
   "src/alerts/sql/low-balance-alerts.sql",
   // Triggers on the ledger's tables that write outbound events in the transaction of each change.
   "src/outbound/sql/outbound-events.sql",
+  // Triggers that keep the overview's daily aggregates in the transaction of each ledger write.
+  "src/credits/sql/ledger-aggregates.sql",
 ] as const;
 
 /**

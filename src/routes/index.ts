@@ -1,5 +1,6 @@
 import type { RouteDefinition } from "@/server/define-route";
 import exportUserTransactions from "./admin/export-user-transactions";
+import getAdminOverview from "./admin/get-overview";
 import listUserTransactions from "./admin/list-user-transactions";
 import auth from "./auth";
 import cancelSubscription from "./credits/cancel-subscription";
@@ -102,5 +103,6 @@ export const routes: readonly RouteDefinition[] = [
   // The admin console's JSON API (the session cookie of an admin).
   listUserTransactions,
   exportUserTransactions,
+  getAdminOverview,
   auth,
 ];

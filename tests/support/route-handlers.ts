@@ -1,5 +1,6 @@
 import { routes } from "../../src/routes";
 import exportUserTransactions from "../../src/routes/admin/export-user-transactions";
+import getAdminOverview from "../../src/routes/admin/get-overview";
 import listUserTransactions from "../../src/routes/admin/list-user-transactions";
 import authRoute from "../../src/routes/auth";
 import cancelSubscription from "../../src/routes/credits/cancel-subscription";
@@ -57,6 +58,7 @@ export const usageGet = handlerOf(getCreditUsage);
 export const transactionsExportGet = handlerOf(exportCreditTransactions);
 export const adminTransactionsGet = handlerOf(listUserTransactions);
 export const adminTransactionsExportGet = handlerOf(exportUserTransactions);
+export const adminOverviewGet = handlerOf(getAdminOverview);
 export const generateImagePost = handlerOf(generateImage);
 export const confirmPost = handlerOf(confirmPaymentIntent);
 export const webhookPost = handlerOf(stripeWebhook);

@@ -1,6 +1,6 @@
 "use client";
 
-import { KeyRound, ReceiptText, Repeat, ScrollText, Send, Users, Webhook } from "lucide-react";
+import { ChartColumn, KeyRound, ReceiptText, Repeat, ScrollText, Send, Users, Webhook } from "lucide-react";
 import { useTranslations } from "next-intl";
 import { Link, usePathname } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
@@ -9,6 +9,12 @@ export function AdminNav() {
   const t = useTranslations("admin");
   const pathname = usePathname();
   const items = [
+    {
+      href: "/admin/overview",
+      label: t("navOverview"),
+      icon: ChartColumn,
+      active: pathname.startsWith("/admin/overview"),
+    },
     {
       href: "/admin",
       label: t("navUsers"),

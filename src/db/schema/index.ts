@@ -4,6 +4,7 @@ export * from "./credits";
 export * from "./holds";
 export * from "./operations";
 export * from "./outbound";
+export * from "./overview";
 export * from "./payment-delivery";
 export * from "./rate-limits";
 export * from "./refunds";
