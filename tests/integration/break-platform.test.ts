@@ -251,6 +251,132 @@ describe.each(databaseKinds())("platform attacks on %s", (kind) => {
     expect((await call("GET", `/api/v1/customers/${id}`, created.key)).status).toBe(401);
   });
 
+  // FINDING (low): the spec says every user-scoped route of the service API also works under
+  // /api/v1/customers/{externalId}/, but the low-balance threshold (PUT /users/{userId}/low-balance-threshold,
+  // which drives balance.low events and the alert) has no customer twin: a backend must first GET the
+  // customer to learn its cus_ account id. The customer path answers 404.
+  it("the low-balance threshold can be set by external id like every other user-scoped route", async () => {
+    const key = await keyWith();
+    const id = `thr-${randomUUID()}`;
+    const customer = await call("PUT", `/api/v1/customers/${id}`, key, {});
+    const byAccount = await call("PUT", `/api/v1/users/${customer.body.userId}/low-balance-threshold`, key, {
+      threshold: 10,
+    });
+    expect(byAccount.status).toBe(200);
+    const byExternalId = await call("PUT", `/api/v1/customers/${id}/low-balance-threshold`, key, {
+      threshold: 10,
+    });
+    expect(byExternalId.status).toBe(200);
+  });
+
+  it("a careless PUT with no body at all creates the customer like an empty object", async () => {
+    const key = await keyWith();
+    const id = `nobody-${randomUUID()}`;
+    const response = await fetch(`${server.origin}/api/v1/customers/${id}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect([201, 400, 415]).toContain(response.status);
+    expect(response.status).not.toBe(500);
+  });
+
+  it("bad customer bodies are 400 and leave the customer unchanged", async () => {
+    const key = await keyWith();
+    const id = `body-${randomUUID()}`;
+    await call("PUT", `/api/v1/customers/${id}`, key, { email: "a@b.test", name: "N", metadata: { k: 1 } });
+    for (const body of [
+      { email: "not-an-email" },
+      { name: "" },
+      { name: "x".repeat(201) },
+      { metadata: { nested: { a: 1 } } },
+      { metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, i])) },
+      { metadata: { ["k".repeat(65)]: 1 } },
+      { email: `${"a".repeat(250)}@b.test` },
+      { name: "a\u0000b" },
+      { unknown: 1 },
+      [],
+      "x",
+    ]) {
+      const answer = await call("PUT", `/api/v1/customers/${id}`, key, body);
+      expect(answer.status, JSON.stringify(body).slice(0, 60)).toBe(400);
+    }
+    const after = await call("GET", `/api/v1/customers/${id}`, key);
+    expect(after.body).toMatchObject({ email: "a@b.test", name: "N", metadata: { k: 1 } });
+    // null clears, omitted keeps.
+    const cleared = await call("PUT", `/api/v1/customers/${id}`, key, { email: null });
+    expect(cleared.body).toMatchObject({ email: null, name: "N" });
+  });
+
+  // FINDING (low): GET /webhook-endpoints/{id}/deliveries answers 200 {"items": []} for an endpoint id that
+  // does not exist (a typo, or an endpoint just deleted), while DELETE and a malformed id answer 404. An
+  // operator checking "did my events go out?" against the wrong or a deleted id is told "nothing queued"
+  // instead of "no such endpoint".
+  it("garbage ids on the endpoint-management routes are 404, never 500", async () => {
+    const key = await keyWith();
+    for (const [method, path] of [
+      ["GET", "/api/v1/webhook-endpoints/not-a-uuid/deliveries"],
+      ["GET", `/api/v1/webhook-endpoints/${randomUUID()}/deliveries`],
+      ["DELETE", "/api/v1/webhook-endpoints/not-a-uuid"],
+      ["DELETE", `/api/v1/webhook-endpoints/${randomUUID()}`],
+      ["POST", `/api/v1/webhook-deliveries/${randomUUID()}/resend`],
+    ] as const) {
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${key}`,
+        "idempotency-key": randomUUID(),
+      };
+      const response = await fetch(`${server.origin}${path}`, { method, headers });
+      expect(response.status, `${method} ${path}`).toBe(404);
+    }
+  });
+
+  it("endpoint URLs that are not absolute http(s) are refused", async () => {
+    const key = await keyWith();
+    for (const url of [
+      "ftp://e.test/h",
+      "file:///etc/passwd",
+      "javascript:alert(1)",
+      "/relative",
+      "http://",
+      "e.test/h",
+    ]) {
+      const answer = await call("POST", "/api/v1/webhook-endpoints", key, {
+        url,
+        eventTypes: ["credits.granted"],
+      });
+      expect(answer.status, url).toBe(400);
+    }
+    for (const eventTypes of [[], ["credits.nope"], "credits.granted"]) {
+      const answer = await call("POST", "/api/v1/webhook-endpoints", key, {
+        url: "https://e.test/h",
+        eventTypes,
+      });
+      expect(answer.status, JSON.stringify(eventTypes)).toBe(400);
+    }
+  });
+
+  it("a customer's events name its external id and cus_ account id", async () => {
+    const key = await keyWith();
+    const receiver = await startWebhookReceiver();
+    try {
+      const endpoint = await endpointFor(key, receiver.url, ["credits.granted", "credits.consumed"]);
+      const id = `ev-${randomUUID()}`;
+      const customer = await call("PUT", `/api/v1/customers/${id}`, key, {});
+      await call("POST", `/api/v1/customers/${id}/grants`, key, { amount: 5 });
+      await call("POST", `/api/v1/customers/${id}/consume`, key, { amount: 2 });
+      await runWebhookDelivery(database.db, { timeoutMs: 5000 });
+      const mine = receiver.accepted().filter((r) => r.body.includes(id));
+      expect(mine).toHaveLength(2);
+      for (const r of mine) {
+        const event = verifyWebhook(endpoint.secret, r) as unknown as {
+          account: { userId: string; externalId: string };
+        };
+        expect(event.account).toEqual({ userId: customer.body.userId, externalId: id });
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+
   // ---------- outbox ----------
 
   async function endpointFor(key: string, url: string, eventTypes: string[]) {
@@ -444,6 +570,46 @@ describe.each(databaseKinds())("outbound delivery attacks on %s", (kind) => {
       await receiver.close();
     }
   }, 60_000);
+
+  // FINDING (medium): a pass leases every delivery it claims (up to 50) at once, for timeout + 30 s, but
+  // sends them 8 at a time; the later ones are still waiting in the worker's memory when their lease runs
+  // out. Another worker (another instance, or the next minute's pg-boss job on the same one, which starts
+  // while a slow pass still runs) then claims and sends them too, and so does the first worker: a receiver
+  // that answered every request 200 within the timeout still gets the same events twice, and a slow
+  // receiver is hit harder exactly when it is slow. With the defaults (50 claimed, 8 at a time, 10 s
+  // timeout, 40 s lease) the 5th round of sends starts after the lease. Here: 1 at a time, 1 s timeout
+  // (31 s lease), a receiver answering 200 after 0.9 s. deliverDueWebhooks/claimDueDeliveries in
+  // src/outbound/deliver-webhooks.ts.
+  it("a receiver that answers every event 200 in time never gets one twice, however long a pass runs", async () => {
+    await clearQueue();
+    const key = await adminKey();
+    const counts = new Map<string, number>();
+    const slow = http.createServer((req, res) => {
+      req.resume();
+      const id = String(req.headers["webhook-id"]);
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      setTimeout(() => res.writeHead(200).end("ok"), 900);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
+    try {
+      await call("POST", "/api/v1/webhook-endpoints", key, {
+        url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/h`,
+        eventTypes: ["credits.granted"],
+      });
+      for (let i = 0; i < 40; i++) await changes(0);
+      const started = Date.now();
+      const first = runWebhookDelivery(database.db, { timeoutMs: 1_000, concurrency: 1, maxPasses: 1 });
+      // Another worker polls while the first pass is still sending, as the scheduled job does.
+      while (Date.now() - started < 33_000) await new Promise((resolve) => setTimeout(resolve, 500));
+      await runWebhookDelivery(database.db, { timeoutMs: 1_000, maxPasses: 1 });
+      await first;
+      expect(counts.size).toBe(40);
+      expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise<void>((resolve) => slow.close(() => resolve()));
+    }
+  }, 120_000);
 
   it("resending a delivery of a deleted endpoint is a 404 and queues nothing", async () => {
     await clearQueue();
