@@ -5,7 +5,13 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
-import { creditAccount, outboundEvent, webhookDelivery, webhookDeliveryAttempt } from "../../src/db/schema";
+import {
+  auditLog,
+  creditAccount,
+  outboundEvent,
+  webhookDelivery,
+  webhookDeliveryAttempt,
+} from "../../src/db/schema";
 import { deleteWebhookEndpoint } from "../../src/outbound/delete-webhook-endpoint";
 import { runWebhookDelivery } from "../../src/outbound/deliver-webhooks";
 import { createApiKey, revokeApiKey } from "../../src/service-api/api-keys";
@@ -375,6 +381,54 @@ describe.each(databaseKinds())("platform attacks on %s", (kind) => {
     } finally {
       await receiver.close();
     }
+  });
+
+  it("one Idempotency-Key reused for another customer, another route or the account's other path never doubles or leaks", async () => {
+    const key = await keyWith();
+    const a = `idem-a-${randomUUID()}`;
+    const b = `idem-b-${randomUUID()}`;
+    const ca = await call("PUT", `/api/v1/customers/${a}`, key, {});
+    await call("PUT", `/api/v1/customers/${b}`, key, {});
+    await call("POST", `/api/v1/customers/${a}/grants`, key, { amount: 50 });
+    await call("POST", `/api/v1/customers/${b}/grants`, key, { amount: 40 });
+    const shared = `shared-${randomUUID()}`;
+    const first = await call("POST", `/api/v1/customers/${a}/consume`, key, { amount: 5 }, shared);
+    expect(first.body.balance).toBe(45);
+    // The same key for another customer: applied to b, or refused; never a's answer replayed.
+    const other = await call("POST", `/api/v1/customers/${b}/consume`, key, { amount: 5 }, shared);
+    if (other.status === 200) expect(other.body.balance).toBe(35);
+    else expect(other.status).toBe(409);
+    // The same spend through the account's cus_ path: replayed or refused, never applied twice.
+    const viaUser = await call("POST", `/api/v1/users/${ca.body.userId}/consume`, key, { amount: 5 }, shared);
+    expect([200, 409]).toContain(viaUser.status);
+    expect((await call("GET", `/api/v1/customers/${a}/balance`, key)).body.balance).toBe(45);
+    // The same key on another route of the same customer.
+    const grant = await call("POST", `/api/v1/customers/${a}/grants`, key, { amount: 5 }, shared);
+    expect([201, 409]).toContain(grant.status);
+    if (grant.status === 201) expect(grant.body.balance).toBe(50);
+  });
+
+  it("customer and endpoint management through a key is in the audit log under the key's name", async () => {
+    const created = await createApiKey(database.db, `audited-${randomUUID().slice(0, 6)}`, OPERATOR);
+    const id = `aud-${randomUUID()}`;
+    const customer = await call("PUT", `/api/v1/customers/${id}`, created.key, { name: "A" });
+    await call("PUT", `/api/v1/customers/${id}`, created.key, { name: "B" });
+    const endpoint = await call("POST", "/api/v1/webhook-endpoints", created.key, {
+      url: "https://e.test/audit",
+      eventTypes: ["credits.granted"],
+    });
+    await fetch(`${server.origin}/api/v1/webhook-endpoints/${endpoint.body.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${created.key}`, "idempotency-key": randomUUID() },
+    });
+    const rows = await database.db
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.actorLabel, `api-key:${created.apiKey.name}`));
+    const actions = rows.map((r) => r.action).sort();
+    expect(actions).toEqual(expect.arrayContaining(["customer.create", "customer.update"]));
+    expect(actions.length).toBeGreaterThanOrEqual(4);
+    expect(rows.find((r) => r.action === "customer.create")?.targetUserId).toBe(customer.body.userId);
   });
 
   // ---------- outbox ----------
