@@ -431,6 +431,107 @@ describe.each(databaseKinds())("platform attacks on %s", (kind) => {
     expect(rows.find((r) => r.action === "customer.create")?.targetUserId).toBe(customer.body.userId);
   });
 
+  it("balance events follow the available balance through holds: depleted by a hold, recovered by its release", async () => {
+    const key = await keyWith();
+    const receiver = await startWebhookReceiver();
+    try {
+      await endpointFor(key, receiver.url, ["balance.low", "balance.depleted", "balance.recovered"]);
+      const id = `bal-${randomUUID()}`;
+      const customer = await call("PUT", `/api/v1/customers/${id}`, key, {});
+      const accountId = String(customer.body.userId);
+      await call("PUT", `/api/v1/users/${accountId}/low-balance-threshold`, key, { threshold: 5 });
+      await call("POST", `/api/v1/customers/${id}/grants`, key, { amount: 10 });
+      const hold = await call("POST", `/api/v1/customers/${id}/holds`, key, { amount: 10 });
+      expect(hold.status).toBe(201);
+      expect((await call("GET", `/api/v1/customers/${id}/balance`, key)).body.available).toBe(0);
+      await call("POST", `/api/v1/holds/${hold.body.holdId}/release`, key);
+      expect((await call("GET", `/api/v1/customers/${id}/balance`, key)).body.available).toBe(10);
+      const types = (
+        await database.db.select().from(outboundEvent).where(eq(outboundEvent.userId, accountId))
+      )
+        .sort((x, y) => x.seq - y.seq)
+        .map((e) => e.type);
+      // (The first grant lifts the new account from 0: a recovered event of its own.)
+      expect(types.slice(-3)).toEqual(["balance.low", "balance.depleted", "balance.recovered"]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("concurrent spends through zero report balance.low and balance.depleted once each", async () => {
+    const key = await keyWith();
+    const receiver = await startWebhookReceiver();
+    try {
+      await endpointFor(key, receiver.url, ["balance.low", "balance.depleted", "credits.consumed"]);
+      const id = `conc-${randomUUID()}`;
+      const customer = await call("PUT", `/api/v1/customers/${id}`, key, {});
+      const accountId = String(customer.body.userId);
+      await call("PUT", `/api/v1/users/${accountId}/low-balance-threshold`, key, { threshold: 5 });
+      await call("POST", `/api/v1/customers/${id}/grants`, key, { amount: 10 });
+      await Promise.all(
+        Array.from({ length: 12 }, () => call("POST", `/api/v1/customers/${id}/consume`, key, { amount: 1 })),
+      );
+      const events = await database.db
+        .select()
+        .from(outboundEvent)
+        .where(eq(outboundEvent.userId, accountId));
+      expect(events.filter((e) => e.type === "credits.consumed")).toHaveLength(10);
+      expect(events.filter((e) => e.type === "balance.low")).toHaveLength(1);
+      expect(events.filter((e) => e.type === "balance.depleted")).toHaveLength(1);
+      // In seq order the balances after each spend only fall.
+      const after = events
+        .filter((e) => e.type === "credits.consumed")
+        .sort((x, y) => x.seq - y.seq)
+        .map((e) => (e.payload as { data: { balanceAfter: number } }).data.balanceAfter);
+      expect(after).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("a cursor from one customer's history shows nothing of it on another's", async () => {
+    const key = await keyWith();
+    const a = `cur-a-${randomUUID()}`;
+    const b = `cur-b-${randomUUID()}`;
+    await call("PUT", `/api/v1/customers/${a}`, key, {});
+    await call("PUT", `/api/v1/customers/${b}`, key, {});
+    for (let i = 0; i < 3; i++) await call("POST", `/api/v1/customers/${a}/grants`, key, { amount: 1 + i });
+    await call("POST", `/api/v1/customers/${b}/grants`, key, { amount: 99 });
+    const page = await call("GET", `/api/v1/customers/${a}/transactions?limit=1`, key);
+    const cursor = String(page.body.nextCursor);
+    const onB = await call(
+      "GET",
+      `/api/v1/customers/${b}/transactions?limit=10&cursor=${encodeURIComponent(cursor)}`,
+      key,
+    );
+    expect([200, 400]).toContain(onB.status);
+    for (const item of (onB.body.items as { amount: number }[] | undefined) ?? [])
+      expect(item.amount).toBe(99);
+  });
+
+  it("a key without admin cannot read deliveries, resend or delete endpoints", async () => {
+    const admin = await keyWith();
+    const receiver = await startWebhookReceiver();
+    try {
+      const endpoint = await endpointFor(admin, receiver.url, ["credits.granted"]);
+      const weak = await keyWith(["read", "spend", "grant", "holds"]);
+      for (const [method, path] of [
+        ["GET", `/api/v1/webhook-endpoints/${endpoint.id}/deliveries`],
+        ["POST", `/api/v1/webhook-deliveries/${randomUUID()}/resend`],
+        ["DELETE", `/api/v1/webhook-endpoints/${endpoint.id}`],
+      ] as const) {
+        const response = await fetch(`${server.origin}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${weak}`, "idempotency-key": randomUUID() },
+        });
+        expect(response.status, path).toBe(403);
+      }
+      expect((await call("GET", "/api/v1/webhook-endpoints", admin)).body.items ?? []).toBeDefined();
+    } finally {
+      await receiver.close();
+    }
+  });
+
   // ---------- outbox ----------
 
   async function endpointFor(key: string, url: string, eventTypes: string[]) {
