@@ -12,6 +12,7 @@ import {
   webhookDelivery,
   webhookDeliveryAttempt,
 } from "../../src/db/schema";
+import { runSweep } from "../../src/jobs/run-sweep";
 import { deleteWebhookEndpoint } from "../../src/outbound/delete-webhook-endpoint";
 import { runWebhookDelivery } from "../../src/outbound/deliver-webhooks";
 import { createApiKey, revokeApiKey } from "../../src/service-api/api-keys";
@@ -527,6 +528,51 @@ describe.each(databaseKinds())("platform attacks on %s", (kind) => {
         expect(response.status, path).toBe(403);
       }
       expect((await call("GET", "/api/v1/webhook-endpoints", admin)).body.items ?? []).toBeDefined();
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("a customer's hold that times out and a lot that expires send hold.expired and credits.expired, in the order written", async () => {
+    const key = await keyWith();
+    const receiver = await startWebhookReceiver();
+    try {
+      const endpoint = await endpointFor(key, receiver.url, [
+        "hold.expired",
+        "credits.expired",
+        "credits.granted",
+      ]);
+      const id = `exp-${randomUUID()}`;
+      const customer = await call("PUT", `/api/v1/customers/${id}`, key, {});
+      const soon = new Date(Date.now() + 60 * 60_000).toISOString();
+      await call("POST", `/api/v1/customers/${id}/grants`, key, { amount: 8, expiresAt: soon });
+      const hold = await call("POST", `/api/v1/customers/${id}/holds`, key, { amount: 3, ttlSeconds: 60 });
+      expect(hold.status).toBe(201);
+      await runSweep(database.db, new Date(Date.now() + 2 * 60 * 60_000));
+      await runWebhookDelivery(database.db, { timeoutMs: 5000 });
+      const mine = receiver
+        .accepted()
+        .map(
+          (r) =>
+            verifyWebhook(endpoint.secret, r) as unknown as {
+              type: string;
+              account: { userId: string; externalId: string };
+            },
+        )
+        .filter((e) => e.account.externalId === id);
+      const written = (
+        await database.db
+          .select()
+          .from(outboundEvent)
+          .where(eq(outboundEvent.userId, String(customer.body.userId)))
+      )
+        .sort((x, y) => x.seq - y.seq)
+        .map((e) => e.type)
+        // Other tests' endpoints may want balance events: only the types this endpoint wants count.
+        .filter((t) => t !== "balance.depleted" && t !== "balance.recovered" && t !== "balance.low");
+      expect(written.slice().sort()).toEqual(["credits.expired", "credits.granted", "hold.expired"]);
+      expect(mine.map((e) => e.type)).toEqual(written);
+      expect(mine.every((e) => e.account.userId === customer.body.userId)).toBe(true);
     } finally {
       await receiver.close();
     }
