@@ -5,6 +5,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
+import { upsertCustomer } from "../../src/credits/upsert-customer";
 import {
   auditLog,
   creditAccount,
@@ -105,22 +106,27 @@ describe.each(databaseKinds())("platform attacks on %s", (kind) => {
     expect(upper.body.userId).not.toBe(created.body.userId);
   });
 
-  // FINDING: the documented alphabet admits "." so "." and ".." are valid external ids, but no URL can
-  // reach them: every HTTP client (fetch, the typed client, curl) folds "/customers/." and "/customers/%2E"
-  // into the collection path (WHATWG dot segments). A customer named "." or ".." can never be created or
-  // used. Low severity (an id a backend might produce from an empty/relative key); the alphabet or the
-  // rule should exclude all-dot ids so the 400 names the rule instead of a confusing 404.
-  it("an external id made only of dots is either usable or refused with 400 naming the rule", async () => {
+  // Rule: an external id of dots alone is refused with 400 naming the rule (src/credits/external-id.ts): URL
+  // clients fold "/customers/." and "/customers/%2E%2E" into other paths (WHATWG dot segments), so such a
+  // customer could never be reached. "..." is not folded and reaches the rule itself; "." and ".." never
+  // arrive as an id (the request lands on another path), and nothing is created either way.
+  it("an external id made only of dots is refused with 400 naming the rule, wherever it comes from", async () => {
     const key = await keyWith();
+    for (const id of [".", "..", "...", "...."]) {
+      await expect(upsertCustomer(database.db, id, {}), id).rejects.toMatchObject({
+        code: "invalid_input",
+        message: expect.stringContaining("not dots alone"),
+      });
+    }
+    const dots = await call("PUT", `/api/v1/customers/${enc("...")}`, key, {});
+    expect(dots.status).toBe(400);
+    expect((dots.body.error as { message: string }).message).toContain("not dots alone");
     for (const id of [".", ".."]) {
       const put = await call("PUT", `/api/v1/customers/${enc(id)}`, key, {});
-      if (put.status === 201) {
-        const get = await call("GET", `/api/v1/customers/${enc(id)}`, key);
-        expect(get.body.externalId, id).toBe(id);
-      } else {
-        expect(put.status, id).toBe(400);
-      }
+      expect(put.status, id).not.toBe(201);
     }
+    const rows = await database.db.select().from(creditAccount);
+    expect(rows.filter((row) => row.externalId && /^\.+$/.test(row.externalId))).toEqual([]);
   });
 
   it("an external id that equals a signed-up user's id or a cus_ account id is a separate customer", async () => {
@@ -258,10 +264,8 @@ describe.each(databaseKinds())("platform attacks on %s", (kind) => {
     expect((await call("GET", `/api/v1/customers/${id}`, created.key)).status).toBe(401);
   });
 
-  // FINDING (low): the spec says every user-scoped route of the service API also works under
-  // /api/v1/customers/{externalId}/, but the low-balance threshold (PUT /users/{userId}/low-balance-threshold,
-  // which drives balance.low events and the alert) has no customer twin: a backend must first GET the
-  // customer to learn its cus_ account id. The customer path answers 404.
+  // Rule: every user-scoped route has its customer twin under /customers/{externalId}/ (customerRoute),
+  // the low-balance threshold included.
   it("the low-balance threshold can be set by external id like every other user-scoped route", async () => {
     const key = await keyWith();
     const id = `thr-${randomUUID()}`;
@@ -314,10 +318,7 @@ describe.each(databaseKinds())("platform attacks on %s", (kind) => {
     expect(cleared.body).toMatchObject({ email: null, name: "N" });
   });
 
-  // FINDING (low): GET /webhook-endpoints/{id}/deliveries answers 200 {"items": []} for an endpoint id that
-  // does not exist (a typo, or an endpoint just deleted), while DELETE and a malformed id answer 404. An
-  // operator checking "did my events go out?" against the wrong or a deleted id is told "nothing queued"
-  // instead of "no such endpoint".
+  // Rule: an unknown or malformed endpoint or delivery id is 404 on every endpoint-management route.
   it("unknown and garbage ids on the endpoint-management routes are 404", async () => {
     const key = await keyWith();
     for (const [method, path] of [
@@ -743,11 +744,8 @@ describe.each(databaseKinds())("outbound delivery attacks on %s", (kind) => {
     }
   }, 60_000);
 
-  // FINDING (medium): deleting an endpoint (API or console) while one of its deliveries is in flight makes
-  // the worker's pass throw a foreign-key violation (23503) when it logs the attempt
-  // (INSERT INTO webhook_delivery_attempt for a delivery that the delete cascaded away). The whole pass
-  // fails instead of dropping that one result: an operator cleaning up endpoints while events flow breaks
-  // delivery to every other endpoint for that pass.
+  // Rule: an endpoint deleted while its delivery is in flight drops that one result (SQLSTATE 23503 when
+  // the attempt is logged); the pass goes on and records nothing for the deleted endpoint.
   it("an endpoint deleted while its delivery is in flight does not break the worker's pass", async () => {
     await clearQueue();
     const key = await adminKey();
@@ -773,15 +771,9 @@ describe.each(databaseKinds())("outbound delivery attacks on %s", (kind) => {
     }
   }, 60_000);
 
-  // FINDING (medium): a pass leases every delivery it claims (up to 50) at once, for timeout + 30 s, but
-  // sends them 8 at a time; the later ones are still waiting in the worker's memory when their lease runs
-  // out. Another worker (another instance, or the next minute's pg-boss job on the same one, which starts
-  // while a slow pass still runs) then claims and sends them too, and so does the first worker: a receiver
-  // that answered every request 200 within the timeout still gets the same events twice, and a slow
-  // receiver is hit harder exactly when it is slow. With the defaults (50 claimed, 8 at a time, 10 s
-  // timeout, 40 s lease) the 5th round of sends starts after the lease. Here: 1 at a time, 1 s timeout
-  // (31 s lease), a receiver answering 200 after 0.9 s. deliverDueWebhooks/claimDueDeliveries in
-  // src/outbound/deliver-webhooks.ts.
+  // Rule: a delivery is sent only under a lease renewed just before the send (takeLease in
+  // src/outbound/deliver-webhooks.ts), never after its lease ran out and another worker took it, however
+  // long the pass that claimed it runs.
   it("a receiver that answers every event 200 in time never gets one twice, however long a pass runs", async () => {
     await clearQueue();
     const key = await adminKey();
@@ -897,11 +889,8 @@ describe.each(databaseKinds())("outbound delivery attacks on %s", (kind) => {
     }
   }, 60_000);
 
-  // FINDING (medium, SSRF): an `admin` API key (a backend's credential, not an operator's console login) can
-  // register the cloud metadata service or any link-local address as an endpoint; the server then POSTs
-  // there from inside the network and stores the first 1,000 characters of the answer, which the same key
-  // reads back with GET /webhook-endpoints/{id}/deliveries. A leaked admin key becomes a probe of the
-  // internal network. Loopback is used by the project's own tests, so only link-local is asserted here.
+  // Rule (SSRF): link-local and cloud metadata addresses are never an endpoint, whatever
+  // WEBHOOK_ALLOW_PRIVATE_URLS says (src/outbound/address-policy.ts).
   it("an endpoint URL pointing at the cloud metadata address is refused", async () => {
     const key = await adminKey();
     for (const url of [
