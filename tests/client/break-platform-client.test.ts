@@ -85,6 +85,21 @@ describe.each(databaseKinds())("typed client attacks on %s", (kind) => {
     expect((await credits.customers.getBalance(id)).balance).toBe(18);
   });
 
+  // Rule: the client names the customer twin of every user-scoped route, the low-balance threshold included.
+  it("sets a customer's low-balance threshold by external id", async () => {
+    const id = `thr-${randomUUID()}`;
+    const customer = await credits.customers.upsert(id, {});
+    await credits.customers.grant(id, { amount: 12 });
+    const saved = await credits.customers.setLowBalanceThreshold(id, { threshold: 10 });
+    expect(saved).toMatchObject({ userId: customer.userId, threshold: 10, available: 12 });
+    const off = await credits.customers.setLowBalanceThreshold(id, { threshold: null });
+    expect(off.threshold).toBeNull();
+    const missing = await credits.customers
+      .setLowBalanceThreshold(`nobody-${randomUUID()}`, { threshold: 1 })
+      .catch((e) => e);
+    expect((missing as CreditkitError).status).toBe(404);
+  });
+
   it("an external id the API refuses never reaches another route through the path", async () => {
     const victim = `victim-${randomUUID()}`;
     await credits.customers.upsert(victim, {});
