@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   adminEmails,
+  allowPrivateWebhookUrls,
   isLocalUrl,
   LISTEN_CHECKED_VARIABLE,
   listenHosts,
@@ -232,5 +233,26 @@ describe("isLocalUrl", () => {
     expect(isLocalUrl("http://127.1.2.3")).toBe(true);
     expect(isLocalUrl("http://localhost.example.com")).toBe(false);
     expect(isLocalUrl("http://127.0.0.1.nip.io")).toBe(false);
+  });
+});
+
+describe("allowPrivateWebhookUrls", () => {
+  const allowed = (source: Record<string, string>) =>
+    allowPrivateWebhookUrls({
+      PORT: 3000,
+      DATA_DIR: ".data",
+      NODE_ENV: "production",
+      ...source,
+    } as ServerEnv);
+  it("follows WEBHOOK_ALLOW_PRIVATE_URLS; unset, allows them only under test and the unconfigured sandbox", () => {
+    expect(allowed({})).toBe(true);
+    expect(allowed({ NODE_ENV: "test", ...STRIPE })).toBe(true);
+    expect(allowed(STRIPE)).toBe(false);
+    expect(allowed({ PAYMENT_PROVIDER: "sandbox" })).toBe(false);
+    expect(allowed({ ...STRIPE, WEBHOOK_ALLOW_PRIVATE_URLS: "true" })).toBe(true);
+    expect(allowed({ NODE_ENV: "test", WEBHOOK_ALLOW_PRIVATE_URLS: "false" })).toBe(false);
+  });
+  it("refuses a value other than true or false, naming the variable", () => {
+    expect(variables({ WEBHOOK_ALLOW_PRIVATE_URLS: "yes" })).toContain("WEBHOOK_ALLOW_PRIVATE_URLS");
   });
 });

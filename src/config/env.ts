@@ -130,6 +130,11 @@ const serverEnvSchema = z.object({
   SIGNUP_GIFT_CREDITS: integerSetting(50, { min: 0, max: 1_000_000 }),
   SIGNUP_GIFT_EXPIRE_DAYS: integerSetting(30, { min: 0, max: 36_500 }),
   CREDITKIT_JOBS: optionalString.pipe(z.enum(["on", "off"], { error: 'must be "on" or "off"' }).optional()),
+  // Outbound events to loopback and private-network addresses (src/outbound/address-policy.ts); see
+  // allowPrivateWebhookUrls() for the default.
+  WEBHOOK_ALLOW_PRIVATE_URLS: optionalString.pipe(
+    z.enum(["true", "false"], { error: 'must be "true" or "false" (or unset)' }).optional(),
+  ),
 });
 
 export type ServerEnv = z.infer<typeof serverEnvSchema>;
@@ -347,6 +352,20 @@ export function listenHosts(env: ServerEnv = getServerEnv()): (string | undefine
   if (env.HOST) return [env.HOST];
   if (implicitSandbox(env)) return ["127.0.0.1", "::1"];
   return [undefined];
+}
+
+/**
+ * Whether webhook endpoints may be on loopback or a private network (127/8, ::1, 10/8, 172.16/12,
+ * 192.168/16, fc00::/7): WEBHOOK_ALLOW_PRIVATE_URLS when set. Unset, they are allowed under NODE_ENV=test
+ * (the test suites' receivers listen on 127.0.0.1) and with the zero-configuration payment sandbox (it
+ * serves this machine only, so whoever registers an endpoint sits at this machine: local development), and
+ * refused otherwise: a deployment with a payment provider serves other machines, and an `admin` API key is
+ * a remote backend's credential that must not become a probe of the server's own network.
+ * Link-local and cloud metadata addresses are refused whatever this says.
+ */
+export function allowPrivateWebhookUrls(env: ServerEnv = getServerEnv()): boolean {
+  if (env.WEBHOOK_ALLOW_PRIVATE_URLS) return env.WEBHOOK_ALLOW_PRIVATE_URLS === "true";
+  return env.NODE_ENV === "test" || implicitSandbox(env);
 }
 
 const SMTP_PARTS = ["SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_SECURE"] as const;

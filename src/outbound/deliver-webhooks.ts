@@ -1,5 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
-import { sqlRows } from "@/credits/sql-rows";
+import { allowPrivateWebhookUrls } from "@/config/env";
+import { sqlRows, sqlStateOf } from "@/credits/sql-rows";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { DEFAULT_SEND_TIMEOUT_MS, type SendResult, sendWebhook } from "./send-webhook";
@@ -24,6 +25,8 @@ type ClaimedDelivery = {
   eventId: string;
   payload: unknown;
   userId: string;
+  /** The lease this worker holds, as the claim wrote it: the token of takeLease(). */
+  leasedUntil: Date;
 };
 
 export type DeliveryPassOptions = {
@@ -43,6 +46,18 @@ function atTime(now: Date | undefined): SQL {
   return now ? sql`${now.toISOString()}::timestamptz` : sql`now()`;
 }
 
+function leaseSecondsFor(options: DeliveryPassOptions): number {
+  return Math.ceil((options.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS) / 1000) + LEASE_MARGIN_SECONDS;
+}
+
+/**
+ * The end of a lease taken at `now`, cut to milliseconds so that the value read back (a Date) is exactly
+ * the stored one and can be compared with it (takeLease).
+ */
+function leaseEnd(now: SQL, seconds: number): SQL {
+  return sql`date_trunc('milliseconds', ${now} + make_interval(secs => ${seconds}))`;
+}
+
 /**
  * Takes the deliveries that may be sent now and leases them to this worker, in one statement:
  * - only the head of each (endpoint, account) queue: the pending delivery of the oldest event (lowest
@@ -54,8 +69,6 @@ function atTime(now: Date | undefined): SQL {
  */
 async function claimDueDeliveries(db: Database, options: DeliveryPassOptions): Promise<ClaimedDelivery[]> {
   const now = atTime(options.now);
-  const leaseSeconds =
-    Math.ceil((options.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS) / 1000) + LEASE_MARGIN_SECONDS;
   const result = await db.execute(sql`
     WITH heads AS (
       SELECT DISTINCT ON (d.endpoint_id, d.user_id) d.id, d.next_attempt_at, d.leased_until
@@ -70,16 +83,43 @@ async function claimDueDeliveries(db: Database, options: DeliveryPassOptions): P
       LIMIT ${options.limit ?? 50}
       FOR UPDATE OF d SKIP LOCKED
     ), leased AS (
-      UPDATE webhook_delivery d SET leased_until = ${now} + make_interval(secs => ${leaseSeconds})
+      UPDATE webhook_delivery d SET leased_until = ${leaseEnd(now, leaseSecondsFor(options))}
       FROM due WHERE d.id = due.id
-      RETURNING d.id, d.attempts, d.endpoint_id, d.event_id, d.user_id
+      RETURNING d.id, d.attempts, d.endpoint_id, d.event_id, d.user_id, d.leased_until
     )
-    SELECT l.id, l.attempts, e.url, e.secret, l.event_id AS "eventId", l.user_id AS "userId", ev.payload
+    SELECT l.id, l.attempts, e.url, e.secret, l.event_id AS "eventId", l.user_id AS "userId", ev.payload,
+      l.leased_until AS "leasedUntil"
     FROM leased l
     JOIN webhook_endpoint e ON e.id = l.endpoint_id
     JOIN outbound_event ev ON ev.id = l.event_id`);
-  return sqlRows<ClaimedDelivery>(result);
+  return sqlRows<ClaimedDelivery>(result).map((row) => ({ ...row, leasedUntil: new Date(row.leasedUntil) }));
 }
+
+/**
+ * Renews this worker's lease on a claimed delivery just before it is sent, for a full send timeout and
+ * margin from now; false when the lease is no longer this worker's. A pass claims up to `limit` deliveries
+ * at once but sends only `concurrency` at a time, so a delivery may wait in memory past the lease the claim
+ * gave it; by then another worker may have claimed it (its lease ran out) and sent it. Sending it here too
+ * would hand the receiver a duplicate, so a delivery is sent only under a lease renewed by a compare-and-set
+ * on the value this worker wrote: an expired lease nobody else took is still this worker's (nobody sent it);
+ * a delivery another worker claimed, settled, or deleted with its endpoint is skipped.
+ */
+async function takeLease(db: Database, delivery: ClaimedDelivery, options: DeliveryPassOptions) {
+  const renewed = sqlRows<{ leasedUntil: Date | string }>(
+    await db.execute(sql`
+      UPDATE webhook_delivery SET leased_until = ${leaseEnd(atTime(options.now), leaseSecondsFor(options))}
+      WHERE id = ${delivery.id} AND status = 'pending'
+        AND leased_until = ${delivery.leasedUntil.toISOString()}::timestamptz
+      RETURNING leased_until AS "leasedUntil"`),
+  );
+  const [row] = renewed;
+  if (!row) return false;
+  delivery.leasedUntil = new Date(row.leasedUntil);
+  return true;
+}
+
+/** SQLSTATE foreign_key_violation: the row referred to is gone (here: a delivery deleted with its endpoint). */
+const FOREIGN_KEY_VIOLATION = "23503";
 
 /**
  * Logs the attempt and moves the delivery on, in one transaction: `delivered` on a 2xx; otherwise pending
@@ -91,9 +131,25 @@ async function recordAttempt(
   delivery: ClaimedDelivery,
   result: SendResult,
   now: Date | undefined,
-): Promise<"delivered" | "pending" | "failed"> {
+): Promise<"delivered" | "pending" | "failed" | "gone"> {
   const at = atTime(now);
   const retryAfter = retryDelaySeconds(delivery.attempts + 1);
+  // The endpoint (and with it this delivery and its log) may be deleted while the event is in flight: the
+  // attempt's row then has nothing to belong to (23503). That result is dropped ("gone"), and the pass
+  // goes on with the other deliveries. By SQLSTATE, never by message text (it differs between servers).
+  return recordAttemptRows(db, delivery, result, at, retryAfter).catch((error: unknown) => {
+    if (sqlStateOf(error) === FOREIGN_KEY_VIOLATION) return "gone" as const;
+    throw error;
+  });
+}
+
+async function recordAttemptRows(
+  db: Database,
+  delivery: ClaimedDelivery,
+  result: SendResult,
+  at: SQL,
+  retryAfter: number,
+): Promise<"delivered" | "pending" | "failed"> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`
       INSERT INTO webhook_delivery_attempt (delivery_id, attempted_at, status_code, error, response_body, duration_ms)
@@ -139,7 +195,9 @@ export async function deliverDueWebhooks(
 ): Promise<DeliveryPassResult> {
   const claimed = await claimDueDeliveries(db, options);
   const tally: DeliveryPassResult = { delivered: 0, retrying: 0, failed: 0 };
+  const allowPrivate = allowPrivateWebhookUrls();
   await inBatches(claimed, options.concurrency ?? 8, async (delivery) => {
+    if (!(await takeLease(db, delivery, options))) return;
     const result = await sendWebhook({
       url: delivery.url,
       secret: delivery.secret,
@@ -147,8 +205,10 @@ export async function deliverDueWebhooks(
       // jsonb gives the same text for the same value: a retry sends the very same bytes.
       body: JSON.stringify(delivery.payload),
       timeoutMs: options.timeoutMs,
+      allowPrivate,
     });
     const status = await recordAttempt(db, delivery, result, options.now);
+    if (status === "gone") return;
     if (status === "delivered") tally.delivered++;
     else if (status === "failed") tally.failed++;
     else tally.retrying++;

@@ -32,6 +32,7 @@ import customerCreateHold from "./v1/customers/create-hold";
 import customerGetBalance from "./v1/customers/get-balance";
 import customerGrant from "./v1/customers/grant";
 import customerListTransactions from "./v1/customers/list-transactions";
+import customerSetLowBalanceThreshold from "./v1/customers/set-low-balance-threshold";
 import deleteWebhookEndpoint from "./v1/delete-webhook-endpoint";
 import docsPage from "./v1/docs-page";
 import getBalance from "./v1/get-balance";
@@ -70,6 +71,7 @@ export const routes: readonly RouteDefinition[] = [
   customerCreateHold,
   customerListTransactions,
   setLowBalanceThreshold,
+  customerSetLowBalanceThreshold,
   createWebhookEndpoint,
   listWebhookEndpoints,
   deleteWebhookEndpoint,

@@ -23,6 +23,8 @@ export type CreatedWebhookEndpoint = Schemas["CreatedWebhookEndpoint"];
 export type DeletedWebhookEndpoint = Schemas["DeletedWebhookEndpoint"];
 export type WebhookDeliveryList = Schemas["WebhookDeliveryList"];
 export type ResentWebhookDelivery = Schemas["ResentWebhookDelivery"];
+export type LowBalanceThresholdRequest = Schemas["LowBalanceThresholdRequest"];
+export type LowBalanceThreshold = Schemas["LowBalanceThreshold"];
 
 /** A customer's account after a PUT: `created` is true when this call made it (201), false when it updated it (200). */
 export type UpsertedCustomer = Customer & { created: boolean };
@@ -56,6 +58,16 @@ export type CustomersClient = {
   grant(externalId: string, body: GrantRequest, options?: MutationOptions): Promise<GrantResult>;
   /** Reserves `amount` credits for up to `ttlSeconds`; 402 `insufficient_credits` when not available. Scope `holds`. */
   createHold(externalId: string, body: HoldRequest, options?: MutationOptions): Promise<HoldResult>;
+  /**
+   * Sets the credits under which the customer's available balance counts as low (the `balance.low` event),
+   * or turns it off with `threshold: null`. Idempotent by nature (it sets a value): no Idempotency-Key.
+   * Scope `admin`.
+   */
+  setLowBalanceThreshold(
+    externalId: string,
+    body: LowBalanceThresholdRequest,
+    options?: CallOptions,
+  ): Promise<LowBalanceThreshold>;
 };
 
 /**
@@ -261,6 +273,14 @@ export function createCreditkitClient(options: CreditkitClientOptions): Creditki
           params: { path: { externalId } },
           body,
           ...mutationInit(callOptions),
+        }),
+      ),
+    setLowBalanceThreshold: async (externalId, body, callOptions) =>
+      dataOf(
+        await api.PUT("/customers/{externalId}/low-balance-threshold", {
+          params: { path: { externalId } },
+          body,
+          ...readInit(callOptions),
         }),
       ),
   };

@@ -23,6 +23,8 @@ export {
   type GrantResult,
   type HoldRequest,
   type HoldResult,
+  type LowBalanceThreshold,
+  type LowBalanceThresholdRequest,
   type MutationOptions,
   type ReleaseResult,
   type ResentWebhookDelivery,

@@ -983,7 +983,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
                     externalId: string;
                 };
                 cookie?: never;
@@ -1079,7 +1079,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
                     externalId: string;
                 };
                 cookie?: never;
@@ -1213,7 +1213,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
                     externalId: string;
                 };
                 cookie?: never;
@@ -1328,7 +1328,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
                     externalId: string;
                 };
                 cookie?: never;
@@ -1485,7 +1485,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
                     externalId: string;
                 };
                 cookie?: never;
@@ -1631,7 +1631,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
                     externalId: string;
                 };
                 cookie?: never;
@@ -1791,7 +1791,7 @@ export interface paths {
                 };
                 header?: never;
                 path: {
-                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |; case-sensitive. */
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
                     externalId: string;
                 };
                 cookie?: never;
@@ -1904,6 +1904,141 @@ export interface paths {
                 header?: never;
                 path: {
                     userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LowBalanceThresholdRequest"];
+                };
+            };
+            responses: {
+                /** @description Success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LowBalanceThreshold"];
+                    };
+                };
+                /** @description Invalid input (code `invalid_input`, `malformed_json`, `idempotency_key_required`, ...). Not retryable: the same request fails the same way */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing, unknown or revoked API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key lacks the scope this operation needs (`insufficient_scope`; `requiredScope` names it). Nothing was done: make a key with that scope */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InsufficientScopeError"];
+                    };
+                };
+                /** @description Unknown user, customer (`customer_not_found`) or hold */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited (per API key): retry after the `Retry-After` header's seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure on our side (`internal_error`). Not marked retryable: it is not known to pass on a retry */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is busy or unreachable (`database_busy`, `database_unavailable`): retry after the `Retry-After` header's seconds with the same Idempotency-Key */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying the same request. */
+                        "Retry-After": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/customers/{externalId}/low-balance-threshold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the low-balance threshold (customer by external id)
+         * @description Credits under which the available balance (balance minus held) counts as low: when a change takes it from at or above the threshold to below it, a `balance.low` event is sent and the account's low-balance alert fires (one email to the account's address, and the banner on a user's credits page), once per crossing. Setting it sends nothing by itself. It replaces a percentage threshold set on the credits page. `null` turns it off.
+         *
+         *     The account is the customer's with this external id (made by PUT /customers/{externalId}); 404 `customer_not_found` when there is none (nothing is created), 400 for an external id outside the documented alphabet.
+         *
+         *     Requires the `admin` scope.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The customer's id in your system: 1-255 characters, each a letter (A-Z, a-z), a digit, or one of _ - . : @ |, not dots alone; case-sensitive. */
+                    externalId: string;
                 };
                 cookie?: never;
             };
