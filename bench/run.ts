@@ -24,6 +24,7 @@ import { renderTable, type TargetResult, targetsTable } from "./lib/report";
 import { seedFundedUsers } from "./lib/seed";
 import { type AppServer, ensureBuild, startAppServer } from "./lib/server";
 import { STRIPE_SECRET_KEY, WEBHOOK_SECRET } from "./lib/webhooks";
+import { runBulkGrant } from "./scenarios/bulk-grant";
 import { runExpirySweep } from "./scenarios/expiry-sweep";
 import { runHistoryCost } from "./scenarios/history-cost";
 import { runSpendHttp } from "./scenarios/spend-http";
@@ -37,6 +38,7 @@ const SCENARIOS: { id: number; name: string; run: (ctx: BenchContext) => Promise
   { id: 3, name: "cost against history", run: runHistoryCost },
   { id: 4, name: "webhook intake", run: runWebhookIntake },
   { id: 5, name: "expiry sweep", run: runExpirySweep },
+  { id: 6, name: "bulk grant from a CSV file", run: runBulkGrant },
 ];
 
 /**
@@ -228,7 +230,7 @@ async function main(): Promise<number> {
     },
   });
   log(
-    `database ${config.databaseName} on ${new URL(config.maintenanceUrl).host}; ${config.seconds} s per run after ${config.warmupSeconds} s warm-up; scenarios ${config.only ? [...config.only].join(",") : "1-5"}`,
+    `database ${config.databaseName} on ${new URL(config.maintenanceUrl).host}; ${config.seconds} s per run after ${config.warmupSeconds} s warm-up; scenarios ${config.only ? [...config.only].join(",") : "1-6"}`,
   );
   const claim = await claimBenchDatabase(config);
   cleanups.push({ name: "release the database name", run: claim.release });

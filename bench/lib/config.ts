@@ -44,6 +44,9 @@ const benchEnvSchema = z.object({
   BENCH_SWEEP_USERS: count(10_000),
   /** Spends per second issued while the sweep runs (and in its baseline), on an open-loop schedule. */
   BENCH_SWEEP_SPEND_RATE: count(200),
+  /** Rows of the bulk-grant file (scenario 6), and the single grants of its baseline. */
+  BENCH_BULK_ROWS: count(100_000),
+  BENCH_BULK_SINGLE_GRANTS: count(5_000),
 });
 
 export type BenchConfig = {
@@ -63,6 +66,7 @@ export type BenchConfig = {
   history: { entries: number; lots: number };
   webhook: { events: number; duplicateShare: number };
   sweep: { lots: number; users: number; spendRate: number };
+  bulk: { rows: number; singleGrants: number };
 };
 
 /** Parsed once at start; a bad value stops the bench with a message naming the variable. */
@@ -77,10 +81,10 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     ? new Set(
         e.BENCH_ONLY.split(",")
           .map((part) => Number(part.trim()))
-          .filter((n) => Number.isInteger(n) && n >= 1 && n <= 5),
+          .filter((n) => Number.isInteger(n) && n >= 1 && n <= 6),
       )
     : null;
-  if (only && only.size === 0) throw new Error("BENCH_ONLY names no scenario between 1 and 5");
+  if (only && only.size === 0) throw new Error("BENCH_ONLY names no scenario between 1 and 6");
   if (e.BENCH_SWEEP_LOTS < e.BENCH_SWEEP_USERS)
     throw new Error("BENCH_SWEEP_LOTS must be >= BENCH_SWEEP_USERS");
   const databaseUrl = new URL(e.BENCH_DATABASE_URL);
@@ -103,6 +107,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     history: { entries: e.BENCH_HISTORY_ENTRIES, lots: e.BENCH_HISTORY_LOTS },
     webhook: { events: e.BENCH_WEBHOOK_EVENTS, duplicateShare: e.BENCH_WEBHOOK_DUPLICATE_SHARE },
     sweep: { lots: e.BENCH_SWEEP_LOTS, users: e.BENCH_SWEEP_USERS, spendRate: e.BENCH_SWEEP_SPEND_RATE },
+    bulk: { rows: e.BENCH_BULK_ROWS, singleGrants: e.BENCH_BULK_SINGLE_GRANTS },
   };
 }
 

@@ -1,5 +1,5 @@
 import { eq, sql } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyBulkBatch, queueBulkBatch } from "../../src/admin/bulk/apply-bulk-batch";
 import { previewBulkFile } from "../../src/admin/bulk/preview-bulk-file";
 import type { Actor } from "../../src/audit/record-audit";
@@ -8,7 +8,12 @@ import { upsertCustomer } from "../../src/credits/upsert-customer";
 import { auditLog, bulkBatch, bulkRow, creditEntry, user } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import { seedUser, seedUserWithCredits } from "../support/seed";
-import { databaseKinds, useTestDatabase } from "../support/test-database";
+import {
+  createTestDatabase,
+  databaseKinds,
+  type TestDatabase,
+  useTestDatabase,
+} from "../support/test-database";
 
 const operator: Actor = { userId: "op-1", label: "ops@example.test" };
 
@@ -148,35 +153,43 @@ describe.each(databaseKinds())("bulk grants and revokes from a CSV file (%s)", (
     const [batch] = await db.select().from(bulkBatch).where(eq(bulkBatch.id, preview.batchId));
     expect(batch).toMatchObject({ status: "done", appliedRows: 9, failedRows: 0 });
   });
+});
 
-  it.runIf(kind === "postgres")(
-    "applies a file of 100,000 rows, streamed",
-    { timeout: 900_000 },
-    async () => {
-      const db = database.db;
-      const count = 100_000;
-      const users = 1_000;
-      await db.execute(sql`
+// 100,000 rows on PostgreSQL only, as one test, on a database of its own without the suite's after-each
+// ledger scan (which exceeds its statement timeout over 100,000 fresh entries on a busy machine); the
+// test's own checks are exact.
+describe.runIf(databaseKinds().includes("postgres"))("a bulk file of 100,000 rows (postgres)", () => {
+  let big: TestDatabase;
+  beforeAll(async () => {
+    big = await createTestDatabase("postgres");
+  });
+  afterAll(async () => {
+    await big?.close();
+  });
+  it("applies a file of 100,000 rows, streamed", { timeout: 900_000 }, async () => {
+    const db = big.db;
+    const count = 100_000;
+    const users = 1_000;
+    await db.execute(sql`
       INSERT INTO "user" (id, name, email, email_verified, role, created_at, updated_at)
       SELECT 'bulk-' || g, 'Bulk', 'bulk-' || g || '@example.test', true, 'user', now(), now()
       FROM generate_series(1, ${users}) g`);
-      async function* file(): AsyncIterable<Uint8Array> {
-        const encoder = new TextEncoder();
-        yield encoder.encode("user_id,amount,reason\n");
-        for (let start = 0; start < count; start += 5_000) {
-          let text = "";
-          for (let i = start; i < start + 5_000; i++) text += `bulk-${(i % users) + 1},1,row ${i}\n`;
-          yield encoder.encode(text);
-        }
+    async function* file(): AsyncIterable<Uint8Array> {
+      const encoder = new TextEncoder();
+      yield encoder.encode("user_id,amount,reason\n");
+      for (let start = 0; start < count; start += 5_000) {
+        let text = "";
+        for (let i = start; i < start + 5_000; i++) text += `bulk-${(i % users) + 1},1,row ${i}\n`;
+        yield encoder.encode(text);
       }
-      const preview = await previewBulkFile(db, { fileName: "big.csv", body: file() }, operator);
-      const [previewed] = await db.select().from(bulkBatch).where(eq(bulkBatch.id, preview.batchId));
-      expect(previewed).toMatchObject({ totalRows: count, validRows: count, grantTotal: count });
-      await queueBulkBatch(db, preview.batchId, operator);
-      await applyBulkBatch(db, preview.batchId);
-      const [done] = await db.select().from(bulkBatch).where(eq(bulkBatch.id, preview.batchId));
-      expect(done).toMatchObject({ status: "done", appliedRows: count, failedRows: 0 });
-      expect((await getBalance(db, "bulk-1")).balance).toBe(count / users);
-    },
-  );
+    }
+    const preview = await previewBulkFile(db, { fileName: "big.csv", body: file() }, operator);
+    const [previewed] = await db.select().from(bulkBatch).where(eq(bulkBatch.id, preview.batchId));
+    expect(previewed).toMatchObject({ totalRows: count, validRows: count, grantTotal: count });
+    await queueBulkBatch(db, preview.batchId, operator);
+    await applyBulkBatch(db, preview.batchId);
+    const [done] = await db.select().from(bulkBatch).where(eq(bulkBatch.id, preview.batchId));
+    expect(done).toMatchObject({ status: "done", appliedRows: count, failedRows: 0 });
+    expect((await getBalance(db, "bulk-1")).balance).toBe(count / users);
+  });
 });
