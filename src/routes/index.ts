@@ -1,6 +1,9 @@
 import type { RouteDefinition } from "@/server/define-route";
+import applyBulkBatch from "./admin/apply-bulk-batch";
 import exportUserTransactions from "./admin/export-user-transactions";
+import getBulkBatch from "./admin/get-bulk-batch";
 import listUserTransactions from "./admin/list-user-transactions";
+import uploadBulkFile from "./admin/upload-bulk-file";
 import auth from "./auth";
 import cancelSubscription from "./credits/cancel-subscription";
 import changeSubscription from "./credits/change-subscription";
@@ -102,5 +105,8 @@ export const routes: readonly RouteDefinition[] = [
   // The admin console's JSON API (the session cookie of an admin).
   listUserTransactions,
   exportUserTransactions,
+  uploadBulkFile,
+  getBulkBatch,
+  applyBulkBatch,
   auth,
 ];
