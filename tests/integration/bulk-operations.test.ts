@@ -166,7 +166,7 @@ describe.runIf(databaseKinds().includes("postgres"))("a bulk file of 100,000 row
   afterAll(async () => {
     await big?.close();
   });
-  it("applies a file of 100,000 rows, streamed", { timeout: 900_000 }, async () => {
+  it("applies a file of 100,000 rows, streamed", { timeout: 1_800_000 }, async () => {
     const db = big.db;
     const count = 100_000;
     const users = 1_000;
