@@ -5,6 +5,7 @@ import { resetAuth } from "../../src/auth/session";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
 import { bulkBatch, user } from "../../src/db/schema";
+import { startJobs } from "../../src/jobs/start-jobs";
 import applyBulkBatchRoute from "../../src/routes/admin/apply-bulk-batch";
 import getBulkBatchRoute from "../../src/routes/admin/get-bulk-batch";
 import uploadBulkFile from "../../src/routes/admin/upload-bulk-file";
@@ -25,6 +26,7 @@ describe.each(databaseKinds())("the operators' bulk routes (%s)", (kind) => {
   let stranger: SignedUpUser;
   let admin: SignedUpUser;
   let target: SignedUpUser;
+  let stopJobs: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     database = await createTestDatabase(kind);
@@ -34,8 +36,11 @@ describe.each(databaseKinds())("the operators' bulk routes (%s)", (kind) => {
     target = await signUp(`target-${randomUUID()}@example.test`);
     admin = await signUp(`ops-${randomUUID()}@example.test`);
     await database.db.update(user).set({ role: "admin", emailVerified: true }).where(eq(user.id, admin.id));
+    // On PostgreSQL the apply runs as a pg-boss job, as in production; on PGlite, in process.
+    if (kind === "postgres") stopJobs = await startJobs(database, database.url);
   });
   afterAll(async () => {
+    await stopJobs?.();
     await database?.close();
   });
 
@@ -72,14 +77,26 @@ describe.each(databaseKinds())("the operators' bulk routes (%s)", (kind) => {
       appRequest(`/api/admin/bulk/${batchId}/apply`, { method: "POST", cookie: admin.cookie }),
     );
     expect(applied.status).toBe(202);
-    // The job runs in this process (no pg-boss started here): poll its status as the page does.
+    // Poll its status as the page does.
     let status = "";
-    for (let i = 0; i < 200 && status !== "done"; i++) {
+    for (let i = 0; i < 1_200 && status !== "done"; i++) {
       const response = await batchGet(appRequest(`/api/admin/bulk/${batchId}`, { cookie: admin.cookie }));
       status = (await readJson<{ status: string }>(response)).body.status;
       if (status !== "done") await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(status).toBe("done");
+    if (kind === "postgres") {
+      // The job that ran it (pg-boss marks it completed just after the handler returns).
+      let states: string[] = [];
+      for (let i = 0; i < 200 && states[0] !== "completed"; i++) {
+        const jobs = await database.db.execute(
+          sql`SELECT state FROM pgboss.job WHERE name = 'bulk-apply' AND data->>'batchId' = ${batchId}`,
+        );
+        states = (jobs as unknown as { rows: { state: string }[] }).rows.map((row) => row.state);
+        if (states[0] !== "completed") await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(states).toEqual(["completed"]);
+    }
     expect((await getBalance(database.db, target.id)).balance).toBe(40);
 
     const again = await uploadPost(
