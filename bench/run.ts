@@ -24,6 +24,7 @@ import { renderTable, type TargetResult, targetsTable } from "./lib/report";
 import { seedFundedUsers } from "./lib/seed";
 import { type AppServer, ensureBuild, startAppServer } from "./lib/server";
 import { STRIPE_SECRET_KEY, WEBHOOK_SECRET } from "./lib/webhooks";
+import { runBulkGrant } from "./scenarios/bulk-grant";
 import { runExpirySweep } from "./scenarios/expiry-sweep";
 import { runHistoryCost } from "./scenarios/history-cost";
 import { runOverviewCost } from "./scenarios/overview-cost";
@@ -39,6 +40,7 @@ const SCENARIOS: { id: number; name: string; run: (ctx: BenchContext) => Promise
   { id: 4, name: "webhook intake", run: runWebhookIntake },
   { id: 5, name: "expiry sweep", run: runExpirySweep },
   { id: 6, name: "admin overview against ledger size", run: runOverviewCost },
+  { id: 7, name: "bulk grant from a CSV file", run: runBulkGrant },
 ];
 
 /**
@@ -231,7 +233,7 @@ async function main(): Promise<number> {
     },
   });
   log(
-    `database ${config.databaseName} on ${new URL(config.maintenanceUrl).host}; ${config.seconds} s per run after ${config.warmupSeconds} s warm-up; scenarios ${config.only ? [...config.only].join(",") : "1-5"}`,
+    `database ${config.databaseName} on ${new URL(config.maintenanceUrl).host}; ${config.seconds} s per run after ${config.warmupSeconds} s warm-up; scenarios ${config.only ? [...config.only].join(",") : "1-6"}`,
   );
   const claim = await claimBenchDatabase(config);
   cleanups.push({ name: "release the database name", run: claim.release });

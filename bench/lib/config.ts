@@ -47,6 +47,9 @@ const benchEnvSchema = z.object({
   /** Scenario 6: the admin overview over a ledger of this many entries, against one of the small size. */
   BENCH_OVERVIEW_ENTRIES: count(10_000_000),
   BENCH_OVERVIEW_SMALL_ENTRIES: count(1_000),
+  /** Rows of the bulk-grant file (scenario 7), and the single grants of its baseline. */
+  BENCH_BULK_ROWS: count(100_000),
+  BENCH_BULK_SINGLE_GRANTS: count(5_000),
 });
 
 export type BenchConfig = {
@@ -67,6 +70,7 @@ export type BenchConfig = {
   webhook: { events: number; duplicateShare: number };
   sweep: { lots: number; users: number; spendRate: number };
   overview: { entries: number; smallEntries: number };
+  bulk: { rows: number; singleGrants: number };
 };
 
 /** Parsed once at start; a bad value stops the bench with a message naming the variable. */
@@ -108,6 +112,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     webhook: { events: e.BENCH_WEBHOOK_EVENTS, duplicateShare: e.BENCH_WEBHOOK_DUPLICATE_SHARE },
     sweep: { lots: e.BENCH_SWEEP_LOTS, users: e.BENCH_SWEEP_USERS, spendRate: e.BENCH_SWEEP_SPEND_RATE },
     overview: { entries: e.BENCH_OVERVIEW_ENTRIES, smallEntries: e.BENCH_OVERVIEW_SMALL_ENTRIES },
+    bulk: { rows: e.BENCH_BULK_ROWS, singleGrants: e.BENCH_BULK_SINGLE_GRANTS },
   };
 }
 

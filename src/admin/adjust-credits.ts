@@ -12,9 +12,13 @@ export type AdjustCreditsInput = {
   delta: number;
   reason: string;
   expireDays?: number;
+  /** An expiry date instead of `expireDays` (must be in the future by the database's clock). */
+  expiresAt?: Date;
   category?: "paid" | "promotional";
   /** The form's submission id, so a double click applies once. */
   requestId?: string;
+  /** More fields for the audit entry (a bulk batch's id and row number). */
+  auditDetails?: Record<string, unknown>;
 };
 
 /**
@@ -36,12 +40,14 @@ export async function adjustCredits(db: Database, input: AdjustCreditsInput, act
         idempotencyKey,
         category: input.category ?? "promotional",
         ...(input.expireDays ? { expireDays: input.expireDays } : {}),
+        ...(input.expiresAt ? { expiresAt: input.expiresAt } : {}),
         metadata: { actor: actor.label },
       });
       await recordAudit(tx, actor, "credits.grant", input.userId, {
         amount: input.delta,
         reason: input.reason,
         entryId: grant.entryId,
+        ...input.auditDetails,
       });
       return { entryId: grant.entryId, balance: grant.balance };
     }
@@ -63,6 +69,7 @@ export async function adjustCredits(db: Database, input: AdjustCreditsInput, act
       amount: -input.delta,
       reason: input.reason,
       entryId: debit.entryId,
+      ...input.auditDetails,
     });
     return { entryId: debit.entryId, balance: debit.balance };
   });

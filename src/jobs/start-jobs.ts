@@ -1,4 +1,5 @@
 import PgBoss from "pg-boss";
+import { applyBulkBatch } from "@/admin/bulk/apply-bulk-batch";
 import { sqlStateOf } from "@/credits/sql-rows";
 import type { DatabaseConnection } from "@/db/connect";
 import { runEmailDelivery } from "@/email/deliver-email-outbox";
@@ -8,6 +9,7 @@ import { getPaymentProvider } from "@/payment/get-payment-provider";
 import { webhookSigningSecret } from "@/payment/payment-config";
 import { deliverDueSandboxEvents } from "@/payment/sandbox/deliver-sandbox-events";
 import { drainFor } from "./drain-for";
+import { BULK_APPLY_QUEUE, resumeBulkBatches, setBulkApplySender } from "./run-bulk-apply";
 import { RECONCILE_EVERY_MINUTES, runPaymentMaintenance } from "./run-payment-maintenance";
 import { runSubscriptionCredits } from "./run-subscription-credits";
 import { runSweep } from "./run-sweep";
@@ -24,6 +26,8 @@ export const OUTBOUND_DELIVERY_QUEUE = "outbound-deliveries";
 /** Emails of the email outbox (low-balance alerts). */
 export const EMAIL_QUEUE = "email-outbox";
 
+/** On the embedded database, batches left queued or running are resumed this often. */
+const BULK_RESUME_INTERVAL_MS = 10_000;
 /** On the embedded database the delivery worker looks for due sandbox events this often. */
 const SANDBOX_DELIVERY_INTERVAL_MS = 5_000;
 /** On the embedded database the outbound-event worker looks for due deliveries this often. */
@@ -71,7 +75,9 @@ async function deliverSandboxEvents(connection: DatabaseConnection) {
  * - outbound events to the operator's endpoints (src/outbound): each minute's job polls every 2 seconds for
  *   50 seconds on pg-boss; every 2 seconds in process. Deliveries are leased with SKIP LOCKED, so runs on
  *   several instances never send the same delivery at once;
- * - the email outbox (low-balance alerts), the same way: every 2 seconds, leased with SKIP LOCKED.
+ * - the email outbox (low-balance alerts), the same way: every 2 seconds, leased with SKIP LOCKED;
+ * - bulk grants and revokes (src/admin/bulk): one pg-boss job per batch, retried after a crash (the run
+ *   resumes at its first unapplied row); in process, batches left queued or running resume every 10 seconds.
  */
 export async function startJobs(connection: DatabaseConnection, databaseUrl?: string): Promise<Stop> {
   if (connection.kind === "postgres" && databaseUrl) {
@@ -89,6 +95,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
         SUBSCRIPTION_CREDITS_QUEUE,
         OUTBOUND_DELIVERY_QUEUE,
         EMAIL_QUEUE,
+        BULK_APPLY_QUEUE,
       ])
         await boss.createQueue(queue);
       await boss.schedule(SWEEP_QUEUE, "* * * * *");
@@ -125,6 +132,17 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
         (options) => runEmailDelivery(connection.db, options),
       );
     });
+    await boss.work<{ batchId: string }>(BULK_APPLY_QUEUE, async (jobs) => {
+      for (const job of jobs) await applyBulkBatch(connection.db, job.data.batchId);
+    });
+    setBulkApplySender(async (batchId) => {
+      // A batch of 100,000 rows takes minutes: the job may run up to an hour before pg-boss retries it.
+      await boss.send(
+        BULK_APPLY_QUEUE,
+        { batchId },
+        { retryLimit: 10, retryDelay: 30, expireInSeconds: 3600 },
+      );
+    });
     logger.info(
       {
         queues: [
@@ -140,6 +158,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     );
     return () => {
       stopping = true;
+      setBulkApplySender(undefined);
       return boss.stop({ graceful: true });
     };
   }
@@ -165,6 +184,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     every(60_000, "subscription credits", () => runSubscriptionCredits(connection.db)),
     every(OUTBOUND_DELIVERY_INTERVAL_MS, "outbound delivery", () => runWebhookDelivery(connection.db)),
     every(EMAIL_INTERVAL_MS, "email delivery", () => runEmailDelivery(connection.db)),
+    every(BULK_RESUME_INTERVAL_MS, "bulk apply", () => resumeBulkBatches(connection.db)),
   ];
   logger.info(
     "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, outbound deliveries and emails every 2 seconds (embedded database)",

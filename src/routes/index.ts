@@ -1,7 +1,10 @@
 import type { RouteDefinition } from "@/server/define-route";
+import applyBulkBatch from "./admin/apply-bulk-batch";
 import exportUserTransactions from "./admin/export-user-transactions";
+import getBulkBatch from "./admin/get-bulk-batch";
 import getAdminOverview from "./admin/get-overview";
 import listUserTransactions from "./admin/list-user-transactions";
+import uploadBulkFile from "./admin/upload-bulk-file";
 import auth from "./auth";
 import cancelSubscription from "./credits/cancel-subscription";
 import changeSubscription from "./credits/change-subscription";
@@ -106,5 +109,8 @@ export const routes: readonly RouteDefinition[] = [
   listUserTransactions,
   exportUserTransactions,
   getAdminOverview,
+  uploadBulkFile,
+  getBulkBatch,
+  applyBulkBatch,
   auth,
 ];

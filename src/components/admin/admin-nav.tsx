@@ -1,6 +1,16 @@
 "use client";
 
-import { ChartColumn, KeyRound, ReceiptText, Repeat, ScrollText, Send, Users, Webhook } from "lucide-react";
+import {
+  ChartColumn,
+  FileSpreadsheet,
+  KeyRound,
+  ReceiptText,
+  Repeat,
+  ScrollText,
+  Send,
+  Users,
+  Webhook,
+} from "lucide-react";
 import { useTranslations } from "next-intl";
 import { Link, usePathname } from "@/i18n/navigation";
 import { cn } from "@/lib/utils";
@@ -44,6 +54,12 @@ export function AdminNav() {
       label: t("navOutbound"),
       icon: Send,
       active: pathname.startsWith("/admin/outbound-webhooks"),
+    },
+    {
+      href: "/admin/bulk",
+      label: t("navBulk"),
+      icon: FileSpreadsheet,
+      active: pathname.startsWith("/admin/bulk"),
     },
     {
       href: "/admin/api-keys",

@@ -1,5 +1,6 @@
 export * from "./alerts";
 export * from "./auth";
+export * from "./bulk";
 export * from "./credits";
 export * from "./holds";
 export * from "./operations";

@@ -1,0 +1,167 @@
+import { createHash, randomUUID } from "node:crypto";
+import { parse } from "csv-parse";
+import { eq, sql } from "drizzle-orm";
+import type { Actor } from "@/audit/record-audit";
+import { CreditsError } from "@/credits/errors";
+import { sqlStateOf } from "@/credits/sql-rows";
+import { bulkBatch, bulkRow } from "@/db/schema";
+import type { Database } from "@/db/types";
+import { MAX_BULK_ROWS, parseBulkRow } from "./bulk-csv";
+
+/** Rows written to the database per insert while the file streams in: bounds memory, not the file. */
+const INSERT_CHUNK = 1_000;
+
+export type BulkPreview = { batchId: string; existing: boolean };
+
+/**
+ * Reads an uploaded CSV file (format: bulk-csv.ts) as a stream and checks every row without touching the
+ * ledger: each row is validated on its own (zod), stored in `bulk_row` 1,000 at a time (memory stays
+ * bounded whatever the file's size), then the whole file is checked in the database: the account exists
+ * (`unknown_user`), the row repeats an earlier row's account, amount, expiry and reason (`duplicate`: the
+ * later copy is refused; a file that means it twice must say so with another reason), an expiry date not in
+ * the future (`bad_expiry`), and a revoke larger than the account's available credits (balance minus held)
+ * plus the file's earlier rows for it (`insufficient_credits`: revokes never make debt, as in
+ * adjust-credits.ts). The balance may change before the batch is applied; the ledger checks again then.
+ *
+ * The batch is named by the file's SHA-256: the same bytes uploaded again answer the existing batch
+ * (`existing: true`) and store nothing, which is what makes a second upload grant nothing. Throws
+ * CreditsError `invalid_input` (400) for a file that is not CSV, lacks the header's required columns or
+ * has more than 200,000 rows.
+ */
+export async function previewBulkFile(
+  db: Database,
+  input: { fileName: string; body: AsyncIterable<Uint8Array> },
+  actor: Actor,
+): Promise<BulkPreview> {
+  // Named by a placeholder until the whole file has been read and hashed.
+  const placeholder = `pending:${randomUUID()}`;
+  const [batch] = await db
+    .insert(bulkBatch)
+    .values({
+      fileSha256: placeholder,
+      fileName: input.fileName.slice(0, 200) || "upload.csv",
+      operatorUserId: actor.userId,
+      operatorLabel: actor.label,
+    })
+    .returning({ id: bulkBatch.id });
+  const batchId = (batch as { id: string }).id;
+  try {
+    const sha256 = await storeRows(db, batchId, input.body);
+    await checkRows(db, batchId);
+    try {
+      await db.update(bulkBatch).set({ fileSha256: sha256 }).where(eq(bulkBatch.id, batchId));
+    } catch (error) {
+      if (sqlStateOf(error) !== "23505") throw error;
+      await db.delete(bulkBatch).where(eq(bulkBatch.id, batchId));
+      const [existing] = await db
+        .select({ id: bulkBatch.id })
+        .from(bulkBatch)
+        .where(eq(bulkBatch.fileSha256, sha256));
+      return { batchId: (existing as { id: string }).id, existing: true };
+    }
+    return { batchId, existing: false };
+  } catch (error) {
+    await db.delete(bulkBatch).where(eq(bulkBatch.id, batchId));
+    throw error;
+  }
+}
+
+async function storeRows(db: Database, batchId: string, body: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash("sha256");
+  const parser = parse({
+    columns: (header: string[]) => header.map((name) => name.trim().toLowerCase()),
+    bom: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    trim: true,
+  });
+  const feed = (async () => {
+    for await (const chunk of body) {
+      hash.update(chunk);
+      if (!parser.write(chunk)) await new Promise((resolve) => parser.once("drain", resolve));
+    }
+    parser.end();
+  })();
+  feed.catch((error: unknown) => parser.destroy(error as Error));
+  let rowNumber = 0;
+  let pending: (typeof bulkRow.$inferInsert)[] = [];
+  const flush = async () => {
+    if (pending.length) await db.insert(bulkRow).values(pending);
+    pending = [];
+  };
+  try {
+    for await (const record of parser as AsyncIterable<Record<string, string>>) {
+      if (rowNumber === 0) {
+        const columns = Object.keys(record);
+        if (!columns.includes("amount") || !columns.includes("reason"))
+          throw new CreditsError("invalid_input", "The header must name the amount and reason columns.");
+        if (!["user_id", "email", "external_id"].some((column) => columns.includes(column)))
+          throw new CreditsError("invalid_input", "The header must name user_id, email or external_id.");
+      }
+      rowNumber += 1;
+      if (rowNumber > MAX_BULK_ROWS)
+        throw new CreditsError("invalid_input", `A file has at most ${MAX_BULK_ROWS} rows.`);
+      const row = parseBulkRow(record);
+      pending.push({
+        batchId,
+        rowNumber,
+        userRef: row.userRef,
+        refKind: row.refKind,
+        amount: row.amount,
+        expireDays: row.expireDays,
+        expiresAt: row.expiresAt,
+        reason: row.reason,
+        status: row.error ? "invalid" : "valid",
+        error: row.error,
+      });
+      if (pending.length >= INSERT_CHUNK) await flush();
+    }
+    await feed;
+  } catch (error) {
+    if (error instanceof CreditsError) throw error;
+    throw new CreditsError("invalid_input", `The file is not valid CSV: ${(error as Error).message}`);
+  }
+  await flush();
+  return hash.digest("hex");
+}
+
+/** The whole-file checks, in the database (see previewBulkFile), then the batch's counts and totals. */
+async function checkRows(db: Database, batchId: string): Promise<void> {
+  await db.execute(sql`
+    UPDATE bulk_row r SET user_id = u.id FROM "user" u
+    WHERE r.batch_id = ${batchId} AND r.status = 'valid'
+      AND ((r.ref_kind = 'user_id' AND u.id = r.user_ref) OR (r.ref_kind = 'email' AND u.email = lower(r.user_ref)))`);
+  await db.execute(sql`
+    UPDATE bulk_row r SET user_id = a.user_id FROM credit_account a
+    WHERE r.batch_id = ${batchId} AND r.status = 'valid' AND r.user_id IS NULL
+      AND ((r.ref_kind = 'user_id' AND a.user_id = r.user_ref) OR (r.ref_kind = 'external_id' AND a.external_id = r.user_ref))`);
+  await db.execute(sql`
+    UPDATE bulk_row SET status = 'invalid', error = 'unknown_user'
+    WHERE batch_id = ${batchId} AND status = 'valid' AND user_id IS NULL`);
+  await db.execute(sql`
+    UPDATE bulk_row SET status = 'invalid', error = 'bad_expiry'
+    WHERE batch_id = ${batchId} AND status = 'valid' AND expires_at IS NOT NULL AND expires_at <= now()`);
+  await db.execute(sql`
+    UPDATE bulk_row r SET status = 'invalid', error = 'duplicate'
+    FROM (SELECT row_number, min(row_number) OVER (
+            PARTITION BY user_id, amount, expire_days, expires_at, reason) AS first_row
+          FROM bulk_row WHERE batch_id = ${batchId} AND status = 'valid') d
+    WHERE r.batch_id = ${batchId} AND r.row_number = d.row_number AND d.row_number > d.first_row`);
+  await db.execute(sql`
+    UPDATE bulk_row r SET status = 'invalid', error = 'insufficient_credits'
+    FROM (SELECT b.row_number, coalesce(a.balance - a.held, 0)
+                 + sum(b.amount) OVER (PARTITION BY b.user_id ORDER BY b.row_number) AS running
+          FROM bulk_row b LEFT JOIN credit_account a ON a.user_id = b.user_id
+          WHERE b.batch_id = ${batchId} AND b.status = 'valid') s
+    WHERE r.batch_id = ${batchId} AND r.row_number = s.row_number AND r.amount < 0 AND s.running < 0`);
+  await db.execute(sql`
+    UPDATE bulk_batch b SET
+      total_rows = c.total, valid_rows = c.valid, failed_rows = c.total - c.valid,
+      grant_total = c.grants, revoke_total = c.revokes
+    FROM (SELECT count(*)::int AS total,
+                 count(*) FILTER (WHERE status = 'valid')::int AS valid,
+                 coalesce(sum(amount) FILTER (WHERE status = 'valid' AND amount > 0), 0) AS grants,
+                 coalesce(-sum(amount) FILTER (WHERE status = 'valid' AND amount < 0), 0) AS revokes
+          FROM bulk_row WHERE batch_id = ${batchId}) c
+    WHERE b.id = ${batchId}`);
+}
