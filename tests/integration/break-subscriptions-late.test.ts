@@ -349,6 +349,22 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
     expect(await balanceOf(user.id)).toBe(0);
   });
 
+  it("a partial refund and a lost chargeback of the same money, both before invoice.paid: the period is taken back once, no debt", async () => {
+    const user = await newUser();
+    const step = await subscribed(user, false);
+    const id = testId("dp");
+    await Promise.all([
+      deliver("charge.refunded", charge(step.invoice, 950)),
+      deliver("charge.dispute.created", dispute(step.invoice, id, "needs_response")),
+    ]);
+    await deliver("charge.dispute.closed", dispute(step.invoice, id, "lost"));
+    await deliver("charge.refunded", charge(step.invoice, 950));
+    await deliver("charge.dispute.created", dispute(step.invoice, id, "needs_response"));
+    await deliver("invoice.paid", step.invoice);
+    const after = await getBalance(database.db, user.id);
+    expect(after).toMatchObject({ balance: 0, debt: 0 });
+  });
+
   // ---- late renewals and the carry ----
 
   it("renewal 2 refunded before its invoice.paid, renewal 3 paid first, then 2 paid: 2 is taken back and carries once", async () => {
