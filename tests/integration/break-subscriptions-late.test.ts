@@ -7,11 +7,12 @@ import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import type { PaymentProvider } from "../../src/payment/types";
+import changeSubscription from "../../src/routes/credits/change-subscription";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { purchasesPost, subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { handlerOf, purchasesPost, subscriptionsPost, webhookPost } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
 import {
   chargeObject,
@@ -363,6 +364,32 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
     await deliver("invoice.paid", step.invoice);
     const after = await getBalance(database.db, user.id);
     expect(after).toMatchObject({ balance: 0, debt: 0 });
+  });
+
+  it("an upgrade's invoice refunded in full before its invoice.paid: the difference granted is taken back", async () => {
+    const user = await newUser();
+    const step = await subscribed(user);
+    const up = await readJson<{ change: { kind: string; invoiceId: string } }>(
+      await handlerOf(changeSubscription)(
+        appRequest("/api/credits/subscription", {
+          method: "PATCH",
+          cookie: user.cookie,
+          json: { planId: "max-monthly" },
+        }),
+      ),
+    );
+    expect(up.body.change.kind).toBe("changed_now");
+    const upgrade = fake.billing.invoices.get(up.body.change.invoiceId) ?? {};
+    expect((await deliver("charge.refunded", charge(upgrade, upgrade.amount_paid as number))).outcome).toBe(
+      "awaiting_grant",
+    );
+    await deliver(
+      "customer.subscription.updated",
+      structuredClone(fake.subscriptions.get(step.subscription.id as string) ?? {}),
+    );
+    expect((await deliver("invoice.paid", upgrade)).status).toBe(200);
+    await deliver("invoice.paid", upgrade);
+    expect(await balanceOf(user.id)).toBe(1000);
   });
 
   // ---- late renewals and the carry ----
