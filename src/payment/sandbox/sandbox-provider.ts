@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { and, eq, gte, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Plan } from "@/catalog/plans";
-import { CreditsError, NotFoundError } from "@/credits/errors";
+import { NotFoundError } from "@/credits/errors";
 import { sandboxInvoice, sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { webhookSigningSecret } from "../payment-config";
@@ -14,6 +14,7 @@ import {
   type InvoiceOfPayment,
   type PaymentProvider,
   type PlanChangeOutcome,
+  RefundRefusedError,
   type StartedSubscription,
   type StartSubscriptionRequest,
 } from "../types";
@@ -141,11 +142,11 @@ export class SandboxPaymentProvider implements PaymentProvider {
           .for("update");
         if (!row) throw new NotFoundError("PaymentIntent");
         if (row.status !== "succeeded")
-          throw new CreditsError("refund_not_possible", "Only a succeeded payment can be refunded.");
+          throw new RefundRefusedError("Only a succeeded payment can be refunded.");
         const refundable = row.amount - row.amountRefunded;
         const amount = request.amount ?? refundable;
         if (amount <= 0 || amount > refundable) {
-          throw new CreditsError("refund_not_possible", `At most ${refundable} can still be refunded.`);
+          throw new RefundRefusedError(`At most ${refundable} can still be refunded.`);
         }
         const [updated] = await tx
           .update(sandboxPaymentIntent)
