@@ -130,13 +130,8 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
 
   // ---- admin refunds and the reservation ----
 
-  // FINDING: an admin refund accepted by Stripe stops counting against the refundable cap as soon as a
-  // retry of the same request (same request id: a double click, the dialog's retry) meets a provider
-  // error: settleRefundRequest marks the request row `refused` by its idempotency key, which is the
-  // accepted refund's own row. Until Stripe's events arrive a second refund then passes the cap, so the
-  // app asks Stripe for more than the invoice's refundable amount (with a proration credit on the
-  // invoice, money paid out twice). Severity: high (money, the very promise refund_request makes). Real
-  // Stripe answers a repeated key with different parameters by an idempotency_error, the same path.
+  // Rule: a provider error on a retry never un-reserves an accepted refund (only a request never accepted,
+  // refused for certain, stops counting against the cap).
   it("a retry of an accepted refund request that meets a provider error keeps the first refund reserved", async () => {
     const { refund, purchase, askedOfStripe } = await paidPurchase();
     await refund(1000, "dialog-1");
@@ -152,12 +147,8 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
     expect(row?.status).toBe("accepted");
   });
 
-  // FINDING: a Dashboard refund whose charge.refunded event carries the same second as an admin refund's
-  // reservation hides that reservation: refundsInFlight counts an accepted request only while
-  // `charge_refunded_at < date_trunc('second', created_at)`, so a charge figure of the same second is taken
-  // to include it, though Stripe's figure may predate it. The admin refund then stops counting and the
-  // next refund passes the cap. Severity: medium (needs a same-second race; over-refund only beyond what
-  // Stripe itself refuses, i.e. the proration-credited part). src/payment/refund-purchase.ts refundsInFlight.
+  // Rule: a charge figure of the same second as a reservation is not assumed to include it (counting it
+  // twice can only refuse).
   it("a Dashboard refund reported in the same second as an admin refund does not free the admin refund's reservation", async () => {
     const { refund, purchase, step, askedOfStripe } = await paidPurchase();
     await refund(1000, "admin-a");
@@ -175,10 +166,7 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
     expect(askedOfStripe() + 300).toBeLessThanOrEqual(1900);
   });
 
-  // FINDING: a refund Stripe made whose answer was lost (a timeout, a dropped connection) is marked
-  // `refused` and stops counting at once, although the code's own rule keeps an unanswered `requested`
-  // refund counting for 15 minutes. A second refund asked before Stripe's events arrive passes the cap.
-  // Severity: medium (money beyond the cap; needs a network failure after Stripe acted).
+  // Rule: an error that does not say nothing was made (a lost answer) keeps the request reserved.
   it("a refund Stripe made but whose answer was lost still counts against the cap", async () => {
     const { refund, provider, askedOfStripe } = await paidPurchase();
     const lossy = Object.create(provider) as PaymentProvider;
@@ -191,11 +179,8 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
     expect(askedOfStripe()).toBeLessThanOrEqual(1900);
   });
 
-  // FINDING: the same request id asked twice with different amounts: Stripe refuses the second
-  // (idempotency_error, modelled here as Stripe answers it; the stand-in replays the first answer
-  // instead), and the app's catch marks the request row of that key `refused`: the first refund, made
-  // and accepted, stops counting, and a refund under a new id passes the cap. Same root cause as the
-  // provider-error retry above (settleRefundRequest keyed by the idempotency key). Severity: high.
+  // Rule: another amount under one request id is refused before the provider is asked; the first refund
+  // keeps counting against the cap.
   it("the same request id twice with different amounts: the first refund still counts against the cap", async () => {
     const { refund, provider, askedOfStripe } = await paidPurchase();
     const seen = new Map<string, number | undefined>();
@@ -480,14 +465,8 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
 
   // ---- a subscription started in Stripe's Dashboard (adopted) ----
 
-  // FINDING: the README promises that a refund delivered before its invoice's invoice.paid is kept and
-  // settled, and that subscriptions started outside the app (Dashboard, plainly ours) are adopted and
-  // granted "as for any subscription". For an adopted subscription whose customer.subscription.created and
-  // invoice.paid both come after the Dashboard refund, findPurchaseOfPayment finds no subscription row
-  // (none linked, no subscriptionId in the metadata) and answers unknown_payment_intent: the refund is
-  // dropped for good, and the late invoice.paid adopts and grants the whole period for money the customer
-  // has back. Severity: medium (1,000 free credits per refunded invoice; needs both events delayed).
-  // src/payment/webhooks/purchase-of-payment.ts (no adoption path).
+  // Rule: a refund of a subscription started outside the app, before its events, adopts the subscription
+  // (when it is plainly ours) and is kept, so the late invoice.paid settles it.
   it("a Dashboard subscription refunded before any of its events arrive: the late invoice.paid does not keep the period", async () => {
     await subscribed(await newUser()); // the app's Pro price exists
     const user = await newUser();

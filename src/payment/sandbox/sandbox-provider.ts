@@ -27,7 +27,13 @@ import {
   setSandboxCancelAtPeriodEnd,
   startSandboxSubscription,
 } from "./sandbox-billing";
-import { enqueueSandboxEvent, sandboxId, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
+import {
+  enqueueSandboxEvent,
+  sandboxChargeId,
+  sandboxId,
+  toStripeCharge,
+  toStripePaymentIntent,
+} from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
 import { toStripeSubscription } from "./sandbox-subscription-events";
 
@@ -154,8 +160,23 @@ export class SandboxPaymentProvider implements PaymentProvider {
           .where(eq(sandboxPaymentIntent.id, row.id))
           .returning();
         if (!updated) throw new NotFoundError("PaymentIntent");
+        // refund.created names the refund, as Stripe's does: the app's reservation of it (refund_request)
+        // stops counting once an event names it, whatever second the charge figure carries.
+        const refundId = sandboxId("re");
+        const refund = {
+          id: refundId,
+          object: "refund",
+          amount,
+          currency: updated.currency,
+          payment_intent: updated.id,
+          charge: sandboxChargeId(updated.id),
+          status: "succeeded",
+          created: Math.floor(Date.now() / 1000),
+          metadata: {},
+        } as unknown as Stripe.Refund;
+        await enqueueSandboxEvent(tx, "refund.created", refund, updated.id);
         await enqueueSandboxEvent(tx, "charge.refunded", toStripeCharge(updated), updated.id);
-        return { refundId: sandboxId("re") };
+        return { refundId };
       },
     );
     await deliverPendingEventsOf(
