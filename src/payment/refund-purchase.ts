@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { type Actor, recordAudit } from "@/audit/record-audit";
 import { stripeAmountProblem } from "@/catalog/currencies";
 import { CreditsError, InvalidInputError, NotFoundError } from "@/credits/errors";
@@ -9,7 +9,7 @@ import { creditPurchase, refundRequest } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { amountsCreditedByProration, refundableAmount } from "./subscriptions/proration-credits";
-import type { PaymentProvider } from "./types";
+import { type PaymentProvider, RefundRefusedError } from "./types";
 
 /**
  * A refund of more than is left to refund (409 `refund_not_possible`, as every refusal of a refund): the
@@ -106,9 +106,13 @@ export async function refundPurchase(
       idempotencyKey,
     }));
   } catch (error) {
-    // Refused, or the provider could not be reached: the reservation stops counting. (A request whose
-    // refund the provider made without answering shows in the refund's own events.)
-    await settleRefundRequest(db, idempotencyKey, { status: "refused" });
+    // Only an answer that no refund was made (RefundRefusedError: a card or invalid-request error) frees
+    // the reservation, and only of a request never accepted (settleRefundRequest). Anything else (the
+    // network, a 5xx, an idempotency_error) may hide a refund the provider made: the row stays as it is,
+    // an accepted one accepted, a `requested` one counting until the refund's events show it or
+    // REQUEST_COUNTS_FOR_MINUTES pass, so a second refund cannot pass the cap meanwhile.
+    if (error instanceof RefundRefusedError)
+      await settleRefundRequest(db, idempotencyKey, { status: "refused" });
     throw error;
   }
   await settleRefundRequest(db, idempotencyKey, { status: "accepted", refundId });
@@ -168,9 +172,17 @@ async function reserveRefund(
       .select()
       .from(refundRequest)
       .where(eq(refundRequest.idempotencyKey, idempotencyKey));
-    // Asked again as it was asked this time: a different amount under the same key is the provider's to
-    // refuse (idempotency_error), as it would be without this row.
-    if (again)
+    // One request id is one refund: another amount under it is refused here, before the provider is asked,
+    // so the refund made first keeps its reservation whatever the provider answers the second.
+    if (again && requested !== undefined && requested !== again.amount)
+      throw new CreditsError(
+        "refund_not_possible",
+        `This request was already made for a refund of ${again.amount} (minor units of ${purchase.currency}); ask for another amount as a new request.`,
+      );
+    // Asked again as it was asked (a double click, a retry): the reservation it made counts already, and the
+    // provider answers the key with the same refund. A request refused for certain is checked against the
+    // cap again like a new one below.
+    if (again && again.status !== "refused")
       return {
         paymentIntentId: purchase.paymentIntentId,
         amount: requested ?? again.amount,
@@ -199,7 +211,12 @@ async function reserveRefund(
         creditedByProration: credited,
       });
     const amount = requested ?? refundable;
-    await tx.insert(refundRequest).values({ purchaseId: purchase.id, amount, idempotencyKey });
+    if (again)
+      await tx
+        .update(refundRequest)
+        .set({ status: "requested", amount, createdAt: sql`now()`, updatedAt: sql`now()` })
+        .where(eq(refundRequest.id, again.id));
+    else await tx.insert(refundRequest).values({ purchaseId: purchase.id, amount, idempotencyKey });
     return { paymentIntentId: purchase.paymentIntentId, amount, credited, inFlight };
   });
 }
@@ -208,8 +225,9 @@ async function reserveRefund(
  * The refunds asked for here that the purchase's refunded amount may not show yet, in minor units: those
  * being asked (for REQUEST_COUNTS_FOR_MINUTES), and those the provider accepted whose refund no refund
  * event has named (credit_refund) and no charge figure taken after them can include (`charge_refunded_at`
- * before the request's second: Stripe's event times are whole seconds), for ACCEPTED_COUNTS_FOR_DAYS. Counting one twice for a moment (a figure that does include it, with a clock a
- * little behind ours) only refuses a refund that would fit; counting it never could pay out twice.
+ * at or before the request's second: Stripe's event times are whole seconds, so a figure of the same
+ * second may predate the refund), for ACCEPTED_COUNTS_FOR_DAYS. Counting one twice for a moment (a figure
+ * that does include it) only refuses a refund that would fit; not counting it could pay out twice.
  */
 async function refundsInFlight(
   tx: DatabaseOrTransaction,
@@ -226,12 +244,16 @@ async function refundsInFlight(
               AND NOT EXISTS (SELECT 1 FROM credit_refund f WHERE f.refund_id = r.refund_id)
               AND (${purchase.chargeRefundedAt?.toISOString() ?? null}::timestamptz IS NULL
                    OR ${purchase.chargeRefundedAt?.toISOString() ?? null}::timestamptz
-                      < date_trunc('second', r.created_at))))`),
+                      <= date_trunc('second', r.created_at))))`),
   );
   return Number(row?.amount ?? 0);
 }
 
-/** The provider's answer to a reserved refund: `accepted` with its refund id, or `refused`. */
+/**
+ * The provider's answer to a reserved refund: `accepted` with its refund id, or `refused`. Refused only
+ * while still `requested`: a refund once accepted was made, and a later error under its key (a retry)
+ * cannot unmake it.
+ */
 async function settleRefundRequest(
   db: Database,
   idempotencyKey: string,
@@ -240,5 +262,9 @@ async function settleRefundRequest(
   await db
     .update(refundRequest)
     .set({ ...outcome, updatedAt: sql`now()` })
-    .where(eq(refundRequest.idempotencyKey, idempotencyKey));
+    .where(
+      outcome.status === "refused"
+        ? and(eq(refundRequest.idempotencyKey, idempotencyKey), eq(refundRequest.status, "requested"))
+        : eq(refundRequest.idempotencyKey, idempotencyKey),
+    );
 }

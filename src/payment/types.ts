@@ -193,6 +193,18 @@ export class PaymentCustomerMissingError extends Error {
   }
 }
 
+/**
+ * The provider answered for certain that it made no refund (Stripe: a card or invalid-request error, such
+ * as an amount beyond what the charge has left): 409 `refund_not_possible`. Only this answer frees a
+ * refund's reservation (refund-purchase.ts); a network error, a 5xx or an idempotency_error says nothing
+ * about whether a refund was made, and is a PaymentProviderUnavailableError.
+ */
+export class RefundRefusedError extends CreditsError<"refund_not_possible"> {
+  constructor(message: string, cause?: unknown) {
+    super("refund_not_possible", message, { cause });
+  }
+}
+
 /** The payment provider could not be reached, timed out, or refused the request. Safe to retry. */
 export class PaymentProviderUnavailableError extends CreditsError<"payment_provider_unavailable"> {
   constructor(message: string, cause?: unknown) {

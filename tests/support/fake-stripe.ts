@@ -29,7 +29,8 @@ export type FakeStripe = {
 /**
  * A few lines of Stripe's API on 127.0.0.1, so the real SDK can be exercised without the network:
  * POST /v1/payment_intents answers a PaymentIntent and, like Stripe, replays the first answer for a
- * repeated Idempotency-Key; GET /v1/subscriptions/:id answers what the test put in `subscriptions`;
+ * repeated Idempotency-Key (on the billing routes only with the same parameters; other parameters are
+ * answered 400 `idempotency_error`, as Stripe does); GET /v1/subscriptions/:id answers what the test put in `subscriptions`;
  * the billing routes (customers, prices, Checkout Sessions, subscription updates and schedules, invoices,
  * invoice payments, portal sessions) are answered by fake-stripe-billing.ts, replaying by
  * Idempotency-Key too. Everything else is a 404 in Stripe's error shape (`resource_missing` for an
@@ -38,6 +39,7 @@ export type FakeStripe = {
 export async function startFakeStripe(): Promise<FakeStripe> {
   const requests: RecordedStripeRequest[] = [];
   const byIdempotencyKey = new Map<string, string>();
+  const paramsByIdempotencyKey = new Map<string, string>();
   const subscriptions = new Map<string, Record<string, unknown>>();
   const billing = createFakeBilling(subscriptions);
   let mode: FakeStripeMode = "ok";
@@ -68,8 +70,26 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         send(500, JSON.stringify({ error: { type: "api_error", message: "An unknown error occurred." } }));
         return;
       }
+      // Like Stripe, a repeated Idempotency-Key replays the first answer only for the same parameters; with
+      // others it is refused (400 idempotency_error) and nothing is done.
+      const params = [...form.entries()]
+        .map(([key, value]) => `${key}=${value}`)
+        .sort()
+        .join("&");
       if (req.method === "POST" && path !== "/v1/payment_intents" && idempotencyKey) {
         const replay = byIdempotencyKey.get(`${path}:${idempotencyKey}`);
+        if (replay !== undefined && paramsByIdempotencyKey.get(`${path}:${idempotencyKey}`) !== params) {
+          send(
+            400,
+            JSON.stringify({
+              error: {
+                type: "idempotency_error",
+                message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+              },
+            }),
+          );
+          return;
+        }
         if (replay) {
           send(200, replay);
           return;
@@ -78,8 +98,10 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       const billed = billing.handle(req.method ?? "GET", path, form, url.searchParams);
       if (billed) {
         const body = JSON.stringify(billed.body);
-        if (req.method === "POST" && idempotencyKey && billed.status === 200)
+        if (req.method === "POST" && idempotencyKey && billed.status === 200) {
           byIdempotencyKey.set(`${path}:${idempotencyKey}`, body);
+          paramsByIdempotencyKey.set(`${path}:${idempotencyKey}`, params);
+        }
         send(billed.status, body);
         return;
       }

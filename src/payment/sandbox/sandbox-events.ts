@@ -72,7 +72,7 @@ const FIRST_RETRY_AFTER_SECONDS = 30;
 export async function enqueueSandboxEvent(
   tx: DatabaseOrTransaction,
   type: string,
-  object: Stripe.PaymentIntent | Stripe.Charge | Stripe.Subscription | Stripe.Invoice,
+  object: Stripe.PaymentIntent | Stripe.Charge | Stripe.Refund | Stripe.Subscription | Stripe.Invoice,
   paymentIntentId: string | null,
   options: {
     /** The sandbox subscription the event belongs to: its events are delivered together, in order. */

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { and, eq, gte, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Plan } from "@/catalog/plans";
-import { CreditsError, NotFoundError } from "@/credits/errors";
+import { NotFoundError } from "@/credits/errors";
 import { sandboxInvoice, sandboxPaymentIntent, sandboxSubscription } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { webhookSigningSecret } from "../payment-config";
@@ -14,6 +14,7 @@ import {
   type InvoiceOfPayment,
   type PaymentProvider,
   type PlanChangeOutcome,
+  RefundRefusedError,
   type StartedSubscription,
   type StartSubscriptionRequest,
 } from "../types";
@@ -26,7 +27,13 @@ import {
   setSandboxCancelAtPeriodEnd,
   startSandboxSubscription,
 } from "./sandbox-billing";
-import { enqueueSandboxEvent, sandboxId, toStripeCharge, toStripePaymentIntent } from "./sandbox-events";
+import {
+  enqueueSandboxEvent,
+  sandboxChargeId,
+  sandboxId,
+  toStripeCharge,
+  toStripePaymentIntent,
+} from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
 import { toStripeSubscription } from "./sandbox-subscription-events";
 
@@ -141,11 +148,11 @@ export class SandboxPaymentProvider implements PaymentProvider {
           .for("update");
         if (!row) throw new NotFoundError("PaymentIntent");
         if (row.status !== "succeeded")
-          throw new CreditsError("refund_not_possible", "Only a succeeded payment can be refunded.");
+          throw new RefundRefusedError("Only a succeeded payment can be refunded.");
         const refundable = row.amount - row.amountRefunded;
         const amount = request.amount ?? refundable;
         if (amount <= 0 || amount > refundable) {
-          throw new CreditsError("refund_not_possible", `At most ${refundable} can still be refunded.`);
+          throw new RefundRefusedError(`At most ${refundable} can still be refunded.`);
         }
         const [updated] = await tx
           .update(sandboxPaymentIntent)
@@ -153,8 +160,23 @@ export class SandboxPaymentProvider implements PaymentProvider {
           .where(eq(sandboxPaymentIntent.id, row.id))
           .returning();
         if (!updated) throw new NotFoundError("PaymentIntent");
+        // refund.created names the refund, as Stripe's does: the app's reservation of it (refund_request)
+        // stops counting once an event names it, whatever second the charge figure carries.
+        const refundId = sandboxId("re");
+        const refund = {
+          id: refundId,
+          object: "refund",
+          amount,
+          currency: updated.currency,
+          payment_intent: updated.id,
+          charge: sandboxChargeId(updated.id),
+          status: "succeeded",
+          created: Math.floor(Date.now() / 1000),
+          metadata: {},
+        } as unknown as Stripe.Refund;
+        await enqueueSandboxEvent(tx, "refund.created", refund, updated.id);
         await enqueueSandboxEvent(tx, "charge.refunded", toStripeCharge(updated), updated.id);
-        return { refundId: sandboxId("re") };
+        return { refundId };
       },
     );
     await deliverPendingEventsOf(

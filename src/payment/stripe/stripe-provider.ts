@@ -21,6 +21,7 @@ import {
   type PaymentProvider,
   PaymentProviderUnavailableError,
   type PlanChangeOutcome,
+  RefundRefusedError,
   type StartedSubscription,
   type StartSubscriptionRequest,
 } from "../types";
@@ -112,6 +113,13 @@ export class StripePaymentProvider implements PaymentProvider {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       logger.error({ paymentIntentId: request.paymentIntentId, reason }, "stripe: refund failed");
+      // A card or invalid-request error means Stripe made no refund; anything else (the network, a 5xx,
+      // an idempotency_error) leaves it unknown, and the caller must assume it may have been made.
+      if (
+        error instanceof Stripe.errors.StripeCardError ||
+        error instanceof Stripe.errors.StripeInvalidRequestError
+      )
+        throw new RefundRefusedError(`Stripe refused the refund: ${reason}`, error);
       throw new PaymentProviderUnavailableError(`The refund could not be created: ${reason}`, error);
     }
   }

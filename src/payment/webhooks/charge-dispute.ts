@@ -23,7 +23,7 @@ export const handleDisputeEvent: WebhookHandler = async (tx, event, context) => 
   const dispute = event.data.object as Stripe.Dispute;
   const paymentIntentId = paymentIntentIdOf(dispute.payment_intent);
   // A subscription invoice refunded or disputed before its invoice.paid: see purchase-of-payment.ts.
-  const purchase = await findPurchaseOfPayment(tx, paymentIntentId, context, event.id);
+  const purchase = await findPurchaseOfPayment(tx, paymentIntentId, context, event);
   const log = logger.child({
     eventId: event.id,
     disputeId: dispute.id,

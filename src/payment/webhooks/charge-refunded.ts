@@ -22,7 +22,7 @@ export const handleChargeRefunded: WebhookHandler = async (tx, event, context) =
   const charge = event.data.object as Stripe.Charge;
   const paymentIntentId = paymentIntentIdOf(charge.payment_intent);
   // A subscription invoice refunded or disputed before its invoice.paid: see purchase-of-payment.ts.
-  const found = await findPurchaseOfPayment(tx, paymentIntentId, context, event.id);
+  const found = await findPurchaseOfPayment(tx, paymentIntentId, context, event);
   if (!found) {
     logger.warn(
       { eventId: event.id, chargeId: charge.id, paymentIntentId },

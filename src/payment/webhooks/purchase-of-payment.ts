@@ -4,6 +4,10 @@ import { findPlan } from "@/catalog/plans";
 import { creditPurchase, subscription } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
+import {
+  adoptExternalSubscription,
+  SubscriptionNotAdoptableError,
+} from "../subscriptions/adopt-external-subscription";
 import { findPurchaseByPaymentIntentId, type PurchaseRow, updatePurchase } from "./purchase-lookup";
 import type { WebhookContext } from "./types";
 
@@ -31,14 +35,22 @@ const ourIdSchema = z.uuid();
  * insert the pending purchase once (its `payment_intent_id` and `invoice_id` are unique) and then queue on
  * its row lock; an `invoice.paid` recording the purchase at the same moment wins the insert, and the
  * event then finds its purchase. The pending purchase takes no lock on the ledger account, so the lock
- * order (subscription, purchase, account) holds.
+ * order (customer, subscription, purchase, account) holds.
+ *
+ * A subscription started outside the app (no row for it, no `subscriptionId` in its metadata) is adopted
+ * here when it is plainly ours (adopt-external-subscription.ts, with the provider's current object, as
+ * its `invoice.paid` would adopt it), so its refunds and disputes are kept like any other; the later
+ * `invoice.paid` and `customer.subscription.created` find the adopted row. One that is not adoptable is
+ * answered as before (undefined: not ours). `event`: the refund or dispute event (id, and `created` in
+ * Unix seconds, the time the adopted state is applied as of).
  */
 export async function findPurchaseOfPayment(
   tx: DatabaseOrTransaction,
   paymentIntentId: string | undefined,
   context: WebhookContext | undefined,
-  eventId: string,
+  event: { id: string; created: number },
 ): Promise<PurchaseRow | undefined> {
+  const eventId = event.id;
   if (!paymentIntentId) return undefined;
   const found = await findPurchaseByPaymentIntentId(tx, paymentIntentId);
   if (found || !context?.provider) return found;
@@ -56,6 +68,9 @@ export async function findPurchaseOfPayment(
   // A row made for this provider subscription, or not linked to any yet (its metadata names it).
   const row =
     linked ??
+    (invoice.ourSubscriptionId === null
+      ? await adoptedForEarlyPayment(tx, invoice, context, event)
+      : undefined) ??
     (claimed &&
     (claimed.providerSubscriptionId === null ||
       claimed.providerSubscriptionId === invoice.providerSubscriptionId)
@@ -97,4 +112,30 @@ export async function findPurchaseOfPayment(
   if (!unmatched || unmatched.paymentIntentId !== null) return undefined;
   await updatePurchase(tx, unmatched.id, { paymentIntentId });
   return { ...unmatched, paymentIntentId };
+}
+
+/**
+ * The row of a subscription started outside the app, adopted now because a refund or dispute of its
+ * invoice came before its `customer.subscription.created` and `invoice.paid`: dropping that event would let
+ * the late `invoice.paid` grant a whole period for money the customer has back. Undefined when the provider
+ * does not know the subscription or it is not adoptable (SubscriptionNotAdoptableError: not ours).
+ */
+async function adoptedForEarlyPayment(
+  tx: DatabaseOrTransaction,
+  invoice: { invoiceId: string; providerSubscriptionId: string },
+  context: WebhookContext,
+  event: { id: string; created: number },
+) {
+  const object = await context.provider?.().retrieveSubscription(invoice.providerSubscriptionId, tx);
+  if (!object) return undefined;
+  try {
+    const adoption = await adoptExternalSubscription(tx, object, new Date(event.created * 1000), {
+      eventId: event.id,
+      invoiceId: invoice.invoiceId,
+    });
+    return adoption.row;
+  } catch (error) {
+    if (error instanceof SubscriptionNotAdoptableError) return undefined;
+    throw error;
+  }
 }

@@ -17,7 +17,7 @@ export const handleRefundStatus: WebhookHandler = async (tx, event, context) => 
   const refund = event.data.object as Stripe.Refund;
   const paymentIntentId = paymentIntentIdOf(refund.payment_intent);
   // A subscription invoice refunded or disputed before its invoice.paid: see purchase-of-payment.ts.
-  const purchase = await findPurchaseOfPayment(tx, paymentIntentId, context, event.id);
+  const purchase = await findPurchaseOfPayment(tx, paymentIntentId, context, event);
   if (!purchase) {
     logger.warn(
       { eventId: event.id, refundId: refund.id, paymentIntentId },
