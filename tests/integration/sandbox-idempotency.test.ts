@@ -5,7 +5,7 @@ import type { Actor } from "../../src/audit/record-audit";
 import { resetAuth } from "../../src/auth/session";
 import { getBalance } from "../../src/credits/get-balance";
 import { useDatabaseConnection } from "../../src/db/client";
-import { auditLog, sandboxPaymentIntent } from "../../src/db/schema";
+import { auditLog, refundRequest, sandboxPaymentIntent } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox-payment";
@@ -120,7 +120,7 @@ describe.each(databaseKinds())("the payment sandbox's idempotency keys on %s", (
       expect(await refundEntries(paid.userId)).toEqual([-125]);
     });
 
-    it("refuses the same key with another amount with idempotency_error, and refunds nothing more", async () => {
+    it("refuses the same key with another amount (the app before the sandbox, the sandbox with idempotency_error), and refunds nothing more", async () => {
       const paid = await paidPurchase();
       const requestId = randomUUID();
       await refundPurchase(
@@ -137,6 +137,19 @@ describe.each(databaseKinds())("the payment sandbox's idempotency keys on %s", (
           { purchaseId: paid.purchaseId, amount: 2000, reason: "changed", requestId },
           admin,
         ),
+      ).rejects.toMatchObject({ code: "refund_not_possible" });
+      // The app refuses before asking the sandbox; asked directly, the sandbox refuses a reused key with
+      // other parameters as Stripe does.
+      const [reserved] = await database.db
+        .select({ idempotencyKey: refundRequest.idempotencyKey })
+        .from(refundRequest)
+        .where(eq(refundRequest.purchaseId, paid.purchaseId));
+      await expect(
+        sandbox.refundPayment({
+          paymentIntentId: paid.paymentIntentId,
+          amount: 2000,
+          idempotencyKey: reserved?.idempotencyKey ?? "",
+        }),
       ).rejects.toMatchObject({ code: "idempotency_error" });
 
       expect((await sandboxIntent(paid.paymentIntentId)).amountRefunded).toBe(1000);
