@@ -77,6 +77,8 @@ export default defineConfig({
         // Verification links are emailed to the mail catcher, where the tests open them as a user would.
         SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
         EMAIL_FROM: "creditkit <no-reply@example.test>",
+        // The outbound-webhooks spec delivers to a receiver on this machine (a private address).
+        WEBHOOK_ALLOW_PRIVATE_URLS: "true",
       },
     },
   ],
