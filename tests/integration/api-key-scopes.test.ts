@@ -280,6 +280,7 @@ describe("the OpenAPI document", () => {
       "post /customers/{externalId}/grants": "grant",
       "post /customers/{externalId}/holds": "holds",
       "put /users/{userId}/low-balance-threshold": "admin",
+      "put /customers/{externalId}/low-balance-threshold": "admin",
       "post /webhook-endpoints": "admin",
       "get /webhook-endpoints": "admin",
       "delete /webhook-endpoints/{endpointId}": "admin",

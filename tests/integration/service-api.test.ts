@@ -796,6 +796,7 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
         "/customers/{externalId}/consume",
         "/customers/{externalId}/grants",
         "/customers/{externalId}/holds",
+        "/customers/{externalId}/low-balance-threshold",
         "/customers/{externalId}/transactions",
       ]);
       expect(
