@@ -92,7 +92,13 @@ export function DailyFlowsChart({ daily, from, to }: { daily: OverviewDay[]; fro
         </p>
       )}
       <figcaption className="sr-only">{t("overviewDailyChart", { from, to })}</figcaption>
-      <div className="max-h-80 overflow-auto rounded-lg border sm:max-h-56">
+      {/* A scrolling region takes the keyboard focus so it can be scrolled without a mouse (axe: scrollable-region-focusable). */}
+      <section
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard (WCAG 2.1.1).
+        tabIndex={0}
+        aria-label={t("overviewDailyTable")}
+        className="max-h-80 overflow-auto rounded-lg border focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring sm:max-h-56"
+      >
         <table className="w-full text-sm tabular-nums">
           <caption className="sr-only">{t("overviewDailyTable")}</caption>
           <thead className="sticky top-0 bg-card">
@@ -122,7 +128,7 @@ export function DailyFlowsChart({ daily, from, to }: { daily: OverviewDay[]; fro
             ))}
           </tbody>
         </table>
-      </div>
+      </section>
     </figure>
   );
 }
