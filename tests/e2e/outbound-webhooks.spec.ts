@@ -42,7 +42,11 @@ async function startReceiver(): Promise<{ url: string; received: Received[]; clo
 /** Grants the admin's own account `amount` credits from its page in the console (one credits.granted event). */
 async function grantToSelf(admin: Page, amount: number, reason: string): Promise<void> {
   await admin.goto(`/en/admin?q=${encodeURIComponent(ADMIN_EMAIL)}`);
-  const row = admin.getByTestId("admin-user-row");
+  // The search matches substrings (unverified-admin@example.test too, made by another spec): take the row
+  // whose address is exactly the admin's.
+  const row = admin
+    .getByTestId("admin-user-row")
+    .filter({ has: admin.getByText(ADMIN_EMAIL, { exact: true }) });
   await expect(row).toHaveCount(1);
   await row.getByTestId("admin-user-link").click();
   await admin.waitForURL("**/en/admin/users/**");
