@@ -181,14 +181,12 @@ export function BalanceChart({ rows, name }: { rows: { label: string; balance: n
         <Tooltip
           cursor={{ stroke: "var(--border)" }}
           content={(props) => (
-            <ChartTooltip
+            <SingleSeriesTooltip
               active={props.active}
-              label={String(props.label ?? "")}
-              rows={(props.payload ?? []).map((item) => ({
-                name,
-                value: Number(item.value ?? 0),
-                color: "var(--chart-1)",
-              }))}
+              label={props.label}
+              payload={props.payload}
+              name={name}
+              color="var(--chart-1)"
             />
           )}
         />
@@ -237,14 +235,12 @@ export function ExpiringChart({ rows, name }: { rows: { label: string; credits: 
         <Tooltip
           cursor={{ fill: "var(--muted)" }}
           content={(props) => (
-            <ChartTooltip
+            <SingleSeriesTooltip
               active={props.active}
-              label={String(props.label ?? "")}
-              rows={(props.payload ?? []).map((item) => ({
-                name,
-                value: Number(item.value ?? 0),
-                color: "var(--chart-3)",
-              }))}
+              label={props.label}
+              payload={props.payload}
+              name={name}
+              color="var(--chart-3)"
             />
           )}
         />
@@ -258,5 +254,28 @@ export function ExpiringChart({ rows, name }: { rows: { label: string; credits: 
         />
       </BarChart>
     </ResponsiveContainer>
+  );
+}
+
+/** The tooltip of a chart with one series: its name, colour and the hovered value. */
+function SingleSeriesTooltip({
+  active,
+  label,
+  payload,
+  name,
+  color,
+}: {
+  active?: boolean;
+  label?: unknown;
+  payload?: readonly { value?: unknown }[];
+  name: string;
+  color: string;
+}) {
+  return (
+    <ChartTooltip
+      active={active}
+      label={String(label ?? "")}
+      rows={(payload ?? []).map((item) => ({ name, value: Number(item.value ?? 0), color }))}
+    />
   );
 }
