@@ -5,13 +5,16 @@ import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { DEFAULT_SEND_TIMEOUT_MS, type SendResult, sendWebhook } from "./send-webhook";
 
+/** The wait after a first failed attempt, in seconds: what DeliveryPassOptions.firstRetrySeconds defaults to. */
+export const FIRST_RETRY_SECONDS = 30;
+
 /**
- * Seconds to wait after the `attempts`-th failed attempt: 30 s, then twice as long each time, at most
- * 6 hours apart. With the three-day limit that is about twenty attempts; the last one is made when the
- * three days are up (the wait is cut to that moment), then the delivery is `failed`.
+ * Seconds to wait after the `attempts`-th failed attempt: `firstRetrySeconds` (30 s), then twice as long
+ * each time, at most 6 hours apart. With the three-day limit that is about twenty attempts; the last one is
+ * made when the three days are up (the wait is cut to that moment), then the delivery is `failed`.
  */
-export function retryDelaySeconds(attempts: number): number {
-  return Math.min(30 * 2 ** Math.max(attempts - 1, 0), 6 * 3600);
+export function retryDelaySeconds(attempts: number, firstRetrySeconds = FIRST_RETRY_SECONDS): number {
+  return Math.min(firstRetrySeconds * 2 ** Math.max(attempts - 1, 0), 6 * 3600);
 }
 
 /** How long a worker keeps a delivery it took beyond its send timeout; after that another may take it. */
@@ -38,6 +41,11 @@ export type DeliveryPassOptions = {
   timeoutMs?: number;
   /** Deliveries sent at once (each to a different endpoint and account). */
   concurrency?: number;
+  /**
+   * Seconds before the first retry of a failed attempt (30 by default; each later wait doubles). Tests that
+   * take a receiver down for a few seconds shorten it instead of waiting half a minute.
+   */
+  firstRetrySeconds?: number;
 };
 
 export type DeliveryPassResult = { delivered: number; retrying: number; failed: number };
@@ -130,10 +138,10 @@ async function recordAttempt(
   db: Database,
   delivery: ClaimedDelivery,
   result: SendResult,
-  now: Date | undefined,
+  options: DeliveryPassOptions,
 ): Promise<"delivered" | "pending" | "failed" | "gone"> {
-  const at = atTime(now);
-  const retryAfter = retryDelaySeconds(delivery.attempts + 1);
+  const at = atTime(options.now);
+  const retryAfter = retryDelaySeconds(delivery.attempts + 1, options.firstRetrySeconds);
   // The endpoint (and with it this delivery and its log) may be deleted while the event is in flight: the
   // attempt's row then has nothing to belong to (23503). That result is dropped ("gone"), and the pass
   // goes on with the other deliveries. By SQLSTATE, never by message text (it differs between servers).
@@ -207,7 +215,7 @@ export async function deliverDueWebhooks(
       timeoutMs: options.timeoutMs,
       allowPrivate,
     });
-    const status = await recordAttempt(db, delivery, result, options.now);
+    const status = await recordAttempt(db, delivery, result, options);
     if (status === "gone") return;
     if (status === "delivered") tally.delivered++;
     else if (status === "failed") tally.failed++;
