@@ -13,7 +13,7 @@ import { InvalidInputError } from "./errors";
  * dot segments), so such a customer could never be reached; a 400 naming the rule says so at once.
  */
 export const EXTERNAL_ID_MAX_LENGTH = 255;
-const EXTERNAL_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9_\-.:@|]{1,255}$/;
+export const EXTERNAL_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9_\-.:@|]{1,255}$/;
 
 /** The rule in words, for error messages, the OpenAPI document and the README. */
 export const EXTERNAL_ID_RULE =

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_RULE } from "@/credits/external-id";
+import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE } from "@/credits/external-id";
 import { CALLER_KEY_RULE, IDEMPOTENCY_KEY_MAX_LENGTH } from "@/credits/idempotency-keys";
 import { API_SCOPE_DESCRIPTIONS, API_SCOPES, type ApiScope } from "@/service-api/api-scopes";
 import { errorResponseSchema, insufficientScopeResponseSchema } from "@/service-api/schemas";
@@ -64,13 +64,16 @@ function errorStatuses(method: DocumentedMethod, own: number[], scope: ApiScope 
   return [...new Set([...own, ...common, ...scoped])].sort((a, b) => a - b);
 }
 
-/** Path parameters with a documented rule: a customer's external id (its alphabet and length). */
+/**
+ * Path parameters with a documented rule: a customer's external id (its alphabet and length, and not dots
+ * alone), the very pattern the server checks, so a generated client refuses what the server would.
+ */
 const PATH_PARAMETER_SCHEMAS: Record<string, z.ZodType> = {
   externalId: z
     .string()
     .min(1)
     .max(EXTERNAL_ID_MAX_LENGTH)
-    .regex(/^[A-Za-z0-9_\-.:@|]+$/)
+    .regex(EXTERNAL_ID_PATTERN)
     .meta({ description: `The customer's id in your system: ${EXTERNAL_ID_RULE}.` }),
 };
 

@@ -829,6 +829,22 @@ describe.each(databaseKinds())("service API v1 on %s", (kind) => {
       );
     });
 
+    // A generated client checks the path against the documented pattern: it must refuse what the server
+    // refuses (dots alone, which no URL can carry) and accept the ids the server accepts.
+    it("documents the external id's pattern exactly as the server checks it", async () => {
+      const document = await openApiDocument();
+      const parameters = (document.paths["/customers/{externalId}"]?.get?.parameters ?? []) as Array<{
+        name: string;
+        schema?: { pattern?: string };
+      }>;
+      const pattern = parameters.find((parameter) => parameter.name === "externalId")?.schema?.pattern;
+      expect(pattern).toBeDefined();
+      const documented = new RegExp(pattern as string);
+      for (const id of ["acme-42", "a.b", "...x", "org|user", "cus_9@acme:1"])
+        expect(documented.test(id), id).toBe(true);
+      for (const id of [".", "..", "...", "a b", "a/b", ""]) expect(documented.test(id), id).toBe(false);
+    });
+
     // Every $ref must resolve inside the document (Swagger UI and code generators follow them).
     it("contains only $refs that resolve inside the document", async () => {
       const document = await openApiDocument();
