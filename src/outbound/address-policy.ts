@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { BLOCKED_HOST_REASON, PRIVATE_HOST_REASON } from "./refusal-reasons";
 
 /**
  * Where outbound events may go (server-side request forgery): an endpoint URL is chosen by whoever holds an
@@ -115,7 +116,5 @@ export function refusedHostReason(url: URL, allowPrivate: boolean): string | nul
   const host = url.hostname;
   const kind = classifyAddress(host) ?? hostNameClass(host);
   if (!kind || isAllowedClass(kind, allowPrivate)) return null;
-  return kind === "blocked"
-    ? "a link-local, cloud metadata, multicast or unspecified address, which never receives events"
-    : "a loopback or private-network address, which receives events only with WEBHOOK_ALLOW_PRIVATE_URLS=true";
+  return kind === "blocked" ? BLOCKED_HOST_REASON : PRIVATE_HOST_REASON;
 }

@@ -70,8 +70,14 @@ test("an admin registers an endpoint, sees its secret once, sees the signed deli
       "page",
     );
 
-    // Register the receiver for credits.granted only.
     const form = page.getByTestId("outbound-create");
+    // The cloud metadata address is refused with its reason (server-side request forgery), and nothing is made.
+    await form.getByLabel("Endpoint URL (http or https)").fill("http://169.254.169.254/latest/meta-data");
+    await form.getByRole("button", { name: "Add endpoint" }).click();
+    await expect(page.getByText("Events are never sent to this address", { exact: false })).toBeVisible();
+    await expect(page.getByTestId("outbound-secret")).toHaveCount(0);
+
+    // Register the receiver for credits.granted only.
     await form.getByLabel("Endpoint URL (http or https)").fill(receiver.url);
     const types = form.getByRole("group", { name: "Event types" }).getByRole("checkbox");
     for (const box of await types.all()) await box.uncheck();

@@ -15,6 +15,20 @@ import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { useRouter } from "@/i18n/navigation";
 import { OUTBOUND_EVENT_TYPES, type OutboundEventType } from "@/outbound/event-types";
+import { BLOCKED_HOST_REASON, PRIVATE_HOST_REASON } from "@/outbound/refusal-reasons";
+
+/**
+ * The message key for a refused form: the address policy's refusals (src/outbound/address-policy.ts) get
+ * their own words, in the reader's language; anything else the general hint.
+ */
+function invalidInputMessage(
+  errors: { url?: { _errors?: string[] } } | undefined,
+): "outboundAddressBlocked" | "outboundAddressPrivate" | "outboundInvalid" {
+  const urlErrors = errors?.url?._errors?.join(" ") ?? "";
+  if (urlErrors.includes(BLOCKED_HOST_REASON)) return "outboundAddressBlocked";
+  if (urlErrors.includes(PRIVATE_HOST_REASON)) return "outboundAddressPrivate";
+  return "outboundInvalid";
+}
 
 /** Registers an endpoint and shows its signing secret once. */
 export function CreateWebhookEndpointForm() {
@@ -30,7 +44,9 @@ export function CreateWebhookEndpointForm() {
     try {
       const result = await executeAsync({ url, eventTypes: types });
       if (!result?.data) {
-        toast.error(result?.validationErrors ? t("outboundInvalid") : t("errorGeneric"));
+        toast.error(
+          result?.validationErrors ? t(invalidInputMessage(result.validationErrors)) : t("errorGeneric"),
+        );
         return;
       }
       setSecret(result.data.secret);
