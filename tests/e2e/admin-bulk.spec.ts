@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type Browser, expect, type Page, test } from "@playwright/test";
 import { ADMIN_EMAIL, signInAsAdmin } from "./support/admin";
 import { buyPackage, signUpCustomer } from "./support/customer";
-import { screenshotInThemes } from "./support/screenshots";
+import { SCREENSHOT_CONTEXT, screenshotInThemes, waitForHydration } from "./support/screenshots";
 
 /**
  * An operator's bulk grants and revokes (issue 11): a CSV with good and bad rows is previewed with every
@@ -24,7 +24,7 @@ let batchUrl: string;
 let before: OverviewFigures;
 
 async function newPage(browser: Browser): Promise<Page> {
-  return (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  return (await browser.newContext(SCREENSHOT_CONTEXT)).newPage();
 }
 
 type OverviewFigures = Record<
@@ -58,6 +58,7 @@ function batchFigure(page: Page, label: string) {
 
 async function uploadCsv(page: Page, csv: string): Promise<void> {
   await page.goto("/en/admin/bulk");
+  await waitForHydration(page.getByTestId("bulk-upload"));
   await page.getByLabel("CSV file").setInputFiles({
     name: FILE_NAME,
     mimeType: "text/csv",
@@ -142,6 +143,7 @@ test("an uploaded CSV is previewed: every failing row is listed with its reason 
 
 test("applying runs in the background to the end; each good row moves a balance once; the same file again applies nothing", async () => {
   await admin.goto(batchUrl);
+  await waitForHydration(admin.getByTestId("bulk-apply"));
   await admin.getByTestId("bulk-apply").click();
   const progress = admin.getByTestId("bulk-progress");
   await expect(progress).toBeVisible();
@@ -211,6 +213,7 @@ test("the overview's liability moves by exactly what was sold, granted and revok
     await expect(admin.getByTestId("overview-outstanding-total")).toHaveText(
       new Intl.NumberFormat(locale === "en" ? "en-US" : "zh-CN").format(after.total),
     );
+    await expect(admin.getByTestId("overview-daily").locator(".recharts-bar-rectangle")).not.toHaveCount(0);
     await screenshotInThemes(admin.locator("main"), `admin-overview-${locale}`);
   }
 });
