@@ -48,3 +48,11 @@ export async function passwordLinkFor(email: string): Promise<string> {
     .toBeDefined();
   return link as string;
 }
+
+/** Every email the mail catcher received for `email` so far, oldest first (subject and plain text). */
+export async function messagesTo(email: string): Promise<InboxMessage[]> {
+  const inbox = process.env.E2E_INBOX_URL;
+  if (!inbox) throw new Error("E2E_INBOX_URL is not set: run the tests through playwright.config.ts");
+  const response = await fetch(`${inbox}/messages?to=${encodeURIComponent(email)}`);
+  return (await response.json()) as InboxMessage[];
+}
