@@ -48,6 +48,9 @@ const ACTION_KEYS: Record<string, string> = {
   "webhook_endpoint.disable": "webhookEndpointDisable",
   "webhook_delivery.resend": "webhookDeliveryResend",
   "account.low_balance_threshold": "lowBalanceThreshold",
+  "credits.bulk_apply": "bulkApply",
+  "credits.bulk_row_refused": "bulkRowRefused",
+  "credits.bulk_row_failed": "bulkRowFailed",
 };
 
 const ID_KEYS = new Set(["purchaseId", "refundId", "apiKeyId", "lotId", "holdId", "eventId"]);
