@@ -137,7 +137,16 @@ for (const locale of ["en", "zh"] as const) {
       await page.waitForURL(`**/${locale}/admin/users/**`);
       await expect(page.getByTestId("admin-user-email")).toHaveText(ADMIN_EMAIL);
       violations.push(...(await audit(page, `${locale} ${theme} admin user`)));
-      for (const section of ["overview", "purchases", "subscriptions", "webhooks", "api-keys", "audit"]) {
+      for (const section of [
+        "overview",
+        "purchases",
+        "subscriptions",
+        "webhooks",
+        "outbound-webhooks",
+        "bulk",
+        "api-keys",
+        "audit",
+      ]) {
         await check(`/admin/${section}`, `admin ${section}`, () =>
           expect(page.getByTestId(`admin-nav-${section}`)).toHaveAttribute("aria-current", "page"),
         );
