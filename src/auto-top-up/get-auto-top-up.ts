@@ -32,6 +32,7 @@ type AttemptRow = {
   failure_code: string | null;
   failure_message: string | null;
   payment_intent_id: string | null;
+  purchase_id: string | null;
   client_secret: string | null;
   created_at: string | Date;
   finished_at: string | Date | null;
@@ -77,7 +78,7 @@ export async function getAutoTopUp(db: DatabaseOrTransaction, userId: string): P
   const attempts = sqlRows<AttemptRow>(
     await db.execute(sql`
       SELECT id, status, package_id, amount, currency, failure_code, failure_message, payment_intent_id,
-             client_secret, created_at, finished_at
+             purchase_id, client_secret, created_at, finished_at
       FROM auto_top_up_attempt WHERE user_id = ${userId}
       ORDER BY created_at DESC, id DESC LIMIT ${RECENT_ATTEMPTS}`),
   );
@@ -95,9 +96,10 @@ export async function getAutoTopUp(db: DatabaseOrTransaction, userId: string): P
   // Only one attempt can be in flight (the partial unique index), so the newest is the one to act on.
   const waiting = attempts.find((row) => row.status === "requires_action");
   const action =
-    waiting?.payment_intent_id && waiting.client_secret
+    waiting?.payment_intent_id && waiting.client_secret && waiting.purchase_id
       ? {
           attemptId: waiting.id,
+          purchaseId: waiting.purchase_id,
           paymentIntentId: waiting.payment_intent_id,
           clientSecret: waiting.client_secret,
         }

@@ -55,6 +55,7 @@ export type AutoTopUpView = {
   consecutiveFailures: number;
   disabledReason: string | null;
   status: "off" | "ok" | "action_required" | "failed" | "disabled" | "cap_reached";
-  action: { attemptId: string; paymentIntentId: string; clientSecret: string } | null;
+  /** The top-up waiting for the cardholder: the page confirms its PaymentIntent (pay dialog). */
+  action: { attemptId: string; purchaseId: string; paymentIntentId: string; clientSecret: string } | null;
   attempts: AutoTopUpAttemptView[];
 };
