@@ -332,4 +332,30 @@ describe.each(databaseKinds())("auto top-up in the sandbox on %s", (kind) => {
     await spend(database.db, user.id, 150, "s4");
     expect(await attemptsOf(user.id)).toHaveLength(3);
   });
+  it("a spend that rolls back decides nothing; the next crossing decides once, emailed in the page's language", async () => {
+    const user = await newUser();
+    await saveCard(user, SANDBOX_TEST_CARDS.chargeFails);
+    await grant(database.db, user.id, 150, "g");
+    await putJson(user, settings({ locale: "zh" }));
+    await database.db
+      .transaction(async (tx) => {
+        await consumeCredits(tx, {
+          userId: user.id,
+          amount: 100,
+          description: "spend",
+          idempotencyKey: "rolled",
+        });
+        throw new Error("the caller gives up");
+      })
+      .catch(() => undefined);
+    expect(await attemptsOf(user.id)).toHaveLength(0);
+    await spend(database.db, user.id, 100, "kept");
+    expect(await attemptsOf(user.id)).toHaveLength(1);
+    await worker();
+    await runEmailDelivery(database.db);
+    const [mail] = mailsTo(user.email);
+    expect(mail?.subject).toBe("积分自动充值失败");
+    expect(mail?.text).toContain("尾号 0341");
+    expect(mail?.text).toContain("/zh/settings/credits?autoTopUp=");
+  });
 });
