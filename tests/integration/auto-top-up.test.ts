@@ -358,4 +358,25 @@ describe.each(databaseKinds())("auto top-up in the sandbox on %s", (kind) => {
     expect(mail?.text).toContain("尾号 0341");
     expect(mail?.text).toContain("/zh/settings/credits?autoTopUp=");
   });
+  it("a payment left waiting is canceled after a day; that ends the attempt, and the next crossing tops up again", async () => {
+    const user = await newUser();
+    await saveCard(user, SANDBOX_TEST_CARDS.alwaysAuthenticates);
+    await grant(database.db, user.id, 150, "g");
+    await putJson(user, settings());
+    await spend(database.db, user.id, 100, "a");
+    await worker();
+    const waiting = await getView(user);
+    expect(waiting.status).toBe("action_required");
+    // What payment maintenance does to a purchase left unpaid for a day (abandon-stale-purchases.ts).
+    await getPaymentProvider(database.db).cancelPaymentIntent(waiting.action?.paymentIntentId ?? "");
+    expect((await attemptsOf(user.id))[0]).toMatchObject({
+      status: "canceled",
+      failureCode: "payment_canceled",
+    });
+    expect(await getView(user)).toMatchObject({ status: "ok", action: null });
+    await grant(database.db, user.id, 100, "g2");
+    await spend(database.db, user.id, 100, "b");
+    expect(await attemptsOf(user.id)).toHaveLength(2);
+    expect(await purchaseGrantsOf(user.id)).toHaveLength(0);
+  });
 });
