@@ -31,6 +31,7 @@ import { runOverviewCost } from "./scenarios/overview-cost";
 import { runSpendHttp } from "./scenarios/spend-http";
 import { runSpendInProcess } from "./scenarios/spend-in-process";
 import { createBaselineTables } from "./scenarios/spend-operations";
+import { runSpendWithAutoTopUp } from "./scenarios/spend-with-auto-top-up";
 import { runWebhookIntake } from "./scenarios/webhook-intake";
 
 const SCENARIOS: { id: number; name: string; run: (ctx: BenchContext) => Promise<ScenarioOutput> }[] = [
@@ -41,6 +42,7 @@ const SCENARIOS: { id: number; name: string; run: (ctx: BenchContext) => Promise
   { id: 5, name: "expiry sweep", run: runExpirySweep },
   { id: 6, name: "admin overview against ledger size", run: runOverviewCost },
   { id: 7, name: "bulk grant from a CSV file", run: runBulkGrant },
+  { id: 8, name: "spends with alerts and auto top-up", run: runSpendWithAutoTopUp },
 ];
 
 /**

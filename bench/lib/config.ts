@@ -85,10 +85,10 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     ? new Set(
         e.BENCH_ONLY.split(",")
           .map((part) => Number(part.trim()))
-          .filter((n) => Number.isInteger(n) && n >= 1 && n <= 6),
+          .filter((n) => Number.isInteger(n) && n >= 1 && n <= 8),
       )
     : null;
-  if (only && only.size === 0) throw new Error("BENCH_ONLY names no scenario between 1 and 6");
+  if (only && only.size === 0) throw new Error("BENCH_ONLY names no scenario between 1 and 8");
   if (e.BENCH_SWEEP_LOTS < e.BENCH_SWEEP_USERS)
     throw new Error("BENCH_SWEEP_LOTS must be >= BENCH_SWEEP_USERS");
   const databaseUrl = new URL(e.BENCH_DATABASE_URL);

@@ -21,6 +21,8 @@ export const FAILURE_CODES = [
   "subscription_not_advanceable",
   "subscription_not_changeable",
   "plan_unchanged",
+  "card_required",
+  "setup_incomplete",
   "billing_portal_unavailable",
   "unauthorized",
   "forbidden",

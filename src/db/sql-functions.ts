@@ -21,6 +21,8 @@ export const sqlFunctionFiles = [
   "src/service-api/sql/api-consume-batch.sql",
   // Low-balance alerts: the threshold (credits or a plan's percentage) and the crossing, decided per change.
   "src/alerts/sql/low-balance-alerts.sql",
+  // Auto top-up: a crossing below the user's threshold starts one top-up (one in flight, within the cap).
+  "src/auto-top-up/sql/auto-top-up.sql",
   // Triggers on the ledger's tables that write outbound events in the transaction of each change.
   "src/outbound/sql/outbound-events.sql",
   // Triggers that keep the overview's daily aggregates in the transaction of each ledger write.

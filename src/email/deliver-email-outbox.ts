@@ -5,6 +5,7 @@ import type { Database } from "@/db/types";
 import { type AppLocale, routing } from "@/i18n/routing";
 import { logger } from "@/lib/logger";
 import { isMailConfigured, sendEmail } from "./mailer";
+import { autoTopUpMessage } from "./templates/auto-top-up";
 import { lowBalanceMessage } from "./templates/low-balance";
 
 /**
@@ -24,7 +25,7 @@ export const EMAIL_LEASE_SECONDS = 60;
 export type ClaimedEmail = {
   id: string;
   userId: string;
-  kind: "low_balance";
+  kind: "low_balance" | "auto_top_up_action_required" | "auto_top_up_failed";
   locale: string;
   payload: Record<string, unknown>;
   attempts: number;
@@ -108,9 +109,30 @@ function localeOf(value: string): AppLocale {
     : routing.defaultLocale;
 }
 
-/** The message of one row, from its template and the payload its trigger wrote. */
+/** The message of one row, from its kind's template and the payload its trigger (or use case) wrote. */
 function messageOf(row: ClaimedEmail) {
   const locale = localeOf(row.locale);
+  if (row.kind === "auto_top_up_action_required" || row.kind === "auto_top_up_failed") {
+    const payload = row.payload as {
+      attemptId: string;
+      amount: number;
+      currency: string;
+      last4: string | null;
+      declineCode?: string | null;
+      disabled?: boolean;
+    };
+    return autoTopUpMessage({
+      kind: row.kind,
+      name: row.name ?? "",
+      locale,
+      amount: Number(payload.amount),
+      currency: String(payload.currency),
+      last4: payload.last4 ?? null,
+      declineCode: payload.declineCode ?? null,
+      disabled: payload.disabled === true,
+      creditsUrl: `${publicUrl()}/${locale}/settings/credits?autoTopUp=${encodeURIComponent(payload.attemptId)}`,
+    });
+  }
   const payload = row.payload as { available: number; threshold: number; percent: number | null };
   return lowBalanceMessage({
     name: row.name ?? "",
@@ -145,7 +167,7 @@ export async function deliverDueEmails(
       const message = messageOf(row);
       logger.warn(
         { userId: row.userId, emailId: row.id, to: row.email, subject: message.subject, text: message.text },
-        "low-balance alert email (no SMTP configured, so it is logged, not sent)",
+        `${row.kind} email (no SMTP configured, so it is logged, not sent)`,
       );
       status = await settle(db, row, { status: "logged" }, options.now);
     } else {
@@ -156,12 +178,12 @@ export async function deliverDueEmails(
           messageId: `<${row.id}@creditkit.alerts>`,
         });
         status = await settle(db, row, { status: "sent", messageId }, options.now);
-        logger.info({ userId: row.userId, emailId: row.id, messageId }, "low-balance alert email sent");
+        logger.info({ userId: row.userId, emailId: row.id, kind: row.kind, messageId }, "email sent");
       } catch (error) {
         status = await settle(db, row, { status: "retry", error: (error as Error).message }, options.now);
         logger.warn(
           { err: error, userId: row.userId, emailId: row.id, attempts: row.attempts, status },
-          "low-balance alert email could not be sent",
+          "email could not be sent",
         );
       }
     }

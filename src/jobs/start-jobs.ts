@@ -1,5 +1,6 @@
 import PgBoss from "pg-boss";
 import { applyBulkBatch } from "@/admin/bulk/apply-bulk-batch";
+import { runAutoTopUps } from "@/auto-top-up/run-auto-top-ups";
 import { sqlStateOf } from "@/credits/sql-rows";
 import type { DatabaseConnection } from "@/db/connect";
 import { runEmailDelivery } from "@/email/deliver-email-outbox";
@@ -23,8 +24,10 @@ export const SANDBOX_DELIVERY_QUEUE = "sandbox-deliveries";
 export const SUBSCRIPTION_CREDITS_QUEUE = "subscription-credits";
 /** Delivery of outbound events (webhooks to the operator's backend). */
 export const OUTBOUND_DELIVERY_QUEUE = "outbound-deliveries";
-/** Emails of the email outbox (low-balance alerts). */
+/** Emails of the email outbox (low-balance alerts, auto top-up). */
 export const EMAIL_QUEUE = "email-outbox";
+/** Auto top-ups decided by spends: charged off-session (src/auto-top-up/run-auto-top-ups.ts). */
+export const AUTO_TOP_UP_QUEUE = "auto-top-ups";
 
 /** On the embedded database, batches left queued or running are resumed this often. */
 const BULK_RESUME_INTERVAL_MS = 10_000;
@@ -38,6 +41,10 @@ const OUTBOUND_DELIVERY_JOB_MS = 50_000;
 const EMAIL_INTERVAL_MS = 2_000;
 /** On pg-boss, each minute's email job keeps polling this long (see drain-for.ts). */
 const EMAIL_JOB_MS = 50_000;
+/** On the embedded database the auto top-up worker looks for due attempts this often. */
+const AUTO_TOP_UP_INTERVAL_MS = 2_000;
+/** On pg-boss, each minute's auto top-up job keeps polling this long (see drain-for.ts). */
+const AUTO_TOP_UP_JOB_MS = 50_000;
 
 type Stop = () => Promise<void>;
 
@@ -58,6 +65,13 @@ async function maintainPayments(connection: DatabaseConnection) {
   await runPaymentMaintenance(connection.db, getPaymentProvider(connection.db));
 }
 
+async function chargeAutoTopUps(
+  connection: DatabaseConnection,
+  options: { shouldStop?: () => boolean } = {},
+) {
+  await runAutoTopUps(connection.db, getPaymentProvider(connection.db), options);
+}
+
 async function deliverSandboxEvents(connection: DatabaseConnection) {
   await deliverDueSandboxEvents(connection.db, webhookSigningSecret());
 }
@@ -75,7 +89,9 @@ async function deliverSandboxEvents(connection: DatabaseConnection) {
  * - outbound events to the operator's endpoints (src/outbound): each minute's job polls every 2 seconds for
  *   50 seconds on pg-boss; every 2 seconds in process. Deliveries are leased with SKIP LOCKED, so runs on
  *   several instances never send the same delivery at once;
- * - the email outbox (low-balance alerts), the same way: every 2 seconds, leased with SKIP LOCKED;
+ * - the email outbox (low-balance alerts, auto top-up), the same way: every 2 seconds, leased with SKIP LOCKED;
+ * - auto top-ups decided by spends, charged off-session the same way: every 2 seconds, leased with SKIP
+ *   LOCKED, each attempt under its own idempotency key;
  * - bulk grants and revokes (src/admin/bulk): one pg-boss job per batch, retried after a crash (the run
  *   resumes at its first unapplied row); in process, batches left queued or running resume every 10 seconds.
  */
@@ -95,6 +111,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
         SUBSCRIPTION_CREDITS_QUEUE,
         OUTBOUND_DELIVERY_QUEUE,
         EMAIL_QUEUE,
+        AUTO_TOP_UP_QUEUE,
         BULK_APPLY_QUEUE,
       ])
         await boss.createQueue(queue);
@@ -104,6 +121,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
       await boss.schedule(SUBSCRIPTION_CREDITS_QUEUE, "* * * * *");
       await boss.schedule(OUTBOUND_DELIVERY_QUEUE, "* * * * *");
       await boss.schedule(EMAIL_QUEUE, "* * * * *");
+      await boss.schedule(AUTO_TOP_UP_QUEUE, "* * * * *");
     });
     await boss.work(SWEEP_QUEUE, async () => {
       await runSweep(connection.db);
@@ -132,6 +150,13 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
         (options) => runEmailDelivery(connection.db, options),
       );
     });
+    await boss.work(AUTO_TOP_UP_QUEUE, async () => {
+      await drainFor(
+        AUTO_TOP_UP_JOB_MS,
+        () => stopping,
+        (options) => chargeAutoTopUps(connection, options),
+      );
+    });
     await boss.work<{ batchId: string }>(BULK_APPLY_QUEUE, async (jobs) => {
       for (const job of jobs) await applyBulkBatch(connection.db, job.data.batchId);
     });
@@ -152,9 +177,10 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
           SUBSCRIPTION_CREDITS_QUEUE,
           OUTBOUND_DELIVERY_QUEUE,
           EMAIL_QUEUE,
+          AUTO_TOP_UP_QUEUE,
         ],
       },
-      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute, outbound deliveries and emails continuously",
+      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute, outbound deliveries, emails and auto top-ups continuously",
     );
     return () => {
       stopping = true;
@@ -184,10 +210,11 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     every(60_000, "subscription credits", () => runSubscriptionCredits(connection.db)),
     every(OUTBOUND_DELIVERY_INTERVAL_MS, "outbound delivery", () => runWebhookDelivery(connection.db)),
     every(EMAIL_INTERVAL_MS, "email delivery", () => runEmailDelivery(connection.db)),
+    every(AUTO_TOP_UP_INTERVAL_MS, "auto top-up", () => chargeAutoTopUps(connection)),
     every(BULK_RESUME_INTERVAL_MS, "bulk apply", () => resumeBulkBatches(connection.db)),
   ];
   logger.info(
-    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, outbound deliveries and emails every 2 seconds (embedded database)",
+    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, outbound deliveries, emails and auto top-ups every 2 seconds (embedded database)",
   );
   return async () => {
     for (const timer of timers) clearInterval(timer);

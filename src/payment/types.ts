@@ -27,6 +27,82 @@ export type CreatePaymentIntentRequest = {
 
 export type CreatedPaymentIntent = { id: string; clientSecret: string };
 
+/** What an auto top-up's PaymentIntent carries besides a purchase's: the attempt it charges. */
+export const autoTopUpMetadataSchema = purchaseMetadataSchema.extend({ autoTopUpAttemptId: z.uuid() });
+export type AutoTopUpMetadata = z.infer<typeof autoTopUpMetadataSchema>;
+
+/**
+ * An off-session charge of a saved card (auto top-up): Stripe's `POST /v1/payment_intents` with
+ * `off_session: true, confirm: true`, the customer and the payment method, under `idempotencyKey`
+ * (`auto-top-up:<attempt id>`), so a retried charge of one attempt answers the same PaymentIntent.
+ */
+export type OffSessionChargeRequest = Omit<CreatePaymentIntentRequest, "metadata" | "customerId"> & {
+  metadata: AutoTopUpMetadata;
+  customerId: string;
+  paymentMethodId: string;
+};
+
+/**
+ * What an off-session charge came to. `requires_action`: the bank wants the cardholder to authenticate
+ * (Stripe answers 402 `authentication_required` and leaves the PaymentIntent `requires_payment_method`;
+ * the customer completes it on-session with the client secret). `failed`: declined (`error.declineCode`).
+ * `processing`: not decided yet; its webhook settles it.
+ */
+export type OffSessionCharge = {
+  paymentIntentId: string;
+  clientSecret: string | null;
+  status: "succeeded" | "processing" | "requires_action" | "failed";
+  error: { code: string; declineCode: string | null; message: string } | null;
+};
+
+/** A SetupIntent as auto top-up needs it (Stripe-shaped fields, read by the server from the provider). */
+export type SetupIntentState = {
+  id: string;
+  /** Stripe's SetupIntent status: only `succeeded` has a usable payment method. */
+  status: string;
+  customerId: string | null;
+  /** `metadata.userId`, written by the server when it created the SetupIntent. */
+  userId: string | null;
+  created: Date;
+  paymentMethod: { id: string; brand: string; last4: string } | null;
+};
+
+/**
+ * Reads a PaymentIntent of an off-session charge as the four outcomes auto top-up knows. Stripe: an
+ * off-session charge that needs authentication fails with `authentication_required` and the PaymentIntent
+ * goes back to `requires_payment_method` (https://docs.stripe.com/payments/save-and-reuse#charge-saved-payment-method);
+ * `requires_action` is also read as waiting for the cardholder.
+ */
+export function offSessionOutcome(intent: Stripe.PaymentIntent): OffSessionCharge {
+  const error = intent.last_payment_error;
+  const described = error
+    ? {
+        code: error.code ?? "payment_failed",
+        declineCode: error.decline_code ?? null,
+        message: error.message ?? "The payment failed.",
+      }
+    : null;
+  const base = { paymentIntentId: intent.id, clientSecret: intent.client_secret ?? null };
+  if (intent.status === "succeeded") return { ...base, status: "succeeded", error: null };
+  if (intent.status === "processing" || intent.status === "requires_capture")
+    return { ...base, status: "processing", error: null };
+  if (intent.status === "requires_action" || error?.code === "authentication_required")
+    return {
+      ...base,
+      status: "requires_action",
+      error: described ?? {
+        code: "authentication_required",
+        declineCode: null,
+        message: "Authentication required.",
+      },
+    };
+  return {
+    ...base,
+    status: "failed",
+    error: described ?? { code: "payment_failed", declineCode: null, message: "The payment failed." },
+  };
+}
+
 /** PaymentIntent statuses Stripe lets a merchant cancel (https://docs.stripe.com/api/payment_intents/cancel). */
 export const CANCELABLE_PAYMENT_INTENT_STATUSES: ReadonlySet<string> = new Set([
   "requires_payment_method",
@@ -70,6 +146,29 @@ export type PlanChangeOutcome =
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
   createPaymentIntent(request: CreatePaymentIntentRequest): Promise<CreatedPaymentIntent>;
+  /**
+   * A SetupIntent to save a card for off-session charges (`usage: off_session`) on the user's customer,
+   * with `metadata.userId`; the browser confirms it (Payment Element in setup mode, or the sandbox's card
+   * form). Idempotent per `idempotencyKey`. Errors: PaymentCustomerMissingError, PaymentProviderUnavailableError.
+   */
+  createSetupIntent(request: {
+    customerId: string;
+    userId: string;
+    idempotencyKey: string;
+  }): Promise<CreatedPaymentIntent>;
+  /**
+   * A SetupIntent as the provider has it now, with its payment method's card brand and last four digits;
+   * undefined when the provider has none. The only source of a saved card: a payment method id sent by a
+   * client is never trusted. Errors: PaymentProviderUnavailableError.
+   */
+  retrieveSetupIntent(setupIntentId: string): Promise<SetupIntentState | undefined>;
+  /**
+   * Charges a saved card off-session (auto top-up; see OffSessionChargeRequest). A decline or a demand for
+   * authentication is an answer (OffSessionCharge), not an error; the PaymentIntent's webhook event follows
+   * as for any payment. Errors: PaymentCustomerMissingError, PaymentProviderUnavailableError (nothing known
+   * to be charged: retry with the same key).
+   */
+  chargeOffSession(request: OffSessionChargeRequest): Promise<OffSessionCharge>;
   /** Succeeded PaymentIntents created since a time, Stripe-shaped: what `reconcile` checks against the ledger. */
   listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent>;
   /** One PaymentIntent as the provider has it now, Stripe-shaped; undefined when the provider has none. */

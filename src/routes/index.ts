@@ -8,9 +8,11 @@ import uploadBulkFile from "./admin/upload-bulk-file";
 import auth from "./auth";
 import cancelSubscription from "./credits/cancel-subscription";
 import changeSubscription from "./credits/change-subscription";
+import createAutoTopUpSetupIntent from "./credits/create-auto-top-up-setup-intent";
 import createPurchase from "./credits/create-purchase";
 import createSubscription from "./credits/create-subscription";
 import exportCreditTransactions from "./credits/export-transactions";
+import getAutoTopUp from "./credits/get-auto-top-up";
 import getCreditsBalance from "./credits/get-balance";
 import getLowBalanceAlert from "./credits/get-low-balance-alert";
 import getPurchase from "./credits/get-purchase";
@@ -21,10 +23,14 @@ import listPackages from "./credits/list-packages";
 import listPlans from "./credits/list-plans";
 import listCreditTransactions from "./credits/list-transactions";
 import openBillingPortal from "./credits/open-billing-portal";
+import removeAutoTopUpCard from "./credits/remove-auto-top-up-card";
+import saveAutoTopUpCard from "./credits/save-auto-top-up-card";
+import setAutoTopUp from "./credits/set-auto-top-up";
 import setLowBalanceAlert from "./credits/set-low-balance-alert";
 import generateImage from "./features/generate-image";
 import advanceSubscription from "./sandbox/advance-subscription";
 import confirmPaymentIntent from "./sandbox/confirm-payment-intent";
+import confirmSetupIntent from "./sandbox/confirm-setup-intent";
 import setSubscriptionCard from "./sandbox/set-subscription-card";
 import captureHold from "./v1/capture-hold";
 import consume from "./v1/consume";
@@ -91,6 +97,11 @@ export const routes: readonly RouteDefinition[] = [
   listExpiring,
   getLowBalanceAlert,
   setLowBalanceAlert,
+  getAutoTopUp,
+  setAutoTopUp,
+  createAutoTopUpSetupIntent,
+  saveAutoTopUpCard,
+  removeAutoTopUpCard,
   getCreditUsage,
   listPackages,
   createPurchase,
@@ -103,6 +114,7 @@ export const routes: readonly RouteDefinition[] = [
   openBillingPortal,
   generateImage,
   confirmPaymentIntent,
+  confirmSetupIntent,
   advanceSubscription,
   setSubscriptionCard,
   // The admin console's JSON API (the session cookie of an admin).

@@ -33,6 +33,10 @@ const STATUS_BY_CODE: Record<FailureCode, number> = {
   subscription_not_changeable: 409,
   // The plan asked for is the one in force: nothing to change.
   plan_unchanged: 409,
+  // Auto top-up cannot be enabled without a card saved through a SetupIntent.
+  card_required: 409,
+  // The SetupIntent named has not succeeded (not confirmed yet, or declined): no card to save.
+  setup_incomplete: 409,
   // Not implemented for the active payment provider: no retry will help until the server is upgraded.
   billing_portal_unavailable: 501,
   unauthorized: 401,

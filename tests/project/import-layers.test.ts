@@ -51,6 +51,7 @@ const LAYERS: [prefix: string, layer: Layer][] = [
   ["src/limits/", "use cases"],
   ["src/outbound/", "use cases"],
   ["src/alerts/", "use cases"],
+  ["src/auto-top-up/", "use cases"],
   ["src/catalog/", "catalog"],
   ["src/credits/", "core"],
   ["src/db/", "database"],

@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createFakeBilling, type FakeBilling } from "./fake-stripe-billing";
+import { createFakeOffSession, type FakeOffSession } from "./fake-stripe-off-session";
 
 /** What the app sent to the Stripe API, as the server received it. */
 export type RecordedStripeRequest = {
@@ -22,6 +23,8 @@ export type FakeStripe = {
   subscriptions: Map<string, Record<string, unknown>>;
   /** Customers, prices, Checkout, subscriptions, schedules, invoices and the portal (fake-stripe-billing.ts). */
   billing: FakeBilling;
+  /** SetupIntents and off-session charges of saved cards (fake-stripe-off-session.ts). */
+  offSession: FakeOffSession;
   setMode: (mode: FakeStripeMode) => void;
   close: () => Promise<void>;
 };
@@ -33,7 +36,8 @@ export type FakeStripe = {
  * answered 400 `idempotency_error`, as Stripe does); GET /v1/subscriptions/:id answers what the test put in `subscriptions`;
  * the billing routes (customers, prices, Checkout Sessions, subscription updates and schedules, invoices,
  * invoice payments, portal sessions) are answered by fake-stripe-billing.ts, replaying by
- * Idempotency-Key too. Everything else is a 404 in Stripe's error shape (`resource_missing` for an
+ * Idempotency-Key too; SetupIntents and off-session charges of saved cards by fake-stripe-off-session.ts.
+ * Everything else is a 404 in Stripe's error shape (`resource_missing` for an
  * unknown object).
  */
 export async function startFakeStripe(): Promise<FakeStripe> {
@@ -42,6 +46,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const paramsByIdempotencyKey = new Map<string, string>();
   const subscriptions = new Map<string, Record<string, unknown>>();
   const billing = createFakeBilling(subscriptions);
+  const offSession = createFakeOffSession();
   let mode: FakeStripeMode = "ok";
   let counter = 0;
 
@@ -94,6 +99,18 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           send(200, replay);
           return;
         }
+      }
+      // SetupIntents and off-session charges replay by Idempotency-Key themselves (their 402s included).
+      const offSessionAnswer = offSession.handle(
+        req.method ?? "GET",
+        path,
+        form,
+        url.searchParams,
+        idempotencyKey,
+      );
+      if (offSessionAnswer) {
+        send(offSessionAnswer.status, JSON.stringify(offSessionAnswer.body));
+        return;
       }
       const billed = billing.handle(req.method ?? "GET", path, form, url.searchParams);
       if (billed) {
@@ -165,6 +182,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     requests,
     subscriptions,
     billing,
+    offSession,
     setMode: (next) => {
       mode = next;
     },

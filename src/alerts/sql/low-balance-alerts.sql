@@ -71,9 +71,13 @@ BEGIN
 END $$;
 
 -- Only changes of the available balance of accounts with an alert pay for it: every other spend skips the
--- function call altogether.
+-- function call altogether. With a threshold in credits, the crossing itself is tested here (the function's
+-- own test while armed), so the spends of an armed account that stay above it skip the call too; a
+-- percentage needs the plan in force (the function), and a marked account may re-arm (the function).
 CREATE OR REPLACE TRIGGER credit_account_low_balance_alert BEFORE UPDATE ON credit_account
 FOR EACH ROW WHEN ((OLD.balance - OLD.held) IS DISTINCT FROM (NEW.balance - NEW.held)
-                   AND (NEW.low_balance_threshold IS NOT NULL OR NEW.low_balance_threshold_percent IS NOT NULL
-                        OR OLD.low_balance_alerted_at IS NOT NULL))
+                   AND (NEW.low_balance_threshold_percent IS NOT NULL OR OLD.low_balance_alerted_at IS NOT NULL
+                        OR (NEW.low_balance_threshold IS NOT NULL
+                            AND (OLD.balance - OLD.held) >= NEW.low_balance_threshold
+                            AND (NEW.balance - NEW.held) < NEW.low_balance_threshold)))
 EXECUTE FUNCTION creditkit_low_balance_alert();

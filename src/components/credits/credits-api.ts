@@ -15,6 +15,8 @@ export const creditsKeys = {
   expiring: ["credits", "expiring"] as const,
   /** The low-balance alert: under ["credits"], so a spend or a purchase that refreshes the balance refreshes the banner. */
   lowBalanceAlert: ["credits", "low-balance-alert"] as const,
+  /** Auto top-up: under ["credits"], so a spend or a purchase that refreshes the balance refreshes its status. */
+  autoTopUp: ["credits", "auto-top-up"] as const,
   /** The usage view's data for a range in a time zone: under ["credits"], so a spend or a purchase moves it. */
   usage: (range: UsageRange, timeZone: string) => ["credits", "usage", range, timeZone] as const,
   /** One page of a history: whose (its list URL), under which filter (the API query), from which cursor. */

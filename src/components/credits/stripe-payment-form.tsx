@@ -18,7 +18,7 @@ import { type PurchaseWait, usePurchaseOutcome } from "./use-purchase-outcome";
 const STRIPE_LOAD_TIMEOUT_MS = 15_000;
 
 /** Stripe.js for a publishable key, or an error when it fails or takes longer than timeoutMs. */
-function loadStripeWithin(publishableKey: string, timeoutMs: number): Promise<Stripe> {
+export function loadStripeWithin(publishableKey: string, timeoutMs: number): Promise<Stripe> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("Stripe.js did not load in time")), timeoutMs);
     loadStripe(publishableKey).then(

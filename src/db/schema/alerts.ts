@@ -33,7 +33,7 @@ export const emailOutbox = pgTable(
     userId: text()
       .notNull()
       .references(() => creditAccount.userId, { onDelete: "cascade" }),
-    /** Which template: `low_balance`. */
+    /** Which template: `low_balance`, `auto_top_up_action_required`, `auto_top_up_failed`. */
     kind: text().notNull(),
     locale: text().notNull().default("en"),
     /** What the template needs (credits: `available`, `threshold`; `percent` when set as one). */
@@ -54,7 +54,10 @@ export const emailOutbox = pgTable(
       "email_outbox_status_known",
       sql`${t.status} IN ('pending', 'sent', 'logged', 'skipped', 'failed')`,
     ),
-    check("email_outbox_kind_known", sql`${t.kind} IN ('low_balance')`),
+    check(
+      "email_outbox_kind_known",
+      sql`${t.kind} IN ('low_balance', 'auto_top_up_action_required', 'auto_top_up_failed')`,
+    ),
     // The worker's look-up: pending rows by due time, never the (growing) sent ones.
     index("email_outbox_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
     index("email_outbox_user_idx").on(t.userId, t.createdAt),

@@ -70,6 +70,12 @@ export const creditAccount = pgTable(
     lowBalanceAlertedAt: timestamp({ withTimezone: true }),
     /** The language of the account's alert emails: the locale of the page the alert was set on. */
     alertLocale: text(),
+    /**
+     * The auto top-up threshold while auto top-up is enabled (a copy of `auto_top_up.threshold_credits`),
+     * null otherwise: the trigger's WHEN clause reads it, so accounts without auto top-up skip the decision
+     * entirely (src/auto-top-up/sql/auto-top-up.sql).
+     */
+    autoTopUpThreshold: bigint({ mode: "number" }),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -94,6 +100,10 @@ export const creditAccount = pgTable(
     check(
       "credit_account_low_balance_one_threshold",
       sql`${t.lowBalanceThreshold} IS NULL OR ${t.lowBalanceThresholdPercent} IS NULL`,
+    ),
+    check(
+      "credit_account_auto_top_up_threshold_positive",
+      sql`${t.autoTopUpThreshold} IS NULL OR ${t.autoTopUpThreshold} > 0`,
     ),
     check(
       "credit_account_alert_locale_known",

@@ -1,5 +1,6 @@
 export * from "./alerts";
 export * from "./auth";
+export * from "./auto-top-up";
 export * from "./bulk";
 export * from "./credits";
 export * from "./holds";

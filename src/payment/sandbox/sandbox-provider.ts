@@ -12,9 +12,12 @@ import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
   type InvoiceOfPayment,
+  type OffSessionCharge,
+  type OffSessionChargeRequest,
   type PaymentProvider,
   type PlanChangeOutcome,
   RefundRefusedError,
+  type SetupIntentState,
   type StartedSubscription,
   type StartSubscriptionRequest,
 } from "../types";
@@ -35,6 +38,11 @@ import {
   toStripePaymentIntent,
 } from "./sandbox-events";
 import { runSandboxIdempotent } from "./sandbox-idempotency";
+import {
+  chargeSandboxOffSession,
+  createSandboxSetupIntent,
+  retrieveSandboxSetupIntent,
+} from "./sandbox-setup-intents";
 import { toStripeSubscription } from "./sandbox-subscription-events";
 
 /**
@@ -82,6 +90,24 @@ export class SandboxPaymentProvider implements PaymentProvider {
         return { id: intent.id, clientSecret: intent.clientSecret };
       },
     );
+  }
+
+  /** A sandbox SetupIntent, confirmed with a test card through POST /api/sandbox/setup-intents/{id}/confirm. */
+  async createSetupIntent(request: {
+    customerId: string;
+    userId: string;
+    idempotencyKey: string;
+  }): Promise<CreatedPaymentIntent> {
+    return createSandboxSetupIntent(this.db, request);
+  }
+
+  async retrieveSetupIntent(setupIntentId: string): Promise<SetupIntentState | undefined> {
+    return retrieveSandboxSetupIntent(this.db, setupIntentId);
+  }
+
+  /** Stripe's off-session charge in test mode, offline (chargeSandboxOffSession); its event is delivered before it answers. */
+  async chargeOffSession(request: OffSessionChargeRequest): Promise<OffSessionCharge> {
+    return chargeSandboxOffSession(this.db, this.webhookSecret ?? webhookSigningSecret(), request);
   }
 
   async *listSucceededPaymentIntents(since: Date): AsyncIterable<Stripe.PaymentIntent> {

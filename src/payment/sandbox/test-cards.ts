@@ -16,6 +16,8 @@ export const SANDBOX_TEST_CARDS = {
   chargeFails: "4000000000000341",
   /** Needs authentication (Stripe: 4000 0025 0000 3155). */
   requiresAction: "4000002500003155",
+  /** Needs authentication on every payment, off-session ones too, however it was set up (Stripe: 4000 0027 6000 3184). */
+  alwaysAuthenticates: "4000002760003184",
 } as const;
 
 /**
@@ -63,7 +65,7 @@ export function cardOutcome(cardNumber: string): CardOutcome {
     return { kind: "declined", declineCode: "generic_decline", message: CHARGE_FAILS_MESSAGE };
   }
   // The sandbox has no authentication step to pass, so a card that asks for one never completes a charge.
-  if (digits === SANDBOX_TEST_CARDS.requiresAction)
+  if (digits === SANDBOX_TEST_CARDS.requiresAction || digits === SANDBOX_TEST_CARDS.alwaysAuthenticates)
     return { kind: "requires_action", message: REQUIRES_ACTION_MESSAGE };
   // Like Stripe's test mode, a real-looking card that is not a test card is declined.
   return {
@@ -102,4 +104,22 @@ export function chargeKeptCard(
   if (behavior === "requires_action") return { kind: "requires_action", message: REQUIRES_ACTION_MESSAGE };
   // charge_fails, or no card at all: Stripe declines an invoice it has nothing to charge.
   return { kind: "declined", declineCode: "generic_decline", message: CHARGE_FAILS_MESSAGE };
+}
+
+/**
+ * Saving a card through a SetupIntent (`usage: off_session`) for auto top-up, as Stripe's test mode treats
+ * each card (https://docs.stripe.com/testing#authentication-and-setup): 4242 is saved and its off-session
+ * charges succeed; 3155 asks for authentication at setup (the sandbox's card form stands for the
+ * cardholder passing it) and its off-session charges then succeed, the point of setting a card up; 3184
+ * asks for authentication on every payment, so its off-session charges wait for the cardholder; 0341 is
+ * saved and every charge of it is declined. Cards declined outright (0002, 9995, unknown numbers) are
+ * refused, as Stripe refuses to set them up; an invalid number is refused as invalid.
+ */
+export function cardToSetUp(
+  cardNumber: string,
+): { ok: true; card: KeptCard } | { ok: false; outcome: CardOutcome & { kind: "declined" | "invalid" } } {
+  const digits = digitsOf(cardNumber);
+  if (digits === SANDBOX_TEST_CARDS.requiresAction)
+    return { ok: true, card: { behavior: "succeeds", last4: digits.slice(-4) } };
+  return cardToKeep(cardNumber);
 }

@@ -17,11 +17,15 @@ import {
   type CreatedPaymentIntent,
   type CreatePaymentIntentRequest,
   type InvoiceOfPayment,
+  type OffSessionCharge,
+  type OffSessionChargeRequest,
+  offSessionOutcome,
   PaymentCustomerMissingError,
   type PaymentProvider,
   PaymentProviderUnavailableError,
   type PlanChangeOutcome,
   RefundRefusedError,
+  type SetupIntentState,
   type StartedSubscription,
   type StartSubscriptionRequest,
 } from "../types";
@@ -65,6 +69,89 @@ export class StripePaymentProvider implements PaymentProvider {
         "stripe: creating the PaymentIntent failed",
       );
       throw new PaymentProviderUnavailableError(`The payment service is unavailable: ${reason}`, error);
+    }
+  }
+
+  /**
+   * `POST /v1/setup_intents` with `usage: off_session` on the user's customer and `metadata.userId`. https://docs.stripe.com/payments/save-and-reuse
+   */
+  async createSetupIntent(request: {
+    customerId: string;
+    userId: string;
+    idempotencyKey: string;
+  }): Promise<CreatedPaymentIntent> {
+    try {
+      const intent = await this.stripe.setupIntents.create(
+        {
+          customer: request.customerId,
+          usage: "off_session",
+          automatic_payment_methods: { enabled: true },
+          metadata: { userId: request.userId },
+        },
+        { idempotencyKey: request.idempotencyKey },
+      );
+      if (!intent.client_secret) throw new Error("Stripe returned a SetupIntent without a client secret");
+      return { id: intent.id, clientSecret: intent.client_secret };
+    } catch (error) {
+      const missing = missingCustomer(error, request.customerId);
+      if (missing) throw missing;
+      throw unavailable(error, request.customerId, "creating the SetupIntent failed");
+    }
+  }
+
+  /** `GET /v1/setup_intents/:id` with the payment method expanded (its card's brand and last four digits). */
+  async retrieveSetupIntent(setupIntentId: string): Promise<SetupIntentState | undefined> {
+    let intent: Stripe.SetupIntent;
+    try {
+      intent = await this.stripe.setupIntents.retrieve(setupIntentId, { expand: ["payment_method"] });
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "resource_missing")
+        return undefined;
+      throw unavailable(error, setupIntentId, "retrieving the SetupIntent failed");
+    }
+    const method = intent.payment_method;
+    const card = method && typeof method === "object" ? method.card : null;
+    const methodId = typeof method === "string" ? method : (method?.id ?? null);
+    return {
+      id: intent.id,
+      status: intent.status,
+      customerId: typeof intent.customer === "string" ? intent.customer : (intent.customer?.id ?? null),
+      userId: typeof intent.metadata?.userId === "string" ? intent.metadata.userId : null,
+      created: new Date(intent.created * 1000),
+      paymentMethod: methodId && card ? { id: methodId, brand: card.brand, last4: card.last4 } : null,
+    };
+  }
+
+  /**
+   * `POST /v1/payment_intents` with `off_session: true, confirm: true`, the customer and the saved payment
+   * method (https://docs.stripe.com/payments/save-and-reuse#charge-saved-payment-method). Stripe answers a
+   * decline or `authentication_required` with a 402 card error carrying the PaymentIntent: that is an
+   * outcome here (offSessionOutcome), not an error.
+   */
+  async chargeOffSession(request: OffSessionChargeRequest): Promise<OffSessionCharge> {
+    try {
+      const intent = await this.stripe.paymentIntents.create(
+        {
+          amount: request.amount,
+          currency: request.currency,
+          description: request.description,
+          customer: request.customerId,
+          payment_method: request.paymentMethodId,
+          // Off-session: nobody is there to follow a redirect, so methods that need one are left out.
+          automatic_payment_methods: { enabled: true, allow_redirects: "never" },
+          off_session: true,
+          confirm: true,
+          metadata: request.metadata,
+        },
+        { idempotencyKey: request.idempotencyKey },
+      );
+      return offSessionOutcome(intent);
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeCardError && error.payment_intent)
+        return offSessionOutcome(error.payment_intent);
+      const missing = missingCustomer(error, request.customerId);
+      if (missing) throw missing;
+      throw unavailable(error, request.metadata.purchaseId, "the off-session charge failed");
     }
   }
 

@@ -5,6 +5,7 @@ import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { getPaymentProvider } from "../get-payment-provider";
 import { type PaymentProvider, UnknownEventValueError } from "../types";
+import { withAutoTopUpAttempt } from "./auto-top-up-attempt";
 import {
   handleChargeDisputeClosed,
   handleChargeDisputeCreated,
@@ -29,12 +30,15 @@ import { recordWebhookFailure, resolveWebhookFailure } from "./record-webhook-fa
 import { handleRefundCreated } from "./refund-created";
 import { handleRefundFailed } from "./refund-failed";
 import { handleRefundUpdated } from "./refund-updated";
+import { handleSetupIntentSucceeded } from "./setup-intent-succeeded";
 import type { WebhookHandler } from "./types";
 
 export const webhookHandlers: Partial<Record<string, WebhookHandler>> = {
-  "payment_intent.succeeded": handlePaymentIntentSucceeded,
-  "payment_intent.payment_failed": handlePaymentIntentPaymentFailed,
-  "payment_intent.canceled": handlePaymentIntentCanceled,
+  // Each also settles the auto top-up attempt its PaymentIntent charges, if it charges one.
+  "payment_intent.succeeded": withAutoTopUpAttempt(handlePaymentIntentSucceeded),
+  "payment_intent.payment_failed": withAutoTopUpAttempt(handlePaymentIntentPaymentFailed),
+  "payment_intent.canceled": withAutoTopUpAttempt(handlePaymentIntentCanceled),
+  "setup_intent.succeeded": handleSetupIntentSucceeded,
   "charge.refunded": handleChargeRefunded,
   "charge.dispute.created": handleChargeDisputeCreated,
   "charge.dispute.funds_withdrawn": handleChargeDisputeFundsWithdrawn,

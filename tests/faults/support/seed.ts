@@ -52,6 +52,13 @@ const offlineStripe: PaymentProvider = {
     const id = testId("pi");
     return { id, clientSecret: `${id}_secret_faults` };
   },
+  createSetupIntent: async () => {
+    throw new Error("the fault tests never save a card");
+  },
+  retrieveSetupIntent: async () => undefined,
+  chargeOffSession: async () => {
+    throw new Error("the fault tests never top up");
+  },
   async *listSucceededPaymentIntents() {
     yield* [];
   },

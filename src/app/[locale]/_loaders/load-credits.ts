@@ -1,6 +1,8 @@
 import { headers } from "next/headers";
 import { cache } from "react";
 import { getSessionFromHeaders } from "@/auth/session";
+import { getAutoTopUp } from "@/auto-top-up/get-auto-top-up";
+import type { AutoTopUpView } from "@/auto-top-up/schemas";
 import type { ExpiringCredits } from "@/components/credits/credits-api";
 import { type Balance, getBalance } from "@/credits/get-balance";
 import { listExpiringCredits } from "@/credits/list-expiring-credits";
@@ -38,4 +40,9 @@ export async function loadSubscription(userId: string): Promise<SubscriptionSumm
 /** The user's low-balance alert (setting and banner state), as GET /api/credits/low-balance-alert answers it. */
 export async function loadLowBalanceAlert(userId: string): Promise<LowBalanceAlert> {
   return getLowBalanceAlert(await getDb(), userId);
+}
+
+/** The user's auto top-up as GET /api/credits/auto-top-up answers it, for the first render. */
+export async function loadAutoTopUp(userId: string): Promise<AutoTopUpView> {
+  return getAutoTopUp(await getDb(), userId);
 }

@@ -2,6 +2,8 @@ import type { Metadata } from "next";
 import { getTranslations, setRequestLocale } from "next-intl/server";
 import { requireSession } from "@/auth/require-session";
 import { AdminPasswordNotice } from "@/components/credits/admin-password-notice";
+import { AutoTopUpBanner } from "@/components/credits/auto-top-up-banner";
+import { AutoTopUpCard } from "@/components/credits/auto-top-up-card";
 import { BalanceCard } from "@/components/credits/balance-card";
 import { BuyPackages } from "@/components/credits/buy-packages";
 import { CheckoutReturnNotice } from "@/components/credits/checkout-return-notice";
@@ -15,6 +17,7 @@ import { getServerEnv } from "@/config/env";
 import { getPaymentClientConfig } from "@/payment/client-config";
 import { freePlan } from "@/payment/subscriptions/grant-free-plan-credits";
 import {
+  loadAutoTopUp,
   loadBalance,
   loadEmailVerified,
   loadExpiringCredits,
@@ -44,7 +47,7 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
   setRequestLocale(locale);
   const session = await requireSession(locale, `/${locale}/settings/credits`);
   const userId = session.user.id;
-  const [{ buy, checkout }, t, balance, expiring, emailVerified, subscription, lowBalanceAlert] =
+  const [{ buy, checkout }, t, balance, expiring, emailVerified, subscription, lowBalanceAlert, autoTopUp] =
     await Promise.all([
       searchParams,
       getTranslations("credits"),
@@ -53,6 +56,7 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
       loadEmailVerified(),
       loadSubscription(userId),
       loadLowBalanceAlert(userId),
+      loadAutoTopUp(userId),
     ]);
   // Only the provider and the publishable key leave the server; the key is read at run time, not build time.
   const paymentConfig = getPaymentClientConfig();
@@ -71,9 +75,15 @@ export default async function CreditsPage({ params, searchParams }: PageProps) {
         {emailVerified && session.user.awaitsAdminPassword ? (
           <AdminPasswordNotice email={session.user.email} />
         ) : null}
+        <AutoTopUpBanner
+          initial={autoTopUp}
+          provider={paymentConfig.provider}
+          publishableKey={paymentConfig.publishableKey}
+        />
         <BalanceCard initialBalance={balance} initialLowBalanceAlert={lowBalanceAlert} />
         <ExpiringCreditsCard initialData={expiring} />
         <LowBalanceAlertCard initialAlert={lowBalanceAlert} />
+        <AutoTopUpCard initial={autoTopUp} />
       </div>
 
       {checkout === "success" || checkout === "canceled" ? <CheckoutReturnNotice outcome={checkout} /> : null}
