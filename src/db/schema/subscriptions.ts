@@ -179,6 +179,12 @@ export const subscriptionPeriodGrant = pgTable(
     status: text().notNull(),
     /** A yearly slot's place in its year (0–11); null for other kinds. */
     slotIndex: integer(),
+    /**
+     * When the row's lot expires, set only for a monthly period paid after it ended (a renewal retried and
+     * paid late): its credits live until the end of the billing period in force when the money arrived
+     * (late-period-expiry.ts), not until `period_end`, which had passed. Null: the lot ends with the period.
+     */
+    lotExpiresAt: timestamp({ withTimezone: true }),
     entryId: bigint({ mode: "number" }),
     lotId: uuid(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
@@ -191,6 +197,11 @@ export const subscriptionPeriodGrant = pgTable(
       sql`${t.status} IN ('granted', 'period_over', 'scheduled', 'stopped')`,
     ),
     check("subscription_period_grant_credits_non_negative", sql`${t.credits} >= 0`),
+    // A late period's lot outlives the period it paid for, and only a monthly base period is granted late.
+    check(
+      "subscription_period_grant_late_expiry",
+      sql`${t.lotExpiresAt} IS NULL OR (${t.kind} = 'period' AND ${t.lotExpiresAt} > ${t.periodEnd})`,
+    ),
     check("subscription_period_grant_period_ordered", sql`${t.periodStart} < ${t.periodEnd}`),
     index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),
     // The `subscription-credits` job looks for slots that have come due: it scans only scheduled ones.

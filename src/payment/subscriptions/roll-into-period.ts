@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import { findPlan, planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
 import { clockParam } from "@/credits/database-clock";
@@ -30,7 +30,9 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
  * redelivered invoice or a second path never carries twice; the ledger key is the second lock. Then settles
  * it (settleRollover) or leaves it `pending` for the job when the ending period's credits are not all gone
  * yet. `none` and `unlimited` plans carry nothing (unlimited credits never expire), and neither does a
- * first period. Returns what happened.
+ * first period, nor a period paid after it ended (`lot_expires_at` set, grant-credit-period.ts): its
+ * credits already live through the following period, so carrying what is left of them would extend them a
+ * second time. Returns what happened.
  */
 export async function rollIntoPeriod(
   tx: DatabaseOrTransaction,
@@ -48,6 +50,8 @@ export async function rollIntoPeriod(
         eq(subscriptionPeriodGrant.status, "granted"),
         // A yearly plan's monthly slots are periods too: capped rollover carries from one slot to the next.
         inArray(subscriptionPeriodGrant.kind, ["period", "slot", "proration"]),
+        // A period paid late is no source: its lot outlives the period (see above).
+        isNull(subscriptionPeriodGrant.lotExpiresAt),
       ),
     );
   // The plan in force when the period ended: an upgrade's proration row (the newest) names the plan the
@@ -97,6 +101,7 @@ export async function rollIntoFollowingPeriod(
         eq(subscriptionPeriodGrant.periodStart, from.end),
         eq(subscriptionPeriodGrant.status, "granted"),
         inArray(subscriptionPeriodGrant.kind, ["period", "slot"]),
+        isNull(subscriptionPeriodGrant.lotExpiresAt),
       ),
     )
     .limit(1);
@@ -116,7 +121,9 @@ export async function rollIntoFollowingPeriod(
  * without this its carry-in, expiring unused beside the clawed-back lot, would be carried a second time.
  * (Credits a won dispute gives back come as a lot of their own, outside the period, and never carry.) Judged from sums rather than lot by lot, the answer is the same
  * whichever of two lots with the same expiry the ledger drew from. So credits carry once, never more than
- * expired unused, and at most `cap`.
+ * expired unused, and at most `cap`. A period paid late whose lot ends with the ending period
+ * (`lot_expires_at`, grant-credit-period.ts) counts like a carry into it: its lot must be settled too, its
+ * credits are spent first and it never adds to the period's own (they were another period's credits).
  *
  * The carry is a `rollover` lot expiring at the end of the period carried into (`paid` when any of the
  * ending period's own lots was). Nothing is granted (`nothing_to_roll`) when the carry is 0 or that period is
@@ -153,9 +160,14 @@ export async function settleRollover(
       WITH own_lots AS (
         SELECT g.lot_id FROM subscription_period_grant g
         WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
-          AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_id IS NOT NULL),
+          AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_id IS NOT NULL
+          AND g.lot_expires_at IS NULL),
       period_lots AS (
         SELECT lot_id FROM own_lots
+        UNION ALL
+        SELECT g.lot_id FROM subscription_period_grant g
+        WHERE g.subscription_id = ${row.subscriptionId} AND g.lot_expires_at = ${row.intoStart.toISOString()}::timestamptz
+          AND g.status = 'granted' AND g.lot_id IS NOT NULL
         UNION ALL
         SELECT r.lot_id FROM subscription_rollover r
         WHERE r.subscription_id = ${row.subscriptionId} AND r.into_end = ${row.intoStart.toISOString()}::timestamptz
@@ -176,6 +188,7 @@ export async function settleRollover(
         (SELECT g.purchase_id FROM subscription_period_grant g
          WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
            AND g.status = 'granted' AND g.kind IN ('period', 'slot') AND g.purchase_id IS NOT NULL
+           AND g.lot_expires_at IS NULL
          LIMIT 1) AS purchase_id,
         coalesce(${at}::timestamptz, now()) >= ${row.intoEnd.toISOString()}::timestamptz AS into_over`),
   );
