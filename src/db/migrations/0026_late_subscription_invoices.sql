@@ -1,4 +1,5 @@
 ALTER TABLE "credit_purchase" DROP CONSTRAINT "credit_purchase_status_known";--> statement-breakpoint
+ALTER TABLE "refund_request" ADD COLUMN "sends_amount" boolean DEFAULT true NOT NULL;--> statement-breakpoint
 ALTER TABLE "subscription_period_grant" ADD COLUMN "lot_expires_at" timestamp with time zone;--> statement-breakpoint
 ALTER TABLE "credit_purchase" ADD CONSTRAINT "credit_purchase_status_known" CHECK ("credit_purchase"."status" IN ('pending', 'succeeded', 'failed', 'canceled', 'requires_review', 'abandoned', 'invoice_unpaid'));--> statement-breakpoint
 ALTER TABLE "subscription_period_grant" ADD CONSTRAINT "subscription_period_grant_late_expiry" CHECK ("subscription_period_grant"."lot_expires_at" IS NULL OR ("subscription_period_grant"."kind" = 'period' AND "subscription_period_grant"."lot_expires_at" > "subscription_period_grant"."period_end"));
