@@ -25,7 +25,9 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  *   than what expired unused of the ending period's lots (nothing minted), and no more than that period's
  *   own credits less what refunds and disputes took back from them (so carried credits never carry
  *   again, and a refunded period's carry-in is not carried in its place);
- *   `rollover_entry_has_row`: every `rollover` entry is such a carry.
+ *   `rollover_entry_has_row`: every `rollover` entry is such a carry;
+ *   `rollover_shares_recorded`: the shares of a carry held by purchases (subscription_rollover_share) name
+ *   its lot and add up to no more than it carried, so no refund can take back more of a carry than it held.
  * - `slot_year_complete`: a yearly line's slots (kind `slot`) are twelve per invoice, indexed 0–11, each
  *   starting where the previous ends (schedule-yearly-slots.ts); no other kind has a slot index.
  * - `slot_not_issued_has_no_credits`: a `scheduled` or `stopped` slot has no entry or lot, and a stopped
@@ -190,6 +192,30 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
         userId: row.user_id,
         detail: `rollover of subscription ${row.subscription_id} into ${row.into_start}: ${row.problem}`,
       });
+  }
+
+  for (const row of await rows<{
+    subscription_id: string;
+    user_id: string;
+    into_start: string;
+    problem: string;
+  }>(
+    db,
+    sql`SELECT s.subscription_id, min(r.user_id) AS user_id, s.into_start,
+               CASE WHEN bool_or(r.subscription_id IS NULL) OR bool_or(r.status <> 'granted') THEN 'shares of a carry never granted'
+                    WHEN bool_or(s.lot_id IS DISTINCT FROM r.lot_id) THEN 'a share names another lot than the carry'
+                    ELSE 'shares add up to ' || sum(s.credits) || ' of a carry of ' || min(r.credits) END AS problem
+        FROM subscription_rollover_share s
+        LEFT JOIN subscription_rollover r ON r.subscription_id = s.subscription_id AND r.into_start = s.into_start
+        GROUP BY s.subscription_id, s.into_start
+        HAVING bool_or(r.subscription_id IS NULL) OR bool_or(r.status <> 'granted')
+            OR bool_or(s.lot_id IS DISTINCT FROM r.lot_id) OR sum(s.credits) > min(r.credits)`,
+  )) {
+    violations.push({
+      check: "rollover_shares_recorded",
+      userId: row.user_id,
+      detail: `carry of subscription ${row.subscription_id} into ${row.into_start}: ${row.problem}`,
+    });
   }
 
   for (const row of await rows<{ id: string; user_id: string }>(

@@ -246,6 +246,26 @@ describe.each(databaseKinds())("create_prorations and refunds (%s)", (kind) => {
     expect(await balanceOf(sub.userId, IN_APRIL)).toMatchObject({ balance: 5000 + 1000, debt: 0 });
   });
 
+  it("the proration refunded after its unspent credits carried into April: the carried share goes back too", async () => {
+    const { sub, march, upgrade } = await upgradedMidMarch();
+    const aprilId = testId("in");
+    const april = paidInvoice(
+      sub,
+      aprilId,
+      [baseLine(sub, aprilId, MAX_PRICE, 4900, APRIL)],
+      "subscription_cycle",
+    );
+    expect(await apply("invoice.paid", april.invoice, IN_APRIL)).toBe("granted+rolled_over");
+    // March's 1,000 and the upgrade's 2,666, unspent, carried (Max's cap is 5,000).
+    expect((await balanceOf(sub.userId, IN_APRIL)).balance).toBe(5000 + 1000 + EXTRA);
+    // The upgrade's money goes back in full: its credits must not live on in the carry.
+    await refunded(upgrade, PRORATED, IN_APRIL);
+    expect(await balanceOf(sub.userId, IN_APRIL)).toMatchObject({ balance: 5000 + 1000, debt: 0 });
+    // March refunded in full as well: its own carried 1,000 go back; April's 5,000 stay.
+    await refunded(march, 1900, IN_APRIL);
+    expect(await balanceOf(sub.userId, IN_APRIL)).toMatchObject({ balance: 5000, debt: 0 });
+  });
+
   it("the renewal that carried the pending items after March, refunded: its 5,000 only, the items granted nothing", async () => {
     const sub = await seedStripeSubscription(database.db);
     const marchId = testId("in");

@@ -278,6 +278,33 @@ export const subscriptionRollover = pgTable(
 );
 
 /**
+ * Whose money a carry's credits were bought with: a period's own credits may come from several invoices (its
+ * base invoice and an upgrade's proration invoice), while its carry is one `rollover` lot. Each row says how
+ * many of the carry's credits came from one purchase's own unspent credits (roll-into-period.ts), so a
+ * refund or dispute of either invoice after the carry takes back its own share from the carry lot and
+ * counts no more of it as expired (purchase-credit-lots.ts). Written with the carry, in its transaction.
+ * Carries made before this table existed have no rows: their lot names one purchase (`credit_lot.purchase_id`).
+ */
+export const subscriptionRolloverShare = pgTable(
+  "subscription_rollover_share",
+  {
+    subscriptionId: uuid().notNull(),
+    intoStart: timestamp({ withTimezone: true }).notNull(),
+    purchaseId: uuid()
+      .notNull()
+      .references(() => creditPurchase.id, { onDelete: "cascade" }),
+    /** The carry's lot. */
+    lotId: uuid().notNull(),
+    credits: integer().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.intoStart, t.purchaseId] }),
+    check("subscription_rollover_share_credits_positive", sql`${t.credits} > 0`),
+    index("subscription_rollover_share_purchase_idx").on(t.purchaseId),
+  ],
+);
+
+/**
  * Money a later invoice credited back against a paid invoice: one proration line that credits unused time
  * (a negative line of a plan change: Pro → Max, or monthly → yearly, whose credit for the unused month is
  * taken off the yearly invoice). The credited invoice's money was in part handed back already, as a credit

@@ -4,7 +4,7 @@ import { addCredits } from "@/credits/add-credits";
 import { clockParam } from "@/credits/database-clock";
 import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { firstRow } from "@/credits/sql-rows";
-import { subscriptionPeriodGrant, subscriptionRollover } from "@/db/schema";
+import { subscriptionPeriodGrant, subscriptionRollover, subscriptionRolloverShare } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import type { SubscriptionRow } from "./lock-subscription";
@@ -153,7 +153,6 @@ export async function settleRollover(
     expired: string | number;
     own: string | number;
     paid: boolean;
-    purchase_id: string | null;
     into_over: boolean;
   }>(
     await tx.execute(sql`
@@ -185,11 +184,6 @@ export async function settleRollover(
              JOIN credit_entry e ON e.id = al.entry_id AND e.type IN ('refund', 'dispute')
              JOIN own_lots s ON s.lot_id = al.lot_id) AS own,
         (SELECT coalesce(bool_or(l.category = 'paid'), false) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS paid,
-        (SELECT g.purchase_id FROM subscription_period_grant g
-         WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
-           AND g.status = 'granted' AND g.kind IN ('period', 'slot') AND g.purchase_id IS NOT NULL
-           AND g.lot_expires_at IS NULL
-         LIMIT 1) AS purchase_id,
         coalesce(${at}::timestamptz, now()) >= ${row.intoEnd.toISOString()}::timestamptz AS into_over`),
   );
   if (Number(totals.open_lots) > 0) return "pending";
@@ -219,9 +213,8 @@ export async function settleRollover(
       expiresAt: row.intoEnd,
       category: totals.paid ? "paid" : "promotional",
       reference: row.subscriptionId,
-      // The carried credits are the ending period's, bought with its invoice: a refund or dispute of that
-      // invoice takes them back too (and counts them as no longer expired: purchase-credit-lots.ts).
-      ...(totals.purchase_id ? { purchaseId: totals.purchase_id } : {}),
+      // The carried credits were bought with the ending period's invoices (its base invoice, an upgrade's
+      // proration invoice): whose share is whose is recorded below (carryShares), not on the lot.
       metadata: {
         subscriptionId: row.subscriptionId,
         planId: row.planId,
@@ -233,6 +226,7 @@ export async function settleRollover(
     },
     now,
   );
+  await recordCarryShares(tx, row, { lotId: grant.lotId, credits: carry });
   await tx
     .update(subscriptionRollover)
     .set({
@@ -248,4 +242,60 @@ export async function settleRollover(
     "subscription credits rolled over",
   );
   return "rolled_over";
+}
+
+/**
+ * Records whose money a carry's credits were bought with (subscription_rollover_share), in the carry's
+ * transaction: the ending period's own lots may belong to several purchases (its base invoice and an
+ * upgrade's proration invoice), and a refund or dispute of either after the carry must take back its own
+ * share from the carry lot, or the refunded credits would live on in the next period
+ * (settle-purchase-clawback.ts, purchase-credit-lots.ts).
+ *
+ * Each purchase's unspent own credits are what expired unused of its lots in the period, at most its
+ * credits there less what refunds and disputes took back; the carry is handed out in the order the
+ * purchases were made (the base invoice first), each taking at most its unspent own credits, as the carry
+ * itself counts carried-in credits as spent first. Credits of no purchase (a $0 invoice) get no share.
+ */
+async function recordCarryShares(
+  tx: DatabaseOrTransaction,
+  row: RolloverRow,
+  carry: { lotId: string; credits: number },
+): Promise<void> {
+  const owners = (await tx.execute(sql`
+    WITH own_lots AS (
+      SELECT l.id AS lot_id, l.purchase_id, l.credits FROM subscription_period_grant g
+      JOIN credit_lot l ON l.id = g.lot_id
+      WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
+        AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_expires_at IS NULL
+        AND l.purchase_id IS NOT NULL)
+    SELECT o.purchase_id,
+           least(
+             sum(o.credits) - (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+               JOIN credit_entry e ON e.id = al.entry_id AND e.type IN ('refund', 'dispute')
+               WHERE al.lot_id IN (SELECT x.lot_id FROM own_lots x WHERE x.purchase_id = o.purchase_id)),
+             (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+               JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
+               WHERE al.lot_id IN (SELECT x.lot_id FROM own_lots x WHERE x.purchase_id = o.purchase_id))
+           ) AS unspent
+    FROM own_lots o JOIN credit_purchase p ON p.id = o.purchase_id
+    GROUP BY o.purchase_id
+    ORDER BY min(p.created_at), o.purchase_id`)) as unknown as {
+    rows: { purchase_id: string; unspent: string | number }[];
+  };
+  let left = carry.credits;
+  for (const owner of owners.rows) {
+    const share = Math.min(left, Math.max(0, Number(owner.unspent)));
+    if (share <= 0) continue;
+    left -= share;
+    await tx
+      .insert(subscriptionRolloverShare)
+      .values({
+        subscriptionId: row.subscriptionId,
+        intoStart: row.intoStart,
+        purchaseId: owner.purchase_id,
+        lotId: carry.lotId,
+        credits: share,
+      })
+      .onConflictDoNothing();
+  }
 }
