@@ -7,12 +7,13 @@ import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { grantPendingRollovers } from "../../src/payment/subscriptions/grant-pending-rollovers";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
+import { type SignedUpUser, signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { webhookPost } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
 import { chargeObject, deliverStripeEvent, testId } from "../support/stripe-events";
+import { checkOutAtStripe } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // A renewal invoice paid after its period ended (a declined renewal paid at last, or its invoice.paid
@@ -86,16 +87,7 @@ describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (
    */
   async function declinedRenewal() {
     const user: SignedUpUser = await signUp(`${testId("late-pay")}@example.com`);
-    const started = await readJson<{ subscriptionId: string; checkoutUrl: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId: "pro-monthly" } }),
-      ),
-    );
-    expect(started.status).toBe(201);
-    const first = fake.billing.completeCheckout(
-      started.body.checkoutUrl.split("/").pop() ?? "",
-      new Date(Date.now() - 70 * DAY),
-    );
+    const first = await checkOutAtStripe(fake, user, "pro-monthly", new Date(Date.now() - 70 * DAY));
     await deliver("checkout.session.completed", first.session);
     await deliver("customer.subscription.created", first.subscription);
     const providerId = first.subscription.id as string;

@@ -5,12 +5,13 @@ import { creditPurchase } from "../../src/db/schema";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { settlePendingInvoicePurchases } from "../../src/payment/settle-pending-invoice-purchases";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, signUp } from "../support/app-requests";
+import { signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { webhookPost } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { chargeObject, deliverStripeEvent, testId } from "../support/stripe-events";
+import { deliverStripeEvent, testId } from "../support/stripe-events";
+import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // A refund of a subscription invoice came before its invoice.paid and recorded a pending purchase; then
@@ -49,43 +50,18 @@ describe.each(databaseKinds())("pending subscription invoice purchases, on %s", 
   const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
   const purchaseOfInvoice = async (invoiceId: string) =>
     (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
-  const paymentIntentOf = (invoiceId: string) => {
-    const answer = fake.billing.handle(
-      "GET",
-      "/v1/invoice_payments",
-      new URLSearchParams(),
-      new URLSearchParams({ invoice: invoiceId }),
-    );
-    const body = answer?.body as { data: { payment: { payment_intent: string } }[] } | undefined;
-    return body?.data[0]?.payment.payment_intent ?? "";
-  };
 
   /** A Pro subscriber whose renewal was paid at Stripe and refunded by `refunded` before its invoice.paid. */
   async function refundedBeforeInvoicePaid(refunded: number) {
     const user = await signUp(`${testId("pending-inv")}@example.com`);
-    const started = await readJson<{ subscriptionId: string; checkoutUrl: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId: "pro-monthly" } }),
-      ),
-    );
-    expect(started.status).toBe(201);
-    const first = fake.billing.completeCheckout(started.body.checkoutUrl.split("/").pop() ?? "");
+    const first = await checkOutAtStripe(fake, user);
     await deliver("checkout.session.completed", first.session);
     await deliver("customer.subscription.created", first.subscription);
     expect((await deliver("invoice.paid", first.invoice)).outcome).toContain("granted");
     const renewal = fake.billing.renew(first.subscription.id as string).invoice;
     if (!renewal) throw new Error("renewal invoiced");
     const invoiceId = renewal.id as string;
-    const refund = await deliver(
-      "charge.refunded",
-      chargeObject({
-        id: `ch_${invoiceId}`,
-        amount: 1900,
-        currency: "usd",
-        payment_intent: paymentIntentOf(invoiceId),
-        amount_refunded: refunded,
-      }),
-    );
+    const refund = await deliver("charge.refunded", refundedChargeOf(fake, renewal, refunded));
     expect(refund.outcome).toBe("awaiting_grant");
     expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ status: "pending" });
     return { user, renewal, invoiceId };

@@ -11,13 +11,14 @@ import { confirmSandboxPayment } from "../../src/payment/sandbox/confirm-sandbox
 import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provider";
 import type { PaymentProvider } from "../../src/payment/types";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, signUp } from "../support/app-requests";
+import { signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
 import { chargeObject, deliverStripeEvent, testId } from "../support/stripe-events";
+import { checkOutAtStripe } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // "Refund the rest" (no amount) asked again under the same request id (a double click, a retry after a
@@ -71,12 +72,7 @@ describe.each(databaseKinds())("refund requests retried without an amount, on %s
   /** A Pro subscriber's first invoice (1900 cents, 1,000 credits), paid at the Stripe stand-in. */
   async function stripeInvoicePurchase() {
     const user = await signUp(`${testId("refund-retry")}@example.com`);
-    const started = await readJson<{ checkoutUrl: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId: "pro-monthly" } }),
-      ),
-    );
-    const step = fake.billing.completeCheckout(started.body.checkoutUrl.split("/").pop() ?? "");
+    const step = await checkOutAtStripe(fake, user);
     await deliver("checkout.session.completed", step.session);
     await deliver("customer.subscription.created", step.subscription);
     await deliver("invoice.paid", step.invoice);
