@@ -7,6 +7,7 @@ import {
   type RefundFact,
   refundedAmount,
 } from "./purchase-clawback-rules";
+import { purchaseExpiredUnusedSql } from "./purchase-credit-lots";
 
 type Violation = { check: string; userId?: string; detail: string };
 
@@ -61,13 +62,8 @@ export async function verifyPurchaseClawbacks(db: DatabaseOrTransaction): Promis
            (SELECT json_agg(json_build_object('amount', d.amount, 'status', d.status, 'eventType', d.event_type,
                                               'at', d.status_at))
               FROM credit_dispute d WHERE d.purchase_id = p.id) AS disputes,
-           (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
-              JOIN credit_entry x ON x.id = al.entry_id AND x.type = 'expire'
-              JOIN credit_lot l ON l.id = al.lot_id
-             WHERE l.purchase_id = p.id)
            -- Credits a rollover carried on did not leave the account (src/credits/purchase-credit-lots.ts).
-           - (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l
-               WHERE l.purchase_id = p.id AND l.source = 'rollover') AS expired,
+           ${purchaseExpiredUnusedSql(sql.raw("p.id"))} AS expired,
            coalesce((SELECT sum(CASE WHEN e.type = 'dispute_reversal' THEN -e.amount ELSE e.debt_change - e.amount END)
                        FROM credit_entry e
                       WHERE e.user_id = p.user_id AND e.reference = p.payment_intent_id

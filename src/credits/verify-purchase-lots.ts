@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { purchaseExpiredUnusedSql } from "./purchase-credit-lots";
 import type { LedgerViolation } from "./verify-ledger";
 
 async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>): Promise<T[]> {
@@ -23,13 +24,8 @@ export async function checkPurchaseCreditsLeaveOnce(db: DatabaseOrTransaction): 
           WHERE e.user_id = p.user_id AND e.reference = p.payment_intent_id
             AND e.type IN ('refund', 'dispute', 'dispute_reversal')) t
         CROSS JOIN LATERAL (
-          SELECT (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
-                    JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
-                    JOIN credit_lot l ON l.id = al.lot_id
-                  WHERE l.purchase_id = p.id)
-               -- Credits a rollover carried on did not leave the account (purchase-credit-lots.ts).
-               - (SELECT coalesce(sum(l.credits), 0) FROM credit_lot l
-                  WHERE l.purchase_id = p.id AND l.source = 'rollover') AS expired) x
+          -- Credits a rollover carried on did not leave the account (purchase-credit-lots.ts).
+          SELECT ${purchaseExpiredUnusedSql(sql.raw("p.id"))} AS expired) x
         WHERE p.payment_intent_id IS NOT NULL AND t.taken + x.expired > coalesce(p.credits_issued, p.credits)`,
   );
   return found.map((row) => ({

@@ -13,7 +13,8 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  * - `subscription_grant_recorded`: a `granted` period row has its `subscription` entry and lot, with the
  *   row's credits, the invoice as reference, and an expiry at the period's end (none only for a plan
  *   whose rollover is `unlimited`, as the entry's metadata says). A lot expiring anywhere else (a calendar
- *   month's end, a month after the grant) would take credits early or leave them late.
+ *   month's end, a month after the grant) would take credits early or leave them late. A period paid
+ *   after it ended expires at its `lot_expires_at` instead (later than its end, by the table's CHECK).
  * - `subscription_period_over_not_granted`: a period paid after its end has no entry and 0 credits.
  * - `subscription_entry_has_period`: every `subscription` entry belongs to a period row: no grant made
  *   outside the one path that is keyed by the invoice and period.
@@ -24,7 +25,9 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  *   than what expired unused of the ending period's lots (nothing minted), and no more than that period's
  *   own credits less what refunds and disputes took back from them (so carried credits never carry
  *   again, and a refunded period's carry-in is not carried in its place);
- *   `rollover_entry_has_row`: every `rollover` entry is such a carry.
+ *   `rollover_entry_has_row`: every `rollover` entry is such a carry;
+ *   `rollover_shares_recorded`: the shares of a carry held by purchases (subscription_rollover_share) name
+ *   its lot and add up to no more than it carried, so no refund can take back more of a carry than it held.
  * - `slot_year_complete`: a yearly line's slots (kind `slot`) are twelve per invoice, indexed 0–11, each
  *   starting where the previous ends (schedule-yearly-slots.ts); no other kind has a slot index.
  * - `slot_not_issued_has_no_credits`: a `scheduled` or `stopped` slot has no entry or lot, and a stopped
@@ -51,8 +54,9 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
                       THEN 'entry ' || e.amount || ' / lot ' || l.credits || ' credits, row ' || g.credits
                     WHEN e.reference IS DISTINCT FROM g.invoice_id THEN 'entry reference ' || coalesce(e.reference, 'null')
                     WHEN l.expires_at IS NULL AND e.metadata ->> 'rollover' = 'unlimited' THEN NULL
-                    WHEN l.expires_at IS DISTINCT FROM g.period_end
+                    WHEN l.expires_at IS DISTINCT FROM coalesce(g.lot_expires_at, g.period_end)
                       THEN 'lot expires ' || coalesce(l.expires_at::text, 'never') || ', period ends ' || g.period_end::text
+                           || coalesce(', paid late until ' || g.lot_expires_at::text, '')
                END AS problem
         FROM subscription_period_grant g
         LEFT JOIN credit_entry e ON e.id = g.entry_id AND e.user_id = g.user_id AND e.type = 'subscription'
@@ -161,18 +165,21 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
           SELECT
             (SELECT coalesce(sum(g.credits), 0) FROM subscription_period_grant g
              WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
-               AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted')
+               AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted'
+               AND g.lot_expires_at IS NULL)
             - (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
                  JOIN credit_entry ce ON ce.id = al.entry_id AND ce.type IN ('refund', 'dispute')
                WHERE al.lot_id IN (
                  SELECT g.lot_id FROM subscription_period_grant g
                  WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
-                   AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted')) AS own,
+                   AND g.kind IN ('period', 'slot', 'proration') AND g.status = 'granted'
+                   AND g.lot_expires_at IS NULL)) AS own,
             (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
                JOIN credit_entry xe ON xe.id = al.entry_id AND xe.type = 'expire'
              WHERE al.lot_id IN (
                SELECT g.lot_id FROM subscription_period_grant g
-               WHERE g.subscription_id = r.subscription_id AND g.period_end = r.into_start
+               WHERE g.subscription_id = r.subscription_id
+                 AND coalesce(g.lot_expires_at, g.period_end) = r.into_start
                  AND g.kind IN ('period', 'slot', 'proration')
                UNION ALL
                SELECT p.lot_id FROM subscription_rollover p
@@ -185,6 +192,30 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
         userId: row.user_id,
         detail: `rollover of subscription ${row.subscription_id} into ${row.into_start}: ${row.problem}`,
       });
+  }
+
+  for (const row of await rows<{
+    subscription_id: string;
+    user_id: string;
+    into_start: string;
+    problem: string;
+  }>(
+    db,
+    sql`SELECT s.subscription_id, min(r.user_id) AS user_id, s.into_start,
+               CASE WHEN bool_or(r.subscription_id IS NULL) OR bool_or(r.status <> 'granted') THEN 'shares of a carry never granted'
+                    WHEN bool_or(s.lot_id IS DISTINCT FROM r.lot_id) THEN 'a share names another lot than the carry'
+                    ELSE 'shares add up to ' || sum(s.credits) || ' of a carry of ' || min(r.credits) END AS problem
+        FROM subscription_rollover_share s
+        LEFT JOIN subscription_rollover r ON r.subscription_id = s.subscription_id AND r.into_start = s.into_start
+        GROUP BY s.subscription_id, s.into_start
+        HAVING bool_or(r.subscription_id IS NULL) OR bool_or(r.status <> 'granted')
+            OR bool_or(s.lot_id IS DISTINCT FROM r.lot_id) OR sum(s.credits) > min(r.credits)`,
+  )) {
+    violations.push({
+      check: "rollover_shares_recorded",
+      userId: row.user_id,
+      detail: `carry of subscription ${row.subscription_id} into ${row.into_start}: ${row.problem}`,
+    });
   }
 
   for (const row of await rows<{ id: string; user_id: string }>(

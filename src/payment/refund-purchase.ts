@@ -97,12 +97,8 @@ export async function refundPurchase(
   try {
     ({ refundId } = await provider.refundPayment({
       paymentIntentId: reserved.paymentIntentId,
-      // "The rest" is left to the provider (the charge's remainder at that moment) unless part of the
-      // charge was credited by a proration, or another refund asked for here is still on its way: then the
-      // rest the provider knows is more than may be refunded.
-      ...(input.amount !== undefined || reserved.credited > 0 || reserved.inFlight > 0
-        ? { amount: reserved.amount }
-        : {}),
+      // Sent as the request's first call sent it (reserveRefund decides, once per request id).
+      ...(reserved.sendsAmount ? { amount: reserved.amount } : {}),
       idempotencyKey,
     }));
   } catch (error) {
@@ -152,6 +148,15 @@ const ACCEPTED_COUNTS_FOR_DAYS = 3;
  * after the commit: no row lock waits on the network, and the sandbox, which delivers the refund's events
  * before it answers, can lock the purchase. A request already reserved under the same key (a double
  * click, a retry) is asked again as it is: the provider answers it with the same refund.
+ *
+ * `sendsAmount` says whether the provider is asked for `amount` or left to refund the rest of the charge.
+ * "The rest" is left to the provider (the charge's remainder at that moment, which counts refunds made in
+ * Stripe's Dashboard the app has not heard of yet) unless an amount was asked for, part of the charge was
+ * credited by a proration, or another refund asked for here is still on its way: then the rest the provider
+ * knows is more than may be refunded. It is decided once per request id and stored with the reservation,
+ * because a retry of the request finds its own reservation in flight and would otherwise send an amount
+ * the first call did not: Stripe refuses a key reused with other parameters (`idempotency_error`), so an
+ * admin's retry of "refund the rest" would fail although it is the same refund.
  * Errors: RefundExceedsRefundableError, CreditsError `refund_not_possible`.
  */
 async function reserveRefund(
@@ -159,7 +164,7 @@ async function reserveRefund(
   purchaseId: string,
   requested: number | undefined,
   idempotencyKey: string,
-): Promise<{ paymentIntentId: string; amount: number; credited: number; inFlight: number }> {
+): Promise<{ paymentIntentId: string; amount: number; sendsAmount: boolean }> {
   return db.transaction(async (tx) => {
     const [purchase] = await tx
       .select()
@@ -182,12 +187,13 @@ async function reserveRefund(
     // Asked again as it was asked (a double click, a retry): the reservation it made counts already, and the
     // provider answers the key with the same refund. A request refused for certain is checked against the
     // cap again like a new one below.
+    // Sent as the first call sent it: an amount asked for that equals the reservation's is the same
+    // request, even when the first call left the amount to the provider.
     if (again && again.status !== "refused")
       return {
         paymentIntentId: purchase.paymentIntentId,
-        amount: requested ?? again.amount,
-        credited: 0,
-        inFlight: 1,
+        amount: again.amount,
+        sendsAmount: again.sendsAmount,
       };
     // A subscription invoice whose unused time a later invoice already credited back (a plan change's
     // proration: Pro → Max, monthly → yearly) has that much less to refund: paying it out again would give
@@ -211,13 +217,15 @@ async function reserveRefund(
         creditedByProration: credited,
       });
     const amount = requested ?? refundable;
+    const sendsAmount = requested !== undefined || credited > 0 || inFlight > 0;
     if (again)
       await tx
         .update(refundRequest)
-        .set({ status: "requested", amount, createdAt: sql`now()`, updatedAt: sql`now()` })
+        .set({ status: "requested", amount, sendsAmount, createdAt: sql`now()`, updatedAt: sql`now()` })
         .where(eq(refundRequest.id, again.id));
-    else await tx.insert(refundRequest).values({ purchaseId: purchase.id, amount, idempotencyKey });
-    return { paymentIntentId: purchase.paymentIntentId, amount, credited, inFlight };
+    else
+      await tx.insert(refundRequest).values({ purchaseId: purchase.id, amount, sendsAmount, idempotencyKey });
+    return { paymentIntentId: purchase.paymentIntentId, amount, sendsAmount };
   });
 }
 

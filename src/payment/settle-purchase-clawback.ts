@@ -7,7 +7,7 @@ import { internalKey } from "@/credits/idempotency-keys";
 import { clawbackTarget, disputedAmount } from "@/credits/purchase-clawback-rules";
 import { purchaseCreditLots } from "@/credits/purchase-credit-lots";
 import { purchaseOutstandingDebt } from "@/credits/purchase-outstanding-debt";
-import { creditLot, creditPurchase } from "@/db/schema";
+import { creditLot, creditPurchase, subscriptionRolloverShare } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { disputesOf } from "./record-dispute-facts";
@@ -83,10 +83,15 @@ export async function settlePurchaseClawback(
   const words = clawbackWords(purchase);
 
   if (target > taken) {
-    const ownLots = await tx
-      .select({ id: creditLot.id })
-      .from(creditLot)
-      .where(eq(creditLot.purchaseId, purchase.id));
+    // The purchase's own lots, and the carries holding a share of its credits (roll-into-period.ts): a
+    // refund after the carry takes its share back from the carry, not from the period's other invoice.
+    const ownLots = [
+      ...(await tx.select({ id: creditLot.id }).from(creditLot).where(eq(creditLot.purchaseId, purchase.id))),
+      ...(await tx
+        .select({ id: subscriptionRolloverShare.lotId })
+        .from(subscriptionRolloverShare)
+        .where(eq(subscriptionRolloverShare.purchaseId, purchase.id))),
+    ];
     const disputed = amountDisputed > 0;
     const result = await clawBackCredits(
       tx,

@@ -267,6 +267,14 @@ export interface PaymentProvider {
     providerSubscriptionId: string,
     within?: DatabaseOrTransaction,
   ): Promise<Stripe.Subscription | undefined>;
+  /**
+   * An invoice as the provider has it now, Stripe-shaped (API version STRIPE_API_VERSION: its subscription
+   * under `parent.subscription_details`, each line with its period); undefined when the provider has no
+   * such invoice. Asked by the payment maintenance for a subscription invoice whose `invoice.paid` never
+   * came (settle-pending-invoice-purchases.ts). Stripe: `GET /v1/invoices/:id`.
+   * Errors: PaymentProviderUnavailableError.
+   */
+  retrieveInvoice(invoiceId: string): Promise<Stripe.Invoice | undefined>;
 }
 
 /** The payment provider has no hosted page for managing a subscription (the sandbox has its own dialog). */

@@ -12,15 +12,10 @@ import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { handlerOf, purchasesPost, subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { handlerOf, purchasesPost, webhookPost } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import {
-  chargeObject,
-  deliverStripeEvent,
-  disputeObject,
-  refundObject,
-  testId,
-} from "../support/stripe-events";
+import { deliverStripeEvent, disputeObject, refundObject, testId } from "../support/stripe-events";
+import { checkOutAtStripe, invoicePaymentIntent, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // Hostile orders of the newest subscription money paths: refunds and disputes before invoice.paid, late
@@ -57,24 +52,9 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
 
   const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
   const newUser = () => signUp(`${testId("break-late")}@example.com`);
-  const paymentIntentOf = (invoiceId: string) => {
-    const answer = fake.billing.handle(
-      "GET",
-      "/v1/invoice_payments",
-      new URLSearchParams(),
-      new URLSearchParams({ invoice: invoiceId }),
-    );
-    const body = answer?.body as { data: { payment: { payment_intent: string } }[] } | undefined;
-    return body?.data[0]?.payment.payment_intent ?? "";
-  };
+  const paymentIntentOf = (invoiceId: string) => invoicePaymentIntent(fake, invoiceId);
   const charge = (invoice: Record<string, unknown>, amountRefunded: number) =>
-    chargeObject({
-      id: `ch_${invoice.id as string}`,
-      amount: invoice.amount_paid as number,
-      currency: "usd",
-      payment_intent: paymentIntentOf(invoice.id as string),
-      amount_refunded: amountRefunded,
-    });
+    refundedChargeOf(fake, invoice, amountRefunded);
   const dispute = (invoice: Record<string, unknown>, id: string, status: string) =>
     disputeObject({
       id,
@@ -88,19 +68,13 @@ describe.each(databaseKinds())("breaking late subscription money, on %s", (kind)
     (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
 
   async function subscribed(user: SignedUpUser, paid = true, planId = "pro-monthly", linked = true) {
-    const started = await readJson<{ subscriptionId: string; checkoutUrl: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
-      ),
-    );
-    expect(started.status).toBe(201);
-    const step = fake.billing.completeCheckout(started.body.checkoutUrl.split("/").pop() ?? "");
+    const step = await checkOutAtStripe(fake, user, planId);
     if (linked) {
       await deliver("checkout.session.completed", step.session);
       await deliver("customer.subscription.created", step.subscription);
     }
     if (paid) expect((await deliver("invoice.paid", step.invoice)).outcome).toContain("granted");
-    return { ...step, subscriptionId: started.body.subscriptionId };
+    return step;
   }
 
   async function paidPurchase() {

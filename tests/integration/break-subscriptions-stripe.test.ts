@@ -10,7 +10,7 @@ import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { handlerOf, subscriptionDelete, subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { handlerOf, subscriptionDelete, webhookPost } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
 import {
   chargeObject,
@@ -20,6 +20,7 @@ import {
   refundObject,
   testId,
 } from "../support/stripe-events";
+import { checkOutAtStripe, invoicePaymentIntent, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // Stripe is the provider; its API is the local stand-in, and its events reach the app signed, through the
@@ -60,25 +61,9 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe, events out o
   const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
   const newUser = () => signUp(`${testId("break-st")}@example.com`);
   /** The PaymentIntent that paid a fake invoice, as Stripe's invoice_payments lists it. */
-  const paymentIntentOf = (invoiceId: string) => {
-    const answer = fake.billing.handle(
-      "GET",
-      "/v1/invoice_payments",
-      new URLSearchParams(),
-      new URLSearchParams({ invoice: invoiceId }),
-    );
-    const body = answer?.body as { data: { payment: { payment_intent: string } }[] } | undefined;
-    const [payment] = body?.data ?? [];
-    return payment?.payment.payment_intent ?? "";
-  };
+  const paymentIntentOf = (invoiceId: string) => invoicePaymentIntent(fake, invoiceId);
   const refundedCharge = (invoice: Record<string, unknown>, amountRefunded: number) =>
-    chargeObject({
-      id: `ch_${invoice.id as string}`,
-      amount: invoice.amount_paid as number,
-      currency: "usd",
-      payment_intent: paymentIntentOf(invoice.id as string),
-      amount_refunded: amountRefunded,
-    });
+    refundedChargeOf(fake, invoice, amountRefunded);
 
   const invoicePurchaseOf = async (userId: string) =>
     (
@@ -88,15 +73,7 @@ describe.each(databaseKinds())("breaking subscriptions with Stripe, events out o
         .where(and(eq(creditPurchase.userId, userId), eq(creditPurchase.kind, "subscription_invoice")))
     )[0];
 
-  async function checkedOut(user: SignedUpUser, planId = "pro-monthly") {
-    const started = await readJson<{ subscriptionId: string; checkoutUrl: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
-      ),
-    );
-    expect(started.status).toBe(201);
-    return fake.billing.completeCheckout(started.body.checkoutUrl.split("/").pop() ?? "");
-  }
+  const checkedOut = (user: SignedUpUser, planId = "pro-monthly") => checkOutAtStripe(fake, user, planId);
 
   // A refund (charge.refunded) of a subscription invoice that arrives before that invoice's invoice.paid
   // (refused once and waiting for Stripe's retry while the merchant refunded in the Dashboard) is

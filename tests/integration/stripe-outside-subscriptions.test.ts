@@ -19,10 +19,11 @@ import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
 import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { handlerOf, purchasesPost, subscriptionsPost, webhookPost } from "../support/route-handlers";
+import { handlerOf, purchasesPost, webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
 import { chargeObject, deliverStripeEvent, testId } from "../support/stripe-events";
+import { checkOutAtStripe } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // Stripe is the provider, its API the local stand-in (fake-stripe.ts, fake-stripe-billing.ts); what Stripe
@@ -82,16 +83,7 @@ describe.each(databaseKinds())("Stripe subscriptions and refunds the app did not
   /** Subscribed to `planId` through Checkout, paid `daysAgo` days ago (the period started then). */
   async function subscribed(planId = "pro-monthly", daysAgo = 0) {
     const user = await signUp(`${testId("outside")}@example.com`);
-    const started = await readJson<{ subscriptionId: string; checkoutUrl: string }>(
-      await subscriptionsPost(
-        appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
-      ),
-    );
-    expect(started.status).toBe(201);
-    const step = fake.billing.completeCheckout(
-      started.body.checkoutUrl.split("/").pop() ?? "",
-      new Date(Date.now() - daysAgo * DAY_MS),
-    );
+    const step = await checkOutAtStripe(fake, user, planId, new Date(Date.now() - daysAgo * DAY_MS));
     await deliver("checkout.session.completed", step.session);
     await deliver("customer.subscription.created", step.subscription);
     expect((await deliver("invoice.paid", step.invoice)).outcome).toBe("granted");

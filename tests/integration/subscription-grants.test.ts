@@ -337,15 +337,19 @@ describe.each(databaseKinds())(
         ]);
       });
 
-      it("an invoice paid after its period ended records the period and grants nothing", async () => {
+      it("an invoice paid after its period ended grants the period once, as a lot that has not expired", async () => {
         const sub = await ourSubscription();
         const past = { start: at("2020-01-01T00:00:00Z"), end: at("2020-02-01T00:00:00Z") };
-        expect((await deliver(stripeEventPayload("invoice.paid", paidInvoice(sub, past)))).body.outcome).toBe(
-          "period_over",
-        );
-        expect(await balanceOf(sub.userId)).toBe(0);
+        const late = stripeEventPayload("invoice.paid", paidInvoice(sub, past));
+        expect((await deliver(late)).body.outcome).toBe("granted_late");
+        await deliver(late.replace(/"id":"evt_[^"]+"/, `"id":"${testId("evt")}"`));
+        expect(await balanceOf(sub.userId)).toBe(1000);
+        // No period of the subscription is in force (none granted, none in its row): the paid period's
+        // length from the payment.
+        const [lot] = await lotsOf(sub.userId);
+        expect(lot?.expiresAt?.getTime()).toBeGreaterThan(Date.now() + 30 * 86_400_000);
         expect(await grantsOf(sub.userId)).toEqual([
-          expect.objectContaining({ status: "period_over", credits: 0, entryId: null }),
+          expect.objectContaining({ status: "granted", credits: 1000, lotExpiresAt: lot?.expiresAt }),
         ]);
       });
     });

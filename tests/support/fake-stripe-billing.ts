@@ -44,6 +44,11 @@ export type FakeBilling = {
   /** The subscription's next period: renewed and invoiced (a scheduled phase applied), or ended. */
   renew(subscriptionId: string): BillingStep;
   /**
+   * An open (declined) invoice is paid at last, as Stripe's retry or the customer's new card pays it: the
+   * invoice becomes `paid` with its payment, and its subscription `active` when this was its latest invoice.
+   */
+  payOpenInvoice(invoiceId: string): Rec;
+  /**
    * An operator subscribes a customer in Stripe's Dashboard (or any API client other than the app): no
    * metadata of ours, the first invoice paid by the card on file. `price` must be one of `prices`.
    */
@@ -601,6 +606,29 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
         metadata: {},
       });
       return id;
+    },
+    payOpenInvoice(invoiceId) {
+      const invoice = invoices.get(invoiceId);
+      if (invoice?.status !== "open") throw new Error(`fake Stripe: invoice ${invoiceId} is not open`);
+      const total = invoice.amount_due as number;
+      Object.assign(invoice, { status: "paid", amount_paid: total, amount_remaining: 0 });
+      if (total > 0)
+        invoicePayments.set(invoiceId, [
+          {
+            id: next("inpay"),
+            object: "invoice_payment",
+            invoice: invoiceId,
+            is_default: true,
+            status: "paid",
+            amount_paid: total,
+            currency: "usd",
+            payment: { type: "payment_intent", payment_intent: next("pi_inv") },
+          },
+        ]);
+      const parent = invoice.parent as { subscription_details: { subscription: string } };
+      const sub = subscriptions.get(parent.subscription_details.subscription);
+      if (sub && sub.latest_invoice === invoiceId) sub.status = "active";
+      return invoice;
     },
     renew(subscriptionId) {
       const sub = subscriptions.get(subscriptionId);

@@ -1,12 +1,15 @@
+import { expect } from "vitest";
 import { findPlan } from "../../src/catalog/plans";
 import { planPrice, subscription } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { planLookupKey } from "../../src/payment/subscriptions/plan-prices";
-import { APP_ORIGIN } from "./app-requests";
-import { webhookPost } from "./route-handlers";
+import { APP_ORIGIN, appRequest, readJson } from "./app-requests";
+import type { FakeStripe } from "./fake-stripe";
+import type { BillingStep } from "./fake-stripe-billing";
+import { subscriptionsPost, webhookPost } from "./route-handlers";
 import { seedUser } from "./seed";
-import { signPayload, testId } from "./stripe-events";
+import { chargeObject, signPayload, testId } from "./stripe-events";
 
 /** The webhook route's answer to a delivered payload: its status and its JSON body. */
 export type SignedDelivery = { status: number; body: { outcome?: string; error?: { code: string } } };
@@ -72,4 +75,52 @@ export async function seedStripeSubscription(db: Database, planId = "pro-monthly
     .returning();
   if (!row) throw new Error("no subscription row");
   return { userId, customer, providerSubscriptionId, row };
+}
+
+/** The PaymentIntent that paid an invoice of the Stripe stand-in, as `GET /v1/invoice_payments` lists it ("" if none). */
+export function invoicePaymentIntent(fake: FakeStripe, invoiceId: string): string {
+  const answer = fake.billing.handle(
+    "GET",
+    "/v1/invoice_payments",
+    new URLSearchParams(),
+    new URLSearchParams({ invoice: invoiceId }),
+  );
+  const body = answer?.body as { data: { payment: { payment_intent: string } }[] } | undefined;
+  return body?.data[0]?.payment.payment_intent ?? "";
+}
+
+/** The charge of a stand-in invoice with `amountRefunded` (minor units) refunded, as `charge.refunded` carries it. */
+export function refundedChargeOf(
+  fake: FakeStripe,
+  invoice: Record<string, unknown>,
+  amountRefunded: number,
+): Record<string, unknown> {
+  return chargeObject({
+    id: `ch_${invoice.id as string}`,
+    amount: invoice.amount_paid as number,
+    currency: "usd",
+    payment_intent: invoicePaymentIntent(fake, invoice.id as string),
+    amount_refunded: amountRefunded,
+  });
+}
+
+/**
+ * A signed-in user subscribes to `planId` as the credits page does (`POST /api/credits/subscriptions`,
+ * expected 201) and pays at the stand-in's Checkout (at `at`, now by default). No event is delivered yet:
+ * returns our subscription id and the stand-in's session, subscription and first invoice.
+ */
+export async function checkOutAtStripe(
+  fake: FakeStripe,
+  user: { cookie: string },
+  planId = "pro-monthly",
+  at?: Date,
+): Promise<Required<BillingStep> & { subscriptionId: string }> {
+  const started = await readJson<{ subscriptionId: string; checkoutUrl: string }>(
+    await subscriptionsPost(
+      appRequest("/api/credits/subscriptions", { cookie: user.cookie, json: { planId } }),
+    ),
+  );
+  expect(started.status).toBe(201);
+  const step = fake.billing.completeCheckout(started.body.checkoutUrl.split("/").pop() ?? "", at);
+  return { ...step, subscriptionId: started.body.subscriptionId };
 }

@@ -23,6 +23,7 @@ export const PURCHASE_STATUSES = [
   "canceled",
   "requires_review",
   "abandoned",
+  "invoice_unpaid",
 ] as const;
 
 export type AdminPurchase = {
@@ -53,6 +54,7 @@ const STATUS_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   canceled: "outline",
   requires_review: "warning",
   abandoned: "outline",
+  invoice_unpaid: "outline",
 };
 
 export function PurchaseStatusBadge({ status }: { status: string }) {

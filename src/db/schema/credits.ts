@@ -223,6 +223,11 @@ export const creditPurchase = pgTable(
     currency: text().notNull(),
     expireDays: integer(),
     provider: text().notNull(),
+    /**
+     * `pending`, `succeeded`, `failed`, `canceled`, `requires_review`, `abandoned` (a pay dialog left open a
+     * day), or `invoice_unpaid`: a subscription invoice's purchase recorded by an early refund or dispute
+     * whose invoice the provider reports void, uncollectible or unknown (settle-pending-invoice-purchases.ts).
+     */
     status: text().notNull().default("pending"),
     paymentIntentId: text().unique(),
     grantEntryId: bigint({ mode: "number" }),
@@ -288,7 +293,7 @@ export const creditPurchase = pgTable(
     ),
     check(
       "credit_purchase_status_known",
-      sql`${t.status} IN ('pending', 'succeeded', 'failed', 'canceled', 'requires_review', 'abandoned')`,
+      sql`${t.status} IN ('pending', 'succeeded', 'failed', 'canceled', 'requires_review', 'abandoned', 'invoice_unpaid')`,
     ),
     index("credit_purchase_user_idx").on(t.userId, t.createdAt),
     // The scheduled job marks pay dialogs left open for a day `abandoned`: it scans only pending purchases.

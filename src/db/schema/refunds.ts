@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { boolean, check, index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { creditPurchase } from "./credits";
 
 /**
@@ -83,6 +83,13 @@ export const refundRequest = pgTable(
       .references(() => creditPurchase.id, { onDelete: "cascade" }),
     /** Minor units of the purchase's currency. */
     amount: integer().notNull(),
+    /**
+     * Whether the provider was asked for `amount` (true) or left to refund the rest of the charge (false:
+     * "refund the rest" with nothing else in flight). A retry under the same key must send exactly what
+     * the first call sent, or Stripe refuses the key as reused with other parameters (`idempotency_error`).
+     * Rows made before this column existed are taken as having sent their amount.
+     */
+    sendsAmount: boolean().notNull().default(true),
     status: text().notNull().default("requested"),
     refundId: text(),
     /** The key the provider is asked with: a double click or a retry of one request is this one row. */

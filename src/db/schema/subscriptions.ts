@@ -179,6 +179,12 @@ export const subscriptionPeriodGrant = pgTable(
     status: text().notNull(),
     /** A yearly slot's place in its year (0–11); null for other kinds. */
     slotIndex: integer(),
+    /**
+     * When the row's lot expires, set only for a monthly period paid after it ended (a renewal retried and
+     * paid late): its credits live until the end of the billing period in force when the money arrived
+     * (late-period-expiry.ts), not until `period_end`, which had passed. Null: the lot ends with the period.
+     */
+    lotExpiresAt: timestamp({ withTimezone: true }),
     entryId: bigint({ mode: "number" }),
     lotId: uuid(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
@@ -191,6 +197,11 @@ export const subscriptionPeriodGrant = pgTable(
       sql`${t.status} IN ('granted', 'period_over', 'scheduled', 'stopped')`,
     ),
     check("subscription_period_grant_credits_non_negative", sql`${t.credits} >= 0`),
+    // A late period's lot outlives the period it paid for, and only a monthly base period is granted late.
+    check(
+      "subscription_period_grant_late_expiry",
+      sql`${t.lotExpiresAt} IS NULL OR (${t.kind} = 'period' AND ${t.lotExpiresAt} > ${t.periodEnd})`,
+    ),
     check("subscription_period_grant_period_ordered", sql`${t.periodStart} < ${t.periodEnd}`),
     index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),
     // The `subscription-credits` job looks for slots that have come due: it scans only scheduled ones.
@@ -263,6 +274,33 @@ export const subscriptionRollover = pgTable(
       sql`${t.credits} IS NULL OR (${t.credits} >= 0 AND ${t.credits} <= ${t.cap})`,
     ),
     index("subscription_rollover_pending_idx").on(t.intoStart).where(sql`${t.status} = 'pending'`),
+  ],
+);
+
+/**
+ * Whose money a carry's credits were bought with: a period's own credits may come from several invoices (its
+ * base invoice and an upgrade's proration invoice), while its carry is one `rollover` lot. Each row says how
+ * many of the carry's credits came from one purchase's own unspent credits (roll-into-period.ts), so a
+ * refund or dispute of either invoice after the carry takes back its own share from the carry lot and
+ * counts no more of it as expired (purchase-credit-lots.ts). Written with the carry, in its transaction.
+ * Carries made before this table existed have no rows: their lot names one purchase (`credit_lot.purchase_id`).
+ */
+export const subscriptionRolloverShare = pgTable(
+  "subscription_rollover_share",
+  {
+    subscriptionId: uuid().notNull(),
+    intoStart: timestamp({ withTimezone: true }).notNull(),
+    purchaseId: uuid()
+      .notNull()
+      .references(() => creditPurchase.id, { onDelete: "cascade" }),
+    /** The carry's lot. */
+    lotId: uuid().notNull(),
+    credits: integer().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.intoStart, t.purchaseId] }),
+    check("subscription_rollover_share_credits_positive", sql`${t.credits} > 0`),
+    index("subscription_rollover_share_purchase_idx").on(t.purchaseId),
   ],
 );
 

@@ -43,7 +43,7 @@ import {
   createSandboxSetupIntent,
   retrieveSandboxSetupIntent,
 } from "./sandbox-setup-intents";
-import { toStripeSubscription } from "./sandbox-subscription-events";
+import { toStripeInvoice, toStripeSubscription } from "./sandbox-subscription-events";
 
 /**
  * PaymentIntents kept in the app's own database, shaped and behaving like Stripe's test mode, including
@@ -300,6 +300,16 @@ export class SandboxPaymentProvider implements PaymentProvider {
       .from(sandboxInvoice)
       .where(eq(sandboxInvoice.id, invoiceId));
     return row?.paymentIntentId ?? undefined;
+  }
+
+  /** The sandbox's invoice as its own tables hold it now, in Stripe's shape with its payments. */
+  async retrieveInvoice(invoiceId: string): Promise<Stripe.Invoice | undefined> {
+    const [row] = await this.db
+      .select({ invoice: sandboxInvoice, subscription: sandboxSubscription })
+      .from(sandboxInvoice)
+      .innerJoin(sandboxSubscription, eq(sandboxSubscription.id, sandboxInvoice.subscriptionId))
+      .where(eq(sandboxInvoice.id, invoiceId));
+    return row ? toStripeInvoice(row.invoice, row.subscription, { withPayments: true }) : undefined;
   }
 
   /** The sandbox's invoice paid by a PaymentIntent, read from its own tables (see the interface). */

@@ -541,6 +541,18 @@ export class StripePaymentProvider implements PaymentProvider {
     return this.db;
   }
 
+  /** `GET /v1/invoices/:id` in the pinned API version; undefined when Stripe has no such invoice. */
+  async retrieveInvoice(invoiceId: string): Promise<Stripe.Invoice | undefined> {
+    try {
+      return await this.stripe.invoices.retrieve(invoiceId);
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "resource_missing") {
+        return undefined;
+      }
+      throw unavailable(error, { invoiceId }, "retrieving the invoice failed");
+    }
+  }
+
   /** `GET /v1/subscriptions/:id` in the pinned API version; undefined when Stripe has no such subscription. */
   async retrieveSubscription(providerSubscriptionId: string): Promise<Stripe.Subscription | undefined> {
     try {

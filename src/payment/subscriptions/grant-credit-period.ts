@@ -6,6 +6,7 @@ import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { firstRow } from "@/credits/sql-rows";
 import { subscriptionPeriodGrant } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { latePeriodLotExpiry } from "./late-period-expiry";
 import type { SubscriptionRow } from "./lock-subscription";
 
 /** What grants a subscription's credits for a paid invoice's period start from (period, slot or trial). */
@@ -17,7 +18,12 @@ export type InvoicePeriodInput = {
   period: { start: Date; end: Date };
 };
 
-export type CreditPeriodGrantOutcome = "granted" | "already_granted" | "period_over" | "scheduled";
+export type CreditPeriodGrantOutcome =
+  | "granted"
+  | "granted_late"
+  | "already_granted"
+  | "period_over"
+  | "scheduled";
 
 export type PeriodGrantRow = typeof subscriptionPeriodGrant.$inferSelect;
 
@@ -55,9 +61,17 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
  *   transaction if it is still running, and grants nothing (`already_granted`);
  * - the ledger entry's key (periodGrantKey, slotGrantKey) would refuse a second grant even without the row.
  *
- * A period already over by the database's clock when its invoice is finally paid (a retry that succeeded
- * late) gets its row as `period_over` and no credits: a lot that expired at birth would only add noise,
- * and the check is made before the grant because a refused grant (CK400) would abort the transaction.
+ * A monthly period already over by the database's clock when its invoice is finally paid (a renewal
+ * retried and paid late, or its `invoice.paid` delivered late) is still granted, once, under the same key:
+ * the customer paid for it. Its lot expires at the end of the billing period in force when the payment
+ * arrives (latePeriodLotExpiry: the following period, or the paid period's length from the payment when the
+ * subscription has ended), recorded on the row as `lot_expires_at`, never a lot that expired at birth and
+ * never more than the plan's monthly credits (`granted_late`). Such a late period carries nothing in and
+ * nothing out (roll-into-period.ts): its credits are the whole of what the invoice bought. The invoice's
+ * purchase then has credits to refund (recordInvoicePurchase), so Admin can refund it like any other.
+ * A yearly slot already over when it is recorded (`slot`) stays `period_over` with no credits: the year's
+ * other slots carry its money (schedule-yearly-slots.ts). The clock is read before the grant because a
+ * refused grant (CK400) would abort the transaction.
  *
  * Credits are `paid` when the invoice took money, `promotional` for a $0 invoice (a 100% coupon).
  * `now` is for tests only (the ledger's clock, see database-clock.ts).
@@ -74,8 +88,11 @@ export async function grantCreditPeriod(
                  coalesce(${clockParam(now)}::timestamptz, now()) >= ${period.start.toISOString()}::timestamptz AS started`,
     ),
   );
-  // Only a yearly slot waits for its start: a monthly line's period is granted when its invoice is paid.
-  const status = over ? "period_over" : slot && !started ? "scheduled" : "granted";
+  // Only a yearly slot waits for its start: a monthly line's period is granted when its invoice is paid,
+  // late or not (a late one lives until the end of the period in force at payment).
+  const late = over && !slot;
+  const status = over && slot ? "period_over" : slot && !started ? "scheduled" : "granted";
+  const lotExpiresAt = late ? await latePeriodLotExpiry(tx, subscription, period, now) : null;
   const [row] = await tx
     .insert(subscriptionPeriodGrant)
     .values({
@@ -87,8 +104,9 @@ export async function grantCreditPeriod(
       subscriptionId: subscription.id,
       userId: subscription.userId,
       planId: plan.id,
-      credits: over ? 0 : plan.creditsPerMonth,
+      credits: status === "period_over" ? 0 : plan.creditsPerMonth,
       status,
+      lotExpiresAt,
     })
     .onConflictDoNothing()
     .returning();
@@ -99,13 +117,13 @@ export async function grantCreditPeriod(
     { row, plan, providerSubscriptionId: input.providerSubscriptionId, paidMoney: input.paidMoney },
     now,
   );
-  return "granted";
+  return late ? "granted_late" : "granted";
 }
 
 /**
  * Writes the ledger side of a period row that is to be granted now (a fresh row of grantCreditPeriod, or
  * a `scheduled` slot the job found due): the `subscription` entry and its lot of `row.credits`, expiring
- * at `row.periodEnd` (never for `unlimited` rollover), keyed by periodGrantKey (kind `period`) or
+ * at `row.periodEnd`, or at `row.lotExpiresAt` for a period paid late (never for `unlimited` rollover), keyed by periodGrantKey (kind `period`) or
  * slotGrantKey (kind `slot`), then marks the row `granted` with the entry and the lot. The caller holds
  * the subscription's row lock and has checked that the period has started and is not over.
  * Returns the entry and the lot.
@@ -117,18 +135,22 @@ export async function grantRecordedPeriod(
 ): Promise<{ entryId: number; lotId: string }> {
   const { row, plan } = input;
   const isSlot = row.kind === "slot";
+  const late = row.lotExpiresAt !== null;
   const grant = await addCredits(
     tx,
     {
       userId: row.userId,
       amount: row.credits,
       type: "subscription",
-      description: `${planName(plan)} plan credits for ${day(row.periodStart)} – ${day(row.periodEnd)}`,
+      description: late
+        ? `${planName(plan)} plan credits for ${day(row.periodStart)} – ${day(row.periodEnd)}, paid late: usable until ${day(row.lotExpiresAt as Date)}`
+        : `${planName(plan)} plan credits for ${day(row.periodStart)} – ${day(row.periodEnd)}`,
       idempotencyKey: isSlot
         ? slotGrantKey(row.subscriptionId, row.periodStart)
         : periodGrantKey(row.invoiceId, row.periodStart),
       // Unlimited rollover: the period's credits stay until spent. Otherwise they end with the period.
-      ...(plan.rollover.policy === "unlimited" ? {} : { expiresAt: row.periodEnd }),
+      // A period paid late ends with the period in force at payment (row.lotExpiresAt).
+      ...(plan.rollover.policy === "unlimited" ? {} : { expiresAt: row.lotExpiresAt ?? row.periodEnd }),
       category: input.paidMoney ? "paid" : "promotional",
       reference: row.invoiceId,
       metadata: {
@@ -141,6 +163,7 @@ export async function grantRecordedPeriod(
         periodStart: row.periodStart.toISOString(),
         periodEnd: row.periodEnd.toISOString(),
         rollover: plan.rollover.policy,
+        ...(late ? { paidLate: true, lotExpiresAt: (row.lotExpiresAt as Date).toISOString() } : {}),
       },
     },
     now,

@@ -1,10 +1,10 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import { findPlan, planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
 import { clockParam } from "@/credits/database-clock";
 import { type InternalKey, internalKey } from "@/credits/idempotency-keys";
 import { firstRow } from "@/credits/sql-rows";
-import { subscriptionPeriodGrant, subscriptionRollover } from "@/db/schema";
+import { subscriptionPeriodGrant, subscriptionRollover, subscriptionRolloverShare } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import type { SubscriptionRow } from "./lock-subscription";
@@ -30,7 +30,9 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
  * redelivered invoice or a second path never carries twice; the ledger key is the second lock. Then settles
  * it (settleRollover) or leaves it `pending` for the job when the ending period's credits are not all gone
  * yet. `none` and `unlimited` plans carry nothing (unlimited credits never expire), and neither does a
- * first period. Returns what happened.
+ * first period, nor a period paid after it ended (`lot_expires_at` set, grant-credit-period.ts): its
+ * credits already live through the following period, so carrying what is left of them would extend them a
+ * second time. Returns what happened.
  */
 export async function rollIntoPeriod(
   tx: DatabaseOrTransaction,
@@ -48,6 +50,8 @@ export async function rollIntoPeriod(
         eq(subscriptionPeriodGrant.status, "granted"),
         // A yearly plan's monthly slots are periods too: capped rollover carries from one slot to the next.
         inArray(subscriptionPeriodGrant.kind, ["period", "slot", "proration"]),
+        // A period paid late is no source: its lot outlives the period (see above).
+        isNull(subscriptionPeriodGrant.lotExpiresAt),
       ),
     );
   // The plan in force when the period ended: an upgrade's proration row (the newest) names the plan the
@@ -97,6 +101,7 @@ export async function rollIntoFollowingPeriod(
         eq(subscriptionPeriodGrant.periodStart, from.end),
         eq(subscriptionPeriodGrant.status, "granted"),
         inArray(subscriptionPeriodGrant.kind, ["period", "slot"]),
+        isNull(subscriptionPeriodGrant.lotExpiresAt),
       ),
     )
     .limit(1);
@@ -116,7 +121,9 @@ export async function rollIntoFollowingPeriod(
  * without this its carry-in, expiring unused beside the clawed-back lot, would be carried a second time.
  * (Credits a won dispute gives back come as a lot of their own, outside the period, and never carry.) Judged from sums rather than lot by lot, the answer is the same
  * whichever of two lots with the same expiry the ledger drew from. So credits carry once, never more than
- * expired unused, and at most `cap`.
+ * expired unused, and at most `cap`. A period paid late whose lot ends with the ending period
+ * (`lot_expires_at`, grant-credit-period.ts) counts like a carry into it: its lot must be settled too, its
+ * credits are spent first and it never adds to the period's own (they were another period's credits).
  *
  * The carry is a `rollover` lot expiring at the end of the period carried into (`paid` when any of the
  * ending period's own lots was). Nothing is granted (`nothing_to_roll`) when the carry is 0 or that period is
@@ -146,16 +153,20 @@ export async function settleRollover(
     expired: string | number;
     own: string | number;
     paid: boolean;
-    purchase_id: string | null;
     into_over: boolean;
   }>(
     await tx.execute(sql`
       WITH own_lots AS (
         SELECT g.lot_id FROM subscription_period_grant g
         WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
-          AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_id IS NOT NULL),
+          AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_id IS NOT NULL
+          AND g.lot_expires_at IS NULL),
       period_lots AS (
         SELECT lot_id FROM own_lots
+        UNION ALL
+        SELECT g.lot_id FROM subscription_period_grant g
+        WHERE g.subscription_id = ${row.subscriptionId} AND g.lot_expires_at = ${row.intoStart.toISOString()}::timestamptz
+          AND g.status = 'granted' AND g.lot_id IS NOT NULL
         UNION ALL
         SELECT r.lot_id FROM subscription_rollover r
         WHERE r.subscription_id = ${row.subscriptionId} AND r.into_end = ${row.intoStart.toISOString()}::timestamptz
@@ -173,10 +184,6 @@ export async function settleRollover(
              JOIN credit_entry e ON e.id = al.entry_id AND e.type IN ('refund', 'dispute')
              JOIN own_lots s ON s.lot_id = al.lot_id) AS own,
         (SELECT coalesce(bool_or(l.category = 'paid'), false) FROM credit_lot l JOIN own_lots s ON s.lot_id = l.id) AS paid,
-        (SELECT g.purchase_id FROM subscription_period_grant g
-         WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
-           AND g.status = 'granted' AND g.kind IN ('period', 'slot') AND g.purchase_id IS NOT NULL
-         LIMIT 1) AS purchase_id,
         coalesce(${at}::timestamptz, now()) >= ${row.intoEnd.toISOString()}::timestamptz AS into_over`),
   );
   if (Number(totals.open_lots) > 0) return "pending";
@@ -206,9 +213,8 @@ export async function settleRollover(
       expiresAt: row.intoEnd,
       category: totals.paid ? "paid" : "promotional",
       reference: row.subscriptionId,
-      // The carried credits are the ending period's, bought with its invoice: a refund or dispute of that
-      // invoice takes them back too (and counts them as no longer expired: purchase-credit-lots.ts).
-      ...(totals.purchase_id ? { purchaseId: totals.purchase_id } : {}),
+      // The carried credits were bought with the ending period's invoices (its base invoice, an upgrade's
+      // proration invoice): whose share is whose is recorded below (carryShares), not on the lot.
       metadata: {
         subscriptionId: row.subscriptionId,
         planId: row.planId,
@@ -220,6 +226,7 @@ export async function settleRollover(
     },
     now,
   );
+  await recordCarryShares(tx, row, { lotId: grant.lotId, credits: carry });
   await tx
     .update(subscriptionRollover)
     .set({
@@ -235,4 +242,60 @@ export async function settleRollover(
     "subscription credits rolled over",
   );
   return "rolled_over";
+}
+
+/**
+ * Records whose money a carry's credits were bought with (subscription_rollover_share), in the carry's
+ * transaction: the ending period's own lots may belong to several purchases (its base invoice and an
+ * upgrade's proration invoice), and a refund or dispute of either after the carry must take back its own
+ * share from the carry lot, or the refunded credits would live on in the next period
+ * (settle-purchase-clawback.ts, purchase-credit-lots.ts).
+ *
+ * Each purchase's unspent own credits are what expired unused of its lots in the period, at most its
+ * credits there less what refunds and disputes took back; the carry is handed out in the order the
+ * purchases were made (the base invoice first), each taking at most its unspent own credits, as the carry
+ * itself counts carried-in credits as spent first. Credits of no purchase (a $0 invoice) get no share.
+ */
+async function recordCarryShares(
+  tx: DatabaseOrTransaction,
+  row: RolloverRow,
+  carry: { lotId: string; credits: number },
+): Promise<void> {
+  const owners = (await tx.execute(sql`
+    WITH own_lots AS (
+      SELECT l.id AS lot_id, l.purchase_id, l.credits FROM subscription_period_grant g
+      JOIN credit_lot l ON l.id = g.lot_id
+      WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
+        AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_expires_at IS NULL
+        AND l.purchase_id IS NOT NULL)
+    SELECT o.purchase_id,
+           least(
+             sum(o.credits) - (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+               JOIN credit_entry e ON e.id = al.entry_id AND e.type IN ('refund', 'dispute')
+               WHERE al.lot_id IN (SELECT x.lot_id FROM own_lots x WHERE x.purchase_id = o.purchase_id)),
+             (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
+               JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
+               WHERE al.lot_id IN (SELECT x.lot_id FROM own_lots x WHERE x.purchase_id = o.purchase_id))
+           ) AS unspent
+    FROM own_lots o JOIN credit_purchase p ON p.id = o.purchase_id
+    GROUP BY o.purchase_id
+    ORDER BY min(p.created_at), o.purchase_id`)) as unknown as {
+    rows: { purchase_id: string; unspent: string | number }[];
+  };
+  let left = carry.credits;
+  for (const owner of owners.rows) {
+    const share = Math.min(left, Math.max(0, Number(owner.unspent)));
+    if (share <= 0) continue;
+    left -= share;
+    await tx
+      .insert(subscriptionRolloverShare)
+      .values({
+        subscriptionId: row.subscriptionId,
+        intoStart: row.intoStart,
+        purchaseId: owner.purchase_id,
+        lotId: carry.lotId,
+        credits: share,
+      })
+      .onConflictDoNothing();
+  }
 }

@@ -47,7 +47,7 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  * SubscriptionNotAdoptableError and stored as a failed webhook with the reason (Admin → Failed webhooks).
  *
  * Outcomes: `not_a_subscription_invoice`, `not_paid`, `unknown_subscription` (metadata naming a row that
- * is not ours to link: nothing to grant to; logged, the row flagged), else each line's `granted` / `already_granted` / `period_over`, followed by the
+ * is not ours to link: nothing to grant to; logged, the row flagged), else each line's `granted` / `granted_late` / `already_granted` / `period_over`, followed by the
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
  * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
  * for (a retry that went through: the app stops telling the user), joined with `+`.
@@ -55,6 +55,14 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  * (grant-trial-credits.ts: `trial_granted`, `trial_already_granted`, `trial_already_used`, `trial_over`),
  * and no carry (trial credits never roll over); the first full-price invoice at the trial's end grants
  * the first period as any other.
+ * A renewal paid after its period ended (a failed renewal retried late, an `invoice.paid` delivered late)
+ * follows the late-payment rule: the payment is recorded as the invoice's purchase like any other (so Admin
+ * can refund it, and refunds and disputes take back by the same proportional rules), and the period's credits
+ * are granted once, under the same invoice-and-period key, as a lot that expires at the end of the billing
+ * period in force when the payment arrives, or the paid period's length from the payment when the
+ * subscription has ended (`granted_late`, grant-credit-period.ts and late-period-expiry.ts). The customer
+ * paid, so they get what they paid for, with time to use it; never a lot already expired, never more than
+ * the plan's monthly credits for the invoice. Such a period carries nothing in or out (roll-into-period.ts).
  * Each line goes by its kind: the proration lines (a plan change), together, to grantProrationLines, a yearly plan's line
  * to scheduleYearlySlots (twelve monthly slots), a monthly plan's line to grantCreditPeriod. A line without
  * a price, or with a price of no plan, is refused with UnknownEventValueError rather than granted wrongly

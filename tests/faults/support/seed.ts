@@ -95,6 +95,7 @@ const offlineStripe: PaymentProvider = {
     throw new Error("the fault tests never subscribe");
   },
   retrieveSubscription: async () => undefined,
+  retrieveInvoice: async () => undefined,
 };
 
 /** A purchase started the way the app starts one, waiting for its payment_intent.succeeded. */
