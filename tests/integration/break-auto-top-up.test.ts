@@ -9,9 +9,11 @@ import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { autoTopUpAttempt, creditEntry, creditPurchase, sandboxSetupIntent } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
+import { runEmailDelivery } from "../../src/email/deliver-email-outbox";
 import { resetMailer } from "../../src/email/mailer";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { SANDBOX_TEST_CARDS } from "../../src/payment/sandbox/test-cards";
+import { type PaymentProvider, PaymentProviderUnavailableError } from "../../src/payment/types";
 import createSetupIntentRoute from "../../src/routes/credits/create-auto-top-up-setup-intent";
 import getAutoTopUpRoute from "../../src/routes/credits/get-auto-top-up";
 import removeCardRoute from "../../src/routes/credits/remove-auto-top-up-card";
@@ -211,6 +213,61 @@ describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
     const raised = await putJson(user, settings({ monthlyCapAmount: basic.price.amount * 4 }));
     expect(raised.status).toBe(200);
     expect(raised.body.status).toBe("ok");
+  });
+
+  it("FINDING 4: an hour-long provider outage is reported as a declined card, and three outages turn auto top-up off", async () => {
+    const user = await newUser();
+    await saveCard(user, SANDBOX_TEST_CARDS.succeeds);
+    expect((await putJson(user, settings())).status).toBe(200);
+    // The provider cannot be reached (Stripe down, a network partition): every charge times out.
+    const provider = getPaymentProvider(database.db);
+    const down: PaymentProvider = Object.create(provider);
+    down.chargeOffSession = async () => {
+      throw new PaymentProviderUnavailableError("The payment service is unavailable: connect ETIMEDOUT");
+    };
+    let clock = Date.now();
+    for (let outage = 1; outage <= 3; outage++) {
+      await grant(database.db, user.id, 200 - (await available(user.id)), `g${outage}`);
+      await spend(database.db, user.id, 150, `s${outage}`);
+      for (let round = 0; round < AUTO_TOP_UP_MAX_TRIES + 1; round++) {
+        clock += 3 * 3600_000;
+        await runAutoTopUps(database.db, down, { now: new Date(clock) });
+      }
+      expect((await attemptsOf(user.id))[outage - 1]).toMatchObject({
+        status: "failed",
+        failureCode: "provider_unavailable",
+      });
+    }
+    // The card was never declined: the user is not told it was, and auto top-up is not turned off for it
+    // (README: "the third decline in a row turns auto top-up off").
+    const view = await getView(user);
+    expect(view).toMatchObject({ enabled: true, disabledReason: null, consecutiveFailures: 0 });
+    await runEmailDelivery(database.db);
+    const texts = smtp.messages.filter((message) => message.to.includes(user.email));
+    expect(texts.some((message) => /declined/i.test(`${message.subject} ${message.text}`))).toBe(false);
+  });
+
+  it("FINDING 5: after the package's price changes, a setting saved before silently never tops up again (the page says ok)", async () => {
+    const user = await newUser();
+    await saveCard(user, SANDBOX_TEST_CARDS.succeeds);
+    await grant(database.db, user.id, 150, "g");
+    expect((await putJson(user, settings())).status).toBe(200);
+    // The setting was saved when the package cost 1.00 less; a deploy has since changed its price
+    // (the catalog is code: src/catalog/packages.ts). The setting keeps the price it was saved with.
+    await database.db.execute(
+      sql`UPDATE auto_top_up SET package_amount = ${basic.price.amount - 100} WHERE user_id = ${user.id}`,
+    );
+    await spend(database.db, user.id, 100, "cross");
+    await worker();
+    const [attempt] = await attemptsOf(user.id);
+    const view = await getView(user);
+    // Either it tops up (at the current price, within the limit), or the page tells the user it could
+    // not; today the attempt is canceled (package_changed) and the page says "ok", at every crossing.
+    const toppedUp = (await purchaseGrantsOf(user.id)).length === 1;
+    expect(
+      { toppedUp, told: view.status !== "ok" },
+      `attempt ${attempt?.status} ${attempt?.failureCode}, page ${view.status}`,
+    ).not.toEqual({ toppedUp: false, told: false });
   });
 
   it("holds and spends racing across the threshold (20 at once) decide one top-up, granted once", async () => {
