@@ -22,7 +22,7 @@ import setAutoTopUpRoute from "../../src/routes/credits/set-auto-top-up";
 import confirmSetupIntentRoute from "../../src/routes/sandbox/confirm-setup-intent";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
-import { handlerOf } from "../support/route-handlers";
+import { confirmPost, handlerOf } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { type LocalSmtpServer, startSmtpServer } from "../support/smtp";
 import { databaseKinds } from "../support/test-database";
@@ -268,6 +268,29 @@ describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
       { toppedUp, told: view.status !== "ok" },
       `attempt ${attempt?.status} ${attempt?.failureCode}, page ${view.status}`,
     ).not.toEqual({ toppedUp: false, told: false });
+  });
+
+  it("another user cannot pay, or read, a top-up waiting for the cardholder", async () => {
+    const victim = await newUser();
+    const mallory = await newUser();
+    await saveCard(victim, SANDBOX_TEST_CARDS.alwaysAuthenticates);
+    await grant(database.db, victim.id, 150, "g");
+    await putJson(victim, settings());
+    await spend(database.db, victim.id, 100, "a");
+    await worker();
+    const waiting = await getView(victim);
+    expect(waiting.status).toBe("action_required");
+    expect((await getView(mallory)).action).toBeNull();
+    const confirmed = await confirmPost(
+      appRequest(`/api/sandbox/payment-intents/${waiting.action?.paymentIntentId}/confirm`, {
+        cookie: mallory.cookie,
+        json: { cardNumber: SANDBOX_TEST_CARDS.succeeds },
+      }),
+    );
+    expect(confirmed.status).toBe(404);
+    expect(await purchaseGrantsOf(victim.id)).toHaveLength(0);
+    expect(await purchaseGrantsOf(mallory.id)).toHaveLength(0);
+    expect((await getView(victim)).status).toBe("action_required");
   });
 
   it("holds and spends racing across the threshold (20 at once) decide one top-up, granted once", async () => {
