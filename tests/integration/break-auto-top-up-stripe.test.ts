@@ -19,7 +19,7 @@ import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import type { OffSessionOutcome } from "../support/fake-stripe-off-session";
 import { handlerOf, webhookPost } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { deliverStripeEvent } from "../support/stripe-events";
+import { chargeObject, deliverStripeEvent } from "../support/stripe-events";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on auto top-up with Stripe as the provider (the local stand-in) and its events signed by the SDK,
@@ -193,5 +193,40 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     expect((await attemptsOf(user.id))[0]?.status).toBe("failed");
     expect((await view(user)).consecutiveFailures).toBe(1);
     expect(await grantsOf(user.id)).toHaveLength(0);
+  });
+
+  it("FINDING 6: refunding an auto top-up makes the app charge the card again at once", async () => {
+    const user = await newUser();
+    await saveCardAndEnable(user, ["succeeds"]);
+    await cross(user.id, "1");
+    const provider = getPaymentProvider(database.db);
+    await runAutoTopUps(database.db, provider);
+    const [attempt] = await attemptsOf(user.id);
+    const intent = intentOf(attempt?.id ?? "") as Record<string, unknown>;
+    await deliver("payment_intent.succeeded", intent);
+    expect((await getBalance(database.db, user.id)).balance).toBe(50 + basic.credits);
+    // The customer asked for their money back (or the operator refunded it in the Dashboard): Stripe
+    // reports the refund, the app claws the top-up's credits back...
+    const refunded = await deliver(
+      "charge.refunded",
+      chargeObject({
+        id: `ch_for_${String(intent.id)}`,
+        amount: basic.price.amount,
+        currency: "usd",
+        payment_intent: String(intent.id),
+        amount_refunded: basic.price.amount,
+      }),
+    );
+    expect(refunded.status).toBe(200);
+    expect((await getBalance(database.db, user.id)).balance).toBe(50);
+    // ...and that clawback must not read as "running low": the same card is not charged again for the
+    // package that was just refunded (no spend of the user crossed the threshold).
+    await runAutoTopUps(database.db, provider);
+    expect(await attemptsOf(user.id)).toHaveLength(1);
+    expect(
+      [...fake.offSession.paymentIntents.values()].filter(
+        (pi) => (pi.metadata as Record<string, string>).userId === user.id,
+      ),
+    ).toHaveLength(1);
   });
 });
