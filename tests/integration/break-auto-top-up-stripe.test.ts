@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
+import { AUTO_TOP_UP_MAX_TRIES, runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
 import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
 import { findPackageOnSale } from "../../src/catalog/packages";
 import { addCredits } from "../../src/credits/add-credits";
@@ -9,7 +9,7 @@ import { getBalance } from "../../src/credits/get-balance";
 import { autoTopUpAttempt, creditEntry, creditPurchase, emailOutbox } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
-import type { PaymentProvider } from "../../src/payment/types";
+import { type PaymentProvider, PaymentProviderUnavailableError } from "../../src/payment/types";
 import createSetupIntentRoute from "../../src/routes/credits/create-auto-top-up-setup-intent";
 import getAutoTopUpRoute from "../../src/routes/credits/get-auto-top-up";
 import setAutoTopUpRoute from "../../src/routes/credits/set-auto-top-up";
@@ -228,5 +228,55 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
         (pi) => (pi.metadata as Record<string, string>).userId === user.id,
       ),
     ).toHaveLength(1);
+  });
+
+  it("FINDING 7: a charge whose answers were lost is given up as failed, a second top-up is bought, and when Stripe's event arrives the monthly limit is passed", async () => {
+    const user = await newUser();
+    await saveCardAndEnable(user, ["succeeds"]);
+    // The limit fits exactly one package this month.
+    await putRoute(
+      appRequest("/api/credits/auto-top-up", {
+        cookie: user.cookie,
+        method: "PUT",
+        json: {
+          enabled: true,
+          packageId: basic.id,
+          thresholdCredits: 100,
+          monthlyCapAmount: basic.price.amount,
+        },
+      }),
+    );
+    await cross(user.id, "1");
+    const provider = getPaymentProvider(database.db);
+    // Stripe makes the PaymentIntent, but every answer is lost on the way back (a timeout), and its
+    // event is delayed (Stripe retries webhooks for days).
+    const lossy: PaymentProvider = Object.create(provider);
+    lossy.chargeOffSession = async (request) => {
+      await provider.chargeOffSession(request);
+      throw new PaymentProviderUnavailableError("The payment service is unavailable: socket hang up");
+    };
+    let clock = Date.now();
+    for (let round = 0; round <= AUTO_TOP_UP_MAX_TRIES; round++) {
+      clock += 3 * 3600_000;
+      await runAutoTopUps(database.db, lossy, { now: new Date(clock) });
+    }
+    const [first] = await attemptsOf(user.id);
+    expect(first?.status).toBe("failed");
+    const firstIntent = intentOf(first?.id ?? "") as Record<string, unknown>;
+    expect(firstIntent.status).toBe("succeeded");
+    // The user keeps spending; the next crossing buys again, and that one goes through.
+    await cross(user.id, "2");
+    await runAutoTopUps(database.db, provider);
+    for (const attempt of await attemptsOf(user.id)) {
+      const intent = intentOf(attempt.id);
+      if (intent) await deliver("payment_intent.succeeded", intent);
+    }
+    // The card was charged for the first attempt after all: the limit the user set must still hold.
+    const paid = [...fake.offSession.paymentIntents.values()].filter(
+      (intent) =>
+        (intent.metadata as Record<string, string>).userId === user.id && intent.status === "succeeded",
+    );
+    const charged = paid.reduce((sum, intent) => sum + Number(intent.amount), 0);
+    expect(charged).toBeLessThanOrEqual(basic.price.amount);
   });
 });
