@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import type Stripe from "stripe";
 import { findPackageOnSale, packageName } from "@/catalog/packages";
 import { sqlRows } from "@/credits/sql-rows";
 import { creditPurchase } from "@/db/schema";
@@ -6,10 +7,11 @@ import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
 import {
   PaymentCustomerMissingError,
+  PaymentMethodMissingError,
   type PaymentProvider,
   PaymentProviderUnavailableError,
 } from "@/payment/types";
-import { outcomeOf, settleAttempt } from "./settle-attempt";
+import { outcomeOf, PROVIDER_UNAVAILABLE, settleAttempt } from "./settle-attempt";
 
 /**
  * How long a worker keeps an attempt it took: beyond the Stripe client's timeout (15 s, one network retry),
@@ -18,7 +20,10 @@ import { outcomeOf, settleAttempt } from "./settle-attempt";
  */
 export const AUTO_TOP_UP_LEASE_SECONDS = 60;
 
-/** Tries at reaching the provider before an attempt is given up as failed (`provider_unavailable`). */
+/**
+ * Charges sent for one attempt without an answer before the worker stops sending them and asks the provider
+ * what came of it instead (resolveUnknownCharge): about 1.6 hours with the backoff below.
+ */
 export const AUTO_TOP_UP_MAX_TRIES = 8;
 
 /** Seconds before the next try after the `tries`-th could not reach the provider: 30 s, doubling, at most 30 minutes. */
@@ -33,6 +38,7 @@ export type ClaimedAttempt = {
   amount: number;
   currency: string;
   tries: number;
+  created_at: string | Date;
   purchase_id: string | null;
   detail: { paymentMethodId?: string; customerId?: string; description?: string } | null;
 };
@@ -63,12 +69,20 @@ export async function claimDueAttempts(
       UPDATE auto_top_up_attempt a SET status = 'processing', tries = a.tries + 1, updated_at = now(),
         leased_until = ${now} + make_interval(secs => ${AUTO_TOP_UP_LEASE_SECONDS})
       FROM due WHERE a.id = due.id
-      RETURNING a.id, a.user_id, a.package_id, a.amount, a.currency, a.tries, a.purchase_id, a.detail`),
+      RETURNING a.id, a.user_id, a.package_id, a.amount, a.currency, a.tries, a.created_at, a.purchase_id, a.detail`),
   );
 }
 
 type Prepared =
-  | { kind: "charge"; purchaseId: string; paymentMethodId: string; customerId: string; description: string }
+  | {
+      kind: "charge";
+      purchaseId: string;
+      amount: number;
+      currency: string;
+      paymentMethodId: string;
+      customerId: string;
+      description: string;
+    }
   | { kind: "canceled"; reason: string };
 
 /**
@@ -80,31 +94,34 @@ type Prepared =
  * price or left the catalog → the attempt is canceled, nothing charged.
  */
 async function prepare(db: Database, provider: PaymentProvider, attempt: ClaimedAttempt): Promise<Prepared> {
-  const ready = (purchaseId: string, detail: ClaimedAttempt["detail"]): Prepared | undefined =>
-    detail?.paymentMethodId && detail.customerId && detail.description
+  const ready = ({
+    purchase_id: purchaseId,
+    detail,
+    amount,
+    currency,
+  }: ClaimedAttempt): Prepared | undefined =>
+    purchaseId && detail?.paymentMethodId && detail.customerId && detail.description
       ? {
           kind: "charge",
           purchaseId,
+          amount,
+          currency,
           paymentMethodId: detail.paymentMethodId,
           customerId: detail.customerId,
           description: detail.description,
         }
       : undefined;
-  if (attempt.purchase_id) {
-    const known = ready(attempt.purchase_id, attempt.detail);
-    if (known) return known;
-  }
+  const known = ready(attempt);
+  if (known) return known;
   return db.transaction(async (tx) => {
     const [row] = sqlRows<ClaimedAttempt & { status: string }>(
       await tx.execute(sql`
-        SELECT id, user_id, package_id, amount, currency, tries, purchase_id, detail, status
+        SELECT id, user_id, package_id, amount, currency, tries, created_at, purchase_id, detail, status
         FROM auto_top_up_attempt WHERE id = ${attempt.id} FOR UPDATE`),
     );
     if (row?.status !== "processing") return { kind: "canceled", reason: "settled_meanwhile" };
-    if (row.purchase_id) {
-      const known = ready(row.purchase_id, row.detail);
-      if (known) return known;
-    }
+    const known = ready(row);
+    if (known) return known;
     const [setting] = sqlRows<{
       enabled: boolean;
       payment_method_id: string | null;
@@ -143,16 +160,21 @@ async function prepare(db: Database, provider: PaymentProvider, attempt: Claimed
       UPDATE auto_top_up_attempt SET purchase_id = ${purchase.id}, detail = ${JSON.stringify(detail)}::jsonb,
         updated_at = now()
       WHERE id = ${row.id}`);
-    return { kind: "charge", purchaseId: purchase.id, ...detail };
+    return { kind: "charge", purchaseId: purchase.id, amount: row.amount, currency: row.currency, ...detail };
   });
 }
 
 /**
  * Charges one claimed attempt off-session and settles it with the provider's answer (settleAttempt).
  * Credits are not granted here: the purchase is granted by its `payment_intent.succeeded`, exactly once,
- * like every purchase (the sandbox delivers that event before it answers). Provider unreachable → tried
- * again with backoff under the same key, given up as `failed` (`provider_unavailable`) after
- * AUTO_TOP_UP_MAX_TRIES; the customer gone at the provider → `failed` (`customer_missing`).
+ * like every purchase (the sandbox delivers that event before it answers).
+ * - The card or customer gone at the provider → `failed` (`card_missing`): a definite answer, nothing charged.
+ * - Any other error (the provider unreachable, an answer lost): the charge may have been made, so the attempt
+ *   stays in flight (`processing`: counted against the monthly cap, no second top-up) and is tried again
+ *   with backoff under the same idempotency key, which answers the same PaymentIntent.
+ * - From the AUTO_TOP_UP_MAX_TRIES-th try on, no new charge is sent (Stripe keeps an idempotency key for
+ *   24 hours only, https://docs.stripe.com/api/idempotent_requests; the tries end well within that): the
+ *   provider is asked instead whether a PaymentIntent of this attempt succeeded (resolveUnknownCharge).
  */
 export async function chargeAttempt(
   db: Database,
@@ -167,11 +189,13 @@ export async function chargeAttempt(
       settleAttempt(tx, attempt.id, { status: "canceled", reason: prepared.reason }),
     );
   }
+  if (attempt.tries > AUTO_TOP_UP_MAX_TRIES)
+    return resolveUnknownCharge(db, provider, attempt, prepared.purchaseId);
   let charge: Awaited<ReturnType<PaymentProvider["chargeOffSession"]>>;
   try {
     charge = await provider.chargeOffSession({
-      amount: attempt.amount,
-      currency: attempt.currency,
+      amount: prepared.amount,
+      currency: prepared.currency,
       description: prepared.description,
       metadata: {
         purchaseId: prepared.purchaseId,
@@ -186,42 +210,91 @@ export async function chargeAttempt(
       paymentMethodId: prepared.paymentMethodId,
     });
   } catch (error) {
-    if (error instanceof PaymentCustomerMissingError)
+    if (error instanceof PaymentCustomerMissingError || error instanceof PaymentMethodMissingError)
       return db.transaction((tx) =>
         settleAttempt(tx, attempt.id, {
           status: "failed",
           error: {
-            code: "customer_missing",
+            code: "card_missing",
             declineCode: null,
             message: "The saved card is no longer available.",
           },
         }),
       );
-    if (!(error instanceof PaymentProviderUnavailableError)) throw error;
-    if (attempt.tries >= AUTO_TOP_UP_MAX_TRIES) {
-      log.error({ err: error }, "auto top-up: the payment provider stayed unreachable; given up");
-      return db.transaction((tx) =>
-        settleAttempt(tx, attempt.id, {
-          status: "failed",
-          error: { code: "provider_unavailable", declineCode: null, message: error.message },
-        }),
-      );
-    }
+    // Unknown outcome: the request may have reached the provider and made the charge.
+    if (attempt.tries >= AUTO_TOP_UP_MAX_TRIES)
+      return resolveUnknownCharge(db, provider, attempt, prepared.purchaseId);
     log.warn(
-      { err: error, tries: attempt.tries },
-      "auto top-up: the payment provider is unreachable; will retry",
+      { err: error, tries: attempt.tries, unavailable: error instanceof PaymentProviderUnavailableError },
+      "auto top-up: no answer from the payment provider; will retry",
     );
-    await db.execute(sql`
-      UPDATE auto_top_up_attempt SET leased_until = NULL, updated_at = now(),
-        next_try_at = now() + make_interval(secs => ${autoTopUpRetryDelaySeconds(attempt.tries)})
-      WHERE id = ${attempt.id} AND status = 'processing'`);
-    return "processing";
+    return retryLater(db, attempt);
   }
   // The PaymentIntent's id on the purchase (the webhook also adopts it by metadata if this never runs).
-  await db.execute(sql`
-    UPDATE credit_purchase SET payment_intent_id = ${charge.paymentIntentId}, updated_at = now()
-    WHERE id = ${prepared.purchaseId} AND payment_intent_id IS NULL`);
+  await recordPaymentIntent(db, prepared.purchaseId, charge.paymentIntentId);
   return db.transaction((tx) => settleAttempt(tx, attempt.id, outcomeOf(charge)));
+}
+
+async function recordPaymentIntent(db: Database, purchaseId: string, paymentIntentId: string) {
+  await db.execute(sql`
+    UPDATE credit_purchase SET payment_intent_id = ${paymentIntentId}, updated_at = now()
+    WHERE id = ${purchaseId} AND payment_intent_id IS NULL`);
+}
+
+/** Leaves the attempt in flight (`processing`) for another try after the backoff. */
+async function retryLater(db: Database, attempt: ClaimedAttempt): Promise<string> {
+  await db.execute(sql`
+    UPDATE auto_top_up_attempt SET leased_until = NULL, updated_at = now(),
+      next_try_at = now() + make_interval(secs => ${autoTopUpRetryDelaySeconds(attempt.tries)})
+    WHERE id = ${attempt.id} AND status = 'processing'`);
+  return "processing";
+}
+
+/**
+ * Asks the provider what came of an attempt whose charge had no answer: its succeeded PaymentIntents
+ * made since the attempt was created, for one carrying `metadata.autoTopUpAttemptId`. Found → the attempt
+ * settles `succeeded` (the credits come from its `payment_intent.succeeded`, or the reconciliation in
+ * maintenance); none → nothing was charged (an off-session card charge is decided at once), so it ends
+ * `failed` with `provider_unavailable`, which is not a decline (settleAttempt counts and emails nothing).
+ * The provider unreachable for this too → still unknown: it stays in flight and is asked again later.
+ */
+async function resolveUnknownCharge(
+  db: Database,
+  provider: PaymentProvider,
+  attempt: ClaimedAttempt,
+  purchaseId: string,
+): Promise<string | undefined> {
+  const log = logger.child({ userId: attempt.user_id, attemptId: attempt.id });
+  let found: Stripe.PaymentIntent | undefined;
+  try {
+    const since = new Date(new Date(attempt.created_at).getTime() - 5 * 60_000);
+    for await (const intent of provider.listSucceededPaymentIntents(since)) {
+      if (intent.metadata?.autoTopUpAttemptId === attempt.id) {
+        found = intent;
+        break;
+      }
+    }
+  } catch (error) {
+    log.warn({ err: error, tries: attempt.tries }, "auto top-up: waiting for the payment provider");
+    return retryLater(db, attempt);
+  }
+  if (found) {
+    await recordPaymentIntent(db, purchaseId, found.id);
+    return db.transaction((tx) =>
+      settleAttempt(tx, attempt.id, { status: "succeeded", paymentIntentId: found.id }),
+    );
+  }
+  log.error("auto top-up: the payment provider stayed unreachable and made no charge; given up");
+  return db.transaction((tx) =>
+    settleAttempt(tx, attempt.id, {
+      status: "failed",
+      error: {
+        code: PROVIDER_UNAVAILABLE,
+        declineCode: null,
+        message: "The payment service could not be reached; nothing was charged.",
+      },
+    }),
+  );
 }
 
 export type AutoTopUpPassResult = { charged: number };
