@@ -131,7 +131,10 @@ export async function getAutoTopUp(db: DatabaseOrTransaction, userId: string): P
         ? "off"
         : lastFinished?.status === "failed" && setting.consecutive_failures > 0
           ? "failed"
-          : setting.cap_reached_this_month
+          : // Reached only while no package fits any more: a limit raised since (or a cheaper package)
+            // leaves room for the next crossing, and the banner goes.
+            setting.cap_reached_this_month &&
+              Number(setting.spent) + setting.package_amount > setting.monthly_cap_amount
             ? "cap_reached"
             : "ok";
   return {
