@@ -11,6 +11,7 @@ import {
   type PaymentProvider,
   PaymentProviderUnavailableError,
 } from "@/payment/types";
+import { syncAccountThreshold } from "./save-auto-top-up";
 import { outcomeOf, PROVIDER_UNAVAILABLE, settleAttempt } from "./settle-attempt";
 
 /**
@@ -90,8 +91,12 @@ type Prepared =
  * every purchase has) and, on the attempt, its id with the card and customer to charge. A retry of the
  * attempt finds them and sends the provider the very same request, so the idempotency key answers the same
  * PaymentIntent (a changed request under one key would be refused by Stripe as an idempotency_error).
- * Before the first charge the setting is checked again: turned off, card removed, or the package changed
- * price or left the catalog → the attempt is canceled, nothing charged.
+ * Before the first charge the setting is checked again: turned off or card removed → the attempt is
+ * canceled, nothing charged; the package left the catalog → auto top-up turns off (`disabledReason:
+ * package_unavailable`); the package's price changed → its current price is charged if it fits this
+ * month's limit, else the attempt is canceled as `cap_reached` (the page says the limit is reached), and
+ * a price above the limit itself turns auto top-up off (`price_above_limit`).
+ * Locks the account row first, as settleAttempt and every ledger change do.
  */
 async function prepare(db: Database, provider: PaymentProvider, attempt: ClaimedAttempt): Promise<Prepared> {
   const ready = ({
@@ -114,6 +119,7 @@ async function prepare(db: Database, provider: PaymentProvider, attempt: Claimed
   const known = ready(attempt);
   if (known) return known;
   return db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT 1 FROM credit_account WHERE user_id = ${attempt.user_id} FOR UPDATE`);
     const [row] = sqlRows<ClaimedAttempt & { status: string }>(
       await tx.execute(sql`
         SELECT id, user_id, package_id, amount, currency, tries, created_at, purchase_id, detail, status
@@ -135,8 +141,50 @@ async function prepare(db: Database, provider: PaymentProvider, attempt: Claimed
     if (!setting?.enabled) return { kind: "canceled", reason: "turned_off" };
     if (!setting.payment_method_id || !setting.customer_id) return { kind: "canceled", reason: "no_card" };
     const pkg = findPackageOnSale(row.package_id);
-    if (!pkg || pkg.price.amount !== row.amount || pkg.price.currency !== row.currency)
-      return { kind: "canceled", reason: "package_changed" };
+    if (!pkg || pkg.price.currency !== row.currency) {
+      // The package left the catalog (or is now sold in another currency than the limit's): the top-up the
+      // user chose no longer exists, so auto top-up turns off with a reason the page's banner states,
+      // rather than canceling silently at every crossing.
+      await tx.execute(sql`
+        UPDATE auto_top_up SET enabled = false, disabled_reason = 'package_unavailable', updated_at = now()
+        WHERE user_id = ${row.user_id} AND enabled`);
+      await syncAccountThreshold(tx, row.user_id);
+      return { kind: "canceled", reason: "package_unavailable" };
+    }
+    if (pkg.price.amount !== row.amount) {
+      // The package's price changed since the setting was saved. The user chose the package, and the
+      // monthly limit is what protects them: the current price is charged if it fits this month's limit
+      // (the trigger's sum, without this attempt); otherwise the limit is reached, and the page says so.
+      // The setting takes the new price, so the next decision counts it. A price above the limit itself
+      // can never fit (the setting's CHECK refuses it): auto top-up turns off, `price_above_limit`, for
+      // the user to raise the limit or choose another package.
+      const [month] = sqlRows<{ spent: string | number; cap: number }>(
+        await tx.execute(sql`
+          SELECT s.monthly_cap_amount AS cap,
+                 (SELECT coalesce(sum(a.amount), 0) FROM auto_top_up_attempt a
+                  WHERE a.user_id = s.user_id AND a.id <> ${row.id} AND a.currency = s.currency
+                    AND a.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                    AND a.status IN ('pending', 'processing', 'requires_action', 'succeeded')) AS spent
+          FROM auto_top_up s WHERE s.user_id = ${row.user_id}`),
+      );
+      if (!month || pkg.price.amount > month.cap) {
+        await tx.execute(sql`
+          UPDATE auto_top_up SET enabled = false, disabled_reason = 'price_above_limit', updated_at = now()
+          WHERE user_id = ${row.user_id} AND enabled`);
+        await syncAccountThreshold(tx, row.user_id);
+        return { kind: "canceled", reason: "price_above_limit" };
+      }
+      await tx.execute(sql`
+        UPDATE auto_top_up SET package_amount = ${pkg.price.amount}, updated_at = now()
+        WHERE user_id = ${row.user_id} AND package_id = ${pkg.id}`);
+      if (Number(month.spent) + pkg.price.amount > month.cap) {
+        await tx.execute(sql`UPDATE auto_top_up SET cap_reached_at = now() WHERE user_id = ${row.user_id}`);
+        return { kind: "canceled", reason: "cap_reached" };
+      }
+      await tx.execute(sql`
+        UPDATE auto_top_up_attempt SET amount = ${pkg.price.amount}, updated_at = now() WHERE id = ${row.id}`);
+      row.amount = pkg.price.amount;
+    }
     const [purchase] = await tx
       .insert(creditPurchase)
       .values({

@@ -39,7 +39,8 @@ export type AutoTopUpAttemptView = {
 /**
  * GET /api/credits/auto-top-up's answer. `status`: `off`; `ok` (on, nothing wrong); `action_required`
  * (a top-up waits for the cardholder: `action` has what the page confirms it with); `failed` (the last
- * top-up was declined; still on); `disabled` (turned itself off: `disabledReason`); `cap_reached` (this
+ * top-up was declined; still on); `disabled` (turned itself off: `disabledReason` `three_failures`, or `package_unavailable` when its
+ * package left the catalog, `price_above_limit` when its new price is above the monthly limit); `cap_reached` (this
  * month's cap stopped a top-up). Amounts in minor units of `currency`; the month is the calendar month in UTC.
  */
 export type AutoTopUpView = {

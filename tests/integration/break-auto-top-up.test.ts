@@ -270,6 +270,79 @@ describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
     ).not.toEqual({ toppedUp: false, told: false });
   });
 
+  it("a package whose new price no longer fits this month's limit charges nothing, and the page says why", async () => {
+    const user = await newUser();
+    await saveCard(user, SANDBOX_TEST_CARDS.succeeds);
+    await grant(database.db, user.id, 150, "g");
+    // A limit of two packages at the new price; one top-up at the new price already made this month.
+    expect((await putJson(user, settings({ monthlyCapAmount: basic.price.amount * 2 - 1 }))).status).toBe(
+      200,
+    );
+    await spend(database.db, user.id, 100, "a");
+    await worker();
+    expect(await purchaseGrantsOf(user.id)).toHaveLength(1);
+    await spend(database.db, user.id, await available(user.id), "drain");
+    await grant(database.db, user.id, 150, "g2");
+    // Saved when the package cost 1.00 less: the old price would fit, the new one does not.
+    await database.db.execute(
+      sql`UPDATE auto_top_up SET package_amount = ${basic.price.amount - 100} WHERE user_id = ${user.id}`,
+    );
+    await spend(database.db, user.id, 100, "b");
+    await worker();
+    expect((await attemptsOf(user.id))[1]).toMatchObject({ status: "canceled", failureCode: "cap_reached" });
+    expect(await purchasesOf(user.id)).toHaveLength(1);
+    expect(await getView(user)).toMatchObject({ enabled: true, status: "cap_reached" });
+  });
+
+  it("a package whose new price is above the monthly limit itself turns auto top-up off, charging nothing", async () => {
+    const user = await newUser();
+    await saveCard(user, SANDBOX_TEST_CARDS.succeeds);
+    await grant(database.db, user.id, 150, "g");
+    expect((await putJson(user, settings())).status).toBe(200);
+    // Saved when the package cost 1.00 less, with a limit of exactly that old price.
+    await database.db.execute(
+      sql`UPDATE auto_top_up SET package_amount = ${basic.price.amount - 100},
+            monthly_cap_amount = ${basic.price.amount - 100} WHERE user_id = ${user.id}`,
+    );
+    await spend(database.db, user.id, 100, "cross");
+    await worker();
+    expect(await attemptsOf(user.id)).toMatchObject([
+      { status: "canceled", failureCode: "price_above_limit" },
+    ]);
+    expect(await purchasesOf(user.id)).toHaveLength(0);
+    expect(await getView(user)).toMatchObject({
+      enabled: false,
+      status: "disabled",
+      disabledReason: "price_above_limit",
+    });
+  });
+
+  it("a package taken off sale turns auto top-up off with a reason the page shows, charging nothing", async () => {
+    const user = await newUser();
+    await saveCard(user, SANDBOX_TEST_CARDS.succeeds);
+    await grant(database.db, user.id, 150, "g");
+    expect((await putJson(user, settings())).status).toBe(200);
+    // The setting names a package the catalog no longer sells (a deploy removed it).
+    await database.db.execute(
+      sql`UPDATE auto_top_up SET package_id = 'retired-package' WHERE user_id = ${user.id}`,
+    );
+    await spend(database.db, user.id, 100, "cross");
+    await worker();
+    expect(await attemptsOf(user.id)).toMatchObject([
+      { status: "canceled", failureCode: "package_unavailable" },
+    ]);
+    expect(await purchasesOf(user.id)).toHaveLength(0);
+    expect(await getView(user)).toMatchObject({
+      enabled: false,
+      status: "disabled",
+      disabledReason: "package_unavailable",
+    });
+    // Off: the next crossing decides nothing.
+    await grant(database.db, user.id, 100, "g2");
+    await spend(database.db, user.id, 100, "cross2");
+    expect(await attemptsOf(user.id)).toHaveLength(1);
+  });
+
   it("another user cannot pay, or read, a top-up waiting for the cardholder", async () => {
     const victim = await newUser();
     const mallory = await newUser();

@@ -12,8 +12,9 @@ import { useAutoTopUp } from "./use-auto-top-up";
 /**
  * The auto top-up banner above the balance: a top-up waiting for the cardholder (with "Complete payment",
  * which opens the pay dialog on that PaymentIntent: the Payment Element, or the sandbox's card form), a
- * declined top-up, auto top-up turned off after three declines, or the monthly limit reached. The server
- * decides which (GET /api/credits/auto-top-up `status`).
+ * declined top-up, auto top-up turned off (after three declines, or its package no longer sold), or the
+ * monthly limit reached. The server decides which (GET /api/credits/auto-top-up `status`,
+ * `disabledReason`).
  */
 export function AutoTopUpBanner({
   initial,
@@ -44,7 +45,16 @@ export function AutoTopUpBanner({
       : data.status === "failed"
         ? { icon: CircleAlert, title: t("bannerFailedTitle"), text: t("bannerFailedText") }
         : data.status === "disabled"
-          ? { icon: CircleAlert, title: t("bannerDisabledTitle"), text: t("bannerDisabledText") }
+          ? {
+              icon: CircleAlert,
+              title: t("bannerDisabledTitle"),
+              text:
+                data.disabledReason === "package_unavailable"
+                  ? t("bannerPackageGoneText")
+                  : data.disabledReason === "price_above_limit"
+                    ? t("bannerPriceAboveLimitText")
+                    : t("bannerDisabledText"),
+            }
           : data.status === "cap_reached"
             ? { icon: TriangleAlert, title: t("bannerCapTitle"), text: t("bannerCapText") }
             : null;
