@@ -264,6 +264,9 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     // Stripe made the charge, so the attempt is never given up as failed: it stays in flight (or is
     // settled succeeded once the provider says so), counted against the limit.
     expect(first?.status).not.toBe("failed");
+    // The stand-in lists no PaymentIntents, so the outcome stays unknown: in flight, and the page says so.
+    expect(first?.status).toBe("processing");
+    expect((await view(user)).status).toBe("waiting_for_provider");
     const firstIntent = intentOf(first?.id ?? "") as Record<string, unknown>;
     expect(firstIntent.status).toBe("succeeded");
     // The user keeps spending; the next crossing buys again, and that one goes through.
