@@ -19,7 +19,7 @@ import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import type { OffSessionOutcome } from "../support/fake-stripe-off-session";
 import { handlerOf, webhookPost } from "../support/route-handlers";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { chargeObject, deliverStripeEvent } from "../support/stripe-events";
+import { chargeObject, deliverStripeEvent, disputeObject } from "../support/stripe-events";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on auto top-up with Stripe as the provider (the local stand-in) and its events signed by the SDK,
@@ -221,6 +221,39 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     expect((await getBalance(database.db, user.id)).balance).toBe(50);
     // ...and that clawback must not read as "running low": the same card is not charged again for the
     // package that was just refunded (no spend of the user crossed the threshold).
+    await runAutoTopUps(database.db, provider);
+    expect(await attemptsOf(user.id)).toHaveLength(1);
+    expect(
+      [...fake.offSession.paymentIntents.values()].filter(
+        (pi) => (pi.metadata as Record<string, string>).userId === user.id,
+      ),
+    ).toHaveLength(1);
+  });
+
+  it("a dispute of an auto top-up takes its credits back and charges the card nothing more", async () => {
+    const user = await newUser();
+    await saveCardAndEnable(user, ["succeeds"]);
+    await cross(user.id, "1");
+    const provider = getPaymentProvider(database.db);
+    await runAutoTopUps(database.db, provider);
+    const [attempt] = await attemptsOf(user.id);
+    const intent = intentOf(attempt?.id ?? "") as Record<string, unknown>;
+    await deliver("payment_intent.succeeded", intent);
+    expect((await getBalance(database.db, user.id)).balance).toBe(50 + basic.credits);
+    // The cardholder disputes the charge: the funds are withdrawn and the credits taken back.
+    const disputed = await deliver(
+      "charge.dispute.funds_withdrawn",
+      disputeObject({
+        id: `dp_for_${String(intent.id)}`,
+        amount: basic.price.amount,
+        currency: "usd",
+        charge: `ch_for_${String(intent.id)}`,
+        payment_intent: String(intent.id),
+        status: "needs_response",
+      }),
+    );
+    expect(disputed.status).toBe(200);
+    expect((await getBalance(database.db, user.id)).balance).toBe(50);
     await runAutoTopUps(database.db, provider);
     expect(await attemptsOf(user.id)).toHaveLength(1);
     expect(
