@@ -36,6 +36,7 @@ type AttemptRow = {
   client_secret: string | null;
   created_at: string | Date;
   finished_at: string | Date | null;
+  waiting_for_provider: boolean;
 };
 
 const iso = (value: string | Date) => new Date(value).toISOString();
@@ -78,7 +79,10 @@ export async function getAutoTopUp(db: DatabaseOrTransaction, userId: string): P
   const attempts = sqlRows<AttemptRow>(
     await db.execute(sql`
       SELECT id, status, package_id, amount, currency, failure_code, failure_message, payment_intent_id,
-             purchase_id, client_secret, created_at, finished_at
+             purchase_id, client_secret, created_at, finished_at,
+             -- In flight after a try without an answer: waiting for the payment provider to answer (retried
+             -- with backoff, run-auto-top-ups.ts), never given up while the charge may have been made.
+             (status = 'processing' AND (tries > 1 OR leased_until IS NULL)) AS waiting_for_provider
       FROM auto_top_up_attempt WHERE user_id = ${userId}
       ORDER BY created_at DESC, id DESC LIMIT ${RECENT_ATTEMPTS}`),
   );
@@ -131,9 +135,14 @@ export async function getAutoTopUp(db: DatabaseOrTransaction, userId: string): P
         ? "off"
         : lastFinished?.status === "failed" && setting.consecutive_failures > 0
           ? "failed"
-          : setting.cap_reached_this_month
-            ? "cap_reached"
-            : "ok";
+          : attempts.some((row) => row.waiting_for_provider)
+            ? "waiting_for_provider"
+            : // Reached only while no package fits any more: a limit raised since (or a cheaper package)
+              // leaves room for the next crossing, and the banner goes.
+              setting.cap_reached_this_month &&
+                Number(setting.spent) + setting.package_amount > setting.monthly_cap_amount
+              ? "cap_reached"
+              : "ok";
   return {
     enabled: setting.enabled,
     configured: true,

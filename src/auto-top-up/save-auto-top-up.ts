@@ -39,7 +39,8 @@ export async function cancelUnchargedAttempt(tx: DatabaseOrTransaction, userId: 
  * (CardRequiredError, 409). Turning it on clears a `disabledReason` and the failure count (the user
  * decided to try again). When the available balance is already below the threshold as it is saved, a
  * top-up starts at once (the same decision the trigger makes on a crossing: one in flight, within the
- * cap), since the user asked not to run dry. Turning it off cancels a top-up not charged yet.
+ * cap), since the user asked not to run dry; only then: re-saving a setting that was already on starts
+ * nothing (a raised threshold waits for the next crossing). Turning it off cancels a top-up not charged yet.
  * Answers the view (getAutoTopUp). Runs under the account's row lock, like every ledger change, so it
  * cannot interleave with a spend's decision.
  */
@@ -57,8 +58,10 @@ export async function saveAutoTopUp(
     );
   return db.transaction(async (tx) => {
     const account = await lockAccount(tx, userId);
-    const [current] = sqlRows<{ payment_method_id: string | null }>(
-      await tx.execute(sql`SELECT payment_method_id FROM auto_top_up WHERE user_id = ${userId} FOR UPDATE`),
+    const [current] = sqlRows<{ payment_method_id: string | null; enabled: boolean }>(
+      await tx.execute(
+        sql`SELECT payment_method_id, enabled FROM auto_top_up WHERE user_id = ${userId} FOR UPDATE`,
+      ),
     );
     if (body.enabled && !current?.payment_method_id) throw new CardRequiredError();
     // An UPDATE when the row exists (it holds the card); an INSERT only for a first, disabled setting. (One
@@ -82,7 +85,10 @@ export async function saveAutoTopUp(
     }
     await syncAccountThreshold(tx, userId);
     const available = account.balance - account.held;
-    if (body.enabled && available < body.thresholdCredits)
+    // Only turning it on (off → on) starts one at once: re-saving a setting that is already on (another
+    // language, a new limit) is no crossing, and would otherwise charge a card that was just declined again.
+    const turnedOn = body.enabled && !current?.enabled;
+    if (turnedOn && available < body.thresholdCredits)
       await tx.execute(sql`SELECT creditkit_auto_top_up_request(${userId}, ${available}::bigint)`);
     if (!body.enabled) await cancelUnchargedAttempt(tx, userId, "turned_off");
     return getAutoTopUp(tx, userId);

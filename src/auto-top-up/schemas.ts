@@ -39,8 +39,12 @@ export type AutoTopUpAttemptView = {
 /**
  * GET /api/credits/auto-top-up's answer. `status`: `off`; `ok` (on, nothing wrong); `action_required`
  * (a top-up waits for the cardholder: `action` has what the page confirms it with); `failed` (the last
- * top-up was declined; still on); `disabled` (turned itself off: `disabledReason`); `cap_reached` (this
- * month's cap stopped a top-up). Amounts in minor units of `currency`; the month is the calendar month in UTC.
+ * top-up was declined; still on); `disabled` (turned itself off: `disabledReason` `three_failures`,
+ * `package_unavailable` when its package left the catalog, `price_above_limit` when its new price is
+ * above the monthly limit); `waiting_for_provider` (a top-up is in flight without an answer from the
+ * provider yet: retried, never given up while it may have been charged, counted against the cap);
+ * `cap_reached` (this month's cap stopped a top-up). Amounts in minor units of `currency`; the month is
+ * the calendar month in UTC.
  */
 export type AutoTopUpView = {
   enabled: boolean;
@@ -54,7 +58,7 @@ export type AutoTopUpView = {
   month: { spent: number; cap: number };
   consecutiveFailures: number;
   disabledReason: string | null;
-  status: "off" | "ok" | "action_required" | "failed" | "disabled" | "cap_reached";
+  status: "off" | "ok" | "action_required" | "waiting_for_provider" | "failed" | "disabled" | "cap_reached";
   /** The top-up waiting for the cardholder: the page confirms its PaymentIntent (pay dialog). */
   action: { attemptId: string; purchaseId: string; paymentIntentId: string; clientSecret: string } | null;
   attempts: AutoTopUpAttemptView[];

@@ -9,6 +9,12 @@ import { syncAccountThreshold } from "./save-auto-top-up";
 /** Declined top-ups in a row after which auto top-up turns itself off (the issue's rule). */
 export const MAX_CONSECUTIVE_FAILURES = 3;
 
+/**
+ * The failure code of an attempt given up because the provider could not be reached and made no charge:
+ * an outage, not a decline, so it neither counts towards MAX_CONSECUTIVE_FAILURES nor emails the user.
+ */
+export const PROVIDER_UNAVAILABLE = "provider_unavailable";
+
 export type AttemptOutcome =
   | { status: "succeeded" | "processing"; paymentIntentId: string; clientSecret?: string | null }
   | {
@@ -104,6 +110,8 @@ export async function settleAttempt(
   } else if (outcome.status === "requires_action") {
     await queueEmail(tx, attempt, "auto_top_up_action_required", {});
     log.info("auto top-up waits for the cardholder to authenticate");
+  } else if (outcome.status === "failed" && outcome.error.code === PROVIDER_UNAVAILABLE) {
+    log.warn("auto top-up given up: the payment provider could not be reached, nothing charged");
   } else if (outcome.status === "failed") {
     const [setting] = sqlRows<{ consecutive_failures: number; disabled_reason: string | null }>(
       await tx.execute(sql`

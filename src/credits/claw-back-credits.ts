@@ -138,7 +138,13 @@ export async function clawBackCredits(
         .insert(creditAllocation)
         .values(mergeDraws(draws).map((draw) => ({ entryId: entry.id, ...draw })));
     }
+    // A clawback never starts an auto top-up: the customer asked for their money back (or disputed the
+    // charge), so charging their card again because of it would be wrong. The trigger's decision
+    // (src/auto-top-up/sql/auto-top-up.sql) skips while this transaction-local setting is on; it is turned
+    // off again at once, so a later ledger change in the same transaction decides as usual.
+    await tx.execute(sql`SELECT set_config('creditkit.no_auto_top_up', 'on', true)`);
     await setAccountBalance(tx, input.userId, balance, { debt: locked.debt + debtAdded });
+    await tx.execute(sql`SELECT set_config('creditkit.no_auto_top_up', '', true)`);
     return { entryId: entry.id, taken, debtAdded, balance, replayed: false };
   });
 }

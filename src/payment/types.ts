@@ -165,7 +165,7 @@ export interface PaymentProvider {
   /**
    * Charges a saved card off-session (auto top-up; see OffSessionChargeRequest). A decline or a demand for
    * authentication is an answer (OffSessionCharge), not an error; the PaymentIntent's webhook event follows
-   * as for any payment. Errors: PaymentCustomerMissingError, PaymentProviderUnavailableError (nothing known
+   * as for any payment. Errors: PaymentCustomerMissingError, PaymentMethodMissingError, PaymentProviderUnavailableError (nothing known
    * to be charged: retry with the same key).
    */
   chargeOffSession(request: OffSessionChargeRequest): Promise<OffSessionCharge>;
@@ -297,6 +297,17 @@ export class PaymentCustomerMissingError extends Error {
   constructor(readonly customerId: string) {
     super(`The payment provider has no customer ${customerId}.`);
     this.name = "PaymentCustomerMissingError";
+  }
+}
+
+/**
+ * The provider has no such saved payment method for the customer (detached at the provider, or the
+ * sandbox's saved card gone): an off-session charge with it cannot happen, so nothing was charged.
+ */
+export class PaymentMethodMissingError extends Error {
+  constructor(readonly paymentMethodId: string) {
+    super(`The payment provider has no payment method ${paymentMethodId} for this customer.`);
+    this.name = "PaymentMethodMissingError";
   }
 }
 

@@ -1,9 +1,10 @@
 -- Auto top-up, decided by the database in the transaction of the change that takes the available balance
 -- (balance − held) below the user's threshold, exactly like the low-balance alert
 -- (src/alerts/sql/low-balance-alerts.sql): never by polling, whatever the entry point (spend, hold,
--- capture, expiry, clawback, the service API, a job). The decision is a row in auto_top_up_attempt; a worker
--- charges it after the commit (src/auto-top-up/run-auto-top-ups.ts). A change that rolls back takes its
--- attempt with it; an idempotency-key replay changes no balance, so it decides nothing.
+-- capture, expiry, the service API, a job; never a clawback, see creditkit_auto_top_up). The decision is
+-- a row in auto_top_up_attempt; a worker charges it after the commit (src/auto-top-up/run-auto-top-ups.ts).
+-- A change that rolls back takes its attempt with it; an idempotency-key replay changes no balance, so it
+-- decides nothing.
 --
 -- Once per crossing, one in flight: every ledger change updates the account row under its row lock, so
 -- concurrent spends are applied one after another and only the one that crosses calls the function; and the
@@ -51,9 +52,15 @@ BEGIN
   RETURN v_id;
 END $$;
 
+-- A clawback (refund or dispute taking credits back; src/credits/claw-back-credits.ts) never starts a top-up:
+-- the customer asked for their money back, so charging the card again for it would be wrong. It marks its
+-- balance change with the transaction-local setting creditkit.no_auto_top_up.
 CREATE OR REPLACE FUNCTION creditkit_auto_top_up() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  IF coalesce(current_setting('creditkit.no_auto_top_up', true), '') = 'on' THEN
+    RETURN NEW;
+  END IF;
   PERFORM creditkit_auto_top_up_request(NEW.user_id, NEW.balance - NEW.held);
   RETURN NEW;
 END $$;

@@ -12,8 +12,9 @@ import { useAutoTopUp } from "./use-auto-top-up";
 /**
  * The auto top-up banner above the balance: a top-up waiting for the cardholder (with "Complete payment",
  * which opens the pay dialog on that PaymentIntent: the Payment Element, or the sandbox's card form), a
- * declined top-up, auto top-up turned off after three declines, or the monthly limit reached. The server
- * decides which (GET /api/credits/auto-top-up `status`).
+ * declined top-up, auto top-up turned off (after three declines, or its package no longer sold), the
+ * monthly limit reached, or a top-up waiting for the payment provider to answer. The server decides
+ * which (GET /api/credits/auto-top-up `status`, `disabledReason`).
  */
 export function AutoTopUpBanner({
   initial,
@@ -35,7 +36,7 @@ export function AutoTopUpBanner({
   const tone =
     data.status === "action_required"
       ? "border-warning/50 bg-warning/10"
-      : data.status === "cap_reached"
+      : data.status === "cap_reached" || data.status === "waiting_for_provider"
         ? "border-border bg-muted/40"
         : "border-destructive/30 bg-destructive/10";
   const content =
@@ -44,16 +45,33 @@ export function AutoTopUpBanner({
       : data.status === "failed"
         ? { icon: CircleAlert, title: t("bannerFailedTitle"), text: t("bannerFailedText") }
         : data.status === "disabled"
-          ? { icon: CircleAlert, title: t("bannerDisabledTitle"), text: t("bannerDisabledText") }
+          ? {
+              icon: CircleAlert,
+              title: t("bannerDisabledTitle"),
+              text:
+                data.disabledReason === "package_unavailable"
+                  ? t("bannerPackageGoneText")
+                  : data.disabledReason === "price_above_limit"
+                    ? t("bannerPriceAboveLimitText")
+                    : t("bannerDisabledText"),
+            }
           : data.status === "cap_reached"
             ? { icon: TriangleAlert, title: t("bannerCapTitle"), text: t("bannerCapText") }
-            : null;
+            : data.status === "waiting_for_provider"
+              ? { icon: TriangleAlert, title: t("bannerWaitingTitle"), text: t("bannerWaitingText") }
+              : null;
   if (!content) return null;
   const Icon = content.icon;
   return (
     <>
       <div
-        role={data.status === "action_required" || data.status === "cap_reached" ? "status" : "alert"}
+        role={
+          data.status === "action_required" ||
+          data.status === "cap_reached" ||
+          data.status === "waiting_for_provider"
+            ? "status"
+            : "alert"
+        }
         className={`flex flex-col gap-3 rounded-lg border px-3 py-2.5 text-sm sm:flex-row sm:items-center ${tone}`}
       >
         <Icon className="hidden size-4 shrink-0 sm:block" aria-hidden />

@@ -8,6 +8,7 @@ import {
   type OffSessionCharge,
   type OffSessionChargeRequest,
   offSessionOutcome,
+  PaymentMethodMissingError,
   type SetupIntentState,
 } from "../types";
 import { InvalidCardError } from "./confirm-sandbox-payment";
@@ -163,7 +164,9 @@ export async function chargeSandboxOffSession(
         .select()
         .from(sandboxSetupIntent)
         .where(eq(sandboxSetupIntent.paymentMethodId, request.paymentMethodId));
-      if (!card || card.customerId !== request.customerId) throw new NotFoundError("PaymentMethod");
+      // Like Stripe's resource_missing for a detached payment method: a definite answer, nothing charged.
+      if (!card || card.customerId !== request.customerId)
+        throw new PaymentMethodMissingError(request.paymentMethodId);
       const outcome = chargeKeptCard(card.cardBehavior);
       const lastError =
         outcome.kind === "declined"

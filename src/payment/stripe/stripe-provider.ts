@@ -21,6 +21,7 @@ import {
   type OffSessionChargeRequest,
   offSessionOutcome,
   PaymentCustomerMissingError,
+  PaymentMethodMissingError,
   type PaymentProvider,
   PaymentProviderUnavailableError,
   type PlanChangeOutcome,
@@ -151,6 +152,14 @@ export class StripePaymentProvider implements PaymentProvider {
         return offSessionOutcome(error.payment_intent);
       const missing = missingCustomer(error, request.customerId);
       if (missing) throw missing;
+      // The saved card detached (in the Dashboard, or by the customer): Stripe refuses the request before
+      // any charge (resource_missing on payment_method).
+      if (
+        error instanceof Stripe.errors.StripeInvalidRequestError &&
+        error.code === "resource_missing" &&
+        error.param === "payment_method"
+      )
+        throw new PaymentMethodMissingError(request.paymentMethodId);
       throw unavailable(error, request.metadata.purchaseId, "the off-session charge failed");
     }
   }
