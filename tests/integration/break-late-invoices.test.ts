@@ -300,6 +300,37 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     expect(await balanceOf(sub.user.id)).toBe(1500);
   });
 
+  it("FINDING 1: a paid invoice that grants no credits, refunded before its invoice.paid: the purchase never leaves pending, maintenance asks Stripe forever", async () => {
+    // A paid invoice whose lines are worth no credits by the rules (here: its only line a proration
+    // credit, `proration_nothing`; in life e.g. Pro → Max → Pro → Max in one period, whose second upgrade
+    // is paid but grants nothing because Max's level was already reached), refunded in the Dashboard
+    // before its invoice.paid arrived.
+    const sub = await subscriber(40, 1, []);
+    const [p2] = sub.steps;
+    if (!p2) throw new Error("one renewal");
+    const stored = fake.billing.invoices.get(p2.invoice.id as string) as Rec;
+    const line = (stored.lines as { data: Rec[] }).data[0] as {
+      amount: number;
+      parent: { subscription_item_details: Rec };
+    };
+    line.parent.subscription_item_details.proration = true;
+    line.amount = -500;
+    expect((await deliver("charge.refunded", refundedChargeOf(fake, stored, 1900))).outcome).toBe(
+      "awaiting_grant",
+    );
+    // The real invoice.paid arrives after all, and maintenance runs later.
+    expect((await deliver("invoice.paid", stored)).outcome).toContain("proration_nothing");
+    const provider = getPaymentProvider(database.db);
+    const later = { now: new Date(Date.now() + 2 * HOURS) };
+    await settlePendingInvoicePurchases(database.db, provider, later);
+    // Nothing was granted for it and nothing is taken back ...
+    expect(await balanceOf(sub.user.id)).toBe(0);
+    // ... but the purchase must leave `pending` (its invoice is paid, its refund recorded), and a later
+    // run must have nothing left to ask Stripe about.
+    expect((await purchaseOfInvoice(p2.invoice.id as string))?.status).not.toBe("pending");
+    expect(await settlePendingInvoicePurchases(database.db, provider, later)).toMatchObject({ checked: 0 });
+  });
+
   it("refunds of a late invoice raced: the same id twice and another id, all without an amount: one refund at Stripe", async () => {
     const sub = await subscriber(70, 2, [2]);
     const [p2, p3] = sub.steps;
