@@ -15,7 +15,7 @@ import { assertLedgerInvariants } from "../support/invariants";
 import { webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
 import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { deliverStripeEvent, testId } from "../support/stripe-events";
+import { deliverStripeEvent, disputeObject, testId } from "../support/stripe-events";
 import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
@@ -329,6 +329,62 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     // run must have nothing left to ask Stripe about.
     expect((await purchaseOfInvoice(p2.invoice.id as string))?.status).not.toBe("pending");
     expect(await settlePendingInvoicePurchases(database.db, provider, later)).toMatchObject({ checked: 0 });
+  });
+
+  it("a late invoice disputed, then the dispute won: its credits come back, usable as long as the late lot was", async () => {
+    const sub = await subscriber(70, 2, [2]);
+    const [p2, p3] = sub.steps;
+    if (!p2 || !p3) throw new Error("two renewals");
+    await deliver("customer.subscription.updated", p3.subscription);
+    await deliver("invoice.paid", p3.invoice);
+    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    expect((await deliver("invoice.paid", late)).outcome).toBe("granted_late");
+    const purchase = await purchaseOfInvoice(late.id as string);
+    const disputeId = testId("dp");
+    const dispute = (status: string) =>
+      disputeObject({
+        id: disputeId,
+        amount: 1900,
+        currency: "usd",
+        charge: `ch_${late.id as string}`,
+        payment_intent: purchase?.paymentIntentId ?? "",
+        status,
+      });
+    await deliver("charge.dispute.created", dispute("needs_response"));
+    expect(await balanceOf(sub.user.id)).toBe(1000);
+    await deliver("charge.dispute.closed", dispute("won"));
+    expect(await balanceOf(sub.user.id)).toBe(2000);
+    const returned = (
+      await database.db.select().from(creditLot).where(eq(creditLot.userId, sub.user.id))
+    ).find((lot) => lot.source === "dispute_reversal");
+    // Never a lot that expired at birth: as long as the late lot it replaces (period 3's end).
+    expect(returned?.expiresAt).toEqual(p3.period.end);
+  });
+
+  it("a late invoice refunded in full, then disputed and lost: nothing taken twice", async () => {
+    const sub = await subscriber(70, 2, [2]);
+    const [p2, p3] = sub.steps;
+    if (!p2 || !p3) throw new Error("two renewals");
+    await deliver("customer.subscription.updated", p3.subscription);
+    await deliver("invoice.paid", p3.invoice);
+    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    await deliver("invoice.paid", late);
+    const purchase = await purchaseOfInvoice(late.id as string);
+    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    expect(await balanceOf(sub.user.id)).toBe(1000);
+    const dispute = (status: string) =>
+      disputeObject({
+        id: "dp_after_refund",
+        amount: 1900,
+        currency: "usd",
+        charge: `ch_${late.id as string}`,
+        payment_intent: purchase?.paymentIntentId ?? "",
+        status,
+      });
+    await deliver("charge.dispute.created", dispute("needs_response"));
+    await deliver("charge.dispute.closed", dispute("lost"));
+    const account = await getBalance(database.db, sub.user.id);
+    expect({ balance: account.balance, debt: account.debt }).toEqual({ balance: 1000, debt: 0 });
   });
 
   it("refunds of a late invoice raced: the same id twice and another id, all without an amount: one refund at Stripe", async () => {
