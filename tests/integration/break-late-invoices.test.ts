@@ -387,6 +387,52 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     expect({ balance: account.balance, debt: account.debt }).toEqual({ balance: 1000, debt: 0 });
   });
 
+  it("FINDING 2: late credits count as spent first at the carry, so a full refund of the late invoice afterwards takes back what was spent of them", async () => {
+    const sub = await subscriber(70, 2, [2]);
+    const [p2, p3] = sub.steps;
+    if (!p2 || !p3) throw new Error("two renewals");
+    await deliver("customer.subscription.updated", p3.subscription);
+    await deliver("invoice.paid", p3.invoice);
+    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    expect((await deliver("invoice.paid", late)).outcome).toBe("granted_late");
+    await spend(sub.user.id, 500);
+    const fourth = fake.billing.renew(sub.providerId);
+    if (!fourth.invoice) throw new Error("renewal invoiced");
+    await deliver("invoice.paid", fourth.invoice);
+    const afterThird = new Date(p3.period.end.getTime() + 1000);
+    await grantPendingRollovers(database.db, { now: afterThird });
+    // The carry treated the 500 spent as the late credits: period 3's own 1,000 carried in full.
+    expect(await balanceOf(sub.user.id, afterThird)).toBe(2000);
+    // Refunded in full: the late invoice's credits were 500 spent (by the carry's own account) and 500
+    // expired unused, so 500 are taken back; taking nothing would leave the spent 500 paid by no one
+    // while period 3's credits, carried as unspent, live on.
+    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    expect(await purchaseOfInvoice(late.id as string)).toMatchObject({ clawedBackCredits: 500 });
+    expect(await balanceOf(sub.user.id, afterThird)).toBe(1500);
+  });
+
+  it("FINDING 3: both of a carry's invoices (period 3's and the late period 2's) refunded in full after the carry: no credit of theirs lives on", async () => {
+    const sub = await subscriber(70, 2, [2]);
+    const [p2, p3] = sub.steps;
+    if (!p2 || !p3) throw new Error("two renewals");
+    await deliver("customer.subscription.updated", p3.subscription);
+    await deliver("invoice.paid", p3.invoice);
+    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    await deliver("invoice.paid", late);
+    await spend(sub.user.id, 500);
+    const fourth = fake.billing.renew(sub.providerId);
+    if (!fourth.invoice) throw new Error("renewal invoiced");
+    await deliver("invoice.paid", fourth.invoice);
+    const afterThird = new Date(p3.period.end.getTime() + 1000);
+    await grantPendingRollovers(database.db, { now: afterThird });
+    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(fake, p3.invoice, 1900));
+    // 2,000 granted by the two invoices, 500 spent, both refunded in full: the 1,000 they carried go back
+    // and the 500 spent are taken from the rest (period 4's 1,000): 500 left, never 1,000 or more.
+    const account = await getBalance(database.db, sub.user.id, afterThird);
+    expect(account.balance).toBe(500);
+  });
+
   it("refunds of a late invoice raced: the same id twice and another id, all without an amount: one refund at Stripe", async () => {
     const sub = await subscriber(70, 2, [2]);
     const [p2, p3] = sub.steps;
