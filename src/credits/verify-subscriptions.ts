@@ -27,7 +27,9 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  *   again, and a refunded period's carry-in is not carried in its place);
  *   `rollover_entry_has_row`: every `rollover` entry is such a carry;
  *   `rollover_shares_recorded`: the shares of a carry held by purchases (subscription_rollover_share) name
- *   its lot and add up to no more than it carried, so no refund can take back more of a carry than it held.
+ *   its lot, add up to no more than it carried, and are held by purchases with lots that ended with the
+ *   period carried from (its own, or a period paid late), so no refund can take back more of a carry than
+ *   it held.
  * - `slot_year_complete`: a yearly line's slots (kind `slot`) are twelve per invoice, indexed 0–11, each
  *   starting where the previous ends (schedule-yearly-slots.ts); no other kind has a slot index.
  * - `slot_not_issued_has_no_credits`: a `scheduled` or `stopped` slot has no entry or lot, and a stopped
@@ -194,6 +196,11 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
       });
   }
 
+  // A share's purchase paid for lots that ended with the period carried from: its own period's lots, or a
+  // period paid late whose lot ended there (roll-into-period.ts, recordCarryShares).
+  const heldInPeriod = sql`EXISTS (SELECT 1 FROM subscription_period_grant g
+    WHERE g.subscription_id = s.subscription_id AND g.purchase_id = s.purchase_id AND g.status = 'granted'
+      AND coalesce(g.lot_expires_at, g.period_end) = s.into_start)`;
   for (const row of await rows<{
     subscription_id: string;
     user_id: string;
@@ -204,12 +211,14 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
     sql`SELECT s.subscription_id, min(r.user_id) AS user_id, s.into_start,
                CASE WHEN bool_or(r.subscription_id IS NULL) OR bool_or(r.status <> 'granted') THEN 'shares of a carry never granted'
                     WHEN bool_or(s.lot_id IS DISTINCT FROM r.lot_id) THEN 'a share names another lot than the carry'
+                    WHEN bool_or(NOT ${heldInPeriod}) THEN 'a share held by a purchase none of whose lots ended with the period'
                     ELSE 'shares add up to ' || sum(s.credits) || ' of a carry of ' || min(r.credits) END AS problem
         FROM subscription_rollover_share s
         LEFT JOIN subscription_rollover r ON r.subscription_id = s.subscription_id AND r.into_start = s.into_start
         GROUP BY s.subscription_id, s.into_start
         HAVING bool_or(r.subscription_id IS NULL) OR bool_or(r.status <> 'granted')
-            OR bool_or(s.lot_id IS DISTINCT FROM r.lot_id) OR sum(s.credits) > min(r.credits)`,
+            OR bool_or(s.lot_id IS DISTINCT FROM r.lot_id) OR sum(s.credits) > min(r.credits)
+            OR bool_or(NOT ${heldInPeriod})`,
   )) {
     violations.push({
       check: "rollover_shares_recorded",

@@ -17,7 +17,7 @@ export const PENDING_INVOICE_GRACE_MINUTES = 60;
 
 export type PendingInvoiceReport = {
   checked: number;
-  /** Paid at the provider: applied through the `invoice.paid` handler. */
+  /** Paid at the provider: applied through the `invoice.paid` handler, the purchase no longer pending. */
   applied: number;
   /** Void, uncollectible or unknown to the provider: marked `invoice_unpaid`. */
   unpaid: number;
@@ -80,8 +80,15 @@ export async function settlePendingInvoicePurchases(
       const invoice = await provider.retrieveInvoice(invoiceId);
       if (invoice?.status === "paid") {
         const outcome = await applyPaidInvoice(db, invoice, provider);
-        // Refused (a value the code cannot apply yet) or failed: still pending, the next run tries again.
-        if (outcome === "failed" || outcome.startsWith(REFUSED_OUTCOME_PREFIX)) report.failed++;
+        // Applied only when the purchase left `pending`: refused (a value the code cannot apply yet),
+        // failed, or an outcome that did not complete the purchase all leave it for the next run, and
+        // counting those as applied would hide a purchase asked about forever.
+        const [after] = await db
+          .select({ status: creditPurchase.status })
+          .from(creditPurchase)
+          .where(eq(creditPurchase.id, purchase.id));
+        const left = after?.status !== "pending";
+        if (outcome === "failed" || outcome.startsWith(REFUSED_OUTCOME_PREFIX) || !left) report.failed++;
         else report.applied++;
         log.warn({ outcome }, "a paid invoice's invoice.paid never came: applied by the payment maintenance");
         continue;

@@ -41,8 +41,9 @@ const ENTITLING_STATUSES = ["granted", "scheduled"];
  *
  * Once per invoice: the purchase's `invoice_id` is unique and the insert does nothing on a redelivery.
  * Returns `purchase_recorded`, `purchase_already_recorded`, or null when there is nothing to refund from
- * this invoice (it took no money, or granted no credits: a period paid after its end). A trial's $0
- * invoice is never a purchase: it has no PaymentIntent and nothing to refund, and its credits are
+ * this invoice (it took no money, or granted no credits: a period paid after its end). An invoice that
+ * granted no credits but whose refund or dispute came first completes that pending purchase with 0
+ * credits (the refund facts kept, nothing to take back). A trial's $0 invoice is never a purchase: it has no PaymentIntent and nothing to refund, and its credits are
  * `promotional` (grant-trial-credits.ts); verify checks that no trial grant is linked to one.
  */
 export async function recordInvoicePurchase(
@@ -64,7 +65,12 @@ export async function recordInvoicePurchase(
       ),
     );
   const credits = rows.reduce((sum, row) => sum + row.credits, 0);
-  if (credits === 0) return null;
+  // An invoice that grants no credits is no purchase to refund credits from, unless a refund or dispute
+  // of it came first and recorded a pending purchase: that one is completed below (succeeded, 0 credits,
+  // its refund facts kept, nothing to take back), or it would stay pending and the payment maintenance
+  // (settle-pending-invoice-purchases.ts) would ask the provider about it on every run.
+  if (credits === 0 && !(await pendingInvoicePurchase(tx, invoice.id, paymentIntentOfInvoice(invoice))))
+    return null;
   const issued = rows.filter((row) => row.status === "granted").reduce((sum, row) => sum + row.credits, 0);
   // The plan the invoice bought most credits of (an upgrade's invoice: the new plan).
   const planId = [...rows].sort((a, b) => b.credits - a.credits)[0]?.planId ?? subscription.planId;
@@ -89,11 +95,14 @@ export async function recordInvoicePurchase(
     status: "succeeded",
     paymentIntentId: paymentIntentId ?? null,
   };
-  const [inserted] = await tx
-    .insert(creditPurchase)
-    .values({ userId: subscription.userId, ...values })
-    .onConflictDoNothing()
-    .returning({ id: creditPurchase.id });
+  const [inserted] =
+    credits === 0
+      ? []
+      : await tx
+          .insert(creditPurchase)
+          .values({ userId: subscription.userId, ...values })
+          .onConflictDoNothing()
+          .returning({ id: creditPurchase.id });
   const pending = inserted ? undefined : await pendingInvoicePurchase(tx, invoice.id, paymentIntentId);
   if (!inserted && !pending) return "purchase_already_recorded";
   if (pending && pending.userId !== subscription.userId) {
@@ -104,11 +113,15 @@ export async function recordInvoicePurchase(
     return "purchase_already_recorded";
   }
   const purchase = inserted ?? { id: (pending as PurchaseRow).id };
+  // An invoice that granted nothing completes its pending purchase with none of it issued
+  // (`credits_issued` 0; `credits` keeps the pending row's placeholder, as a purchase's credits are
+  // positive): nothing can be clawed back, and the refund facts stay for Admin.
+  const completed = credits === 0 ? { ...values, credits: pending?.credits ?? 1, creditsIssued: 0 } : values;
   if (pending) {
     // A refund or dispute of this invoice came first and recorded its facts on a pending purchase
     // (purchase-of-payment.ts): it becomes the invoice's purchase now, with what the invoice granted.
     await updatePurchase(tx, pending.id, {
-      ...values,
+      ...completed,
       // The refund facts stay; the refunded amount is derived again against the invoice's amount below.
       amountRefunded: Math.min(pending.amountRefunded, values.amount),
     });
@@ -125,7 +138,7 @@ export async function recordInvoicePurchase(
   // holds the credits of money they were given back.
   await updateRefundedAmount(tx, {
     ...pending,
-    ...values,
+    ...completed,
     amountRefunded: Math.min(pending.amountRefunded, values.amount),
   });
   const settled = await settlePurchaseClawback(tx, pending.id, now);

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import { findPlan, planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
 import { clockParam } from "@/credits/database-clock";
@@ -254,48 +254,75 @@ export async function settleRollover(
  * Each purchase's unspent own credits are what expired unused of its lots in the period, at most its
  * credits there less what refunds and disputes took back; the carry is handed out in the order the
  * purchases were made (the base invoice first), each taking at most its unspent own credits, as the carry
- * itself counts carried-in credits as spent first. Credits of no purchase (a $0 invoice) get no share.
+ * itself counts carried-in credits as spent first. What the own purchases' shares leave of the carry goes
+ * to the purchases of periods paid late whose lots ended with the period (oldest first, each at most what
+ * expired unused of its lots): the carry counts late credits as spent first, so that part of the carry
+ * stands for late credits that expired in place of the own credits spent. Credits of no purchase (a $0
+ * invoice) get no share.
  */
 async function recordCarryShares(
   tx: DatabaseOrTransaction,
   row: RolloverRow,
   carry: { lotId: string; credits: number },
 ): Promise<void> {
+  const intoStart = row.intoStart.toISOString();
+  // The period's own lots first, then the lots of periods paid late that ended with it: the carry counted
+  // the late credits as spent first (settleRollover), so what the own lots' unspent credits do not cover
+  // of the carry stands for late credits that expired unused in their place, and is their purchases'
+  // share. Without it a refund of a late invoice after the carry would find its lot expired unused and
+  // take back nothing, while what was spent of it lives on in the carry as the period's own credits.
+  const own = sql`g.period_end = ${intoStart}::timestamptz AND g.kind IN ('period', 'slot', 'proration')
+    AND g.lot_expires_at IS NULL`;
+  const late = sql`g.lot_expires_at = ${intoStart}::timestamptz`;
+  let left = carry.credits;
+  for (const lots of [own, late]) {
+    for (const owner of await unspentByPurchase(tx, row.subscriptionId, lots)) {
+      const share = Math.min(left, Math.max(0, owner.unspent));
+      if (share <= 0) continue;
+      left -= share;
+      await tx
+        .insert(subscriptionRolloverShare)
+        .values({
+          subscriptionId: row.subscriptionId,
+          intoStart: row.intoStart,
+          purchaseId: owner.purchaseId,
+          lotId: carry.lotId,
+          credits: share,
+        })
+        .onConflictDoNothing();
+    }
+  }
+}
+
+/**
+ * Per purchase (oldest first), the credits of the subscription's granted lots matching `lots` (a condition
+ * on the grant row `g`) that expired unused, at most their credits less what refunds and disputes took
+ * back. Lots of no purchase (a $0 invoice) are left out.
+ */
+async function unspentByPurchase(
+  tx: DatabaseOrTransaction,
+  subscriptionId: string,
+  lots: SQL,
+): Promise<{ purchaseId: string; unspent: number }[]> {
   const owners = (await tx.execute(sql`
-    WITH own_lots AS (
+    WITH period_lots AS (
       SELECT l.id AS lot_id, l.purchase_id, l.credits FROM subscription_period_grant g
       JOIN credit_lot l ON l.id = g.lot_id
-      WHERE g.subscription_id = ${row.subscriptionId} AND g.period_end = ${row.intoStart.toISOString()}::timestamptz
-        AND g.status = 'granted' AND g.kind IN ('period', 'slot', 'proration') AND g.lot_expires_at IS NULL
+      WHERE g.subscription_id = ${subscriptionId} AND g.status = 'granted' AND ${lots}
         AND l.purchase_id IS NOT NULL)
     SELECT o.purchase_id,
            least(
              sum(o.credits) - (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
                JOIN credit_entry e ON e.id = al.entry_id AND e.type IN ('refund', 'dispute')
-               WHERE al.lot_id IN (SELECT x.lot_id FROM own_lots x WHERE x.purchase_id = o.purchase_id)),
+               WHERE al.lot_id IN (SELECT x.lot_id FROM period_lots x WHERE x.purchase_id = o.purchase_id)),
              (SELECT coalesce(sum(al.amount), 0) FROM credit_allocation al
                JOIN credit_entry e ON e.id = al.entry_id AND e.type = 'expire'
-               WHERE al.lot_id IN (SELECT x.lot_id FROM own_lots x WHERE x.purchase_id = o.purchase_id))
+               WHERE al.lot_id IN (SELECT x.lot_id FROM period_lots x WHERE x.purchase_id = o.purchase_id))
            ) AS unspent
-    FROM own_lots o JOIN credit_purchase p ON p.id = o.purchase_id
+    FROM period_lots o JOIN credit_purchase p ON p.id = o.purchase_id
     GROUP BY o.purchase_id
     ORDER BY min(p.created_at), o.purchase_id`)) as unknown as {
     rows: { purchase_id: string; unspent: string | number }[];
   };
-  let left = carry.credits;
-  for (const owner of owners.rows) {
-    const share = Math.min(left, Math.max(0, Number(owner.unspent)));
-    if (share <= 0) continue;
-    left -= share;
-    await tx
-      .insert(subscriptionRolloverShare)
-      .values({
-        subscriptionId: row.subscriptionId,
-        intoStart: row.intoStart,
-        purchaseId: owner.purchase_id,
-        lotId: carry.lotId,
-        credits: share,
-      })
-      .onConflictDoNothing();
-  }
+  return owners.rows.map((owner) => ({ purchaseId: owner.purchase_id, unspent: Number(owner.unspent) }));
 }
