@@ -3,25 +3,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTO_TOP_UP_MAX_TRIES, runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
 import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
 import { findPackageOnSale } from "../../src/catalog/packages";
-import { addCredits } from "../../src/credits/add-credits";
-import { consumeCredits } from "../../src/credits/consume-credits";
 import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { autoTopUpAttempt, creditEntry, creditPurchase, sandboxSetupIntent } from "../../src/db/schema";
-import type { Database } from "../../src/db/types";
 import { runEmailDelivery } from "../../src/email/deliver-email-outbox";
 import { resetMailer } from "../../src/email/mailer";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { SANDBOX_TEST_CARDS } from "../../src/payment/sandbox/test-cards";
 import { type PaymentProvider, PaymentProviderUnavailableError } from "../../src/payment/types";
-import createSetupIntentRoute from "../../src/routes/credits/create-auto-top-up-setup-intent";
 import getAutoTopUpRoute from "../../src/routes/credits/get-auto-top-up";
 import removeCardRoute from "../../src/routes/credits/remove-auto-top-up-card";
-import saveCardRoute from "../../src/routes/credits/save-auto-top-up-card";
-import setAutoTopUpRoute from "../../src/routes/credits/set-auto-top-up";
-import confirmSetupIntentRoute from "../../src/routes/sandbox/confirm-setup-intent";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
+import { appRequest, readJson, signUp } from "../support/app-requests";
+import {
+  getAutoTopUpView as getView,
+  grantCredits as grant,
+  putAutoTopUp as putJson,
+  reportSavedCard as reportCard,
+  saveTestCard as saveCard,
+  spendCredits as spend,
+} from "../support/auto-top-up";
 import { confirmPost, handlerOf } from "../support/route-handlers";
 import { configureServerEnv } from "../support/server-env";
 import { type LocalSmtpServer, startSmtpServer } from "../support/smtp";
@@ -31,11 +32,7 @@ import { databaseKinds } from "../support/test-database";
 // behaviour a user is promised (README "Auto top-up"); those named FINDING fail against the code as it is.
 
 const getRoute = handlerOf(getAutoTopUpRoute);
-const putRoute = handlerOf(setAutoTopUpRoute);
-const setupRoute = handlerOf(createSetupIntentRoute);
-const cardRoute = handlerOf(saveCardRoute);
 const cardDeleteRoute = handlerOf(removeCardRoute);
-const confirmSetupRoute = handlerOf(confirmSetupIntentRoute);
 
 const BASIC = findPackageOnSale("basic");
 if (!BASIC) throw new Error("the catalog has no basic package");
@@ -57,73 +54,6 @@ afterAll(async () => {
   await smtp?.close();
   cleanupEnv?.();
 });
-
-async function getView(user: SignedUpUser): Promise<AutoTopUpView> {
-  const answer = await readJson<AutoTopUpView>(
-    await getRoute(appRequest("/api/credits/auto-top-up", { cookie: user.cookie })),
-  );
-  expect(answer.status).toBe(200);
-  return answer.body;
-}
-
-async function putJson(user: SignedUpUser | null, body: unknown) {
-  return readJson<AutoTopUpView & { error?: { code: string; message: string } }>(
-    await putRoute(
-      appRequest("/api/credits/auto-top-up", {
-        ...(user ? { cookie: user.cookie } : {}),
-        method: "PUT",
-        json: body,
-      }),
-    ),
-  );
-}
-
-async function startSetup(user: SignedUpUser) {
-  const answer = await readJson<{ setupIntentId: string }>(
-    await setupRoute(
-      appRequest("/api/credits/auto-top-up/setup-intent", { cookie: user.cookie, method: "POST" }),
-    ),
-  );
-  expect(answer.status).toBe(201);
-  return answer.body;
-}
-
-async function confirmSetup(user: SignedUpUser, setupIntentId: string, cardNumber: string) {
-  return readJson<{ status: string }>(
-    await confirmSetupRoute(
-      appRequest(`/api/sandbox/setup-intents/${setupIntentId}/confirm`, {
-        cookie: user.cookie,
-        json: { cardNumber },
-      }),
-    ),
-  );
-}
-
-async function reportCard(user: SignedUpUser, setupIntentId: string) {
-  return readJson<AutoTopUpView & { error?: { code: string } }>(
-    await cardRoute(
-      appRequest("/api/credits/auto-top-up/card", { cookie: user.cookie, json: { setupIntentId } }),
-    ),
-  );
-}
-
-async function saveCard(user: SignedUpUser, cardNumber: string) {
-  const { setupIntentId } = await startSetup(user);
-  expect((await confirmSetup(user, setupIntentId, cardNumber)).status).toBe(200);
-  const saved = await reportCard(user, setupIntentId);
-  expect(saved.status).toBe(200);
-  return setupIntentId;
-}
-
-function grant(db: Database, userId: string, amount: number, key: string) {
-  return addCredits(db, { userId, amount, type: "grant", description: "grant", idempotencyKey: key });
-}
-
-function spend(db: Database, userId: string, amount: number, key: string) {
-  return db.transaction((tx) =>
-    consumeCredits(tx, { userId, amount, description: "spend", idempotencyKey: key }),
-  );
-}
 
 describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
   const database = useAppDatabase(kind, { poolSize: 25 });
