@@ -1,10 +1,10 @@
 import { sql } from "drizzle-orm";
 import type Stripe from "stripe";
-import { findPackageOnSale, packageName } from "@/catalog/packages";
+import { findPackageOnSale } from "@/catalog/packages";
 import { sqlRows } from "@/credits/sql-rows";
-import { creditPurchase } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { purchaseDescription, recordPendingPurchase } from "@/payment/record-pending-purchase";
 import {
   PaymentCustomerMissingError,
   PaymentMethodMissingError,
@@ -87,8 +87,8 @@ type Prepared =
   | { kind: "canceled"; reason: string };
 
 /**
- * Makes the attempt's purchase once, before any charge: the purchase row (a snapshot of the package, as
- * every purchase has) and, on the attempt, its id with the card and customer to charge. A retry of the
+ * Makes the attempt's purchase once, before any charge: the purchase row (recordPendingPurchase, as the
+ * browser's purchases make it: a snapshot of the package from the server's catalog) and, on the attempt, its id with the card and customer to charge. A retry of the
  * attempt finds them and sends the provider the very same request, so the idempotency key answers the same
  * PaymentIntent (a changed request under one key would be refused by Stripe as an idempotency_error).
  * Before the first charge the setting is checked again: turned off or card removed → the attempt is
@@ -185,30 +185,17 @@ async function prepare(db: Database, provider: PaymentProvider, attempt: Claimed
         UPDATE auto_top_up_attempt SET amount = ${pkg.price.amount}, updated_at = now() WHERE id = ${row.id}`);
       row.amount = pkg.price.amount;
     }
-    const [purchase] = await tx
-      .insert(creditPurchase)
-      .values({
-        userId: row.user_id,
-        packageId: pkg.id,
-        credits: pkg.credits,
-        amount: pkg.price.amount,
-        currency: pkg.price.currency,
-        expireDays: pkg.expireDays ?? null,
-        provider: provider.name,
-        status: "pending",
-      })
-      .returning({ id: creditPurchase.id });
-    if (!purchase) throw new Error("purchase was not written");
+    const purchaseId = await recordPendingPurchase(tx, { userId: row.user_id, pkg, provider: provider.name });
     const detail = {
       paymentMethodId: setting.payment_method_id,
       customerId: setting.customer_id,
-      description: `${pkg.credits} credits (${packageName(pkg)} package, auto top-up)`,
+      description: purchaseDescription(pkg, "auto top-up"),
     };
     await tx.execute(sql`
-      UPDATE auto_top_up_attempt SET purchase_id = ${purchase.id}, detail = ${JSON.stringify(detail)}::jsonb,
+      UPDATE auto_top_up_attempt SET purchase_id = ${purchaseId}, detail = ${JSON.stringify(detail)}::jsonb,
         updated_at = now()
       WHERE id = ${row.id}`);
-    return { kind: "charge", purchaseId: purchase.id, amount: row.amount, currency: row.currency, ...detail };
+    return { kind: "charge", purchaseId, amount: row.amount, currency: row.currency, ...detail };
   });
 }
 

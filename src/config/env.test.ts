@@ -75,6 +75,14 @@ describe("serverConfigurationProblems", () => {
     expect(variables({ SIGNUP_GIFT_EXPIRE_DAYS: "36501" })).toEqual(["SIGNUP_GIFT_EXPIRE_DAYS"]);
   });
 
+  it("takes the email outbox's retention in whole days, at least one", () => {
+    expect(variables({ EMAIL_OUTBOX_RETENTION_DAYS: "90" })).toEqual([]);
+    for (const value of ["0", "-1", "thirty"])
+      expect(variables({ EMAIL_OUTBOX_RETENTION_DAYS: value }), value).toEqual([
+        "EMAIL_OUTBOX_RETENTION_DAYS",
+      ]);
+  });
+
   it("names every malformed value at once, and still applies the rules between them", () => {
     expect(
       variables({

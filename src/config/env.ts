@@ -129,6 +129,9 @@ const serverEnvSchema = z.object({
   RATE_LIMIT_AUTH_PER_MINUTE: integerSetting(20, { min: 1, max: 1_000_000 }),
   SIGNUP_GIFT_CREDITS: integerSetting(50, { min: 0, max: 1_000_000 }),
   SIGNUP_GIFT_EXPIRE_DAYS: integerSetting(30, { min: 0, max: 36_500 }),
+  // Days a sent (or given-up) email stays in email_outbox before the retention job deletes it
+  // (src/email/prune-email-outbox.ts); pending emails are never deleted.
+  EMAIL_OUTBOX_RETENTION_DAYS: integerSetting(30, { min: 1, max: 36_500 }),
   CREDITKIT_JOBS: optionalString.pipe(z.enum(["on", "off"], { error: 'must be "on" or "off"' }).optional()),
   // Outbound events to loopback and private-network addresses (src/outbound/address-policy.ts); see
   // allowPrivateWebhookUrls() for the default.

@@ -1,9 +1,11 @@
 import PgBoss from "pg-boss";
 import { applyBulkBatch } from "@/admin/bulk/apply-bulk-batch";
 import { runAutoTopUps } from "@/auto-top-up/run-auto-top-ups";
+import { getServerEnv } from "@/config/env";
 import { sqlStateOf } from "@/credits/sql-rows";
 import type { DatabaseConnection } from "@/db/connect";
 import { runEmailDelivery } from "@/email/deliver-email-outbox";
+import { pruneEmailOutbox } from "@/email/prune-email-outbox";
 import { logger } from "@/lib/logger";
 import { runWebhookDelivery } from "@/outbound/deliver-webhooks";
 import { getPaymentProvider } from "@/payment/get-payment-provider";
@@ -26,6 +28,8 @@ export const SUBSCRIPTION_CREDITS_QUEUE = "subscription-credits";
 export const OUTBOUND_DELIVERY_QUEUE = "outbound-deliveries";
 /** Emails of the email outbox (low-balance alerts, auto top-up). */
 export const EMAIL_QUEUE = "email-outbox";
+/** Retention of the email outbox: settled rows past EMAIL_OUTBOX_RETENTION_DAYS are deleted. */
+export const EMAIL_RETENTION_QUEUE = "email-outbox-retention";
 /** Auto top-ups decided by spends: charged off-session (src/auto-top-up/run-auto-top-ups.ts). */
 export const AUTO_TOP_UP_QUEUE = "auto-top-ups";
 
@@ -41,6 +45,8 @@ const OUTBOUND_DELIVERY_JOB_MS = 50_000;
 const EMAIL_INTERVAL_MS = 2_000;
 /** On pg-boss, each minute's email job keeps polling this long (see drain-for.ts). */
 const EMAIL_JOB_MS = 50_000;
+/** On the embedded database the email outbox's retention runs this often (hourly, as on pg-boss). */
+const EMAIL_RETENTION_INTERVAL_MS = 3_600_000;
 /** On the embedded database the auto top-up worker looks for due attempts this often. */
 const AUTO_TOP_UP_INTERVAL_MS = 2_000;
 /** On pg-boss, each minute's auto top-up job keeps polling this long (see drain-for.ts). */
@@ -72,6 +78,10 @@ async function chargeAutoTopUps(
   await runAutoTopUps(connection.db, getPaymentProvider(connection.db), options);
 }
 
+async function pruneEmails(connection: DatabaseConnection) {
+  await pruneEmailOutbox(connection.db, { retentionDays: getServerEnv().EMAIL_OUTBOX_RETENTION_DAYS });
+}
+
 async function deliverSandboxEvents(connection: DatabaseConnection) {
   await deliverDueSandboxEvents(connection.db, webhookSigningSecret());
 }
@@ -90,6 +100,8 @@ async function deliverSandboxEvents(connection: DatabaseConnection) {
  *   50 seconds on pg-boss; every 2 seconds in process. Deliveries are leased with SKIP LOCKED, so runs on
  *   several instances never send the same delivery at once;
  * - the email outbox (low-balance alerts, auto top-up), the same way: every 2 seconds, leased with SKIP LOCKED;
+ * - the email outbox's retention, every hour: rows sent or given up more than EMAIL_OUTBOX_RETENTION_DAYS
+ *   days ago are deleted in batches of 1,000 (src/email/prune-email-outbox.ts); pending rows never;
  * - auto top-ups decided by spends, charged off-session the same way: every 2 seconds, leased with SKIP
  *   LOCKED, each attempt under its own idempotency key;
  * - bulk grants and revokes (src/admin/bulk): one pg-boss job per batch, retried after a crash (the run
@@ -111,6 +123,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
         SUBSCRIPTION_CREDITS_QUEUE,
         OUTBOUND_DELIVERY_QUEUE,
         EMAIL_QUEUE,
+        EMAIL_RETENTION_QUEUE,
         AUTO_TOP_UP_QUEUE,
         BULK_APPLY_QUEUE,
       ])
@@ -121,6 +134,7 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
       await boss.schedule(SUBSCRIPTION_CREDITS_QUEUE, "* * * * *");
       await boss.schedule(OUTBOUND_DELIVERY_QUEUE, "* * * * *");
       await boss.schedule(EMAIL_QUEUE, "* * * * *");
+      await boss.schedule(EMAIL_RETENTION_QUEUE, "17 * * * *");
       await boss.schedule(AUTO_TOP_UP_QUEUE, "* * * * *");
     });
     await boss.work(SWEEP_QUEUE, async () => {
@@ -150,6 +164,9 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
         (options) => runEmailDelivery(connection.db, options),
       );
     });
+    await boss.work(EMAIL_RETENTION_QUEUE, async () => {
+      await pruneEmails(connection);
+    });
     await boss.work(AUTO_TOP_UP_QUEUE, async () => {
       await drainFor(
         AUTO_TOP_UP_JOB_MS,
@@ -177,10 +194,11 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
           SUBSCRIPTION_CREDITS_QUEUE,
           OUTBOUND_DELIVERY_QUEUE,
           EMAIL_QUEUE,
+          EMAIL_RETENTION_QUEUE,
           AUTO_TOP_UP_QUEUE,
         ],
       },
-      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute, outbound deliveries, emails and auto top-ups continuously",
+      "jobs: pg-boss started: sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every minute, subscription credits every minute, email retention hourly, outbound deliveries, emails and auto top-ups continuously",
     );
     return () => {
       stopping = true;
@@ -210,11 +228,12 @@ export async function startJobs(connection: DatabaseConnection, databaseUrl?: st
     every(60_000, "subscription credits", () => runSubscriptionCredits(connection.db)),
     every(OUTBOUND_DELIVERY_INTERVAL_MS, "outbound delivery", () => runWebhookDelivery(connection.db)),
     every(EMAIL_INTERVAL_MS, "email delivery", () => runEmailDelivery(connection.db)),
+    every(EMAIL_RETENTION_INTERVAL_MS, "email retention", () => pruneEmails(connection)),
     every(AUTO_TOP_UP_INTERVAL_MS, "auto top-up", () => chargeAutoTopUps(connection)),
     every(BULK_RESUME_INTERVAL_MS, "bulk apply", () => resumeBulkBatches(connection.db)),
   ];
   logger.info(
-    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, outbound deliveries, emails and auto top-ups every 2 seconds (embedded database)",
+    "jobs: in-process sweep every minute, payment maintenance every 15 minutes, sandbox deliveries every 5 seconds, subscription credits every minute, email retention hourly, outbound deliveries, emails and auto top-ups every 2 seconds (embedded database)",
   );
   return async () => {
     for (const timer of timers) clearInterval(timer);

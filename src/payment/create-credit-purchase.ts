@@ -1,9 +1,10 @@
 import { eq, sql } from "drizzle-orm";
-import { type CreditPackage, findPackageOnSale, packageName } from "@/catalog/packages";
+import { type CreditPackage, findPackageOnSale } from "@/catalog/packages";
 import { PackageUnavailableError } from "@/credits/errors";
 import { creditPurchase } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { logger } from "@/lib/logger";
+import { purchaseDescription, recordPendingPurchase } from "./record-pending-purchase";
 import {
   PaymentCustomerMissingError,
   type PaymentProvider,
@@ -20,8 +21,10 @@ export type CreatedPurchase = {
 
 /**
  * Starts a purchase. The client names only a package id: the price, currency and credits come from the
- * server's package config and are snapshotted on the purchase, which is what the webhook later checks the
- * payment against. If the provider cannot be reached the purchase is marked failed and nothing is granted.
+ * server's package config and are snapshotted on the purchase (recordPendingPurchase, shared with auto
+ * top-up), which is what the webhook later checks the payment against. Its PaymentIntent is created under
+ * the key `purchase:<purchase id>`. If the provider cannot be reached the purchase is marked failed and
+ * nothing is granted.
  */
 export async function createCreditPurchase(
   db: Database,
@@ -32,30 +35,21 @@ export async function createCreditPurchase(
   const pkg = findPackageOnSale(input.packageId, packages);
   if (!pkg) throw new PackageUnavailableError(input.packageId);
 
-  const [purchase] = await db
-    .insert(creditPurchase)
-    .values({
-      userId: input.userId,
-      packageId: pkg.id,
-      credits: pkg.credits,
-      amount: pkg.price.amount,
-      currency: pkg.price.currency,
-      expireDays: pkg.expireDays ?? null,
-      provider: provider.name,
-      status: "pending",
-    })
-    .returning({ id: creditPurchase.id });
-  if (!purchase) throw new Error("purchase was not written");
-  const log = logger.child({ purchaseId: purchase.id, userId: input.userId, packageId: pkg.id });
+  const purchaseId = await recordPendingPurchase(db, {
+    userId: input.userId,
+    pkg,
+    provider: provider.name,
+  });
+  const log = logger.child({ purchaseId, userId: input.userId, packageId: pkg.id });
 
   let intent: { id: string; clientSecret: string };
   try {
     intent = await provider.createPaymentIntent({
       amount: pkg.price.amount,
       currency: pkg.price.currency,
-      description: `${pkg.credits} credits (${packageName(pkg)} package)`,
-      metadata: { purchaseId: purchase.id, userId: input.userId, packageId: pkg.id },
-      idempotencyKey: `purchase:${purchase.id}`,
+      description: purchaseDescription(pkg),
+      metadata: { purchaseId, userId: input.userId, packageId: pkg.id },
+      idempotencyKey: `purchase:${purchaseId}`,
       ...(input.customerId ? { customerId: input.customerId } : {}),
     });
   } catch (error) {
@@ -69,7 +63,7 @@ export async function createCreditPurchase(
         failureMessage: message,
         updatedAt: sql`now()`,
       })
-      .where(eq(creditPurchase.id, purchase.id));
+      .where(eq(creditPurchase.id, purchaseId));
     log.error({ reason: message }, "purchase failed: the payment provider did not create a PaymentIntent");
     // The caller replaces the customer and starts a new purchase (startPurchase).
     if (customerMissing || error instanceof PaymentProviderUnavailableError) throw error;
@@ -80,10 +74,10 @@ export async function createCreditPurchase(
   await db
     .update(creditPurchase)
     .set({ paymentIntentId: intent.id, updatedAt: sql`now()` })
-    .where(eq(creditPurchase.id, purchase.id));
+    .where(eq(creditPurchase.id, purchaseId));
   log.info({ paymentIntentId: intent.id, provider: provider.name }, "purchase started");
   return {
-    purchaseId: purchase.id,
+    purchaseId,
     paymentIntentId: intent.id,
     clientSecret: intent.clientSecret,
     provider: provider.name,

@@ -1,108 +1,49 @@
-import { and, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
-import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
-import { findPackageOnSale } from "../../src/catalog/packages";
-import { addCredits } from "../../src/credits/add-credits";
-import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
-import { autoTopUpAttempt, creditEntry } from "../../src/db/schema";
-import type { Database } from "../../src/db/types";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import type { PaymentProvider } from "../../src/payment/types";
-import createSetupIntentRoute from "../../src/routes/credits/create-auto-top-up-setup-intent";
-import getAutoTopUpRoute from "../../src/routes/credits/get-auto-top-up";
-import saveCardRoute from "../../src/routes/credits/save-auto-top-up-card";
-import setAutoTopUpRoute from "../../src/routes/credits/set-auto-top-up";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
+import { type SignedUpUser, signUp } from "../support/app-requests";
+import {
+  autoTopUpAttemptsOf,
+  basicPackage,
+  crossThreshold,
+  purchaseGrantsOf,
+  putAutoTopUp,
+  reportSavedCard,
+  startCardSetup,
+  getAutoTopUpView as view,
+} from "../support/auto-top-up";
 import type { OffSessionOutcome } from "../support/fake-stripe-off-session";
-import { handlerOf, webhookPost } from "../support/route-handlers";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { deliverStripeEvent } from "../support/stripe-events";
+import { setUpStripeApp } from "../support/stripe-app";
 import { databaseKinds } from "../support/test-database";
 
 // Stripe is the provider and its API the local stand-in (fake-stripe-off-session.ts); what Stripe sends
 // comes back as events signed by the SDK through the real webhook route.
-const WEBHOOK_SECRET = "whsec_test_auto_top_up";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_auto_top_up",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_auto_top_up",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("auto_top_up");
+const deliver = stripe.deliver;
 
-const getRoute = handlerOf(getAutoTopUpRoute);
-const putRoute = handlerOf(setAutoTopUpRoute);
-const setupRoute = handlerOf(createSetupIntentRoute);
-const cardRoute = handlerOf(saveCardRoute);
-const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object);
-
-const BASIC = findPackageOnSale("basic");
-if (!BASIC) throw new Error("the catalog has no basic package");
-const basic = BASIC;
-
-async function view(user: SignedUpUser): Promise<AutoTopUpView> {
-  return (
-    await readJson<AutoTopUpView>(
-      await getRoute(appRequest("/api/credits/auto-top-up", { cookie: user.cookie })),
-    )
-  ).body;
-}
-
-function grant(db: Database, userId: string, amount: number, key: string) {
-  return addCredits(db, { userId, amount, type: "grant", description: "grant", idempotencyKey: key });
-}
-
-function spend(db: Database, userId: string, amount: number, key: string) {
-  return db.transaction((tx) =>
-    consumeCredits(tx, { userId, amount, description: "spend", idempotencyKey: key }),
-  );
-}
+const basic = basicPackage();
 
 describe.each(databaseKinds())("auto top-up with Stripe (%s)", (kind) => {
   const database = useAppDatabase(kind);
   let counter = 0;
   const newUser = () => signUp(`topup-stripe-${kind}-${Date.now()}-${++counter}@example.test`, "Ada");
-  const attemptsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(autoTopUpAttempt)
-      .where(eq(autoTopUpAttempt.userId, userId))
-      .orderBy(autoTopUpAttempt.createdAt);
-  const grantsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, "purchase")));
+  const attemptsOf = (userId: string) => autoTopUpAttemptsOf(database.db, userId);
+  const grantsOf = (userId: string) => purchaseGrantsOf(database.db, userId);
+  const cross = (userId: string, key: string) => crossThreshold(database.db, userId, key);
   const offSessionRequests = (attemptId: string) =>
-    fake.requests.filter((request) => request.idempotencyKey === `auto-top-up:${attemptId}`);
+    stripe.fake.requests.filter((request) => request.idempotencyKey === `auto-top-up:${attemptId}`);
 
   /** A card saved as on Stripe: a SetupIntent, the cardholder's confirmation, then Stripe's signed event. */
   async function saveCard(user: SignedUpUser, charges: OffSessionOutcome[]) {
-    const started = await readJson<{ setupIntentId: string; clientSecret: string; publishableKey: string }>(
-      await setupRoute(
-        appRequest("/api/credits/auto-top-up/setup-intent", { cookie: user.cookie, method: "POST" }),
-      ),
-    );
-    expect(started.status).toBe(201);
-    expect(started.body.publishableKey).toBe("pk_test_auto_top_up");
-    const created = fake.requests.findLast((request) => request.path === "/v1/setup_intents");
+    const started = await startCardSetup(user);
+    expect(started.publishableKey).toBe("pk_test_auto_top_up");
+    const created = stripe.fake.requests.findLast((request) => request.path === "/v1/setup_intents");
     expect(created?.form.get("usage")).toBe("off_session");
     expect(created?.form.get("metadata[userId]")).toBe(user.id);
-    const succeeded = fake.offSession.confirmSetupIntent(started.body.setupIntentId, {
+    const succeeded = stripe.fake.offSession.confirmSetupIntent(started.setupIntentId, {
       last4: "4242",
       charges,
     });
@@ -111,37 +52,15 @@ describe.each(databaseKinds())("auto top-up with Stripe (%s)", (kind) => {
       outcome: "card_saved",
     });
     // The page's own report of the same SetupIntent changes nothing.
-    const reported = await readJson<AutoTopUpView>(
-      await cardRoute(
-        appRequest("/api/credits/auto-top-up/card", {
-          cookie: user.cookie,
-          json: { setupIntentId: started.body.setupIntentId },
-        }),
-      ),
-    );
+    const reported = await reportSavedCard(user, started.setupIntentId);
     expect(reported.body.card).toEqual({ brand: "visa", last4: "4242" });
-    const on = await readJson<AutoTopUpView>(
-      await putRoute(
-        appRequest("/api/credits/auto-top-up", {
-          cookie: user.cookie,
-          method: "PUT",
-          json: {
-            enabled: true,
-            packageId: basic.id,
-            thresholdCredits: 100,
-            monthlyCapAmount: basic.price.amount * 10,
-          },
-        }),
-      ),
-    );
+    const on = await putAutoTopUp(user, {
+      enabled: true,
+      packageId: basic.id,
+      thresholdCredits: 100,
+      monthlyCapAmount: basic.price.amount * 10,
+    });
     expect(on.status).toBe(200);
-  }
-
-  /** Grants and spends so that the available balance crosses the threshold of 100 downwards once. */
-  async function cross(userId: string, key: string) {
-    const { balance } = await getBalance(database.db, userId);
-    await grant(database.db, userId, 200 - balance, `g-${key}`);
-    await spend(database.db, userId, 150, `s-${key}`);
   }
 
   it("a worker that dies after Stripe made the PaymentIntent is replaced without a second charge; the event grants once", async () => {
@@ -167,7 +86,7 @@ describe.each(databaseKinds())("auto top-up with Stripe (%s)", (kind) => {
       attempt.id,
       attempt.id,
     ]);
-    const intents = [...fake.offSession.paymentIntents.values()].filter(
+    const intents = [...stripe.fake.offSession.paymentIntents.values()].filter(
       (intent) => (intent.metadata as Record<string, string>).autoTopUpAttemptId === attempt.id,
     );
     expect(intents).toHaveLength(1);
@@ -195,10 +114,9 @@ describe.each(databaseKinds())("auto top-up with Stripe (%s)", (kind) => {
     expect(waiting.action?.clientSecret).toMatch(/_secret_/);
     // Stripe's payment_failed event for it changes nothing more; the cardholder pays on the page, and
     // Stripe's succeeded event grants and settles it.
-    const authIntent = fake.offSession.paymentIntents.get(waiting.action?.paymentIntentId ?? "") as Record<
-      string,
-      unknown
-    >;
+    const authIntent = stripe.fake.offSession.paymentIntents.get(
+      waiting.action?.paymentIntentId ?? "",
+    ) as Record<string, unknown>;
     expect((await deliver("payment_intent.payment_failed", authIntent)).outcome).toBe(
       "marked_failed+auto_top_up:requires_action",
     );
@@ -224,7 +142,7 @@ describe.each(databaseKinds())("auto top-up with Stripe (%s)", (kind) => {
       expect(current.enabled).toBe(true);
       if (round === 3) {
         const [newest] = (await attemptsOf(user.id)).slice(-1);
-        const intent = fake.offSession.paymentIntents.get(newest?.paymentIntentId ?? "");
+        const intent = stripe.fake.offSession.paymentIntents.get(newest?.paymentIntentId ?? "");
         await deliver("payment_intent.succeeded", intent as Record<string, unknown>);
       }
     }

@@ -1,11 +1,10 @@
-import { and, eq, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
 import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
-import { findPackageOnSale } from "../../src/catalog/packages";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
-import { autoTopUpAttempt, creditEntry, creditPurchase, sandboxPaymentIntent } from "../../src/db/schema";
+import { sandboxPaymentIntent } from "../../src/db/schema";
 import { runEmailDelivery } from "../../src/email/deliver-email-outbox";
 import { resetMailer } from "../../src/email/mailer";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
@@ -15,9 +14,13 @@ import saveCardRoute from "../../src/routes/credits/save-auto-top-up-card";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, signUp } from "../support/app-requests";
 import {
+  autoTopUpAttemptsOf,
+  basicPackage,
   confirmCardSetup as confirmSetup,
   getAutoTopUpView as getView,
   grantCredits as grant,
+  purchaseGrantsOf as purchaseGrantsOfUser,
+  purchasesOf as purchasesOfUser,
   putAutoTopUp as putJson,
   reportSavedCard as reportCard,
   saveTestCard as saveCard,
@@ -32,9 +35,7 @@ import { databaseKinds } from "../support/test-database";
 const cardRoute = handlerOf(saveCardRoute);
 const cardDeleteRoute = handlerOf(removeCardRoute);
 
-const BASIC = findPackageOnSale("basic");
-if (!BASIC) throw new Error("the catalog has no basic package");
-const basic = BASIC;
+const basic = basicPackage();
 
 let smtp: LocalSmtpServer;
 let cleanupEnv: () => void;
@@ -65,19 +66,9 @@ describe.each(databaseKinds())("auto top-up in the sandbox on %s", (kind) => {
   const newUser = () => signUp(`topup-${kind}-${Date.now()}-${++counter}@example.test`, "Ada");
   const worker = () => runAutoTopUps(database.db, getPaymentProvider(database.db));
 
-  const attemptsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(autoTopUpAttempt)
-      .where(eq(autoTopUpAttempt.userId, userId))
-      .orderBy(autoTopUpAttempt.createdAt);
-  const purchasesOf = (userId: string) =>
-    database.db.select().from(creditPurchase).where(eq(creditPurchase.userId, userId));
-  const purchaseGrantsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, "purchase")));
+  const attemptsOf = (userId: string) => autoTopUpAttemptsOf(database.db, userId);
+  const purchasesOf = (userId: string) => purchasesOfUser(database.db, userId);
+  const purchaseGrantsOf = (userId: string) => purchaseGrantsOfUser(database.db, userId);
   const intentsOfAttempt = (attemptId: string) =>
     database.db
       .select()

@@ -1,128 +1,59 @@
 import { and, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AUTO_TOP_UP_MAX_TRIES, runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
-import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
-import { findPackageOnSale } from "../../src/catalog/packages";
-import { addCredits } from "../../src/credits/add-credits";
-import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
-import { autoTopUpAttempt, creditEntry, creditPurchase, emailOutbox } from "../../src/db/schema";
-import type { Database } from "../../src/db/types";
+import { creditPurchase, emailOutbox } from "../../src/db/schema";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { type PaymentProvider, PaymentProviderUnavailableError } from "../../src/payment/types";
-import createSetupIntentRoute from "../../src/routes/credits/create-auto-top-up-setup-intent";
-import getAutoTopUpRoute from "../../src/routes/credits/get-auto-top-up";
-import setAutoTopUpRoute from "../../src/routes/credits/set-auto-top-up";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
+import { type SignedUpUser, signUp } from "../support/app-requests";
+import {
+  autoTopUpAttemptsOf,
+  basicPackage,
+  crossThreshold,
+  purchaseGrantsOf,
+  putAutoTopUp,
+  startCardSetup,
+  getAutoTopUpView as view,
+} from "../support/auto-top-up";
 import type { OffSessionOutcome } from "../support/fake-stripe-off-session";
-import { handlerOf, webhookPost } from "../support/route-handlers";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { chargeObject, deliverStripeEvent, disputeObject } from "../support/stripe-events";
+import { setUpStripeApp } from "../support/stripe-app";
+import { chargeObject, disputeObject } from "../support/stripe-events";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on auto top-up with Stripe as the provider (the local stand-in) and its events signed by the SDK,
 // replayed and reordered: whatever the order, one grant per PaymentIntent and one count per decline.
-const WEBHOOK_SECRET = "whsec_test_break_auto_top_up";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_break_auto_top_up",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_break_auto_top_up",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("break_auto_top_up");
+const deliver = stripe.deliver;
 
-const getRoute = handlerOf(getAutoTopUpRoute);
-const putRoute = handlerOf(setAutoTopUpRoute);
-const setupRoute = handlerOf(createSetupIntentRoute);
-const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object);
-
-const BASIC = findPackageOnSale("basic");
-if (!BASIC) throw new Error("the catalog has no basic package");
-const basic = BASIC;
-
-async function view(user: SignedUpUser): Promise<AutoTopUpView> {
-  return (
-    await readJson<AutoTopUpView>(
-      await getRoute(appRequest("/api/credits/auto-top-up", { cookie: user.cookie })),
-    )
-  ).body;
-}
-
-function grant(db: Database, userId: string, amount: number, key: string) {
-  return addCredits(db, { userId, amount, type: "grant", description: "grant", idempotencyKey: key });
-}
-
-function spend(db: Database, userId: string, amount: number, key: string) {
-  return db.transaction((tx) =>
-    consumeCredits(tx, { userId, amount, description: "spend", idempotencyKey: key }),
-  );
-}
+const basic = basicPackage();
 
 describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) => {
   const database = useAppDatabase(kind);
   let counter = 0;
   const newUser = () => signUp(`break-stripe-${kind}-${Date.now()}-${++counter}@example.test`, "Mallory");
-  const attemptsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(autoTopUpAttempt)
-      .where(eq(autoTopUpAttempt.userId, userId))
-      .orderBy(autoTopUpAttempt.createdAt);
-  const grantsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, "purchase")));
+  const attemptsOf = (userId: string) => autoTopUpAttemptsOf(database.db, userId);
+  const grantsOf = (userId: string) => purchaseGrantsOf(database.db, userId);
+  const cross = (userId: string, key: string) => crossThreshold(database.db, userId, key);
   const intentOf = (attemptId: string) =>
-    [...fake.offSession.paymentIntents.values()].find(
+    [...stripe.fake.offSession.paymentIntents.values()].find(
       (intent) => (intent.metadata as Record<string, string>).autoTopUpAttemptId === attemptId,
     ) as Record<string, unknown> | undefined;
 
   async function saveCardAndEnable(user: SignedUpUser, charges: OffSessionOutcome[]) {
-    const started = await readJson<{ setupIntentId: string }>(
-      await setupRoute(
-        appRequest("/api/credits/auto-top-up/setup-intent", { cookie: user.cookie, method: "POST" }),
-      ),
-    );
-    expect(started.status).toBe(201);
-    const succeeded = fake.offSession.confirmSetupIntent(started.body.setupIntentId, {
+    const started = await startCardSetup(user);
+    const succeeded = stripe.fake.offSession.confirmSetupIntent(started.setupIntentId, {
       last4: "4242",
       charges,
     });
     expect((await deliver("setup_intent.succeeded", succeeded)).outcome).toBe("card_saved");
-    const on = await readJson<AutoTopUpView>(
-      await putRoute(
-        appRequest("/api/credits/auto-top-up", {
-          cookie: user.cookie,
-          method: "PUT",
-          json: {
-            enabled: true,
-            packageId: basic.id,
-            thresholdCredits: 100,
-            monthlyCapAmount: basic.price.amount * 10,
-          },
-        }),
-      ),
-    );
+    const on = await putAutoTopUp(user, {
+      enabled: true,
+      packageId: basic.id,
+      thresholdCredits: 100,
+      monthlyCapAmount: basic.price.amount * 10,
+    });
     expect(on.status).toBe(200);
-  }
-
-  async function cross(userId: string, key: string) {
-    const { balance } = await getBalance(database.db, userId);
-    await grant(database.db, userId, 200 - balance, `g-${key}`);
-    await spend(database.db, userId, 150, `s-${key}`);
   }
 
   it("payment_intent.succeeded before the worker recorded its PaymentIntent, replayed, then a stale payment_failed: granted once, settled once", async () => {
@@ -134,7 +65,10 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     const slow: PaymentProvider = Object.create(provider);
     slow.chargeOffSession = async (request) => {
       const charged = await provider.chargeOffSession(request);
-      const intent = fake.offSession.paymentIntents.get(charged.paymentIntentId) as Record<string, unknown>;
+      const intent = stripe.fake.offSession.paymentIntents.get(charged.paymentIntentId) as Record<
+        string,
+        unknown
+      >;
       expect((await deliver("payment_intent.succeeded", intent)).outcome).toBe(
         "granted+auto_top_up:succeeded",
       );
@@ -185,7 +119,10 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     const slow: PaymentProvider = Object.create(provider);
     slow.chargeOffSession = async (request) => {
       const charged = await provider.chargeOffSession(request);
-      const intent = fake.offSession.paymentIntents.get(charged.paymentIntentId) as Record<string, unknown>;
+      const intent = stripe.fake.offSession.paymentIntents.get(charged.paymentIntentId) as Record<
+        string,
+        unknown
+      >;
       await deliver("payment_intent.payment_failed", intent);
       return charged;
     };
@@ -224,7 +161,7 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     await runAutoTopUps(database.db, provider);
     expect(await attemptsOf(user.id)).toHaveLength(1);
     expect(
-      [...fake.offSession.paymentIntents.values()].filter(
+      [...stripe.fake.offSession.paymentIntents.values()].filter(
         (pi) => (pi.metadata as Record<string, string>).userId === user.id,
       ),
     ).toHaveLength(1);
@@ -257,7 +194,7 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     await runAutoTopUps(database.db, provider);
     expect(await attemptsOf(user.id)).toHaveLength(1);
     expect(
-      [...fake.offSession.paymentIntents.values()].filter(
+      [...stripe.fake.offSession.paymentIntents.values()].filter(
         (pi) => (pi.metadata as Record<string, string>).userId === user.id,
       ),
     ).toHaveLength(1);
@@ -267,18 +204,12 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
     const user = await newUser();
     await saveCardAndEnable(user, ["succeeds"]);
     // The limit fits exactly one package this month.
-    await putRoute(
-      appRequest("/api/credits/auto-top-up", {
-        cookie: user.cookie,
-        method: "PUT",
-        json: {
-          enabled: true,
-          packageId: basic.id,
-          thresholdCredits: 100,
-          monthlyCapAmount: basic.price.amount,
-        },
-      }),
-    );
+    await putAutoTopUp(user, {
+      enabled: true,
+      packageId: basic.id,
+      thresholdCredits: 100,
+      monthlyCapAmount: basic.price.amount,
+    });
     await cross(user.id, "1");
     const provider = getPaymentProvider(database.db);
     // Stripe makes the PaymentIntent, but every answer is lost on the way back (a timeout), and its
@@ -310,7 +241,7 @@ describe.each(databaseKinds())("breaking auto top-up with Stripe (%s)", (kind) =
       if (intent) await deliver("payment_intent.succeeded", intent);
     }
     // The card was charged for the first attempt after all: the limit the user set must still hold.
-    const paid = [...fake.offSession.paymentIntents.values()].filter(
+    const paid = [...stripe.fake.offSession.paymentIntents.values()].filter(
       (intent) =>
         (intent.metadata as Record<string, string>).userId === user.id && intent.status === "succeeded",
     );

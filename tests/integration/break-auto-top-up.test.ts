@@ -1,11 +1,10 @@
-import { and, eq, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTO_TOP_UP_MAX_TRIES, runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
 import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
-import { findPackageOnSale } from "../../src/catalog/packages";
 import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
-import { autoTopUpAttempt, creditEntry, creditPurchase, sandboxSetupIntent } from "../../src/db/schema";
+import { sandboxSetupIntent } from "../../src/db/schema";
 import { runEmailDelivery } from "../../src/email/deliver-email-outbox";
 import { resetMailer } from "../../src/email/mailer";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
@@ -16,8 +15,12 @@ import removeCardRoute from "../../src/routes/credits/remove-auto-top-up-card";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, signUp } from "../support/app-requests";
 import {
+  autoTopUpAttemptsOf,
+  basicPackage,
   getAutoTopUpView as getView,
   grantCredits as grant,
+  purchaseGrantsOf as purchaseGrantsOfUser,
+  purchasesOf as purchasesOfUser,
   putAutoTopUp as putJson,
   reportSavedCard as reportCard,
   saveTestCard as saveCard,
@@ -34,9 +37,7 @@ import { databaseKinds } from "../support/test-database";
 const getRoute = handlerOf(getAutoTopUpRoute);
 const cardDeleteRoute = handlerOf(removeCardRoute);
 
-const BASIC = findPackageOnSale("basic");
-if (!BASIC) throw new Error("the catalog has no basic package");
-const basic = BASIC;
+const basic = basicPackage();
 
 let smtp: LocalSmtpServer;
 let cleanupEnv: () => void;
@@ -62,19 +63,9 @@ describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
   const worker = (now?: Date) =>
     runAutoTopUps(database.db, getPaymentProvider(database.db), now ? { now } : {});
 
-  const attemptsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(autoTopUpAttempt)
-      .where(eq(autoTopUpAttempt.userId, userId))
-      .orderBy(autoTopUpAttempt.createdAt);
-  const purchasesOf = (userId: string) =>
-    database.db.select().from(creditPurchase).where(eq(creditPurchase.userId, userId));
-  const purchaseGrantsOf = (userId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, "purchase")));
+  const attemptsOf = (userId: string) => autoTopUpAttemptsOf(database.db, userId);
+  const purchasesOf = (userId: string) => purchasesOfUser(database.db, userId);
+  const purchaseGrantsOf = (userId: string) => purchaseGrantsOfUser(database.db, userId);
   const available = async (userId: string) => (await getBalance(database.db, userId)).balance;
 
   const settings = (overrides: Record<string, unknown> = {}) => ({

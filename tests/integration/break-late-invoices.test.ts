@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { creditEntry, creditLot, creditPurchase, subscriptionPeriodGrant } from "../../src/db/schema";
@@ -10,41 +10,23 @@ import { settlePendingInvoicePurchases } from "../../src/payment/settle-pending-
 import { grantPendingRollovers } from "../../src/payment/subscriptions/grant-pending-rollovers";
 import { useAppDatabase } from "../support/app-database";
 import { type SignedUpUser, signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { webhookPost } from "../support/route-handlers";
 import { seedUser } from "../support/seed";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { deliverStripeEvent, disputeObject, testId } from "../support/stripe-events";
+import { setUpStripeApp } from "../support/stripe-app";
+import { disputeObject, testId } from "../support/stripe-events";
 import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on the late-invoice rules: renewals paid after their period ended, pending invoice purchases
 // settled by the payment maintenance, refunds retried without an amount. Stripe is the local stand-in;
 // events are signed with the SDK and go through the real webhook route; `verify` runs after each test.
-const WEBHOOK_SECRET = "whsec_test_break_late_invoices";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_break_late_invoices",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_break_late_invoices",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("break_late_invoices");
 
 const DAY = 86_400_000;
 const HOURS = 3600_000;
 let clock = Math.floor(Date.now() / 1000) - 7200;
 const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
+  stripe.deliver(type, object, { created: ++clock });
 type Rec = Record<string, unknown>;
 const periodOf = (invoice: Rec) => {
   const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
@@ -55,7 +37,7 @@ const periodOf = (invoice: Rec) => {
 describe.each(databaseKinds())("breaking late subscription invoices, on %s", (kind) => {
   const database = useAppDatabase(kind);
   afterEach(async () => {
-    fake.billing.cardDeclines = false;
+    stripe.fake.billing.cardDeclines = false;
     await assertLedgerInvariants(database.db);
   });
 
@@ -90,19 +72,51 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
    */
   async function subscriber(daysAgo: number, renewals: number, declined: number[]) {
     const user: SignedUpUser = await signUp(`${testId("brk-late")}@example.com`);
-    const first = await checkOutAtStripe(fake, user, "pro-monthly", new Date(Date.now() - daysAgo * DAY));
+    const first = await checkOutAtStripe(
+      stripe.fake,
+      user,
+      "pro-monthly",
+      new Date(Date.now() - daysAgo * DAY),
+    );
     await deliver("checkout.session.completed", first.session);
     await deliver("customer.subscription.created", first.subscription);
     const providerId = first.subscription.id as string;
     const steps: { invoice: Rec; subscription: Rec; period: { start: Date; end: Date } }[] = [];
     for (let n = 2; n < 2 + renewals; n++) {
-      fake.billing.cardDeclines = declined.includes(n);
-      const step = fake.billing.renew(providerId);
-      fake.billing.cardDeclines = false;
+      stripe.fake.billing.cardDeclines = declined.includes(n);
+      const step = stripe.fake.billing.renew(providerId);
+      stripe.fake.billing.cardDeclines = false;
       if (!step.invoice || !step.subscription) throw new Error("renewal invoiced");
       steps.push({ invoice: step.invoice, subscription: step.subscription, period: periodOf(step.invoice) });
     }
     return { user, first, providerId, steps };
+  }
+
+  /**
+   * subscriber(70, 2, [2]) with period 3 (in force now) paid and delivered, and period 2's declined renewal
+   * then paid at Stripe: `late`, whose invoice.paid each test delivers itself.
+   */
+  async function periodTwoPaidLate() {
+    const sub = await subscriber(70, 2, [2]);
+    const [p2, p3] = sub.steps;
+    if (!p2 || !p3) throw new Error("two renewals");
+    await deliver("customer.subscription.updated", p3.subscription);
+    await deliver("invoice.paid", p3.invoice);
+    const late = stripe.fake.billing.payOpenInvoice(p2.invoice.id as string);
+    return { sub, p3, late };
+  }
+
+  /**
+   * The next renewal paid and delivered, then the rollovers that waited for `ending` granted just after it
+   * ended (the sweep's job); returns that moment.
+   */
+  async function renewAndRollOver(providerId: string, ending: { end: Date }) {
+    const next = stripe.fake.billing.renew(providerId);
+    if (!next.invoice) throw new Error("renewal invoiced");
+    await deliver("invoice.paid", next.invoice);
+    const after = new Date(ending.end.getTime() + 1000);
+    await grantPendingRollovers(database.db, { now: after });
+    return after;
   }
 
   it("two periods paid late (2 and 3), period 4 current: each granted once until period 4 ends; period 4's carry counts them spent first", async () => {
@@ -114,8 +128,8 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     expect(p4.period.end.getTime()).toBeGreaterThan(Date.now());
     await deliver("customer.subscription.updated", p4.subscription);
     expect((await deliver("invoice.paid", p4.invoice)).outcome).toContain("granted");
-    const late3 = fake.billing.payOpenInvoice(p3.invoice.id as string);
-    const late2 = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const late3 = stripe.fake.billing.payOpenInvoice(p3.invoice.id as string);
+    const late2 = stripe.fake.billing.payOpenInvoice(p2.invoice.id as string);
     // Reordered: period 3's late payment delivered before period 2's, each twice at once.
     const outcomes = await Promise.all([
       deliver("invoice.paid", late3),
@@ -134,11 +148,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       });
     }
     await spend(sub.user.id, 500);
-    const fifth = fake.billing.renew(sub.providerId);
-    if (!fifth.invoice) throw new Error("renewal invoiced");
-    await deliver("invoice.paid", fifth.invoice);
-    const afterFourth = new Date(p4.period.end.getTime() + 1000);
-    await grantPendingRollovers(database.db, { now: afterFourth });
+    const afterFourth = await renewAndRollOver(sub.providerId, p4.period);
     const carried = await database.db
       .select()
       .from(creditLot)
@@ -153,7 +163,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     const [p2, p3] = sub.steps;
     if (!p2 || !p3) throw new Error("two renewals");
     // Nothing about period 3 has arrived: the late payment cannot know the period in force.
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const late = stripe.fake.billing.payOpenInvoice(p2.invoice.id as string);
     expect((await deliver("invoice.paid", late)).outcome).toBe("granted_late");
     const lateLot = await lotOfInvoice(late.id as string);
     expect(lateLot?.expiresAt?.getTime()).toBeGreaterThan(Date.now());
@@ -161,11 +171,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     expect((await deliver("invoice.paid", p3.invoice)).outcome).toContain("granted");
     expect(await balanceOf(sub.user.id)).toBe(2000);
     await spend(sub.user.id, 500);
-    const fourth = fake.billing.renew(sub.providerId);
-    if (!fourth.invoice) throw new Error("renewal invoiced");
-    await deliver("invoice.paid", fourth.invoice);
-    const afterThird = new Date(p3.period.end.getTime() + 1000);
-    await grantPendingRollovers(database.db, { now: afterThird });
+    const afterThird = await renewAndRollOver(sub.providerId, p3.period);
     // 2,000 granted for periods 2 and 3, 500 spent: at most 1,500 of them can still be alive, plus period 4's 1,000.
     const alive = await balanceOf(sub.user.id, afterThird);
     expect(alive).toBeLessThanOrEqual(2500);
@@ -184,7 +190,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       canceled_at: Math.floor(Date.now() / 1000) - 60,
     };
     await deliver("customer.subscription.deleted", canceled);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const late = stripe.fake.billing.payOpenInvoice(p2.invoice.id as string);
     const paidAt = Date.now();
     expect((await deliver("invoice.paid", late)).outcome).toBe("granted_late");
     await deliver("customer.subscription.deleted", canceled);
@@ -195,22 +201,17 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     const expiresAt = (await lotOfInvoice(late.id as string))?.expiresAt?.getTime() ?? 0;
     expect(expiresAt).toBeGreaterThanOrEqual(paidAt + length - 60_000);
     expect(await balanceOf(sub.user.id)).toBe(1000);
-    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
     expect(await balanceOf(sub.user.id)).toBe(0);
     expect(await purchaseOfInvoice(late.id as string)).toMatchObject({ clawedBackCredits: 1000 });
   });
 
   it("late payment spent in part, then refunded in full: the spent part becomes debt, never more taken than granted", async () => {
-    const sub = await subscriber(70, 2, [2]);
-    const [p2, p3] = sub.steps;
-    if (!p2 || !p3) throw new Error("two renewals");
-    await deliver("customer.subscription.updated", p3.subscription);
-    await deliver("invoice.paid", p3.invoice);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const { sub, late } = await periodTwoPaidLate();
     await deliver("invoice.paid", late);
     await spend(sub.user.id, 1500);
-    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
-    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
     // 2,000 granted, 1,500 spent, the late 1,000 refunded: nothing left and 500 owed.
     const account = await getBalance(database.db, sub.user.id);
     expect({ balance: account.balance, debt: account.debt }).toEqual({ balance: 0, debt: 500 });
@@ -220,13 +221,13 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   /** A Pro subscriber whose renewal (paid at Stripe) was refunded by `refunded` before its invoice.paid. */
   async function refundedBeforeInvoicePaid(refunded: number) {
     const user = await signUp(`${testId("brk-pending")}@example.com`);
-    const first = await checkOutAtStripe(fake, user);
+    const first = await checkOutAtStripe(stripe.fake, user);
     await deliver("checkout.session.completed", first.session);
     await deliver("customer.subscription.created", first.subscription);
     await deliver("invoice.paid", first.invoice);
-    const renewal = fake.billing.renew(first.subscription.id as string).invoice;
+    const renewal = stripe.fake.billing.renew(first.subscription.id as string).invoice;
     if (!renewal) throw new Error("renewal invoiced");
-    expect((await deliver("charge.refunded", refundedChargeOf(fake, renewal, refunded))).outcome).toBe(
+    expect((await deliver("charge.refunded", refundedChargeOf(stripe.fake, renewal, refunded))).outcome).toBe(
       "awaiting_grant",
     );
     return { user, renewal, invoiceId: renewal.id as string };
@@ -254,7 +255,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
 
   it("marked invoice_unpaid (uncollectible), then Stripe collects it: invoice.paid grants and the early refund is still taken back", async () => {
     const { user, renewal, invoiceId } = await refundedBeforeInvoicePaid(950);
-    const invoice = fake.billing.invoices.get(invoiceId);
+    const invoice = stripe.fake.billing.invoices.get(invoiceId);
     if (!invoice) throw new Error("invoice kept by the stand-in");
     invoice.status = "uncollectible";
     const provider = getPaymentProvider(database.db);
@@ -275,13 +276,8 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   });
 
   it("a declined renewal paid late and refunded before its invoice.paid, which never comes: maintenance grants it late with the refund settled", async () => {
-    const sub = await subscriber(70, 2, [2]);
-    const [p2, p3] = sub.steps;
-    if (!p2 || !p3) throw new Error("two renewals");
-    await deliver("customer.subscription.updated", p3.subscription);
-    await deliver("invoice.paid", p3.invoice);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
-    expect((await deliver("charge.refunded", refundedChargeOf(fake, late, 950))).outcome).toBe(
+    const { sub, p3, late } = await periodTwoPaidLate();
+    expect((await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 950))).outcome).toBe(
       "awaiting_grant",
     );
     const report = await settlePendingInvoicePurchases(database.db, getPaymentProvider(database.db), {
@@ -308,14 +304,14 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     const sub = await subscriber(40, 1, []);
     const [p2] = sub.steps;
     if (!p2) throw new Error("one renewal");
-    const stored = fake.billing.invoices.get(p2.invoice.id as string) as Rec;
+    const stored = stripe.fake.billing.invoices.get(p2.invoice.id as string) as Rec;
     const line = (stored.lines as { data: Rec[] }).data[0] as {
       amount: number;
       parent: { subscription_item_details: Rec };
     };
     line.parent.subscription_item_details.proration = true;
     line.amount = -500;
-    expect((await deliver("charge.refunded", refundedChargeOf(fake, stored, 1900))).outcome).toBe(
+    expect((await deliver("charge.refunded", refundedChargeOf(stripe.fake, stored, 1900))).outcome).toBe(
       "awaiting_grant",
     );
     // The real invoice.paid arrives after all, and maintenance runs later.
@@ -332,12 +328,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   });
 
   it("a late invoice disputed, then the dispute won: its credits come back, usable as long as the late lot was", async () => {
-    const sub = await subscriber(70, 2, [2]);
-    const [p2, p3] = sub.steps;
-    if (!p2 || !p3) throw new Error("two renewals");
-    await deliver("customer.subscription.updated", p3.subscription);
-    await deliver("invoice.paid", p3.invoice);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const { sub, p3, late } = await periodTwoPaidLate();
     expect((await deliver("invoice.paid", late)).outcome).toBe("granted_late");
     const purchase = await purchaseOfInvoice(late.id as string);
     const disputeId = testId("dp");
@@ -362,15 +353,10 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   });
 
   it("a late invoice refunded in full, then disputed and lost: nothing taken twice", async () => {
-    const sub = await subscriber(70, 2, [2]);
-    const [p2, p3] = sub.steps;
-    if (!p2 || !p3) throw new Error("two renewals");
-    await deliver("customer.subscription.updated", p3.subscription);
-    await deliver("invoice.paid", p3.invoice);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const { sub, late } = await periodTwoPaidLate();
     await deliver("invoice.paid", late);
     const purchase = await purchaseOfInvoice(late.id as string);
-    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
     expect(await balanceOf(sub.user.id)).toBe(1000);
     const dispute = (status: string) =>
       disputeObject({
@@ -388,45 +374,27 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   });
 
   it("FINDING 2: late credits count as spent first at the carry, so a full refund of the late invoice afterwards takes back what was spent of them", async () => {
-    const sub = await subscriber(70, 2, [2]);
-    const [p2, p3] = sub.steps;
-    if (!p2 || !p3) throw new Error("two renewals");
-    await deliver("customer.subscription.updated", p3.subscription);
-    await deliver("invoice.paid", p3.invoice);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const { sub, p3, late } = await periodTwoPaidLate();
     expect((await deliver("invoice.paid", late)).outcome).toBe("granted_late");
     await spend(sub.user.id, 500);
-    const fourth = fake.billing.renew(sub.providerId);
-    if (!fourth.invoice) throw new Error("renewal invoiced");
-    await deliver("invoice.paid", fourth.invoice);
-    const afterThird = new Date(p3.period.end.getTime() + 1000);
-    await grantPendingRollovers(database.db, { now: afterThird });
+    const afterThird = await renewAndRollOver(sub.providerId, p3.period);
     // The carry treated the 500 spent as the late credits: period 3's own 1,000 carried in full.
     expect(await balanceOf(sub.user.id, afterThird)).toBe(2000);
     // Refunded in full: the late invoice's credits were 500 spent (by the carry's own account) and 500
     // expired unused, so 500 are taken back; taking nothing would leave the spent 500 paid by no one
     // while period 3's credits, carried as unspent, live on.
-    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
     expect(await purchaseOfInvoice(late.id as string)).toMatchObject({ clawedBackCredits: 500 });
     expect(await balanceOf(sub.user.id, afterThird)).toBe(1500);
   });
 
   it("FINDING 3: both of a carry's invoices (period 3's and the late period 2's) refunded in full after the carry: no credit of theirs lives on", async () => {
-    const sub = await subscriber(70, 2, [2]);
-    const [p2, p3] = sub.steps;
-    if (!p2 || !p3) throw new Error("two renewals");
-    await deliver("customer.subscription.updated", p3.subscription);
-    await deliver("invoice.paid", p3.invoice);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const { sub, p3, late } = await periodTwoPaidLate();
     await deliver("invoice.paid", late);
     await spend(sub.user.id, 500);
-    const fourth = fake.billing.renew(sub.providerId);
-    if (!fourth.invoice) throw new Error("renewal invoiced");
-    await deliver("invoice.paid", fourth.invoice);
-    const afterThird = new Date(p3.period.end.getTime() + 1000);
-    await grantPendingRollovers(database.db, { now: afterThird });
-    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
-    await deliver("charge.refunded", refundedChargeOf(fake, p3.invoice, 1900));
+    const afterThird = await renewAndRollOver(sub.providerId, p3.period);
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, p3.invoice, 1900));
     // 2,000 granted by the two invoices, 500 spent, both refunded in full: the 1,000 they carried go back
     // and the 500 spent are taken from the rest (period 4's 1,000): 500 left, never 1,000 or more.
     const account = await getBalance(database.db, sub.user.id, afterThird);
@@ -434,12 +402,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   });
 
   it("refunds of a late invoice raced: the same id twice and another id, all without an amount: one refund at Stripe", async () => {
-    const sub = await subscriber(70, 2, [2]);
-    const [p2, p3] = sub.steps;
-    if (!p2 || !p3) throw new Error("two renewals");
-    await deliver("customer.subscription.updated", p3.subscription);
-    await deliver("invoice.paid", p3.invoice);
-    const late = fake.billing.payOpenInvoice(p2.invoice.id as string);
+    const { sub, late } = await periodTwoPaidLate();
     await deliver("invoice.paid", late);
     const purchase = await purchaseOfInvoice(late.id as string);
     if (!purchase) throw new Error("the late invoice is a purchase");
@@ -448,23 +411,23 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     const provider = getPaymentProvider(database.db);
     const refund = (requestId: string) =>
       refundPurchase(database.db, provider, { purchaseId: purchase.id, reason: "late", requestId }, admin);
-    const before = fake.billing.refunds.length;
+    const before = stripe.fake.billing.refunds.length;
     const results = await Promise.allSettled([refund("rest-a"), refund("rest-a"), refund("rest-b")]);
-    const made = fake.billing.refunds.slice(before);
+    const made = stripe.fake.billing.refunds.slice(before);
     expect(new Set(made.map((r) => r.id)).size).toBe(1);
     expect(made.every((r) => r.amount === null || r.amount <= 1900)).toBe(true);
     const ok = results.filter((r) => r.status === "fulfilled");
     expect(ok.length).toBeGreaterThanOrEqual(1);
     for (const r of results)
       if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "refund_not_possible" });
-    await deliver("charge.refunded", refundedChargeOf(fake, late, 1900));
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
     expect(await balanceOf(sub.user.id)).toBe(1000);
     // Retried after the event: the same refund, nothing more asked.
-    const asked = fake.billing.refunds.length;
+    const asked = stripe.fake.billing.refunds.length;
     await Promise.allSettled([refund("rest-a"), refund("rest-b")]);
     await expect(refund("rest-c")).rejects.toMatchObject({ code: "refund_not_possible" });
-    expect(new Set(fake.billing.refunds.slice(asked).map((r) => r.id)).size).toBeLessThanOrEqual(1);
-    for (const r of fake.billing.refunds.slice(asked)) expect(made.map((m) => m.id)).toContain(r.id);
+    expect(new Set(stripe.fake.billing.refunds.slice(asked).map((r) => r.id)).size).toBeLessThanOrEqual(1);
+    for (const r of stripe.fake.billing.refunds.slice(asked)) expect(made.map((m) => m.id)).toContain(r.id);
     expect(await balanceOf(sub.user.id)).toBe(1000);
   });
 });

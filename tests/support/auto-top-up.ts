@@ -1,7 +1,11 @@
+import { and, eq } from "drizzle-orm";
 import { expect } from "vitest";
 import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
+import { type CreditPackage, findPackageOnSale } from "../../src/catalog/packages";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
+import { getBalance } from "../../src/credits/get-balance";
+import { autoTopUpAttempt, creditEntry, creditPurchase } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import createSetupIntentRoute from "../../src/routes/credits/create-auto-top-up-setup-intent";
 import getAutoTopUpRoute from "../../src/routes/credits/get-auto-top-up";
@@ -19,6 +23,13 @@ const putRoute = handlerOf(setAutoTopUpRoute);
 const setupRoute = handlerOf(createSetupIntentRoute);
 const cardRoute = handlerOf(saveCardRoute);
 const confirmSetupRoute = handlerOf(confirmSetupIntentRoute);
+
+/** The catalog's `basic` package, the one the auto top-up tests choose. */
+export function basicPackage(): CreditPackage {
+  const basic = findPackageOnSale("basic");
+  if (!basic) throw new Error("the catalog has no basic package");
+  return basic;
+}
 
 /** GET /api/credits/auto-top-up as the user; expects 200. */
 export async function getAutoTopUpView(user: SignedUpUser): Promise<AutoTopUpView> {
@@ -44,7 +55,12 @@ export async function putAutoTopUp(user: SignedUpUser | null, body: unknown) {
 
 /** POST /api/credits/auto-top-up/setup-intent; expects 201. */
 export async function startCardSetup(user: SignedUpUser) {
-  const answer = await readJson<{ setupIntentId: string; clientSecret: string; provider: string }>(
+  const answer = await readJson<{
+    setupIntentId: string;
+    clientSecret: string;
+    provider: string;
+    publishableKey: string | null;
+  }>(
     await setupRoute(
       appRequest("/api/credits/auto-top-up/setup-intent", { cookie: user.cookie, method: "POST" }),
     ),
@@ -93,4 +109,36 @@ export function spendCredits(db: Database, userId: string, amount: number, key: 
   return db.transaction((tx) =>
     consumeCredits(tx, { userId, amount, description: "spend", idempotencyKey: key }),
   );
+}
+
+/** The user's auto top-up attempts, oldest first. */
+export function autoTopUpAttemptsOf(db: Database, userId: string) {
+  return db
+    .select()
+    .from(autoTopUpAttempt)
+    .where(eq(autoTopUpAttempt.userId, userId))
+    .orderBy(autoTopUpAttempt.createdAt);
+}
+
+/** The user's purchases (an auto top-up's included). */
+export function purchasesOf(db: Database, userId: string) {
+  return db.select().from(creditPurchase).where(eq(creditPurchase.userId, userId));
+}
+
+/** The user's purchase grants (ledger entries of type `purchase`): one per paid purchase. */
+export function purchaseGrantsOf(db: Database, userId: string) {
+  return db
+    .select()
+    .from(creditEntry)
+    .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, "purchase")));
+}
+
+/**
+ * Grants and spends (keys `g-<key>`, `s-<key>`) so that the available balance crosses a threshold of 100
+ * downwards once: up to 200, then 150 spent, leaving 50.
+ */
+export async function crossThreshold(db: Database, userId: string, key: string) {
+  const { balance } = await getBalance(db, userId);
+  await grantCredits(db, userId, 200 - balance, `g-${key}`);
+  await spendCredits(db, userId, 150, `s-${key}`);
 }

@@ -25,6 +25,7 @@ export const planAllocation = pgTable(
  * exactly when its cause committed, and a crash after the commit loses nothing. A worker leases due rows
  * (`leasedUntil`, SKIP LOCKED), sends them and marks them `sent` (or `logged` when no SMTP is configured),
  * retrying with backoff until `giveUpAt` (then `failed`). `skipped`: the account has no address.
+ * Settled rows are deleted EMAIL_OUTBOX_RETENTION_DAYS after they settled (src/email/prune-email-outbox.ts).
  */
 export const emailOutbox = pgTable(
   "email_outbox",
@@ -61,5 +62,10 @@ export const emailOutbox = pgTable(
     // The worker's look-up: pending rows by due time, never the (growing) sent ones.
     index("email_outbox_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
     index("email_outbox_user_idx").on(t.userId, t.createdAt),
+    // The retention job's look-up (src/email/prune-email-outbox.ts): settled rows, oldest first, by the
+    // moment they settled (sent_at; give_up_at for a row given up), never a pending one.
+    index("email_outbox_settled_idx")
+      .on(sql`coalesce(${t.sentAt}, ${t.giveUpAt})`)
+      .where(sql`${t.status} IN ('sent', 'logged', 'skipped', 'failed')`),
   ],
 );

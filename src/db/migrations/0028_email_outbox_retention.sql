@@ -1,0 +1,1 @@
+CREATE INDEX "email_outbox_settled_idx" ON "email_outbox" USING btree (coalesce("sent_at", "give_up_at")) WHERE "email_outbox"."status" IN ('sent', 'logged', 'skipped', 'failed');
