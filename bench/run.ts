@@ -27,6 +27,7 @@ import { STRIPE_SECRET_KEY, WEBHOOK_SECRET } from "./lib/webhooks";
 import { runBulkGrant } from "./scenarios/bulk-grant";
 import { runExpirySweep } from "./scenarios/expiry-sweep";
 import { runHistoryCost } from "./scenarios/history-cost";
+import { runHistoryExport } from "./scenarios/history-export";
 import { runOverviewCost } from "./scenarios/overview-cost";
 import { runSpendHttp } from "./scenarios/spend-http";
 import { runSpendInProcess } from "./scenarios/spend-in-process";
@@ -43,6 +44,7 @@ const SCENARIOS: { id: number; name: string; run: (ctx: BenchContext) => Promise
   { id: 6, name: "admin overview against ledger size", run: runOverviewCost },
   { id: 7, name: "bulk grant from a CSV file", run: runBulkGrant },
   { id: 8, name: "spends with alerts and auto top-up", run: runSpendWithAutoTopUp },
+  { id: 9, name: "CSV export of a long history over HTTP", run: runHistoryExport },
 ];
 
 /**
@@ -203,6 +205,8 @@ function writeResults(
       webhook: config.webhook,
       sweep: config.sweep,
       overview: config.overview,
+      bulk: config.bulk,
+      export: config.export,
     },
     totalSeconds: Math.round((Date.now() - started) / 1000),
     loadAverage1m5m15m: loads,
@@ -235,7 +239,7 @@ async function main(): Promise<number> {
     },
   });
   log(
-    `database ${config.databaseName} on ${new URL(config.maintenanceUrl).host}; ${config.seconds} s per run after ${config.warmupSeconds} s warm-up; scenarios ${config.only ? [...config.only].join(",") : "1-6"}`,
+    `database ${config.databaseName} on ${new URL(config.maintenanceUrl).host}; ${config.seconds} s per run after ${config.warmupSeconds} s warm-up; scenarios ${config.only ? [...config.only].join(",") : `1-${SCENARIOS.length}`}`,
   );
   const claim = await claimBenchDatabase(config);
   cleanups.push({ name: "release the database name", run: claim.release });

@@ -10,6 +10,9 @@ const flag = z
   .optional()
   .transform((value) => value === "1" || value === "true");
 
+/** Scenarios are numbered 1 to this (bench/run.ts, SCENARIOS). */
+export const LAST_SCENARIO = 9;
+
 const benchEnvSchema = z.object({
   /** A database the bench may connect to in order to create and drop its own. */
   BENCH_DATABASE_URL: z.string().startsWith("postgres").default(DEFAULT_MAINTENANCE_URL),
@@ -50,6 +53,8 @@ const benchEnvSchema = z.object({
   /** Rows of the bulk-grant file (scenario 7), and the single grants of its baseline. */
   BENCH_BULK_ROWS: count(100_000),
   BENCH_BULK_SINGLE_GRANTS: count(5_000),
+  /** Scenario 9: the CSV export of one user's history of this many entries, beside one of a tenth of it. */
+  BENCH_EXPORT_ENTRIES: count(1_000_000),
 });
 
 export type BenchConfig = {
@@ -71,6 +76,7 @@ export type BenchConfig = {
   sweep: { lots: number; users: number; spendRate: number };
   overview: { entries: number; smallEntries: number };
   bulk: { rows: number; singleGrants: number };
+  export: { entries: number };
 };
 
 /** Parsed once at start; a bad value stops the bench with a message naming the variable. */
@@ -85,10 +91,10 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     ? new Set(
         e.BENCH_ONLY.split(",")
           .map((part) => Number(part.trim()))
-          .filter((n) => Number.isInteger(n) && n >= 1 && n <= 8),
+          .filter((n) => Number.isInteger(n) && n >= 1 && n <= LAST_SCENARIO),
       )
     : null;
-  if (only && only.size === 0) throw new Error("BENCH_ONLY names no scenario between 1 and 8");
+  if (only && only.size === 0) throw new Error(`BENCH_ONLY names no scenario between 1 and ${LAST_SCENARIO}`);
   if (e.BENCH_SWEEP_LOTS < e.BENCH_SWEEP_USERS)
     throw new Error("BENCH_SWEEP_LOTS must be >= BENCH_SWEEP_USERS");
   const databaseUrl = new URL(e.BENCH_DATABASE_URL);
@@ -113,6 +119,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     sweep: { lots: e.BENCH_SWEEP_LOTS, users: e.BENCH_SWEEP_USERS, spendRate: e.BENCH_SWEEP_SPEND_RATE },
     overview: { entries: e.BENCH_OVERVIEW_ENTRIES, smallEntries: e.BENCH_OVERVIEW_SMALL_ENTRIES },
     bulk: { rows: e.BENCH_BULK_ROWS, singleGrants: e.BENCH_BULK_SINGLE_GRANTS },
+    export: { entries: e.BENCH_EXPORT_ENTRIES },
   };
 }
 

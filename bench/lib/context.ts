@@ -23,7 +23,7 @@ export type BenchContext = {
   /** The pg.Pool under `db`: the baselines run on it. */
   pool: pg.Pool;
   log: (line: string) => void;
-  /** The Next.js production server, started on first use and shared by scenarios 2 and 4. */
+  /** The Next.js production server, started on first use and shared by scenarios 2, 4 and 9. */
   server: () => Promise<AppServer>;
   /** Funded users shared by the spend scenarios, seeded on first use. */
   spendUsers: () => Promise<SpendUsers>;

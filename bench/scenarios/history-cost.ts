@@ -14,22 +14,24 @@ const LIGHT = "bench-history-light";
 const LIGHT_ENTRIES = 10;
 const MAXIMUM_RATIO = 1.5;
 
-type Shape = { entries: number; lots: number; lotCredits: number; balance: number };
+export type Shape = { entries: number; lots: number; lotCredits: number; balance: number };
 
 /**
  * The ledger of one user, written in bulk but as the operations would leave it: `lots` grants first (one
  * lot and one entry each), then 1-credit spends until there are `entries` entries. balance_after runs down
  * the chain; the lots' remaining credits add up to the account balance; half the lots expire in the
- * future and half never, so none is due and nothing is left for the sweep.
+ * future and half never, so none is due and nothing is left for the sweep. Scenario 9 seeds its exports
+ * the same way.
  */
-function shapeOf(entries: number, lots: number): Shape {
+export function shapeOf(entries: number, lots: number): Shape {
   const spends = entries - lots;
   // Enough left for the informational spends below, whatever the shape.
   const lotCredits = Math.max(2 * Math.ceil(entries / lots), Math.ceil(1_000_000 / lots));
   return { entries, lots, lotCredits, balance: lotCredits * lots - spends };
 }
 
-async function seedLedger(ctx: BenchContext, userId: string, shape: Shape): Promise<void> {
+/** Writes `shape` for a user that exists and has no account yet (see shapeOf). */
+export async function seedLedger(ctx: BenchContext, userId: string, shape: Shape): Promise<void> {
   await inTransaction(ctx.pool, async (client) => {
     await client.query(`INSERT INTO credit_account (user_id, balance) VALUES ($1, $2)`, [
       userId,
