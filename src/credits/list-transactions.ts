@@ -24,6 +24,12 @@ export type CreditTransaction = {
   periodEnd: string | null;
   /** What a subscription grant was for: `trial` for a trial's credits (else `period`, `slot`, `proration`…). */
   periodKind: string | null;
+  /**
+   * For a period's grant paid after the period ended (a renewal paid late, a yearly slot whose month had
+   * passed when its year was paid): when its credits stop being usable (ISO time), so pages can say "paid
+   * late: usable until …". Null for other entries.
+   */
+  usableUntil: string | null;
   /** The feature a spend paid for (see entryFeature in history-filter.ts); null for other entries. */
   feature: string | null;
   createdAt: string;
@@ -77,6 +83,10 @@ export async function listTransactions(
       periodStart: text(row.metadata?.periodStart),
       periodEnd: text(row.metadata?.periodEnd),
       periodKind: text(row.metadata?.kind),
+      usableUntil:
+        row.type === "subscription" && row.metadata?.paidLate === true
+          ? text(row.metadata?.lotExpiresAt)
+          : null,
       feature: row.feature,
       createdAt: row.createdAt.toISOString(),
     })),

@@ -13,7 +13,9 @@ import type { LedgerViolation } from "./verify-ledger";
  * - `invoice_purchase_credits`: an invoice purchase's issued credits (`credits_issued`, or all of
  *   `credits`) are what its grant rows have granted, and its grant rows entitle to no more than its
  *   `credits` (a stopped yearly slot keeps none): a refund's share is computed from the issued credits, so
- *   a wrong figure would take too much or too little.
+ *   a wrong figure would take too much or too little. A completed purchase of an invoice without yearly
+ *   slots (nothing of it can be stopped) records exactly what its rows entitle to, 0 for an invoice that
+ *   granted nothing: never a placeholder figure.
  * - `trial_grant_not_purchase`: a trial's grant (kind `trial`, its $0 invoice) belongs to no purchase and
  *   its lot holds `promotional` credits: no money was taken and there is no PaymentIntent, so nothing of a
  *   trial may look refundable.
@@ -44,11 +46,13 @@ export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise
     issued: number;
     entitled: string;
     granted: string;
+    exact: boolean;
   }>(
     await db.execute(
       sql`SELECT p.id, p.user_id, p.credits, coalesce(p.credits_issued, p.credits) AS issued,
                coalesce(sum(g.credits) FILTER (WHERE g.status IN ('granted', 'scheduled')), 0) AS entitled,
-               coalesce(sum(g.credits) FILTER (WHERE g.status = 'granted'), 0) AS granted
+               coalesce(sum(g.credits) FILTER (WHERE g.status = 'granted'), 0) AS granted,
+               p.status = 'succeeded' AND NOT coalesce(bool_or(g.kind = 'slot'), false) AS exact
         FROM credit_purchase p
         LEFT JOIN subscription_period_grant g ON g.invoice_id = p.invoice_id
         WHERE p.kind = 'subscription_invoice'
@@ -56,7 +60,11 @@ export async function verifyInvoicePurchases(db: DatabaseOrTransaction): Promise
     ),
   )) {
     // A stopped slot keeps no credits, so the grants may entitle to less than was sold, never more.
-    if (Number(row.entitled) > Number(row.credits) || Number(row.granted) !== Number(row.issued))
+    if (
+      Number(row.entitled) > Number(row.credits) ||
+      Number(row.granted) !== Number(row.issued) ||
+      (row.exact && Number(row.entitled) !== Number(row.credits))
+    )
       violations.push({
         check: "invoice_purchase_credits",
         userId: row.user_id,

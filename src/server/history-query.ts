@@ -55,10 +55,11 @@ export function browserTransactionItem(item: {
   periodStart: string | null;
   periodEnd: string | null;
   periodKind: string | null;
+  usableUntil?: string | null;
   feature: string | null;
 }) {
-  const { packageId, planId, periodStart, periodEnd, periodKind, feature, id, type, amount, balanceAfter } =
-    item;
+  const { packageId, planId, periodStart, periodEnd, periodKind, usableUntil, feature } = item;
+  const { id, type, amount, balanceAfter } = item;
   return {
     id,
     type,
@@ -71,6 +72,7 @@ export function browserTransactionItem(item: {
     ...(periodStart ? { periodStart } : {}),
     ...(periodEnd ? { periodEnd } : {}),
     ...(periodKind ? { periodKind } : {}),
+    ...(usableUntil ? { usableUntil } : {}),
     ...(feature ? { feature } : {}),
   };
 }

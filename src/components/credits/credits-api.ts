@@ -74,6 +74,8 @@ export type Transaction = {
   periodEnd?: string | null;
   /** What a subscription grant was for: `trial` for a trial's credits, worded as such. */
   periodKind?: string | null;
+  /** Set on a period's grant paid after the period ended: when its credits stop being usable (ISO 8601). */
+  usableUntil?: string | null;
   /** The feature a spend paid for (metadata `feature`, or the metered feature's hold). */
   feature?: string | null;
   createdAt: string;

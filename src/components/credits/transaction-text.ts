@@ -4,6 +4,7 @@ import { usePlanName } from "@/components/pricing/plan-card";
 import type { BadgeProps } from "@/components/ui/badge";
 import { COST_CATALOG, type FeatureId } from "@/features/cost-catalog";
 import type { Transaction } from "./credits-api";
+import { type PlanPeriodItem, planPeriodText } from "./plan-period-text";
 
 /** Message keys of the features in the cost catalog (message keys cannot contain the catalog's dots). */
 export const FEATURE_MESSAGE_KEYS: Record<FeatureId, string> = { "image.generate": "imageGenerate" };
@@ -12,17 +13,6 @@ export const FEATURE_MESSAGE_KEYS: Record<FeatureId, string> = { "image.generate
 const PACKAGE_TYPES = new Set(["purchase", "refund", "dispute", "dispute_reversal"]);
 /** Entries whose stored description is always the same system text. */
 const FIXED_TYPES = new Set(["signup_gift", "expire", "debt_repayment"]);
-/**
- * Entries that name a plan and a period: a period's grant, a rollover into a period, a Free plan period's
- * credits, and the expiry of any of them (its message is `expireSubscription`).
- */
-const PLAN_PERIOD_MESSAGES: Record<string, string> = {
-  subscription: "transactionDescriptions.subscription",
-  rollover: "transactionDescriptions.rollover",
-  free_plan: "transactionDescriptions.free_plan",
-  expire: "transactionDescriptions.expireSubscription",
-};
-
 const BADGE_VARIANTS: Record<string, NonNullable<BadgeProps["variant"]>> = {
   purchase: "success",
   grant: "success",
@@ -53,31 +43,29 @@ export function useTransactionText() {
   }
 
   /**
-   * "Pro credits for Nov 30, 2026 – Dec 30, 2026": the plan in the reader's language and the period's
-   * days in `timeZone` (the reader's: the caller passes it, since this hook also runs on the server).
+   * "Pro credits for Nov 30, 2026 – Dec 30, 2026" (plan-period-text.ts): the plan in the reader's language
+   * and the period's days in `timeZone` (the reader's: the caller passes it, since this hook also runs on
+   * the server).
    */
-  function planPeriod(
-    item: Pick<Transaction, "type" | "planId" | "periodStart" | "periodEnd" | "periodKind">,
-    timeZone: string,
-  ): string | null {
-    // A trial's grant says it is one: its credits end with the trial and never roll over.
-    const key =
-      item.type === "subscription" && item.periodKind === "trial"
-        ? "transactionDescriptions.subscriptionTrial"
-        : PLAN_PERIOD_MESSAGES[item.type];
-    if (!key || !item.planId || !item.periodStart || !item.periodEnd) return null;
-    const day = (iso: string) => format.dateTime(new Date(iso), { dateStyle: "medium", timeZone });
-    return t(key, {
-      plan: planName({ id: item.planId }),
-      start: day(item.periodStart),
-      end: day(item.periodEnd),
+  function planPeriod(item: PlanPeriodItem, timeZone: string): string | null {
+    return planPeriodText(item, {
+      t: (key, values) => t(key, values),
+      day: (date) => format.dateTime(date, { dateStyle: "medium", timeZone }),
+      plan: (id) => planName({ id }),
     });
   }
 
   function description(
     item: Pick<
       Transaction,
-      "type" | "description" | "packageId" | "planId" | "periodStart" | "periodEnd" | "periodKind"
+      | "type"
+      | "description"
+      | "packageId"
+      | "planId"
+      | "periodStart"
+      | "periodEnd"
+      | "periodKind"
+      | "usableUntil"
     >,
     timeZone = "UTC",
   ): string | null {

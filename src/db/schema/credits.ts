@@ -276,7 +276,13 @@ export const creditPurchase = pgTable(
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    check("credit_purchase_credits_positive", sql`${t.credits} > 0`),
+    // A package sells credits. A subscription invoice's purchase records what the invoice granted, which
+    // may be none (a downgrade's or a proration-only invoice that took money but grants nothing, or an
+    // invoice not yet applied): its true figure, so Admin and refunds never read a placeholder.
+    check(
+      "credit_purchase_credits_positive",
+      sql`${t.credits} > 0 OR (${t.kind} = 'subscription_invoice' AND ${t.credits} >= 0)`,
+    ),
     check("credit_purchase_kind_known", sql`${t.kind} IN ('package', 'subscription_invoice')`),
     check(
       "credit_purchase_credits_issued_in_range",

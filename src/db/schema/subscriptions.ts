@@ -180,9 +180,10 @@ export const subscriptionPeriodGrant = pgTable(
     /** A yearly slot's place in its year (0–11); null for other kinds. */
     slotIndex: integer(),
     /**
-     * When the row's lot expires, set only for a monthly period paid after it ended (a renewal retried and
-     * paid late): its credits live until the end of the billing period in force when the money arrived
-     * (late-period-expiry.ts), not until `period_end`, which had passed. Null: the lot ends with the period.
+     * When the row's lot expires, set only for a period paid after it ended (a monthly renewal retried and
+     * paid late, or a yearly slot whose month had passed when its year was paid): its credits live until
+     * the end of the billing period (or slot) in force when the money arrived (late-period-expiry.ts), not
+     * until `period_end`, which had passed. Null: the lot ends with the period.
      */
     lotExpiresAt: timestamp({ withTimezone: true }),
     entryId: bigint({ mode: "number" }),
@@ -197,10 +198,11 @@ export const subscriptionPeriodGrant = pgTable(
       sql`${t.status} IN ('granted', 'period_over', 'scheduled', 'stopped')`,
     ),
     check("subscription_period_grant_credits_non_negative", sql`${t.credits} >= 0`),
-    // A late period's lot outlives the period it paid for, and only a monthly base period is granted late.
+    // A late period's lot outlives the period it paid for, and only a base period (a monthly line, or a
+    // yearly line's monthly slot) is granted late.
     check(
       "subscription_period_grant_late_expiry",
-      sql`${t.lotExpiresAt} IS NULL OR (${t.kind} = 'period' AND ${t.lotExpiresAt} > ${t.periodEnd})`,
+      sql`${t.lotExpiresAt} IS NULL OR (${t.kind} IN ('period', 'slot') AND ${t.lotExpiresAt} > ${t.periodEnd})`,
     ),
     check("subscription_period_grant_period_ordered", sql`${t.periodStart} < ${t.periodEnd}`),
     index("subscription_period_grant_subscription_idx").on(t.subscriptionId, t.periodEnd),

@@ -22,8 +22,8 @@ export type CreditPeriodGrantOutcome =
   | "granted"
   | "granted_late"
   | "already_granted"
-  | "period_over"
-  | "scheduled";
+  | "scheduled"
+  | "stopped";
 
 export type PeriodGrantRow = typeof subscriptionPeriodGrant.$inferSelect;
 
@@ -69,16 +69,26 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
  * never more than the plan's monthly credits (`granted_late`). Such a late period carries nothing in and
  * nothing out (roll-into-period.ts): its credits are the whole of what the invoice bought. The invoice's
  * purchase then has credits to refund (recordInvoicePurchase), so Admin can refund it like any other.
- * A yearly slot already over when it is recorded (`slot`) stays `period_over` with no credits: the year's
- * other slots carry its money (schedule-yearly-slots.ts). The clock is read before the grant because a
- * refused grant (CK400) would abort the transaction.
+ * A yearly slot already over when its year's invoice is paid (the yearly renewal declined and paid months
+ * later, or its `invoice.paid` delivered late) is granted late in the same way, once, under the slot's own
+ * key (slotGrantKey: the subscription and the slot's start, so neither the job nor a replay issues it
+ * again): the customer paid for the whole year. Its lot expires at the end of the slot in force at payment
+ * (`slot.inForce`, the year's own slot containing the payment, else latePeriodLotExpiry's rule), or the
+ * slot's own length from the payment when the subscription has ended (`granted_late`).
+ * `slot.stopped` records a slot that has come due but whose subscription ended before it started
+ * (endedBeforeSlot, issue-due-slots.ts) as `stopped`, 0 credits: cancelling stops the slots not yet issued,
+ * whenever their invoice is paid. The clock is read before the grant because a refused grant (CK400)
+ * would abort the transaction.
  *
  * Credits are `paid` when the invoice took money, `promotional` for a $0 invoice (a 100% coupon).
  * `now` is for tests only (the ledger's clock, see database-clock.ts).
  */
 export async function grantCreditPeriod(
   tx: DatabaseOrTransaction,
-  input: InvoicePeriodInput & { paidMoney: boolean; slot?: { index: number } },
+  input: InvoicePeriodInput & {
+    paidMoney: boolean;
+    slot?: { index: number; inForce?: { start: Date; end: Date }; stopped?: boolean };
+  },
   now?: Date,
 ): Promise<CreditPeriodGrantOutcome> {
   const { subscription, plan, period, invoiceId, slot } = input;
@@ -88,11 +98,12 @@ export async function grantCreditPeriod(
                  coalesce(${clockParam(now)}::timestamptz, now()) >= ${period.start.toISOString()}::timestamptz AS started`,
     ),
   );
-  // Only a yearly slot waits for its start: a monthly line's period is granted when its invoice is paid,
-  // late or not (a late one lives until the end of the period in force at payment).
-  const late = over && !slot;
-  const status = over && slot ? "period_over" : slot && !started ? "scheduled" : "granted";
-  const lotExpiresAt = late ? await latePeriodLotExpiry(tx, subscription, period, now) : null;
+  // Only a yearly slot waits for its start: a period is granted when its invoice is paid, late or not (a
+  // late one lives until the end of the period in force at payment). A slot of a subscription that ended
+  // before the slot began is stopped, never granted.
+  const status = slot?.stopped && started ? "stopped" : slot && !started ? "scheduled" : "granted";
+  const late = over && status === "granted";
+  const lotExpiresAt = late ? await latePeriodLotExpiry(tx, subscription, period, now, slot?.inForce) : null;
   const [row] = await tx
     .insert(subscriptionPeriodGrant)
     .values({
@@ -104,7 +115,7 @@ export async function grantCreditPeriod(
       subscriptionId: subscription.id,
       userId: subscription.userId,
       planId: plan.id,
-      credits: status === "period_over" ? 0 : plan.creditsPerMonth,
+      credits: status === "stopped" ? 0 : plan.creditsPerMonth,
       status,
       lotExpiresAt,
     })

@@ -39,16 +39,19 @@ const ENTITLING_STATUSES = ["granted", "scheduled"];
  * - `paymentIntentId`: the PaymentIntent that paid it (paymentIntentOfInvoice), which refund and dispute
  *   events name; the rows' lots are linked to the purchase (`credit_lot.purchase_id`).
  *
+ * - `packageId`: the plan the invoice's rows bought most of, else `linePlanId` (the plan of the invoice's
+ *   own lines, for an invoice that grants nothing), else the subscription's.
+ *
  * Once per invoice: the purchase's `invoice_id` is unique and the insert does nothing on a redelivery.
- * Returns `purchase_recorded`, `purchase_already_recorded`, or null when there is nothing to refund from
- * this invoice (it took no money, or granted no credits: a period paid after its end). An invoice that
- * granted no credits but whose refund or dispute came first completes that pending purchase with 0
- * credits (the refund facts kept, nothing to take back). A trial's $0 invoice is never a purchase: it has no PaymentIntent and nothing to refund, and its credits are
+ * Returns `purchase_recorded`, `purchase_already_recorded`, or null when the invoice took no money. An
+ * invoice that took money but granted no credits is recorded with `credits` 0, its true figure (refundable
+ * by Admin; a refund takes nothing back), and completes a pending purchase the same way (the refund facts
+ * kept, nothing to take back). A trial's $0 invoice is never a purchase: it has no PaymentIntent and nothing to refund, and its credits are
  * `promotional` (grant-trial-credits.ts); verify checks that no trial grant is linked to one.
  */
 export async function recordInvoicePurchase(
   tx: DatabaseOrTransaction,
-  input: { subscription: SubscriptionRow; invoice: Stripe.Invoice },
+  input: { subscription: SubscriptionRow; invoice: Stripe.Invoice; linePlanId?: string },
   now?: Date,
 ): Promise<string | null> {
   const { subscription, invoice } = input;
@@ -64,16 +67,19 @@ export async function recordInvoicePurchase(
         inArray(subscriptionPeriodGrant.status, ENTITLING_STATUSES),
       ),
     );
+  // What the invoice's rows entitle to: its true figure, 0 for an invoice that took money but grants
+  // nothing (a proration-only or downgrade invoice, a change whose level was already reached). Such an
+  // invoice is still a purchase: the money is real, so Admin can refund it like any other, and its refund
+  // takes back nothing (a share of 0 credits). A refund or dispute that came first completes its pending
+  // purchase the same way, or the payment maintenance (settle-pending-invoice-purchases.ts) would ask the
+  // provider about it on every run.
   const credits = rows.reduce((sum, row) => sum + row.credits, 0);
-  // An invoice that grants no credits is no purchase to refund credits from, unless a refund or dispute
-  // of it came first and recorded a pending purchase: that one is completed below (succeeded, 0 credits,
-  // its refund facts kept, nothing to take back), or it would stay pending and the payment maintenance
-  // (settle-pending-invoice-purchases.ts) would ask the provider about it on every run.
-  if (credits === 0 && !(await pendingInvoicePurchase(tx, invoice.id, paymentIntentOfInvoice(invoice))))
-    return null;
   const issued = rows.filter((row) => row.status === "granted").reduce((sum, row) => sum + row.credits, 0);
-  // The plan the invoice bought most credits of (an upgrade's invoice: the new plan).
-  const planId = [...rows].sort((a, b) => b.credits - a.credits)[0]?.planId ?? subscription.planId;
+  // The plan the invoice bought most credits of (an upgrade's invoice: the new plan); for an invoice
+  // that grants nothing, the plan of its own lines (input.linePlanId), the subscription's only as a last
+  // resort: never the plan the subscription has moved to since.
+  const planId =
+    [...rows].sort((a, b) => b.credits - a.credits)[0]?.planId ?? input.linePlanId ?? subscription.planId;
   const paymentIntentId = paymentIntentOfInvoice(invoice);
   if (!paymentIntentId)
     // Without its PaymentIntent no refund or dispute event can find the invoice: recorded anyway (the
@@ -95,14 +101,11 @@ export async function recordInvoicePurchase(
     status: "succeeded",
     paymentIntentId: paymentIntentId ?? null,
   };
-  const [inserted] =
-    credits === 0
-      ? []
-      : await tx
-          .insert(creditPurchase)
-          .values({ userId: subscription.userId, ...values })
-          .onConflictDoNothing()
-          .returning({ id: creditPurchase.id });
+  const [inserted] = await tx
+    .insert(creditPurchase)
+    .values({ userId: subscription.userId, ...values })
+    .onConflictDoNothing()
+    .returning({ id: creditPurchase.id });
   const pending = inserted ? undefined : await pendingInvoicePurchase(tx, invoice.id, paymentIntentId);
   if (!inserted && !pending) return "purchase_already_recorded";
   if (pending && pending.userId !== subscription.userId) {
@@ -113,15 +116,14 @@ export async function recordInvoicePurchase(
     return "purchase_already_recorded";
   }
   const purchase = inserted ?? { id: (pending as PurchaseRow).id };
-  // An invoice that granted nothing completes its pending purchase with none of it issued
-  // (`credits_issued` 0; `credits` keeps the pending row's placeholder, as a purchase's credits are
-  // positive): nothing can be clawed back, and the refund facts stay for Admin.
-  const completed = credits === 0 ? { ...values, credits: pending?.credits ?? 1, creditsIssued: 0 } : values;
+  // An invoice that granted nothing completes its pending purchase with its true figure, 0 credits (an
+  // invoice purchase may record 0: credit_purchase_credits_positive): Admin shows what the money bought,
+  // nothing can be clawed back (a refund's share of 0 is 0), and the refund facts stay for Admin.
   if (pending) {
     // A refund or dispute of this invoice came first and recorded its facts on a pending purchase
     // (purchase-of-payment.ts): it becomes the invoice's purchase now, with what the invoice granted.
     await updatePurchase(tx, pending.id, {
-      ...completed,
+      ...values,
       // The refund facts stay; the refunded amount is derived again against the invoice's amount below.
       amountRefunded: Math.min(pending.amountRefunded, values.amount),
     });
@@ -138,7 +140,7 @@ export async function recordInvoicePurchase(
   // holds the credits of money they were given back.
   await updateRefundedAmount(tx, {
     ...pending,
-    ...completed,
+    ...values,
     amountRefunded: Math.min(pending.amountRefunded, values.amount),
   });
   const settled = await settlePurchaseClawback(tx, pending.id, now);

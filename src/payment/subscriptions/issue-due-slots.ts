@@ -195,8 +195,9 @@ async function issueSlot(
 /**
  * Whether the slot's invoice took money, so its credits are `paid` (else `promotional`, a 100% coupon):
  * as the category of the invoice's first granted slot, which `invoice.paid` granted from the invoice's
- * `amount_paid`. When none was granted (a year paid after its first slot ended) the slot rows cannot
- * tell, and a yearly invoice is taken as paid: a 100% coupon on a year paid a month late is the rare case.
+ * `amount_paid` (slots over at payment included, granted late). When none was granted (a year paid
+ * ahead of its start, as the sandbox's renewals are) the slot rows cannot tell, and a yearly invoice is
+ * taken as paid: a 100% coupon on a yearly plan is the rare case.
  */
 async function invoiceTookMoney(tx: DatabaseOrTransaction, slot: PeriodGrantRow): Promise<boolean> {
   const { category } = firstRow<{ category: string | null }>(

@@ -8,14 +8,18 @@ import type { SubscriptionRow } from "./lock-subscription";
 const ENDED_STATUSES = ["canceled", "incomplete_expired"];
 
 /**
- * When the credits of a monthly period paid after it ended expire (the late-payment rule, invoice-paid.ts):
- * at the end of the billing period in force when the payment arrives, so the customer who paid gets the
+ * When the credits of a period paid after it ended expire (the late-payment rule, invoice-paid.ts): a
+ * monthly line's period, or a yearly line's monthly slot whose month had passed when the year was paid. At
+ * the end of the billing period in force when the payment arrives, so the customer who paid gets the
  * period's credits with time to spend them, and never a lot that expired at birth. By the database's clock
  * (`now` is for tests only), the first of:
  *
  * 1. the subscription has ended (`canceled`, `incomplete_expired`): no period is in force, so the credits
  *    get the paid period's own length counted from the payment. That is the time an on-time payment would
  *    have given them, and a fixed minimum is wrong both for a month and for a long period;
+ * 1b. `inForce`, when the caller knows the period in force from the invoice itself (a yearly invoice paid
+ *    late: the slot of the same year that contains the payment, granted in the same transaction): its end.
+ *    A yearly plan's period in force is that monthly slot, never the whole year the subscription row names;
  * 2. a granted base period of this subscription (a monthly line or a yearly slot) that contains `now`:
  *    its end, from the provider's own invoice line (the following period, usually, which
  *    rollIntoFollowingPeriod also looks up);
@@ -29,9 +33,11 @@ export async function latePeriodLotExpiry(
   subscription: SubscriptionRow,
   paid: { start: Date; end: Date },
   now?: Date,
+  inForce?: { start: Date; end: Date },
 ): Promise<Date> {
   const at = sql`coalesce(${clockParam(now)}::timestamptz, now())`;
   const ended = ENDED_STATUSES.includes(subscription.status);
+  if (!ended && inForce && inForce.end.getTime() > paid.end.getTime()) return inForce.end;
   const lengthMs = paid.end.getTime() - paid.start.getTime();
   const { expires } = firstRow<{ expires: string | Date }>(
     await tx.execute(sql`

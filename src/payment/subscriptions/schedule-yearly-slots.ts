@@ -1,8 +1,13 @@
+import { sql } from "drizzle-orm";
 import { addMonthsClamped, type CreditPeriod } from "@/credits/credit-periods";
+import { clockParam } from "@/credits/database-clock";
+import { firstRow } from "@/credits/sql-rows";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { UnknownEventValueError } from "../types";
 import { type CreditPeriodGrantOutcome, grantCreditPeriod } from "./grant-credit-period";
 import type { PaidInvoiceLine } from "./invoice-line";
+import { endedBeforeSlot } from "./issue-due-slots";
+import type { SubscriptionRow } from "./lock-subscription";
 import { rollIntoPeriod } from "./roll-into-period";
 
 /** A yearly line is granted in this many monthly slots. */
@@ -56,14 +61,24 @@ export function slotAnchorDay(periodStart: Date, billingCycleAnchor: Date | null
  * grantCreditPeriod, keyed by (invoice, `slot`, slot start), so a redelivered or concurrent event writes
  * none twice. A slot that has started by the database's clock (slot 0, normally) is granted now, with its
  * lot expiring at the slot's end, and then the capped carry of the period that ended where it starts (the
- * previous year's last slot, or a monthly period before a switch to yearly); a slot already over (a year
- * paid late) is `period_over`; the rest are `scheduled`, granted by the `subscription-credits` job when
- * due (issue-due-slots.ts).
+ * previous year's last slot, or a monthly period before a switch to yearly); the rest are `scheduled`,
+ * granted by the `subscription-credits` job when due (issue-due-slots.ts).
+ *
+ * A year paid late (its renewal declined and paid months later, or its `invoice.paid` delivered late):
+ * the customer paid for twelve months, so every slot whose month already passed is issued now, once, as
+ * a monthly period paid late is (grantCreditPeriod, `granted_late`): its lot lives until the end of the
+ * slot in force at payment (this year's slot containing the payment, else the slot of the year the
+ * subscription is in, else the late rule's fallbacks), or the slot's own length from the payment when the
+ * subscription has ended. Such slots carry nothing in or out (roll-into-period.ts skips lots with
+ * `lot_expires_at`), as late monthly periods do. Slots that have come due but began after the
+ * subscription ended are `stopped` (cancelling stops the slots not yet issued, endedBeforeSlot), the
+ * same rule the job applies to the later ones.
  *
  * Returns the outcomes joined with `+`: `granted` (a slot granted now) and its carry's outcome
- * (roll-into-period.ts), `period_over` when slots were over, `scheduled_<n>` for the slots left to the job,
- * or `already_granted` when every slot row existed. A line too short for twelve slots is refused with
- * UnknownEventValueError (stored and retried, never granted wrongly). `now` is for tests only.
+ * (roll-into-period.ts), `granted_late_<n>` for the past slots issued late, `stopped_<n>` for due slots
+ * of an ended subscription, `scheduled_<n>` for the slots left to the job, or `already_granted` when
+ * every slot row existed. A line too short for twelve slots is refused with UnknownEventValueError (stored
+ * and retried, never granted wrongly). `now` is for tests only.
  */
 export async function scheduleYearlySlots(
   tx: DatabaseOrTransaction,
@@ -83,6 +98,12 @@ export async function scheduleYearlySlots(
       reason: error instanceof Error ? error.message : String(error),
     });
   }
+  // The payment's time by the database's clock (the ledger's), for the slot in force at payment.
+  const { at } = firstRow<{ at: string | Date }>(
+    await tx.execute(sql`SELECT coalesce(${clockParam(now)}::timestamptz, now()) AS at`),
+  );
+  const paidAt = new Date(at);
+  const inForce = slotContaining(slots, paidAt) ?? currentYearSlot(input.subscription, paidAt);
   const counts: Partial<Record<CreditPeriodGrantOutcome, number>> = {};
   const outcomes: string[] = [];
   for (const [index, slot] of slots.entries()) {
@@ -95,7 +116,11 @@ export async function scheduleYearlySlots(
         plan: input.plan,
         period: slot,
         paidMoney: input.paidMoney,
-        slot: { index },
+        slot: {
+          index,
+          ...(inForce ? { inForce } : {}),
+          stopped: endedBeforeSlot(input.subscription, slot.start),
+        },
       },
       now,
     );
@@ -107,7 +132,33 @@ export async function scheduleYearlySlots(
       if (rolled !== "no_rollover") outcomes.push(rolled);
     }
   }
-  if (counts.period_over) outcomes.push("period_over");
+  if (counts.granted_late) outcomes.push(`granted_late_${counts.granted_late}`);
+  if (counts.stopped) outcomes.push(`stopped_${counts.stopped}`);
   if (counts.scheduled) outcomes.push(`scheduled_${counts.scheduled}`);
   return outcomes.length > 0 ? outcomes.join("+") : "already_granted";
+}
+
+/** The slot of `slots` that contains `at` ([start, end)), if any. */
+function slotContaining(slots: CreditPeriod[], at: Date): CreditPeriod | undefined {
+  return slots.find((slot) => slot.start.getTime() <= at.getTime() && at.getTime() < slot.end.getTime());
+}
+
+/**
+ * The monthly slot in force at `at` of the yearly period the subscription row reports (a year paid after
+ * the next year began): the month the customer is in, never the whole year. Undefined when the row's
+ * period is not a year (a switch to monthly) or does not contain `at`; the late rule then looks further.
+ */
+function currentYearSlot(subscription: SubscriptionRow, at: Date): CreditPeriod | undefined {
+  const start = subscription.currentPeriodStart;
+  const end = subscription.currentPeriodEnd;
+  if (!start || !end) return undefined;
+  try {
+    return slotContaining(
+      yearlySlots({ start, end }, slotAnchorDay(start, subscription.billingCycleAnchor)),
+      at,
+    );
+  } catch {
+    // Not a year (RangeError): a monthly period is found by the late rule itself.
+    return undefined;
+  }
 }

@@ -47,7 +47,7 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  * SubscriptionNotAdoptableError and stored as a failed webhook with the reason (Admin → Failed webhooks).
  *
  * Outcomes: `not_a_subscription_invoice`, `not_paid`, `unknown_subscription` (metadata naming a row that
- * is not ours to link: nothing to grant to; logged, the row flagged), else each line's `granted` / `granted_late` / `already_granted` / `period_over`, followed by the
+ * is not ours to link: nothing to grant to; logged, the row flagged), else each line's `granted` / `granted_late` / `already_granted` (a yearly line's: schedule-yearly-slots.ts), followed by the
  * carry of the previous period's credits where there is one (`rolled_over`, `nothing_to_roll`, `pending`:
  * roll-into-period.ts), and `problem_lifted` when the invoice was the one a payment problem was recorded
  * for (a retry that went through: the app stops telling the user), joined with `+`.
@@ -63,6 +63,8 @@ function linesOf(invoice: Stripe.Invoice): Stripe.InvoiceLineItem[] {
  * subscription has ended (`granted_late`, grant-credit-period.ts and late-period-expiry.ts). The customer
  * paid, so they get what they paid for, with time to use it; never a lot already expired, never more than
  * the plan's monthly credits for the invoice. Such a period carries nothing in or out (roll-into-period.ts).
+ * A yearly invoice paid late issues every monthly slot whose month has passed at payment, once each, by
+ * the same rule (usable until the end of the slot in force at payment), and schedules the rest as usual.
  * Each line goes by its kind: the proration lines (a plan change), together, to grantProrationLines, a yearly plan's line
  * to scheduleYearlySlots (twelve monthly slots), a monthly plan's line to grantCreditPeriod. A line without
  * a price, or with a price of no plan, is refused with UnknownEventValueError rather than granted wrongly
@@ -121,6 +123,9 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
   const trial = isTrialInvoice(invoice, subscription);
   // An upgrade's lines (a credit for the old price, a charge for the new) grant together, after the loop.
   const prorations: PaidInvoiceLine[] = [];
+  // The plan of the invoice's largest charge: what its purchase names when no line grants credits.
+  let linePlanId: string | undefined;
+  let largest = Number.NEGATIVE_INFINITY;
   for (const line of lines) {
     const priceId = priceIdOfLine(line);
     if (!priceId)
@@ -129,6 +134,10 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
         lineId: line.id,
       });
     const plan = await planOfPrice(tx, priceId);
+    if (line.amount > largest) {
+      largest = line.amount;
+      linePlanId = plan.id;
+    }
     const period = { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
     const paidLine = { subscription, invoice, line, providerSubscriptionId, plan, period, paidMoney };
     if (isProrationLine(line)) {
@@ -182,7 +191,11 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     );
   // The invoice as a purchase, so its refunds and disputes take back its credits (invoice-purchase.ts).
   // (Logged, not part of the outcome: the outcome says what the customer got.)
-  const purchase = await recordInvoicePurchase(tx, { subscription, invoice }, context?.now);
+  const purchase = await recordInvoicePurchase(
+    tx,
+    { subscription, invoice, ...(linePlanId ? { linePlanId } : {}) },
+    context?.now,
+  );
   // The invoice a payment problem was about is paid now (a retry went through): the user is told no more.
   if (await clearPaymentProblem(tx, subscription.id, invoice.id)) outcomes.push("problem_lifted");
   log.info(

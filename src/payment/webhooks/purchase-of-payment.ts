@@ -1,6 +1,5 @@
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import { findPlan } from "@/catalog/plans";
 import { creditPurchase, subscription } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
@@ -86,8 +85,9 @@ export async function findPurchaseOfPayment(
       subscriptionId: row.id,
       invoiceId: invoice.invoiceId,
       // What the invoice entitles to is known when `invoice.paid` is applied, which sets these; until then
-      // none of it was issued (`credits_issued` 0), so nothing can be clawed back.
-      credits: Math.max(1, findPlan(row.planId)?.creditsPerMonth ?? 1),
+      // nothing is granted, so the purchase records 0 (never a guess from the plan: an invoice may grant
+      // nothing at all) and nothing can be clawed back.
+      credits: 0,
       creditsIssued: 0,
       amount: invoice.amountPaid,
       currency: invoice.currency,

@@ -1,0 +1,255 @@
+import { and, asc, eq } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { addMonthsClamped } from "../../src/credits/credit-periods";
+import { getBalance } from "../../src/credits/get-balance";
+import { listTransactions } from "../../src/credits/list-transactions";
+import { creditEntry, creditLot, creditPurchase, subscriptionPeriodGrant } from "../../src/db/schema";
+import { runSubscriptionCredits } from "../../src/jobs/run-subscription-credits";
+import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
+import { useAppDatabase } from "../support/app-database";
+import { type SignedUpUser, signUp } from "../support/app-requests";
+import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
+import { assertLedgerInvariants } from "../support/invariants";
+import { webhookPost } from "../support/route-handlers";
+import { configureServerEnv, type TestServerEnv } from "../support/server-env";
+import { deliverStripeEvent, testId } from "../support/stripe-events";
+import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
+import { databaseKinds } from "../support/test-database";
+
+// A yearly invoice paid late: the yearly renewal declined and paid about two and a half months later, or the
+// year paid on time with its invoice.paid delivered that late. The customer paid for twelve months, so the
+// months already past are issued at payment (once each, under the slot's own key), usable until the month in
+// force at payment ends (the slot's length from the payment once the subscription has ended); the rest come
+// on schedule. Stripe is the local stand-in; events are signed with the SDK and go through the real route.
+const WEBHOOK_SECRET = "whsec_test_late_yearly_invoice";
+let fake: FakeStripe;
+let serverEnv: TestServerEnv;
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  serverEnv = configureServerEnv({
+    STRIPE_SECRET_KEY: "sk_test_late_yearly_invoice",
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_late_yearly_invoice",
+    STRIPE_API_BASE: fake.url,
+    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
+  });
+});
+afterAll(async () => {
+  await fake?.close();
+  serverEnv?.cleanup();
+});
+
+const DAY = 86_400_000;
+let clock = Math.floor(Date.now() / 1000) - 7200;
+const deliver = (type: string, object: Record<string, unknown>) =>
+  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
+type Rec = Record<string, unknown>;
+const periodOf = (invoice: Rec) => {
+  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
+  if (!line) throw new Error("invoice without a line");
+  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
+};
+const plusSecond = (date: Date) => new Date(date.getTime() + 1000);
+
+describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
+  const database = useAppDatabase(kind);
+  afterEach(async () => {
+    fake.billing.cardDeclines = false;
+    await assertLedgerInvariants(database.db);
+  });
+
+  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
+  const purchaseOfInvoice = async (invoiceId: string) =>
+    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
+  const slotsOfInvoice = (invoiceId: string) =>
+    database.db
+      .select({ slot: subscriptionPeriodGrant, lot: creditLot })
+      .from(subscriptionPeriodGrant)
+      .leftJoin(creditLot, eq(creditLot.id, subscriptionPeriodGrant.lotId))
+      .where(eq(subscriptionPeriodGrant.invoiceId, invoiceId))
+      .orderBy(asc(subscriptionPeriodGrant.slotIndex));
+  const grantsOfInvoice = (userId: string, invoiceId: string) =>
+    database.db
+      .select()
+      .from(creditEntry)
+      .where(
+        and(
+          eq(creditEntry.userId, userId),
+          eq(creditEntry.type, "subscription"),
+          eq(creditEntry.reference, invoiceId),
+        ),
+      );
+
+  /** A new Pro (yearly) subscriber whose year began `daysAgo` days ago, checked out at the stand-in. */
+  async function yearlySubscriber(yearStart: Date) {
+    const user: SignedUpUser = await signUp(`${testId("late-year")}@example.com`);
+    const step = await checkOutAtStripe(fake, user, "pro-yearly", yearStart);
+    await deliver("checkout.session.completed", step.session);
+    await deliver("customer.subscription.created", step.subscription);
+    return { user, step, providerId: step.subscription.id as string };
+  }
+
+  /**
+   * A yearly subscriber whose renewal, 75 days ago, was declined: the subscription is past due, the year's
+   * invoice open. The first year's own invoice.paid is not delivered (its credits are not the point here).
+   */
+  async function declinedYear() {
+    const renewalAt = new Date(Date.now() - 75 * DAY);
+    const sub = await yearlySubscriber(addMonthsClamped(renewalAt, -12));
+    fake.billing.cardDeclines = true;
+    const renewal = fake.billing.renew(sub.providerId);
+    fake.billing.cardDeclines = false;
+    if (!renewal.invoice) throw new Error("renewal invoiced");
+    expect(renewal.invoice.status).toBe("open");
+    await deliver("customer.subscription.updated", renewal.subscription);
+    const year = periodOf(renewal.invoice);
+    // The premise: two of the year's months are over, the third holds today.
+    expect(addMonthsClamped(year.start, 2).getTime()).toBeLessThan(Date.now());
+    expect(addMonthsClamped(year.start, 3).getTime()).toBeGreaterThan(Date.now());
+    return { ...sub, invoice: renewal.invoice, year };
+  }
+
+  it("declined and paid 2.5 months later: the two past months are issued at payment, usable until the month in force ends, once; the rest on schedule", async () => {
+    const sub = await declinedYear();
+    const paid = fake.billing.payOpenInvoice(sub.invoice.id as string);
+    const invoiceId = paid.id as string;
+    // Delivered twice at once, with the job running beside them, then again.
+    const [first, second] = await Promise.all([
+      deliver("invoice.paid", paid),
+      deliver("invoice.paid", paid),
+      runSubscriptionCredits(database.db),
+    ]);
+    expect([first?.outcome, second?.outcome]).toContainEqual(expect.stringContaining("granted_late_2"));
+    expect((await deliver("invoice.paid", paid)).outcome).toContain("already_granted");
+    expect(await balanceOf(sub.user.id)).toBe(3000);
+    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(3);
+
+    const rows = await slotsOfInvoice(invoiceId);
+    expect(rows.map(({ slot }) => slot.status)).toEqual([
+      "granted",
+      "granted",
+      "granted",
+      ...Array(9).fill("scheduled"),
+    ]);
+    const inForce = rows[2]?.slot;
+    if (!inForce) throw new Error("slot 2");
+    expect(inForce.periodStart.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(inForce.periodEnd.getTime()).toBeGreaterThan(Date.now());
+    // The past months live until the month in force ends; that month's own lot ends with it.
+    expect(rows.slice(0, 3).map(({ slot }) => slot.lotExpiresAt)).toEqual([
+      inForce.periodEnd,
+      inForce.periodEnd,
+      null,
+    ]);
+    expect(rows.slice(0, 3).map(({ lot }) => [lot?.credits, lot?.expiresAt])).toEqual([
+      [1000, inForce.periodEnd],
+      [1000, inForce.periodEnd],
+      [1000, inForce.periodEnd],
+    ]);
+    // One purchase for the year: 12,000 credits, 3,000 issued so far, refundable like any other.
+    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({
+      status: "succeeded",
+      credits: 12_000,
+      creditsIssued: 3000,
+      amount: 19_000,
+    });
+
+    // The history says the past months were paid late and until when they are usable.
+    const history = await listTransactions(database.db, { userId: sub.user.id, limit: 20 });
+    const late = history.items.filter((item) => item.type === "subscription" && item.usableUntil);
+    expect(late).toHaveLength(2);
+    expect(late.map((item) => item.usableUntil)).toEqual([
+      inForce.periodEnd.toISOString(),
+      inForce.periodEnd.toISOString(),
+    ]);
+    expect(late[0]?.description).toMatch(/paid late: usable until /);
+
+    // The job never issues the past months again: now, and when the fourth month begins (that one only).
+    expect((await issueDueSlots(database.db, { subscriptionId: sub.step.subscriptionId })).granted).toBe(0);
+    const month3 = rows[3]?.slot;
+    if (!month3) throw new Error("slot 3");
+    const later = { now: plusSecond(month3.periodStart), subscriptionId: sub.step.subscriptionId };
+    expect(await issueDueSlots(database.db, later)).toMatchObject({ granted: 1, stopped: 0 });
+    expect(await issueDueSlots(database.db, later)).toMatchObject({ granted: 0 });
+    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(4);
+    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ credits: 12_000, creditsIssued: 4000 });
+  });
+
+  it("the year paid on time, its invoice.paid delivered 2.5 months late: the same three months, once", async () => {
+    const sub = await yearlySubscriber(new Date(Date.now() - 75 * DAY));
+    const outcomes = await Promise.all([
+      deliver("invoice.paid", sub.step.invoice),
+      deliver("invoice.paid", sub.step.invoice),
+    ]);
+    expect(outcomes.map((o) => o.outcome)).toContainEqual(expect.stringContaining("granted_late_2"));
+    expect(await balanceOf(sub.user.id)).toBe(3000);
+    const rows = await slotsOfInvoice(sub.step.invoice.id as string);
+    expect(rows.filter(({ slot }) => slot.status === "granted")).toHaveLength(3);
+    expect(rows.filter(({ slot }) => slot.status === "scheduled")).toHaveLength(9);
+    expect(rows.filter(({ slot }) => slot.lotExpiresAt !== null)).toHaveLength(2);
+  });
+
+  it("a refund takes back its share of the issued months; refunded in full, the months not yet issued are stopped", async () => {
+    const sub = await declinedYear();
+    const paid = fake.billing.payOpenInvoice(sub.invoice.id as string);
+    const invoiceId = paid.id as string;
+    await deliver("invoice.paid", paid);
+    expect(await balanceOf(sub.user.id)).toBe(3000);
+    // Half the year's price back: half of the 3,000 issued.
+    await deliver("charge.refunded", refundedChargeOf(fake, paid, 9500));
+    expect(await balanceOf(sub.user.id)).toBe(1500);
+    await deliver("charge.refunded", refundedChargeOf(fake, paid, 19_000));
+    expect(await balanceOf(sub.user.id)).toBe(0);
+    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ clawedBackCredits: 3000 });
+
+    const rows = await slotsOfInvoice(invoiceId);
+    const lastSecond = new Date(sub.year.end.getTime() - 1000);
+    const run = await issueDueSlots(database.db, {
+      now: lastSecond,
+      subscriptionId: sub.step.subscriptionId,
+    });
+    expect(run).toMatchObject({ granted: 0, stopped: 9 });
+    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(3);
+    expect((await slotsOfInvoice(invoiceId)).map(({ slot }) => slot.status)).toEqual([
+      ...rows.slice(0, 3).map(() => "granted"),
+      ...Array(9).fill("stopped"),
+    ]);
+  });
+
+  it("canceled before the late payment: the months before the end are issued for their own length from the payment; the rest are stopped", async () => {
+    const sub = await declinedYear();
+    // Ended 40 days into the year (in its second month), before the payment.
+    const endedAt = Math.floor((sub.year.start.getTime() + 40 * DAY) / 1000);
+    await deliver("customer.subscription.deleted", {
+      ...(fake.subscriptions.get(sub.providerId) as Rec),
+      status: "canceled",
+      ended_at: endedAt,
+      canceled_at: endedAt,
+    });
+    const paid = fake.billing.payOpenInvoice(sub.invoice.id as string);
+    const invoiceId = paid.id as string;
+    const before = Date.now();
+    const outcome = (await deliver("invoice.paid", paid)).outcome;
+    const after = Date.now();
+    expect(outcome).toContain("granted_late_2");
+    expect(outcome).toContain("stopped_1");
+    expect(await balanceOf(sub.user.id)).toBe(2000);
+
+    const rows = await slotsOfInvoice(invoiceId);
+    expect(rows.map(({ slot }) => slot.status).slice(0, 3)).toEqual(["granted", "granted", "stopped"]);
+    for (const { slot, lot } of rows.slice(0, 2)) {
+      const length = slot.periodEnd.getTime() - slot.periodStart.getTime();
+      const expires = lot?.expiresAt?.getTime() ?? 0;
+      expect(expires).toBeGreaterThanOrEqual(before + length - 60_000);
+      expect(expires).toBeLessThanOrEqual(after + length + 60_000);
+    }
+    expect(rows[2]?.slot).toMatchObject({ credits: 0, entryId: null, lotId: null });
+    // The job stops every later month.
+    const run = await issueDueSlots(database.db, {
+      now: new Date(sub.year.end.getTime() - 1000),
+      subscriptionId: sub.step.subscriptionId,
+    });
+    expect(run).toMatchObject({ granted: 0, stopped: 9 });
+    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(2);
+  });
+});
