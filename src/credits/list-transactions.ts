@@ -25,11 +25,17 @@ export type CreditTransaction = {
   /** What a subscription grant was for: `trial` for a trial's credits (else `period`, `slot`, `proration`…). */
   periodKind: string | null;
   /**
-   * For a period's grant paid after the period ended (a renewal paid late, a yearly slot whose month had
-   * passed when its year was paid): when its credits stop being usable (ISO time), so pages can say "paid
-   * late: usable until …". Null for other entries.
+   * For a period's grant made after the period ended: when its credits stop being usable (ISO time), so
+   * pages can say "usable until …". Null for other entries.
    */
   usableUntil: string | null;
+  /**
+   * Why such a grant came after its period (set with `usableUntil`): `paid_late` when its invoice was paid
+   * after the period ended (a renewal paid late, a yearly slot whose month had passed when its year was
+   * paid), `issued_late` when a yearly slot paid in time was issued by the `subscription-credits` job
+   * only after its month ended. Null for other entries.
+   */
+  lateReason: "paid_late" | "issued_late" | null;
   /** The feature a spend paid for (see entryFeature in history-filter.ts); null for other entries. */
   feature: string | null;
   createdAt: string;
@@ -38,6 +44,17 @@ export type CreditTransaction = {
 export type TransactionPage = { items: CreditTransaction[]; nextCursor: string | null };
 
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
+
+/** Why a subscription grant came after its period, from its metadata (grantRecordedPeriod); else null. */
+function lateReasonOf(row: {
+  type: string;
+  metadata: Record<string, unknown> | null;
+}): CreditTransaction["lateReason"] {
+  if (row.type !== "subscription") return null;
+  if (row.metadata?.issuedLate === true) return "issued_late";
+  if (row.metadata?.paidLate === true) return "paid_late";
+  return null;
+}
 
 /**
  * A user's ledger entries, newest first, `limit` (1-100, default 20) at a time, narrowed by `filter`
@@ -83,10 +100,8 @@ export async function listTransactions(
       periodStart: text(row.metadata?.periodStart),
       periodEnd: text(row.metadata?.periodEnd),
       periodKind: text(row.metadata?.kind),
-      usableUntil:
-        row.type === "subscription" && row.metadata?.paidLate === true
-          ? text(row.metadata?.lotExpiresAt)
-          : null,
+      usableUntil: lateReasonOf(row) ? text(row.metadata?.lotExpiresAt) : null,
+      lateReason: lateReasonOf(row),
       feature: row.feature,
       createdAt: row.createdAt.toISOString(),
     })),

@@ -21,7 +21,7 @@ export async function runSubscriptionCredits(db: Database, now?: Date): Promise<
   const slots = await issueDueSlots(db, { now });
   const free = await grantFreePlanCredits(db, { now });
   const result = { slots, free };
-  if (slots.granted + slots.stopped + slots.periodOver > 0 || free.granted > 0)
+  if (slots.granted + slots.grantedLate + slots.stopped > 0 || free.granted > 0)
     logger.info(result, "subscription credits: slots and Free plan credits granted");
   return result;
 }

@@ -56,9 +56,10 @@ export function browserTransactionItem(item: {
   periodEnd: string | null;
   periodKind: string | null;
   usableUntil?: string | null;
+  lateReason?: string | null;
   feature: string | null;
 }) {
-  const { packageId, planId, periodStart, periodEnd, periodKind, usableUntil, feature } = item;
+  const { packageId, planId, periodStart, periodEnd, periodKind, usableUntil, lateReason, feature } = item;
   const { id, type, amount, balanceAfter } = item;
   return {
     id,
@@ -73,6 +74,7 @@ export function browserTransactionItem(item: {
     ...(periodEnd ? { periodEnd } : {}),
     ...(periodKind ? { periodKind } : {}),
     ...(usableUntil ? { usableUntil } : {}),
+    ...(lateReason ? { lateReason } : {}),
     ...(feature ? { feature } : {}),
   };
 }

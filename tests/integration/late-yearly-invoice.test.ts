@@ -216,6 +216,32 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
     ]);
   });
 
+  it("a year paid on time, then refunded in full: a slot the job reaches only after its month ended is still stopped, not issued late", async () => {
+    const sub = await yearlySubscriber(new Date(Date.now() - 3_600_000));
+    const invoiceId = sub.step.invoice.id as string;
+    expect((await deliver("invoice.paid", sub.step.invoice)).outcome).toContain("granted");
+    await deliver("charge.refunded", refundedChargeOf(fake, sub.step.invoice, 19_000));
+    expect(await balanceOf(sub.user.id)).toBe(0);
+    const rows = await slotsOfInvoice(invoiceId);
+    const slot2 = rows[2]?.slot;
+    if (!slot2) throw new Error("no slot 2");
+    // The job was down through slot 1's month: the refund's rule comes before the late-issue rule.
+    const run = await issueDueSlots(database.db, {
+      now: plusSecond(slot2.periodStart),
+      subscriptionId: sub.step.subscriptionId,
+    });
+    expect(run).toMatchObject({ granted: 0, grantedLate: 0, stopped: 2 });
+    const after = await slotsOfInvoice(invoiceId);
+    expect(after.map(({ slot }) => slot.status).slice(0, 4)).toEqual([
+      "granted",
+      "stopped",
+      "stopped",
+      "scheduled",
+    ]);
+    expect(after[1]?.slot).toMatchObject({ credits: 0, entryId: null, lotId: null, lotExpiresAt: null });
+    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(1);
+  });
+
   it("canceled before the late payment: the months before the end are issued for their own length from the payment; the rest are stopped", async () => {
     const sub = await declinedYear();
     // Ended 40 days into the year (in its second month), before the payment.

@@ -2,6 +2,7 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addMonthsClamped } from "../../src/credits/credit-periods";
 import { getBalance } from "../../src/credits/get-balance";
+import { listTransactions } from "../../src/credits/list-transactions";
 import { verifySubscriptions } from "../../src/credits/verify-subscriptions";
 import { useDatabaseConnection } from "../../src/db/client";
 import {
@@ -238,8 +239,8 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
       await issueDueSlots(database.db, { now: plusSecond(month2.start), subscriptionId: sub.row.id }),
     ).toEqual({
       granted: 0,
+      grantedLate: 0,
       stopped: 0,
-      periodOver: 0,
       skipped: 0,
     });
 
@@ -373,20 +374,112 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
     expect(await balanceOf(sub.userId)).toBeGreaterThanOrEqual(1000);
   });
 
-  it("a slot found only after its month ended is recorded as over, not granted", async () => {
+  it("a slot found only after its month ended (the job was down) is issued late, once, usable until the slot in force ends", async () => {
     const { sub, slots } = await paidYear();
-    const month2 = slots[2];
-    if (!month2) throw new Error("no slots");
+    const [, month1, month2, month3] = slots;
+    if (!month1 || !month2 || !month3) throw new Error("no slots");
+    // The job was down through slot 1's whole month and runs again a second into slot 2.
     const run = await issueDueSlots(database.db, {
       now: plusSecond(month2.start),
       subscriptionId: sub.row.id,
     });
-    expect(run).toMatchObject({ granted: 1, periodOver: 1 });
-    expect((await slotsOf(sub.row.id)).map((row) => row.status).slice(0, 3)).toEqual([
-      "granted",
-      "period_over",
-      "granted",
+    expect(run).toMatchObject({ granted: 1, grantedLate: 1, stopped: 0 });
+    const rows = await slotsOf(sub.row.id);
+    expect(rows.map((row) => [row.status, row.credits]).slice(0, 4)).toEqual([
+      ["granted", 1000],
+      ["granted", 1000],
+      ["granted", 1000],
+      ["scheduled", 1000],
     ]);
+    // Slot 1's lot lives until the end of the slot in force (slot 2), not until its own ended month.
+    expect(rows[1]?.lotExpiresAt).toEqual(month2.end);
+    const lotOf = async (lotId: string | null | undefined) =>
+      (
+        await database.db
+          .select()
+          .from(creditLot)
+          .where(eq(creditLot.id, lotId ?? ""))
+      )[0];
+    expect((await lotOf(rows[1]?.lotId))?.expiresAt).toEqual(month2.end);
+    expect((await lotOf(rows[2]?.lotId))?.expiresAt).toEqual(month2.end);
+    expect(rows[2]?.lotExpiresAt).toBeNull();
+    // No carry into the late slot, nor out of it into slot 2: its credits already outlive its month.
+    expect(await entriesOf(sub.userId, "rollover")).toEqual([]);
+
+    // The history says it was issued late (the customer paid on time), and until when it is usable.
+    const grants = await entriesOf(sub.userId, "subscription");
+    expect(grants.map((entry) => entry.amount)).toEqual([1000, 1000, 1000]);
+    const late = grants[1];
+    expect(late?.description).toMatch(/, issued late: usable until \d{4}-\d{2}-\d{2}$/);
+    expect(late?.description).toContain(month2.end.toISOString().slice(0, 10));
+    expect(late?.metadata).toMatchObject({ issuedLate: true, lotExpiresAt: month2.end.toISOString() });
+    expect(late?.metadata).not.toHaveProperty("paidLate");
+    const history = await listTransactions(database.db, { userId: sub.userId });
+    expect(history.items.find((item) => item.id === String(late?.id))).toMatchObject({
+      lateReason: "issued_late",
+      usableUntil: month2.end.toISOString(),
+    });
+    expect(history.items.filter((item) => item.lateReason !== null)).toHaveLength(1);
+
+    // Run again (a restart, a second instance): nothing more.
+    expect(
+      await issueDueSlots(database.db, { now: plusSecond(month2.start), subscriptionId: sub.row.id }),
+    ).toEqual({ granted: 0, grantedLate: 0, stopped: 0, skipped: 0 });
+    expect(await entriesOf(sub.userId, "subscription")).toHaveLength(3);
+    // The next slot comes on time, as a normal month: its lot ends with it.
+    expect(
+      await issueDueSlots(database.db, { now: plusSecond(month3.start), subscriptionId: sub.row.id }),
+    ).toMatchObject({ granted: 1, grantedLate: 0 });
+    const after = await slotsOf(sub.row.id);
+    expect(after[3]).toMatchObject({ status: "granted", lotExpiresAt: null });
+    expect((await lotOf(after[3]?.lotId))?.expiresAt).toEqual(month3.end);
+    expect(await entriesOf(sub.userId, "subscription")).toHaveLength(4);
+    expect(
+      (await verifySubscriptions(database.db)).filter((violation) => violation.userId === sub.userId),
+    ).toEqual([]);
+  });
+
+  it("a subscription canceled after a slot began: that slot, found after its month ended, is issued late for its own length from now; the next is stopped", async () => {
+    const { sub, year, slots } = await paidYear();
+    const [, month1, month2] = slots;
+    if (!month1 || !month2) throw new Error("no slots");
+    // Cancelled at once a minute into slot 1: slot 1 began while the subscription was live.
+    const endedAt = new Date(month1.start.getTime() + 60_000);
+    const deleted = {
+      ...subscriptionObject({
+        id: sub.providerSubscriptionId,
+        customer: sub.customer,
+        status: "canceled",
+        price: YEARLY_PRICE,
+        period: year,
+        metadata: { subscriptionId: sub.row.id, userId: sub.userId },
+      }),
+      canceled_at: seconds(endedAt),
+      ended_at: seconds(endedAt),
+    };
+    expect((await deliver(stripeEventPayload("customer.subscription.deleted", deleted))).status).toBe(200);
+
+    // The job gets to slot 1 only after its month ended.
+    const now = plusSecond(month2.start);
+    const run = await issueDueSlots(database.db, { now, subscriptionId: sub.row.id });
+    expect(run).toMatchObject({ granted: 0, grantedLate: 1, stopped: 1 });
+    const rows = await slotsOf(sub.row.id);
+    expect(rows.map((row) => row.status).slice(0, 3)).toEqual(["granted", "granted", "stopped"]);
+    // No slot is in force any more: the credits get slot 1's own length, counted from now.
+    const ownLength = month1.end.getTime() - month1.start.getTime();
+    expect(rows[1]?.lotExpiresAt).toEqual(new Date(now.getTime() + ownLength));
+    const [lot] = await database.db
+      .select()
+      .from(creditLot)
+      .where(eq(creditLot.id, rows[1]?.lotId ?? ""));
+    expect(lot).toMatchObject({ credits: 1000, expiresAt: new Date(now.getTime() + ownLength) });
+    expect((await entriesOf(sub.userId, "subscription")).map((entry) => entry.amount)).toEqual([1000, 1000]);
+    // Again: nothing more.
+    expect(await issueDueSlots(database.db, { now, subscriptionId: sub.row.id })).toMatchObject({
+      granted: 0,
+      grantedLate: 0,
+      stopped: 0,
+    });
   });
 
   it("verify notices a slot whose lot ends elsewhere, a year with a slot missing, and overlapping granted slots", async () => {

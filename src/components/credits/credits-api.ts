@@ -74,8 +74,13 @@ export type Transaction = {
   periodEnd?: string | null;
   /** What a subscription grant was for: `trial` for a trial's credits, worded as such. */
   periodKind?: string | null;
-  /** Set on a period's grant paid after the period ended: when its credits stop being usable (ISO 8601). */
+  /** Set on a period's grant made after the period ended: when its credits stop being usable (ISO 8601). */
   usableUntil?: string | null;
+  /**
+   * Set with `usableUntil`: `paid_late` (the invoice was paid after the period ended) or `issued_late` (a
+   * yearly slot paid in time, issued after its month ended), each worded as such.
+   */
+  lateReason?: "paid_late" | "issued_late" | null;
   /** The feature a spend paid for (metadata `feature`, or the metered feature's hold). */
   feature?: string | null;
   createdAt: string;

@@ -51,6 +51,19 @@ describe("history wording of period grants", () => {
     expect(planPeriodText(period, words)).not.toContain("逾期");
   });
 
+  it("a yearly slot paid on time but issued late by the credits job says issued late, not paid late", () => {
+    const slot = { ...period, periodKind: "slot", usableUntil: "2026-11-01T00:00:00.000Z" };
+    const en = wordsIn("en");
+    const issued = planPeriodText({ ...slot, lateReason: "issued_late" }, en);
+    expect(issued).toBe("Pro credits for Sep 1, 2026 – Oct 1, 2026, issued late: usable until Nov 1, 2026");
+    expect(planPeriodText({ ...slot, lateReason: "paid_late" }, en)).toMatch(/paid late: usable until/);
+    const zh = wordsIn("zh");
+    const issuedZh = planPeriodText({ ...slot, lateReason: "issued_late" }, zh);
+    expect(issuedZh).toContain("延迟发放");
+    expect(issuedZh).toContain("可用至 2026年11月1日");
+    expect(issuedZh).not.toContain("逾期付款");
+  });
+
   it("a yearly slot paid late is worded the same way; other entries ignore the field", () => {
     const words = wordsIn("en");
     expect(

@@ -3,7 +3,7 @@ import type { Transaction } from "./credits-api";
 /** The entry fields that word a subscription's entry: its plan, its period and, when paid late, its end. */
 export type PlanPeriodItem = Pick<
   Transaction,
-  "type" | "planId" | "periodStart" | "periodEnd" | "periodKind" | "usableUntil"
+  "type" | "planId" | "periodStart" | "periodEnd" | "periodKind" | "usableUntil" | "lateReason"
 >;
 
 /**
@@ -26,7 +26,9 @@ const PLAN_PERIOD_MESSAGES: Record<string, string> = {
  * A trial's grant says it is one (its credits end with the trial). A period's grant paid after the period
  * ended (`usableUntil`: a renewal paid late, or a yearly slot whose month had passed when its year was paid)
  * says so and until when its credits are usable, which is not the period's end: the reader would otherwise
- * see credits "for" a month already over and wonder why they are still there, or when they go.
+ * see credits "for" a month already over and wonder why they are still there, or when they go. A yearly
+ * slot paid in time but issued after its month ended (`lateReason` `issued_late`: the credits job was
+ * down) says "issued late" instead: the customer paid on time and must not read that they did not.
  */
 export function planPeriodText(
   item: PlanPeriodItem,
@@ -40,7 +42,9 @@ export function planPeriodText(
     item.type === "subscription" && item.periodKind === "trial"
       ? "transactionDescriptions.subscriptionTrial"
       : item.type === "subscription" && item.usableUntil
-        ? "transactionDescriptions.subscriptionPaidLate"
+        ? item.lateReason === "issued_late"
+          ? "transactionDescriptions.subscriptionIssuedLate"
+          : "transactionDescriptions.subscriptionPaidLate"
         : PLAN_PERIOD_MESSAGES[item.type];
   if (!key || !item.planId || !item.periodStart || !item.periodEnd) return null;
   return words.t(key, {

@@ -66,6 +66,7 @@ export function useTransactionText() {
       | "periodEnd"
       | "periodKind"
       | "usableUntil"
+      | "lateReason"
     >,
     timeZone = "UTC",
   ): string | null {

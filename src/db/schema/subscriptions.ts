@@ -180,10 +180,11 @@ export const subscriptionPeriodGrant = pgTable(
     /** A yearly slot's place in its year (0–11); null for other kinds. */
     slotIndex: integer(),
     /**
-     * When the row's lot expires, set only for a period paid after it ended (a monthly renewal retried and
-     * paid late, or a yearly slot whose month had passed when its year was paid): its credits live until
-     * the end of the billing period (or slot) in force when the money arrived (late-period-expiry.ts), not
-     * until `period_end`, which had passed. Null: the lot ends with the period.
+     * When the row's lot expires, set only for a period granted after it ended (a monthly renewal retried
+     * and paid late, a yearly slot whose month had passed when its year was paid, or a yearly slot the
+     * `subscription-credits` job reached only after its month ended): its credits live until the end of
+     * the billing period (or slot) in force when the money arrived or the job ran (late-period-expiry.ts),
+     * not until `period_end`, which had passed. Null: the lot ends with the period.
      */
     lotExpiresAt: timestamp({ withTimezone: true }),
     entryId: bigint({ mode: "number" }),

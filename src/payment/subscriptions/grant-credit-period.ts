@@ -134,19 +134,33 @@ export async function grantCreditPeriod(
 /**
  * Writes the ledger side of a period row that is to be granted now (a fresh row of grantCreditPeriod, or
  * a `scheduled` slot the job found due): the `subscription` entry and its lot of `row.credits`, expiring
- * at `row.periodEnd`, or at `row.lotExpiresAt` for a period paid late (never for `unlimited` rollover), keyed by periodGrantKey (kind `period`) or
- * slotGrantKey (kind `slot`), then marks the row `granted` with the entry and the lot. The caller holds
- * the subscription's row lock and has checked that the period has started and is not over.
+ * at `row.periodEnd`, or at `row.lotExpiresAt` for a period granted after it ended (never for `unlimited`
+ * rollover), keyed by periodGrantKey (kind `period`) or slotGrantKey (kind `slot`), then marks the row
+ * `granted` with the entry and the lot. The caller holds the subscription's row lock and has checked that
+ * the period has started.
+ *
+ * A row with `lotExpiresAt` was paid late (its invoice was paid after the period ended: description
+ * "paid late", metadata `paidLate`), unless `issuedLate` says the invoice was paid in time and the
+ * `subscription-credits` job reached the slot only after its month ended (description "issued late",
+ * metadata `issuedLate`): the customer did nothing late, and the history must not say they did. Both
+ * carry `lotExpiresAt` in the metadata, from which the history says until when the credits are usable.
  * Returns the entry and the lot.
  */
 export async function grantRecordedPeriod(
   tx: DatabaseOrTransaction,
-  input: { row: PeriodGrantRow; plan: Plan; providerSubscriptionId: string | null; paidMoney: boolean },
+  input: {
+    row: PeriodGrantRow;
+    plan: Plan;
+    providerSubscriptionId: string | null;
+    paidMoney: boolean;
+    issuedLate?: boolean;
+  },
   now?: Date,
 ): Promise<{ entryId: number; lotId: string }> {
   const { row, plan } = input;
   const isSlot = row.kind === "slot";
   const late = row.lotExpiresAt !== null;
+  const lateWords = input.issuedLate ? "issued late" : "paid late";
   const grant = await addCredits(
     tx,
     {
@@ -154,13 +168,14 @@ export async function grantRecordedPeriod(
       amount: row.credits,
       type: "subscription",
       description: late
-        ? `${planName(plan)} plan credits for ${day(row.periodStart)} – ${day(row.periodEnd)}, paid late: usable until ${day(row.lotExpiresAt as Date)}`
+        ? `${planName(plan)} plan credits for ${day(row.periodStart)} – ${day(row.periodEnd)}, ${lateWords}: usable until ${day(row.lotExpiresAt as Date)}`
         : `${planName(plan)} plan credits for ${day(row.periodStart)} – ${day(row.periodEnd)}`,
       idempotencyKey: isSlot
         ? slotGrantKey(row.subscriptionId, row.periodStart)
         : periodGrantKey(row.invoiceId, row.periodStart),
       // Unlimited rollover: the period's credits stay until spent. Otherwise they end with the period.
-      // A period paid late ends with the period in force at payment (row.lotExpiresAt).
+      // A period paid late ends with the period in force at payment, a slot issued late with the slot in
+      // force when the job reached it (row.lotExpiresAt).
       ...(plan.rollover.policy === "unlimited" ? {} : { expiresAt: row.lotExpiresAt ?? row.periodEnd }),
       category: input.paidMoney ? "paid" : "promotional",
       reference: row.invoiceId,
@@ -174,7 +189,12 @@ export async function grantRecordedPeriod(
         periodStart: row.periodStart.toISOString(),
         periodEnd: row.periodEnd.toISOString(),
         rollover: plan.rollover.policy,
-        ...(late ? { paidLate: true, lotExpiresAt: (row.lotExpiresAt as Date).toISOString() } : {}),
+        ...(late
+          ? {
+              [input.issuedLate ? "issuedLate" : "paidLate"]: true,
+              lotExpiresAt: (row.lotExpiresAt as Date).toISOString(),
+            }
+          : {}),
       },
     },
     now,

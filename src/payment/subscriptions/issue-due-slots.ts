@@ -7,22 +7,26 @@ import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { grantRecordedPeriod, type PeriodGrantRow } from "./grant-credit-period";
 import { isInvoiceReturnedInFull, lockInvoicePurchase, noteSlotIssued } from "./invoice-purchase";
+import { latePeriodLotExpiry } from "./late-period-expiry";
 import type { SubscriptionRow } from "./lock-subscription";
 import { rollIntoPeriod } from "./roll-into-period";
 
 /** What one pass did with the due slots it looked at. */
 export type IssueDueSlotsResult = {
-  /** Slots granted: entry and lot written. */
+  /** Slots granted while their month was under way: entry and lot written, the lot ending with the slot. */
   granted: number;
+  /**
+   * Slots found only after their month ended (the job was down for a month, or an instance ran without
+   * jobs) and granted then, once: the lot lives until the end of the slot in force (issueSlot).
+   */
+  grantedLate: number;
   /** Slots that will never be granted: the subscription ended before they started, or the year was returned. */
   stopped: number;
-  /** Slots found only after their period ended (the job was down for a month): recorded, nothing granted. */
-  periodOver: number;
   /** Slots another run held (its transaction was on them) or had settled already: left to it. */
   skipped: number;
 };
 
-type SlotOutcome = "granted" | "stopped" | "period_over" | "skipped";
+type SlotOutcome = "granted" | "granted_late" | "stopped" | "skipped";
 
 /** Statuses of a subscription that is over for good: Stripe never moves them back to live. */
 const ENDED_STATUSES = new Set(["canceled", "incomplete_expired"]);
@@ -59,10 +63,19 @@ export function endedBeforeSlot(sub: Pick<SubscriptionRow, "status" | "endedAt">
  * 3. a slot whose subscription ended before the slot started (endedBeforeSlot), or whose invoice's money
  *    went back in full (isInvoiceReturnedInFull: refunded or disputed), becomes `stopped`, with 0 credits
  *    and no entry: the customer keeps what was issued until it expires, and gets nothing more;
- * 4. a slot already over is `period_over` (a lot that expired at birth would only add noise);
- * 5. else it is granted (grantRecordedPeriod: the plan's credits as a lot expiring at the slot's end), the
- *    capped carry of the previous slot follows (rollIntoPeriod), and the invoice's purchase is told
- *    (noteSlotIssued), all in the slot's transaction.
+ * 4. a slot already over by the clock (the job was down for a month, an instance ran without jobs) is
+ *    still granted, once, under its usual key (slotGrantKey): the customer paid for that month, and the
+ *    job being late is no reason to take it from them. As a slot already over when its year was paid
+ *    (grant-credit-period.ts, `granted_late`), its lot cannot end with the slot (it would expire at
+ *    birth): the row's `lot_expires_at` is set first, to the end of the slot in force (the same
+ *    invoice's slot containing the clock, else latePeriodLotExpiry's rule), or the slot's own length from
+ *    now when the subscription has ended since the slot began. No carry goes into or out of such a slot
+ *    (roll-into-period.ts skips rows with `lot_expires_at`): its lot already outlives its month. Its
+ *    history entry says it was issued late (`issuedLate` in the metadata), not paid late;
+ * 5. else it is granted (grantRecordedPeriod: the plan's credits as a lot expiring at the slot's end), and
+ *    the capped carry of the previous slot follows (rollIntoPeriod).
+ * In both cases the invoice's purchase is told (noteSlotIssued: a partial refund takes its share), all in
+ * the slot's transaction.
  *
  * Returns the counts. Throws nothing for one slot's failure (logged, retried next run).
  */
@@ -70,7 +83,7 @@ export async function issueDueSlots(
   db: Database,
   options: { now?: Date; dueBy?: Date; subscriptionId?: string; batchSize?: number } = {},
 ): Promise<IssueDueSlotsResult> {
-  const result: IssueDueSlotsResult = { granted: 0, stopped: 0, periodOver: 0, skipped: 0 };
+  const result: IssueDueSlotsResult = { granted: 0, grantedLate: 0, stopped: 0, skipped: 0 };
   const clock = sql`coalesce(${clockParam(options.dueBy ?? options.now)}::timestamptz, now())`;
   let after: { start: Date; invoiceId: string } | null = null;
   for (;;) {
@@ -113,7 +126,7 @@ export async function issueDueSlots(
       }
       if (outcome === "granted") result.granted++;
       else if (outcome === "stopped") result.stopped++;
-      else if (outcome === "period_over") result.periodOver++;
+      else if (outcome === "granted_late") result.grantedLate++;
       else result.skipped++;
     }
     const last = due[due.length - 1];
@@ -169,27 +182,82 @@ async function issueSlot(
     log.info({ status: sub.status, endedAt: sub.endedAt }, "subscription credits: yearly slot stopped");
     return "stopped";
   }
-  if (over) {
-    await tx.update(subscriptionPeriodGrant).set({ status: "period_over", credits: 0 }).where(key);
-    log.warn("subscription credits: yearly slot found after its period ended; nothing granted");
-    return "period_over";
-  }
   const plan = findPlan(slot.planId);
   if (!plan) throw new Error(`plan ${slot.planId} of a scheduled slot is not in the catalog`);
+  // A slot over by the clock is granted late: its lot's end is recorded on the row before the grant reads
+  // it (grantRecordedPeriod expires the lot at `lot_expires_at`), in this transaction.
+  const row = over ? await recordLateSlotExpiry(tx, sub, slot, dueBy ?? now) : slot;
   const grant = await grantRecordedPeriod(
     tx,
     {
-      row: slot,
+      row,
       plan,
       providerSubscriptionId: sub.providerSubscriptionId,
       paidMoney: await invoiceTookMoney(tx, slot),
+      ...(over ? { issuedLate: true } : {}),
     },
     now,
   );
-  await rollIntoPeriod(tx, sub, { start: slot.periodStart, end: slot.periodEnd }, now);
+  // A late slot carries nothing in: its credits already outlive its month (roll-into-period.ts).
+  if (!over) await rollIntoPeriod(tx, sub, { start: slot.periodStart, end: slot.periodEnd }, now);
   await noteSlotIssued(tx, { invoiceId: slot.invoiceId, credits: slot.credits, lotId: grant.lotId }, now);
+  if (over) {
+    log.warn(
+      { entryId: grant.entryId, credits: slot.credits, lotExpiresAt: row.lotExpiresAt },
+      "subscription credits: yearly slot issued after its month ended",
+    );
+    return "granted_late";
+  }
   log.info({ entryId: grant.entryId, credits: slot.credits }, "subscription credits: yearly slot granted");
   return "granted";
+}
+
+/**
+ * Sets a slot found after its month ended to expire at the end of the slot in force at `at` (the
+ * database's clock when absent): the same invoice's slot that contains `at`, else latePeriodLotExpiry's
+ * rule (another year's slot, the subscription's current period), or the slot's own length from `at` when
+ * the subscription has ended. Returns the row as updated, for grantRecordedPeriod.
+ */
+async function recordLateSlotExpiry(
+  tx: DatabaseOrTransaction,
+  sub: SubscriptionRow,
+  slot: PeriodGrantRow,
+  at?: Date,
+): Promise<PeriodGrantRow> {
+  const clock = sql`coalesce(${clockParam(at)}::timestamptz, now())`;
+  const [inForce] = await tx
+    .select({ start: subscriptionPeriodGrant.periodStart, end: subscriptionPeriodGrant.periodEnd })
+    .from(subscriptionPeriodGrant)
+    .where(
+      and(
+        eq(subscriptionPeriodGrant.invoiceId, slot.invoiceId),
+        eq(subscriptionPeriodGrant.kind, "slot"),
+        lte(subscriptionPeriodGrant.periodStart, clock),
+        gt(subscriptionPeriodGrant.periodEnd, clock),
+      ),
+    )
+    .limit(1);
+  const lotExpiresAt = await latePeriodLotExpiry(
+    tx,
+    sub,
+    { start: slot.periodStart, end: slot.periodEnd },
+    at,
+    inForce,
+  );
+  const [row] = await tx
+    .update(subscriptionPeriodGrant)
+    .set({ lotExpiresAt })
+    .where(
+      and(
+        eq(subscriptionPeriodGrant.invoiceId, slot.invoiceId),
+        eq(subscriptionPeriodGrant.kind, "slot"),
+        eq(subscriptionPeriodGrant.periodStart, slot.periodStart),
+      ),
+    )
+    .returning();
+  if (!row)
+    throw new Error(`slot ${slot.invoiceId} ${slot.periodStart.toISOString()} vanished under its lock`);
+  return row;
 }
 
 /**

@@ -10,9 +10,9 @@ import { withUser } from "@/server/with-user";
  * optionally filtered (`type`, `feature`, `from`/`to` ISO 8601 instants with `to` exclusive, `search` in
  * descriptions; src/server/history-query.ts). `{items: [{id, type, amount (credits), balanceAfter
  * (credits), description, createdAt, packageId?, planId?, periodStart?, periodEnd?, periodKind?, usableUntil?,
- * feature?}], nextCursor}` (`periodKind` `trial` for a trial's credits; `usableUntil` on a period's grant
- * paid after the period ended: when its credits stop being usable); pass `nextCursor` as `cursor` with the same
- * filter for the next page. 401 without a session, 400 for a bad `limit`, `cursor` or filter.
+ * lateReason?, feature?}], nextCursor}` (`periodKind` `trial` for a trial's credits; `usableUntil` on a
+ * period's grant made after the period ended: when its credits stop being usable, with `lateReason`
+ * `paid_late` or `issued_late`); pass `nextCursor` as `cursor` with the same filter for the next page. 401 without a session, 400 for a bad `limit`, `cursor` or filter.
  */
 export default defineRoute({
   method: "GET",
