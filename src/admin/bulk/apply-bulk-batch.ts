@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { adjustCredits } from "@/admin/adjust-credits";
 import { type Actor, recordAudit } from "@/audit/record-audit";
 import { CreditsError } from "@/credits/errors";
+import { sqlStateOf } from "@/credits/sql-rows";
 import { bulkBatch, bulkRow } from "@/db/schema";
 import type { Database } from "@/db/types";
 
@@ -99,14 +100,21 @@ export async function applyBulkBatch(
           );
           applied.push({ rowNumber: row.rowNumber, entryId: result.entryId });
         } catch (error) {
-          // A refusal of this row's own (a rule of the ledger); anything else stops the chunk.
-          if (!(error instanceof CreditsError)) throw error;
-          const code = error.code === "insufficient_credits" ? "insufficient_credits" : "ledger_refused";
+          // A refusal of this row's own (a rule of the ledger), or its account deleted since the preview (the
+          // foreign-key violation of creating it again): the row fails and the run goes on, since a retry
+          // would stop at the same row for ever. Anything else stops the chunk (the job is retried).
+          const accountGone = sqlStateOf(error) === "23503";
+          if (!(error instanceof CreditsError) && !accountGone) throw error;
+          const code = accountGone
+            ? "unknown_user"
+            : error instanceof CreditsError && error.code === "insufficient_credits"
+              ? "insufficient_credits"
+              : "ledger_refused";
           failed.push({ rowNumber: row.rowNumber, error: code });
           await recordAudit(tx, actor, "credits.bulk_row_failed", row.userId, {
             ...auditDetails,
             error: code,
-            message: error.message,
+            message: (error as Error).message,
           });
         }
       }
