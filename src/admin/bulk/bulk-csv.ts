@@ -18,6 +18,8 @@ export const bulkRowErrors = [
   "bad_amount",
   "bad_expiry",
   "bad_reason",
+  /** More or fewer fields than the header names (an unquoted comma in a reason, a missing column). */
+  "bad_field_count",
   "unknown_user",
   "duplicate",
   "insufficient_credits",

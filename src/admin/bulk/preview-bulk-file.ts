@@ -68,8 +68,10 @@ export async function previewBulkFile(
 
 async function storeRows(db: Database, batchId: string, body: AsyncIterable<Uint8Array>): Promise<string> {
   const hash = createHash("sha256");
+  // Records as arrays, the header read here: a row whose field count differs from the header's is refused
+  // (`bad_field_count`) rather than cut short or padded, which named columns would do silently (an
+  // unquoted comma in a reason would drop the reason's end from the ledger and the audit log).
   const parser = parse({
-    columns: (header: string[]) => header.map((name) => name.trim().toLowerCase()),
     bom: true,
     skip_empty_lines: true,
     relax_column_count: true,
@@ -89,19 +91,22 @@ async function storeRows(db: Database, batchId: string, body: AsyncIterable<Uint
     if (pending.length) await db.insert(bulkRow).values(pending);
     pending = [];
   };
+  let columns: string[] | null = null;
   try {
-    for await (const record of parser as AsyncIterable<Record<string, string>>) {
-      if (rowNumber === 0) {
-        const columns = Object.keys(record);
+    for await (const fields of parser as AsyncIterable<string[]>) {
+      if (columns === null) {
+        columns = fields.map((name) => name.trim().toLowerCase());
         if (!columns.includes("amount") || !columns.includes("reason"))
           throw new CreditsError("invalid_input", "The header must name the amount and reason columns.");
-        if (!["user_id", "email", "external_id"].some((column) => columns.includes(column)))
+        if (!["user_id", "email", "external_id"].some((column) => columns?.includes(column)))
           throw new CreditsError("invalid_input", "The header must name user_id, email or external_id.");
+        continue;
       }
       rowNumber += 1;
       if (rowNumber > MAX_BULK_ROWS)
         throw new CreditsError("invalid_input", `A file has at most ${MAX_BULK_ROWS} rows.`);
-      const row = parseBulkRow(record);
+      const row = parseBulkRow(recordOf(columns, fields));
+      if (fields.length !== columns.length) row.error = "bad_field_count";
       pending.push({
         batchId,
         rowNumber,
@@ -123,6 +128,15 @@ async function storeRows(db: Database, batchId: string, body: AsyncIterable<Uint
   }
   await flush();
   return hash.digest("hex");
+}
+
+/** A data row's fields by the header's column names (of a name the header repeats, the first column counts). */
+function recordOf(columns: readonly string[], fields: readonly string[]): Record<string, string> {
+  const record: Record<string, string> = {};
+  columns.forEach((name, index) => {
+    if (!(name in record)) record[name] = fields[index] ?? "";
+  });
+  return record;
 }
 
 /** The whole-file checks, in the database (see previewBulkFile), then the batch's counts and totals. */
