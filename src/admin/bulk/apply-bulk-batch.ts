@@ -36,7 +36,9 @@ export async function queueBulkBatch(db: Database, batchId: string, actor: Actor
  * The background job's body: applies a queued or running batch's valid rows, `chunkRows` (500) per
  * transaction, each through the operators' adjustment path (adjust-credits.ts: a grant adds a lot, a
  * revoke spends as an `adjustment` and never makes debt), so the money rules are the ledger's own.
- * Each row's idempotency key is `creditkit/admin:bulk:<file SHA-256>:<row number>`, and a row's ledger
+ * Each row's idempotency key is `creditkit/admin:bulk:<batch's SHA-256>:<row number>` (the rows' hash,
+ * preview-bulk-file.ts; the file's for a batch previewed by an earlier version, which keeps its keys across
+ * an upgrade), and a row's ledger
  * entry, its audit entry (with `batchId`, `row` and the operator) and its status change commit in one
  * transaction: a run stopped anywhere (a crash, a killed job, a retry on another instance) resumes at
  * the first row still `valid` and applies each row exactly once. The batch row is locked per chunk, so two
