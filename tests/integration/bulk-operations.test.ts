@@ -157,6 +157,36 @@ describe.each(databaseKinds())("bulk grants and revokes from a CSV file (%s)", (
     expect(b).toEqual({ batchId: a.batchId, existing: true });
   });
 
+  it("checks revokes in file order per account: a refused revoke takes nothing, a grant in between counts", async () => {
+    const db = database.db;
+    const carol = await seedUserWithCredits(db, 100);
+    const dave = await seedUserWithCredits(db, 10);
+    const csv = [
+      "user_id,amount,reason",
+      `${carol},-150,too much`,
+      `${dave},-20,too much for dave`,
+      `${carol},30,top up first`,
+      `${carol},-120,fits after the grant`,
+      `${dave},-10,all of dave`,
+      `${carol},-20,one too many`,
+      `${carol},-10,the last ten`,
+    ].join("\n");
+    const preview = await previewBulkFile(db, { fileName: "order.csv", body: bytes(csv) }, operator);
+    expect((await rowsOf(db, preview.batchId)).map((r) => [r.rowNumber, r.error])).toEqual([
+      [1, "insufficient_credits"],
+      [2, "insufficient_credits"],
+      [3, null],
+      [4, null],
+      [5, null],
+      [6, "insufficient_credits"],
+      [7, null],
+    ]);
+    await queueBulkBatch(db, preview.batchId, operator);
+    await applyBulkBatch(db, preview.batchId);
+    expect((await getBalance(db, carol)).balance).toBe(0);
+    expect((await getBalance(db, dave)).balance).toBe(0);
+  });
+
   it("resumes after a crash between chunks and grants each row exactly once", async () => {
     const db = database.db;
     const users = await Promise.all(Array.from({ length: 9 }, () => seedUser(db)));

@@ -7,6 +7,7 @@ import { sqlStateOf } from "@/credits/sql-rows";
 import { bulkBatch, bulkRow } from "@/db/schema";
 import type { Database } from "@/db/types";
 import { BULK_ROWS_IDENTITY_VERSION, canonicalBulkRow, MAX_BULK_ROWS, parseBulkRow } from "./bulk-csv";
+import { refuseUncoveredRevokes } from "./refuse-uncovered-revokes";
 
 /** Rows written to the database per insert while the file streams in: bounds memory, not the file. */
 const INSERT_CHUNK = 1_000;
@@ -20,8 +21,9 @@ export type BulkPreview = { batchId: string; existing: boolean };
  * (`unknown_user`), the row repeats an earlier row's account, amount, expiry and reason (`duplicate`: the
  * later copy is refused; a file that means it twice must say so with another reason), an expiry date not in
  * the future (`bad_expiry`), and a revoke larger than the account's available credits (balance minus held)
- * plus the file's earlier rows for it (`insufficient_credits`: revokes never make debt, as in
- * adjust-credits.ts). The balance may change before the batch is applied; the ledger checks again then.
+ * plus the file's earlier rows for it that are not refused themselves (`insufficient_credits`, in file order:
+ * refuse-uncovered-revokes.ts). The balance may change before the batch is applied; the ledger checks again
+ * then.
  *
  * The batch is named by the SHA-256 of its parsed rows (storeRows), not of the file's bytes: the same rows
  * uploaded again, even re-saved by a spreadsheet with a byte-order mark, CRLF line ends or other quoting,
@@ -191,13 +193,7 @@ async function checkRows(db: Database, batchId: string): Promise<void> {
             PARTITION BY user_id, amount, expire_days, expires_at, reason) AS first_row
           FROM bulk_row WHERE batch_id = ${batchId} AND status = 'valid') d
     WHERE r.batch_id = ${batchId} AND r.row_number = d.row_number AND d.row_number > d.first_row`);
-  await db.execute(sql`
-    UPDATE bulk_row r SET status = 'invalid', error = 'insufficient_credits'
-    FROM (SELECT b.row_number, coalesce(a.balance - a.held, 0)
-                 + sum(b.amount) OVER (PARTITION BY b.user_id ORDER BY b.row_number) AS running
-          FROM bulk_row b LEFT JOIN credit_account a ON a.user_id = b.user_id
-          WHERE b.batch_id = ${batchId} AND b.status = 'valid') s
-    WHERE r.batch_id = ${batchId} AND r.row_number = s.row_number AND r.amount < 0 AND s.running < 0`);
+  await refuseUncoveredRevokes(db, batchId);
   await db.execute(sql`
     UPDATE bulk_batch b SET
       total_rows = c.total, valid_rows = c.valid, failed_rows = c.total - c.valid,
