@@ -226,7 +226,7 @@ async function check(pool: pg.Pool, overview: LedgerOverview, label: string): Pr
       promotional: string;
     }>(
       `SELECT
-       (SELECT coalesce(sum(-amount), 0) FROM credit_entry WHERE amount < 0 AND type NOT IN ('expire', 'refund', 'dispute')
+       (SELECT coalesce(sum(-amount), 0) FROM credit_entry WHERE amount < 0 AND type NOT IN ('expire', 'refund', 'dispute', 'debt_repayment')
           AND (created_at AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date) AS consumed,
        (SELECT coalesce(sum(-amount), 0) FROM credit_entry WHERE type = 'expire'
           AND (created_at AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date) AS expired,

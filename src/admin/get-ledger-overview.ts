@@ -58,7 +58,12 @@ type FlowRow = {
  * - expired: `expire` entries;
  * - clawed back: `refund` and `dispute` entries: the credits taken plus the debt they left (credits
  *   already spent that the customer now owes);
- * - consumed: every other debit (spends, captures, debt repayments, negative adjustments).
+ * - consumed: every other debit (spends, captures, negative adjustments);
+ * - debt repaid (informational, in no flow): `debt_repayment` entries. The debt was counted once already,
+ *   in clawed back, when it arose; repaying it moves credits from the balance to cancel as much debt, so
+ *   the liability (balance − debt) does not change. Counting it as consumed too took it out twice.
+ * So every entry counts `credits in − (credits out + debt change)` once, and over any period
+ * sold + granted + reinstated − consumed − expired − clawed back = the change of (outstanding − debt).
  */
 export function classifyFlows(
   rows: readonly { entryType: string; creditsIn: number; creditsOut: number; debtChange: number }[],
@@ -70,11 +75,16 @@ export function classifyFlows(
     consumed: 0,
     expired: 0,
     clawedBack: 0,
+    debtRepaid: 0,
   };
   for (const row of rows) {
-    if (row.entryType === "expire") totals.expired += row.creditsOut;
-    else if (CLAWBACK_TYPES.has(row.entryType)) totals.clawedBack += row.creditsOut + row.debtChange;
-    else totals.consumed += row.creditsOut;
+    // What the entry takes from the liability: the credits it takes plus the debt it adds (a debt
+    // repayment takes credits and cancels as much debt: nothing).
+    const out = row.creditsOut + row.debtChange;
+    if (row.entryType === "debt_repayment") totals.debtRepaid += -row.debtChange;
+    if (row.entryType === "expire") totals.expired += out;
+    else if (CLAWBACK_TYPES.has(row.entryType)) totals.clawedBack += out;
+    else totals.consumed += out;
     if (row.creditsIn === 0) continue;
     if (SOLD_TYPES.has(row.entryType)) totals.sold += row.creditsIn;
     else if (row.entryType === "dispute_reversal") totals.reinstated += row.creditsIn;

@@ -16,6 +16,9 @@ export {
 } from "./schemas";
 
 import { firstRow, sqlStateOf } from "./sql-rows";
+import { databaseTimeZone, timeZoneSchema } from "./time-zone-name";
+
+export { timeZoneSchema } from "./time-zone-name";
 
 /** The forecast's window: the pace is what was spent in the last 14 × 24 hours. */
 export const FORECAST_WINDOW_DAYS = 14;
@@ -28,27 +31,6 @@ export const FORECAST_HORIZON_DAYS = 3650;
 
 const SECONDS_PER_DAY = 86_400n;
 const WINDOW_SECONDS = BigInt(FORECAST_WINDOW_DAYS) * SECONDS_PER_DAY;
-
-/**
- * Whether `name` is a time zone the runtime knows by its IANA name ("Asia/Shanghai", "UTC"). Only names
- * are taken: PostgreSQL would also read POSIX strings such as "XYZ+3" as zones, which would bucket days
- * by an offset the reader never asked for.
- */
-function isIanaTimeZone(name: string): boolean {
-  if (!/^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/.test(name)) return false;
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export const timeZoneSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .refine(isIanaTimeZone, "must be an IANA time zone name, e.g. Asia/Shanghai or UTC");
 
 export const creditUsageInputSchema = z
   .object({
@@ -99,7 +81,8 @@ export async function getCreditUsage(
   const input = parseInput(creditUsageInputSchema, rawInput);
   const { userId, rangeDays, timeZone } = input;
   const at = sql`coalesce(${clockParam(now)}::timestamptz, now())`;
-  const tz = sql`${timeZone}::text`;
+  // The zone PostgreSQL reads as the runtime does (CET as Europe/Brussels, not as the fixed abbreviation).
+  const tz = sql`${databaseTimeZone(timeZone)}::text`;
   let row: UsageRow;
   try {
     row = firstRow<UsageRow>(
@@ -219,7 +202,7 @@ export async function getCreditUsage(
         expiresIn: lot.expires_in === null ? null : BigInt(lot.expires_in),
       })),
       nowEpochSeconds: BigInt(row.now_epoch),
-      timeZone,
+      timeZone: databaseTimeZone(timeZone),
     }),
   };
 }

@@ -182,7 +182,7 @@ test("applying runs in the background to the end; each good row moves a balance 
   expect(new URL(admin.url()).pathname).toBe(batchUrl);
   await expect(admin).toHaveURL(/[?&]existing=1/);
   await expect(
-    admin.getByRole("status").filter({ hasText: "This exact file was uploaded before" }),
+    admin.getByRole("status").filter({ hasText: "These rows were uploaded before" }),
   ).toBeVisible();
   await expect(admin.getByTestId("bulk-apply")).toHaveCount(0);
   await expect(admin.getByText("Done · 3 of 3 rows")).toBeVisible();

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyBulkBatch, queueBulkBatch } from "../../src/admin/bulk/apply-bulk-batch";
@@ -126,6 +127,64 @@ describe.each(databaseKinds())("bulk grants and revokes from a CSV file (%s)", (
     await applyBulkBatch(db, again.batchId);
     expect(await entryCount(db)).toBe(before);
     expect((await getBalance(db, alice)).balance).toBe(100);
+  });
+
+  it("a batch named by its file's bytes (an earlier version) is found by the same bytes: an upgrade grants nothing twice", async () => {
+    const db = database.db;
+    const alice = await seedUser(db);
+    const csv = `user_id,amount,reason\n${alice},70,winter gift\n`;
+    const first = await previewBulkFile(db, { fileName: "old.csv", body: bytes(csv) }, operator);
+    // As an earlier version stored it: named by the SHA-256 of the file's bytes, applied under that name.
+    const fileSha256 = createHash("sha256").update(csv).digest("hex");
+    await db.update(bulkBatch).set({ fileSha256 }).where(eq(bulkBatch.id, first.batchId));
+    await queueBulkBatch(db, first.batchId, operator);
+    await applyBulkBatch(db, first.batchId);
+    expect((await getBalance(db, alice)).balance).toBe(70);
+
+    const before = await entryCount(db);
+    const again = await previewBulkFile(db, { fileName: "old-again.csv", body: bytes(csv, 2) }, operator);
+    expect(again).toEqual({ batchId: first.batchId, existing: true });
+    expect(await queueBulkBatch(db, again.batchId, operator)).toBe(false);
+    expect(await entryCount(db)).toBe(before);
+    expect((await getBalance(db, alice)).balance).toBe(70);
+    // The same rows in other bytes (quoted, CRLF, the columns reordered, "+70") are one new batch of their own
+    // from here on, and the same bytes of that find it.
+    const resaved = `\uFEFFreason,amount,user_id\r\n"winter gift",+70,${alice}\r\n`;
+    const renamed = `"user_id","amount","reason"\r\n"${alice}","70"," winter gift "\r\n`;
+    const a = await previewBulkFile(db, { fileName: "r.csv", body: bytes(resaved) }, operator);
+    const b = await previewBulkFile(db, { fileName: "q.csv", body: bytes(renamed) }, operator);
+    expect(a.existing).toBe(false);
+    expect(b).toEqual({ batchId: a.batchId, existing: true });
+  });
+
+  it("checks revokes in file order per account: a refused revoke takes nothing, a grant in between counts", async () => {
+    const db = database.db;
+    const carol = await seedUserWithCredits(db, 100);
+    const dave = await seedUserWithCredits(db, 10);
+    const csv = [
+      "user_id,amount,reason",
+      `${carol},-150,too much`,
+      `${dave},-20,too much for dave`,
+      `${carol},30,top up first`,
+      `${carol},-120,fits after the grant`,
+      `${dave},-10,all of dave`,
+      `${carol},-20,one too many`,
+      `${carol},-10,the last ten`,
+    ].join("\n");
+    const preview = await previewBulkFile(db, { fileName: "order.csv", body: bytes(csv) }, operator);
+    expect((await rowsOf(db, preview.batchId)).map((r) => [r.rowNumber, r.error])).toEqual([
+      [1, "insufficient_credits"],
+      [2, "insufficient_credits"],
+      [3, null],
+      [4, null],
+      [5, null],
+      [6, "insufficient_credits"],
+      [7, null],
+    ]);
+    await queueBulkBatch(db, preview.batchId, operator);
+    await applyBulkBatch(db, preview.batchId);
+    expect((await getBalance(db, carol)).balance).toBe(0);
+    expect((await getBalance(db, dave)).balance).toBe(0);
   });
 
   it("resumes after a crash between chunks and grants each row exactly once", async () => {

@@ -15,6 +15,7 @@ import {
 } from "../../src/credits/get-credit-usage";
 import { internalKey } from "../../src/credits/idempotency-keys";
 import { sweepExpiredLots } from "../../src/credits/sweep-expired-lots";
+import { databaseTimeZone, LINKED_ZONE_NAMES } from "../../src/credits/time-zone-name";
 import { useDatabaseConnection } from "../../src/db/client";
 import type { Database } from "../../src/db/types";
 import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
@@ -208,6 +209,40 @@ describe.each(databaseKinds())("credit usage analytics (%s)", (kind) => {
     expect(localDate(late, "Asia/Shanghai")).not.toBe(localDate(late, "UTC"));
   });
 
+  it("reads every legacy zone name without a region part (CET, EET, MET, WET…) as the runtime does, summer and winter", async () => {
+    // PostgreSQL reads CET, EET, MET, WET (and EST, MST, HST, GMT, UTC…) first as abbreviations: fixed
+    // offsets. What reaches SQL is the region zone, so its wall clock is the runtime's all year.
+    const instants = [new Date("2026-07-01T22:30:00Z"), new Date("2026-01-15T22:30:00Z")];
+    const wallClock = (at: Date, timeZone: string) =>
+      new Intl.DateTimeFormat("sv-SE", {
+        timeZone,
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      }).format(at);
+    for (const name of [...LINKED_ZONE_NAMES, "CET", "Europe/Brussels"])
+      for (const at of instants) {
+        const [row] = (
+          (await db.execute(
+            sql`SELECT to_char(${at.toISOString()}::timestamptz AT TIME ZONE ${databaseTimeZone(name)}, 'YYYY-MM-DD HH24:MI') AS local`,
+          )) as unknown as { rows: { local: string }[] }
+        ).rows;
+        expect({ name, at, local: row?.local }).toEqual({ name, at, local: wallClock(at, name) });
+      }
+    const userId = await seedUser(db);
+    await grant(userId, 100, ago(10 * DAY));
+    // 22:30Z on 19 March is 23:30 in CET (winter); in WET it is 22:30, in EET already 00:30 on the 20th.
+    const spent = { at: new Date("2026-03-19T22:30:00Z"), amount: 4 };
+    await spend(userId, spent);
+    for (const timeZone of ["CET", "EET", "MET", "WET"]) {
+      const result = await usage(userId, 7, timeZone);
+      expect(spendsByDay(result)).toEqual(expectedSpendsByDay([spent], timeZone, result.from, result.to));
+    }
+  });
+
   it("gives the balance at the end of each day, with the day's grants and expired credits", async () => {
     const userId = await seedUser(db);
     const events: Event[] = [];
@@ -353,7 +388,15 @@ describe.each(databaseKinds())("credit usage analytics (%s)", (kind) => {
       await expect(
         getCreditUsage(db, { userId, rangeDays: rangeDays as UsageRange }, NOW),
       ).rejects.toMatchObject({ code: "invalid_input" });
-    for (const timeZone of ["Mars/Olympus", "XYZ+3", "+08:00", "", "UTC'; DROP TABLE credit_entry; --"])
+    // CEST is an abbreviation (PostgreSQL: a fixed UTC+2), not a zone name.
+    for (const timeZone of [
+      "Mars/Olympus",
+      "XYZ+3",
+      "+08:00",
+      "",
+      "CEST",
+      "UTC'; DROP TABLE credit_entry; --",
+    ])
       await expect(getCreditUsage(db, { userId, timeZone }, NOW)).rejects.toMatchObject({
         code: "invalid_input",
       });

@@ -117,10 +117,14 @@ async function fromTheLedger(database: TestDatabase, from: string, to: string) {
       plan: credited(["subscription", "free_plan", "rollover"]),
     },
     consumed: sum(
-      debited.filter((e) => !["expire", "refund", "dispute"].includes(e.type)).map((e) => -e.amount),
+      debited
+        .filter((e) => !["expire", "refund", "dispute", "debt_repayment"].includes(e.type))
+        .map((e) => -e.amount),
     ),
     expired: sum(debited.filter((e) => e.type === "expire").map((e) => -e.amount)),
     clawedBack: sum(clawbacks.map((e) => Math.max(-e.amount, 0) + e.debt_change)),
+    // Counted in no flow: the debt was counted in clawedBack when it arose.
+    debtRepaid: sum(entries.filter((e) => e.type === "debt_repayment").map((e) => -e.debt_change)),
     outstanding: {
       paid: sum(lots.filter((l) => l.category === "paid").map((l) => Number(l.remaining))),
       promotional: sum(lots.filter((l) => l.category === "promotional").map((l) => Number(l.remaining))),
@@ -140,7 +144,7 @@ async function fromTheLedger(database: TestDatabase, from: string, to: string) {
     dailyConsumed: (day: string) =>
       sum(
         debited
-          .filter((e) => e.day === day && !["expire", "refund", "dispute"].includes(e.type))
+          .filter((e) => e.day === day && !["expire", "refund", "dispute", "debt_repayment"].includes(e.type))
           .map((e) => -e.amount),
       ),
   };
@@ -303,6 +307,7 @@ describe.each(databaseKinds())("the operators' overview (%s)", (kind) => {
     expect(overview.totals.consumed).toBe(ledger.consumed);
     expect(overview.totals.expired).toBe(ledger.expired);
     expect(overview.totals.clawedBack).toBe(ledger.clawedBack);
+    expect(overview.totals.debtRepaid).toBe(ledger.debtRepaid);
     const { bySource: _bySource, ...outstanding } = overview.outstanding;
     expect(outstanding).toEqual(ledger.outstanding);
     expect(overview.outstanding.paid + overview.outstanding.promotional + overview.outstanding.held).toBe(

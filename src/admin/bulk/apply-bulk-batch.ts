@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { adjustCredits } from "@/admin/adjust-credits";
 import { type Actor, recordAudit } from "@/audit/record-audit";
 import { CreditsError } from "@/credits/errors";
+import { sqlStateOf } from "@/credits/sql-rows";
 import { bulkBatch, bulkRow } from "@/db/schema";
 import type { Database } from "@/db/types";
 
@@ -35,7 +36,9 @@ export async function queueBulkBatch(db: Database, batchId: string, actor: Actor
  * The background job's body: applies a queued or running batch's valid rows, `chunkRows` (500) per
  * transaction, each through the operators' adjustment path (adjust-credits.ts: a grant adds a lot, a
  * revoke spends as an `adjustment` and never makes debt), so the money rules are the ledger's own.
- * Each row's idempotency key is `creditkit/admin:bulk:<file SHA-256>:<row number>`, and a row's ledger
+ * Each row's idempotency key is `creditkit/admin:bulk:<batch's SHA-256>:<row number>` (the rows' hash,
+ * preview-bulk-file.ts; the file's for a batch previewed by an earlier version, which keeps its keys across
+ * an upgrade), and a row's ledger
  * entry, its audit entry (with `batchId`, `row` and the operator) and its status change commit in one
  * transaction: a run stopped anywhere (a crash, a killed job, a retry on another instance) resumes at
  * the first row still `valid` and applies each row exactly once. The batch row is locked per chunk, so two
@@ -99,14 +102,21 @@ export async function applyBulkBatch(
           );
           applied.push({ rowNumber: row.rowNumber, entryId: result.entryId });
         } catch (error) {
-          // A refusal of this row's own (a rule of the ledger); anything else stops the chunk.
-          if (!(error instanceof CreditsError)) throw error;
-          const code = error.code === "insufficient_credits" ? "insufficient_credits" : "ledger_refused";
+          // A refusal of this row's own (a rule of the ledger), or its account deleted since the preview (the
+          // foreign-key violation of creating it again): the row fails and the run goes on, since a retry
+          // would stop at the same row for ever. Anything else stops the chunk (the job is retried).
+          const accountGone = sqlStateOf(error) === "23503";
+          if (!(error instanceof CreditsError) && !accountGone) throw error;
+          const code = accountGone
+            ? "unknown_user"
+            : error instanceof CreditsError && error.code === "insufficient_credits"
+              ? "insufficient_credits"
+              : "ledger_refused";
           failed.push({ rowNumber: row.rowNumber, error: code });
           await recordAudit(tx, actor, "credits.bulk_row_failed", row.userId, {
             ...auditDetails,
             error: code,
-            message: error.message,
+            message: (error as Error).message,
           });
         }
       }

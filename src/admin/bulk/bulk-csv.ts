@@ -18,6 +18,8 @@ export const bulkRowErrors = [
   "bad_amount",
   "bad_expiry",
   "bad_reason",
+  /** More or fewer fields than the header names (an unquoted comma in a reason, a missing column). */
+  "bad_field_count",
   "unknown_user",
   "duplicate",
   "insufficient_credits",
@@ -101,4 +103,29 @@ export function parseBulkRow(record: Record<string, string | undefined>): Parsed
     else if (date.success) expiresAt = date.data;
   }
   return { userRef, refKind, amount: amount.data, expireDays, expiresAt, reason, error: null };
+}
+
+/** The first line of the text bulkRowsIdentity hashes: names the serialisation (see there). */
+export const BULK_ROWS_IDENTITY_VERSION = "creditkit bulk rows v1";
+
+/**
+ * One data row as it enters a batch's identity (preview-bulk-file.ts): the values of the known columns as
+ * written (the parser has trimmed them, an email's case is kept), with the amount and a number of days
+ * written as plain integers ("+040" and "40" are the same grant), then any fields past the header's. A JSON
+ * array, so no value can run into the next. What a spreadsheet changes when it saves a file again (a
+ * byte-order mark, CRLF line ends, quotes, the order of the columns, blanks around a value) changes
+ * nothing here; a changed account, amount, expiry or reason, or another row order, does.
+ */
+export function canonicalBulkRow(record: Record<string, string | undefined>, extraFields: readonly string[]) {
+  const value = (column: string) => (record[column] ?? "").trim();
+  const integer = (text: string, pattern: RegExp) => (pattern.test(text) ? String(Number(text)) : text);
+  return JSON.stringify([
+    value("user_id"),
+    value("email"),
+    value("external_id"),
+    integer(value("amount"), /^[+-]?\d{1,15}$/),
+    integer(value("expires"), /^\d{1,15}$/),
+    value("reason"),
+    extraFields,
+  ]);
 }

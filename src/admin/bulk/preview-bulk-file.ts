@@ -1,12 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { parse } from "csv-parse";
-import { eq, sql } from "drizzle-orm";
+import { eq, inArray, sql } from "drizzle-orm";
 import type { Actor } from "@/audit/record-audit";
 import { CreditsError } from "@/credits/errors";
 import { sqlStateOf } from "@/credits/sql-rows";
 import { bulkBatch, bulkRow } from "@/db/schema";
 import type { Database } from "@/db/types";
-import { MAX_BULK_ROWS, parseBulkRow } from "./bulk-csv";
+import { BULK_ROWS_IDENTITY_VERSION, canonicalBulkRow, MAX_BULK_ROWS, parseBulkRow } from "./bulk-csv";
+import { refuseUncoveredRevokes } from "./refuse-uncovered-revokes";
 
 /** Rows written to the database per insert while the file streams in: bounds memory, not the file. */
 const INSERT_CHUNK = 1_000;
@@ -20,11 +21,15 @@ export type BulkPreview = { batchId: string; existing: boolean };
  * (`unknown_user`), the row repeats an earlier row's account, amount, expiry and reason (`duplicate`: the
  * later copy is refused; a file that means it twice must say so with another reason), an expiry date not in
  * the future (`bad_expiry`), and a revoke larger than the account's available credits (balance minus held)
- * plus the file's earlier rows for it (`insufficient_credits`: revokes never make debt, as in
- * adjust-credits.ts). The balance may change before the batch is applied; the ledger checks again then.
+ * plus the file's earlier rows for it that are not refused themselves (`insufficient_credits`, in file order:
+ * refuse-uncovered-revokes.ts). The balance may change before the batch is applied; the ledger checks again
+ * then.
  *
- * The batch is named by the file's SHA-256: the same bytes uploaded again answer the existing batch
- * (`existing: true`) and store nothing, which is what makes a second upload grant nothing. Throws
+ * The batch is named by the SHA-256 of its parsed rows (storeRows), not of the file's bytes: the same rows
+ * uploaded again, even re-saved by a spreadsheet with a byte-order mark, CRLF line ends or other quoting,
+ * answer the existing batch (`existing: true`) and store nothing, which is what makes a second upload grant
+ * nothing (the rows' idempotency keys derive from this name). A batch previewed by an earlier version,
+ * named by its file's bytes, is still found by the same bytes. Throws
  * CreditsError `invalid_input` (400) for a file that is not CSV, lacks the header's required columns or
  * has more than 200,000 rows.
  */
@@ -46,18 +51,31 @@ export async function previewBulkFile(
     .returning({ id: bulkBatch.id });
   const batchId = (batch as { id: string }).id;
   try {
-    const sha256 = await storeRows(db, batchId, input.body);
-    await checkRows(db, batchId);
-    try {
-      await db.update(bulkBatch).set({ fileSha256: sha256 }).where(eq(bulkBatch.id, batchId));
-    } catch (error) {
-      if (sqlStateOf(error) !== "23505") throw error;
-      await db.delete(bulkBatch).where(eq(bulkBatch.id, batchId));
+    const { rowsSha256, fileSha256 } = await storeRows(db, batchId, input.body);
+    const answerExisting = async (): Promise<BulkPreview | null> => {
+      // The rows' hash names every batch previewed since it became the identity; the file's bytes name the
+      // batches previewed before (their rows' keys derive from it), so the same bytes uploaded again after
+      // an upgrade still find their batch and grant nothing twice.
       const [existing] = await db
         .select({ id: bulkBatch.id })
         .from(bulkBatch)
-        .where(eq(bulkBatch.fileSha256, sha256));
-      return { batchId: (existing as { id: string }).id, existing: true };
+        .where(inArray(bulkBatch.fileSha256, [rowsSha256, fileSha256]))
+        .limit(1);
+      if (!existing) return null;
+      await db.delete(bulkBatch).where(eq(bulkBatch.id, batchId));
+      return { batchId: existing.id, existing: true };
+    };
+    const known = await answerExisting();
+    if (known) return known;
+    await checkRows(db, batchId);
+    try {
+      await db.update(bulkBatch).set({ fileSha256: rowsSha256 }).where(eq(bulkBatch.id, batchId));
+    } catch (error) {
+      // The same rows previewed at the same time by another upload, which named its batch first.
+      if (sqlStateOf(error) !== "23505") throw error;
+      const existing = await answerExisting();
+      if (!existing) throw error;
+      return existing;
     }
     return { batchId, existing: false };
   } catch (error) {
@@ -66,10 +84,24 @@ export async function previewBulkFile(
   }
 }
 
-async function storeRows(db: Database, batchId: string, body: AsyncIterable<Uint8Array>): Promise<string> {
+/**
+ * Streams the file into `bulk_row` and answers its two hashes: `rowsSha256`, the batch's identity (SHA-256
+ * of BULK_ROWS_IDENTITY_VERSION and one canonicalBulkRow line per data row, bulk-csv.ts), and `fileSha256`
+ * over the raw bytes, the identity of batches previewed by earlier versions. The two can never name
+ * different files alike: the rows' text starts with a line that is no valid header, so no accepted file's
+ * bytes are another file's rows' text.
+ */
+async function storeRows(
+  db: Database,
+  batchId: string,
+  body: AsyncIterable<Uint8Array>,
+): Promise<{ rowsSha256: string; fileSha256: string }> {
   const hash = createHash("sha256");
+  const rowsHash = createHash("sha256").update(`${BULK_ROWS_IDENTITY_VERSION}\n`);
+  // Records as arrays, the header read here: a row whose field count differs from the header's is refused
+  // (`bad_field_count`) rather than cut short or padded, which named columns would do silently (an
+  // unquoted comma in a reason would drop the reason's end from the ledger and the audit log).
   const parser = parse({
-    columns: (header: string[]) => header.map((name) => name.trim().toLowerCase()),
     bom: true,
     skip_empty_lines: true,
     relax_column_count: true,
@@ -89,19 +121,24 @@ async function storeRows(db: Database, batchId: string, body: AsyncIterable<Uint
     if (pending.length) await db.insert(bulkRow).values(pending);
     pending = [];
   };
+  let columns: string[] | null = null;
   try {
-    for await (const record of parser as AsyncIterable<Record<string, string>>) {
-      if (rowNumber === 0) {
-        const columns = Object.keys(record);
+    for await (const fields of parser as AsyncIterable<string[]>) {
+      if (columns === null) {
+        columns = fields.map((name) => name.trim().toLowerCase());
         if (!columns.includes("amount") || !columns.includes("reason"))
           throw new CreditsError("invalid_input", "The header must name the amount and reason columns.");
-        if (!["user_id", "email", "external_id"].some((column) => columns.includes(column)))
+        if (!["user_id", "email", "external_id"].some((column) => columns?.includes(column)))
           throw new CreditsError("invalid_input", "The header must name user_id, email or external_id.");
+        continue;
       }
       rowNumber += 1;
       if (rowNumber > MAX_BULK_ROWS)
         throw new CreditsError("invalid_input", `A file has at most ${MAX_BULK_ROWS} rows.`);
+      const record = recordOf(columns, fields);
+      rowsHash.update(`${canonicalBulkRow(record, fields.slice(columns.length))}\n`);
       const row = parseBulkRow(record);
+      if (fields.length !== columns.length) row.error = "bad_field_count";
       pending.push({
         batchId,
         rowNumber,
@@ -122,7 +159,16 @@ async function storeRows(db: Database, batchId: string, body: AsyncIterable<Uint
     throw new CreditsError("invalid_input", `The file is not valid CSV: ${(error as Error).message}`);
   }
   await flush();
-  return hash.digest("hex");
+  return { rowsSha256: rowsHash.digest("hex"), fileSha256: hash.digest("hex") };
+}
+
+/** A data row's fields by the header's column names (of a name the header repeats, the first column counts). */
+function recordOf(columns: readonly string[], fields: readonly string[]): Record<string, string> {
+  const record: Record<string, string> = {};
+  columns.forEach((name, index) => {
+    if (!(name in record)) record[name] = fields[index] ?? "";
+  });
+  return record;
 }
 
 /** The whole-file checks, in the database (see previewBulkFile), then the batch's counts and totals. */
@@ -147,13 +193,7 @@ async function checkRows(db: Database, batchId: string): Promise<void> {
             PARTITION BY user_id, amount, expire_days, expires_at, reason) AS first_row
           FROM bulk_row WHERE batch_id = ${batchId} AND status = 'valid') d
     WHERE r.batch_id = ${batchId} AND r.row_number = d.row_number AND d.row_number > d.first_row`);
-  await db.execute(sql`
-    UPDATE bulk_row r SET status = 'invalid', error = 'insufficient_credits'
-    FROM (SELECT b.row_number, coalesce(a.balance - a.held, 0)
-                 + sum(b.amount) OVER (PARTITION BY b.user_id ORDER BY b.row_number) AS running
-          FROM bulk_row b LEFT JOIN credit_account a ON a.user_id = b.user_id
-          WHERE b.batch_id = ${batchId} AND b.status = 'valid') s
-    WHERE r.batch_id = ${batchId} AND r.row_number = s.row_number AND r.amount < 0 AND s.running < 0`);
+  await refuseUncoveredRevokes(db, batchId);
   await db.execute(sql`
     UPDATE bulk_batch b SET
       total_rows = c.total, valid_rows = c.valid, failed_rows = c.total - c.valid,

@@ -46,8 +46,12 @@ BEGIN
 END $$;
 
 -- Decides the crossing on the row being written (a BEFORE trigger, so the mark is part of the same update):
--- down across the threshold while armed → mark it and queue the email; back at or above it (or no threshold
--- any more) while marked → re-arm. A change that stays on one side does nothing.
+-- down across the threshold → mark it and queue the email; back at or above it (or no threshold any more)
+-- while marked → re-arm. A change that stays on one side does nothing.
+-- A crossing fires even on a marked account: a mark with the balance at or above the threshold before the
+-- change is stale, left by a plan change (or a catalog change) that lowered a percentage threshold without
+-- any balance change to re-arm it. Otherwise every change keeps a marked balance below the threshold, so a
+-- marked account never sees v_before >= v_threshold and "once per crossing" holds.
 CREATE OR REPLACE FUNCTION creditkit_low_balance_alert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -56,15 +60,15 @@ DECLARE
   v_threshold bigint := creditkit_low_balance_threshold(NEW.user_id, NEW.low_balance_threshold,
                                                         NEW.low_balance_threshold_percent);
 BEGIN
-  IF NEW.low_balance_alerted_at IS NULL THEN
-    IF v_threshold IS NOT NULL AND v_before >= v_threshold AND v_after < v_threshold THEN
-      NEW.low_balance_alerted_at := now();
-      INSERT INTO email_outbox (user_id, kind, locale, payload)
-      VALUES (NEW.user_id, 'low_balance', coalesce(NEW.alert_locale, 'en'),
-              jsonb_build_object('available', v_after, 'availableBefore', v_before, 'threshold', v_threshold,
-                                 'percent', NEW.low_balance_threshold_percent));
-    END IF;
-  ELSIF v_threshold IS NULL OR v_after >= v_threshold THEN
+  IF v_threshold IS NOT NULL AND v_before >= v_threshold AND v_after < v_threshold THEN
+    -- clock_timestamp(), not now(): a new mark always differs from a stale one, which is how the
+    -- balance.low event (src/outbound/sql/outbound-events.sql) tells a crossing from a kept mark.
+    NEW.low_balance_alerted_at := clock_timestamp();
+    INSERT INTO email_outbox (user_id, kind, locale, payload)
+    VALUES (NEW.user_id, 'low_balance', coalesce(NEW.alert_locale, 'en'),
+            jsonb_build_object('available', v_after, 'availableBefore', v_before, 'threshold', v_threshold,
+                               'percent', NEW.low_balance_threshold_percent));
+  ELSIF NEW.low_balance_alerted_at IS NOT NULL AND (v_threshold IS NULL OR v_after >= v_threshold) THEN
     NEW.low_balance_alerted_at := NULL;
   END IF;
   RETURN NEW;

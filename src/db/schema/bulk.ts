@@ -12,9 +12,11 @@ import {
 } from "drizzle-orm/pg-core";
 
 /**
- * An operator's bulk grant or revoke: one uploaded CSV file. `fileSha256` is unique: the same bytes
- * uploaded again open the same batch, so a file applies once however often it is uploaded (its rows'
- * idempotency keys derive from the hash as well, src/admin/bulk/apply-bulk-batch.ts).
+ * An operator's bulk grant or revoke: one uploaded CSV file. `fileSha256` is unique and names the batch:
+ * the SHA-256 of the file's parsed rows (src/admin/bulk/preview-bulk-file.ts), so the same rows uploaded
+ * again, whatever their bytes, open the same batch and a file applies once however often it is uploaded
+ * (its rows' idempotency keys derive from the hash as well, src/admin/bulk/apply-bulk-batch.ts). Batches
+ * previewed before the rows became the identity hold the SHA-256 of the file's bytes, looked up as well.
  * Status: `previewed` (rows parsed and checked, nothing written to the ledger), `queued` (apply asked),
  * `running`, `done`. Counts are rows; totals are credits.
  */

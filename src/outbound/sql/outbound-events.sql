@@ -119,7 +119,9 @@ DECLARE
 BEGIN
   -- The low-balance alert's own decision (src/alerts/sql/low-balance-alerts.sql, a BEFORE trigger on this
   -- row): one rule for the email, the banner and the event, whether the threshold is credits or a percentage.
-  IF OLD.low_balance_alerted_at IS NULL AND NEW.low_balance_alerted_at IS NOT NULL THEN
+  -- A new mark, also one replacing a stale mark (see that file): distinct from the old one.
+  IF NEW.low_balance_alerted_at IS NOT NULL
+     AND NEW.low_balance_alerted_at IS DISTINCT FROM OLD.low_balance_alerted_at THEN
     v_types := v_types || 'balance.low'::text;
   END IF;
   IF v_before > 0 AND v_after <= 0 THEN

@@ -10,7 +10,7 @@ const MAX_BULK_FILE_BYTES = 64 * 1024 * 1024;
 /**
  * POST /api/admin/bulk?fileName=…: the body is the CSV file itself (src/admin/bulk/bulk-csv.ts), read as a
  * stream. Answers 201 `{ batchId, existing }` with the preview stored (nothing applied; `existing: true`
- * when the same bytes were uploaded before: their batch). 400 for a file that is not a bulk CSV, 401
+ * when the same rows were uploaded before, in whatever bytes: their batch). 400 for a file that is not a bulk CSV, 401
  * without a session, 404 for a non-admin (the console is not advertised), 413 past 64 MiB.
  */
 export default defineRoute({

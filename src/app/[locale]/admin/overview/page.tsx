@@ -76,7 +76,7 @@ export default async function AdminOverviewPage({ params, searchParams }: PagePr
       key: "clawed-back",
       label: t("overviewClawedBack"),
       value: totals.clawedBack,
-      hint: `${t("overviewClawedBackHint")}. ${t("overviewReinstated", { credits: n(totals.reinstated) })}`,
+      hint: `${t("overviewClawedBackHint")}. ${t("overviewReinstated", { credits: n(totals.reinstated) })}. ${t("overviewDebtRepaid", { credits: n(totals.debtRepaid) })}`,
     },
     {
       key: "subscriptions",
