@@ -207,6 +207,79 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       expect(await balanceOf(sub.user.id)).toBe(2000);
     });
 
+    it("switched to Pro monthly in the Dashboard while the late year is open, then the year paid: the months after the switch are not granted twice (yearly slots and monthly periods)", async () => {
+      const sub = await declinedYear();
+      // Pro monthly's price, as the app makes it on first use: another customer subscribes to it.
+      const other = await signUp(`${testId("brk-monthly")}@example.com`);
+      await checkOutAtStripe(fake(), other, "pro-monthly");
+      const monthlyPrice = [...fake().billing.prices.values()].find(
+        (price) => (price.recurring as Rec | undefined)?.interval === "month" && price.unit_amount === 1900,
+      )?.id as string;
+      expect(monthlyPrice).toBeTruthy();
+      // An operator switches the past-due customer to Pro monthly at once (the portal or the Dashboard):
+      // the unused time of the year is credited, a month charged, a new monthly cycle from now.
+      const switched = fake().billing.handle(
+        "POST",
+        `/v1/subscriptions/${sub.providerId}`,
+        new URLSearchParams({ "items[0][price]": monthlyPrice, proration_behavior: "always_invoice" }),
+        new URLSearchParams(),
+      );
+      expect(switched?.status).toBe(200);
+      const current = fake().subscriptions.get(sub.providerId) as Rec;
+      const switchInvoice = fake().billing.invoices.get(current.latest_invoice as string) as Rec;
+      await deliver("customer.subscription.updated", current);
+      await deliver("invoice.paid", switchInvoice);
+      const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
+      await deliver("invoice.paid", paid);
+      await deliver("customer.subscription.updated", fake().subscriptions.get(sub.providerId) ?? {});
+      // Over the next eight months: the monthly renewals, and the job.
+      let monthly = 0;
+      for (let month = 0; month < 8; month++) {
+        const renewal = fake().billing.renew(sub.providerId);
+        if (renewal.invoice) monthly++;
+      }
+      // The job, as each later month of the year begins.
+      let slotsGrantedAfterSwitch = 0;
+      for (const { slot } of (await slotsOfInvoice(paid.id as string)).slice(3)) {
+        const run = await issueDueSlots(database.db, {
+          now: plusSecond(slot.periodStart),
+          subscriptionId: sub.step.subscriptionId,
+        });
+        slotsGrantedAfterSwitch += run.granted;
+      }
+      // The yearly slots of the months after the switch were paid for by the year the customer left (its
+      // unused time credited toward the monthly plan): none may be granted beside the monthly periods.
+      expect({ monthly, slotsGrantedAfterSwitch }).toEqual({ monthly: 8, slotsGrantedAfterSwitch: 0 });
+    });
+
+    it("half refunded before the late invoice.paid: at the fourth month the customer holds half of the month and of its carry (1,000), whichever lots the clawback drew from", async () => {
+      // Without the refund the fourth month starts with 2,000 (its own 1,000 and the capped carry of the
+      // month in force); half the money back leaves half. The clawback draws from lots of one purchase
+      // that expire together (the late months and the month in force), in lot id order: several
+      // subscribers, so that more than one order is tried.
+      const found: { order: string; balance: number }[] = [];
+      const orders = () => new Set(found.map(({ order }) => order)).size;
+      for (let attempt = 0; attempt < 10 && (orders() < 2 || found.length < 3); attempt++) {
+        const sub = await declinedYear();
+        const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
+        await deliver("charge.refunded", refundedChargeOf(fake(), paid, 9500));
+        await deliver("invoice.paid", paid);
+        const rows = await slotsOfInvoice(paid.id as string);
+        const lots = rows.slice(0, 3).map(({ lot }) => lot?.id ?? "");
+        const month3 = rows[3]?.slot;
+        if (!month3) throw new Error("slot 3");
+        const at = plusSecond(month3.periodStart);
+        await issueDueSlots(database.db, { now: at, subscriptionId: sub.step.subscriptionId });
+        const balance = await getBalance(database.db, sub.user.id, at);
+        found.push({
+          order: `own lot drawn ${[...lots].sort().indexOf(lots[2] ?? "") + 1} of 3`,
+          balance: balance.balance - balance.debt,
+        });
+      }
+      expect(orders()).toBeGreaterThanOrEqual(2);
+      expect(found).toEqual(found.map(({ order }) => ({ order, balance: 1000 })));
+    });
+
     it("a dispute of the late year opened and won, then the fourth month issued: verify passes (the given-back lot keeps the expiry of the credits it gives back)", async () => {
       const sub = await declinedYear();
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
@@ -356,7 +429,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       expect(await issueDueSlots(database.db, at)).toMatchObject({ granted: 0 });
     });
 
-    it("half refunded in the Dashboard before the late invoice.paid: the pending purchase holds 0, the late months lose half, each later month half as it comes", async () => {
+    it("half refunded in the Dashboard before the late invoice.paid: the pending purchase holds 0, the late months lose half, the fourth month is issued, the rest refunded stops the others", async () => {
       const sub = await declinedYear();
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
       const invoiceId = paid.id as string;
@@ -384,8 +457,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       // and half of the capped carry.
       const at = plusSecond(month3.periodStart);
       expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ creditsIssued: 4000 });
-      expect(await balanceOf(sub.user.id, at)).toBeGreaterThanOrEqual(500);
-      expect(await balanceOf(sub.user.id, at)).toBeLessThanOrEqual(1000);
+      // (What is left of them at the fourth month depends on the lot order: see the findings.)
       // The rest of the money back: the months to come are stopped.
       await deliver("charge.refunded", refundedChargeOf(fake(), paid, 19_000));
       expect(await balanceOf(sub.user.id, at)).toBe(0);
