@@ -17,12 +17,12 @@ import { refundPurchase } from "../../src/payment/refund-purchase";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import changeSubscription from "../../src/routes/credits/change-subscription";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
+import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
-import { handlerOf } from "../support/route-handlers";
+import { handlerOf, transactionsGet } from "../support/route-handlers";
 import { setUpStripeApp } from "../support/stripe-app";
 import { disputeObject, testId } from "../support/stripe-events";
-import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
+import { checkOutAtStripe, invoicePaymentIntent, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds, type TestDatabase } from "../support/test-database";
 
 // Attacks on a yearly invoice paid late (the renewal declined and paid months later, or its invoice.paid
@@ -351,6 +351,99 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
 
   describe("held", () => {
     ownDatabase();
+    it("GET /api/credits/transactions: the late months say until when they are usable, the month in force and the job's months do not", async () => {
+      const sub = await declinedYear();
+      const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
+      await deliver("invoice.paid", paid);
+      const rows = await slotsOfInvoice(paid.id as string);
+      const inForce = rows[2]?.slot;
+      if (!inForce) throw new Error("slot 2");
+      const answer = await readJson<{
+        items: { type: string; usableUntil?: string | null; description: string }[];
+      }>(
+        await transactionsGet(
+          appRequest("/api/credits/transactions?limit=50", { cookie: sub.user.cookie }),
+          routeContext({}),
+        ),
+      );
+      expect(answer.status).toBe(200);
+      const grants = answer.body.items.filter((item) => item.type === "subscription");
+      expect(grants).toHaveLength(3);
+      expect(grants.filter((item) => item.usableUntil === inForce.periodEnd.toISOString())).toHaveLength(2);
+      // (The route leaves out fields that are null.)
+      expect(grants.filter((item) => item.usableUntil == null)).toHaveLength(1);
+    });
+
+    it("a 0-credit invoice disputed before its invoice.paid, then paid, then the dispute lost and won elsewhere: nothing is taken, the purchase completes with 0", async () => {
+      const user = await signUp(`${testId("brk-zero")}@example.com`);
+      const step = await checkOutAtStripe(fake(), user, "pro-monthly");
+      const providerId = step.subscription.id as string;
+      await deliver("checkout.session.completed", step.session);
+      await deliver("customer.subscription.created", step.subscription);
+      await deliver("invoice.paid", step.invoice);
+      const upgrade = async () => {
+        const answer = await readJson<{ change: { invoiceId: string } }>(
+          await subscriptionPatch(
+            appRequest("/api/credits/subscription", {
+              method: "PATCH",
+              cookie: user.cookie,
+              json: { planId: "max-monthly" },
+            }),
+          ),
+        );
+        expect(answer.status).toBe(200);
+        return fake().billing.invoices.get(answer.body.change.invoiceId) as Rec;
+      };
+      const first = await upgrade();
+      await deliver("customer.subscription.updated", fake().subscriptions.get(providerId) ?? {});
+      await deliver("invoice.paid", first);
+      const proPrice = (step.invoice.lines as { data: { pricing: { price_details: { price: string } } }[] })
+        .data[0]?.pricing.price_details.price;
+      fake().billing.handle(
+        "POST",
+        `/v1/subscriptions/${providerId}`,
+        new URLSearchParams({ "items[0][price]": proPrice ?? "" }),
+        new URLSearchParams(),
+      );
+      await deliver("customer.subscription.updated", fake().subscriptions.get(providerId) ?? {});
+      const balance = await balanceOf(user.id);
+      const second = await upgrade();
+      const intent = invoicePaymentIntent(fake(), second.id as string);
+      const dispute = (status: string) =>
+        disputeObject({
+          id: `dp_zero_${second.id as string}`,
+          amount: second.amount_paid as number,
+          currency: "usd",
+          charge: `ch_${second.id as string}`,
+          payment_intent: intent,
+          status,
+        });
+      expect((await deliver("charge.dispute.created", dispute("needs_response"))).outcome).toBe(
+        "awaiting_grant",
+      );
+      expect(await purchaseOfInvoice(second.id as string)).toMatchObject({ status: "pending", credits: 0 });
+      await deliver("customer.subscription.updated", fake().subscriptions.get(providerId) ?? {});
+      expect((await deliver("invoice.paid", second)).outcome).toContain("proration_nothing");
+      expect(await balanceOf(user.id)).toBe(balance);
+      expect(await purchaseOfInvoice(second.id as string)).toMatchObject({
+        status: "succeeded",
+        credits: 0,
+        clawedBackCredits: 0,
+      });
+      await deliver("charge.dispute.closed", dispute("lost"));
+      expect(await balanceOf(user.id)).toBe(balance);
+      expect(await verifyNow()).toEqual([]);
+      // An Admin refund of the disputed 0-credit purchase: refused or sent, it takes nothing.
+      const purchase = await purchaseOfInvoice(second.id as string);
+      await refundPurchase(
+        database.db,
+        getPaymentProvider(database.db),
+        { purchaseId: purchase?.id ?? "", reason: "after a lost dispute" },
+        { userId: user.id, label: "ops@example.test" },
+      ).catch(() => undefined);
+      expect(await balanceOf(user.id)).toBe(balance);
+    });
+
     it("a late year's invoice.paid replayed with another event id while the job issues the fourth month: each month once, the purchase's figures exact", async () => {
       const sub = await declinedYear(100);
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
