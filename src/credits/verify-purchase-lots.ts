@@ -38,7 +38,8 @@ export async function checkPurchaseCreditsLeaveOnce(db: DatabaseOrTransaction): 
 /**
  * Credits given back after a won dispute are the purchase's own credits coming back: their lot expires
  * when the purchase's lot does (never later, and not never), so a dispute cannot turn credits that expire
- * into credits that do not.
+ * into credits that do not. Judged against the purchase's lots that existed when the credits were given
+ * back (settle-purchase-clawback.ts reads them then): a yearly invoice's later monthly slots come after.
  */
 export async function checkReinstatedCreditsKeepExpiry(
   db: DatabaseOrTransaction,
@@ -54,9 +55,12 @@ export async function checkReinstatedCreditsKeepExpiry(
     sql`SELECT r.user_id, r.id AS lot_id, r.purchase_id, r.expires_at, o.expires_at AS purchase_expires_at
         FROM credit_lot r
         JOIN LATERAL (
-          -- The purchase's own credits: a package's lot, or a subscription invoice's lots (latest expiry).
+          -- The purchase's own credits: a package's lot, or a subscription invoice's lots (latest expiry),
+          -- as they stood when the credits were given back: a yearly invoice's later months, issued after
+          -- the dispute was won, are not the credits it gave back.
           SELECT o.expires_at FROM credit_lot o
           WHERE o.purchase_id = r.purchase_id AND o.source IN ('purchase', 'subscription')
+            AND o.created_at <= r.created_at
           ORDER BY o.expires_at DESC NULLS FIRST LIMIT 1) o ON true
         -- Within a millisecond: the app carries times as JavaScript dates, the database to the microsecond.
         WHERE r.source = 'dispute_reversal'

@@ -289,7 +289,18 @@ async function recordCarryShares(
           lotId: carry.lotId,
           credits: share,
         })
-        .onConflictDoNothing();
+        // A purchase may own both kinds of lots (a yearly invoice paid late: its late months end with the
+        // month in force, which is its own slot), so its two shares add up. Doing nothing on the second
+        // would drop the late part, and a refund after the carry would leave it to the customer. The carry
+        // row is settled once (under its lock, `pending` → `granted`), so nothing is added twice.
+        .onConflictDoUpdate({
+          target: [
+            subscriptionRolloverShare.subscriptionId,
+            subscriptionRolloverShare.intoStart,
+            subscriptionRolloverShare.purchaseId,
+          ],
+          set: { credits: sql`${subscriptionRolloverShare.credits} + excluded.credits` },
+        });
     }
   }
 }
