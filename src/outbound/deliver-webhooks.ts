@@ -17,8 +17,12 @@ export function retryDelaySeconds(attempts: number, firstRetrySeconds = FIRST_RE
   return Math.min(firstRetrySeconds * 2 ** Math.max(attempts - 1, 0), 6 * 3600);
 }
 
-/** How long a worker keeps a delivery it took beyond its send timeout; after that another may take it. */
-const LEASE_MARGIN_SECONDS = 30;
+/**
+ * How long, in seconds, a worker keeps a delivery it took beyond its send timeout; after that another may
+ * take it: what DeliveryPassOptions.leaseMarginSeconds defaults to. It covers recording the attempt after
+ * the answer (or the timeout): a lease that ran out before that lets a second worker send the event again.
+ */
+export const LEASE_MARGIN_SECONDS = 30;
 
 type ClaimedDelivery = {
   id: string;
@@ -46,6 +50,11 @@ export type DeliveryPassOptions = {
    * take a receiver down for a few seconds shorten it instead of waiting half a minute.
    */
   firstRetrySeconds?: number;
+  /**
+   * Seconds a lease lasts beyond the send timeout (LEASE_MARGIN_SECONDS, 30, by default). Tests that let a
+   * lease run out while a pass is still sending shorten it instead of waiting half a minute.
+   */
+  leaseMarginSeconds?: number;
 };
 
 export type DeliveryPassResult = { delivered: number; retrying: number; failed: number };
@@ -55,7 +64,8 @@ function atTime(now: Date | undefined): SQL {
 }
 
 function leaseSecondsFor(options: DeliveryPassOptions): number {
-  return Math.ceil((options.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS) / 1000) + LEASE_MARGIN_SECONDS;
+  const margin = options.leaseMarginSeconds ?? LEASE_MARGIN_SECONDS;
+  return Math.ceil((options.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS) / 1000) + margin;
 }
 
 /**
