@@ -19,6 +19,11 @@ export const clawBackInputSchema = z
     idempotencyKey: idempotencyKeySchema,
     /** Lots to take from first: the refunded purchase's own lot. */
     preferLotIds: z.array(z.uuid()).default([]),
+    /**
+     * Of the preferred lots, those taken before the others that expire at the same time: the lots of a
+     * subscription period granted after it ended (settle-purchase-clawback.ts says why).
+     */
+    firstLotIds: z.array(z.uuid()).default([]),
     reference: z.string().max(255).optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
@@ -48,6 +53,8 @@ export async function clawBackCredits(
   now?: Date,
 ): Promise<ClawBackResult> {
   const input = parseInput(clawBackInputSchema, rawInput);
+  // `firstLotIds` is left out of the fingerprint: it orders the lots the same amount comes from, so a step
+  // retried with it (or, once written before it existed, without it) is the same request and replays.
   const hash = requestHash("clawback", {
     amount: input.amount,
     type: input.type,
@@ -90,10 +97,13 @@ export async function clawBackCredits(
         // in spending order, so the result never depends on the order the database happens to return.
         // Of lots that expire together, a carry (`rollover`) goes last: a yearly slot and the carry into
         // it share the year's purchase and were written in one transaction, and the refunded share must
-        // come off the slot's own lot, or the slot's credits would look unspent and carry again.
+        // come off the slot's own lot, or the slot's credits would look unspent and carry again. Then the
+        // caller's `firstLotIds`: without them, lots of one purchase written in one transaction (a late
+        // yearly invoice's months) would be taken in random id order, and what carries would be chance.
         .orderBy(
           sql`${creditLot.expiresAt} ASC NULLS LAST`,
           sql`(${creditLot.source} = 'rollover') ASC`,
+          ...(input.firstLotIds.length > 0 ? [sql`(${inArray(creditLot.id, input.firstLotIds)}) DESC`] : []),
           asc(creditLot.createdAt),
           asc(creditLot.id),
         );

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, eq, isNotNull } from "drizzle-orm";
 import { packageName } from "@/catalog/packages";
 import { planName } from "@/catalog/plans";
 import { addCredits } from "@/credits/add-credits";
@@ -7,7 +7,7 @@ import { internalKey } from "@/credits/idempotency-keys";
 import { clawbackTarget, disputedAmount } from "@/credits/purchase-clawback-rules";
 import { purchaseCreditLots } from "@/credits/purchase-credit-lots";
 import { purchaseOutstandingDebt } from "@/credits/purchase-outstanding-debt";
-import { creditLot, creditPurchase, subscriptionRolloverShare } from "@/db/schema";
+import { creditLot, creditPurchase, subscriptionPeriodGrant, subscriptionRolloverShare } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { disputesOf } from "./record-dispute-facts";
@@ -92,6 +92,17 @@ export async function settlePurchaseClawback(
         .from(subscriptionRolloverShare)
         .where(eq(subscriptionRolloverShare.purchaseId, purchase.id))),
     ];
+    // Of those, the lots of months granted after they ended (paid late, or issued late by the job:
+    // `lot_expires_at`) go before the others that expire with them, i.e. before the lot of the month in
+    // force they live in. All are the same invoice's credits, so the amount taken is the same; but the
+    // carry out of the month in force counts late credits as used first and never carries them
+    // (roll-into-period.ts), so a refund taking them first leaves the month's own credits to carry as a
+    // spend would. In lot id order (random uuids) the carry, and what the customer holds, was chance.
+    const firstLots = await tx
+      .select({ id: subscriptionPeriodGrant.lotId })
+      .from(subscriptionPeriodGrant)
+      .innerJoin(creditLot, eq(creditLot.id, subscriptionPeriodGrant.lotId))
+      .where(and(eq(creditLot.purchaseId, purchase.id), isNotNull(subscriptionPeriodGrant.lotExpiresAt)));
     const disputed = amountDisputed > 0;
     const result = await clawBackCredits(
       tx,
@@ -102,6 +113,7 @@ export async function settlePurchaseClawback(
         description: disputed ? words.disputed : words.refunded,
         idempotencyKey: internalKey("clawback", purchase.id, step),
         preferLotIds: ownLots.map((lot) => lot.id),
+        firstLotIds: firstLots.flatMap((lot) => (lot.id ? [lot.id] : [])),
         reference: purchase.paymentIntentId,
         metadata: words.metadata,
       },

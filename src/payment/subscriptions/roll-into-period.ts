@@ -119,7 +119,12 @@ export async function rollIntoFollowingPeriod(
  * the period's own up to their amount. The period's own credits are those its lots were granted less what
  * a refund or dispute took back from them: a refunded period has nothing of its own left to carry, and
  * without this its carry-in, expiring unused beside the clawed-back lot, would be carried a second time.
- * (Credits a won dispute gives back come as a lot of their own, outside the period, and never carry.) Judged from sums rather than lot by lot, the answer is the same
+ * (Credits a won dispute gives back come as a lot of their own, outside the period, and never carry.) The
+ * refunds subtracted are those drawn from the own lots, lot by lot: that is order-free only because a
+ * clawback takes a purchase's late lots (below) before its own lot of the same expiry
+ * (settle-purchase-clawback.ts, `firstLotIds`), as the carry counts late credits used first. So a refund
+ * reaches the own lot only once the late lots are empty; then nothing of them expires and the carry is
+ * bounded by what expired, whatever lot the refund or a spend drew first. Judged from sums rather than lot by lot, the answer is the same
  * whichever of two lots with the same expiry the ledger drew from. So credits carry once, never more than
  * expired unused, and at most `cap`. A period paid late whose lot ends with the ending period
  * (`lot_expires_at`, grant-credit-period.ts) counts like a carry into it: its lot must be settled too, its
