@@ -8,6 +8,7 @@ import { logger } from "@/lib/logger";
 import { grantRecordedPeriod, type PeriodGrantRow } from "./grant-credit-period";
 import { invoiceMoneyState, lockInvoicePurchase, noteSlotIssued } from "./invoice-purchase";
 import { latePeriodLotExpiry } from "./late-period-expiry";
+import { slotAfterCycleLeft, yearlyCycleLeftAt } from "./left-yearly-cycle";
 import type { SubscriptionRow } from "./lock-subscription";
 import { rollIntoPeriod } from "./roll-into-period";
 
@@ -65,7 +66,9 @@ export function endedBeforeSlot(sub: Pick<SubscriptionRow, "status" | "endedAt">
  * 2. under the locks the slot is read again: only a slot still `scheduled` is touched, so running the job
  *    twice, restarting it mid-run or running it on three instances grants each slot once (the ledger key,
  *    subscription and slot start, is the second lock on the door);
- * 3. a slot whose subscription ended before the slot started (endedBeforeSlot), or whose invoice's money
+ * 3. a slot whose subscription ended before the slot started (endedBeforeSlot), or left the year's billing
+ *    cycle no later than the slot's start (yearlyCycleLeftAt: switched to a monthly price at once, the
+ *    year's unused time credited toward it; the months granted before stay), or whose invoice's money
  *    went back in full for good (invoiceMoneyState `returned`: refunded, or disputes lost), becomes
  *    `stopped`, with 0 credits and no entry: the customer keeps what was issued until it expires, and gets
  *    nothing more. A slot whose money is withdrawn by a dispute still open (`disputed`) is `held`: left
@@ -186,6 +189,14 @@ async function issueSlot(
     slotIndex: slot.slotIndex,
   });
 
+  if (await leftCycleBeforeSlot(tx, sub, slot)) {
+    await tx.update(subscriptionPeriodGrant).set({ status: "stopped", credits: 0 }).where(key);
+    log.info(
+      { currentPeriodStart: sub.currentPeriodStart, planId: sub.planId },
+      "subscription credits: yearly slot stopped, the subscription left the year's billing cycle before it",
+    );
+    return "stopped";
+  }
   const money = endedBeforeSlot(sub, slot.periodStart)
     ? "ended"
     : await invoiceMoneyState(tx, slot.invoiceId);
@@ -231,6 +242,26 @@ async function issueSlot(
   }
   log.info({ entryId: grant.entryId, credits: slot.credits }, "subscription credits: yearly slot granted");
   return "granted";
+}
+
+/**
+ * Whether the subscription left the billing cycle of the slot's year (yearlyCycleLeftAt: a switch to a
+ * monthly price made at once) no later than the slot's start: the year's unused time was credited toward
+ * the new price, so the slot was not paid for by its invoice any more.
+ */
+async function leftCycleBeforeSlot(
+  tx: DatabaseOrTransaction,
+  sub: SubscriptionRow,
+  slot: PeriodGrantRow,
+): Promise<boolean> {
+  const { start, end } = firstRow<{ start: string | Date; end: string | Date }>(
+    await tx.execute(sql`
+      SELECT min(period_start) AS start, max(period_end) AS "end" FROM subscription_period_grant
+      WHERE invoice_id = ${slot.invoiceId} AND kind = 'slot'`),
+  );
+  const year = { start: new Date(start), end: new Date(end) };
+  const leftAt = await yearlyCycleLeftAt(tx, { subscription: sub, invoiceId: slot.invoiceId, year });
+  return slotAfterCycleLeft(leftAt, slot.periodStart);
 }
 
 /**
