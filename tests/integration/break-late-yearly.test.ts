@@ -353,6 +353,36 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         granted: 5,
       });
     });
+
+    it("the job runs while a dispute of the late year is open, the dispute is then lost: the month held meanwhile and the later ones are stopped, nothing granted", async () => {
+      const sub = await declinedYear();
+      const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
+      const invoiceId = paid.id as string;
+      await deliver("invoice.paid", paid);
+      const purchase = await purchaseOfInvoice(invoiceId);
+      const dispute = (status: string) =>
+        disputeObject({
+          id: `dp_lost_${invoiceId}`,
+          amount: 19_000,
+          currency: "usd",
+          charge: `ch_${invoiceId}`,
+          payment_intent: purchase?.paymentIntentId ?? "",
+          status,
+        });
+      await deliver("charge.dispute.created", dispute("needs_response"));
+      const rows = await slotsOfInvoice(invoiceId);
+      const month3 = rows[3]?.slot;
+      const month4 = rows[4]?.slot;
+      if (!month3 || !month4) throw new Error("slots 3, 4");
+      const at3 = { now: plusSecond(month3.periodStart), subscriptionId: sub.step.subscriptionId };
+      expect(await issueDueSlots(database.db, at3)).toMatchObject({ granted: 0, stopped: 0, held: 1 });
+      expect((await slotsOfInvoice(invoiceId))[3]?.slot.status).toBe("scheduled");
+      await deliver("charge.dispute.closed", dispute("lost"));
+      const at4 = { now: plusSecond(month4.periodStart), subscriptionId: sub.step.subscriptionId };
+      expect(await issueDueSlots(database.db, at4)).toMatchObject({ granted: 0, grantedLate: 0, stopped: 2 });
+      expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(3);
+      expect(await balanceOf(sub.user.id, at4.now)).toBeLessThanOrEqual(0);
+    });
   });
 
   describe("held", () => {
@@ -489,7 +519,8 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       expect(await issueDueSlots(database.db, { subscriptionId: sub.step.subscriptionId })).toMatchObject({
         granted: 0,
         stopped: 0,
-        periodOver: 0,
+        grantedLate: 0,
+        held: 0,
       });
       expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ credits: 12_000 });
       expect((await purchaseOfInvoice(invoiceId))?.creditsIssued ?? 12_000).toBe(12_000);

@@ -241,6 +241,7 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
       granted: 0,
       grantedLate: 0,
       stopped: 0,
+      held: 0,
       skipped: 0,
     });
 
@@ -424,7 +425,7 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
     // Run again (a restart, a second instance): nothing more.
     expect(
       await issueDueSlots(database.db, { now: plusSecond(month2.start), subscriptionId: sub.row.id }),
-    ).toEqual({ granted: 0, grantedLate: 0, stopped: 0, skipped: 0 });
+    ).toEqual({ granted: 0, grantedLate: 0, stopped: 0, held: 0, skipped: 0 });
     expect(await entriesOf(sub.userId, "subscription")).toHaveLength(3);
     // The next slot comes on time, as a normal month: its lot ends with it.
     expect(

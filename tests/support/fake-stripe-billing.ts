@@ -627,7 +627,9 @@ export function createFakeBilling(subscriptions: Map<string, Rec>): FakeBilling 
         ]);
       const parent = invoice.parent as { subscription_details: { subscription: string } };
       const sub = subscriptions.get(parent.subscription_details.subscription);
-      if (sub && sub.latest_invoice === invoiceId) sub.status = "active";
+      // As Stripe: paying an invoice revives a past-due subscription, never an ended one.
+      const ended = sub?.status === "canceled" || sub?.status === "incomplete_expired";
+      if (sub && sub.latest_invoice === invoiceId && !ended) sub.status = "active";
       return invoice;
     },
     renew(subscriptionId) {

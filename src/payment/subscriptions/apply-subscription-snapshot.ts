@@ -107,8 +107,11 @@ export async function applySubscriptionSnapshot(
   return writeSnapshot(tx, row, object, at);
 }
 
-/** Copies a snapshot the caller decided is newer onto the row, if its status is reachable from the row's. */
-async function writeSnapshot(
+/**
+ * Copies a snapshot the caller decided is newer onto the row, if its status is reachable from the row's
+ * (`not_forward` otherwise, nothing written), recording `at` as the row's `state_at`.
+ */
+export async function writeSnapshot(
   tx: DatabaseOrTransaction,
   row: SubscriptionRow,
   object: Stripe.Subscription,

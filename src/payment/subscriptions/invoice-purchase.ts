@@ -219,17 +219,32 @@ export async function noteSlotIssued(
 }
 
 /**
- * Whether a paid invoice's money has gone back to the customer in full: refunded, or disputed with the
- * funds withdrawn (together at least the amount paid). Then the yearly slots not yet issued are stopped
- * rather than granted: the customer paid nothing for them any more. A partial refund leaves them to come,
- * each losing its refunded share (noteSlotIssued). False for an invoice without a purchase.
+ * Where a paid invoice's money stands, for the yearly slots not yet issued:
+ * - `returned`: it went back to the customer in full for good (refunds, and disputes lost, together at
+ *   least the amount paid). The slots are stopped: the customer paid nothing for them any more.
+ * - `disputed`: it is out of the merchant's hands only while a dispute is still open (funds withdrawn, not
+ *   yet lost). The slots are left `scheduled`: a dispute the merchant wins gives the money back, and the
+ *   customer then paid for every month of the year; stopping them now would take months for good on an
+ *   outcome not yet known. Nothing is granted meanwhile either: the funds are withdrawn.
+ * - `kept`: anything else (a partial refund leaves the slots to come, each losing its refunded share,
+ *   noteSlotIssued). Also for an invoice without a purchase.
  */
-export async function isInvoiceReturnedInFull(
+export type InvoiceMoneyState = "kept" | "disputed" | "returned";
+
+/** See InvoiceMoneyState. Reads the invoice's purchase and its disputes in the caller's transaction. */
+export async function invoiceMoneyState(
   tx: DatabaseOrTransaction,
   invoiceId: string,
-): Promise<boolean> {
+): Promise<InvoiceMoneyState> {
   const [purchase] = await tx.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId));
-  if (!purchase) return false;
-  const disputed = disputedAmount(await disputesOf(tx, purchase.id));
-  return purchase.amountRefunded + disputed >= purchase.amount;
+  if (!purchase) return "kept";
+  const disputes = await disputesOf(tx, purchase.id);
+  // A lost dispute is final (an appeal reopens it under another status); every other withdrawal may
+  // still come back.
+  const lost = disputes
+    .filter((dispute) => dispute.status === "lost")
+    .reduce((sum, dispute) => sum + dispute.amount, 0);
+  if (purchase.amountRefunded + lost >= purchase.amount) return "returned";
+  if (purchase.amountRefunded + disputedAmount(disputes) >= purchase.amount) return "disputed";
+  return "kept";
 }

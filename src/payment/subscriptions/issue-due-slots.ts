@@ -6,8 +6,9 @@ import { subscription, subscriptionPeriodGrant } from "@/db/schema";
 import type { Database, DatabaseOrTransaction } from "@/db/types";
 import { logger } from "@/lib/logger";
 import { grantRecordedPeriod, type PeriodGrantRow } from "./grant-credit-period";
-import { isInvoiceReturnedInFull, lockInvoicePurchase, noteSlotIssued } from "./invoice-purchase";
+import { invoiceMoneyState, lockInvoicePurchase, noteSlotIssued } from "./invoice-purchase";
 import { latePeriodLotExpiry } from "./late-period-expiry";
+import { slotAfterCycleLeft, yearlyCycleLeftAt } from "./left-yearly-cycle";
 import type { SubscriptionRow } from "./lock-subscription";
 import { rollIntoPeriod } from "./roll-into-period";
 
@@ -22,11 +23,16 @@ export type IssueDueSlotsResult = {
   grantedLate: number;
   /** Slots that will never be granted: the subscription ended before they started, or the year was returned. */
   stopped: number;
+  /**
+   * Slots due whose invoice's money is withdrawn by a dispute still open: neither granted nor stopped,
+   * left `scheduled` for a run after the dispute closes (won: granted; lost: stopped).
+   */
+  held: number;
   /** Slots another run held (its transaction was on them) or had settled already: left to it. */
   skipped: number;
 };
 
-type SlotOutcome = "granted" | "granted_late" | "stopped" | "skipped";
+type SlotOutcome = "granted" | "granted_late" | "stopped" | "held" | "skipped";
 
 /** Statuses of a subscription that is over for good: Stripe never moves them back to live. */
 const ENDED_STATUSES = new Set(["canceled", "incomplete_expired"]);
@@ -60,9 +66,14 @@ export function endedBeforeSlot(sub: Pick<SubscriptionRow, "status" | "endedAt">
  * 2. under the locks the slot is read again: only a slot still `scheduled` is touched, so running the job
  *    twice, restarting it mid-run or running it on three instances grants each slot once (the ledger key,
  *    subscription and slot start, is the second lock on the door);
- * 3. a slot whose subscription ended before the slot started (endedBeforeSlot), or whose invoice's money
- *    went back in full (isInvoiceReturnedInFull: refunded or disputed), becomes `stopped`, with 0 credits
- *    and no entry: the customer keeps what was issued until it expires, and gets nothing more;
+ * 3. a slot whose subscription ended before the slot started (endedBeforeSlot), or left the year's billing
+ *    cycle no later than the slot's start (yearlyCycleLeftAt: switched to a monthly price at once, the
+ *    year's unused time credited toward it; the months granted before stay), or whose invoice's money
+ *    went back in full for good (invoiceMoneyState `returned`: refunded, or disputes lost), becomes
+ *    `stopped`, with 0 credits and no entry: the customer keeps what was issued until it expires, and gets
+ *    nothing more. A slot whose money is withdrawn by a dispute still open (`disputed`) is `held`: left
+ *    `scheduled`, untouched, for a run after the dispute closes (a won dispute means the month was paid
+ *    for after all, and it is then granted, late if its month is over, by step 4);
  * 4. a slot already over by the clock (the job was down for a month, an instance ran without jobs) is
  *    still granted, once, under its usual key (slotGrantKey): the customer paid for that month, and the
  *    job being late is no reason to take it from them. As a slot already over when its year was paid
@@ -83,7 +94,7 @@ export async function issueDueSlots(
   db: Database,
   options: { now?: Date; dueBy?: Date; subscriptionId?: string; batchSize?: number } = {},
 ): Promise<IssueDueSlotsResult> {
-  const result: IssueDueSlotsResult = { granted: 0, grantedLate: 0, stopped: 0, skipped: 0 };
+  const result: IssueDueSlotsResult = { granted: 0, grantedLate: 0, stopped: 0, held: 0, skipped: 0 };
   const clock = sql`coalesce(${clockParam(options.dueBy ?? options.now)}::timestamptz, now())`;
   let after: { start: Date; invoiceId: string } | null = null;
   for (;;) {
@@ -127,6 +138,7 @@ export async function issueDueSlots(
       if (outcome === "granted") result.granted++;
       else if (outcome === "stopped") result.stopped++;
       else if (outcome === "granted_late") result.grantedLate++;
+      else if (outcome === "held") result.held++;
       else result.skipped++;
     }
     const last = due[due.length - 1];
@@ -177,10 +189,30 @@ async function issueSlot(
     slotIndex: slot.slotIndex,
   });
 
-  if (endedBeforeSlot(sub, slot.periodStart) || (await isInvoiceReturnedInFull(tx, slot.invoiceId))) {
+  if (await leftCycleBeforeSlot(tx, sub, slot)) {
     await tx.update(subscriptionPeriodGrant).set({ status: "stopped", credits: 0 }).where(key);
-    log.info({ status: sub.status, endedAt: sub.endedAt }, "subscription credits: yearly slot stopped");
+    log.info(
+      { currentPeriodStart: sub.currentPeriodStart, planId: sub.planId },
+      "subscription credits: yearly slot stopped, the subscription left the year's billing cycle before it",
+    );
     return "stopped";
+  }
+  const money = endedBeforeSlot(sub, slot.periodStart)
+    ? "ended"
+    : await invoiceMoneyState(tx, slot.invoiceId);
+  if (money === "ended" || money === "returned") {
+    await tx.update(subscriptionPeriodGrant).set({ status: "stopped", credits: 0 }).where(key);
+    log.info(
+      { status: sub.status, endedAt: sub.endedAt, money },
+      "subscription credits: yearly slot stopped",
+    );
+    return "stopped";
+  }
+  if (money === "disputed") {
+    // Left scheduled: the dispute may still be won (invoiceMoneyState). A run after it closes grants the
+    // slot (late, by the rule below, if its month is over by then) or stops it.
+    log.info("subscription credits: yearly slot held while its invoice's dispute is open");
+    return "held";
   }
   const plan = findPlan(slot.planId);
   if (!plan) throw new Error(`plan ${slot.planId} of a scheduled slot is not in the catalog`);
@@ -210,6 +242,26 @@ async function issueSlot(
   }
   log.info({ entryId: grant.entryId, credits: slot.credits }, "subscription credits: yearly slot granted");
   return "granted";
+}
+
+/**
+ * Whether the subscription left the billing cycle of the slot's year (yearlyCycleLeftAt: a switch to a
+ * monthly price made at once) no later than the slot's start: the year's unused time was credited toward
+ * the new price, so the slot was not paid for by its invoice any more.
+ */
+async function leftCycleBeforeSlot(
+  tx: DatabaseOrTransaction,
+  sub: SubscriptionRow,
+  slot: PeriodGrantRow,
+): Promise<boolean> {
+  const { start, end } = firstRow<{ start: string | Date; end: string | Date }>(
+    await tx.execute(sql`
+      SELECT min(period_start) AS start, max(period_end) AS "end" FROM subscription_period_grant
+      WHERE invoice_id = ${slot.invoiceId} AND kind = 'slot'`),
+  );
+  const year = { start: new Date(start), end: new Date(end) };
+  const leftAt = await yearlyCycleLeftAt(tx, { subscription: sub, invoiceId: slot.invoiceId, year });
+  return slotAfterCycleLeft(leftAt, slot.periodStart);
 }
 
 /**

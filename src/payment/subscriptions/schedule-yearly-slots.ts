@@ -7,6 +7,7 @@ import { UnknownEventValueError } from "../types";
 import { type CreditPeriodGrantOutcome, grantCreditPeriod } from "./grant-credit-period";
 import type { PaidInvoiceLine } from "./invoice-line";
 import { endedBeforeSlot } from "./issue-due-slots";
+import { slotAfterCycleLeft, yearlyCycleLeftAt } from "./left-yearly-cycle";
 import type { SubscriptionRow } from "./lock-subscription";
 import { rollIntoPeriod } from "./roll-into-period";
 
@@ -71,8 +72,9 @@ export function slotAnchorDay(periodStart: Date, billingCycleAnchor: Date | null
  * subscription is in, else the late rule's fallbacks), or the slot's own length from the payment when the
  * subscription has ended. Such slots carry nothing in or out (roll-into-period.ts skips lots with
  * `lot_expires_at`), as late monthly periods do. Slots that have come due but began after the
- * subscription ended are `stopped` (cancelling stops the slots not yet issued, endedBeforeSlot), the
- * same rule the job applies to the later ones.
+ * subscription ended are `stopped` (cancelling stops the slots not yet issued, endedBeforeSlot), as are
+ * those that began after the subscription left the year's billing cycle (yearlyCycleLeftAt: switched to
+ * a monthly price at once while the year was open), the same rules the job applies to the later ones.
  *
  * Returns the outcomes joined with `+`: `granted` (a slot granted now) and its carry's outcome
  * (roll-into-period.ts), `granted_late_<n>` for the past slots issued late, `stopped_<n>` for due slots
@@ -104,6 +106,13 @@ export async function scheduleYearlySlots(
   );
   const paidAt = new Date(at);
   const inForce = slotContaining(slots, paidAt) ?? currentYearSlot(input.subscription, paidAt);
+  // A switch away from the year made before the year was paid (the cycle reset while it was open): the
+  // months from the switch on are not this invoice's to grant (left-yearly-cycle.ts).
+  const leftAt = await yearlyCycleLeftAt(tx, {
+    subscription: input.subscription,
+    invoiceId: input.invoice.id,
+    year: input.period,
+  });
   const counts: Partial<Record<CreditPeriodGrantOutcome, number>> = {};
   const outcomes: string[] = [];
   for (const [index, slot] of slots.entries()) {
@@ -119,7 +128,7 @@ export async function scheduleYearlySlots(
         slot: {
           index,
           ...(inForce ? { inForce } : {}),
-          stopped: endedBeforeSlot(input.subscription, slot.start),
+          stopped: endedBeforeSlot(input.subscription, slot.start) || slotAfterCycleLeft(leftAt, slot.start),
         },
       },
       now,

@@ -5,6 +5,7 @@ import {
   adoptExternalSubscription,
   SubscriptionNotAdoptableError,
 } from "../subscriptions/adopt-external-subscription";
+import { applyCurrentEnd, currentObjectIfYearPaidLate } from "../subscriptions/current-state-for-late-year";
 import { grantCreditPeriod } from "../subscriptions/grant-credit-period";
 import { grantProrationLines } from "../subscriptions/grant-proration-line";
 import { grantTrialCredits, isTrialInvoice } from "../subscriptions/grant-trial-credits";
@@ -83,6 +84,9 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
   const customerId = typeof invoice.customer === "string" ? invoice.customer : invoice.customer?.id;
   const log = logger.child({ eventId: event.id, invoiceId: invoice.id, providerSubscriptionId });
 
+  // A year paid late decides at once which past months are stopped: the provider's current object, asked
+  // before the row is locked, tells an end our row may not know of yet (current-state-for-late-year.ts).
+  const current = await currentObjectIfYearPaidLate(tx, { providerSubscriptionId, lines }, context);
   let subscription = await lockSubscriptionForEvent(tx, {
     providerSubscriptionId,
     ourId: details.metadata?.subscriptionId,
@@ -112,6 +116,8 @@ export const handleInvoicePaid: WebhookHandler = async (tx, event, context) => {
     );
     return "unknown_subscription";
   }
+
+  subscription = await applyCurrentEnd(tx, subscription, current, new Date(event.created * 1000));
 
   // The invoice's purchase, when a refund or dispute recorded it first (purchase-of-payment.ts), is locked
   // before any grant takes the ledger account's lock: the order every purchase path keeps.
