@@ -4,6 +4,7 @@ import { intervalMonths } from "@/catalog/plans";
 import { addMonthsClamped } from "@/credits/credit-periods";
 import { subscription } from "@/db/schema";
 import type { DatabaseOrTransaction } from "@/db/types";
+import { UnknownEventValueError } from "../types";
 import type { WebhookContext } from "../webhooks/types";
 import { writeSnapshot } from "./apply-subscription-snapshot";
 import { isProrationLine, priceIdOfLine } from "./invoice-line";
@@ -41,8 +42,13 @@ export async function currentObjectIfYearPaidLate(
     if (isProrationLine(line)) continue;
     const priceId = priceIdOfLine(line);
     if (!priceId) continue;
-    const plan = await planOfPrice(tx, priceId);
-    if (intervalMonths(plan) === 1) continue;
+    // A price of no plan is not decided here: the handler refuses it with its own reason (an outside
+    // subscription on a price not ours: adopt-external-subscription.ts), after this look-ahead.
+    const plan = await planOfPrice(tx, priceId).catch((error: unknown) => {
+      if (error instanceof UnknownEventValueError) return undefined;
+      throw error;
+    });
+    if (!plan || intervalMonths(plan) === 1) continue;
     const start = new Date(line.period.start * 1000);
     if (addMonthsClamped(start, 1).getTime() <= now.getTime()) late = true;
   }
