@@ -3,7 +3,7 @@ import { and, eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
-import { creditEntry, creditLot, creditPurchase, subscriptionPeriodGrant } from "../../src/db/schema";
+import { creditLot, subscriptionPeriodGrant } from "../../src/db/schema";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { settlePendingInvoicePurchases } from "../../src/payment/settle-pending-invoice-purchases";
@@ -11,10 +11,11 @@ import { grantPendingRollovers } from "../../src/payment/subscriptions/grant-pen
 import { useAppDatabase } from "../support/app-database";
 import { type SignedUpUser, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
+import { balanceOf, grantsOfInvoice, purchaseOfInvoice } from "../support/rows";
 import { seedUser } from "../support/seed";
-import { setUpStripeApp } from "../support/stripe-app";
+import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
 import { disputeObject, testId } from "../support/stripe-events";
-import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
+import { checkOutAtStripe, invoicePeriod, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on the late-invoice rules: renewals paid after their period ended, pending invoice purchases
@@ -24,15 +25,8 @@ const stripe = setUpStripeApp("break_late_invoices");
 
 const DAY = 86_400_000;
 const HOURS = 3600_000;
-let clock = Math.floor(Date.now() / 1000) - 7200;
-const deliver = (type: string, object: Record<string, unknown>) =>
-  stripe.deliver(type, object, { created: ++clock });
+const deliver = sequencedDelivery(stripe);
 type Rec = Record<string, unknown>;
-const periodOf = (invoice: Rec) => {
-  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
-  if (!line) throw new Error("invoice without a line");
-  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
-};
 
 describe.each(databaseKinds())("breaking late subscription invoices, on %s", (kind) => {
   const database = useAppDatabase(kind);
@@ -41,9 +35,6 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     await assertLedgerInvariants(database.db);
   });
 
-  const balanceOf = async (userId: string, at?: Date) => (await getBalance(database.db, userId, at)).balance;
-  const purchaseOfInvoice = async (invoiceId: string) =>
-    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
   const lotOfInvoice = async (invoiceId: string) => {
     const [row] = await database.db
       .select({ lot: creditLot })
@@ -52,17 +43,6 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       .where(eq(subscriptionPeriodGrant.invoiceId, invoiceId));
     return row?.lot;
   };
-  const grantsOfInvoice = (userId: string, invoiceId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(
-        and(
-          eq(creditEntry.userId, userId),
-          eq(creditEntry.type, "subscription"),
-          eq(creditEntry.reference, invoiceId),
-        ),
-      );
   const spend = (userId: string, amount: number) =>
     consumeCredits(database.db, { userId, amount, description: "work", idempotencyKey: testId("w") });
 
@@ -87,7 +67,11 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       const step = stripe.fake.billing.renew(providerId);
       stripe.fake.billing.cardDeclines = false;
       if (!step.invoice || !step.subscription) throw new Error("renewal invoiced");
-      steps.push({ invoice: step.invoice, subscription: step.subscription, period: periodOf(step.invoice) });
+      steps.push({
+        invoice: step.invoice,
+        subscription: step.subscription,
+        period: invoicePeriod(step.invoice),
+      });
     }
     return { user, first, providerId, steps };
   }
@@ -138,11 +122,11 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       deliver("invoice.paid", late2),
     ]);
     expect(outcomes.filter((o) => o.outcome === "granted_late")).toHaveLength(2);
-    expect(await balanceOf(sub.user.id)).toBe(3000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(3000);
     for (const late of [late2, late3]) {
-      expect(await grantsOfInvoice(sub.user.id, late.id as string)).toHaveLength(1);
+      expect(await grantsOfInvoice(database.db, sub.user.id, late.id as string)).toHaveLength(1);
       expect((await lotOfInvoice(late.id as string))?.expiresAt).toEqual(p4.period.end);
-      expect(await purchaseOfInvoice(late.id as string)).toMatchObject({
+      expect(await purchaseOfInvoice(database.db, late.id as string)).toMatchObject({
         status: "succeeded",
         credits: 1000,
       });
@@ -155,7 +139,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       .where(and(eq(creditLot.userId, sub.user.id), eq(creditLot.source, "rollover")));
     // 500 spent of the late 2,000 first: period 4's own 1,000 are unspent and carry (the cap), nothing more.
     expect(carried.map((lot) => lot.credits)).toEqual([1000]);
-    expect(await balanceOf(sub.user.id, afterFourth)).toBe(2000);
+    expect(await balanceOf(database.db, sub.user.id, afterFourth)).toBe(2000);
   });
 
   it("late payment known before period 3's snapshot (stale row): period 3's carry never turns the late credits into its own", async () => {
@@ -169,11 +153,11 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     expect(lateLot?.expiresAt?.getTime()).toBeGreaterThan(Date.now());
     await deliver("customer.subscription.updated", p3.subscription);
     expect((await deliver("invoice.paid", p3.invoice)).outcome).toContain("granted");
-    expect(await balanceOf(sub.user.id)).toBe(2000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
     await spend(sub.user.id, 500);
     const afterThird = await renewAndRollOver(sub.providerId, p3.period);
     // 2,000 granted for periods 2 and 3, 500 spent: at most 1,500 of them can still be alive, plus period 4's 1,000.
-    const alive = await balanceOf(sub.user.id, afterThird);
+    const alive = await balanceOf(database.db, sub.user.id, afterThird);
     expect(alive).toBeLessThanOrEqual(2500);
     // And never less than the late credits left plus period 4's (late credits live on; nothing of the customer's is wiped).
     expect(alive).toBeGreaterThanOrEqual(2000);
@@ -200,10 +184,12 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     const length = p2.period.end.getTime() - p2.period.start.getTime();
     const expiresAt = (await lotOfInvoice(late.id as string))?.expiresAt?.getTime() ?? 0;
     expect(expiresAt).toBeGreaterThanOrEqual(paidAt + length - 60_000);
-    expect(await balanceOf(sub.user.id)).toBe(1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
     await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
-    expect(await balanceOf(sub.user.id)).toBe(0);
-    expect(await purchaseOfInvoice(late.id as string)).toMatchObject({ clawedBackCredits: 1000 });
+    expect(await balanceOf(database.db, sub.user.id)).toBe(0);
+    expect(await purchaseOfInvoice(database.db, late.id as string)).toMatchObject({
+      clawedBackCredits: 1000,
+    });
   });
 
   it("late payment spent in part, then refunded in full: the spent part becomes debt, never more taken than granted", async () => {
@@ -215,7 +201,9 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     // 2,000 granted, 1,500 spent, the late 1,000 refunded: nothing left and 500 owed.
     const account = await getBalance(database.db, sub.user.id);
     expect({ balance: account.balance, debt: account.debt }).toEqual({ balance: 0, debt: 500 });
-    expect(await purchaseOfInvoice(late.id as string)).toMatchObject({ clawedBackCredits: 1000 });
+    expect(await purchaseOfInvoice(database.db, late.id as string)).toMatchObject({
+      clawedBackCredits: 1000,
+    });
   });
 
   /** A Pro subscriber whose renewal (paid at Stripe) was refunded by `refunded` before its invoice.paid. */
@@ -243,14 +231,14 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       deliver("invoice.paid", renewal),
     ]);
     await deliver("invoice.paid", renewal);
-    expect(await grantsOfInvoice(user.id, invoiceId)).toHaveLength(1);
-    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({
+    expect(await grantsOfInvoice(database.db, user.id, invoiceId)).toHaveLength(1);
+    expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
       status: "succeeded",
       credits: 1000,
       amountRefunded: 950,
       clawedBackCredits: 500,
     });
-    expect(await balanceOf(user.id)).toBe(1500);
+    expect(await balanceOf(database.db, user.id)).toBe(1500);
   });
 
   it("marked invoice_unpaid (uncollectible), then Stripe collects it: invoice.paid grants and the early refund is still taken back", async () => {
@@ -260,15 +248,15 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     invoice.status = "uncollectible";
     const provider = getPaymentProvider(database.db);
     await settlePendingInvoicePurchases(database.db, provider, { now: new Date(Date.now() + 2 * HOURS) });
-    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ status: "invoice_unpaid" });
+    expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({ status: "invoice_unpaid" });
     invoice.status = "paid";
     expect((await deliver("invoice.paid", { ...renewal, status: "paid" })).outcome).toContain("granted");
-    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({
+    expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
       status: "succeeded",
       amountRefunded: 950,
       clawedBackCredits: 500,
     });
-    expect(await balanceOf(user.id)).toBe(1500);
+    expect(await balanceOf(database.db, user.id)).toBe(1500);
     // A later maintenance run leaves the completed purchase alone.
     expect(
       await settlePendingInvoicePurchases(database.db, provider, { now: new Date(Date.now() + 3 * HOURS) }),
@@ -284,16 +272,16 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
       now: new Date(Date.now() + 2 * HOURS),
     });
     expect(report).toMatchObject({ applied: 1 });
-    expect(await purchaseOfInvoice(late.id as string)).toMatchObject({
+    expect(await purchaseOfInvoice(database.db, late.id as string)).toMatchObject({
       status: "succeeded",
       credits: 1000,
       clawedBackCredits: 500,
     });
     expect((await lotOfInvoice(late.id as string))?.expiresAt).toEqual(p3.period.end);
     // Period 3's 1,000 and the late 1,000 less the refunded half.
-    expect(await balanceOf(sub.user.id)).toBe(1500);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1500);
     expect((await deliver("invoice.paid", late)).outcome).toContain("already_granted");
-    expect(await balanceOf(sub.user.id)).toBe(1500);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1500);
   });
 
   it("FINDING 1: a paid invoice that grants no credits, refunded before its invoice.paid: the purchase never leaves pending, maintenance asks Stripe forever", async () => {
@@ -320,17 +308,17 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     const later = { now: new Date(Date.now() + 2 * HOURS) };
     await settlePendingInvoicePurchases(database.db, provider, later);
     // Nothing was granted for it and nothing is taken back ...
-    expect(await balanceOf(sub.user.id)).toBe(0);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(0);
     // ... but the purchase must leave `pending` (its invoice is paid, its refund recorded), and a later
     // run must have nothing left to ask Stripe about.
-    expect((await purchaseOfInvoice(p2.invoice.id as string))?.status).not.toBe("pending");
+    expect((await purchaseOfInvoice(database.db, p2.invoice.id as string))?.status).not.toBe("pending");
     expect(await settlePendingInvoicePurchases(database.db, provider, later)).toMatchObject({ checked: 0 });
   });
 
   it("a late invoice disputed, then the dispute won: its credits come back, usable as long as the late lot was", async () => {
     const { sub, p3, late } = await periodTwoPaidLate();
     expect((await deliver("invoice.paid", late)).outcome).toBe("granted_late");
-    const purchase = await purchaseOfInvoice(late.id as string);
+    const purchase = await purchaseOfInvoice(database.db, late.id as string);
     const disputeId = testId("dp");
     const dispute = (status: string) =>
       disputeObject({
@@ -342,9 +330,9 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
         status,
       });
     await deliver("charge.dispute.created", dispute("needs_response"));
-    expect(await balanceOf(sub.user.id)).toBe(1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
     await deliver("charge.dispute.closed", dispute("won"));
-    expect(await balanceOf(sub.user.id)).toBe(2000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
     const returned = (
       await database.db.select().from(creditLot).where(eq(creditLot.userId, sub.user.id))
     ).find((lot) => lot.source === "dispute_reversal");
@@ -355,9 +343,9 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   it("a late invoice refunded in full, then disputed and lost: nothing taken twice", async () => {
     const { sub, late } = await periodTwoPaidLate();
     await deliver("invoice.paid", late);
-    const purchase = await purchaseOfInvoice(late.id as string);
+    const purchase = await purchaseOfInvoice(database.db, late.id as string);
     await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
-    expect(await balanceOf(sub.user.id)).toBe(1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
     const dispute = (status: string) =>
       disputeObject({
         id: "dp_after_refund",
@@ -379,13 +367,13 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     await spend(sub.user.id, 500);
     const afterThird = await renewAndRollOver(sub.providerId, p3.period);
     // The carry treated the 500 spent as the late credits: period 3's own 1,000 carried in full.
-    expect(await balanceOf(sub.user.id, afterThird)).toBe(2000);
+    expect(await balanceOf(database.db, sub.user.id, afterThird)).toBe(2000);
     // Refunded in full: the late invoice's credits were 500 spent (by the carry's own account) and 500
     // expired unused, so 500 are taken back; taking nothing would leave the spent 500 paid by no one
     // while period 3's credits, carried as unspent, live on.
     await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
-    expect(await purchaseOfInvoice(late.id as string)).toMatchObject({ clawedBackCredits: 500 });
-    expect(await balanceOf(sub.user.id, afterThird)).toBe(1500);
+    expect(await purchaseOfInvoice(database.db, late.id as string)).toMatchObject({ clawedBackCredits: 500 });
+    expect(await balanceOf(database.db, sub.user.id, afterThird)).toBe(1500);
   });
 
   it("FINDING 3: both of a carry's invoices (period 3's and the late period 2's) refunded in full after the carry: no credit of theirs lives on", async () => {
@@ -404,7 +392,7 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
   it("refunds of a late invoice raced: the same id twice and another id, all without an amount: one refund at Stripe", async () => {
     const { sub, late } = await periodTwoPaidLate();
     await deliver("invoice.paid", late);
-    const purchase = await purchaseOfInvoice(late.id as string);
+    const purchase = await purchaseOfInvoice(database.db, late.id as string);
     if (!purchase) throw new Error("the late invoice is a purchase");
     const adminId = await seedUser(database.db, { email: `ops-${randomUUID()}@example.test`, role: "admin" });
     const admin = { userId: adminId, label: "ops@example.test" };
@@ -421,13 +409,13 @@ describe.each(databaseKinds())("breaking late subscription invoices, on %s", (ki
     for (const r of results)
       if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "refund_not_possible" });
     await deliver("charge.refunded", refundedChargeOf(stripe.fake, late, 1900));
-    expect(await balanceOf(sub.user.id)).toBe(1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
     // Retried after the event: the same refund, nothing more asked.
     const asked = stripe.fake.billing.refunds.length;
     await Promise.allSettled([refund("rest-a"), refund("rest-b")]);
     await expect(refund("rest-c")).rejects.toMatchObject({ code: "refund_not_possible" });
     expect(new Set(stripe.fake.billing.refunds.slice(asked).map((r) => r.id)).size).toBeLessThanOrEqual(1);
     for (const r of stripe.fake.billing.refunds.slice(asked)) expect(made.map((m) => m.id)).toContain(r.id);
-    expect(await balanceOf(sub.user.id)).toBe(1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
   });
 });

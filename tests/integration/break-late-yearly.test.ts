@@ -5,9 +5,7 @@ import { addMonthsClamped } from "../../src/credits/credit-periods";
 import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
 import {
-  creditEntry,
   creditLot,
-  creditPurchase,
   subscriptionPeriodGrant,
   subscriptionRollover,
   subscriptionRolloverShare,
@@ -20,9 +18,15 @@ import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
 import { handlerOf, transactionsGet } from "../support/route-handlers";
-import { setUpStripeApp } from "../support/stripe-app";
+import { balanceOf, grantsOfInvoice, purchaseOfInvoice } from "../support/rows";
+import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
 import { disputeObject, testId } from "../support/stripe-events";
-import { checkOutAtStripe, invoicePaymentIntent, refundedChargeOf } from "../support/stripe-subscriptions";
+import {
+  checkOutAtStripe,
+  invoicePaymentIntent,
+  invoicePeriod,
+  refundedChargeOf,
+} from "../support/stripe-subscriptions";
 import { databaseKinds, type TestDatabase } from "../support/test-database";
 
 // Attacks on a yearly invoice paid late (the renewal declined and paid months later, or its invoice.paid
@@ -33,15 +37,8 @@ import { databaseKinds, type TestDatabase } from "../support/test-database";
 const stripe = setUpStripeApp("break_late_yearly");
 
 const DAY = 86_400_000;
-let clock = Math.floor(Date.now() / 1000) - 7200;
-const deliver = (type: string, object: Record<string, unknown>) =>
-  stripe.deliver(type, object, { created: ++clock });
+const deliver = sequencedDelivery(stripe);
 type Rec = Record<string, unknown>;
-const periodOf = (invoice: Rec) => {
-  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
-  if (!line) throw new Error("invoice without a line");
-  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
-};
 const subscriptionPatch = handlerOf(changeSubscription);
 const plusSecond = (date: Date) => new Date(date.getTime() + 1000);
 
@@ -61,9 +58,6 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
   });
   const fake = () => stripe.fake;
 
-  const balanceOf = async (userId: string, at?: Date) => (await getBalance(database.db, userId, at)).balance;
-  const purchaseOfInvoice = async (invoiceId: string) =>
-    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
   const slotsOfInvoice = (invoiceId: string) =>
     database.db
       .select({ slot: subscriptionPeriodGrant, lot: creditLot })
@@ -71,17 +65,6 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       .leftJoin(creditLot, eq(creditLot.id, subscriptionPeriodGrant.lotId))
       .where(eq(subscriptionPeriodGrant.invoiceId, invoiceId))
       .orderBy(asc(subscriptionPeriodGrant.slotIndex));
-  const grantsOfInvoice = (userId: string, invoiceId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(
-        and(
-          eq(creditEntry.userId, userId),
-          eq(creditEntry.type, "subscription"),
-          eq(creditEntry.reference, invoiceId),
-        ),
-      );
   const spend = (userId: string, amount: number) =>
     consumeCredits(database.db, {
       userId,
@@ -113,7 +96,30 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
     if (!renewal.invoice) throw new Error("renewal invoiced");
     expect(renewal.invoice.status).toBe("open");
     await deliver("customer.subscription.updated", renewal.subscription);
-    return { ...sub, invoice: renewal.invoice, year: periodOf(renewal.invoice) };
+    return { ...sub, invoice: renewal.invoice, year: invoicePeriod(renewal.invoice) };
+  }
+
+  /**
+   * A declined year paid late, its invoice.paid delivered, no dispute event yet: `dispute(status)` is its
+   * invoice's dispute (the year's 19,000 cents, id `disputeIdOf(invoiceId)`) as Stripe sends it.
+   */
+  async function lateYearToDispute(disputeIdOf: (invoiceId: string) => string = () => testId("dp")) {
+    const sub = await declinedYear();
+    const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
+    const invoiceId = paid.id as string;
+    await deliver("invoice.paid", paid);
+    const purchase = await purchaseOfInvoice(database.db, invoiceId);
+    const disputeId = disputeIdOf(invoiceId);
+    const dispute = (status: string) =>
+      disputeObject({
+        id: disputeId,
+        amount: 19_000,
+        currency: "usd",
+        charge: `ch_${invoiceId}`,
+        payment_intent: purchase?.paymentIntentId ?? "",
+        status,
+      });
+    return { sub, invoiceId, dispute };
   }
 
   describe("findings", () => {
@@ -133,7 +139,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
         const invoiceId = paid.id as string;
         expect((await deliver("invoice.paid", paid)).outcome).toContain("granted_late_2");
-        expect(await balanceOf(sub.user.id)).toBe(3000);
+        expect(await balanceOf(database.db, sub.user.id)).toBe(3000);
         const rows = await slotsOfInvoice(invoiceId);
         const lots = rows.slice(0, 3).map(({ lot }) => lot?.id ?? "");
         const ownLot = lots[2] ?? "";
@@ -203,8 +209,8 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         now: new Date(sub.year.end.getTime() - 1000),
         subscriptionId: sub.step.subscriptionId,
       });
-      expect(await grantsOfInvoice(sub.user.id, paid.id as string)).toHaveLength(2);
-      expect(await balanceOf(sub.user.id)).toBe(2000);
+      expect(await grantsOfInvoice(database.db, sub.user.id, paid.id as string)).toHaveLength(2);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
     });
 
     it("switched to Pro monthly in the Dashboard while the late year is open, then the year paid: the months after the switch are not granted twice (yearly slots and monthly periods)", async () => {
@@ -287,25 +293,11 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
     });
 
     it("a dispute of the late year opened and won, then the fourth month issued: verify passes (the given-back lot keeps the expiry of the credits it gives back)", async () => {
-      const sub = await declinedYear();
-      const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
-      const invoiceId = paid.id as string;
-      await deliver("invoice.paid", paid);
-      const purchase = await purchaseOfInvoice(invoiceId);
-      const disputeId = testId("dp");
-      const dispute = (status: string) =>
-        disputeObject({
-          id: disputeId,
-          amount: 19_000,
-          currency: "usd",
-          charge: `ch_${invoiceId}`,
-          payment_intent: purchase?.paymentIntentId ?? "",
-          status,
-        });
+      const { sub, invoiceId, dispute } = await lateYearToDispute();
       await deliver("charge.dispute.created", dispute("needs_response"));
-      expect(await balanceOf(sub.user.id)).toBe(0);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(0);
       await deliver("charge.dispute.closed", dispute("won"));
-      expect(await balanceOf(sub.user.id)).toBe(3000);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(3000);
       const rows = await slotsOfInvoice(invoiceId);
       const month3 = rows[3]?.slot;
       if (!month3) throw new Error("slot 3");
@@ -319,21 +311,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
     });
 
     it("the job runs while a dispute of the late year is open, the dispute is then won: the month stopped meanwhile is the customer's after all", async () => {
-      const sub = await declinedYear();
-      const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
-      const invoiceId = paid.id as string;
-      await deliver("invoice.paid", paid);
-      const purchase = await purchaseOfInvoice(invoiceId);
-      const disputeId = testId("dp");
-      const dispute = (status: string) =>
-        disputeObject({
-          id: disputeId,
-          amount: 19_000,
-          currency: "usd",
-          charge: `ch_${invoiceId}`,
-          payment_intent: purchase?.paymentIntentId ?? "",
-          status,
-        });
+      const { sub, invoiceId, dispute } = await lateYearToDispute();
       await deliver("charge.dispute.created", dispute("needs_response"));
       const rows = await slotsOfInvoice(invoiceId);
       const month3 = rows[3]?.slot;
@@ -349,26 +327,16 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         subscriptionId: sub.step.subscriptionId,
       });
       // The merchant kept the year's money: every month of it is the customer's (five by the fifth month).
-      expect({ job3, granted: (await grantsOfInvoice(sub.user.id, invoiceId)).length }).toMatchObject({
+      expect({
+        job3,
+        granted: (await grantsOfInvoice(database.db, sub.user.id, invoiceId)).length,
+      }).toMatchObject({
         granted: 5,
       });
     });
 
     it("the job runs while a dispute of the late year is open, the dispute is then lost: the month held meanwhile and the later ones are stopped, nothing granted", async () => {
-      const sub = await declinedYear();
-      const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
-      const invoiceId = paid.id as string;
-      await deliver("invoice.paid", paid);
-      const purchase = await purchaseOfInvoice(invoiceId);
-      const dispute = (status: string) =>
-        disputeObject({
-          id: `dp_lost_${invoiceId}`,
-          amount: 19_000,
-          currency: "usd",
-          charge: `ch_${invoiceId}`,
-          payment_intent: purchase?.paymentIntentId ?? "",
-          status,
-        });
+      const { sub, invoiceId, dispute } = await lateYearToDispute((invoiceId) => `dp_lost_${invoiceId}`);
       await deliver("charge.dispute.created", dispute("needs_response"));
       const rows = await slotsOfInvoice(invoiceId);
       const month3 = rows[3]?.slot;
@@ -380,8 +348,8 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       await deliver("charge.dispute.closed", dispute("lost"));
       const at4 = { now: plusSecond(month4.periodStart), subscriptionId: sub.step.subscriptionId };
       expect(await issueDueSlots(database.db, at4)).toMatchObject({ granted: 0, grantedLate: 0, stopped: 2 });
-      expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(3);
-      expect(await balanceOf(sub.user.id, at4.now)).toBeLessThanOrEqual(0);
+      expect(await grantsOfInvoice(database.db, sub.user.id, invoiceId)).toHaveLength(3);
+      expect(await balanceOf(database.db, sub.user.id, at4.now)).toBeLessThanOrEqual(0);
     });
   });
 
@@ -442,7 +410,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         new URLSearchParams(),
       );
       await deliver("customer.subscription.updated", fake().subscriptions.get(providerId) ?? {});
-      const balance = await balanceOf(user.id);
+      const balance = await balanceOf(database.db, user.id);
       const second = await upgrade();
       const intent = invoicePaymentIntent(fake(), second.id as string);
       const dispute = (status: string) =>
@@ -457,27 +425,30 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       expect((await deliver("charge.dispute.created", dispute("needs_response"))).outcome).toBe(
         "awaiting_grant",
       );
-      expect(await purchaseOfInvoice(second.id as string)).toMatchObject({ status: "pending", credits: 0 });
+      expect(await purchaseOfInvoice(database.db, second.id as string)).toMatchObject({
+        status: "pending",
+        credits: 0,
+      });
       await deliver("customer.subscription.updated", fake().subscriptions.get(providerId) ?? {});
       expect((await deliver("invoice.paid", second)).outcome).toContain("proration_nothing");
-      expect(await balanceOf(user.id)).toBe(balance);
-      expect(await purchaseOfInvoice(second.id as string)).toMatchObject({
+      expect(await balanceOf(database.db, user.id)).toBe(balance);
+      expect(await purchaseOfInvoice(database.db, second.id as string)).toMatchObject({
         status: "succeeded",
         credits: 0,
         clawedBackCredits: 0,
       });
       await deliver("charge.dispute.closed", dispute("lost"));
-      expect(await balanceOf(user.id)).toBe(balance);
+      expect(await balanceOf(database.db, user.id)).toBe(balance);
       expect(await verifyNow()).toEqual([]);
       // An Admin refund of the disputed 0-credit purchase: refused or sent, it takes nothing.
-      const purchase = await purchaseOfInvoice(second.id as string);
+      const purchase = await purchaseOfInvoice(database.db, second.id as string);
       await refundPurchase(
         database.db,
         getPaymentProvider(database.db),
         { purchaseId: purchase?.id ?? "", reason: "after a lost dispute" },
         { userId: user.id, label: "ops@example.test" },
       ).catch(() => undefined);
-      expect(await balanceOf(user.id)).toBe(balance);
+      expect(await balanceOf(database.db, user.id)).toBe(balance);
     });
 
     it("a late year's invoice.paid replayed with another event id while the job issues the fourth month: each month once, the purchase's figures exact", async () => {
@@ -492,9 +463,12 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         deliver("invoice.paid", paid),
         issueDueSlots(database.db, { subscriptionId: sub.step.subscriptionId }),
       ]);
-      expect(await balanceOf(sub.user.id)).toBe(4000);
-      expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(4);
-      expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ credits: 12_000, creditsIssued: 4000 });
+      expect(await balanceOf(database.db, sub.user.id)).toBe(4000);
+      expect(await grantsOfInvoice(database.db, sub.user.id, invoiceId)).toHaveLength(4);
+      expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
+        credits: 12_000,
+        creditsIssued: 4000,
+      });
       const history = (await database.db.execute(
         sql`SELECT count(*)::int AS n FROM credit_entry WHERE user_id = ${sub.user.id} AND type = 'subscription' AND metadata->>'paidLate' = 'true'`,
       )) as unknown as { rows: { n: number }[] };
@@ -508,7 +482,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       const before = Date.now();
       const [a, b] = await Promise.all([deliver("invoice.paid", paid), deliver("invoice.paid", paid)]);
       expect([a.outcome, b.outcome]).toContainEqual(expect.stringContaining("granted_late_12"));
-      expect(await balanceOf(sub.user.id)).toBe(12_000);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(12_000);
       const rows = await slotsOfInvoice(invoiceId);
       for (const { slot, lot } of rows) {
         expect(slot.status).toBe("granted");
@@ -522,10 +496,10 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         grantedLate: 0,
         held: 0,
       });
-      expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ credits: 12_000 });
-      expect((await purchaseOfInvoice(invoiceId))?.creditsIssued ?? 12_000).toBe(12_000);
+      expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({ credits: 12_000 });
+      expect((await purchaseOfInvoice(database.db, invoiceId))?.creditsIssued ?? 12_000).toBe(12_000);
       await deliver("charge.refunded", refundedChargeOf(fake(), paid, 9500));
-      expect(await balanceOf(sub.user.id)).toBe(6000);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(6000);
       expect(await verifyNow()).toEqual([]);
     });
 
@@ -536,7 +510,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       expect(next.invoice.status).toBe("paid");
       await deliver("customer.subscription.updated", next.subscription);
       expect((await deliver("invoice.paid", next.invoice)).outcome).toContain("granted_late_1");
-      expect(await balanceOf(sub.user.id)).toBe(2000);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
       const nextRows = await slotsOfInvoice(next.invoice.id as string);
       const inForce = nextRows[1]?.slot;
       if (!inForce) throw new Error("slot 1");
@@ -544,12 +518,12 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
       expect((await deliver("invoice.paid", paid)).outcome).toContain("granted_late_12");
       expect((await deliver("invoice.paid", paid)).outcome).toContain("already_granted");
-      expect(await balanceOf(sub.user.id)).toBe(14_000);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(14_000);
       const lateRows = await slotsOfInvoice(paid.id as string);
       expect(lateRows.map(({ lot }) => lot?.expiresAt)).toEqual(Array(12).fill(inForce.periodEnd));
       expect(await verifyNow()).toEqual([]);
       await deliver("charge.refunded", refundedChargeOf(fake(), paid, 19_000));
-      expect(await balanceOf(sub.user.id)).toBe(2000);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
       expect(await verifyNow()).toEqual([]);
       // The next year's third month comes from the job, once.
       const month2 = nextRows[2]?.slot;
@@ -566,11 +540,14 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       expect((await deliver("charge.refunded", refundedChargeOf(fake(), paid, 9500))).outcome).toBe(
         "awaiting_grant",
       );
-      expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ status: "pending", credits: 0 });
+      expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
+        status: "pending",
+        credits: 0,
+      });
       const outcome = (await deliver("invoice.paid", paid)).outcome;
       expect(outcome).toContain("granted_late_2");
-      expect(await balanceOf(sub.user.id)).toBe(1500);
-      expect(await purchaseOfInvoice(invoiceId)).toMatchObject({
+      expect(await balanceOf(database.db, sub.user.id)).toBe(1500);
+      expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
         status: "succeeded",
         credits: 12_000,
         creditsIssued: 3000,
@@ -586,11 +563,11 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       // 1,500 of the first three months expired with the month in force; the fourth adds half of its own
       // and half of the capped carry.
       const at = plusSecond(month3.periodStart);
-      expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ creditsIssued: 4000 });
+      expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({ creditsIssued: 4000 });
       // (What is left of them at the fourth month depends on the lot order: see the findings.)
       // The rest of the money back: the months to come are stopped.
       await deliver("charge.refunded", refundedChargeOf(fake(), paid, 19_000));
-      expect(await balanceOf(sub.user.id, at)).toBe(0);
+      expect(await balanceOf(database.db, sub.user.id, at)).toBe(0);
       expect(
         await issueDueSlots(database.db, {
           now: new Date(sub.year.end.getTime() - 1000),
@@ -604,7 +581,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
       const invoiceId = paid.id as string;
       await deliver("invoice.paid", paid);
-      const purchase = await purchaseOfInvoice(invoiceId);
+      const purchase = await purchaseOfInvoice(database.db, invoiceId);
       if (!purchase) throw new Error("purchase");
       const provider = getPaymentProvider(database.db);
       const actor = { userId: sub.user.id, label: "ops@example.test" };
@@ -633,7 +610,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         ),
       ).toEqual(new Set([4750]));
       await deliver("charge.refunded", refundedChargeOf(fake(), paid, 4750));
-      expect(await balanceOf(sub.user.id)).toBe(2250);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(2250);
       await expect(
         refundPurchase(
           database.db,
@@ -643,7 +620,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         ),
       ).rejects.toThrow();
       await deliver("charge.refunded", refundedChargeOf(fake(), paid, 19_000));
-      expect(await balanceOf(sub.user.id)).toBe(0);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(0);
       expect(
         await issueDueSlots(database.db, {
           now: new Date(sub.year.end.getTime() - 1000),
@@ -667,14 +644,14 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
         now: new Date(sub.year.end.getTime() - 1000),
         subscriptionId: sub.step.subscriptionId,
       });
-      expect(await balanceOf(sub.user.id)).toBeLessThanOrEqual(0);
-      expect(await purchaseOfInvoice(invoiceId)).toMatchObject({
+      expect(await balanceOf(database.db, sub.user.id)).toBeLessThanOrEqual(0);
+      expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
         status: "succeeded",
         amountRefunded: 19_000,
       });
       const rows = await slotsOfInvoice(invoiceId);
       expect(rows.filter(({ slot }) => slot.status === "scheduled")).toHaveLength(0);
-      expect((await grantsOfInvoice(sub.user.id, invoiceId)).length).toBeLessThanOrEqual(4);
+      expect((await grantsOfInvoice(database.db, sub.user.id, invoiceId)).length).toBeLessThanOrEqual(4);
     });
 
     it("a plan change while the late year is outstanding is refused; paid, the change is allowed", async () => {
@@ -692,7 +669,7 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
       await deliver("invoice.paid", paid);
       await deliver("customer.subscription.updated", fake().subscriptions.get(sub.providerId) ?? {});
-      expect(await balanceOf(sub.user.id)).toBe(3000);
+      expect(await balanceOf(database.db, sub.user.id)).toBe(3000);
     });
   });
 });

@@ -1,22 +1,15 @@
-import { and, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { getBalance } from "../../src/credits/get-balance";
-import {
-  creditEntry,
-  creditLot,
-  creditPurchase,
-  subscription,
-  subscriptionPeriodGrant,
-} from "../../src/db/schema";
+import { eq } from "drizzle-orm";
+import { afterEach, describe, expect, it } from "vitest";
+import { creditLot, subscription, subscriptionPeriodGrant } from "../../src/db/schema";
 import changeSubscription from "../../src/routes/credits/change-subscription";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { handlerOf, webhookPost } from "../support/route-handlers";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { deliverStripeEvent, testId } from "../support/stripe-events";
-import { checkOutAtStripe } from "../support/stripe-subscriptions";
+import { handlerOf } from "../support/route-handlers";
+import { balanceOf, grantsOfInvoice, purchaseOfInvoice } from "../support/rows";
+import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
+import { testId } from "../support/stripe-events";
+import { checkOutAtStripe, invoicePeriod } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on a late renewal payment during a plan change: a renewal declined, the plan changed (Pro → Max
@@ -24,48 +17,22 @@ import { databaseKinds } from "../support/test-database";
 // and the same events in the reverse order. Each invoice's period is granted once, from the invoice's own
 // lines (never the plan the subscription is on now), and nothing the customer holds is taken. Stripe is the
 // local stand-in; events are signed with the SDK and go through the real webhook route.
-const WEBHOOK_SECRET = "whsec_test_late_payment_plan_change";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_late_payment_plan_change",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_late_payment_plan_change",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("late_payment_plan_change");
 
 const DAY = 86_400_000;
-let clock = Math.floor(Date.now() / 1000) - 7200;
-const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
+const deliver = sequencedDelivery(stripe);
 const subscriptionPatch = handlerOf(changeSubscription);
 type Rec = Record<string, unknown>;
-const periodOf = (invoice: Rec) => {
-  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
-  if (!line) throw new Error("invoice without a line");
-  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
-};
 
 describe.each(databaseKinds())("a late renewal payment during a plan change, on %s", (kind) => {
   const database = useAppDatabase(kind);
   afterEach(async () => {
-    fake.billing.cardDeclines = false;
+    stripe.fake.billing.cardDeclines = false;
     await assertLedgerInvariants(database.db);
   });
 
-  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
   const rowOf = async (userId: string) =>
     (await database.db.select().from(subscription).where(eq(subscription.userId, userId)))[0];
-  const purchaseOfInvoice = async (invoiceId: string) =>
-    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
   const grantOfInvoice = async (invoiceId: string) =>
     (
       await database.db
@@ -74,17 +41,6 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
         .leftJoin(creditLot, eq(creditLot.id, subscriptionPeriodGrant.lotId))
         .where(eq(subscriptionPeriodGrant.invoiceId, invoiceId))
     )[0];
-  const grantsOfInvoice = (userId: string, invoiceId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(
-        and(
-          eq(creditEntry.userId, userId),
-          eq(creditEntry.type, "subscription"),
-          eq(creditEntry.reference, invoiceId),
-        ),
-      );
   const patch = (user: SignedUpUser, planId: string) =>
     subscriptionPatch(
       appRequest("/api/credits/subscription", { method: "PATCH", cookie: user.cookie, json: { planId } }),
@@ -97,13 +53,13 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
    */
   async function declinedThenRenewed(planId: string, startedAt: Date) {
     const user = await signUp(`${testId("late-change")}@example.com`);
-    const first = await checkOutAtStripe(fake, user, planId, startedAt);
+    const first = await checkOutAtStripe(stripe.fake, user, planId, startedAt);
     await deliver("checkout.session.completed", first.session);
     await deliver("customer.subscription.created", first.subscription);
     const providerId = first.subscription.id as string;
-    fake.billing.cardDeclines = true;
-    const declined = fake.billing.renew(providerId);
-    fake.billing.cardDeclines = false;
+    stripe.fake.billing.cardDeclines = true;
+    const declined = stripe.fake.billing.renew(providerId);
+    stripe.fake.billing.cardDeclines = false;
     if (!declined.invoice) throw new Error("renewal invoiced");
     expect(declined.invoice.status).toBe("open");
     // What the app hears while the renewal is unpaid: the subscription is past due.
@@ -112,10 +68,10 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
     // While past due, the app asks for the invoice to be paid first: no plan change, no charge.
     expect((await patch(user, planId === "max-monthly" ? "pro-monthly" : "max-monthly")).status).toBe(409);
 
-    const current = fake.billing.renew(providerId);
+    const current = stripe.fake.billing.renew(providerId);
     if (!current.invoice) throw new Error("renewal invoiced");
-    const declinedPeriod = periodOf(declined.invoice);
-    const currentPeriod = periodOf(current.invoice);
+    const declinedPeriod = invoicePeriod(declined.invoice);
+    const currentPeriod = invoicePeriod(current.invoice);
     // The premise: the declined period is over by the real clock; the current one holds today.
     expect(declinedPeriod.end.getTime()).toBeLessThan(Date.now());
     expect(currentPeriod.start.getTime()).toBeLessThanOrEqual(Date.now());
@@ -131,18 +87,18 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
       await patch(user, "max-monthly"),
     );
     expect(upgraded).toMatchObject({ status: 200, body: { change: { kind: "changed_now" } } });
-    const invoice = fake.billing.invoices.get(upgraded.body.change.invoiceId) ?? {};
-    await deliver("customer.subscription.updated", fake.subscriptions.get(providerId) ?? {});
+    const invoice = stripe.fake.billing.invoices.get(upgraded.body.change.invoiceId) ?? {};
+    await deliver("customer.subscription.updated", stripe.fake.subscriptions.get(providerId) ?? {});
     expect((await deliver("invoice.paid", invoice)).outcome).toBe("proration_granted");
     return { invoice, credits: (await grantOfInvoice(invoice.id as string))?.grant.credits ?? 0 };
   }
 
   /** The declined invoice paid at last, delivered twice at once: granted once, from its own lines. */
   async function payLate(user: SignedUpUser, declined: Rec) {
-    const paid = fake.billing.payOpenInvoice(declined.id as string);
+    const paid = stripe.fake.billing.payOpenInvoice(declined.id as string);
     const outcomes = await Promise.all([deliver("invoice.paid", paid), deliver("invoice.paid", paid)]);
     expect(outcomes.map((o) => o.outcome).sort()).toEqual(["already_granted", "granted_late"]);
-    expect(await grantsOfInvoice(user.id, paid.id as string)).toHaveLength(1);
+    expect(await grantsOfInvoice(database.db, user.id, paid.id as string)).toHaveLength(1);
     return paid;
   }
 
@@ -151,15 +107,15 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
     const upgrade = await upgradeToMax(sub.user, sub.providerId);
     expect(upgrade.credits).toBeGreaterThan(0);
     expect((await rowOf(sub.user.id))?.planId).toBe("max-monthly");
-    const before = await balanceOf(sub.user.id);
+    const before = await balanceOf(database.db, sub.user.id);
     expect(before).toBe(1000 + upgrade.credits);
 
     const paid = await payLate(sub.user, sub.declined);
-    expect(await balanceOf(sub.user.id)).toBe(before + 1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(before + 1000);
     const late = await grantOfInvoice(paid.id as string);
     expect(late?.grant).toMatchObject({ planId: "pro-monthly", credits: 1000, status: "granted" });
     expect(late?.lot?.expiresAt).toEqual(sub.currentPeriod.end);
-    expect(await purchaseOfInvoice(paid.id as string)).toMatchObject({
+    expect(await purchaseOfInvoice(database.db, paid.id as string)).toMatchObject({
       packageId: "pro-monthly",
       credits: 1000,
       amount: 1900,
@@ -171,14 +127,14 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
       deliver("invoice.paid", sub.current),
       deliver("invoice.paid", paid),
     ]);
-    expect(await balanceOf(sub.user.id)).toBe(before + 1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(before + 1000);
     expect((await grantOfInvoice(upgrade.invoice.id as string))?.grant.credits).toBe(upgrade.credits);
   });
 
   it("the reverse order: the old Pro invoice paid late first, then the upgrade: the same credits for each invoice", async () => {
     const sub = await declinedThenRenewed("pro-monthly", new Date(Date.now() - 70 * DAY));
     const paid = await payLate(sub.user, sub.declined);
-    expect(await balanceOf(sub.user.id)).toBe(2000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
     const upgrade = await upgradeToMax(sub.user, sub.providerId);
     // The late Pro period is no level of the current period: the upgrade grants Max − Pro for the rest of
     // it, as without the late payment (4,000 a month, prorated, rounded down).
@@ -187,35 +143,35 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
     const whole = sub.currentPeriod.end.getTime() - sub.currentPeriod.start.getTime();
     const rest = grant.periodEnd.getTime() - grant.periodStart.getTime();
     expect(upgrade.credits).toBe(Math.floor((4000 * Math.floor(rest / 1000)) / Math.floor(whole / 1000)));
-    expect(await balanceOf(sub.user.id)).toBe(2000 + upgrade.credits);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000 + upgrade.credits);
     expect((await grantOfInvoice(paid.id as string))?.grant).toMatchObject({
       planId: "pro-monthly",
       credits: 1000,
     });
     await deliver("invoice.paid", paid);
     await deliver("invoice.paid", upgrade.invoice);
-    expect(await balanceOf(sub.user.id)).toBe(2000 + upgrade.credits);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000 + upgrade.credits);
   });
 
   it("Max renewal declined, downgrade to Pro scheduled and then applied, then the old invoice paid late: Max's 5,000 from its own line, never the Pro plan now in force", async () => {
     // Checkout 52 days ago: a 7-day trial (its $0 invoice not delivered), the first Max month declined.
     const sub = await declinedThenRenewed("max-monthly", new Date(Date.now() - 52 * DAY));
-    expect(await balanceOf(sub.user.id)).toBe(5000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(5000);
     const scheduled = await readJson(await patch(sub.user, "pro-monthly"));
     expect(scheduled).toMatchObject({ status: 200, body: { change: { kind: "scheduled" } } });
     // The period's end comes (ahead of the real clock): the next period bills Pro and the row says Pro.
-    const next = fake.billing.renew(sub.providerId);
+    const next = stripe.fake.billing.renew(sub.providerId);
     expect(next.invoice).toMatchObject({ amount_paid: 1900 });
     await deliver("customer.subscription.updated", next.subscription);
     expect((await rowOf(sub.user.id))?.planId).toBe("pro-monthly");
 
     const paid = await payLate(sub.user, sub.declined);
-    expect(await balanceOf(sub.user.id)).toBe(10_000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(10_000);
     const late = await grantOfInvoice(paid.id as string);
     expect(late?.grant).toMatchObject({ planId: "max-monthly", credits: 5000 });
     // Usable until the period in force at payment ends (the current Max period), not the future Pro one.
     expect(late?.lot?.expiresAt).toEqual(sub.currentPeriod.end);
-    expect(await purchaseOfInvoice(paid.id as string)).toMatchObject({
+    expect(await purchaseOfInvoice(database.db, paid.id as string)).toMatchObject({
       packageId: "max-monthly",
       credits: 5000,
       amount: 4900,
@@ -224,18 +180,18 @@ describe.each(databaseKinds())("a late renewal payment during a plan change, on 
     expect((await deliver("invoice.paid", next.invoice ?? {})).outcome).toContain("granted");
     await deliver("invoice.paid", next.invoice ?? {});
     await deliver("invoice.paid", paid);
-    expect(await balanceOf(sub.user.id)).toBeGreaterThanOrEqual(10_000);
-    expect(await grantsOfInvoice(sub.user.id, next.invoice?.id as string)).toHaveLength(1);
+    expect(await balanceOf(database.db, sub.user.id)).toBeGreaterThanOrEqual(10_000);
+    expect(await grantsOfInvoice(database.db, sub.user.id, next.invoice?.id as string)).toHaveLength(1);
   });
 
   it("the reverse order: the old Max invoice paid late first, then the downgrade: Max's 5,000 kept, the current period untouched", async () => {
     const sub = await declinedThenRenewed("max-monthly", new Date(Date.now() - 52 * DAY));
     const paid = await payLate(sub.user, sub.declined);
-    expect(await balanceOf(sub.user.id)).toBe(10_000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(10_000);
     const scheduled = await readJson(await patch(sub.user, "pro-monthly"));
     expect(scheduled).toMatchObject({ status: 200, body: { change: { kind: "scheduled" } } });
-    await deliver("customer.subscription.updated", fake.subscriptions.get(sub.providerId) ?? {});
-    expect(await balanceOf(sub.user.id)).toBe(10_000);
+    await deliver("customer.subscription.updated", stripe.fake.subscriptions.get(sub.providerId) ?? {});
+    expect(await balanceOf(database.db, sub.user.id)).toBe(10_000);
     expect((await grantOfInvoice(paid.id as string))?.grant).toMatchObject({
       planId: "max-monthly",
       credits: 5000,

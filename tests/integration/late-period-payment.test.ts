@@ -1,19 +1,18 @@
 import { and, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
-import { creditEntry, creditLot, creditPurchase, subscriptionPeriodGrant } from "../../src/db/schema";
+import { creditLot, subscriptionPeriodGrant } from "../../src/db/schema";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import { grantPendingRollovers } from "../../src/payment/subscriptions/grant-pending-rollovers";
 import { useAppDatabase } from "../support/app-database";
 import { type SignedUpUser, signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { webhookPost } from "../support/route-handlers";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { chargeObject, deliverStripeEvent, testId } from "../support/stripe-events";
-import { checkOutAtStripe } from "../support/stripe-subscriptions";
+import { balanceOf, grantsOfInvoice, purchaseOfInvoice } from "../support/rows";
+import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
+import { chargeObject, testId } from "../support/stripe-events";
+import { checkOutAtStripe, invoicePeriod } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // A renewal invoice paid after its period ended (a declined renewal paid at last, or its invoice.paid
@@ -21,45 +20,18 @@ import { databaseKinds } from "../support/test-database";
 // and the period's 1,000 credits are granted once, living until the end of the billing period in force when
 // the money arrived (or the paid period's length from then, once the subscription has ended). Stripe is the
 // local stand-in; events are signed with the SDK and go through the real webhook route.
-const WEBHOOK_SECRET = "whsec_test_late_period_payment";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_late_period_payment",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_late_period_payment",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("late_period_payment");
 
 const DAY = 86_400_000;
-let clock = Math.floor(Date.now() / 1000) - 7200;
-const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
-type Rec = Record<string, unknown>;
-const periodOf = (invoice: Rec) => {
-  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
-  if (!line) throw new Error("invoice without a line");
-  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
-};
+const deliver = sequencedDelivery(stripe);
 
 describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (kind) => {
   const database = useAppDatabase(kind);
   afterEach(async () => {
-    fake.billing.cardDeclines = false;
+    stripe.fake.billing.cardDeclines = false;
     await assertLedgerInvariants(database.db);
   });
 
-  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
-  const purchaseOfInvoice = async (invoiceId: string) =>
-    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
   const lotOfInvoice = async (invoiceId: string) => {
     const [row] = await database.db
       .select({ lot: creditLot })
@@ -68,17 +40,6 @@ describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (
       .where(eq(subscriptionPeriodGrant.invoiceId, invoiceId));
     return row?.lot;
   };
-  const grantsOfInvoice = (userId: string, invoiceId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(
-        and(
-          eq(creditEntry.userId, userId),
-          eq(creditEntry.type, "subscription"),
-          eq(creditEntry.reference, invoiceId),
-        ),
-      );
 
   /**
    * A Pro subscriber who subscribed 70 days ago: period 1 is long over, period 2's renewal was declined
@@ -87,18 +48,18 @@ describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (
    */
   async function declinedRenewal() {
     const user: SignedUpUser = await signUp(`${testId("late-pay")}@example.com`);
-    const first = await checkOutAtStripe(fake, user, "pro-monthly", new Date(Date.now() - 70 * DAY));
+    const first = await checkOutAtStripe(stripe.fake, user, "pro-monthly", new Date(Date.now() - 70 * DAY));
     await deliver("checkout.session.completed", first.session);
     await deliver("customer.subscription.created", first.subscription);
     const providerId = first.subscription.id as string;
-    fake.billing.cardDeclines = true;
-    const second = fake.billing.renew(providerId);
-    fake.billing.cardDeclines = false;
-    const third = fake.billing.renew(providerId);
+    stripe.fake.billing.cardDeclines = true;
+    const second = stripe.fake.billing.renew(providerId);
+    stripe.fake.billing.cardDeclines = false;
+    const third = stripe.fake.billing.renew(providerId);
     if (!second.invoice || !third.invoice) throw new Error("renewals invoiced");
     expect(second.invoice.status).toBe("open");
-    const secondPeriod = periodOf(second.invoice);
-    const thirdPeriod = periodOf(third.invoice);
+    const secondPeriod = invoicePeriod(second.invoice);
+    const thirdPeriod = invoicePeriod(third.invoice);
     // The premise: period 2 is over by the real clock, period 3 holds today.
     expect(secondPeriod.end.getTime()).toBeLessThan(Date.now());
     expect(thirdPeriod.start.getTime()).toBeLessThanOrEqual(Date.now());
@@ -117,33 +78,33 @@ describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (
     const sub = await declinedRenewal();
     await deliver("customer.subscription.updated", sub.third.subscription);
     expect((await deliver("invoice.paid", sub.third.invoice)).outcome).toContain("granted");
-    expect(await balanceOf(sub.user.id)).toBe(1000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
 
-    const paidLate = fake.billing.payOpenInvoice(sub.second.id as string);
+    const paidLate = stripe.fake.billing.payOpenInvoice(sub.second.id as string);
     const outcomes = await Promise.all([
       deliver("invoice.paid", paidLate),
       deliver("invoice.paid", paidLate),
     ]);
     await deliver("invoice.paid", paidLate);
     expect(outcomes.map((o) => o.outcome)).toContain("granted_late");
-    expect(await balanceOf(sub.user.id)).toBe(2000);
-    expect(await grantsOfInvoice(sub.user.id, paidLate.id as string)).toHaveLength(1);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
+    expect(await grantsOfInvoice(database.db, sub.user.id, paidLate.id as string)).toHaveLength(1);
     // Usable until the billing period in force at payment ends: never an already-expired lot.
     expect((await lotOfInvoice(paidLate.id as string))?.expiresAt).toEqual(sub.thirdPeriod.end);
-    const purchase = await purchaseOfInvoice(paidLate.id as string);
+    const purchase = await purchaseOfInvoice(database.db, paidLate.id as string);
     expect(purchase).toMatchObject({ status: "succeeded", credits: 1000, amount: 1900 });
     expect(purchase?.paymentIntentId).toBeTruthy();
 
     // Admin refunds it like any other purchase; the refund's event takes the period's credits back.
     if (!purchase) throw new Error("the late invoice is a purchase");
-    const before = fake.billing.refunds.length;
+    const before = stripe.fake.billing.refunds.length;
     await refundPurchase(
       database.db,
       getPaymentProvider(database.db),
       { purchaseId: purchase.id, reason: "paid for a month already over" },
       { userId: sub.user.id, label: "ops@example.test" },
     );
-    expect(fake.billing.refunds.slice(before)).toEqual([
+    expect(stripe.fake.billing.refunds.slice(before)).toEqual([
       expect.objectContaining({ paymentIntent: purchase.paymentIntentId }),
     ]);
     await deliver(
@@ -156,30 +117,32 @@ describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (
         amount_refunded: 1900,
       }),
     );
-    expect(await balanceOf(sub.user.id)).toBe(1000);
-    expect(await purchaseOfInvoice(paidLate.id as string)).toMatchObject({ clawedBackCredits: 1000 });
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
+    expect(await purchaseOfInvoice(database.db, paidLate.id as string)).toMatchObject({
+      clawedBackCredits: 1000,
+    });
   });
 
   it("the late invoice.paid before period 3's: the same lot, the same expiry, each period granted once", async () => {
     const sub = await declinedRenewal();
     // Stripe's subscription (current period 3) is known; period 3's invoice.paid has not arrived yet.
     await deliver("customer.subscription.updated", sub.third.subscription);
-    const paidLate = fake.billing.payOpenInvoice(sub.second.id as string);
+    const paidLate = stripe.fake.billing.payOpenInvoice(sub.second.id as string);
     expect((await deliver("invoice.paid", paidLate)).outcome).toBe("granted_late");
     expect((await deliver("invoice.paid", sub.third.invoice)).outcome).toContain("granted");
     await Promise.all([deliver("invoice.paid", paidLate), deliver("invoice.paid", sub.third.invoice)]);
-    expect(await balanceOf(sub.user.id)).toBe(2000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
     expect((await lotOfInvoice(paidLate.id as string))?.expiresAt).toEqual(sub.thirdPeriod.end);
-    expect(await grantsOfInvoice(sub.user.id, paidLate.id as string)).toHaveLength(1);
-    expect(await grantsOfInvoice(sub.user.id, sub.third.invoice.id as string)).toHaveLength(1);
+    expect(await grantsOfInvoice(database.db, sub.user.id, paidLate.id as string)).toHaveLength(1);
+    expect(await grantsOfInvoice(database.db, sub.user.id, sub.third.invoice.id as string)).toHaveLength(1);
   });
 
   it("a partial refund of the late invoice takes back its share of the period's credits", async () => {
     const sub = await declinedRenewal();
     await deliver("customer.subscription.updated", sub.third.subscription);
-    const paidLate = fake.billing.payOpenInvoice(sub.second.id as string);
+    const paidLate = stripe.fake.billing.payOpenInvoice(sub.second.id as string);
     await deliver("invoice.paid", paidLate);
-    const purchase = await purchaseOfInvoice(paidLate.id as string);
+    const purchase = await purchaseOfInvoice(database.db, paidLate.id as string);
     await deliver(
       "charge.refunded",
       chargeObject({
@@ -190,7 +153,7 @@ describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (
         amount_refunded: 950,
       }),
     );
-    expect(await balanceOf(sub.user.id)).toBe(500);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(500);
   });
 
   it("the subscription was canceled before the late payment: the credits live the paid period's length from the payment", async () => {
@@ -201,29 +164,29 @@ describe.each(databaseKinds())("a renewal paid after its period ended, on %s", (
       ended_at: Math.floor(Date.now() / 1000) - 60,
       canceled_at: Math.floor(Date.now() / 1000) - 60,
     });
-    const paidLate = fake.billing.payOpenInvoice(sub.second.id as string);
+    const paidLate = stripe.fake.billing.payOpenInvoice(sub.second.id as string);
     const paidAt = Date.now();
     expect((await deliver("invoice.paid", paidLate)).outcome).toBe("granted_late");
     const length = sub.secondPeriod.end.getTime() - sub.secondPeriod.start.getTime();
     const expiresAt = (await lotOfInvoice(paidLate.id as string))?.expiresAt?.getTime() ?? 0;
     expect(expiresAt).toBeGreaterThanOrEqual(paidAt + length - 60_000);
     expect(expiresAt).toBeLessThanOrEqual(Date.now() + length + 60_000);
-    expect(await balanceOf(sub.user.id)).toBe(1000);
-    expect(await purchaseOfInvoice(paidLate.id as string)).toMatchObject({ credits: 1000 });
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1000);
+    expect(await purchaseOfInvoice(database.db, paidLate.id as string)).toMatchObject({ credits: 1000 });
   });
 
   it("period 3's carry counts the late credits as spent first and never carries them", async () => {
     const sub = await declinedRenewal();
     await deliver("customer.subscription.updated", sub.third.subscription);
     await deliver("invoice.paid", sub.third.invoice);
-    await deliver("invoice.paid", fake.billing.payOpenInvoice(sub.second.id as string));
+    await deliver("invoice.paid", stripe.fake.billing.payOpenInvoice(sub.second.id as string));
     await consumeCredits(database.db, {
       userId: sub.user.id,
       amount: 500,
       description: "work",
       idempotencyKey: testId("w"),
     });
-    const fourth = fake.billing.renew(sub.providerId);
+    const fourth = stripe.fake.billing.renew(sub.providerId);
     if (!fourth.invoice) throw new Error("renewal invoiced");
     expect((await deliver("invoice.paid", fourth.invoice)).outcome).toBe("granted+pending");
     const afterThird = new Date(sub.thirdPeriod.end.getTime() + 1000);

@@ -1,19 +1,17 @@
-import { and, asc, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { asc, eq } from "drizzle-orm";
+import { afterEach, describe, expect, it } from "vitest";
 import { addMonthsClamped } from "../../src/credits/credit-periods";
-import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
-import { creditEntry, creditLot, creditPurchase, subscriptionPeriodGrant } from "../../src/db/schema";
+import { creditLot, subscriptionPeriodGrant } from "../../src/db/schema";
 import { runSubscriptionCredits } from "../../src/jobs/run-subscription-credits";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import { useAppDatabase } from "../support/app-database";
 import { type SignedUpUser, signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { webhookPost } from "../support/route-handlers";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { deliverStripeEvent, testId } from "../support/stripe-events";
-import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
+import { balanceOf, grantsOfInvoice, purchaseOfInvoice } from "../support/rows";
+import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
+import { testId } from "../support/stripe-events";
+import { checkOutAtStripe, invoicePeriod, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // A yearly invoice paid late: the yearly renewal declined and paid about two and a half months later, or the
@@ -21,46 +19,20 @@ import { databaseKinds } from "../support/test-database";
 // months already past are issued at payment (once each, under the slot's own key), usable until the month in
 // force at payment ends (the slot's length from the payment once the subscription has ended); the rest come
 // on schedule. Stripe is the local stand-in; events are signed with the SDK and go through the real route.
-const WEBHOOK_SECRET = "whsec_test_late_yearly_invoice";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_late_yearly_invoice",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_late_yearly_invoice",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("late_yearly_invoice");
 
 const DAY = 86_400_000;
-let clock = Math.floor(Date.now() / 1000) - 7200;
-const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
+const deliver = sequencedDelivery(stripe);
 type Rec = Record<string, unknown>;
-const periodOf = (invoice: Rec) => {
-  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
-  if (!line) throw new Error("invoice without a line");
-  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
-};
 const plusSecond = (date: Date) => new Date(date.getTime() + 1000);
 
 describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
   const database = useAppDatabase(kind);
   afterEach(async () => {
-    fake.billing.cardDeclines = false;
+    stripe.fake.billing.cardDeclines = false;
     await assertLedgerInvariants(database.db);
   });
 
-  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
-  const purchaseOfInvoice = async (invoiceId: string) =>
-    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
   const slotsOfInvoice = (invoiceId: string) =>
     database.db
       .select({ slot: subscriptionPeriodGrant, lot: creditLot })
@@ -68,22 +40,11 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
       .leftJoin(creditLot, eq(creditLot.id, subscriptionPeriodGrant.lotId))
       .where(eq(subscriptionPeriodGrant.invoiceId, invoiceId))
       .orderBy(asc(subscriptionPeriodGrant.slotIndex));
-  const grantsOfInvoice = (userId: string, invoiceId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(
-        and(
-          eq(creditEntry.userId, userId),
-          eq(creditEntry.type, "subscription"),
-          eq(creditEntry.reference, invoiceId),
-        ),
-      );
 
   /** A new Pro (yearly) subscriber whose year began `daysAgo` days ago, checked out at the stand-in. */
   async function yearlySubscriber(yearStart: Date) {
     const user: SignedUpUser = await signUp(`${testId("late-year")}@example.com`);
-    const step = await checkOutAtStripe(fake, user, "pro-yearly", yearStart);
+    const step = await checkOutAtStripe(stripe.fake, user, "pro-yearly", yearStart);
     await deliver("checkout.session.completed", step.session);
     await deliver("customer.subscription.created", step.subscription);
     return { user, step, providerId: step.subscription.id as string };
@@ -96,13 +57,13 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
   async function declinedYear() {
     const renewalAt = new Date(Date.now() - 75 * DAY);
     const sub = await yearlySubscriber(addMonthsClamped(renewalAt, -12));
-    fake.billing.cardDeclines = true;
-    const renewal = fake.billing.renew(sub.providerId);
-    fake.billing.cardDeclines = false;
+    stripe.fake.billing.cardDeclines = true;
+    const renewal = stripe.fake.billing.renew(sub.providerId);
+    stripe.fake.billing.cardDeclines = false;
     if (!renewal.invoice) throw new Error("renewal invoiced");
     expect(renewal.invoice.status).toBe("open");
     await deliver("customer.subscription.updated", renewal.subscription);
-    const year = periodOf(renewal.invoice);
+    const year = invoicePeriod(renewal.invoice);
     // The premise: two of the year's months are over, the third holds today.
     expect(addMonthsClamped(year.start, 2).getTime()).toBeLessThan(Date.now());
     expect(addMonthsClamped(year.start, 3).getTime()).toBeGreaterThan(Date.now());
@@ -111,7 +72,7 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
 
   it("declined and paid 2.5 months later: the two past months are issued at payment, usable until the month in force ends, once; the rest on schedule", async () => {
     const sub = await declinedYear();
-    const paid = fake.billing.payOpenInvoice(sub.invoice.id as string);
+    const paid = stripe.fake.billing.payOpenInvoice(sub.invoice.id as string);
     const invoiceId = paid.id as string;
     // Delivered twice at once, with the job running beside them, then again.
     const [first, second] = await Promise.all([
@@ -121,8 +82,8 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
     ]);
     expect([first?.outcome, second?.outcome]).toContainEqual(expect.stringContaining("granted_late_2"));
     expect((await deliver("invoice.paid", paid)).outcome).toContain("already_granted");
-    expect(await balanceOf(sub.user.id)).toBe(3000);
-    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(3);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(3000);
+    expect(await grantsOfInvoice(database.db, sub.user.id, invoiceId)).toHaveLength(3);
 
     const rows = await slotsOfInvoice(invoiceId);
     expect(rows.map(({ slot }) => slot.status)).toEqual([
@@ -147,7 +108,7 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
       [1000, inForce.periodEnd],
     ]);
     // One purchase for the year: 12,000 credits, 3,000 issued so far, refundable like any other.
-    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({
+    expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
       status: "succeeded",
       credits: 12_000,
       creditsIssued: 3000,
@@ -171,8 +132,11 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
     const later = { now: plusSecond(month3.periodStart), subscriptionId: sub.step.subscriptionId };
     expect(await issueDueSlots(database.db, later)).toMatchObject({ granted: 1, stopped: 0 });
     expect(await issueDueSlots(database.db, later)).toMatchObject({ granted: 0 });
-    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(4);
-    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ credits: 12_000, creditsIssued: 4000 });
+    expect(await grantsOfInvoice(database.db, sub.user.id, invoiceId)).toHaveLength(4);
+    expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({
+      credits: 12_000,
+      creditsIssued: 4000,
+    });
   });
 
   it("the year paid on time, its invoice.paid delivered 2.5 months late: the same three months, once", async () => {
@@ -182,7 +146,7 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
       deliver("invoice.paid", sub.step.invoice),
     ]);
     expect(outcomes.map((o) => o.outcome)).toContainEqual(expect.stringContaining("granted_late_2"));
-    expect(await balanceOf(sub.user.id)).toBe(3000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(3000);
     const rows = await slotsOfInvoice(sub.step.invoice.id as string);
     expect(rows.filter(({ slot }) => slot.status === "granted")).toHaveLength(3);
     expect(rows.filter(({ slot }) => slot.status === "scheduled")).toHaveLength(9);
@@ -191,16 +155,16 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
 
   it("a refund takes back its share of the issued months; refunded in full, the months not yet issued are stopped", async () => {
     const sub = await declinedYear();
-    const paid = fake.billing.payOpenInvoice(sub.invoice.id as string);
+    const paid = stripe.fake.billing.payOpenInvoice(sub.invoice.id as string);
     const invoiceId = paid.id as string;
     await deliver("invoice.paid", paid);
-    expect(await balanceOf(sub.user.id)).toBe(3000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(3000);
     // Half the year's price back: half of the 3,000 issued.
-    await deliver("charge.refunded", refundedChargeOf(fake, paid, 9500));
-    expect(await balanceOf(sub.user.id)).toBe(1500);
-    await deliver("charge.refunded", refundedChargeOf(fake, paid, 19_000));
-    expect(await balanceOf(sub.user.id)).toBe(0);
-    expect(await purchaseOfInvoice(invoiceId)).toMatchObject({ clawedBackCredits: 3000 });
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, paid, 9500));
+    expect(await balanceOf(database.db, sub.user.id)).toBe(1500);
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, paid, 19_000));
+    expect(await balanceOf(database.db, sub.user.id)).toBe(0);
+    expect(await purchaseOfInvoice(database.db, invoiceId)).toMatchObject({ clawedBackCredits: 3000 });
 
     const rows = await slotsOfInvoice(invoiceId);
     const lastSecond = new Date(sub.year.end.getTime() - 1000);
@@ -209,7 +173,7 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
       subscriptionId: sub.step.subscriptionId,
     });
     expect(run).toMatchObject({ granted: 0, stopped: 9 });
-    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(3);
+    expect(await grantsOfInvoice(database.db, sub.user.id, invoiceId)).toHaveLength(3);
     expect((await slotsOfInvoice(invoiceId)).map(({ slot }) => slot.status)).toEqual([
       ...rows.slice(0, 3).map(() => "granted"),
       ...Array(9).fill("stopped"),
@@ -220,8 +184,8 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
     const sub = await yearlySubscriber(new Date(Date.now() - 3_600_000));
     const invoiceId = sub.step.invoice.id as string;
     expect((await deliver("invoice.paid", sub.step.invoice)).outcome).toContain("granted");
-    await deliver("charge.refunded", refundedChargeOf(fake, sub.step.invoice, 19_000));
-    expect(await balanceOf(sub.user.id)).toBe(0);
+    await deliver("charge.refunded", refundedChargeOf(stripe.fake, sub.step.invoice, 19_000));
+    expect(await balanceOf(database.db, sub.user.id)).toBe(0);
     const rows = await slotsOfInvoice(invoiceId);
     const slot2 = rows[2]?.slot;
     if (!slot2) throw new Error("no slot 2");
@@ -239,7 +203,7 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
       "scheduled",
     ]);
     expect(after[1]?.slot).toMatchObject({ credits: 0, entryId: null, lotId: null, lotExpiresAt: null });
-    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(1);
+    expect(await grantsOfInvoice(database.db, sub.user.id, invoiceId)).toHaveLength(1);
   });
 
   it("canceled before the late payment: the months before the end are issued for their own length from the payment; the rest are stopped", async () => {
@@ -247,19 +211,19 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
     // Ended 40 days into the year (in its second month), before the payment.
     const endedAt = Math.floor((sub.year.start.getTime() + 40 * DAY) / 1000);
     await deliver("customer.subscription.deleted", {
-      ...(fake.subscriptions.get(sub.providerId) as Rec),
+      ...(stripe.fake.subscriptions.get(sub.providerId) as Rec),
       status: "canceled",
       ended_at: endedAt,
       canceled_at: endedAt,
     });
-    const paid = fake.billing.payOpenInvoice(sub.invoice.id as string);
+    const paid = stripe.fake.billing.payOpenInvoice(sub.invoice.id as string);
     const invoiceId = paid.id as string;
     const before = Date.now();
     const outcome = (await deliver("invoice.paid", paid)).outcome;
     const after = Date.now();
     expect(outcome).toContain("granted_late_2");
     expect(outcome).toContain("stopped_1");
-    expect(await balanceOf(sub.user.id)).toBe(2000);
+    expect(await balanceOf(database.db, sub.user.id)).toBe(2000);
 
     const rows = await slotsOfInvoice(invoiceId);
     expect(rows.map(({ slot }) => slot.status).slice(0, 3)).toEqual(["granted", "granted", "stopped"]);
@@ -276,6 +240,6 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
       subscriptionId: sub.step.subscriptionId,
     });
     expect(run).toMatchObject({ granted: 0, stopped: 9 });
-    expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(2);
+    expect(await grantsOfInvoice(database.db, sub.user.id, invoiceId)).toHaveLength(2);
   });
 });

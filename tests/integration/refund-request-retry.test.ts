@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../../src/audit/record-audit";
-import { getBalance } from "../../src/credits/get-balance";
 import { creditPurchase, refundRequest } from "../../src/db/schema";
 import { createCreditPurchase } from "../../src/payment/create-credit-purchase";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
@@ -12,12 +11,11 @@ import { SandboxPaymentProvider } from "../../src/payment/sandbox/sandbox-provid
 import type { PaymentProvider } from "../../src/payment/types";
 import { useAppDatabase } from "../support/app-database";
 import { signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { webhookPost } from "../support/route-handlers";
+import { balanceOf } from "../support/rows";
 import { seedUser } from "../support/seed";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { chargeObject, deliverStripeEvent, testId } from "../support/stripe-events";
+import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
+import { chargeObject, testId } from "../support/stripe-events";
 import { checkOutAtStripe } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
@@ -25,27 +23,9 @@ import { databaseKinds } from "../support/test-database";
 // timeout) is the same refund: no second reservation, no 409, no idempotency_error from the provider, which
 // must be asked exactly as the first time. Another request id for "the rest" after a full refund is refused
 // with 409 refund_not_possible before the provider is asked, and reserves nothing.
-const WEBHOOK_SECRET = "whsec_test_refund_request_retry";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_refund_request_retry",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_refund_request_retry",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("refund_request_retry");
 
-let clock = Math.floor(Date.now() / 1000) - 7200;
-const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
+const deliver = sequencedDelivery(stripe);
 
 describe.each(databaseKinds())("refund requests retried without an amount, on %s", (kind) => {
   const database = useAppDatabase(kind);
@@ -58,7 +38,6 @@ describe.each(databaseKinds())("refund requests retried without an amount, on %s
     await assertLedgerInvariants(database.db);
   });
 
-  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
   const reservationsOf = (purchaseId: string) =>
     database.db.select().from(refundRequest).where(eq(refundRequest.purchaseId, purchaseId));
   const refund = (provider: PaymentProvider, purchaseId: string, requestId: string, amount?: number) =>
@@ -72,7 +51,7 @@ describe.each(databaseKinds())("refund requests retried without an amount, on %s
   /** A Pro subscriber's first invoice (1900 cents, 1,000 credits), paid at the Stripe stand-in. */
   async function stripeInvoicePurchase() {
     const user = await signUp(`${testId("refund-retry")}@example.com`);
-    const step = await checkOutAtStripe(fake, user);
+    const step = await checkOutAtStripe(stripe.fake, user);
     await deliver("checkout.session.completed", step.session);
     await deliver("customer.subscription.created", step.subscription);
     await deliver("invoice.paid", step.invoice);
@@ -92,13 +71,13 @@ describe.each(databaseKinds())("refund requests retried without an amount, on %s
   it("Stripe: the same request id without an amount, before and after the refund's event, is one refund", async () => {
     const { user, purchase, paymentIntentId, invoiceId } = await stripeInvoicePurchase();
     const provider = getPaymentProvider(database.db);
-    const before = fake.billing.refunds.length;
+    const before = stripe.fake.billing.refunds.length;
     const first = await refund(provider, purchase.id, "dialog-rest");
     // The retry (a double click, or the form sent again after a timeout) before Stripe's event arrives.
     const retried = await refund(provider, purchase.id, "dialog-rest");
     expect(retried.refundId).toBe(first.refundId);
     // Stripe was asked for "the rest" both times, with the same key and parameters: one refund made.
-    const made = fake.billing.refunds.slice(before);
+    const made = stripe.fake.billing.refunds.slice(before);
     expect(new Set(made.map((r) => r.id))).toEqual(new Set([first.refundId]));
     expect(made.every((r) => r.amount === null)).toBe(true);
     expect(await reservationsOf(purchase.id)).toEqual([
@@ -115,19 +94,19 @@ describe.each(databaseKinds())("refund requests retried without an amount, on %s
         amount_refunded: 1900,
       }),
     );
-    expect(await balanceOf(user.id)).toBe(0);
+    expect(await balanceOf(database.db, user.id)).toBe(0);
     // Again after the event: still the same refund, nothing more taken or reserved.
     expect((await refund(provider, purchase.id, "dialog-rest")).refundId).toBe(first.refundId);
     expect(await reservationsOf(purchase.id)).toHaveLength(1);
 
     // A new request for "the rest" after the full refund: refused before Stripe is asked, nothing reserved.
-    const asked = fake.billing.refunds.length;
+    const asked = stripe.fake.billing.refunds.length;
     await expect(refund(provider, purchase.id, "dialog-second")).rejects.toMatchObject({
       code: "refund_not_possible",
     });
-    expect(fake.billing.refunds.length).toBe(asked);
+    expect(stripe.fake.billing.refunds.length).toBe(asked);
     expect(await reservationsOf(purchase.id)).toHaveLength(1);
-    expect(await balanceOf(user.id)).toBe(0);
+    expect(await balanceOf(database.db, user.id)).toBe(0);
   });
 
   it("Stripe: the same request id, first without an amount, then with the amount it reserved, is the same refund", async () => {
@@ -152,16 +131,16 @@ describe.each(databaseKinds())("refund requests retried without an amount, on %s
       cardNumber: "4242 4242 4242 4242",
       webhookSecret: "whsec_sandbox_refund_retry",
     });
-    const paid = await balanceOf(userId);
+    const paid = await balanceOf(database.db, userId);
     expect(paid).toBeGreaterThan(0);
     const first = await refund(sandbox, created.purchaseId, "sbx-rest");
-    expect(await balanceOf(userId)).toBe(0);
+    expect(await balanceOf(database.db, userId)).toBe(0);
     expect((await refund(sandbox, created.purchaseId, "sbx-rest")).refundId).toBe(first.refundId);
     expect(await reservationsOf(created.purchaseId)).toHaveLength(1);
     await expect(refund(sandbox, created.purchaseId, "sbx-other")).rejects.toMatchObject({
       code: "refund_not_possible",
     });
     expect(await reservationsOf(created.purchaseId)).toHaveLength(1);
-    expect(await balanceOf(userId)).toBe(0);
+    expect(await balanceOf(database.db, userId)).toBe(0);
   });
 });

@@ -1,7 +1,6 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addMonthsClamped } from "../../src/credits/credit-periods";
-import { getBalance } from "../../src/credits/get-balance";
 import { listTransactions } from "../../src/credits/list-transactions";
 import { verifySubscriptions } from "../../src/credits/verify-subscriptions";
 import { useDatabaseConnection } from "../../src/db/client";
@@ -14,22 +13,20 @@ import {
 } from "../../src/db/schema";
 import { runSubscriptionCredits } from "../../src/jobs/run-subscription-credits";
 import { SUBSCRIPTION_CREDITS_QUEUE, startJobs } from "../../src/jobs/start-jobs";
-import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import { yearlySlots } from "../../src/payment/subscriptions/schedule-yearly-slots";
-import { APP_ORIGIN } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
-import { webhookPost } from "../support/route-handlers";
+import { balanceOf } from "../support/rows";
 import { seedUser } from "../support/seed";
 import { configureServerEnv } from "../support/server-env";
 import {
   invoiceLineObject,
   invoiceObject,
-  signPayload,
   stripeEventPayload,
   subscriptionObject,
   testId,
 } from "../support/stripe-events";
+import { deliverSignedPayload } from "../support/stripe-subscriptions";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/test-database";
 
 // Yearly plans grant monthly: a paid yearly invoice (Stripe's shapes, signed with the SDK) creates twelve
@@ -43,18 +40,8 @@ const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 const plusSecond = (date: Date) => new Date(date.getTime() + 1000);
 
 async function deliver(payload: string): Promise<{ status: number; outcome?: string }> {
-  const response = await webhookPost(
-    new Request(`${APP_ORIGIN}/api/webhooks/stripe`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "stripe-signature": signPayload(payload, webhookSigningSecret()),
-      },
-      body: payload,
-    }),
-  );
-  const body = (await response.json()) as { outcome?: string };
-  return { status: response.status, outcome: body.outcome };
+  const { status, body } = await deliverSignedPayload(payload);
+  return { status, outcome: body.outcome };
 }
 
 describe("yearly slots: dates", () => {
@@ -164,7 +151,23 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
       .from(creditEntry)
       .where(and(eq(creditEntry.userId, userId), eq(creditEntry.type, type)))
       .orderBy(asc(creditEntry.id));
-  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
+
+  /** Delivers the subscription's customer.subscription.deleted, ended (cancelled at once) at `endedAt`; expects 200. */
+  async function cancelledAt(sub: Subscriber, year: { start: Date; end: Date }, endedAt: Date) {
+    const deleted = {
+      ...subscriptionObject({
+        id: sub.providerSubscriptionId,
+        customer: sub.customer,
+        status: "canceled",
+        price: YEARLY_PRICE,
+        period: year,
+        metadata: { subscriptionId: sub.row.id, userId: sub.userId },
+      }),
+      canceled_at: seconds(endedAt),
+      ended_at: seconds(endedAt),
+    };
+    expect((await deliver(stripeEventPayload("customer.subscription.deleted", deleted))).status).toBe(200);
+  }
 
   /** A subscriber whose yearly invoice was paid just now (slot 0 granted, eleven scheduled). */
   async function paidYear() {
@@ -178,7 +181,7 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
   it("a paid yearly invoice grants 1,000 now and schedules the other eleven months, once", async () => {
     const { sub, year, invoice, paid } = await paidYear();
     expect(paid).toEqual({ status: 200, outcome: "granted+scheduled_11" });
-    expect(await balanceOf(sub.userId)).toBe(1000);
+    expect(await balanceOf(database.db, sub.userId)).toBe(1000);
 
     const slots = await slotsOf(sub.row.id);
     expect(slots.map((slot) => [slot.kind, slot.slotIndex, slot.status, slot.credits])).toEqual(
@@ -196,7 +199,7 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
       status: 200,
       outcome: "already_granted",
     });
-    expect(await balanceOf(sub.userId)).toBe(1000);
+    expect(await balanceOf(database.db, sub.userId)).toBe(1000);
     expect(await entriesOf(sub.userId, "subscription")).toHaveLength(1);
   });
 
@@ -340,19 +343,7 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
     if (!month1) throw new Error("no slots");
     // Slot 1 came due while the subscription was live; it ended (cancelled at once) a minute later.
     const endedAt = new Date(month1.start.getTime() + 60_000);
-    const deleted = {
-      ...subscriptionObject({
-        id: sub.providerSubscriptionId,
-        customer: sub.customer,
-        status: "canceled",
-        price: YEARLY_PRICE,
-        period: year,
-        metadata: { subscriptionId: sub.row.id, userId: sub.userId },
-      }),
-      canceled_at: seconds(endedAt),
-      ended_at: seconds(endedAt),
-    };
-    expect((await deliver(stripeEventPayload("customer.subscription.deleted", deleted))).status).toBe(200);
+    await cancelledAt(sub, year, endedAt);
 
     // The job ran two minutes after slot 1 began: it began while the subscription was live, so it is
     // granted although the subscription has ended since.
@@ -372,7 +363,7 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
     expect(rows.slice(2).every((row) => row.credits === 0 && row.entryId === null)).toBe(true);
     expect((await entriesOf(sub.userId, "subscription")).map((entry) => entry.amount)).toEqual([1000, 1000]);
     // Granted credits are kept until they expire (slot 1's are still live by the real clock).
-    expect(await balanceOf(sub.userId)).toBeGreaterThanOrEqual(1000);
+    expect(await balanceOf(database.db, sub.userId)).toBeGreaterThanOrEqual(1000);
   });
 
   it("a slot found only after its month ended (the job was down) is issued late, once, usable until the slot in force ends", async () => {
@@ -446,19 +437,7 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
     if (!month1 || !month2) throw new Error("no slots");
     // Cancelled at once a minute into slot 1: slot 1 began while the subscription was live.
     const endedAt = new Date(month1.start.getTime() + 60_000);
-    const deleted = {
-      ...subscriptionObject({
-        id: sub.providerSubscriptionId,
-        customer: sub.customer,
-        status: "canceled",
-        price: YEARLY_PRICE,
-        period: year,
-        metadata: { subscriptionId: sub.row.id, userId: sub.userId },
-      }),
-      canceled_at: seconds(endedAt),
-      ended_at: seconds(endedAt),
-    };
-    expect((await deliver(stripeEventPayload("customer.subscription.deleted", deleted))).status).toBe(200);
+    await cancelledAt(sub, year, endedAt);
 
     // The job gets to slot 1 only after its month ended.
     const now = plusSecond(month2.start);

@@ -1,17 +1,14 @@
-import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { getBalance } from "../../src/credits/get-balance";
-import { creditPurchase } from "../../src/db/schema";
+import { afterEach, describe, expect, it } from "vitest";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { refundPurchase } from "../../src/payment/refund-purchase";
 import changeSubscription from "../../src/routes/credits/change-subscription";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, type SignedUpUser, signUp } from "../support/app-requests";
-import { type FakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { assertLedgerInvariants } from "../support/invariants";
-import { handlerOf, webhookPost } from "../support/route-handlers";
-import { configureServerEnv, type TestServerEnv } from "../support/server-env";
-import { deliverStripeEvent, testId } from "../support/stripe-events";
+import { handlerOf } from "../support/route-handlers";
+import { balanceOf, purchaseOfInvoice } from "../support/rows";
+import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
+import { testId } from "../support/stripe-events";
 import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
@@ -20,27 +17,9 @@ import { databaseKinds } from "../support/test-database";
 // again in the same period: paid, but Max's level was reached already, so it grants nothing. Its purchase
 // records its true figure, 0 credits (never a placeholder), and a refund of it takes back nothing and does
 // not fail. Stripe is the local stand-in; events are signed with the SDK and go through the real route.
-const WEBHOOK_SECRET = "whsec_test_zero_credit_invoice_purchase";
-let fake: FakeStripe;
-let serverEnv: TestServerEnv;
-beforeAll(async () => {
-  fake = await startFakeStripe();
-  serverEnv = configureServerEnv({
-    STRIPE_SECRET_KEY: "sk_test_zero_credit_invoice_purchase",
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY: "pk_test_zero_credit_invoice_purchase",
-    STRIPE_API_BASE: fake.url,
-    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
-  });
-});
-afterAll(async () => {
-  await fake?.close();
-  serverEnv?.cleanup();
-});
+const stripe = setUpStripeApp("zero_credit_invoice_purchase");
 
-let clock = Math.floor(Date.now() / 1000) - 7200;
-const deliver = (type: string, object: Record<string, unknown>) =>
-  deliverStripeEvent(webhookPost, WEBHOOK_SECRET, type, object, { created: ++clock });
+const deliver = sequencedDelivery(stripe);
 const subscriptionPatch = handlerOf(changeSubscription);
 type Rec = Record<string, unknown>;
 
@@ -50,9 +29,6 @@ describe.each(databaseKinds())("an invoice purchase that grants no credits, on %
     await assertLedgerInvariants(database.db);
   });
 
-  const balanceOf = async (userId: string) => (await getBalance(database.db, userId)).balance;
-  const purchaseOfInvoice = async (invoiceId: string) =>
-    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
   const upgrade = async (user: SignedUpUser) => {
     const answer = await readJson<{ change: { kind: string; invoiceId: string } }>(
       await subscriptionPatch(
@@ -64,7 +40,7 @@ describe.each(databaseKinds())("an invoice purchase that grants no credits, on %
       ),
     );
     expect(answer).toMatchObject({ status: 200, body: { change: { kind: "changed_now" } } });
-    return fake.billing.invoices.get(answer.body.change.invoiceId) as Rec;
+    return stripe.fake.billing.invoices.get(answer.body.change.invoiceId) as Rec;
   };
 
   /**
@@ -73,26 +49,26 @@ describe.each(databaseKinds())("an invoice purchase that grants no credits, on %
    */
   async function secondUpgrade() {
     const user = await signUp(`${testId("zero-credit")}@example.com`);
-    const step = await checkOutAtStripe(fake, user, "pro-monthly");
+    const step = await checkOutAtStripe(stripe.fake, user, "pro-monthly");
     const providerId = step.subscription.id as string;
     await deliver("checkout.session.completed", step.session);
     await deliver("customer.subscription.created", step.subscription);
     await deliver("invoice.paid", step.invoice);
     const first = await upgrade(user);
-    await deliver("customer.subscription.updated", fake.subscriptions.get(providerId) ?? {});
+    await deliver("customer.subscription.updated", stripe.fake.subscriptions.get(providerId) ?? {});
     expect((await deliver("invoice.paid", first)).outcome).toBe("proration_granted");
     // Back to Pro at once, as an operator can in Stripe's Dashboard: a credit, nothing paid.
     const proPrice = (step.invoice.lines as { data: { pricing: { price_details: { price: string } } }[] })
       .data[0]?.pricing.price_details.price;
-    const back = fake.billing.handle(
+    const back = stripe.fake.billing.handle(
       "POST",
       `/v1/subscriptions/${providerId}`,
       new URLSearchParams({ "items[0][price]": proPrice ?? "" }),
       new URLSearchParams(),
     );
     expect(back?.status).toBe(200);
-    await deliver("customer.subscription.updated", fake.subscriptions.get(providerId) ?? {});
-    const balance = await balanceOf(user.id);
+    await deliver("customer.subscription.updated", stripe.fake.subscriptions.get(providerId) ?? {});
+    const balance = await balanceOf(database.db, user.id);
     const second = await upgrade(user);
     expect(second.amount_paid as number).toBeGreaterThan(0);
     return { user, providerId, second, balance };
@@ -100,10 +76,10 @@ describe.each(databaseKinds())("an invoice purchase that grants no credits, on %
 
   it("paid, nothing granted: recorded with 0 credits and the invoice's own plan; an Admin refund takes nothing back and does not fail", async () => {
     const { user, providerId, second, balance } = await secondUpgrade();
-    await deliver("customer.subscription.updated", fake.subscriptions.get(providerId) ?? {});
+    await deliver("customer.subscription.updated", stripe.fake.subscriptions.get(providerId) ?? {});
     expect((await deliver("invoice.paid", second)).outcome).toContain("proration_nothing");
-    expect(await balanceOf(user.id)).toBe(balance);
-    const purchase = await purchaseOfInvoice(second.id as string);
+    expect(await balanceOf(database.db, user.id)).toBe(balance);
+    const purchase = await purchaseOfInvoice(database.db, second.id as string);
     expect(purchase).toMatchObject({
       status: "succeeded",
       kind: "subscription_invoice",
@@ -115,46 +91,49 @@ describe.each(databaseKinds())("an invoice purchase that grants no credits, on %
     if (!purchase) throw new Error("the invoice is a purchase");
 
     // Admin refunds it in full; the refund's event takes nothing back.
-    const before = fake.billing.refunds.length;
+    const before = stripe.fake.billing.refunds.length;
     await refundPurchase(
       database.db,
       getPaymentProvider(database.db),
       { purchaseId: purchase.id, reason: "charged for nothing" },
       { userId: user.id, label: "ops@example.test" },
     );
-    expect(fake.billing.refunds.slice(before)).toEqual([
+    expect(stripe.fake.billing.refunds.slice(before)).toEqual([
       expect.objectContaining({ paymentIntent: purchase.paymentIntentId }),
     ]);
     const refunded = await deliver(
       "charge.refunded",
-      refundedChargeOf(fake, second, second.amount_paid as number),
+      refundedChargeOf(stripe.fake, second, second.amount_paid as number),
     );
     expect(refunded.status).toBe(200);
-    expect(await balanceOf(user.id)).toBe(balance);
-    expect(await purchaseOfInvoice(second.id as string)).toMatchObject({
+    expect(await balanceOf(database.db, user.id)).toBe(balance);
+    expect(await purchaseOfInvoice(database.db, second.id as string)).toMatchObject({
       credits: 0,
       amountRefunded: second.amount_paid,
       clawedBackCredits: 0,
     });
     // A replay records no second purchase and changes nothing.
     await deliver("invoice.paid", second);
-    expect(await balanceOf(user.id)).toBe(balance);
+    expect(await balanceOf(database.db, user.id)).toBe(balance);
   });
 
   it("refunded in the Dashboard before its invoice.paid: the pending purchase records 0, and completes with 0, never a placeholder", async () => {
     const { user, second, balance } = await secondUpgrade();
     expect(
-      (await deliver("charge.refunded", refundedChargeOf(fake, second, second.amount_paid as number)))
+      (await deliver("charge.refunded", refundedChargeOf(stripe.fake, second, second.amount_paid as number)))
         .outcome,
     ).toBe("awaiting_grant");
-    expect(await purchaseOfInvoice(second.id as string)).toMatchObject({ status: "pending", credits: 0 });
+    expect(await purchaseOfInvoice(database.db, second.id as string)).toMatchObject({
+      status: "pending",
+      credits: 0,
+    });
     expect((await deliver("invoice.paid", second)).outcome).toContain("proration_nothing");
-    expect(await purchaseOfInvoice(second.id as string)).toMatchObject({
+    expect(await purchaseOfInvoice(database.db, second.id as string)).toMatchObject({
       status: "succeeded",
       credits: 0,
       amountRefunded: second.amount_paid,
       clawedBackCredits: 0,
     });
-    expect(await balanceOf(user.id)).toBe(balance);
+    expect(await balanceOf(database.db, user.id)).toBe(balance);
   });
 });

@@ -1,4 +1,5 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
+import { getBalance } from "../../src/credits/get-balance";
 import { creditEntry, creditPurchase, webhookEvent } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 
@@ -20,4 +21,28 @@ export async function entriesOf(db: Database, userId: string) {
 export async function webhookEventRow(db: Database, eventId: string) {
   const [row] = await db.select().from(webhookEvent).where(eq(webhookEvent.id, eventId));
   return row;
+}
+
+/** The user's spendable balance in credits (at `at`, now by default). */
+export async function balanceOf(db: Database, userId: string, at?: Date): Promise<number> {
+  return (await getBalance(db, userId, at)).balance;
+}
+
+/** The purchase recorded for a subscription invoice, if any. */
+export async function purchaseOfInvoice(db: Database, invoiceId: string) {
+  return (await db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
+}
+
+/** The user's subscription grant entries whose reference is `invoiceId`. */
+export function grantsOfInvoice(db: Database, userId: string, invoiceId: string) {
+  return db
+    .select()
+    .from(creditEntry)
+    .where(
+      and(
+        eq(creditEntry.userId, userId),
+        eq(creditEntry.type, "subscription"),
+        eq(creditEntry.reference, invoiceId),
+      ),
+    );
 }

@@ -51,3 +51,14 @@ export function setUpStripeApp(name: string): StripeApp {
     deliver: (type, object, options) => deliverStripeEvent(webhookPost, webhookSecret, type, object, options),
   };
 }
+
+/**
+ * The app's delivery with each event's `created` one second after the last (from two hours ago), so events
+ * sent in a row are seen in that order, as Stripe stamps them.
+ */
+export function sequencedDelivery(
+  app: StripeApp,
+): (type: string, object: Record<string, unknown>) => Promise<Delivery> {
+  let clock = Math.floor(Date.now() / 1000) - 7200;
+  return (type, object) => app.deliver(type, object, { created: ++clock });
+}

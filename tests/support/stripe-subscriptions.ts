@@ -124,3 +124,10 @@ export async function checkOutAtStripe(
   const step = fake.billing.completeCheckout(started.body.checkoutUrl.split("/").pop() ?? "", at);
   return { ...step, subscriptionId: started.body.subscriptionId };
 }
+
+/** The billing period of a stand-in invoice's first line, as dates; throws for an invoice without lines. */
+export function invoicePeriod(invoice: Record<string, unknown>): { start: Date; end: Date } {
+  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
+  if (!line) throw new Error("invoice without a line");
+  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
+}
