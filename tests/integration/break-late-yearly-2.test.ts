@@ -185,8 +185,11 @@ describe.each(databaseKinds())("breaking late yearly slots, round 2, on %s", (ki
       const mine = (await verifyNow()).filter((violation) => violation.userId === sub.user.id);
       expect(mine).toEqual([]);
     });
+  });
 
-    it("a half refund races the job issuing a month late: the month once, half of everything issued taken back, verify passes", async () => {
+  describe("held", () => {
+    ownDatabase();
+    it("a half refund races the job issuing a month late: each month once, at most half taken back, verify passes; the rest refunded stops the months to come", async () => {
       const sub = await declinedYear();
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
       const invoiceId = paid.id as string;
@@ -202,12 +205,17 @@ describe.each(databaseKinds())("breaking late yearly slots, round 2, on %s", (ki
         issueDueSlots(database.db, at4),
       ]);
       expect(await grantsOfInvoice(sub.user.id, invoiceId)).toHaveLength(5);
+      // Half of the 5,000 issued, less what expired unused before it was taken (the clawback's cap): the
+      // refund event is judged at the real clock, the job at its own (a month and more ahead), so a refund
+      // settled between the job's two slots finds the first three months expired by the job's clock and
+      // takes 2,000; settled before or after both, 2,500. Never more than half, never a month twice.
       const purchase = await purchaseOfInvoice(invoiceId);
-      expect({
-        issued: purchase?.creditsIssued,
-        clawedBack: purchase?.clawedBackCredits,
-        refunded: purchase?.amountRefunded,
-      }).toEqual({ issued: 5000, clawedBack: 2500, refunded: 9500 });
+      expect({ issued: purchase?.creditsIssued, refunded: purchase?.amountRefunded }).toEqual({
+        issued: 5000,
+        refunded: 9500,
+      });
+      expect([2000, 2500]).toContain(purchase?.clawedBackCredits);
+      expect(await balanceOf(sub.user.id, at4.now)).toBeGreaterThanOrEqual(0);
       expect(await verifyNow()).toEqual([]);
       // The rest refunded while the job runs: the months to come stop.
       await Promise.all([
@@ -227,10 +235,6 @@ describe.each(databaseKinds())("breaking late yearly slots, round 2, on %s", (ki
       expect(await balanceOf(sub.user.id, new Date(sub.year.end.getTime() - 1000))).toBeLessThanOrEqual(0);
       expect(await verifyNow()).toEqual([]);
     });
-  });
-
-  describe("held", () => {
-    ownDatabase();
     it("a dispute opened, the job twice at once (held), won after the month ended, two runs at once (each month once, late one late), a second dispute lost: later months stopped", async () => {
       const sub = await declinedYear();
       const paid = fake().billing.payOpenInvoice(sub.invoice.id as string);
