@@ -35,7 +35,9 @@ async function rows<T>(db: DatabaseOrTransaction, query: ReturnType<typeof sql>)
  * - `slot_not_issued_has_no_credits`: a `scheduled` or `stopped` slot has no entry or lot, and a stopped
  *   one 0 credits: a stopped slot is never granted.
  * - `slot_grants_disjoint`: no two granted slots of one subscription overlap in time (two years' slots for
- *   one month would be a double grant).
+ *   one month would be a double grant), save a new year's first slot beginning inside a month granted
+ *   before it (the cycle reset by a switch made at once, yearly → monthly → yearly: the old year's unused
+ *   time was credited toward the new one, and the month granted before the switch stays the customer's).
  * - `free_plan_grant_recorded`: a Free period row has its `free_plan` entry and lot with the row's credits,
  *   expiring at the period's end (none only when the entry says the rollover is `unlimited`);
  *   `free_plan_entry_has_row`: every `free_plan` entry is such a row's; `free_plan_periods_disjoint`: no
@@ -286,7 +288,9 @@ export async function verifySubscriptions(db: DatabaseOrTransaction): Promise<Le
           ON b.subscription_id = a.subscription_id AND b.kind = 'slot' AND b.status = 'granted'
          AND (a.invoice_id, a.period_start) < (b.invoice_id, b.period_start)
          AND a.period_start < b.period_end AND b.period_start < a.period_end
-        WHERE a.kind = 'slot' AND a.status = 'granted'`,
+        WHERE a.kind = 'slot' AND a.status = 'granted'
+          AND NOT (b.slot_index = 0 AND a.period_start < b.period_start)
+          AND NOT (a.slot_index = 0 AND b.period_start < a.period_start)`,
   )) {
     violations.push({
       check: "slot_grants_disjoint",

@@ -495,15 +495,23 @@ describe.each(databaseKinds())("yearly plans grant monthly (%s)", (kind) => {
           ),
       ),
     ).toContain("slot_year_complete");
-    // A second invoice's slot granted over the same month.
+    // A second invoice's slot granted over the same month: a mid-year slot of another year, and another
+    // year's first slot from the same start (a new year's first slot beginning inside a month granted
+    // before it is a cycle reset, yearly → monthly → yearly, and both months stay the customer's).
     expect(
       await checksAfter((tx) =>
         tx.insert(subscriptionPeriodGrant).values({
           ...slot0,
           invoiceId: testId("in"),
+          slotIndex: 3,
           periodStart: new Date(slot0.periodStart.getTime() + 86_400_000),
           periodEnd: new Date(slot0.periodEnd.getTime() + 86_400_000),
         }),
+      ),
+    ).toContain("slot_grants_disjoint");
+    expect(
+      await checksAfter((tx) =>
+        tx.insert(subscriptionPeriodGrant).values({ ...slot0, invoiceId: testId("in") }),
       ),
     ).toContain("slot_grants_disjoint");
   });

@@ -19,8 +19,11 @@ import type { SubscriptionRow } from "./lock-subscription";
  * there even when the new cycle's invoice is not paid yet). Chosen over the current plan alone: a plan
  * says nothing of when the switch happened (a late job must still grant the months before it), and a
  * cycle reset on the same yearly plan (a new anchor, a new yearly invoice) would not show in it. Proration
- * grants (an upgrade's difference inside the same cycle) are not a new cycle and do not count. Plan
- * changes at the year's end (the app's own yearly → monthly switch) begin at the year's end, not inside.
+ * grants (an upgrade's difference inside the same cycle) are not a new cycle and do not count. Of
+ * another year only its first slot counts (the start of its cycle): the later slots of a year that began
+ * before this one (left for this one: yearly → monthly → yearly again) fall inside this year without
+ * starting anything, and taking them for a new cycle stopped every month of this year after its first.
+ * Plan changes at the year's end (the app's own yearly → monthly switch) begin at the year's end, not inside.
  */
 export async function yearlyCycleLeftAt(
   tx: DatabaseOrTransaction,
@@ -37,7 +40,7 @@ export async function yearlyCycleLeftAt(
       SELECT min(g.period_start) AS "leftAt" FROM subscription_period_grant g
       WHERE g.subscription_id = ${input.subscription.id}
         AND g.invoice_id <> ${input.invoiceId}
-        AND g.kind IN ('period', 'slot')
+        AND (g.kind = 'period' OR (g.kind = 'slot' AND g.slot_index = 0))
         AND g.period_start > ${yearStart}::timestamptz
         AND g.period_start < ${yearEnd}::timestamptz`),
   );
