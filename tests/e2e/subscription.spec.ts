@@ -126,6 +126,25 @@ test("a newcomer subscribes to Pro with a test card, sees 1,000 credits, watches
   expect(typesAfterEnd.filter((type) => type === "subscription")).toHaveLength(2);
 });
 
+// A yearly plan is billed once but granted monthly: the test clock moves a month at a time and says so,
+// naming that month (not the year, which was not renewed), in both languages.
+for (const locale of ["en", "zh"] as const) {
+  test(`the test clock of a yearly plan moves one month and names it (${locale})`, async ({ page }) => {
+    await signUp(page, locale);
+    await subscribe(page, "pro-yearly", "4242 4242 4242 4242");
+    await expect(page.getByTestId("payment-success")).toBeVisible();
+    await page.keyboard.press("Escape");
+    await expect(page.getByTestId("balance-value")).toHaveText("1,000");
+    await page.getByTestId("advance-renewal").click();
+    const result = page.getByTestId("advance-result");
+    await expect(result).toHaveAttribute("data-tone", "success");
+    const before = (MESSAGES[locale].subscription.clockNextMonth as string).split("{period}")[0] ?? "";
+    await expect(result).toContainText(before);
+    // One month's credits arrived and the first month's carried: the year's were not granted at once.
+    await expect(page.getByTestId("balance-value")).toHaveText("2,000");
+  });
+}
+
 test("a declined card starts no plan and grants nothing; paying again with a good card does", async ({
   page,
 }) => {

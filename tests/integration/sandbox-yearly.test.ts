@@ -29,7 +29,12 @@ type Summary = {
   currentPeriodStart: string;
   currentPeriodEnd: string;
 };
-type Advanced = { subscription: Summary; invoice: { id: string; status: string } | null; clock: string };
+type Advanced = {
+  subscription: Summary;
+  invoice: { id: string; status: string } | null;
+  clock: string;
+  slot: { start: string; end: string } | null;
+};
 
 // A newcomer subscribes to Pro yearly in the sandbox, pays the year, and advances the clock month by
 // month: 1,000 credits arrive each month (with the capped carry), and the year renews at its end.
@@ -125,6 +130,11 @@ describe.each(databaseKinds())("a yearly plan in the sandbox (%s)", (kind) => {
       status: 200,
       body: {
         clock: addMonthsClamped(start, 1).toISOString(),
+        // The month reached, which the page names ("Next month of your yearly plan, …"), not the year.
+        slot: {
+          start: addMonthsClamped(start, 1).toISOString(),
+          end: addMonthsClamped(start, 2).toISOString(),
+        },
         invoice: { id: invoice.id, status: "paid" },
         subscription: { status: "active", currentPeriodEnd: summary.currentPeriodEnd },
       },
@@ -146,6 +156,7 @@ describe.each(databaseKinds())("a yearly plan in the sandbox (%s)", (kind) => {
     const renewed = await advance(user, subscriptionId);
     expect(renewed.body).toMatchObject({
       clock: summary.currentPeriodEnd,
+      slot: null,
       invoice: { status: "paid" },
       subscription: { currentPeriodStart: summary.currentPeriodEnd },
     });

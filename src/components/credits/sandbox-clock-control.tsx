@@ -42,14 +42,20 @@ export function SandboxClockControl({
     const renewed = answer.subscription;
     if (!answer.invoice) return { tone: "warning", text: t("clockEnded") };
     if (answer.invoice.status !== "paid") return { tone: "warning", text: t("clockRenewalFailed") };
+    const credits = plan?.creditsPerPeriod ?? 0;
+    const range = (start: string, end: string) =>
+      format.dateTimeRange(new Date(start), new Date(end), { dateStyle: "medium", timeZone });
+    // A yearly plan's next month within the paid year: nothing was renewed, that month's credits came.
+    if (answer.slot)
+      return {
+        tone: "success",
+        text: t("clockNextMonth", { period: range(answer.slot.start, answer.slot.end), credits }),
+      };
     const period =
       renewed?.currentPeriodStart && renewed.currentPeriodEnd
-        ? format.dateTimeRange(new Date(renewed.currentPeriodStart), new Date(renewed.currentPeriodEnd), {
-            dateStyle: "medium",
-            timeZone,
-          })
+        ? range(renewed.currentPeriodStart, renewed.currentPeriodEnd)
         : "";
-    return { tone: "success", text: t("clockRenewed", { period, credits: plan?.creditsPerPeriod ?? 0 }) };
+    return { tone: "success", text: t("clockRenewed", { period, credits }) };
   }
 
   const advance = useMutation({

@@ -70,6 +70,8 @@ export type AdvancedSubscription = {
   invoice: { id: string; status: string } | null;
   /** The subscription's test clock after the move (ISO 8601). */
   clock: string;
+  /** A yearly plan's month reached within the paid year (its credits just issued), else null. */
+  slot: { start: string; end: string } | null;
 };
 
 export async function fetchPlans(signal?: AbortSignal): Promise<PlanOnSale[]> {

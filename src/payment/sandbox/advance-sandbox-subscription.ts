@@ -29,6 +29,12 @@ export type AdvanceResult = {
   invoice: { id: string; status: string } | null;
   /** The subscription's test clock after the move (ISO 8601). */
   clock: string;
+  /**
+   * A yearly plan moved to its next month within the paid year: that monthly slot (ISO 8601, `[start,
+   * end)`), whose credits were just issued. Null otherwise (a renewal, a retry, an end), where the
+   * subscription's current period says what was paid for.
+   */
+  slot: { start: string; end: string } | null;
 };
 
 /**
@@ -123,6 +129,7 @@ async function advanceOnce(
         subscription: await getSubscriptionSummary(db, ours.userId),
         invoice: { id: retried.invoiceId, status: retried.status },
         clock: peek.clock.toISOString(),
+        slot: null,
       };
     }
   }
@@ -161,7 +168,7 @@ async function advanceOnce(
         .update(sandboxSubscription)
         .set({ clock: boundary, updatedAt: sql`now()` })
         .where(eq(sandboxSubscription.id, current.id));
-      return { providerSubscriptionId: current.id, invoice: undefined, clock: boundary };
+      return { providerSubscriptionId: current.id, invoice: undefined, clock: boundary, slot: nextSlot };
     }
     const price = await sandboxPriceById(tx, current.priceId);
 
@@ -263,6 +270,10 @@ async function advanceOnce(
     subscription: await getSubscriptionSummary(db, ours.userId),
     invoice,
     clock: moved.clock.toISOString(),
+    slot:
+      "slot" in moved && moved.slot
+        ? { start: moved.slot.start.toISOString(), end: moved.slot.end.toISOString() }
+        : null,
   };
 }
 

@@ -20,9 +20,10 @@ const advance = withUser<{ subscriptionId: string }>(async (_request, user, { su
 /**
  * POST /api/sandbox/subscriptions/{subscriptionId}/advance (the id GET /api/credits/subscription answers):
  * moves the signed-in user's sandbox subscription to its next renewal and delivers the renewal's events
- * before answering 200 `{subscription, invoice: {id, status} | null, clock}` (advanceSandboxSubscription).
- * A yearly plan moves one monthly slot at a time (that month's credits are issued before the answer, and
- * `invoice` is the year's paid invoice) and renews at the year's end.
+ * before answering 200 `{subscription, invoice: {id, status} | null, clock, slot: {start, end} | null}`
+ * (advanceSandboxSubscription). A yearly plan moves one monthly slot at a time (that month's credits are
+ * issued before the answer, `slot` is that month and `invoice` the year's paid invoice) and renews at the
+ * year's end.
  * 404 for a subscription that is not the caller's, and whenever the sandbox is not the payment provider;
  * 409 subscription_not_advanceable for one that is unpaid or over.
  */
