@@ -1,22 +1,24 @@
 import { and, asc, eq } from "drizzle-orm";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { addMonthsClamped } from "../../src/credits/credit-periods";
-import { getBalance } from "../../src/credits/get-balance";
 import { verifyLedger } from "../../src/credits/verify-ledger";
-import {
-  creditEntry,
-  creditLot,
-  creditPurchase,
-  subscription,
-  subscriptionPeriodGrant,
-} from "../../src/db/schema";
+import { creditLot, subscription, subscriptionPeriodGrant } from "../../src/db/schema";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import { useAppDatabase } from "../support/app-database";
-import { type SignedUpUser, signUp } from "../support/app-requests";
+import { signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
+import {
+  balanceOf as rowBalanceOf,
+  grantsOfInvoice as rowGrantsOfInvoice,
+  purchaseOfInvoice as rowPurchaseOfInvoice,
+} from "../support/rows";
 import { setUpStripeApp } from "../support/stripe-app";
 import { disputeObject, testId } from "../support/stripe-events";
-import { checkOutAtStripe, refundedChargeOf } from "../support/stripe-subscriptions";
+import {
+  checkOutAtStripe,
+  declinedYearAt,
+  refundedChargeOf,
+  yearlySubscriberAt,
+} from "../support/stripe-subscriptions";
 import { databaseKinds, type TestDatabase } from "../support/test-database";
 
 // Second round of attacks on yearly plans' monthly slots: the job issuing late, disputes holding a month,
@@ -30,11 +32,6 @@ let clock = Math.floor(Date.now() / 1000) - 7200;
 const deliver = (type: string, object: Record<string, unknown>) =>
   stripe.deliver(type, object, { created: ++clock });
 type Rec = Record<string, unknown>;
-const periodOf = (invoice: Rec) => {
-  const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
-  if (!line) throw new Error("invoice without a line");
-  return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
-};
 const plusSecond = (date: Date) => new Date(date.getTime() + 1000);
 
 describe.each(databaseKinds())("breaking late yearly slots, round 2, on %s", (kind) => {
@@ -52,9 +49,8 @@ describe.each(databaseKinds())("breaking late yearly slots, round 2, on %s", (ki
   });
   const fake = () => stripe.fake;
 
-  const balanceOf = async (userId: string, at?: Date) => (await getBalance(database.db, userId, at)).balance;
-  const purchaseOfInvoice = async (invoiceId: string) =>
-    (await database.db.select().from(creditPurchase).where(eq(creditPurchase.invoiceId, invoiceId)))[0];
+  const balanceOf = (userId: string, at?: Date) => rowBalanceOf(database.db, userId, at);
+  const purchaseOfInvoice = (invoiceId: string) => rowPurchaseOfInvoice(database.db, invoiceId);
   const slotsOfInvoice = (invoiceId: string) =>
     database.db
       .select({ slot: subscriptionPeriodGrant, lot: creditLot })
@@ -63,38 +59,12 @@ describe.each(databaseKinds())("breaking late yearly slots, round 2, on %s", (ki
       .where(and(eq(subscriptionPeriodGrant.invoiceId, invoiceId), eq(subscriptionPeriodGrant.kind, "slot")))
       .orderBy(asc(subscriptionPeriodGrant.slotIndex));
   const grantsOfInvoice = (userId: string, invoiceId: string) =>
-    database.db
-      .select()
-      .from(creditEntry)
-      .where(
-        and(
-          eq(creditEntry.userId, userId),
-          eq(creditEntry.type, "subscription"),
-          eq(creditEntry.reference, invoiceId),
-        ),
-      );
+    rowGrantsOfInvoice(database.db, userId, invoiceId);
   const verifyNow = async () => (await verifyLedger(database.db)).violations;
 
-  async function yearlySubscriber(yearStart: Date) {
-    const user: SignedUpUser = await signUp(`${testId("brk2-year")}@example.com`);
-    const step = await checkOutAtStripe(fake(), user, "pro-yearly", yearStart);
-    await deliver("checkout.session.completed", step.session);
-    await deliver("customer.subscription.created", step.subscription);
-    return { user, step, providerId: step.subscription.id as string };
-  }
-
+  const yearlySubscriber = (yearStart: Date) => yearlySubscriberAt(fake(), deliver, yearStart, "brk2-year");
   /** A yearly subscriber whose renewal `daysAgo` days ago was declined: past due, the year's invoice open. */
-  async function declinedYear(daysAgo = 75) {
-    const renewalAt = new Date(Date.now() - daysAgo * DAY);
-    const sub = await yearlySubscriber(addMonthsClamped(renewalAt, -12));
-    fake().billing.cardDeclines = true;
-    const renewal = fake().billing.renew(sub.providerId);
-    fake().billing.cardDeclines = false;
-    if (!renewal.invoice) throw new Error("renewal invoiced");
-    expect(renewal.invoice.status).toBe("open");
-    await deliver("customer.subscription.updated", renewal.subscription);
-    return { ...sub, invoice: renewal.invoice, year: periodOf(renewal.invoice) };
-  }
+  const declinedYear = (daysAgo = 75) => declinedYearAt(fake(), deliver, daysAgo, "brk2-year");
 
   /** The stand-in's price id for Pro monthly (made on first use: another customer subscribes to it). */
   async function proMonthlyPrice(): Promise<string> {

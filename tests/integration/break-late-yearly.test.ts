@@ -15,7 +15,7 @@ import { refundPurchase } from "../../src/payment/refund-purchase";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import changeSubscription from "../../src/routes/credits/change-subscription";
 import { useAppDatabase } from "../support/app-database";
-import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
+import { appRequest, readJson, routeContext, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
 import { handlerOf, transactionsGet } from "../support/route-handlers";
 import { balanceOf, grantsOfInvoice, purchaseOfInvoice } from "../support/rows";
@@ -23,8 +23,8 @@ import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
 import { disputeObject, testId } from "../support/stripe-events";
 import {
   checkOutAtStripe,
+  declinedYearAt,
   invoicePaymentIntent,
-  invoicePeriod,
   refundedChargeOf,
 } from "../support/stripe-subscriptions";
 import { databaseKinds, type TestDatabase } from "../support/test-database";
@@ -74,30 +74,11 @@ describe.each(databaseKinds())("breaking late yearly invoices, on %s", (kind) =>
     });
   const verifyNow = async () => (await verifyLedger(database.db)).violations;
 
-  /** A Pro (yearly) subscriber whose year began at `yearStart`, checked out at the stand-in. */
-  async function yearlySubscriber(yearStart: Date) {
-    const user: SignedUpUser = await signUp(`${testId("brk-late-year")}@example.com`);
-    const step = await checkOutAtStripe(fake(), user, "pro-yearly", yearStart);
-    await deliver("checkout.session.completed", step.session);
-    await deliver("customer.subscription.created", step.subscription);
-    return { user, step, providerId: step.subscription.id as string };
-  }
-
   /**
    * A yearly subscriber whose renewal, `daysAgo` days ago (75: two months over, the third in force), was
    * declined: past due, the year's invoice open. The first year's invoice.paid is not delivered.
    */
-  async function declinedYear(daysAgo = 75) {
-    const renewalAt = new Date(Date.now() - daysAgo * DAY);
-    const sub = await yearlySubscriber(addMonthsClamped(renewalAt, -12));
-    fake().billing.cardDeclines = true;
-    const renewal = fake().billing.renew(sub.providerId);
-    fake().billing.cardDeclines = false;
-    if (!renewal.invoice) throw new Error("renewal invoiced");
-    expect(renewal.invoice.status).toBe("open");
-    await deliver("customer.subscription.updated", renewal.subscription);
-    return { ...sub, invoice: renewal.invoice, year: invoicePeriod(renewal.invoice) };
-  }
+  const declinedYear = (daysAgo = 75) => declinedYearAt(fake(), deliver, daysAgo, "brk-late-year");
 
   /**
    * A declined year paid late, its invoice.paid delivered, no dispute event yet: `dispute(status)` is its

@@ -6,12 +6,10 @@ import { creditLot, subscriptionPeriodGrant } from "../../src/db/schema";
 import { runSubscriptionCredits } from "../../src/jobs/run-subscription-credits";
 import { issueDueSlots } from "../../src/payment/subscriptions/issue-due-slots";
 import { useAppDatabase } from "../support/app-database";
-import { type SignedUpUser, signUp } from "../support/app-requests";
 import { assertLedgerInvariants } from "../support/invariants";
 import { balanceOf, grantsOfInvoice, purchaseOfInvoice } from "../support/rows";
 import { sequencedDelivery, setUpStripeApp } from "../support/stripe-app";
-import { testId } from "../support/stripe-events";
-import { checkOutAtStripe, invoicePeriod, refundedChargeOf } from "../support/stripe-subscriptions";
+import { declinedYearAt, refundedChargeOf, yearlySubscriberAt } from "../support/stripe-subscriptions";
 import { databaseKinds } from "../support/test-database";
 
 // A yearly invoice paid late: the yearly renewal declined and paid about two and a half months later, or the
@@ -41,33 +39,21 @@ describe.each(databaseKinds())("a yearly invoice paid late, on %s", (kind) => {
       .where(eq(subscriptionPeriodGrant.invoiceId, invoiceId))
       .orderBy(asc(subscriptionPeriodGrant.slotIndex));
 
-  /** A new Pro (yearly) subscriber whose year began `daysAgo` days ago, checked out at the stand-in. */
-  async function yearlySubscriber(yearStart: Date) {
-    const user: SignedUpUser = await signUp(`${testId("late-year")}@example.com`);
-    const step = await checkOutAtStripe(stripe.fake, user, "pro-yearly", yearStart);
-    await deliver("checkout.session.completed", step.session);
-    await deliver("customer.subscription.created", step.subscription);
-    return { user, step, providerId: step.subscription.id as string };
-  }
+  /** A new Pro (yearly) subscriber whose year began at `yearStart`, checked out at the stand-in. */
+  const yearlySubscriber = (yearStart: Date) =>
+    yearlySubscriberAt(stripe.fake, deliver, yearStart, "late-year");
 
   /**
    * A yearly subscriber whose renewal, 75 days ago, was declined: the subscription is past due, the year's
    * invoice open. The first year's own invoice.paid is not delivered (its credits are not the point here).
    */
   async function declinedYear() {
-    const renewalAt = new Date(Date.now() - 75 * DAY);
-    const sub = await yearlySubscriber(addMonthsClamped(renewalAt, -12));
-    stripe.fake.billing.cardDeclines = true;
-    const renewal = stripe.fake.billing.renew(sub.providerId);
-    stripe.fake.billing.cardDeclines = false;
-    if (!renewal.invoice) throw new Error("renewal invoiced");
-    expect(renewal.invoice.status).toBe("open");
-    await deliver("customer.subscription.updated", renewal.subscription);
-    const year = invoicePeriod(renewal.invoice);
+    const sub = await declinedYearAt(stripe.fake, deliver, 75, "late-year");
+    const year = sub.year;
     // The premise: two of the year's months are over, the third holds today.
     expect(addMonthsClamped(year.start, 2).getTime()).toBeLessThan(Date.now());
     expect(addMonthsClamped(year.start, 3).getTime()).toBeGreaterThan(Date.now());
-    return { ...sub, invoice: renewal.invoice, year };
+    return sub;
   }
 
   it("declined and paid 2.5 months later: the two past months are issued at payment, usable until the month in force ends, once; the rest on schedule", async () => {

@@ -1,10 +1,11 @@
 import { expect } from "vitest";
 import { findPlan } from "../../src/catalog/plans";
+import { addMonthsClamped } from "../../src/credits/credit-periods";
 import { planPrice, subscription } from "../../src/db/schema";
 import type { Database } from "../../src/db/types";
 import { webhookSigningSecret } from "../../src/payment/payment-config";
 import { planLookupKey } from "../../src/payment/subscriptions/plan-prices";
-import { APP_ORIGIN, appRequest, readJson } from "./app-requests";
+import { APP_ORIGIN, appRequest, readJson, type SignedUpUser, signUp } from "./app-requests";
 import type { FakeStripe } from "./fake-stripe";
 import type { BillingStep } from "./fake-stripe-billing";
 import { subscriptionsPost, webhookPost } from "./route-handlers";
@@ -130,4 +131,47 @@ export function invoicePeriod(invoice: Record<string, unknown>): { start: Date; 
   const line = (invoice.lines as { data: { period: { start: number; end: number } }[] }).data[0];
   if (!line) throw new Error("invoice without a line");
   return { start: new Date(line.period.start * 1000), end: new Date(line.period.end * 1000) };
+}
+
+/** Delivers a stand-in object as a signed Stripe event through the webhook route (the file's own order). */
+type DeliverEvent = (type: string, object: Record<string, unknown>) => Promise<unknown>;
+
+/**
+ * A new Pro (yearly) subscriber whose year began at `yearStart`: signed up (email `<emailPrefix>-…`),
+ * checked out at the stand-in, and linked by `checkout.session.completed` and
+ * `customer.subscription.created` (its `invoice.paid` is not delivered).
+ */
+export async function yearlySubscriberAt(
+  fake: FakeStripe,
+  deliver: DeliverEvent,
+  yearStart: Date,
+  emailPrefix = "yearly",
+) {
+  const user: SignedUpUser = await signUp(`${testId(emailPrefix)}@example.com`);
+  const step = await checkOutAtStripe(fake, user, "pro-yearly", yearStart);
+  await deliver("checkout.session.completed", step.session);
+  await deliver("customer.subscription.created", step.subscription);
+  return { user, step, providerId: step.subscription.id as string };
+}
+
+/**
+ * A yearly subscriber whose renewal `daysAgo` days ago was declined (yearlySubscriberAt a year before):
+ * the subscription past due, the renewal's invoice open, `customer.subscription.updated` delivered.
+ * Returns the subscriber with that invoice and its year.
+ */
+export async function declinedYearAt(
+  fake: FakeStripe,
+  deliver: DeliverEvent,
+  daysAgo: number,
+  emailPrefix?: string,
+) {
+  const renewalAt = new Date(Date.now() - daysAgo * 86_400_000);
+  const sub = await yearlySubscriberAt(fake, deliver, addMonthsClamped(renewalAt, -12), emailPrefix);
+  fake.billing.cardDeclines = true;
+  const renewal = fake.billing.renew(sub.providerId);
+  fake.billing.cardDeclines = false;
+  if (!renewal.invoice) throw new Error("renewal invoiced");
+  expect(renewal.invoice.status).toBe("open");
+  await deliver("customer.subscription.updated", renewal.subscription);
+  return { ...sub, invoice: renewal.invoice, year: invoicePeriod(renewal.invoice) };
 }
