@@ -27,7 +27,7 @@ import {
   startCardSetup as startSetup,
 } from "../support/auto-top-up";
 import { confirmPost, handlerOf } from "../support/route-handlers";
-import { type ReceivedEmail, setUpMailedApp } from "../support/smtp";
+import { type ReceivedEmail, useMailedApp } from "../support/smtp";
 import { databaseKinds } from "../support/test-database";
 
 const cardRoute = handlerOf(saveCardRoute);
@@ -35,7 +35,7 @@ const cardDeleteRoute = handlerOf(removeCardRoute);
 
 const basic = basicPackage();
 
-const mail = setUpMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
+const mail = useMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
 
 function mailsTo(address: string): ReceivedEmail[] {
   return mail.smtp.messages.filter(

@@ -26,7 +26,7 @@ import {
   spendCredits as spend,
 } from "../support/auto-top-up";
 import { confirmPost, handlerOf } from "../support/route-handlers";
-import { setUpMailedApp } from "../support/smtp";
+import { useMailedApp } from "../support/smtp";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on auto top-up: what a careless operator or a hostile user can do to it. Each test states the
@@ -37,7 +37,7 @@ const cardDeleteRoute = handlerOf(removeCardRoute);
 
 const basic = basicPackage();
 
-const mail = setUpMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
+const mail = useMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
 
 describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
   const database = useAppDatabase(kind, { poolSize: 25 });

@@ -19,7 +19,7 @@ import setLowBalanceAlertRoute from "../../src/routes/credits/set-low-balance-al
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { handlerOf } from "../support/route-handlers";
-import { type ReceivedEmail, setUpMailedApp } from "../support/smtp";
+import { type ReceivedEmail, useMailedApp } from "../support/smtp";
 import { subscribeAndPay } from "../support/subscriptions";
 import { databaseKinds } from "../support/test-database";
 
@@ -35,7 +35,7 @@ type AlertAnswer = {
 };
 
 // One SMTP server for the file: the app's environment (and so its mail transport) is read once per file.
-const mail = setUpMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "100" });
+const mail = useMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "100" });
 
 /** The low-balance alerts that reached the SMTP server for one address (the sign-up's own mail left out). */
 function alertsTo(address: string): ReceivedEmail[] {

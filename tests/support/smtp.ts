@@ -159,7 +159,7 @@ function decodeEncodedWords(value: string): string {
  * read once per file), and closes it after them. Call it at the top of the file, before any suite.
  * `smtp` is the server, for the tests to read what arrived.
  */
-export function setUpMailedApp(env: Record<string, string> = {}): { readonly smtp: LocalSmtpServer } {
+export function useMailedApp(env: Record<string, string> = {}): { readonly smtp: LocalSmtpServer } {
   let server: LocalSmtpServer | undefined;
   let cleanupEnv: (() => void) | undefined;
   beforeAll(async () => {
