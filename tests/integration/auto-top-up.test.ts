@@ -1,11 +1,12 @@
 import { sql } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
 import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
 import { consumeCredits } from "../../src/credits/consume-credits";
 import { getBalance } from "../../src/credits/get-balance";
 import { sandboxPaymentIntent } from "../../src/db/schema";
 import { runEmailDelivery } from "../../src/email/deliver-email-outbox";
+import { resetMailer } from "../../src/email/mailer";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { SANDBOX_TEST_CARDS } from "../../src/payment/sandbox/test-cards";
 import removeCardRoute from "../../src/routes/credits/remove-auto-top-up-card";
@@ -27,7 +28,8 @@ import {
   startCardSetup as startSetup,
 } from "../support/auto-top-up";
 import { confirmPost, handlerOf } from "../support/route-handlers";
-import { type ReceivedEmail, useMailedApp } from "../support/smtp";
+import { configureServerEnv } from "../support/server-env";
+import { type LocalSmtpServer, type ReceivedEmail, startSmtpServer } from "../support/smtp";
 import { databaseKinds } from "../support/test-database";
 
 const cardRoute = handlerOf(saveCardRoute);
@@ -35,10 +37,25 @@ const cardDeleteRoute = handlerOf(removeCardRoute);
 
 const basic = basicPackage();
 
-const mail = useMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
+let smtp: LocalSmtpServer;
+let cleanupEnv: () => void;
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  cleanupEnv = configureServerEnv({
+    SMTP_URL: smtp.url,
+    EMAIL_FROM: "creditkit <no-reply@example.test>",
+    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
+  }).cleanup;
+  resetMailer();
+});
+afterAll(async () => {
+  resetMailer();
+  await smtp?.close();
+  cleanupEnv?.();
+});
 
 function mailsTo(address: string): ReceivedEmail[] {
-  return mail.smtp.messages.filter(
+  return smtp.messages.filter(
     (message) => message.to.includes(address) && message.raw.includes("@creditkit.alerts>"),
   );
 }

@@ -1,11 +1,12 @@
 import { eq, sql } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTO_TOP_UP_MAX_TRIES, runAutoTopUps } from "../../src/auto-top-up/run-auto-top-ups";
 import type { AutoTopUpView } from "../../src/auto-top-up/schemas";
 import { createHold } from "../../src/credits/create-hold";
 import { getBalance } from "../../src/credits/get-balance";
 import { sandboxSetupIntent } from "../../src/db/schema";
 import { runEmailDelivery } from "../../src/email/deliver-email-outbox";
+import { resetMailer } from "../../src/email/mailer";
 import { getPaymentProvider } from "../../src/payment/get-payment-provider";
 import { SANDBOX_TEST_CARDS } from "../../src/payment/sandbox/test-cards";
 import { type PaymentProvider, PaymentProviderUnavailableError } from "../../src/payment/types";
@@ -26,7 +27,8 @@ import {
   spendCredits as spend,
 } from "../support/auto-top-up";
 import { confirmPost, handlerOf } from "../support/route-handlers";
-import { useMailedApp } from "../support/smtp";
+import { configureServerEnv } from "../support/server-env";
+import { type LocalSmtpServer, startSmtpServer } from "../support/smtp";
 import { databaseKinds } from "../support/test-database";
 
 // Attacks on auto top-up: what a careless operator or a hostile user can do to it. Each test states the
@@ -37,7 +39,22 @@ const cardDeleteRoute = handlerOf(removeCardRoute);
 
 const basic = basicPackage();
 
-const mail = useMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "1000" });
+let smtp: LocalSmtpServer;
+let cleanupEnv: () => void;
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  cleanupEnv = configureServerEnv({
+    SMTP_URL: smtp.url,
+    EMAIL_FROM: "creditkit <no-reply@example.test>",
+    RATE_LIMIT_PURCHASES_PER_MINUTE: "1000",
+  }).cleanup;
+  resetMailer();
+});
+afterAll(async () => {
+  resetMailer();
+  await smtp?.close();
+  cleanupEnv?.();
+});
 
 describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
   const database = useAppDatabase(kind, { poolSize: 25 });
@@ -147,7 +164,7 @@ describe.each(databaseKinds())("breaking auto top-up on %s", (kind) => {
     const view = await getView(user);
     expect(view).toMatchObject({ enabled: true, disabledReason: null, consecutiveFailures: 0 });
     await runEmailDelivery(database.db);
-    const texts = mail.smtp.messages.filter((message) => message.to.includes(user.email));
+    const texts = smtp.messages.filter((message) => message.to.includes(user.email));
     expect(texts.some((message) => /declined/i.test(`${message.subject} ${message.text}`))).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findPlan, PLANS } from "../../src/catalog/plans";
 import { addCredits } from "../../src/credits/add-credits";
 import { consumeCredits } from "../../src/credits/consume-credits";
@@ -13,13 +13,15 @@ import {
   emailRetryDelaySeconds,
   runEmailDelivery,
 } from "../../src/email/deliver-email-outbox";
+import { resetMailer } from "../../src/email/mailer";
 import { startJobs } from "../../src/jobs/start-jobs";
 import getLowBalanceAlertRoute from "../../src/routes/credits/get-low-balance-alert";
 import setLowBalanceAlertRoute from "../../src/routes/credits/set-low-balance-alert";
 import { useAppDatabase } from "../support/app-database";
 import { appRequest, readJson, routeContext, type SignedUpUser, signUp } from "../support/app-requests";
 import { handlerOf } from "../support/route-handlers";
-import { type ReceivedEmail, useMailedApp } from "../support/smtp";
+import { configureServerEnv } from "../support/server-env";
+import { type LocalSmtpServer, type ReceivedEmail, startSmtpServer } from "../support/smtp";
 import { subscribeAndPay } from "../support/subscriptions";
 import { databaseKinds } from "../support/test-database";
 
@@ -34,12 +36,28 @@ type AlertAnswer = {
   crossedAt: string | null;
 };
 
+let smtp: LocalSmtpServer;
+let cleanupEnv: () => void;
+
 // One SMTP server for the file: the app's environment (and so its mail transport) is read once per file.
-const mail = useMailedApp({ RATE_LIMIT_PURCHASES_PER_MINUTE: "100" });
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  cleanupEnv = configureServerEnv({
+    SMTP_URL: smtp.url,
+    EMAIL_FROM: "creditkit <no-reply@example.test>",
+    RATE_LIMIT_PURCHASES_PER_MINUTE: "100",
+  }).cleanup;
+  resetMailer();
+});
+afterAll(async () => {
+  resetMailer();
+  await smtp?.close();
+  cleanupEnv?.();
+});
 
 /** The low-balance alerts that reached the SMTP server for one address (the sign-up's own mail left out). */
 function alertsTo(address: string): ReceivedEmail[] {
-  return mail.smtp.messages.filter(
+  return smtp.messages.filter(
     (message) => message.to.includes(address) && message.raw.includes("@creditkit.alerts>"),
   );
 }
@@ -213,11 +231,11 @@ describe.each(databaseKinds())("low-balance alerts on %s", (kind) => {
     await grant(database.db, user.id, 100, "g");
     await putAlert(user, { threshold: { credits: 50 } });
     await spend(database.db, user.id, 60, "a");
-    mail.smtp.setMode("reject");
+    smtp.setMode("reject");
     try {
       await runEmailDelivery(database.db);
     } finally {
-      mail.smtp.setMode("accept");
+      smtp.setMode("accept");
     }
     const [waiting] = await outboxOf(database.db, user.id);
     expect(waiting).toMatchObject({ status: "pending", attempts: 1 });

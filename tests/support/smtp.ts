@@ -1,8 +1,5 @@
 import type { AddressInfo } from "node:net";
 import { SMTPServer } from "smtp-server";
-import { afterAll, beforeAll } from "vitest";
-import { resetMailer } from "../../src/email/mailer";
-import { configureServerEnv } from "./server-env";
 
 /** One message as the SMTP server received it, with its text part and subject decoded. */
 export type ReceivedEmail = {
@@ -151,35 +148,4 @@ function decodeEncodedWords(value: string): string {
         ? Buffer.from(text, "base64").toString("utf8")
         : decodeQuotedPrintable(text.replace(/_/g, " ")).toString("utf8"),
     );
-}
-
-/**
- * For a test file whose app sends email: starts one local SMTP server before the file's tests and points
- * the app at it (`SMTP_URL`, `EMAIL_FROM`, plus `env`; the app's environment and so its mail transport are
- * read once per file), and closes it after them. Call it at the top of the file, before any suite.
- * `smtp` is the server, for the tests to read what arrived.
- */
-export function useMailedApp(env: Record<string, string> = {}): { readonly smtp: LocalSmtpServer } {
-  let server: LocalSmtpServer | undefined;
-  let cleanupEnv: (() => void) | undefined;
-  beforeAll(async () => {
-    server = await startSmtpServer();
-    cleanupEnv = configureServerEnv({
-      SMTP_URL: server.url,
-      EMAIL_FROM: "creditkit <no-reply@example.test>",
-      ...env,
-    }).cleanup;
-    resetMailer();
-  });
-  afterAll(async () => {
-    resetMailer();
-    await server?.close();
-    cleanupEnv?.();
-  });
-  return {
-    get smtp() {
-      if (!server) throw new Error("the SMTP server is used before beforeAll ran");
-      return server;
-    },
-  };
 }
